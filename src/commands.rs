@@ -1,0 +1,343 @@
+//! The one-shot commands behind the CLI: `check`, `validate`, `list`.
+//!
+//! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
+//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or
+//! usage error.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+use url::Url;
+
+use crate::config::{Config, EnvLookup};
+use crate::load::{self, Loaded};
+use crate::plan::{self, Plan, Series};
+use crate::report::Report;
+use crate::run::Runner;
+use crate::units::Severity;
+
+/// Exit code: everything held.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one finding at or above the threshold.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: configuration or usage error.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// The config file used when `-c` is not given.
+pub const DEFAULT_CONFIG: &str = "config/picket.yaml";
+/// The shipped probe library, relative to the working directory.
+pub const DEFAULT_PROBES: &str = "probes";
+
+/// Output formats of `picket check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable lines.
+    Text,
+    /// The JSON document of SPEC §6.
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// JUnit XML, for CI test reports.
+    Junit,
+}
+
+/// Options of `picket check`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Config file; `None` means the default, unless `target` is a URL.
+    pub config: Option<PathBuf>,
+    /// Probe id glob.
+    pub probe: Option<String>,
+    /// Target name, or a URL for an ad-hoc check.
+    pub target: Option<String>,
+    /// Output format.
+    pub format: Format,
+    /// Lowest severity that makes the exit code 1.
+    pub fail_on: Severity,
+    /// Probe paths for ad-hoc checks.
+    pub probes: Vec<PathBuf>,
+    /// Show a progress bar (only honoured on a terminal).
+    pub progress: bool,
+}
+
+/// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered.
+fn prepare(
+    opts: &CheckOptions,
+    env: EnvLookup<'_>,
+    err: &mut dyn Write,
+) -> Result<(Config, Plan), u8> {
+    let adhoc_url = opts
+        .target
+        .as_deref()
+        .filter(|t| t.contains("://") && opts.config.is_none());
+    let loaded = if let Some(url) = adhoc_url {
+        let url = match Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            _ => {
+                let _ = writeln!(err, "error: `{url}` is not an http(s) URL");
+                return Err(EXIT_CONFIG);
+            }
+        };
+        let config = Config::adhoc(url, opts.probes.clone());
+        let mut diags = crate::diag::Diagnostics::default();
+        let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
+        if !diags.is_empty() {
+            let _ = writeln!(err, "{diags}");
+            return Err(EXIT_CONFIG);
+        }
+        Loaded { config, probes }
+    } else {
+        let path = opts
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        match load::load(&path, env) {
+            Ok(l) => l,
+            Err(diags) => {
+                let _ = writeln!(err, "{diags}");
+                return Err(EXIT_CONFIG);
+            }
+        }
+    };
+
+    let mut plan = plan::plan(&loaded);
+    if let Some(name) = opts.target.as_deref().filter(|_| adhoc_url.is_none()) {
+        if loaded.config.target(name).is_none() {
+            let names: Vec<&str> = loaded
+                .config
+                .targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect();
+            let _ = writeln!(
+                err,
+                "error: no target named `{name}`; targets: {}",
+                if names.is_empty() {
+                    "(none)".into()
+                } else {
+                    names.join(", ")
+                }
+            );
+            return Err(EXIT_CONFIG);
+        }
+        plan.series.retain(|s| s.target.name == name);
+    }
+    if let Some(glob) = &opts.probe {
+        let matcher = match probe_matcher(glob) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = writeln!(err, "error: invalid --probe pattern `{glob}`: {e}");
+                return Err(EXIT_CONFIG);
+            }
+        };
+        plan.series.retain(|s| matcher.is_match(&s.probe.id));
+    }
+    if plan.series.is_empty() {
+        let _ = writeln!(err, "error: no series to run (no probe matches any target)");
+        return Err(EXIT_CONFIG);
+    }
+    Ok((loaded.config, plan))
+}
+
+/// `*` matches across `/` too, so `headers*` selects `headers/hsts`.
+fn probe_matcher(glob: &str) -> Result<GlobMatcher, globset::Error> {
+    Ok(Glob::new(glob)?.compile_matcher())
+}
+
+/// Runs every series once, concurrently within the configured limits.
+pub async fn run_all(
+    runner: &Runner,
+    series: &[Series],
+    progress: &indicatif::ProgressBar,
+) -> Vec<crate::run::RunResult> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, s) in series.iter().enumerate() {
+        let runner = runner.clone();
+        let s = s.clone();
+        set.spawn(async move { (i, runner.run(&s).await) });
+    }
+    let mut results: Vec<Option<crate::run::RunResult>> = vec![None; series.len()];
+    while let Some(joined) = set.join_next().await {
+        // A panicking run would be a bug; its slot stays empty and is reported as an error.
+        if let Ok((i, r)) = joined {
+            results[i] = Some(r);
+        }
+        progress.inc(1);
+    }
+    results
+        .into_iter()
+        .zip(series)
+        .map(|(r, s)| {
+            r.unwrap_or_else(|| crate::run::RunResult {
+                probe: s.probe.id.clone(),
+                target: s.target.name.clone(),
+                outcome: crate::run::Outcome::Error(crate::run::RunError {
+                    kind: crate::run::ErrorKind::Request,
+                    message: "internal error: run task failed".into(),
+                }),
+                started: std::time::SystemTime::now(),
+                duration: std::time::Duration::ZERO,
+                url: String::new(),
+                server_address: String::new(),
+                server_port: 0,
+                status: None,
+            })
+        })
+        .collect()
+}
+
+/// `picket check`.
+pub async fn check(
+    opts: &CheckOptions,
+    env: EnvLookup<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let (config, plan) = match prepare(opts, env, err) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let runner = match Runner::new(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", config.redactor.scrub(&e.to_string()));
+            return EXIT_CONFIG;
+        }
+    };
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(plan.series.len() as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} series {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let results = run_all(&runner, &plan.series, &bar).await;
+    bar.finish_and_clear();
+    let report = Report::new(&plan.series, results);
+    let text = match opts.format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+        Format::Sarif => report.to_sarif() + "\n",
+        Format::Junit => report.to_junit(),
+    };
+    // Defence in depth: findings were scrubbed by the runner; scrub the whole text again.
+    let _ = out.write_all(config.redactor.scrub(&text).as_bytes());
+    if report.fails_at(opts.fail_on) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `picket validate`: the config (and its probes), or the given probe paths.
+pub fn validate(
+    config: Option<&Path>,
+    paths: &[PathBuf],
+    env: EnvLookup<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    if !paths.is_empty() && config.is_none() {
+        return match load::load_probe_paths(paths, &crate::config::Defaults::default()) {
+            Ok(probes) => {
+                let _ = writeln!(out, "ok: {} probe(s) valid", probes.len());
+                EXIT_OK
+            }
+            Err(diags) => {
+                let _ = writeln!(err, "{diags}");
+                EXIT_CONFIG
+            }
+        };
+    }
+    let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
+    let mut result = load::load(&path, env);
+    if let (Ok(loaded), false) = (&result, paths.is_empty()) {
+        match load::load_probe_paths(paths, &loaded.config.defaults) {
+            Ok(extra) => {
+                if let Ok(l) = &mut result {
+                    l.probes.extend(extra);
+                }
+            }
+            Err(d) => result = Err(d),
+        }
+    }
+    match result {
+        Ok(loaded) => {
+            let plan = plan::plan(&loaded);
+            let _ = writeln!(
+                out,
+                "ok: {} probe(s), {} target(s), {} series",
+                loaded.probes.len(),
+                loaded.config.targets.len(),
+                plan.series.len()
+            );
+            EXIT_OK
+        }
+        Err(diags) => {
+            let _ = writeln!(err, "{diags}");
+            EXIT_CONFIG
+        }
+    }
+}
+
+/// `picket list`: probes, targets, and the series they make.
+pub fn list(
+    config: Option<&Path>,
+    env: EnvLookup<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
+    let loaded = match load::load(&path, env) {
+        Ok(l) => l,
+        Err(diags) => {
+            let _ = writeln!(err, "{diags}");
+            return EXIT_CONFIG;
+        }
+    };
+    let plan = plan::plan(&loaded);
+    let mut probes: Vec<_> = loaded.probes.iter().collect();
+    probes.sort_by(|a, b| a.id.cmp(&b.id));
+    let _ = writeln!(out, "PROBES ({})", probes.len());
+    for p in &probes {
+        let _ = writeln!(
+            out,
+            "  {:<34} {:<8} {:<24} {}",
+            p.id,
+            p.severity,
+            p.schedule.to_string(),
+            p.name
+        );
+    }
+    let _ = writeln!(out, "\nTARGETS ({})", loaded.config.targets.len());
+    for t in &loaded.config.targets {
+        let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<40} [{}]",
+            t.name,
+            loaded.config.redactor.scrub(t.url.as_str()),
+            tags.join(", ")
+        );
+    }
+    let _ = writeln!(out, "\nSERIES ({})", plan.series.len());
+    for s in &plan.series {
+        let _ = writeln!(
+            out,
+            "  {:<34} {:<24} {}",
+            s.probe.id, s.target.name, s.probe.schedule
+        );
+    }
+    if !plan.skipped.is_empty() {
+        let _ = writeln!(out, "\nSKIPPED ({})", plan.skipped.len());
+        for s in &plan.skipped {
+            let _ = writeln!(out, "  {:<34} {:<24} {}", s.probe, s.target, s.reason);
+        }
+    }
+    EXIT_OK
+}

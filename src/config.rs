@@ -1,0 +1,991 @@
+//! The service config (`config/picket.yaml`): raw serde shapes, then validated types.
+//!
+//! Parsing and validation are separate stages. [`raw`] mirrors the YAML exactly, with
+//! `deny_unknown_fields` and source positions; [`compile`] turns it into a [`Config`] whose
+//! values are already checked (URLs parsed, durations and sizes converted, `${env:…}` resolved),
+//! reporting every problem it finds instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use serde_saphyr::Spanned;
+use url::Url;
+
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::redact::{Redactor, Secret};
+use crate::units::{self, Schedule};
+
+/// The raw YAML shapes. Field docs here are the user's reference.
+pub mod raw {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use serde_saphyr::Spanned;
+
+    /// The whole service config file.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        /// Probe files and folders (searched recursively for `*.yaml` and `*.yml`).
+        #[serde(default)]
+        pub probes: Vec<Spanned<String>>,
+        /// The services to probe.
+        #[serde(default)]
+        pub targets: Vec<Spanned<Target>>,
+        /// Files or folders holding more targets, each file a YAML list of targets.
+        #[serde(default)]
+        pub targets_from: Vec<Spanned<String>>,
+        /// Defaults that probes may override.
+        #[serde(default)]
+        pub defaults: Defaults,
+        /// Politeness and resource limits.
+        #[serde(default)]
+        pub limits: Limits,
+        /// Where series state is kept.
+        #[serde(default)]
+        pub state: State,
+        /// OpenTelemetry export.
+        #[serde(default)]
+        pub telemetry: Telemetry,
+        /// The HTTP API and dashboard.
+        #[serde(default)]
+        pub api: Api,
+    }
+
+    /// One service endpoint.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Target {
+        /// Unique name, `[a-z0-9][a-z0-9-_.]*`.
+        pub name: Spanned<String>,
+        /// Base URL; probe paths are appended to its path.
+        pub url: Spanned<String>,
+        /// Tags that probes select targets by.
+        #[serde(default)]
+        pub tags: Vec<Spanned<String>>,
+        /// Headers sent by probes that use target auth. Use `${env:NAME}` for secrets.
+        #[serde(default)]
+        pub headers: BTreeMap<String, Spanned<String>>,
+        /// TLS settings for this target.
+        #[serde(default)]
+        pub tls: Option<Spanned<TargetTls>>,
+        /// Per-target facts that some probes need (`{{vars.NAME}}`).
+        #[serde(default)]
+        pub vars: BTreeMap<String, Spanned<VarValue>>,
+    }
+
+    /// TLS settings of a target.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TargetTls {
+        /// A PEM file of CA certificates trusted for this target, besides the system roots.
+        pub ca_file: Option<Spanned<String>>,
+        /// The name to verify the certificate against, when it differs from the URL host.
+        pub server_name: Option<Spanned<String>>,
+    }
+
+    /// A target variable: a scalar or a list of scalars.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum VarValue {
+        /// A list, expanded to one request per item.
+        List(Vec<Scalar>),
+        /// A single value.
+        One(Scalar),
+    }
+
+    /// A scalar YAML value, kept as text.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum Scalar {
+        /// An integer.
+        Int(i64),
+        /// A boolean.
+        Bool(bool),
+        /// A float.
+        Float(f64),
+        /// Text.
+        Text(String),
+    }
+
+    impl Scalar {
+        /// The value as it would be written in a path or header.
+        pub fn to_text(&self) -> String {
+            match self {
+                Scalar::Int(i) => i.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Text(s) => s.clone(),
+            }
+        }
+    }
+
+    /// When series run: `every` or `cron`, plus `jitter`.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Schedule {
+        /// Interval such as `5m`.
+        pub every: Option<Spanned<String>>,
+        /// Cron expression (5 or 6 fields, UTC).
+        pub cron: Option<Spanned<String>>,
+        /// Random spread such as `10%`.
+        pub jitter: Option<Spanned<String>>,
+    }
+
+    /// Config-wide defaults.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Defaults {
+        /// Default schedule (`every: 5m, jitter: 10%`).
+        pub schedule: Option<Spanned<Schedule>>,
+        /// Timeout for one whole run (`10s`).
+        pub timeout: Option<Spanned<String>>,
+        /// Failing runs before a regression is declared (2).
+        pub confirm: Option<Spanned<u32>>,
+        /// Passing runs before a recovery is declared (1).
+        pub recover: Option<Spanned<u32>>,
+    }
+
+    /// A size: a number of bytes or text like `1MiB`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum Size {
+        /// Bytes.
+        Bytes(u64),
+        /// Text with a unit.
+        Text(String),
+    }
+
+    /// Limits that protect the probed services and picket itself.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Limits {
+        /// Runs in flight in the whole process (64).
+        pub concurrency: Option<Spanned<u32>>,
+        /// Runs in flight per target (4).
+        pub per_target_concurrency: Option<Spanned<u32>>,
+        /// Requests per second per target (10).
+        pub per_target_rps: Option<Spanned<f64>>,
+        /// Cap on each response body read (`1MiB`).
+        pub max_body_bytes: Option<Spanned<Size>>,
+    }
+
+    /// The embedded state store.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct State {
+        /// Directory of the store (`.picket/state`).
+        pub path: Option<Spanned<String>>,
+    }
+
+    /// Telemetry export.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Telemetry {
+        /// OTLP exporter; absent means no export.
+        pub otlp: Option<Spanned<Otlp>>,
+        /// How often metrics are exported (`10s`).
+        pub export_interval: Option<Spanned<String>>,
+    }
+
+    /// An OTLP endpoint.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Otlp {
+        /// Collector URL, e.g. `http://127.0.0.1:4317`.
+        pub endpoint: Spanned<String>,
+        /// `grpc` (default) or `http/protobuf`.
+        pub protocol: Option<Spanned<String>>,
+    }
+
+    /// The HTTP API.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Api {
+        /// Listen address (`127.0.0.1:9750`).
+        pub listen: Option<Spanned<String>>,
+    }
+}
+
+/// A validated service configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from (empty for ad-hoc runs).
+    pub source: PathBuf,
+    /// Probe files and folders.
+    pub probe_paths: Vec<SourcedPath>,
+    /// All targets, from the file and from `targets_from`.
+    pub targets: Vec<Target>,
+    /// Files or folders of extra targets.
+    pub targets_from: Vec<PathBuf>,
+    /// Defaults for probes.
+    pub defaults: Defaults,
+    /// Limits.
+    pub limits: Limits,
+    /// State store directory.
+    pub state_path: PathBuf,
+    /// Telemetry settings.
+    pub telemetry: Telemetry,
+    /// API listen address.
+    pub api_listen: SocketAddr,
+    /// Every secret value resolved from the environment, for scrubbing output.
+    pub redactor: Redactor,
+}
+
+/// A path from the config, with where it was written (for errors about it).
+#[derive(Debug, Clone)]
+pub struct SourcedPath {
+    /// The path.
+    pub path: PathBuf,
+    /// The config file that named it.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub pos: Pos,
+}
+
+/// A validated target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Unique name.
+    pub name: String,
+    /// Base URL.
+    pub url: Url,
+    /// Tags.
+    pub tags: BTreeSet<String>,
+    /// Headers sent when a probe uses target auth.
+    pub headers: Vec<(HeaderName, Secret<HeaderValue>)>,
+    /// Extra CA certificates (PEM file).
+    pub ca_file: Option<PathBuf>,
+    /// Certificate name override.
+    pub server_name: Option<String>,
+    /// Variables for probes.
+    pub vars: BTreeMap<String, Var>,
+}
+
+/// A target variable after `${env:…}` resolution.
+#[derive(Debug, Clone)]
+pub enum Var {
+    /// One value.
+    One(Secret<String>),
+    /// A list of values.
+    List(Vec<Secret<String>>),
+}
+
+/// Defaults for probes.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// Schedule.
+    pub schedule: Schedule,
+    /// Timeout for one run.
+    pub timeout: Duration,
+    /// Failing runs before a regression.
+    pub confirm: u32,
+    /// Passing runs before a recovery.
+    pub recover: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            schedule: Schedule::Every {
+                interval: Duration::from_secs(300),
+                jitter: 0.1,
+            },
+            timeout: Duration::from_secs(10),
+            confirm: 2,
+            recover: 1,
+        }
+    }
+}
+
+/// Limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Runs in flight, whole process.
+    pub concurrency: usize,
+    /// Runs in flight per target.
+    pub per_target_concurrency: usize,
+    /// Requests per second per target.
+    pub per_target_rps: f64,
+    /// Cap on a response body.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            concurrency: 64,
+            per_target_concurrency: 4,
+            per_target_rps: 10.0,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// OTLP protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies.
+    HttpProtobuf,
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    /// Collector endpoint, if any.
+    pub endpoint: Option<Url>,
+    /// Protocol.
+    pub protocol: OtlpProtocol,
+    /// Metric export interval.
+    pub export_interval: Duration,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            endpoint: None,
+            protocol: OtlpProtocol::Grpc,
+            export_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// A config with one target and defaults everywhere, for `picket check --target URL`.
+    pub fn adhoc(url: Url, probe_paths: Vec<PathBuf>) -> Config {
+        let name = url.host_str().unwrap_or("target").to_ascii_lowercase();
+        Config {
+            source: PathBuf::new(),
+            probe_paths: probe_paths
+                .into_iter()
+                .map(|path| SourcedPath {
+                    path,
+                    file: PathBuf::from("<command line>"),
+                    pos: Pos::START,
+                })
+                .collect(),
+            targets: vec![Target {
+                name,
+                url,
+                tags: BTreeSet::new(),
+                headers: Vec::new(),
+                ca_file: None,
+                server_name: None,
+                vars: BTreeMap::new(),
+            }],
+            targets_from: Vec::new(),
+            defaults: Defaults::default(),
+            limits: Limits::default(),
+            state_path: PathBuf::from(".picket/state"),
+            telemetry: Telemetry::default(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
+            redactor: Redactor::default(),
+        }
+    }
+
+    /// Finds a target by name.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// Looks up environment variables; injected so tests need not touch the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Validation context: the file being compiled, the environment and the growing error list.
+struct Ctx<'a> {
+    file: &'a Path,
+    env: EnvLookup<'a>,
+    diags: &'a mut Diagnostics,
+    redactor: &'a mut Redactor,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(
+            self.file,
+            Pos::from_location(&spanned.referenced),
+            message,
+        ));
+    }
+
+    fn err_hint<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>, hint: &str) {
+        self.diags.push(
+            Diagnostic::new(self.file, Pos::from_location(&spanned.referenced), message)
+                .with_hint(hint),
+        );
+    }
+
+    /// Resolves `${env:NAME}` references. The result is secret when any reference was used.
+    fn resolve(&mut self, value: &Spanned<String>) -> Option<Secret<String>> {
+        match resolve_env(&value.value, self.env) {
+            Ok((text, used_env)) => {
+                if used_env {
+                    self.redactor.add(&text);
+                    Some(Secret::hidden(text))
+                } else {
+                    Some(Secret::plain(text))
+                }
+            }
+            Err(EnvError::Missing(name)) => {
+                self.err_hint(
+                    value,
+                    format!("environment variable `{name}` is not set"),
+                    "export it before starting picket, or remove the reference",
+                );
+                None
+            }
+            Err(EnvError::Syntax(detail)) => {
+                self.err_hint(
+                    value,
+                    detail,
+                    "references are written `${env:NAME}`; write `$${` for a literal `${`",
+                );
+                None
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum EnvError {
+    Missing(String),
+    Syntax(String),
+}
+
+/// Expands `${env:NAME}` in `text`. Returns the expansion and whether any reference was used.
+fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, bool), EnvError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut used = false;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| EnvError::Syntax("unterminated `${` reference".into()))?;
+            let inner = &tail[..end];
+            let name = inner
+                .strip_prefix("env:")
+                .ok_or_else(|| EnvError::Syntax(format!("unsupported reference `${{{inner}}}`")))?;
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(EnvError::Syntax(format!(
+                    "invalid environment variable name `{name}`"
+                )));
+            }
+            let value = env(name).ok_or_else(|| EnvError::Missing(name.to_string()))?;
+            out.push_str(&value);
+            used = true;
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
+
+/// Checks a target name against `[a-z0-9][a-z0-9-_.]*`.
+pub fn valid_target_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Validates a raw config. Problems go to `diags`; the returned config is usable only when
+/// `diags` stayed empty.
+pub fn compile(
+    file: &Path,
+    raw: raw::Config,
+    env: EnvLookup<'_>,
+    diags: &mut Diagnostics,
+) -> Config {
+    let mut redactor = Redactor::default();
+    let mut ctx = Ctx {
+        file,
+        env,
+        diags,
+        redactor: &mut redactor,
+    };
+
+    let probe_paths = raw
+        .probes
+        .iter()
+        .map(|p| SourcedPath {
+            path: PathBuf::from(&p.value),
+            file: file.to_path_buf(),
+            pos: Pos::from_location(&p.referenced),
+        })
+        .collect();
+
+    let mut targets = Vec::new();
+    for target in &raw.targets {
+        if let Some(t) = compile_target(&mut ctx, &target.value) {
+            targets.push(t);
+        }
+    }
+    let targets_from = raw
+        .targets_from
+        .iter()
+        .map(|p| PathBuf::from(&p.value))
+        .collect();
+
+    let defaults = compile_defaults(&mut ctx, &raw.defaults);
+    let limits = compile_limits(&mut ctx, &raw.limits);
+    let telemetry = compile_telemetry(&mut ctx, &raw.telemetry);
+    let state_path = raw.state.path.as_ref().map_or_else(
+        || PathBuf::from(".picket/state"),
+        |p| PathBuf::from(&p.value),
+    );
+    let api_listen = match &raw.api.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 9750)),
+        Some(listen) => listen.value.parse().unwrap_or_else(|_| {
+            ctx.err_hint(
+                listen,
+                format!("invalid listen address `{}`", listen.value),
+                "write an IP and port, e.g. `127.0.0.1:9750` or `[::1]:9750`",
+            );
+            SocketAddr::from(([127, 0, 0, 1], 9750))
+        }),
+    };
+
+    Config {
+        source: file.to_path_buf(),
+        probe_paths,
+        targets,
+        targets_from,
+        defaults,
+        limits,
+        state_path,
+        telemetry,
+        api_listen,
+        redactor,
+    }
+}
+
+/// Validates one target. Returns `None` when it is unusable (errors were reported).
+fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
+    let mut ok = true;
+    let name = raw.name.value.clone();
+    if !valid_target_name(&name) {
+        ctx.err_hint(
+            &raw.name,
+            format!("invalid target name `{name}`"),
+            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+        );
+        ok = false;
+    }
+
+    let url = ctx
+        .resolve(&raw.url)
+        .and_then(|url| match Url::parse(url.expose()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                ctx.err_hint(
+                    &raw.url,
+                    format!(
+                        "target URL must be http or https with a host, not `{}:`",
+                        u.scheme()
+                    ),
+                    "write e.g. `https://payments.internal:8443`",
+                );
+                None
+            }
+            Err(e) => {
+                let shown = if url.is_secret() {
+                    "<redacted>"
+                } else {
+                    url.expose()
+                };
+                ctx.err_hint(
+                    &raw.url,
+                    format!("invalid URL `{shown}`: {e}"),
+                    "write e.g. `https://payments.internal:8443`",
+                );
+                None
+            }
+        });
+    if let Some(u) = &url {
+        if !u.username().is_empty() || u.password().is_some() {
+            ctx.err_hint(
+                &raw.url,
+                "target URL must not carry credentials",
+                "put credentials in `headers:` with `${env:NAME}`",
+            );
+            ok = false;
+        }
+        if u.query().is_some() || u.fragment().is_some() {
+            ctx.err_hint(
+                &raw.url,
+                "target URL must not have a query or fragment",
+                "probes append their own paths and queries",
+            );
+            ok = false;
+        }
+    }
+
+    let mut headers = Vec::new();
+    for (key, value) in &raw.headers {
+        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
+            ctx.err(value, format!("invalid header name `{key}`"));
+            ok = false;
+            continue;
+        };
+        let Some(resolved) = ctx.resolve(value) else {
+            ok = false;
+            continue;
+        };
+        match HeaderValue::from_str(resolved.expose()) {
+            Ok(mut v) => {
+                v.set_sensitive(resolved.is_secret());
+                headers.push((name, resolved.map(|_| v)));
+            }
+            Err(_) => {
+                ctx.err(
+                    value,
+                    format!("header `{key}` has a value that is not valid in HTTP (control characters or newlines)"),
+                );
+                ok = false;
+            }
+        }
+    }
+
+    let mut ca_file = None;
+    let mut server_name = None;
+    if let Some(tls) = &raw.tls {
+        if let Some(ca) = &tls.value.ca_file {
+            let path = PathBuf::from(&ca.value);
+            if !path.is_file() {
+                ctx.err_hint(
+                    ca,
+                    format!("CA file `{}` does not exist", ca.value),
+                    "give the path of a PEM file of CA certificates",
+                );
+                ok = false;
+            }
+            ca_file = Some(path);
+        }
+        server_name = tls.value.server_name.as_ref().map(|s| s.value.clone());
+    }
+
+    let mut vars = BTreeMap::new();
+    for (key, value) in &raw.vars {
+        let var = match &value.value {
+            raw::VarValue::One(scalar) => {
+                let text = Spanned::new(scalar.to_text(), value.referenced, value.defined);
+                ctx.resolve(&text).map(Var::One)
+            }
+            raw::VarValue::List(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    let text = Spanned::new(item.to_text(), value.referenced, value.defined);
+                    out.extend(ctx.resolve(&text));
+                }
+                Some(Var::List(out))
+            }
+        };
+        match var {
+            Some(v) => {
+                vars.insert(key.clone(), v);
+            }
+            None => ok = false,
+        }
+    }
+
+    let tags = raw.tags.iter().map(|t| t.value.clone()).collect();
+    let url = url?;
+    ok.then_some(Target {
+        name,
+        url,
+        tags,
+        headers,
+        ca_file,
+        server_name,
+        vars,
+    })
+}
+
+fn compile_duration(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) -> Option<Duration> {
+    match units::parse_duration(&value.value) {
+        Ok(d) if d.is_zero() => {
+            ctx.err(value, format!("{what} must be greater than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.err_hint(value, e, "write e.g. `500ms`, `10s`, `5m`, `1h` or `14d`");
+            None
+        }
+    }
+}
+
+/// Validates a schedule block; `None` fields fall back to `base`.
+pub(crate) fn compile_schedule(
+    file: &Path,
+    raw: &Spanned<raw::Schedule>,
+    base: &Schedule,
+    diags: &mut Diagnostics,
+) -> Schedule {
+    let env = |_: &str| None;
+    let mut redactor = Redactor::default();
+    let mut ctx = Ctx {
+        file,
+        env: &env,
+        diags,
+        redactor: &mut redactor,
+    };
+    schedule_in(&mut ctx, raw, base)
+}
+
+fn schedule_in(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Schedule>, base: &Schedule) -> Schedule {
+    let base_jitter = match base {
+        Schedule::Every { jitter, .. } | Schedule::Cron { jitter, .. } => *jitter,
+    };
+    let jitter = match &raw.value.jitter {
+        None => base_jitter,
+        Some(j) => units::parse_percent(&j.value).unwrap_or_else(|e| {
+            ctx.err(j, e);
+            base_jitter
+        }),
+    };
+    match (&raw.value.every, &raw.value.cron) {
+        (Some(_), Some(cron)) => {
+            ctx.err_hint(
+                cron,
+                "a schedule takes `every` or `cron`, not both",
+                "remove one of them",
+            );
+            base.clone()
+        }
+        (Some(every), None) => match compile_duration(ctx, every, "schedule interval") {
+            Some(interval) => Schedule::Every { interval, jitter },
+            None => base.clone(),
+        },
+        (None, Some(cron)) => match units::parse_cron(&cron.value) {
+            Ok(parsed) => Schedule::Cron {
+                expression: cron.value.clone(),
+                cron: Box::new(parsed),
+                jitter,
+            },
+            Err(e) => {
+                ctx.err_hint(
+                    cron,
+                    e,
+                    "cron takes 5 fields (min hour day month weekday) or 6 with seconds first",
+                );
+                base.clone()
+            }
+        },
+        (None, None) => match base {
+            Schedule::Every { interval, .. } => Schedule::Every {
+                interval: *interval,
+                jitter,
+            },
+            Schedule::Cron {
+                expression, cron, ..
+            } => Schedule::Cron {
+                expression: expression.clone(),
+                cron: cron.clone(),
+                jitter,
+            },
+        },
+    }
+}
+
+fn compile_defaults(ctx: &mut Ctx<'_>, raw: &raw::Defaults) -> Defaults {
+    let mut d = Defaults::default();
+    if let Some(s) = &raw.schedule {
+        d.schedule = schedule_in(ctx, s, &d.schedule);
+    }
+    if let Some(t) = &raw.timeout {
+        d.timeout = compile_duration(ctx, t, "timeout").unwrap_or(d.timeout);
+    }
+    if let Some(c) = &raw.confirm {
+        d.confirm = positive(ctx, c, "confirm").unwrap_or(d.confirm);
+    }
+    if let Some(r) = &raw.recover {
+        d.recover = positive(ctx, r, "recover").unwrap_or(d.recover);
+    }
+    d
+}
+
+fn positive(ctx: &mut Ctx<'_>, value: &Spanned<u32>, what: &str) -> Option<u32> {
+    if value.value == 0 {
+        ctx.err(value, format!("`{what}` must be at least 1"));
+        None
+    } else {
+        Some(value.value)
+    }
+}
+
+/// Validates `confirm`/`recover` overrides in probe files.
+pub(crate) fn positive_in(
+    file: &Path,
+    value: &Spanned<u32>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    if value.value == 0 {
+        diags.push(Diagnostic::new(
+            file,
+            Pos::from_location(&value.referenced),
+            format!("`{what}` must be at least 1"),
+        ));
+        None
+    } else {
+        Some(value.value)
+    }
+}
+
+fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {
+    let mut l = Limits::default();
+    if let Some(c) = &raw.concurrency {
+        l.concurrency = positive(ctx, c, "concurrency").map_or(l.concurrency, |v| v as usize);
+    }
+    if let Some(c) = &raw.per_target_concurrency {
+        l.per_target_concurrency = positive(ctx, c, "per_target_concurrency")
+            .map_or(l.per_target_concurrency, |v| v as usize);
+    }
+    if let Some(r) = &raw.per_target_rps {
+        if r.value.is_finite() && r.value > 0.0 {
+            l.per_target_rps = r.value;
+        } else {
+            ctx.err(r, "`per_target_rps` must be a number greater than zero");
+        }
+    }
+    if let Some(size) = &raw.max_body_bytes {
+        let bytes = match &size.value {
+            raw::Size::Bytes(n) => Ok(*n),
+            raw::Size::Text(t) => units::parse_bytes(t),
+        };
+        match bytes {
+            Ok(0) => ctx.err(size, "`max_body_bytes` must be greater than zero"),
+            Ok(n) => l.max_body_bytes = n,
+            Err(e) => ctx.err(size, e),
+        }
+    }
+    l
+}
+
+fn compile_telemetry(ctx: &mut Ctx<'_>, raw: &raw::Telemetry) -> Telemetry {
+    let mut t = Telemetry::default();
+    if let Some(otlp) = &raw.otlp {
+        match Url::parse(&otlp.value.endpoint.value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => t.endpoint = Some(u),
+            _ => ctx.err_hint(
+                &otlp.value.endpoint,
+                format!("invalid OTLP endpoint `{}`", otlp.value.endpoint.value),
+                "write e.g. `http://127.0.0.1:4317`",
+            ),
+        }
+        if let Some(p) = &otlp.value.protocol {
+            match p.value.as_str() {
+                "grpc" => t.protocol = OtlpProtocol::Grpc,
+                "http/protobuf" => t.protocol = OtlpProtocol::HttpProtobuf,
+                other => ctx.err_hint(
+                    p,
+                    format!("unknown OTLP protocol `{other}`"),
+                    "expected `grpc` or `http/protobuf`",
+                ),
+            }
+        }
+    }
+    if let Some(i) = &raw.export_interval {
+        t.export_interval =
+            compile_duration(ctx, i, "export_interval").unwrap_or(t.export_interval);
+    }
+    t
+}
+
+/// Validates targets from a `targets_from` file: a YAML list of targets.
+pub fn compile_targets(
+    file: &Path,
+    raw: Vec<Spanned<raw::Target>>,
+    env: EnvLookup<'_>,
+    redactor: &mut Redactor,
+    diags: &mut Diagnostics,
+) -> Vec<Target> {
+    let mut ctx = Ctx {
+        file,
+        env,
+        diags,
+        redactor,
+    };
+    raw.iter()
+        .filter_map(|t| compile_target(&mut ctx, &t.value))
+        .collect()
+}
+
+/// Reports duplicate target names across all sources. Positions come from `origins`.
+pub fn check_unique_targets(origins: &[(String, PathBuf, Pos)], diags: &mut Diagnostics) {
+    let mut seen: BTreeMap<&str, (&Path, Pos)> = BTreeMap::new();
+    for (name, file, pos) in origins {
+        if let Some((first_file, first_pos)) = seen.get(name.as_str()) {
+            diags.push(
+                Diagnostic::new(file, *pos, format!("duplicate target name `{name}`")).with_hint(
+                    format!(
+                        "first defined at {}:{}:{}",
+                        first_file.display(),
+                        first_pos.line,
+                        first_pos.column
+                    ),
+                ),
+            );
+        } else {
+            seen.insert(name, (file, *pos));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "s3cr3t".to_string())
+    }
+
+    #[test]
+    fn env_references_resolve() {
+        assert_eq!(
+            resolve_env("Bearer ${env:TOKEN}", &env),
+            Ok(("Bearer s3cr3t".into(), true))
+        );
+        assert_eq!(resolve_env("plain", &env), Ok(("plain".into(), false)));
+        assert_eq!(resolve_env("a $$${x}", &env), Ok(("a $${x}".into(), false)));
+        assert_eq!(
+            resolve_env("${env:NOPE}", &env),
+            Err(EnvError::Missing("NOPE".into()))
+        );
+        assert!(matches!(
+            resolve_env("${TOKEN}", &env),
+            Err(EnvError::Syntax(_))
+        ));
+        assert!(matches!(
+            resolve_env("${env:TOKEN", &env),
+            Err(EnvError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn target_names() {
+        assert!(valid_target_name("payments-api"));
+        assert!(valid_target_name("a.b_c-1"));
+        assert!(!valid_target_name("Payments"));
+        assert!(!valid_target_name("-x"));
+        assert!(!valid_target_name(""));
+    }
+}

@@ -1,0 +1,199 @@
+//! The `picket` binary: parses the command line, sets up logging, and hands over to the
+//! library. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use picket::commands::{self, CheckOptions, Format};
+use picket::units::Severity;
+use tokio_util::sync::CancellationToken;
+
+/// Continuously probes live service endpoints for security properties and reports
+/// regressions.
+#[derive(Debug, Parser)]
+#[command(name = "picket", version, about, long_about = None)]
+struct Cli {
+    /// Log filter for messages on stderr (e.g. `info`, `picket=debug`); RUST_LOG also works.
+    #[arg(long, global = true, env = "PICKET_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every selected series once and print the results.
+    ///
+    /// Exits 0 when no finding is at or above --fail-on, 1 when one is, and 2 on a config or
+    /// usage error, so it can gate a deploy. With --target URL and no -c, probes that URL
+    /// with the shipped probe library and no config file.
+    Check {
+        /// Service config file.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only probes whose id matches this glob (e.g. `headers/*`).
+        #[arg(long, value_name = "GLOB")]
+        probe: Option<String>,
+        /// Only this target (by name), or an ad-hoc http(s) URL.
+        #[arg(long, value_name = "NAME|URL")]
+        target: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Lowest severity whose findings make the exit code 1.
+        #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = parse_severity)]
+        fail_on: Severity,
+        /// Probe library for ad-hoc URL checks.
+        #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
+        probes: Vec<PathBuf>,
+        /// Never show the progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Load and validate the config and probes; print every error with file:line:column.
+    ///
+    /// With PATHs and no -c, validates only those probe files or folders. Exits 0 when
+    /// everything is valid, 2 otherwise.
+    Validate {
+        /// Service config file (default: config/picket.yaml).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Probe files or folders to validate.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List probes, targets, and the series they make, with schedules.
+    List {
+        /// Service config file (default: config/picket.yaml).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Start a deliberately misconfigured loopback service and probe it with the shipped
+    /// probes, so you can watch findings appear and disappear.
+    Demo {
+        /// Probe library.
+        #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
+        probes: Vec<PathBuf>,
+        /// Seconds between flips of the demo target.
+        #[arg(long, default_value_t = 6)]
+        flip_every: u64,
+        /// Seconds between probe rounds.
+        #[arg(long, default_value_t = 2)]
+        every: u64,
+        /// Stop after this many rounds (0: run until Ctrl-C).
+        #[arg(long, default_value_t = 0)]
+        rounds: u32,
+    },
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse()
+}
+
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            } else {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        t.cancel();
+    });
+    token
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                commands::EXIT_CONFIG
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(&cli.log);
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code = match cli.command {
+        Command::Check {
+            config,
+            probe,
+            target,
+            format,
+            fail_on,
+            probes,
+            no_progress,
+        } => {
+            let opts = CheckOptions {
+                config,
+                probe,
+                target,
+                format,
+                fail_on,
+                probes,
+                progress: !no_progress,
+            };
+            commands::check(&opts, &env_lookup, &mut out, &mut err).await
+        }
+        Command::Validate { config, paths } => {
+            commands::validate(config.as_deref(), &paths, &env_lookup, &mut out, &mut err)
+        }
+        Command::List { config } => {
+            commands::list(config.as_deref(), &env_lookup, &mut out, &mut err)
+        }
+        Command::Demo {
+            probes,
+            flip_every,
+            every,
+            rounds,
+        } => {
+            let opts = picket::demo::DemoOptions {
+                probes,
+                flip_every: Duration::from_secs(flip_every.max(1)),
+                every: Duration::from_secs(every.max(1)),
+                rounds,
+            };
+            match picket::demo::run(opts, shutdown_on_signal(), &mut out).await {
+                Ok(()) => commands::EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    commands::EXIT_CONFIG
+                }
+            }
+        }
+    };
+    ExitCode::from(code)
+}

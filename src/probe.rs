@@ -1,0 +1,1165 @@
+//! Probe files (`probes/**/*.yaml`): raw shapes, then validated [`Probe`]s.
+//!
+//! A probe says what to send, which [`Check`]s must hold, how severe a failure is and when to
+//! run. Regexes are compiled and paths are vetted here, at load time, so a running service
+//! never meets a probe it cannot execute.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+use regex::Regex;
+use serde_saphyr::Spanned;
+
+use crate::check::{
+    BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
+};
+use crate::config::{self, Defaults};
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::units::{self, Schedule, Severity};
+
+/// The raw YAML shapes of a probe file.
+pub mod raw {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use serde_saphyr::Spanned;
+
+    use crate::config::raw::Schedule;
+    use crate::units::Severity;
+
+    /// A probe file.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Probe {
+        /// Unique id, lowercase `[a-z0-9-/]+`, e.g. `headers/hsts`.
+        pub id: Spanned<String>,
+        /// Human title.
+        pub name: Spanned<String>,
+        /// info, low, medium, high or critical.
+        pub severity: Spanned<Severity>,
+        /// Free tags.
+        #[serde(default)]
+        pub tags: Vec<String>,
+        /// Why this matters.
+        #[serde(default)]
+        pub description: Option<String>,
+        /// How to fix a failure.
+        #[serde(default)]
+        pub remediation: Option<String>,
+        /// Where the rule comes from (URLs).
+        #[serde(default)]
+        pub references: Vec<Spanned<String>>,
+        /// Schedule override.
+        #[serde(default)]
+        pub schedule: Option<Spanned<Schedule>>,
+        /// Which targets the probe applies to (default: all).
+        #[serde(default)]
+        pub targets: Option<Spanned<Selector>>,
+        /// Override of `defaults.confirm`.
+        #[serde(default)]
+        pub confirm: Option<Spanned<u32>>,
+        /// Override of `defaults.recover`.
+        #[serde(default)]
+        pub recover: Option<Spanned<u32>>,
+        /// Override of `defaults.timeout`.
+        #[serde(default)]
+        pub timeout: Option<Spanned<String>>,
+        /// The HTTP request.
+        #[serde(default)]
+        pub http: Option<Spanned<Http>>,
+        /// A TLS handshake probe (not in this version).
+        #[serde(default)]
+        pub tls: Option<Spanned<serde::de::IgnoredAny>>,
+        /// A TCP connect probe (not in this version).
+        #[serde(default)]
+        pub tcp: Option<Spanned<serde::de::IgnoredAny>>,
+        /// What must hold; each failing check is a finding.
+        pub checks: Spanned<Vec<Spanned<Check>>>,
+    }
+
+    /// Target selection.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Selector {
+        /// Targets with any of these tags.
+        #[serde(default)]
+        pub tags: Option<Vec<Spanned<String>>>,
+        /// Targets with these names.
+        #[serde(default)]
+        pub names: Option<Vec<Spanned<String>>>,
+        /// Only targets whose URL has one of these schemes (`http`, `https`).
+        #[serde(default)]
+        pub schemes: Option<Vec<Spanned<String>>>,
+    }
+
+    /// An HTTP request.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Http {
+        /// Method (GET).
+        #[serde(default)]
+        pub method: Option<Spanned<String>>,
+        /// One path, relative to the target URL.
+        #[serde(default)]
+        pub path: Option<Spanned<String>>,
+        /// Several paths; one request each.
+        #[serde(default)]
+        pub paths: Option<Vec<Spanned<String>>>,
+        /// Request headers.
+        #[serde(default)]
+        pub headers: BTreeMap<String, Spanned<String>>,
+        /// Request body.
+        #[serde(default)]
+        pub body: Option<String>,
+        /// Follow same-origin redirects (false).
+        #[serde(default)]
+        pub follow_redirects: Option<bool>,
+        /// Send the target's configured headers (true).
+        #[serde(default)]
+        pub use_target_auth: Option<bool>,
+    }
+
+    /// One status entry: a code or a class like `4xx`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum StatusItem {
+        /// `200`.
+        Code(u16),
+        /// `4xx`.
+        Class(String),
+    }
+
+    /// `status:` takes one entry or a list.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum Status {
+        /// A list.
+        Many(Vec<StatusItem>),
+        /// One.
+        One(StatusItem),
+    }
+
+    /// A check item. Exactly one of `status`, `header`, `body`, `json`, `cookies`,
+    /// `response_time` names its kind; the header modifiers go beside `header`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Check {
+        /// Status code(s) or class(es).
+        #[serde(default)]
+        pub status: Option<Spanned<Status>>,
+        /// Header name.
+        #[serde(default)]
+        pub header: Option<Spanned<String>>,
+        /// Header is sent.
+        #[serde(default)]
+        pub present: Option<Spanned<bool>>,
+        /// Header is not sent.
+        #[serde(default)]
+        pub absent: Option<Spanned<bool>>,
+        /// Header value equals.
+        #[serde(default)]
+        pub equals: Option<Spanned<String>>,
+        /// Header absent or value differs.
+        #[serde(default)]
+        pub not_equals: Option<Spanned<String>>,
+        /// Header value contains.
+        #[serde(default)]
+        pub contains: Option<Spanned<String>>,
+        /// Header value matches a regex.
+        #[serde(default)]
+        pub matches: Option<Spanned<String>>,
+        /// Regex whose first group is compared with `at_least`/`at_most`.
+        #[serde(default)]
+        pub capture: Option<Spanned<String>>,
+        /// Inclusive lower bound for `capture`.
+        #[serde(default)]
+        pub at_least: Option<Spanned<f64>>,
+        /// Inclusive upper bound for `capture`.
+        #[serde(default)]
+        pub at_most: Option<Spanned<f64>>,
+        /// Body assertion.
+        #[serde(default)]
+        pub body: Option<Spanned<Body>>,
+        /// JSON assertion.
+        #[serde(default)]
+        pub json: Option<Spanned<Json>>,
+        /// Cookie assertion.
+        #[serde(default)]
+        pub cookies: Option<Spanned<Cookies>>,
+        /// Latency assertion.
+        #[serde(default)]
+        pub response_time: Option<Spanned<ResponseTime>>,
+        /// Header value matches a regex nowhere (or the header is absent).
+        #[serde(default)]
+        pub not_matches: Option<Spanned<String>>,
+        /// Every inner check holds.
+        #[serde(default)]
+        pub all_of: Option<Spanned<Vec<Spanned<Check>>>>,
+        /// At least one inner check holds.
+        #[serde(default)]
+        pub any_of: Option<Spanned<Vec<Spanned<Check>>>>,
+        /// The inner check does not hold.
+        #[serde(default)]
+        pub not: Option<Spanned<Box<Check>>>,
+    }
+
+    /// Body assertion: exactly one key.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Body {
+        /// Text that must appear.
+        #[serde(default)]
+        pub contains: Option<Spanned<String>>,
+        /// Text that must not appear.
+        #[serde(default)]
+        pub not_contains: Option<Spanned<String>>,
+        /// Regex that must match.
+        #[serde(default)]
+        pub matches: Option<Spanned<String>>,
+        /// Regex that must not match.
+        #[serde(default)]
+        pub not_matches: Option<Spanned<String>>,
+    }
+
+    /// JSON assertion.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Json {
+        /// RFC 6901 pointer.
+        pub pointer: Spanned<String>,
+        /// Value must equal.
+        #[serde(default)]
+        pub equals: Option<Spanned<serde_json::Value>>,
+        /// Value must be missing or differ.
+        #[serde(default)]
+        pub not_equals: Option<Spanned<serde_json::Value>>,
+        /// Value must exist (true) or not (false).
+        #[serde(default)]
+        pub present: Option<Spanned<bool>>,
+    }
+
+    /// Cookie assertion.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Cookies {
+        /// Flags every cookie needs: `secure`, `httponly`.
+        #[serde(default)]
+        pub all_have: Vec<Spanned<String>>,
+        /// Minimum SameSite: `none`, `lax`, `strict`.
+        #[serde(default)]
+        pub samesite_at_least: Option<Spanned<String>>,
+    }
+
+    /// Latency assertion.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ResponseTime {
+        /// Upper bound, e.g. `2s`.
+        pub below: Spanned<String>,
+    }
+}
+
+/// Which targets a probe applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// Every target.
+    All,
+    /// Targets carrying any of these tags.
+    Tags(BTreeSet<String>),
+    /// Targets with these names.
+    Names(BTreeSet<String>),
+}
+
+/// A text template: literal text with `{{vars.NAME}}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The text as written.
+    pub text: String,
+    /// Variable names it uses, in order of appearance.
+    pub vars: Vec<String>,
+}
+
+impl Template {
+    /// Parses placeholders. Only `{{vars.NAME}}` is known.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut vars = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
+            let inner = after[..end].trim();
+            let name = inner.strip_prefix("vars.").ok_or_else(|| {
+                format!(
+                    "unknown placeholder `{{{{{inner}}}}}`; only `{{{{vars.NAME}}}}` is supported"
+                )
+            })?;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!("invalid variable name `{name}`"));
+            }
+            vars.push(name.to_string());
+            rest = &after[end + 2..];
+        }
+        Ok(Template {
+            text: text.to_string(),
+            vars,
+        })
+    }
+}
+
+/// A validated HTTP request description.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Path templates; each expands to one or more requests.
+    pub paths: Vec<Template>,
+    /// Request headers (values may hold placeholders).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Body (may hold placeholders).
+    pub body: Option<Template>,
+    /// Follow same-origin redirects.
+    pub follow_redirects: bool,
+    /// Send the target's configured headers.
+    pub use_target_auth: bool,
+}
+
+impl HttpRequest {
+    /// Every variable name the request uses.
+    pub fn vars(&self) -> BTreeSet<&str> {
+        self.paths
+            .iter()
+            .chain(self.headers.iter().map(|(_, t)| t))
+            .chain(self.body.iter())
+            .flat_map(|t| t.vars.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+/// A validated probe.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Unique id.
+    pub id: String,
+    /// Human title.
+    pub name: String,
+    /// Severity of a failure.
+    pub severity: Severity,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Remediation advice.
+    pub remediation: Option<String>,
+    /// References.
+    pub references: Vec<String>,
+    /// When it runs.
+    pub schedule: Schedule,
+    /// Which targets.
+    pub targets: Selector,
+    /// Only targets with these URL schemes (empty: any).
+    pub schemes: BTreeSet<String>,
+    /// Failing runs before a regression.
+    pub confirm: u32,
+    /// Passing runs before a recovery.
+    pub recover: u32,
+    /// Time limit for one run.
+    pub timeout: Duration,
+    /// The request.
+    pub http: HttpRequest,
+    /// The checks.
+    pub checks: Vec<Check>,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Where its `id` is, for duplicate-id errors.
+    pub id_pos: Pos,
+    /// Where each name of a `targets: { names: [...] }` selector is, for unknown-target errors.
+    pub target_name_pos: Vec<(String, Pos)>,
+}
+
+/// Checks a probe id against `[a-z0-9-/]+` without empty segments.
+pub fn valid_probe_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('/')
+        && !id.ends_with('/')
+        && !id.contains("//")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '/')
+}
+
+/// Collects problems of one probe file.
+struct Ctx<'a> {
+    file: &'a Path,
+    diags: &'a mut Diagnostics,
+}
+
+impl Ctx<'_> {
+    fn pos<T>(spanned: &Spanned<T>) -> Pos {
+        Pos::from_location(&spanned.referenced)
+    }
+
+    fn err<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::new(self.file, Self::pos(at), message));
+    }
+
+    fn err_hint<T>(
+        &mut self,
+        at: &Spanned<T>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::new(self.file, Self::pos(at), message).with_hint(hint));
+    }
+
+    fn regex(&mut self, at: &Spanned<String>) -> Option<Regex> {
+        // The size limit keeps a hostile pattern from taking unbounded memory at compile time.
+        match regex::RegexBuilder::new(&at.value)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let detail = e.to_string();
+                let last = detail.lines().last().unwrap_or("").trim().to_string();
+                self.err_hint(
+                    at,
+                    format!("invalid regex `{}`: {last}", at.value),
+                    "regexes use Rust `regex` syntax (no look-around or backreferences)",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Validates a raw probe. Problems go to `diags`; `None` when the probe is unusable.
+pub fn compile(
+    file: &Path,
+    raw: raw::Probe,
+    defaults: &Defaults,
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    let before = diags.len();
+    let mut ctx = Ctx { file, diags };
+
+    if !valid_probe_id(&raw.id.value) {
+        ctx.err_hint(
+            &raw.id,
+            format!("invalid probe id `{}`", raw.id.value),
+            "ids are lowercase letters, digits, `-` and `/`, e.g. `headers/hsts`",
+        );
+    }
+    if raw.name.value.trim().is_empty() {
+        ctx.err(&raw.name, "probe name is empty");
+    }
+    for reference in &raw.references {
+        if url::Url::parse(&reference.value).is_err() {
+            ctx.err_hint(
+                reference,
+                format!("reference `{}` is not a URL", reference.value),
+                "references are links to the rule's source",
+            );
+        }
+    }
+
+    let schedule = match &raw.schedule {
+        Some(s) => config::compile_schedule(file, s, &defaults.schedule, ctx.diags),
+        None => defaults.schedule.clone(),
+    };
+    let confirm = raw
+        .confirm
+        .as_ref()
+        .and_then(|c| config::positive_in(file, c, "confirm", ctx.diags))
+        .unwrap_or(defaults.confirm);
+    let recover = raw
+        .recover
+        .as_ref()
+        .and_then(|r| config::positive_in(file, r, "recover", ctx.diags))
+        .unwrap_or(defaults.recover);
+    let timeout = match &raw.timeout {
+        None => defaults.timeout,
+        Some(t) => match units::parse_duration(&t.value) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                ctx.err(t, "timeout must be greater than zero");
+                defaults.timeout
+            }
+            Err(e) => {
+                ctx.err(t, e);
+                defaults.timeout
+            }
+        },
+    };
+
+    let targets = compile_selector(&mut ctx, raw.targets.as_ref());
+    let mut schemes = BTreeSet::new();
+    if let Some(list) = raw.targets.as_ref().and_then(|t| t.value.schemes.as_ref()) {
+        for scheme in list {
+            match scheme.value.as_str() {
+                "http" | "https" => {
+                    schemes.insert(scheme.value.clone());
+                }
+                other => ctx.err_hint(
+                    scheme,
+                    format!("unknown scheme `{other}`"),
+                    "expected `http` or `https`",
+                ),
+            }
+        }
+    }
+    let target_name_pos = raw
+        .targets
+        .as_ref()
+        .and_then(|t| t.value.names.as_ref())
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| (n.value.clone(), Ctx::pos(n)))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    for (kind, at) in [("tls", raw.tls.as_ref()), ("tcp", raw.tcp.as_ref())] {
+        if let Some(at) = at {
+            ctx.err_hint(
+                at,
+                format!("`{kind}` probes are not supported by this version of picket"),
+                "this version runs `http` probes; remove the file or use an `http:` request",
+            );
+        }
+    }
+    let http = match &raw.http {
+        Some(h) => compile_http(&mut ctx, h),
+        None if raw.tls.is_none() && raw.tcp.is_none() => {
+            ctx.err_hint(
+                &raw.id,
+                "probe has no request",
+                "add an `http:` block with at least a `path:`",
+            );
+            None
+        }
+        None => None,
+    };
+
+    if raw.checks.value.is_empty() {
+        ctx.err_hint(
+            &raw.checks,
+            "probe has no checks",
+            "add at least one check, e.g. `- status: 200`",
+        );
+    }
+    let checks: Vec<Check> = raw
+        .checks
+        .value
+        .iter()
+        .filter_map(|c| compile_check(&mut ctx, c))
+        .collect();
+
+    if diags.len() > before {
+        return None;
+    }
+    Some(Probe {
+        id: raw.id.value.clone(),
+        name: raw.name.value,
+        severity: raw.severity.value,
+        tags: raw.tags,
+        description: raw.description,
+        remediation: raw.remediation,
+        references: raw.references.into_iter().map(|r| r.value).collect(),
+        schedule,
+        targets,
+        schemes,
+        confirm,
+        recover,
+        timeout,
+        http: http?,
+        checks,
+        source: file.to_path_buf(),
+        id_pos: Pos::from_location(&raw.id.referenced),
+        target_name_pos,
+    })
+}
+
+fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> Selector {
+    let Some(sel) = raw else {
+        return Selector::All;
+    };
+    match (&sel.value.tags, &sel.value.names) {
+        (Some(_), Some(_)) => {
+            ctx.err_hint(
+                sel,
+                "`targets` takes `tags` or `names`, not both",
+                "remove one of them",
+            );
+            Selector::All
+        }
+        (Some(tags), None) => Selector::Tags(tags.iter().map(|t| t.value.clone()).collect()),
+        (None, Some(names)) => {
+            for n in names {
+                if !config::valid_target_name(&n.value) {
+                    ctx.err(n, format!("invalid target name `{}`", n.value));
+                }
+            }
+            Selector::Names(names.iter().map(|t| t.value.clone()).collect())
+        }
+        (None, None) if sel.value.schemes.is_some() => Selector::All,
+        (None, None) => {
+            ctx.err_hint(
+                sel,
+                "`targets` is empty",
+                "write `targets: { tags: [...] }` or `targets: { names: [...] }`, or drop it to select every target",
+            );
+            Selector::All
+        }
+    }
+}
+
+/// Vets a request path: it must stay on the target. Absolute URLs, `//host` and backslashes
+/// would let a probe file send traffic (and a target's credentials) elsewhere.
+fn check_path(path: &str) -> Result<(), (String, &'static str)> {
+    let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
+    if path.contains("://") || path.starts_with("//") || path.starts_with("/\\") {
+        return Err((format!("path `{path}` names another host"), hint));
+    }
+    if !path.starts_with('/') {
+        return Err((format!("path `{path}` must start with `/`"), hint));
+    }
+    if path.contains('\\') {
+        return Err((format!("path `{path}` contains a backslash"), hint));
+    }
+    if path.chars().any(|c| c.is_control() || c == ' ') {
+        return Err((
+            format!(
+                "path `{}` contains spaces or control characters",
+                path.escape_debug()
+            ),
+            "percent-encode them, e.g. `%20`",
+        ));
+    }
+    if path.contains('#') {
+        return Err((format!("path `{path}` contains a fragment (`#`)"), hint));
+    }
+    Ok(())
+}
+
+fn compile_http(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpRequest> {
+    let before = ctx.diags.len();
+    let http = &raw.value;
+    let method = match &http.method {
+        None => Method::GET,
+        Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+            Ok(method) => method,
+            Err(_) => {
+                ctx.err(m, format!("invalid HTTP method `{}`", m.value));
+                Method::GET
+            }
+        },
+    };
+    let raw_paths: Vec<&Spanned<String>> = match (&http.path, &http.paths) {
+        (Some(_), Some(paths)) => {
+            let at = paths.first().map_or_else(|| Pos::START, Ctx::pos);
+            ctx.diags.push(
+                Diagnostic::new(ctx.file, at, "a request takes `path` or `paths`, not both")
+                    .with_hint("use `paths: [...]` for several paths"),
+            );
+            vec![]
+        }
+        (Some(p), None) => vec![p],
+        (None, Some(paths)) if !paths.is_empty() => paths.iter().collect(),
+        (None, _) => {
+            ctx.err_hint(raw, "request has no `path`", "add e.g. `path: /`");
+            vec![]
+        }
+    };
+    let mut paths = Vec::new();
+    for p in raw_paths {
+        if let Err((message, hint)) = check_path(&p.value) {
+            ctx.err_hint(p, message, hint);
+            continue;
+        }
+        match Template::parse(&p.value) {
+            Ok(t) => paths.push(t),
+            Err(e) => ctx.err(p, e),
+        }
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &http.headers {
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            ctx.err(value, format!("invalid header name `{name}`"));
+            continue;
+        };
+        if HeaderValue::from_str(&value.value).is_err() {
+            ctx.err(value, format!("header `{name}` has an invalid value"));
+            continue;
+        }
+        if header == http::header::HOST {
+            ctx.err_hint(
+                value,
+                "probes may not set the `Host` header",
+                "the host always comes from the target URL",
+            );
+            continue;
+        }
+        match Template::parse(&value.value) {
+            Ok(t) => headers.push((header, t)),
+            Err(e) => ctx.err(value, e),
+        }
+    }
+    let body = match http.body.as_deref() {
+        None | Some("") => None,
+        Some(b) => match Template::parse(b) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                ctx.err_hint(raw, format!("in `body`: {e}"), "fix the placeholder");
+                None
+            }
+        },
+    };
+    (ctx.diags.len() == before).then_some(HttpRequest {
+        method,
+        paths,
+        headers,
+        body,
+        follow_redirects: http.follow_redirects.unwrap_or(false),
+        use_target_auth: http.use_target_auth.unwrap_or(true),
+    })
+}
+
+fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<StatusSet> {
+    let items: Vec<&raw::StatusItem> = match &raw.value {
+        raw::Status::One(item) => vec![item],
+        raw::Status::Many(items) => items.iter().collect(),
+    };
+    if items.is_empty() {
+        ctx.err(raw, "`status` list is empty");
+        return None;
+    }
+    let mut set = Vec::new();
+    for item in items {
+        match item {
+            raw::StatusItem::Code(c) if (100..=599).contains(c) => set.push(StatusItem::Code(*c)),
+            raw::StatusItem::Code(c) => {
+                ctx.err_hint(
+                    raw,
+                    format!("status `{c}` is not an HTTP status code"),
+                    "codes are 100 to 599",
+                );
+                return None;
+            }
+            raw::StatusItem::Class(text) => {
+                let t = text.trim().to_ascii_lowercase();
+                let class = t
+                    .strip_suffix("xx")
+                    .and_then(|d| d.parse::<u16>().ok())
+                    .filter(|d| (1..=5).contains(d) && t.len() == 3);
+                match class {
+                    Some(d) => set.push(StatusItem::Class(d)),
+                    None => match t.parse::<u16>() {
+                        Ok(c) if (100..=599).contains(&c) => set.push(StatusItem::Code(c)),
+                        _ => {
+                            ctx.err_hint(
+                                raw,
+                                format!("invalid status `{text}`"),
+                                "write a code like `200` or a class like `4xx`",
+                            );
+                            return None;
+                        }
+                    },
+                }
+            }
+        }
+    }
+    Some(StatusSet(set))
+}
+
+/// The keys that make a check item a particular kind.
+const KINDS: [&str; 9] = [
+    "status",
+    "header",
+    "body",
+    "json",
+    "cookies",
+    "response_time",
+    "all_of",
+    "any_of",
+    "not",
+];
+
+fn compile_check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<Check> {
+    let spanned = Spanned::new(&item.value, item.referenced, item.defined);
+    compile_check_ref(ctx, &spanned)
+}
+
+fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<Check> {
+    let c = item.value;
+    let kinds: Vec<&str> = [
+        c.status.is_some(),
+        c.header.is_some(),
+        c.body.is_some(),
+        c.json.is_some(),
+        c.cookies.is_some(),
+        c.response_time.is_some(),
+        c.all_of.is_some(),
+        c.any_of.is_some(),
+        c.not.is_some(),
+    ]
+    .iter()
+    .zip(KINDS)
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    let modifiers: Vec<&str> = [
+        ("present", c.present.is_some()),
+        ("absent", c.absent.is_some()),
+        ("equals", c.equals.is_some()),
+        ("not_equals", c.not_equals.is_some()),
+        ("contains", c.contains.is_some()),
+        ("matches", c.matches.is_some()),
+        ("not_matches", c.not_matches.is_some()),
+        ("capture", c.capture.is_some()),
+    ]
+    .iter()
+    .filter_map(|(name, set)| set.then_some(*name))
+    .collect();
+
+    match kinds.as_slice() {
+        [] => {
+            ctx.err_hint(
+                item,
+                "check has no kind",
+                "start the check with one of: status, header, body, json, cookies, response_time, all_of, any_of, not",
+            );
+            return None;
+        }
+        [_] => {}
+        many => {
+            ctx.err_hint(
+                item,
+                format!("check mixes {}", many.join(" and ")),
+                "put each check in its own list item",
+            );
+            return None;
+        }
+    }
+    if c.header.is_none() && (!modifiers.is_empty() || c.at_least.is_some() || c.at_most.is_some())
+    {
+        let what = modifiers.first().copied().unwrap_or("at_least");
+        ctx.err_hint(
+            item,
+            format!("`{what}` belongs to a header check"),
+            "add `header: NAME` to this item, or move the key under `body:`",
+        );
+        return None;
+    }
+
+    if let Some(status) = &c.status {
+        return compile_status(ctx, status).map(Check::Status);
+    }
+    for (list, make) in [
+        (&c.all_of, Check::AllOf as fn(Vec<Check>) -> Check),
+        (&c.any_of, Check::AnyOf as fn(Vec<Check>) -> Check),
+    ] {
+        if let Some(list) = list {
+            if list.value.is_empty() {
+                ctx.err(list, "combinator has an empty list of checks");
+                return None;
+            }
+            let before = ctx.diags.len();
+            let inner: Vec<Check> = list
+                .value
+                .iter()
+                .filter_map(|c| compile_check(ctx, c))
+                .collect();
+            return (ctx.diags.len() == before).then(|| make(inner));
+        }
+    }
+    if let Some(inner) = &c.not {
+        let spanned = Spanned::new(&*inner.value, inner.referenced, inner.defined);
+        return compile_check_ref(ctx, &spanned).map(|c| Check::Not(Box::new(c)));
+    }
+    if let Some(name) = &c.header {
+        return compile_header_check(ctx, item, name, &modifiers);
+    }
+    if let Some(body) = &c.body {
+        return compile_body(ctx, body).map(Check::Body);
+    }
+    if let Some(json) = &c.json {
+        return compile_json(ctx, json);
+    }
+    if let Some(cookies) = &c.cookies {
+        return compile_cookies(ctx, cookies);
+    }
+    if let Some(rt) = &c.response_time {
+        return match units::parse_duration(&rt.value.below.value) {
+            Ok(below) if !below.is_zero() => Some(Check::ResponseTime { below }),
+            Ok(_) => {
+                ctx.err(&rt.value.below, "`below` must be greater than zero");
+                None
+            }
+            Err(e) => {
+                ctx.err(&rt.value.below, e);
+                None
+            }
+        };
+    }
+    None
+}
+
+fn compile_header_check(
+    ctx: &mut Ctx<'_>,
+    item: &Spanned<&raw::Check>,
+    name: &Spanned<String>,
+    modifiers: &[&str],
+) -> Option<Check> {
+    let c = item.value;
+    let Ok(header) = HeaderName::from_bytes(name.value.trim().as_bytes()) else {
+        ctx.err(name, format!("invalid header name `{}`", name.value));
+        return None;
+    };
+    if modifiers.len() != 1 {
+        let message = if modifiers.is_empty() {
+            format!("header check on `{}` asserts nothing", name.value)
+        } else {
+            format!("header check combines {}", modifiers.join(" and "))
+        };
+        ctx.err_hint(
+            item,
+            message,
+            "give exactly one of: present, absent, equals, not_equals, contains, matches, not_matches, capture",
+        );
+        return None;
+    }
+    if c.capture.is_none() && (c.at_least.is_some() || c.at_most.is_some()) {
+        ctx.err_hint(
+            item,
+            "`at_least`/`at_most` need `capture`",
+            "add `capture: 'REGEX'` with one group holding the number",
+        );
+        return None;
+    }
+    let test = if let Some(p) = &c.present {
+        if p.value {
+            HeaderTest::Present
+        } else {
+            HeaderTest::Absent
+        }
+    } else if let Some(a) = &c.absent {
+        if a.value {
+            HeaderTest::Absent
+        } else {
+            HeaderTest::Present
+        }
+    } else if let Some(v) = &c.equals {
+        HeaderTest::Equals(v.value.clone())
+    } else if let Some(v) = &c.not_equals {
+        HeaderTest::NotEquals(v.value.clone())
+    } else if let Some(v) = &c.contains {
+        HeaderTest::Contains(v.value.clone())
+    } else if let Some(m) = &c.matches {
+        HeaderTest::Matches(ctx.regex(m)?)
+    } else if let Some(m) = &c.not_matches {
+        HeaderTest::NotMatches(ctx.regex(m)?)
+    } else if let Some(cap) = &c.capture {
+        let regex = ctx.regex(cap)?;
+        if regex.captures_len() < 2 {
+            ctx.err_hint(
+                cap,
+                format!("capture regex `{}` has no group", cap.value),
+                "wrap the number in parentheses, e.g. `max-age=(\\d+)`",
+            );
+            return None;
+        }
+        if c.at_least.is_none() && c.at_most.is_none() {
+            ctx.err_hint(
+                cap,
+                "`capture` needs `at_least` or `at_most`",
+                "add e.g. `at_least: 15552000`",
+            );
+            return None;
+        }
+        HeaderTest::Capture {
+            regex,
+            at_least: c.at_least.as_ref().map(|v| v.value),
+            at_most: c.at_most.as_ref().map(|v| v.value),
+        }
+    } else {
+        return None;
+    };
+    Some(Check::Header { name: header, test })
+}
+
+fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
+    let b = &raw.value;
+    let set = [
+        b.contains.is_some(),
+        b.not_contains.is_some(),
+        b.matches.is_some(),
+        b.not_matches.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if set != 1 {
+        ctx.err_hint(
+            raw,
+            if set == 0 {
+                "body check asserts nothing"
+            } else {
+                "body check combines several assertions"
+            },
+            "give exactly one of: contains, not_contains, matches, not_matches",
+        );
+        return None;
+    }
+    if let Some(v) = &b.contains {
+        Some(BodyTest::Contains(v.value.clone()))
+    } else if let Some(v) = &b.not_contains {
+        Some(BodyTest::NotContains(v.value.clone()))
+    } else if let Some(m) = &b.matches {
+        ctx.regex(m).map(BodyTest::Matches)
+    } else if let Some(m) = &b.not_matches {
+        ctx.regex(m).map(BodyTest::NotMatches)
+    } else {
+        None
+    }
+}
+
+fn compile_json(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Json>) -> Option<Check> {
+    let j = &raw.value;
+    let pointer = &j.pointer.value;
+    if !(pointer.is_empty() || pointer.starts_with('/')) {
+        ctx.err_hint(
+            &j.pointer,
+            format!("JSON pointer `{pointer}` must be empty or start with `/`"),
+            "RFC 6901 pointers look like `/debug` or `/items/0/name`",
+        );
+        return None;
+    }
+    let test = match (&j.equals, &j.not_equals, &j.present) {
+        (Some(v), None, None) => JsonTest::Equals(v.value.clone()),
+        (None, Some(v), None) => JsonTest::NotEquals(v.value.clone()),
+        (None, None, Some(p)) => JsonTest::Present(p.value),
+        _ => {
+            ctx.err_hint(
+                raw,
+                "json check needs exactly one of `equals`, `not_equals`, `present`",
+                "e.g. `json: { pointer: /debug, equals: false }`",
+            );
+            return None;
+        }
+    };
+    Some(Check::Json {
+        pointer: pointer.clone(),
+        test,
+    })
+}
+
+fn compile_cookies(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Cookies>) -> Option<Check> {
+    let mut all_have = Vec::new();
+    for flag in &raw.value.all_have {
+        match flag.value.to_ascii_lowercase().as_str() {
+            "secure" => all_have.push(CookieFlag::Secure),
+            "httponly" => all_have.push(CookieFlag::HttpOnly),
+            other => {
+                ctx.err_hint(
+                    flag,
+                    format!("unknown cookie flag `{other}`"),
+                    "expected `secure` or `httponly`",
+                );
+                return None;
+            }
+        }
+    }
+    let samesite_at_least = match &raw.value.samesite_at_least {
+        None => None,
+        Some(s) => match SameSite::parse(&s.value) {
+            Some(level) => Some(level),
+            None => {
+                ctx.err_hint(
+                    s,
+                    format!("unknown SameSite level `{}`", s.value),
+                    "expected `none`, `lax` or `strict`",
+                );
+                return None;
+            }
+        },
+    };
+    if all_have.is_empty() && samesite_at_least.is_none() {
+        ctx.err_hint(
+            raw,
+            "cookies check asserts nothing",
+            "add `all_have: [secure, httponly]` or `samesite_at_least: lax`",
+        );
+        return None;
+    }
+    Some(Check::Cookies {
+        all_have,
+        samesite_at_least,
+    })
+}
+
+/// Reports duplicate probe ids across files.
+pub fn check_unique_ids(probes: &[Probe], diags: &mut Diagnostics) {
+    let mut seen: BTreeMap<&str, &Probe> = BTreeMap::new();
+    for p in probes {
+        if let Some(first) = seen.get(p.id.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    &p.source,
+                    p.id_pos,
+                    format!("duplicate probe id `{}`", p.id),
+                )
+                .with_hint(format!(
+                    "first defined at {}:{}:{}",
+                    first.source.display(),
+                    first.id_pos.line,
+                    first.id_pos.column
+                )),
+            );
+        } else {
+            seen.insert(&p.id, p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_ids() {
+        assert!(valid_probe_id("headers/hsts"));
+        assert!(valid_probe_id("exposure/git-config"));
+        assert!(!valid_probe_id("Headers/HSTS"));
+        assert!(!valid_probe_id("headers//x"));
+        assert!(!valid_probe_id("/x"));
+    }
+
+    #[test]
+    fn paths_must_stay_on_target() {
+        assert!(check_path("/").is_ok());
+        assert!(check_path("/a/b?x=1").is_ok());
+        assert!(check_path("http://evil.example/").is_err());
+        assert!(check_path("//evil.example/").is_err());
+        assert!(check_path("/\\evil.example").is_err());
+        assert!(check_path("admin").is_err());
+        assert!(check_path("/a b").is_err());
+    }
+
+    #[test]
+    fn templates_find_vars() {
+        let t = Template::parse("{{vars.protected_paths}}").unwrap();
+        assert_eq!(t.vars, vec!["protected_paths"]);
+        assert!(Template::parse("{{BaseURL}}/x").is_err());
+        assert!(Template::parse("{{vars.x").is_err());
+    }
+}

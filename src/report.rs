@@ -1,0 +1,318 @@
+//! Output of `picket check`: text for people, JSON (SPEC §6), SARIF 2.1.0 and JUnit XML for
+//! CI systems. Every format is built from the same [`Report`].
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::check::Finding;
+use crate::plan::Series;
+use crate::run::{Outcome, RunResult};
+use crate::units::Severity;
+
+/// One series' result, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    /// Probe id.
+    pub probe: String,
+    /// Target name.
+    pub target: String,
+    /// Probe severity.
+    pub severity: Severity,
+    /// `pass`, `fail` or `error`.
+    pub outcome: &'static str,
+    /// Run duration in milliseconds.
+    pub duration_ms: u64,
+    /// Failed checks.
+    pub findings: Vec<Finding>,
+    /// Error message when the outcome is `error`.
+    pub error: Option<String>,
+    /// Probe title (not in JSON; used by text, SARIF and JUnit).
+    #[serde(skip)]
+    pub name: String,
+    /// Probe remediation (not in JSON).
+    #[serde(skip)]
+    pub remediation: Option<String>,
+    /// Probe references (not in JSON).
+    #[serde(skip)]
+    pub references: Vec<String>,
+    /// The URL of the first request, secrets removed (not in JSON).
+    #[serde(skip)]
+    pub url: String,
+}
+
+/// Counts per outcome.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Series run.
+    pub series: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Errored.
+    pub error: usize,
+}
+
+/// Everything `picket check` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// One row per series, sorted by probe then target.
+    pub results: Vec<ResultRow>,
+    /// Totals.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Builds the report from series and their results (same order).
+    pub fn new(series: &[Series], results: Vec<RunResult>) -> Report {
+        let mut rows: Vec<ResultRow> = series
+            .iter()
+            .zip(results)
+            .map(|(s, r)| ResultRow {
+                probe: s.probe.id.clone(),
+                target: s.target.name.clone(),
+                severity: s.probe.severity,
+                outcome: r.outcome.as_str(),
+                duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+                findings: r.outcome.findings().to_vec(),
+                error: match &r.outcome {
+                    Outcome::Error(e) => Some(e.to_string()),
+                    _ => None,
+                },
+                name: s.probe.name.clone(),
+                remediation: s.probe.remediation.clone(),
+                references: s.probe.references.clone(),
+                url: r.url,
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.probe, &a.target).cmp(&(&b.probe, &b.target)));
+        let mut summary = Summary {
+            series: rows.len(),
+            ..Summary::default()
+        };
+        for r in &rows {
+            match r.outcome {
+                "pass" => summary.pass += 1,
+                "fail" => summary.fail += 1,
+                _ => summary.error += 1,
+            }
+        }
+        Report {
+            results: rows,
+            summary,
+        }
+    }
+
+    /// Whether any failed series is at or above `threshold`.
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        self.results
+            .iter()
+            .any(|r| r.outcome == "fail" && r.severity >= threshold)
+    }
+
+    /// The SPEC JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Plain text: one line per series, findings indented below failures.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for r in &self.results {
+            let mark = match r.outcome {
+                "pass" => "PASS ",
+                "fail" => "FAIL ",
+                _ => "ERROR",
+            };
+            let _ = writeln!(
+                out,
+                "{mark} {:<32} {:<20} {:<8} {}ms",
+                r.probe, r.target, r.severity, r.duration_ms
+            );
+            for f in &r.findings {
+                let _ = writeln!(out, "      - {}", f.check);
+                let _ = writeln!(out, "          expected: {}", f.expected);
+                let _ = writeln!(out, "          observed: {}", f.observed);
+            }
+            if let Some(e) = &r.error {
+                let _ = writeln!(out, "      {e}");
+            }
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} series: {} pass, {} fail, {} error",
+            s.series, s.pass, s.fail, s.error
+        );
+        out
+    }
+
+    /// SARIF 2.1.0: one rule per probe, one result per finding (and one per error).
+    pub fn to_sarif(&self) -> String {
+        let mut rules: Vec<serde_json::Value> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.results {
+            if seen.insert(r.probe.clone()) {
+                rules.push(serde_json::json!({
+                    "id": r.probe,
+                    "name": r.name,
+                    "shortDescription": { "text": r.name },
+                    "help": { "text": r.remediation.clone().unwrap_or_default() },
+                    "helpUri": r.references.first(),
+                    "defaultConfiguration": { "level": sarif_level(r.severity) },
+                    "properties": { "security-severity": security_severity(r.severity) },
+                }));
+            }
+        }
+        let mut results = Vec::new();
+        for r in &self.results {
+            for f in &r.findings {
+                results.push(serde_json::json!({
+                    "ruleId": r.probe,
+                    "level": sarif_level(r.severity),
+                    "message": { "text": format!("{}: {}: expected {}, observed {}", r.target, f.check, f.expected, f.observed) },
+                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
+                    "properties": { "target": r.target },
+                }));
+            }
+            if let Some(e) = &r.error {
+                results.push(serde_json::json!({
+                    "ruleId": r.probe,
+                    "level": "none",
+                    "kind": "review",
+                    "message": { "text": format!("{}: could not evaluate: {e}", r.target) },
+                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
+                }));
+            }
+        }
+        let doc = serde_json::json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": {
+                    "name": "picket",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                }},
+                "results": results,
+            }],
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+
+    /// JUnit XML: one testcase per series; failures carry the findings.
+    pub fn to_junit(&self) -> String {
+        let s = &self.summary;
+        let total_ms: u64 = self.results.iter().map(|r| r.duration_ms).sum();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"picket\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+            s.series,
+            s.fail,
+            s.error,
+            total_ms as f64 / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            s.series, s.fail, s.error
+        );
+        for r in &self.results {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                xml(&r.target),
+                xml(&r.probe),
+                r.duration_ms as f64 / 1000.0
+            );
+            match r.outcome {
+                "pass" => out.push_str("/>\n"),
+                "fail" => {
+                    out.push_str(">\n");
+                    let text: Vec<String> = r
+                        .findings
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}: expected {}, observed {}",
+                                f.check, f.expected, f.observed
+                            )
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+                        r.severity,
+                        xml(&format!(
+                            "{} finding(s), severity {}",
+                            r.findings.len(),
+                            r.severity
+                        )),
+                        xml(&text.join("\n"))
+                    );
+                    out.push_str("    </testcase>\n");
+                }
+                _ => {
+                    out.push_str(">\n");
+                    let _ = writeln!(
+                        out,
+                        "      <error message=\"{}\"/>",
+                        xml(r.error.as_deref().unwrap_or("error"))
+                    );
+                    out.push_str("    </testcase>\n");
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n</testsuites>\n");
+        out
+    }
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "note",
+        Severity::Low | Severity::Medium => "warning",
+        Severity::High | Severity::Critical => "error",
+    }
+}
+
+/// GitHub code scanning reads this property to rank security results.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "0.0",
+        Severity::Low => "3.0",
+        Severity::Medium => "5.0",
+        Severity::High => "8.0",
+        Severity::Critical => "9.5",
+    }
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes() {
+        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
