@@ -425,6 +425,16 @@ fn seen(check: &Check, response: &Response) -> String {
                 None => check.describe(),
             }
         }
+        Check::AllOf(checks) => checks
+            .iter()
+            .map(|c| seen(c, response))
+            .collect::<Vec<_>>()
+            .join("; "),
+        // Name the alternative that held.
+        Check::AnyOf(checks) => checks
+            .iter()
+            .find(|c| evaluate_one(c, response).is_empty())
+            .map_or_else(|| check.describe(), |c| seen(c, response)),
         other => other.describe(),
     }
 }

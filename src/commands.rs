@@ -59,6 +59,8 @@ pub struct CheckOptions {
     pub probes: Vec<PathBuf>,
     /// Show a progress bar (only honoured on a terminal).
     pub progress: bool,
+    /// Exit 1 when any series ends in `error` too.
+    pub fail_on_error: bool,
 }
 
 /// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered.
@@ -227,7 +229,7 @@ pub async fn check(
     };
     // Defence in depth: findings were scrubbed by the runner; scrub the whole text again.
     let _ = out.write_all(config.redactor.scrub(&text).as_bytes());
-    if report.fails_at(opts.fail_on) {
+    if report.fails_at(opts.fail_on) || (opts.fail_on_error && report.summary.error > 0) {
         EXIT_FINDINGS
     } else {
         EXIT_OK

@@ -589,9 +589,21 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
         ok = false;
     }
 
-    let url = ctx
-        .resolve(&raw.url)
-        .and_then(|url| match Url::parse(url.expose()) {
+    let url = ctx.resolve(&raw.url).and_then(|url| {
+        if !url.expose().contains("://") {
+            let shown = if url.is_secret() {
+                "<redacted>"
+            } else {
+                url.expose()
+            };
+            ctx.err_hint(
+                &raw.url,
+                format!("target URL `{shown}` has no `http://` or `https://` scheme"),
+                "write e.g. `https://payments.internal:8443`",
+            );
+            return None;
+        }
+        match Url::parse(url.expose()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(u) => {
                 ctx.err_hint(
@@ -617,7 +629,8 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
                 );
                 None
             }
-        });
+        }
+    });
     if let Some(u) = &url {
         if !u.username().is_empty() || u.password().is_some() {
             ctx.err_hint(
@@ -726,7 +739,7 @@ fn compile_duration(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) -> O
         }
         Ok(d) => Some(d),
         Err(e) => {
-            ctx.err_hint(value, e, "write e.g. `500ms`, `10s`, `5m`, `1h` or `14d`");
+            ctx.err_hint(value, e, units::DURATION_HINT);
             None
         }
     }

@@ -159,37 +159,39 @@ pub fn from_yaml_error(path: &Path, err: &serde_saphyr::Error) -> Diagnostic {
 /// Rewrites library messages into ours and finds a hint. Kept separate so it is testable.
 fn explain(raw: &str) -> (String, Option<String>) {
     if let Some(rest) = raw.strip_prefix("unknown field `")
-        && let Some((field, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected
-                .trim_start_matches(", expected one of ")
-                .trim_start_matches(", expected ")
-                .split(", ")
-                .map(|s| s.trim_matches('`'))
-                .filter(|s| !s.is_empty() && !s.starts_with("there are no fields"))
-                .collect();
-            let message = format!("unknown field `{field}`");
-            let hint = match did_you_mean(field, &candidates) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None if candidates.is_empty() => "this mapping takes no fields".to_string(),
-                None => format!("expected one of: {}", candidates.join(", ")),
-            };
-            return (message, Some(hint));
-        }
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|s| s.trim_matches('`'))
+            .filter(|s| !s.is_empty() && !s.starts_with("there are no fields"))
+            .collect();
+        let message = format!("unknown field `{field}`");
+        let hint = match did_you_mean(field, &candidates) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if candidates.is_empty() => "this mapping takes no fields".to_string(),
+            None => format!("expected one of: {}", candidates.join(", ")),
+        };
+        return (message, Some(hint));
+    }
     if let Some(rest) = raw.strip_prefix("unknown variant `")
-        && let Some((variant, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected
-                .trim_start_matches(", expected one of ")
-                .trim_start_matches(", expected ")
-                .split(", ")
-                .map(|s| s.trim_matches('`'))
-                .collect();
-            let message = format!("unknown value `{variant}`");
-            let hint = match did_you_mean(variant, &candidates) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("expected one of: {}", candidates.join(", ")),
-            };
-            return (message, Some(hint));
-        }
+        && let Some((variant, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|s| s.trim_matches('`'))
+            .collect();
+        let message = format!("unknown value `{variant}`");
+        let hint = match did_you_mean(variant, &candidates) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("expected one of: {}", candidates.join(", ")),
+        };
+        return (message, Some(hint));
+    }
     if let Some(rest) = raw.strip_prefix("missing field `") {
         let field = rest.trim_end_matches('`');
         return (
@@ -198,9 +200,27 @@ fn explain(raw: &str) -> (String, Option<String>) {
         );
     }
     if raw.starts_with("budget breached") || raw.contains("recursion limit") {
+        let what = if raw.contains("Depth") || raw.contains("recursion") {
+            "document is nested too deeply"
+        } else if raw.contains("Alias") {
+            "document uses too many aliases"
+        } else if raw.contains("Scalar") {
+            "document holds too much text"
+        } else {
+            "document expands to too many values"
+        };
         return (
-            format!("document too large or too deeply nested ({raw})"),
-            Some("picket refuses YAML with runaway aliases or nesting; simplify the file".into()),
+            what.to_string(),
+            Some(
+                "picket refuses YAML with runaway aliases or nesting (at most 64 levels, 200000 values, 1000 aliases); simplify the file"
+                    .into(),
+            ),
+        );
+    }
+    if raw.starts_with("expected mapping") {
+        return (
+            raw.to_string(),
+            Some("this file must be a YAML mapping of `key: value` lines".into()),
         );
     }
     if raw.starts_with("duplicate mapping key") {

@@ -67,7 +67,10 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
 
 /// Parses YAML text into `T`, turning any failure into one diagnostic.
 pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
-    if text.trim().is_empty() {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
         return Err(Diagnostic::new(path, Pos::START, "file is empty")
             .with_hint("a YAML mapping is expected here"));
     }
@@ -168,8 +171,11 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
         Ok(raw) => raw,
         Err(d) => {
             diags.push(d);
-            // Without a config we cannot know the probe paths, but we can still report the
-            // config's own problem.
+            // The config is invalid, but its `probes:` list may still be readable: validate
+            // those probes too, so one run reports every error in every file.
+            if let Some(paths) = lenient_probe_paths(path) {
+                load_probes(&paths, &config::Defaults::default(), &mut diags);
+            }
             return Err(diags);
         }
     };
@@ -258,6 +264,27 @@ pub fn load_probe_paths(
     } else {
         Err(diags)
     }
+}
+
+/// Reads only the `probes:` list of a config that failed to load, ignoring everything else.
+fn lenient_probe_paths(path: &Path) -> Option<Vec<config::SourcedPath>> {
+    #[derive(serde::Deserialize)]
+    struct ProbesOnly {
+        #[serde(default)]
+        probes: Vec<Spanned<String>>,
+    }
+    let text = read_text(path).ok()?;
+    let raw: ProbesOnly = serde_saphyr::from_str_with_options(&text, yaml_options()).ok()?;
+    Some(
+        raw.probes
+            .iter()
+            .map(|p| config::SourcedPath {
+                path: PathBuf::from(&p.value),
+                file: path.to_path_buf(),
+                pos: Pos::from_location(&p.referenced),
+            })
+            .collect(),
+    )
 }
 
 /// A probe that names targets must name existing ones.

@@ -52,6 +52,9 @@ enum Command {
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Also exit 1 when a series could not be evaluated (timeout, refused, TLS error).
+        #[arg(long)]
+        fail_on_error: bool,
     },
     /// Load and validate the config and probes; print every error with file:line:column.
     ///
@@ -156,6 +159,7 @@ async fn main() -> ExitCode {
             fail_on,
             probes,
             no_progress,
+            fail_on_error,
         } => {
             let opts = CheckOptions {
                 config,
@@ -165,6 +169,7 @@ async fn main() -> ExitCode {
                 fail_on,
                 probes,
                 progress: !no_progress,
+                fail_on_error,
             };
             commands::check(&opts, &env_lookup, &mut out, &mut err).await
         }

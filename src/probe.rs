@@ -430,7 +430,13 @@ impl Ctx<'_> {
             Ok(re) => Some(re),
             Err(e) => {
                 let detail = e.to_string();
-                let last = detail.lines().last().unwrap_or("").trim().to_string();
+                let last = detail
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
                 self.err_hint(
                     at,
                     format!("invalid regex `{}`: {last}", at.value),
@@ -495,7 +501,7 @@ pub fn compile(
                 defaults.timeout
             }
             Err(e) => {
-                ctx.err(t, e);
+                ctx.err_hint(t, e, units::DURATION_HINT);
                 defaults.timeout
             }
         },
@@ -631,7 +637,8 @@ fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     if path.contains("://") || path.starts_with("//") || path.starts_with("/\\") {
         return Err((format!("path `{path}` names another host"), hint));
     }
-    if !path.starts_with('/') {
+    // A path that starts with a placeholder is checked again after expansion, in the runner.
+    if !path.starts_with('/') && !path.starts_with("{{") {
         return Err((format!("path `{path}` must start with `/`"), hint));
     }
     if path.contains('\\') {
@@ -906,7 +913,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
                 None
             }
             Err(e) => {
-                ctx.err(&rt.value.below, e);
+                ctx.err_hint(&rt.value.below, e, units::DURATION_HINT);
                 None
             }
         };
@@ -1152,6 +1159,7 @@ mod tests {
         assert!(check_path("//evil.example/").is_err());
         assert!(check_path("/\\evil.example").is_err());
         assert!(check_path("admin").is_err());
+        assert!(check_path("{{vars.protected_paths}}").is_ok());
         assert!(check_path("/a b").is_err());
     }
 

@@ -281,6 +281,34 @@ impl Runner {
         };
         result.outcome = self.scrub(outcome);
         result.duration = clock.elapsed();
+        tracing::debug!(
+            probe.id = %result.probe,
+            target.name = %result.target,
+            url.full = %result.url,
+            outcome = result.outcome.as_str(),
+            http.response.status_code = ?result.status,
+            duration_ms = result.duration.as_millis() as u64,
+            "run finished"
+        );
+        for f in result.outcome.findings() {
+            tracing::debug!(
+                probe.id = %result.probe,
+                target.name = %result.target,
+                check = %f.check,
+                expected = %f.expected,
+                observed = %f.observed,
+                "finding"
+            );
+        }
+        if let Outcome::Error(e) = &result.outcome {
+            tracing::debug!(
+                probe.id = %result.probe,
+                target.name = %result.target,
+                error.type = e.kind.as_str(),
+                error.message = %e.message,
+                "run could not be evaluated"
+            );
+        }
         result
     }
 
@@ -374,18 +402,20 @@ impl Runner {
                 .get(http::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| url.join(l).ok());
-            if probe.http.follow_redirects && status.is_redirection()
-                && let Some(next) = location.filter(|n| n.origin() == origin) {
-                    if status == StatusCode::SEE_OTHER
-                        || (matches!(status.as_u16(), 301 | 302) && method == Method::POST)
-                    {
-                        method = Method::GET;
-                        body = None;
-                    }
-                    url = next;
-                    continue;
+            if probe.http.follow_redirects
+                && status.is_redirection()
+                && let Some(next) = location.filter(|n| n.origin() == origin)
+            {
+                if status == StatusCode::SEE_OTHER
+                    || (matches!(status.as_u16(), 301 | 302) && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = None;
                 }
-                // A redirect off the target is not followed: the 3xx itself is evaluated.
+                url = next;
+                continue;
+            }
+            // A redirect off the target is not followed: the 3xx itself is evaluated.
             let (bytes, truncated) = read_capped(&mut response, self.max_body_bytes).await?;
             return Ok(Response {
                 status,

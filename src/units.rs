@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The hint shown with every duration error.
+pub const DURATION_HINT: &str =
+    "write a number and a unit, e.g. `500ms`, `10s`, `5m`, `1h` or `14d`";
+
 /// Parses a duration such as `500ms`, `10s`, `5m`, `1h30m` or `14d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -14,11 +18,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     if text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "duration `{text}` has no unit; write e.g. `{text}s` or `{text}ms`"
-        ));
+        return Err(format!("duration `{text}` has no unit"));
     }
-    humantime::parse_duration(text).map_err(|e| format!("invalid duration `{text}`: {e}"))
+    humantime::parse_duration(text).map_err(|_| format!("invalid duration `{text}`"))
 }
 
 /// Formats a duration the way a user would write it (`5m`, `1500ms`).

@@ -1,0 +1,260 @@
+//! The `picket check` contract: the SPEC JSON document, the other formats, and exit codes.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{TestServer, respond, run_picket, texts, workspace};
+
+const HSTS_LIKE: &str = "id: headers/nosniff\nname: nosniff\nseverity: medium\nhttp:\n  path: /\nchecks:\n  - header: x-content-type-options\n    equals: nosniff\n";
+const GIT: &str = "id: exposure/git\nname: git\nseverity: high\nhttp:\n  path: /.git/config\nchecks:\n  - status: 404\n";
+
+async fn insecure_server() -> TestServer {
+    TestServer::start(|s| {
+        if s.path_and_query == "/.git/config" {
+            respond(404, &[], "")
+        } else {
+            respond(200, &[("content-type", "text/html")], "<html></html>")
+        }
+    })
+    .await
+}
+
+fn ws_for(url: &str) -> tempfile::TempDir {
+    workspace(&[
+        ("picket.yaml", &crate::helpers::config_for(url, "")),
+        ("probes/nosniff.yaml", HSTS_LIKE),
+        ("probes/git.yaml", GIT),
+    ])
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn json_output_has_the_spec_shape() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let out = run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "json"],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(keys(&doc), set(&["results", "summary"]));
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"series": 2, "pass": 1, "fail": 1, "error": 0})
+    );
+    let results = doc["results"].as_array().unwrap();
+    for r in results {
+        assert_eq!(
+            keys(r),
+            set(&[
+                "probe",
+                "target",
+                "severity",
+                "outcome",
+                "duration_ms",
+                "findings",
+                "error"
+            ])
+        );
+        assert!(r["duration_ms"].is_u64());
+        assert!(r["error"].is_null());
+    }
+    let fail = results.iter().find(|r| r["outcome"] == "fail").unwrap();
+    assert_eq!(fail["probe"], "headers/nosniff");
+    assert_eq!(fail["target"], "web");
+    assert_eq!(fail["severity"], "medium");
+    assert_eq!(
+        fail["findings"],
+        serde_json::json!([{
+            "check": "header x-content-type-options equals \"nosniff\"",
+            "expected": "nosniff",
+            "observed": "absent"
+        }])
+    );
+    let pass = results.iter().find(|r| r["outcome"] == "pass").unwrap();
+    assert_eq!(pass["findings"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn exit_code_follows_fail_on() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    // The only finding is medium.
+    for (fail_on, code) in [
+        ("info", 1),
+        ("low", 1),
+        ("medium", 1),
+        ("high", 0),
+        ("critical", 0),
+    ] {
+        let out = run_picket(
+            ws.path(),
+            &["check", "-c", "picket.yaml", "--fail-on", fail_on],
+            &[],
+        )
+        .await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "--fail-on {fail_on}: {:?}",
+            texts(&out)
+        );
+    }
+    // Default is low.
+    let out = run_picket(ws.path(), &["check", "-c", "picket.yaml"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    // Only the passing probe selected: 0.
+    let out = run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--probe", "exposure/*"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    let (stdout, _) = texts(&out);
+    assert!(stdout.contains("PASS  exposure/git"), "{stdout}");
+    assert!(!stdout.contains("headers/nosniff"), "{stdout}");
+}
+
+#[tokio::test]
+async fn config_and_usage_errors_exit_2() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let cases: &[&[&str]] = &[
+        &["check", "-c", "missing.yaml"],
+        &["check", "-c", "picket.yaml", "--target", "nope"],
+        &["check", "-c", "picket.yaml", "--probe", "nothing/*"],
+        &["check", "-c", "picket.yaml", "--fail-on", "severe"],
+        &["check", "-c", "picket.yaml", "--format", "xml"],
+        &["check", "--bogus-flag"],
+    ];
+    for args in cases {
+        let out = run_picket(ws.path(), args, &[]).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", texts(&out));
+        assert!(!texts(&out).1.contains("panicked"));
+    }
+    std::fs::write(
+        ws.path().join("probes/bad.yaml"),
+        "id: x\nname: y\nseverity: huge\n",
+    )
+    .unwrap();
+    let out = run_picket(ws.path(), &["check", "-c", "picket.yaml"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        texts(&out)
+            .1
+            .contains("probes/bad.yaml:3:11: unknown value `huge`"),
+        "{:?}",
+        texts(&out)
+    );
+}
+
+#[tokio::test]
+async fn target_filter_and_text_output() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let out = run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--target", "web"],
+        &[],
+    )
+    .await;
+    let (stdout, _) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("FAIL  headers/nosniff"), "{stdout}");
+    assert!(stdout.contains("expected: nosniff"), "{stdout}");
+    assert!(stdout.contains("observed: absent"), "{stdout}");
+    assert!(
+        stdout.contains("2 series: 1 pass, 1 fail, 0 error"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn sarif_and_junit_outputs_are_well_formed() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let out = run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "sarif"],
+        &[],
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["version"], "2.1.0");
+    let run = &doc["runs"][0];
+    assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 2);
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "headers/nosniff");
+
+    let out = run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "junit"],
+        &[],
+    )
+    .await;
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+        "{xml}"
+    );
+}
+
+#[tokio::test]
+async fn adhoc_url_uses_the_shipped_library() {
+    let server = insecure_server().await;
+    let root = crate::helpers::repo_root();
+    let out = run_picket(
+        &root,
+        &[
+            "check",
+            "--target",
+            &server.url(),
+            "--probe",
+            "headers/*",
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    let probes: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["probe"].as_str().unwrap())
+        .collect();
+    assert!(probes.contains(&"headers/nosniff"), "{probes:?}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn help_explains_each_command() {
+    let root = crate::helpers::repo_root();
+    for cmd in ["check", "validate", "list", "demo"] {
+        let out = run_picket(&root, &[cmd, "--help"], &[]).await;
+        assert_eq!(out.status.code(), Some(0));
+        assert!(texts(&out).0.len() > 200, "{cmd} --help is too thin");
+    }
+    let out = run_picket(&root, &["list", "-c", "config/picket.yaml"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
+    assert!(texts(&out).0.contains("SERIES"));
+}

@@ -1,0 +1,158 @@
+//! No response, however large or slow, makes picket read without bound or hang.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use picket::run::Outcome;
+
+use crate::helpers::{TestServer, probe_with_checks, respond, run_probe};
+
+/// A body that never ends; counts the bytes the server managed to hand to the socket.
+fn endless_body(sent: Arc<AtomicUsize>) -> Body {
+    let chunk = Bytes::from(vec![b'a'; 16 * 1024]);
+    let stream = futures_util::stream::repeat_with(move || {
+        sent.fetch_add(chunk.len(), Ordering::Relaxed);
+        Ok::<_, std::convert::Infallible>(chunk.clone())
+    });
+    Body::from_stream(stream)
+}
+
+#[tokio::test]
+async fn an_endless_body_is_read_only_up_to_max_body_bytes() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let server = TestServer::start(move |_| {
+        respond(
+            200,
+            &[("content-type", "text/plain")],
+            endless_body(counter.clone()),
+        )
+    })
+    .await;
+    // The helper's config caps bodies at 64 KiB; the needle is never within it.
+    let result = run_probe(
+        &server.url(),
+        &probe_with_checks("/", "  - body: { contains: NEEDLE }\n  - status: 200\n"),
+    )
+    .await;
+    let findings = match &result.outcome {
+        Outcome::Fail(f) => f,
+        other => panic!("expected a clear fail outcome, got {other:?}"),
+    };
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[0].observed,
+        "not found in first 65536 bytes (body truncated)"
+    );
+    // Give the server a moment to notice the closed connection, then check it stopped:
+    // what it pushed is bounded by socket buffers, not by the endless body.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pushed = sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = sent.load(Ordering::Relaxed);
+    assert_eq!(
+        pushed, later,
+        "the server kept sending: the connection was not closed"
+    );
+    assert!(pushed < 64 << 20, "read far past the cap: {pushed} bytes");
+}
+
+#[tokio::test]
+async fn a_large_json_body_is_truncated_with_a_clear_finding() {
+    let big = format!("{{\"debug\": false, \"pad\": \"{}\"}}", "x".repeat(200_000));
+    let server = TestServer::start(move |_| {
+        respond(200, &[("content-type", "application/json")], big.clone())
+    })
+    .await;
+    let result = run_probe(
+        &server.url(),
+        &probe_with_checks("/", "  - json: { pointer: /debug, equals: false }\n"),
+    )
+    .await;
+    let f = result.outcome.findings();
+    assert_eq!(f.len(), 1, "{:?}", result.outcome);
+    assert!(
+        f[0].observed
+            .starts_with("body is not complete JSON (truncated at 65536 bytes)"),
+        "{}",
+        f[0].observed
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_ends_in_a_timeout_error() {
+    // Accepts connections and never writes a byte.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let probe = "id: slow/x\nname: slow\nseverity: low\ntimeout: 300ms\nhttp:\n  path: /\nchecks:\n  - status: 200\n";
+    let result = run_probe(&format!("http://{addr}"), probe).await;
+    match result.outcome {
+        Outcome::Error(e) => assert_eq!(e.kind.as_str(), "timeout", "{e}"),
+        other => panic!("expected timeout, got {other:?}"),
+    }
+    assert!(result.duration < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn garbage_instead_of_http_is_an_error_outcome() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(b"\x00\xffNOT HTTP AT ALL\r\n\r\n\xfe").await;
+        }
+    });
+    let result = run_probe(
+        &format!("http://{addr}"),
+        &probe_with_checks("/", "  - status: 200\n"),
+    )
+    .await;
+    match result.outcome {
+        Outcome::Error(e) => assert_eq!(e.kind.as_str(), "http", "{e}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn fail_on_error_turns_error_outcomes_into_exit_1() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ws = crate::helpers::workspace(&[
+        (
+            "picket.yaml",
+            &crate::helpers::config_for(&format!("http://127.0.0.1:{port}"), ""),
+        ),
+        (
+            "probes/p.yaml",
+            &probe_with_checks("/", "  - status: 200\n"),
+        ),
+    ]);
+    let out = crate::helpers::run_picket(ws.path(), &["check", "-c", "picket.yaml"], &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}",
+        crate::helpers::texts(&out)
+    );
+    assert!(crate::helpers::texts(&out).0.contains("ERROR test/probe"));
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--fail-on-error"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,13 @@
+//! picket's integration tests: one binary, one module per capability (each test file would
+//! otherwise be its own binary to link). Every test talks only to loopback servers it starts.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod helpers;
+
+mod checks;
+mod cli;
+mod limits;
+mod probes;
+mod secrets;
+mod ssrf;
+mod validate;
