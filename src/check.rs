@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::units::format_duration;
 
@@ -17,7 +17,7 @@ use crate::units::format_duration;
 const MAX_OBSERVED_CHARS: usize = 200;
 
 /// One failed check: which check, what it expected, what it saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The check, as a short sentence (`header strict-transport-security present`).
     pub check: String,

@@ -25,6 +25,7 @@
 //! No module reaches upstream: the runner knows nothing of reports, checks know nothing of
 //! HTTP clients.
 
+pub mod api;
 pub mod check;
 pub mod commands;
 pub mod config;
@@ -36,4 +37,8 @@ pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod run;
+pub mod schedule;
+pub mod service;
+pub mod state;
+pub mod telemetry;
 pub mod units;

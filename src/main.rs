@@ -25,6 +25,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service: every series on its schedule, regression state, OpenTelemetry export
+    /// and the HTTP API.
+    ///
+    /// Reloads on SIGHUP (a failing reload keeps the last good configuration). On SIGTERM or
+    /// SIGINT it stops scheduling, lets runs in flight finish within --grace, syncs state and
+    /// flushes telemetry, then exits 0.
+    Run {
+        /// Service config file.
+        #[arg(short = 'c', long = "config", value_name = "FILE", default_value = commands::DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Run only shard I of N (series whose stable hash mod N is I), e.g. `0/3`.
+        #[arg(long, env = "PICKET_SHARD", value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u32, u32)>,
+        /// How long shutdown waits for runs in flight.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        grace: Duration,
+        /// Resource attribute `picket.vantage`: where this instance probes from.
+        #[arg(long, env = "PICKET_VANTAGE", value_name = "NAME")]
+        vantage: Option<String>,
+    },
     /// Run every selected series once and print the results.
     ///
     /// Exits 0 when no finding is at or above --fail-on, 1 when one is, and 2 on a config or
@@ -96,14 +116,32 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
 }
 
-fn init_logging(filter: &str) {
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    picket::schedule::parse_shard(text)
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    picket::units::parse_duration(text)
+}
+
+/// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus
+/// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
+/// regression events are exported whatever the stderr level.
+fn init_logging(filter: &str, telemetry: Option<&picket::telemetry::Telemetry>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter);
+    let otel = telemetry.and_then(|t| t.layer());
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.
@@ -130,6 +168,86 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// `picket run`: load, set up telemetry and logging, serve until a signal.
+async fn serve(
+    log: &str,
+    config: PathBuf,
+    shard: Option<(u32, u32)>,
+    grace: Duration,
+    vantage: Option<String>,
+) -> u8 {
+    let loaded = match picket::load::load(&config, &env_lookup) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprintln!("{diags}");
+            return commands::EXIT_CONFIG;
+        }
+    };
+    let telemetry =
+        match picket::telemetry::Telemetry::init(&loaded.config.telemetry, vantage.as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot set up telemetry: {e:#}");
+                return commands::EXIT_CONFIG;
+            }
+        };
+    init_logging(if log == "warn" { "info" } else { log }, Some(&telemetry));
+    let shutdown = shutdown_on_signal();
+    let opts = picket::service::ServiceOptions {
+        config_path: config,
+        shard,
+        grace,
+        api_listen: None,
+    };
+    let running = match picket::service::start(
+        loaded,
+        opts,
+        telemetry,
+        std::sync::Arc::new(env_lookup),
+        shutdown.clone(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "cannot start");
+            eprintln!("error: {e:#}");
+            return commands::EXIT_CONFIG;
+        }
+    };
+    reload_on_sighup(running.reloader(), shutdown.clone());
+    match running.wait().await {
+        Ok(()) => commands::EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Forwards SIGHUP to the service as a reload request.
+fn reload_on_sighup(reload: tokio::sync::mpsc::Sender<()>, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => {
+                    if got.is_none() { return; }
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = reload.try_send(());
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (reload, shutdown);
+}
+
 fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -147,7 +265,16 @@ async fn main() -> ExitCode {
             });
         }
     };
-    init_logging(&cli.log);
+    if let Command::Run {
+        config,
+        shard,
+        grace,
+        vantage,
+    } = cli.command
+    {
+        return ExitCode::from(serve(&cli.log, config, shard, grace, vantage).await);
+    }
+    init_logging(&cli.log, None);
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let code = match cli.command {
@@ -179,6 +306,7 @@ async fn main() -> ExitCode {
         Command::List { config } => {
             commands::list(config.as_deref(), &env_lookup, &mut out, &mut err)
         }
+        Command::Run { .. } => unreachable!("handled above"),
         Command::Demo {
             probes,
             flip_every,

@@ -100,6 +100,12 @@ pub fn picket(dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("RUST_LOG")
         .env_remove("PICKET_LOG")
+        .env_remove("PICKET_SHARD")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
+        .env_remove("OTEL_SERVICE_NAME")
+        .env_remove("OTEL_RESOURCE_ATTRIBUTES")
+        .env_remove("OTEL_METRIC_EXPORT_INTERVAL")
         .env("NO_COLOR", "1");
     cmd
 }

@@ -6,8 +6,11 @@ mod helpers;
 
 mod checks;
 mod cli;
+mod e2e;
 mod limits;
+mod otlp;
 mod probes;
 mod secrets;
+mod service;
 mod ssrf;
 mod validate;

@@ -1,0 +1,362 @@
+//! The HTTP API and dashboard (SPEC §8): health, readiness, series and regressions as JSON,
+//! and a server-rendered page. It reads a [`View`] that the service keeps current; it never
+//! touches the runner or the store.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::Finding;
+use crate::state::{Mark, SeriesState, State as SeriesStateKind};
+use crate::units::Severity;
+
+/// What the API shows of one series.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Probe id.
+    pub probe: String,
+    /// Target name.
+    pub target: String,
+    /// Probe severity.
+    pub severity: Severity,
+    /// Target tags (for filtering).
+    pub tags: Vec<String>,
+    /// Probe title.
+    pub name: String,
+    /// The state.
+    pub state: SeriesState,
+}
+
+/// The service's current picture, shared with the API.
+#[derive(Debug, Default)]
+pub struct View {
+    entries: RwLock<BTreeMap<String, Entry>>,
+    ready: AtomicBool,
+}
+
+impl View {
+    /// Replaces or inserts one series.
+    pub fn put(&self, key: &str, entry: Entry) {
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(key.to_string(), entry);
+        }
+    }
+
+    /// Updates the state of a series already shown.
+    pub fn update(&self, key: &str, state: &SeriesState) {
+        if let Ok(mut map) = self.entries.write()
+            && let Some(e) = map.get_mut(key)
+        {
+            e.state = state.clone();
+        }
+    }
+
+    /// Keeps only the given keys (after a reload removed series); returns the removed
+    /// series as `(probe, target)`.
+    pub fn retain(&self, keep: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+        let mut removed = Vec::new();
+        if let Ok(mut map) = self.entries.write() {
+            map.retain(|k, e| {
+                let kept = keep(k);
+                if !kept {
+                    removed.push((e.probe.clone(), e.target.clone()));
+                }
+                kept
+            });
+        }
+        removed
+    }
+
+    /// The state of one series, if shown.
+    pub fn state(&self, key: &str) -> Option<SeriesState> {
+        self.entries
+            .read()
+            .ok()
+            .and_then(|m| m.get(key).map(|e| e.state.clone()))
+    }
+
+    /// Marks the service ready (config loaded, scheduler running) or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        self.entries
+            .read()
+            .map(|m| m.values().map(Row::from).collect())
+            .unwrap_or_default()
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.entries
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A series row, the same shape in both JSON routes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Row {
+    /// Probe id.
+    pub probe: String,
+    /// Target name.
+    pub target: String,
+    /// Severity.
+    pub severity: Severity,
+    /// `unknown`, `passing`, `failing` or `regressed`.
+    pub state: SeriesStateKind,
+    /// When the state began (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// `pass`, `fail` or `error`.
+    pub last_outcome: Option<Mark>,
+    /// When the last run started (RFC 3339, UTC).
+    pub last_run: Option<String>,
+    /// Duration of the last run.
+    pub last_duration_ms: u64,
+    /// Findings of the last failing run.
+    pub findings: Vec<Finding>,
+    /// Recent outcomes, oldest first.
+    pub history: Vec<Mark>,
+}
+
+impl From<&Entry> for Row {
+    fn from(e: &Entry) -> Row {
+        Row {
+            probe: e.probe.clone(),
+            target: e.target.clone(),
+            severity: e.severity,
+            state: e.state.state,
+            since: e.state.since.map(rfc3339),
+            last_outcome: e.state.last_outcome,
+            last_run: e.state.last_run.map(rfc3339),
+            last_duration_ms: e.state.last_duration_ms,
+            findings: e.state.findings.clone(),
+            history: e.state.history.iter().copied().collect(),
+        }
+    }
+}
+
+/// Formats a time as RFC 3339 in UTC, to the second (`2026-11-26T14:00:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Builds the router.
+pub fn router(view: Arc<View>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/series", get(series))
+        .route("/api/v1/regressions", get(regressions))
+        .route("/", get(dashboard))
+        .with_state(view)
+}
+
+/// Binds `addr` and serves until `shutdown`. Returns the bound address (useful with port 0).
+pub async fn serve(
+    addr: SocketAddr,
+    view: Arc<View>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(view);
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    Ok((bound, handle))
+}
+
+async fn readyz(State(view): State<Arc<View>>) -> Response {
+    if view.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn series(State(view): State<Arc<View>>) -> Json<Vec<Row>> {
+    Json(view.rows())
+}
+
+async fn regressions(State(view): State<Arc<View>>) -> Json<Vec<Row>> {
+    let mut rows: Vec<Row> = view
+        .rows()
+        .into_iter()
+        .filter(|r| r.state == SeriesStateKind::Regressed)
+        .collect();
+    // RFC 3339 UTC strings of equal precision sort as times.
+    rows.sort_by(|a, b| b.since.cmp(&a.since));
+    Json(rows)
+}
+
+/// Dashboard filters, from the query string.
+#[derive(Debug, Default, Deserialize)]
+struct Filter {
+    target: Option<String>,
+    tag: Option<String>,
+    severity: Option<String>,
+}
+
+fn state_rank(s: SeriesStateKind) -> u8 {
+    match s {
+        SeriesStateKind::Regressed => 0,
+        SeriesStateKind::Failing => 1,
+        SeriesStateKind::Unknown => 2,
+        SeriesStateKind::Passing => 3,
+    }
+}
+
+async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) -> Response {
+    let empty = |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
+    let (target, tag, severity) = (
+        empty(&filter.target),
+        empty(&filter.tag),
+        empty(&filter.severity),
+    );
+    let all = view.entries();
+    let mut entries: Vec<&Entry> = all
+        .iter()
+        .filter(|e| target.as_deref().is_none_or(|t| e.target == t))
+        .filter(|e| tag.as_deref().is_none_or(|t| e.tags.iter().any(|x| x == t)))
+        .filter(|e| severity.as_deref().is_none_or(|s| e.severity.as_str() == s))
+        .collect();
+    // Regressions first, newest first; then failing, unknown, passing.
+    entries.sort_by(|a, b| {
+        state_rank(a.state.state)
+            .cmp(&state_rank(b.state.state))
+            .then(b.state.since.cmp(&a.state.since))
+            .then((&a.probe, &a.target).cmp(&(&b.probe, &b.target)))
+    });
+    let mut targets: Vec<&str> = all.iter().map(|e| e.target.as_str()).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut tags: Vec<&str> = all
+        .iter()
+        .flat_map(|e| e.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+
+    let mut html = String::from(concat!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>picket</title>",
+        "<meta http-equiv=\"refresh\" content=\"10\">",
+        "<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}",
+        "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}",
+        ".regressed{color:#b00;font-weight:bold}.failing{color:#c60}.passing{color:#080}.unknown{color:#888}",
+        ".h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
+        ".pass{background:#3a3}.fail{background:#c33}.error{background:#999}small{color:#666}</style>",
+        "</head><body><h1>picket</h1>"
+    ));
+    let select = |html: &mut String, name: &str, values: &[&str], current: &Option<String>| {
+        let _ = write!(
+            html,
+            "<label>{name} <select name=\"{name}\"><option value=\"\">all</option>"
+        );
+        for v in values {
+            let sel = if current.as_deref() == Some(*v) {
+                " selected"
+            } else {
+                ""
+            };
+            let _ = write!(html, "<option{sel}>{}</option>", esc(v));
+        }
+        html.push_str("</select></label> ");
+    };
+    html.push_str("<form method=\"get\">");
+    select(&mut html, "target", &targets, &target);
+    select(&mut html, "tag", &tags, &tag);
+    select(
+        &mut html,
+        "severity",
+        &["info", "low", "medium", "high", "critical"],
+        &severity,
+    );
+    html.push_str("<button>filter</button></form>");
+    let regressed = entries
+        .iter()
+        .filter(|e| e.state.state == SeriesStateKind::Regressed)
+        .count();
+    let _ = write!(
+        html,
+        "<p>{} series, <span class=\"regressed\">{regressed} regressed</span></p>",
+        entries.len()
+    );
+    html.push_str("<table><tr><th>state</th><th>probe</th><th>target</th><th>severity</th><th>since</th><th>last run</th><th>history</th><th>findings</th></tr>");
+    for e in entries {
+        let s = e.state.state.as_str();
+        let _ = write!(
+            html,
+            "<tr><td class=\"{s}\">{s}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><small>{} ms</small></td><td class=\"h\">",
+            esc(&e.probe),
+            esc(&e.name),
+            esc(&e.target),
+            e.severity,
+            e.state.since.map(rfc3339).unwrap_or_default(),
+            e.state.last_run.map(rfc3339).unwrap_or_default(),
+            e.state.last_duration_ms,
+        );
+        for m in &e.state.history {
+            let c = match m {
+                Mark::Pass => "pass",
+                Mark::Fail => "fail",
+                Mark::Error => "error",
+            };
+            let _ = write!(html, "<span class=\"{c}\" title=\"{c}\"></span>");
+        }
+        html.push_str("</td><td>");
+        for f in &e.state.findings {
+            let _ = write!(
+                html,
+                "{}<br><small>expected {}, observed {}</small><br>",
+                esc(&f.check),
+                esc(&f.expected),
+                esc(&f.observed)
+            );
+        }
+        if let Some(err) = &e.state.last_error {
+            let _ = write!(html, "<small>error: {}</small>", esc(err));
+        }
+        html.push_str("</td></tr>");
+    }
+    html.push_str("</table></body></html>");
+    // picket's own page holds itself to the headers its probes ask of others.
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// Escapes text for HTML.
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,453 @@
+//! Series state: the regression state machine and its embedded store.
+//!
+//! ```text
+//! unknown ──pass──▶ passing ──`confirm` fails in a row──▶ regressed   (a regression)
+//!    │                 ▲                                      │
+//!    └──fail──▶ failing┴────`recover` passes in a row─────────┘      (a recovery)
+//! ```
+//!
+//! `error` outcomes never move a series: they are recorded in the history and break no
+//! streak. The machine is pure ([`SeriesState::apply`]); [`Store`] persists states in redb so a
+//! restart, even after `kill -9`, neither forgets a regression nor announces it again. The
+//! service persists a transition *before* exporting it: a crash in between loses at most the
+//! announcement, never the state. This module knows nothing of HTTP or telemetry.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::check::Finding;
+use crate::run::Outcome;
+
+/// How many recent outcomes each series remembers.
+pub const HISTORY_LEN: usize = 30;
+
+/// The state of one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// No pass or fail seen yet.
+    #[default]
+    Unknown,
+    /// Every check holds.
+    Passing,
+    /// Failing since it was first observed (a pre-existing finding, not a regression).
+    Failing,
+    /// Failing after having passed.
+    Regressed,
+}
+
+impl State {
+    /// The lowercase name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Passing => "passing",
+            State::Failing => "failing",
+            State::Regressed => "regressed",
+        }
+    }
+}
+
+/// What one run was, for the history strip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mark {
+    /// Passed.
+    Pass,
+    /// Failed.
+    Fail,
+    /// Could not be evaluated.
+    Error,
+}
+
+impl Mark {
+    fn of(outcome: &Outcome) -> Mark {
+        match outcome {
+            Outcome::Pass => Mark::Pass,
+            Outcome::Fail(_) => Mark::Fail,
+            Outcome::Error(_) => Mark::Error,
+        }
+    }
+}
+
+/// A state change worth announcing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// `passing -> regressed`.
+    Regression,
+    /// `failing|regressed -> passing`.
+    Recovery,
+}
+
+/// Everything remembered about one series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SeriesState {
+    /// Current state.
+    pub state: State,
+    /// When the current state began.
+    pub since: Option<SystemTime>,
+    /// Failing runs in a row (errors do not break or extend it).
+    pub fail_streak: u32,
+    /// Passing runs in a row.
+    pub pass_streak: u32,
+    /// Outcome of the last run.
+    pub last_outcome: Option<Mark>,
+    /// When the last run started.
+    pub last_run: Option<SystemTime>,
+    /// How long it took.
+    pub last_duration_ms: u64,
+    /// Findings of the last failing run (kept while the series fails).
+    pub findings: Vec<Finding>,
+    /// Error of the last run, if it errored.
+    pub last_error: Option<String>,
+    /// Recent outcomes, oldest first.
+    pub history: VecDeque<Mark>,
+}
+
+impl SeriesState {
+    /// Applies one run. Returns the transition it caused, if any.
+    pub fn apply(
+        &mut self,
+        outcome: &Outcome,
+        started: SystemTime,
+        duration: Duration,
+        confirm: u32,
+        recover: u32,
+    ) -> Option<Transition> {
+        let mark = Mark::of(outcome);
+        self.last_outcome = Some(mark);
+        self.last_run = Some(started);
+        self.last_duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        self.history.push_back(mark);
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.last_error = match outcome {
+            Outcome::Error(e) => Some(e.to_string()),
+            _ => None,
+        };
+        let (next, transition) = match outcome {
+            Outcome::Error(_) => return None,
+            Outcome::Pass => {
+                self.pass_streak = self.pass_streak.saturating_add(1);
+                self.fail_streak = 0;
+                match self.state {
+                    State::Unknown => (State::Passing, None),
+                    State::Passing => (State::Passing, None),
+                    State::Failing | State::Regressed if self.pass_streak >= recover => {
+                        (State::Passing, Some(Transition::Recovery))
+                    }
+                    other => (other, None),
+                }
+            }
+            Outcome::Fail(findings) => {
+                self.fail_streak = self.fail_streak.saturating_add(1);
+                self.pass_streak = 0;
+                self.findings = findings.clone();
+                match self.state {
+                    State::Unknown => (State::Failing, None),
+                    State::Passing if self.fail_streak >= confirm => {
+                        (State::Regressed, Some(Transition::Regression))
+                    }
+                    other => (other, None),
+                }
+            }
+        };
+        if next != self.state || self.since.is_none() {
+            self.state = next;
+            self.since = Some(started);
+        }
+        if self.state == State::Passing {
+            self.findings.clear();
+        }
+        transition
+    }
+}
+
+/// Store failures.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The directory could not be created.
+    #[error("cannot create state directory `{path}`: {source}")]
+    Dir {
+        /// Directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// redb refused (locked by another picket, corrupt file, disk full, …).
+    #[error("state store `{path}`: {detail}")]
+    Db {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        detail: String,
+    },
+    /// The writer task is gone (shutdown).
+    #[error("state store is closed")]
+    Closed,
+}
+
+const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
+
+/// Requests to the writer thread.
+enum Command {
+    Put(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Sync(oneshot::Sender<Result<(), String>>),
+}
+
+/// The embedded store: a redb file under `state.path`, written by one thread in batches.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Command>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if missing) the store in directory `dir`, and reads every state in it.
+    pub fn open(dir: &Path) -> Result<(Store, BTreeMap<String, SeriesState>), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("state.redb");
+        let db_err = |detail: String| StoreError::Db {
+            path: path.clone(),
+            detail,
+        };
+        let db = Database::create(&path).map_err(|e| db_err(e.to_string()))?;
+        let states = read_all(&db).map_err(db_err)?;
+        // A bounded queue: if the disk stalls, run tasks wait here instead of piling up.
+        let (tx, rx) = mpsc::channel(1024);
+        std::thread::Builder::new()
+            .name("picket-state".into())
+            .spawn(move || writer(db, rx))
+            .map_err(|e| db_err(e.to_string()))?;
+        Ok((Store { tx, path }, states))
+    }
+
+    /// Persists one series' state; returns once it is durable on disk.
+    pub async fn put(&self, key: &str, state: &SeriesState) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Db {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })?;
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Put(key.to_string(), bytes, done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        self.answer(wait).await
+    }
+
+    /// Waits until every earlier write is durable.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Sync(done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        self.answer(wait).await
+    }
+
+    async fn answer(&self, wait: oneshot::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(detail)) => Err(StoreError::Db {
+                path: self.path.clone(),
+                detail,
+            }),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+fn read_all(db: &Database) -> Result<BTreeMap<String, SeriesState>, String> {
+    let txn = db.begin_read().map_err(|e| e.to_string())?;
+    let table = match txn.open_table(SERIES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut out = BTreeMap::new();
+    for entry in table.iter().map_err(|e| e.to_string())? {
+        let (k, v) = entry.map_err(|e| e.to_string())?;
+        // A record this version cannot read is dropped (the series starts over as unknown)
+        // rather than stopping the service.
+        if let Ok(state) = serde_json::from_slice::<SeriesState>(v.value()) {
+            out.insert(k.value().to_string(), state);
+        }
+    }
+    Ok(out)
+}
+
+/// The writer thread: takes whatever is queued, commits it in one durable transaction, and
+/// answers every waiter. Batching keeps fsyncs to one per burst, however many series run.
+fn writer(db: Database, mut rx: mpsc::Receiver<Command>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&db, &batch);
+        for command in batch {
+            let done = match command {
+                Command::Put(_, _, done) | Command::Sync(done) => done,
+            };
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &[Command]) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut table = txn.open_table(SERIES).map_err(|e| e.to_string())?;
+        for command in batch {
+            if let Command::Put(key, bytes, _) = command {
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{ErrorKind, RunError};
+
+    fn fail() -> Outcome {
+        Outcome::Fail(vec![Finding {
+            check: "c".into(),
+            expected: "e".into(),
+            observed: "o".into(),
+        }])
+    }
+
+    fn error() -> Outcome {
+        Outcome::Error(RunError {
+            kind: ErrorKind::Timeout,
+            message: "slow".into(),
+        })
+    }
+
+    fn step(s: &mut SeriesState, o: Outcome) -> Option<Transition> {
+        s.apply(&o, SystemTime::now(), Duration::from_millis(3), 2, 1)
+    }
+
+    #[test]
+    fn regression_needs_confirm_failures_in_a_row() {
+        let mut s = SeriesState::default();
+        assert_eq!(step(&mut s, Outcome::Pass), None);
+        assert_eq!(s.state, State::Passing);
+        assert_eq!(step(&mut s, fail()), None);
+        assert_eq!(
+            s.state,
+            State::Passing,
+            "one failure is not yet a regression"
+        );
+        assert_eq!(step(&mut s, fail()), Some(Transition::Regression));
+        assert_eq!(s.state, State::Regressed);
+        assert_eq!(step(&mut s, fail()), None, "announced once");
+        assert_eq!(step(&mut s, Outcome::Pass), Some(Transition::Recovery));
+        assert_eq!(s.state, State::Passing);
+        assert!(s.findings.is_empty());
+    }
+
+    #[test]
+    fn a_pass_in_between_resets_the_streak() {
+        let mut s = SeriesState::default();
+        step(&mut s, Outcome::Pass);
+        step(&mut s, fail());
+        step(&mut s, Outcome::Pass);
+        assert_eq!(step(&mut s, fail()), None);
+        assert_eq!(s.state, State::Passing);
+    }
+
+    #[test]
+    fn errors_never_move_the_state() {
+        let mut s = SeriesState::default();
+        assert_eq!(step(&mut s, error()), None);
+        assert_eq!(s.state, State::Unknown);
+        step(&mut s, Outcome::Pass);
+        step(&mut s, fail());
+        assert_eq!(step(&mut s, error()), None);
+        assert_eq!(s.state, State::Passing);
+        assert_eq!(step(&mut s, fail()), Some(Transition::Regression));
+        for _ in 0..5 {
+            assert_eq!(step(&mut s, error()), None);
+            assert_eq!(s.state, State::Regressed);
+        }
+        assert_eq!(s.history.iter().filter(|m| **m == Mark::Error).count(), 7);
+    }
+
+    #[test]
+    fn failing_from_the_start_is_not_a_regression() {
+        let mut s = SeriesState::default();
+        assert_eq!(step(&mut s, fail()), None);
+        assert_eq!(s.state, State::Failing);
+        assert_eq!(step(&mut s, fail()), None);
+        assert_eq!(step(&mut s, Outcome::Pass), Some(Transition::Recovery));
+    }
+
+    #[test]
+    fn recover_needs_enough_passes() {
+        let mut s = SeriesState::default();
+        let mut apply = |o: Outcome| s.apply(&o, SystemTime::now(), Duration::ZERO, 1, 3);
+        apply(Outcome::Pass);
+        assert_eq!(apply(fail()), Some(Transition::Regression));
+        assert_eq!(apply(Outcome::Pass), None);
+        assert_eq!(apply(Outcome::Pass), None);
+        assert_eq!(apply(Outcome::Pass), Some(Transition::Recovery));
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut s = SeriesState::default();
+        for _ in 0..100 {
+            step(&mut s, Outcome::Pass);
+        }
+        assert_eq!(s.history.len(), HISTORY_LEN);
+    }
+
+    #[tokio::test]
+    async fn store_round_trips_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SeriesState::default();
+        step(&mut s, Outcome::Pass);
+        step(&mut s, fail());
+        step(&mut s, fail());
+        {
+            let (store, loaded) = Store::open(dir.path()).unwrap();
+            assert!(loaded.is_empty());
+            store.put("headers/hsts@web", &s).await.unwrap();
+            store.sync().await.unwrap();
+        }
+        // The writer thread ends when the last sender is dropped; give it a moment to close
+        // the database so it can be opened again.
+        let mut reopened = None;
+        for _ in 0..50 {
+            match Store::open(dir.path()) {
+                Ok(r) => {
+                    reopened = Some(r);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let (_, loaded) = reopened.expect("store reopens");
+        assert_eq!(loaded.get("headers/hsts@web"), Some(&s));
+    }
+}

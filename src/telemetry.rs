@@ -1,0 +1,1421 @@
+//! Telemetry: what picket reports through OpenTelemetry (SPEC §7).
+//!
+//! The service hands this module run results, series states and transitions; it turns them
+//! into OTLP metrics, one span per run and one log record per regression or recovery. It
+//! knows nothing of scheduling or of how state is kept. Every reportable event has one typed
+//! method here ([`Telemetry::record_run`], [`Telemetry::record_transition`], …) that both
+//! records metrics and, where people need to see it, logs.
+//!
+//! # Bounded by design
+//!
+//! Nothing here waits on the network on the caller's path. Spans and log records go into
+//! bounded batch queues ([`QUEUE_SIZE`]) drained by the SDK's own threads; metrics are
+//! aggregated in place, with a cap on series per instrument ([`CARDINALITY_LIMIT`]), and
+//! pushed by the SDK's periodic reader thread. Every export is cut off after
+//! [`EXPORT_TIMEOUT`]. What cannot be delivered (refused because a queue is full, or lost in
+//! a failed export) is counted per signal, readable with [`Telemetry::dropped`] and exported
+//! as `picket.telemetry.dropped{signal}`. [`Telemetry::shutdown`] is bounded by its timeout
+//! even when the collector hangs.
+//!
+//! # gRPC and runtimes
+//!
+//! The tonic exporter spawns its connection tasks on the tokio runtime that is current when
+//! it is built, while the SDK's batch processors drive exports from plain threads with a
+//! blocking executor. Borrowing the caller's runtime would tie exports to it: a
+//! current-thread runtime blocked in `shutdown` could never finish the final export. So
+//! picket runs a one-thread runtime of its own (`picket-otlp`) and builds the gRPC exporters
+//! inside it. HTTP/protobuf uses the blocking reqwest client, which has its own thread.
+//!
+//! # Without a collector
+//!
+//! With no endpoint configured (and no `OTEL_EXPORTER_OTLP_ENDPOINT`), nothing is exported:
+//! the instruments are no-ops, [`Telemetry::layer`] is `None`, and regressions and recoveries
+//! still reach picket's own log as tracing events (target [`TRANSITION_TARGET`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::metrics::{
+    Counter, Histogram, MeterProvider as _, ObservableCounter, ObservableGauge,
+};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{
+    BatchLogProcessor, LogBatch, LogExporter, LogProcessor, SdkLogRecord, SdkLogger,
+    SdkLoggerProvider,
+};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{
+    Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality,
+};
+use opentelemetry_sdk::resource::{
+    EnvResourceDetector, ResourceDetector, TelemetryResourceDetector,
+};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
+};
+use tracing::field::Empty;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::registry::LookupSpan;
+use url::Url;
+
+use crate::check::Finding;
+use crate::config::{self, OtlpProtocol};
+use crate::plan::Series;
+use crate::run::{Outcome, RunResult};
+use crate::units::Severity;
+
+/// Runs of a series, by outcome (counter, `{run}`).
+pub const PROBE_RUNS: &str = "picket.probe.runs";
+/// Run durations (histogram, `s`).
+pub const PROBE_DURATION: &str = "picket.probe.duration";
+/// 1 while a series passes, 0 while it fails or is regressed (gauge).
+pub const PROBE_STATUS: &str = "picket.probe.status";
+/// 1 while a series is regressed, else 0 (gauge).
+pub const PROBE_REGRESSED: &str = "picket.probe.regressed";
+/// Regressions declared (counter, `{regression}`).
+pub const REGRESSIONS: &str = "picket.regressions";
+/// Recoveries declared (counter, `{recovery}`).
+pub const RECOVERIES: &str = "picket.recoveries";
+/// How late runs fired against their schedule (histogram, `s`).
+pub const SCHEDULE_LATENESS: &str = "picket.schedule.lateness";
+/// Ticks skipped because the series' previous run was still in flight (counter, `{run}`;
+/// a picket extension).
+pub const SCHEDULE_SKIPPED: &str = "picket.schedule.skipped";
+/// Config reloads, by outcome (counter).
+pub const CONFIG_RELOADS: &str = "picket.config.reloads";
+/// Telemetry items that could not be delivered, by signal (counter).
+pub const TELEMETRY_DROPPED: &str = "picket.telemetry.dropped";
+/// Event name of the log record for a regression.
+pub const REGRESSION_EVENT: &str = "picket.regression";
+/// Event name of the log record for a recovery.
+pub const RECOVERY_EVENT: &str = "picket.recovery";
+/// The tracing target of picket's own log lines for regressions and recoveries.
+pub const TRANSITION_TARGET: &str = "picket::transition";
+
+/// Spans, and log records, waiting for export at most; beyond that they are dropped.
+pub const QUEUE_SIZE: usize = 2048;
+/// Time limit of one export request; retries stop once it is spent.
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most attribute sets per instrument. 10,000 series × 3 outcomes fit; past the limit the SDK
+/// folds new series into one overflow series instead of growing.
+pub const CARDINALITY_LIMIT: usize = 50_000;
+/// Spans or log records per export request.
+const MAX_EXPORT_BATCH: usize = 512;
+/// Histogram buckets for run durations, in seconds (as OpenTelemetry's HTTP client
+/// conventions use).
+const DURATION_BOUNDS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+];
+/// Histogram buckets for schedule lateness, in seconds.
+const LATENESS_BOUNDS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+/// Targets of dependencies whose own spans and events must not become picket's telemetry
+/// (the exporters' HTTP stack would otherwise report on itself, in a loop).
+const DEPENDENCY_TARGETS: [&str; 9] = [
+    "opentelemetry",
+    "tonic",
+    "h2",
+    "hyper",
+    "tower",
+    "reqwest",
+    "rustls",
+    "axum",
+    "redb",
+];
+
+/// Stable, low-cardinality labels of one series.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesLabels<'a> {
+    /// Probe id, e.g. `headers/hsts`.
+    pub probe_id: &'a str,
+    /// Target name.
+    pub target_name: &'a str,
+    /// Severity of the probe.
+    pub severity: Severity,
+    /// Probe name (human title), reported as `security_rule.name`.
+    pub rule_name: &'a str,
+    /// First segment of the probe id (`headers`), reported as `security_rule.category`.
+    pub rule_category: &'a str,
+    /// First reference URL of the probe, reported as `security_rule.reference`.
+    pub rule_reference: Option<&'a str>,
+}
+
+impl<'a> SeriesLabels<'a> {
+    /// The labels of a planned series.
+    pub fn of(series: &'a Series) -> SeriesLabels<'a> {
+        SeriesLabels {
+            probe_id: &series.probe.id,
+            target_name: &series.target.name,
+            severity: series.probe.severity,
+            rule_name: &series.probe.name,
+            rule_category: category(&series.probe.id),
+            rule_reference: series.probe.references.first().map(String::as_str),
+        }
+    }
+
+    fn series(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new("probe.id", self.probe_id.to_owned()),
+            KeyValue::new("target.name", self.target_name.to_owned()),
+        ]
+    }
+
+    fn with_severity(&self) -> [KeyValue; 3] {
+        let [probe, target] = self.series();
+        [
+            probe,
+            target,
+            KeyValue::new("probe.severity", self.severity.as_str()),
+        ]
+    }
+}
+
+/// The category of a probe id: its first segment (`headers` for `headers/hsts`).
+pub fn category(probe_id: &str) -> &str {
+    probe_id.split('/').next().unwrap_or(probe_id)
+}
+
+/// A change of a series' state worth telling people about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// A property that held no longer holds.
+    Regression,
+    /// A regressed property holds again.
+    Recovery,
+}
+
+impl Transition {
+    /// The event name of its log record.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            Transition::Regression => REGRESSION_EVENT,
+            Transition::Recovery => RECOVERY_EVENT,
+        }
+    }
+}
+
+/// Where and how telemetry is exported, after the environment has had its say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// Collector base URL; HTTP/protobuf posts to `<endpoint>/v1/<signal>`.
+    pub endpoint: Url,
+    /// Wire protocol.
+    pub protocol: OtlpProtocol,
+    /// How often metrics are pushed.
+    pub interval: Duration,
+}
+
+/// Telemetry items that could not be delivered since start, per signal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Spans refused by a full queue or lost in failed exports.
+    pub spans: u64,
+    /// Log records refused by a full queue or lost in failed exports.
+    pub logs: u64,
+    /// Metric data points in failed exports. Cumulative sums and histograms catch up with the
+    /// next export that gets through; gauges and the interval itself are lost.
+    pub metric_points: u64,
+}
+
+impl Dropped {
+    /// Everything dropped, all signals together.
+    pub fn total(&self) -> u64 {
+        self.spans + self.logs + self.metric_points
+    }
+}
+
+/// picket's telemetry: OTLP providers, instruments, and the drop counts. Cheap to clone.
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+// Field order is drop order: providers go (and flush) before the runtime their gRPC
+// exporters run on.
+struct Inner {
+    export: Option<Export>,
+    instruments: Instruments,
+    pipeline: Option<Pipeline>,
+    meter_provider: SdkMeterProvider,
+    states: Arc<StateTable>,
+    losses: Arc<Losses>,
+    shut_down: AtomicBool,
+    runtime: Option<ExportRuntime>,
+}
+
+/// The span and log providers, present only while exporting.
+struct Pipeline {
+    tracer: SdkTracerProvider,
+    logger_provider: SdkLoggerProvider,
+    logger: SdkLogger,
+}
+
+struct Instruments {
+    runs: Counter<u64>,
+    duration: Histogram<f64>,
+    regressions: Counter<u64>,
+    recoveries: Counter<u64>,
+    lateness: Histogram<f64>,
+    reloads: Counter<u64>,
+    skipped: Counter<u64>,
+    // Observable instruments report through callbacks; the handles are kept so the
+    // registration plainly lives as long as the telemetry.
+    _status: ObservableGauge<u64>,
+    _regressed: ObservableGauge<u64>,
+    _dropped: ObservableCounter<u64>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("export", &self.inner.export)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// Builds providers and exporters from the config, the standard `OTEL_*` environment
+    /// variables winning over the file. Without any endpoint nothing is exported, which is
+    /// not an error. Must be called before the tracing subscriber is installed (it is where
+    /// [`Telemetry::layer`] comes from); needs no tokio runtime.
+    pub fn init(cfg: &config::Telemetry, vantage: Option<&str>) -> anyhow::Result<Telemetry> {
+        let env = |name: &str| std::env::var(name).ok();
+        let export = resolve(cfg, env)?;
+        Telemetry::build(export, vantage)
+    }
+
+    /// Telemetry that exports nothing, whatever the environment says (for tests and one-shot
+    /// commands).
+    pub fn disabled() -> Telemetry {
+        let resource = resource(None, |_| None);
+        Telemetry::assemble(None, None, None, resource, Arc::default())
+    }
+
+    /// Builds telemetry for an already resolved export setting.
+    pub fn build(export: Option<Export>, vantage: Option<&str>) -> anyhow::Result<Telemetry> {
+        let env = |name: &str| std::env::var(name).ok();
+        let resource = resource(vantage, env);
+        let losses = Arc::new(Losses::default());
+        let Some(export) = export else {
+            return Ok(Telemetry::assemble(None, None, None, resource, losses));
+        };
+        // The HTTP exporter's client speaks rustls for https collectors and needs a crypto
+        // provider; the runner installs the same one, so whichever comes first wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = match export.protocol {
+            OtlpProtocol::Grpc => Some(ExportRuntime::start()?),
+            OtlpProtocol::HttpProtobuf => None,
+        };
+        let exporters = {
+            // tonic spawns its connection tasks on the current runtime: make it ours.
+            let _entered = runtime.as_ref().map(|rt| rt.handle.enter());
+            Exporters::build(&export)?
+        };
+        let tracer = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_span_processor(BoundedSpans {
+                inner: BatchSpanProcessor::builder(CountedSpans {
+                    inner: exporters.spans,
+                    losses: losses.clone(),
+                })
+                .with_batch_config(
+                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                        .with_max_queue_size(QUEUE_SIZE)
+                        .with_max_export_batch_size(MAX_EXPORT_BATCH)
+                        .build(),
+                )
+                .build(),
+                losses: losses.clone(),
+            })
+            .build();
+        let logger_provider = SdkLoggerProvider::builder()
+            .with_resource(resource.clone())
+            .with_log_processor(BoundedLogs {
+                inner: BatchLogProcessor::builder(CountedLogs {
+                    inner: exporters.logs,
+                    losses: losses.clone(),
+                })
+                .with_batch_config(
+                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                        .with_max_queue_size(QUEUE_SIZE)
+                        .with_max_export_batch_size(MAX_EXPORT_BATCH)
+                        .build(),
+                )
+                .build(),
+                losses: losses.clone(),
+            })
+            .build();
+        let reader = PeriodicReader::builder(CountedMetrics {
+            inner: exporters.metrics,
+            losses: losses.clone(),
+        })
+        .with_interval(export.interval)
+        .build();
+        let logger = logger_provider.logger_with_scope(scope());
+        let pipeline = Pipeline {
+            tracer,
+            logger_provider,
+            logger,
+        };
+        Ok(Telemetry::assemble(
+            Some(export),
+            Some((pipeline, reader)),
+            runtime,
+            resource,
+            losses,
+        ))
+    }
+
+    fn assemble(
+        export: Option<Export>,
+        pipeline: Option<(Pipeline, PeriodicReader<CountedMetrics>)>,
+        runtime: Option<ExportRuntime>,
+        resource: Resource,
+        losses: Arc<Losses>,
+    ) -> Telemetry {
+        let mut builder = SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_view(|instrument: &Instrument| {
+                instrument
+                    .name()
+                    .starts_with("picket.")
+                    .then(|| {
+                        Stream::builder()
+                            .with_cardinality_limit(CARDINALITY_LIMIT)
+                            .build()
+                            .ok()
+                    })
+                    .flatten()
+            });
+        let pipeline = match pipeline {
+            Some((pipeline, reader)) => {
+                builder = builder.with_reader(reader);
+                Some(pipeline)
+            }
+            None => None,
+        };
+        let meter_provider = builder.build();
+        let states = Arc::new(StateTable::default());
+        let instruments = Instruments::new(&meter_provider, &states, &losses);
+        Telemetry {
+            inner: Arc::new(Inner {
+                export,
+                instruments,
+                pipeline,
+                meter_provider,
+                states,
+                losses,
+                shut_down: AtomicBool::new(false),
+                runtime,
+            }),
+        }
+    }
+
+    /// Where telemetry goes, if anywhere (for a startup log line).
+    pub fn export(&self) -> Option<&Export> {
+        self.inner.export.as_ref()
+    }
+
+    /// The tracing layers to install in the process subscriber: spans become OTLP spans and
+    /// events at INFO and above become OTLP log records. `None` when not exporting. Spans and
+    /// events of picket's network dependencies are left out, as are the transition log
+    /// lines, which [`Telemetry::record_transition`] exports itself with typed attributes.
+    pub fn layer<S>(&self) -> Option<Box<dyn Layer<S> + Send + Sync>>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+    {
+        let pipeline = self.inner.pipeline.as_ref()?;
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(pipeline.tracer.tracer_with_scope(scope()))
+            .with_filter(filter_fn(|meta| !from_dependency(meta.target())));
+        let logs = OpenTelemetryTracingBridge::new(&pipeline.logger_provider).with_filter(
+            filter_fn(|meta| {
+                *meta.level() <= tracing::Level::INFO
+                    && meta.target() != TRANSITION_TARGET
+                    && !from_dependency(meta.target())
+            }),
+        );
+        Some(spans.and_then(logs).boxed())
+    }
+
+    /// Records a finished run: `picket.probe.runs` and `picket.probe.duration`.
+    pub fn record_run(&self, labels: &SeriesLabels, result: &RunResult) {
+        let [probe, target] = labels.series();
+        let attrs = [
+            probe,
+            target,
+            KeyValue::new("outcome", result.outcome.as_str()),
+        ];
+        let instruments = &self.inner.instruments;
+        instruments.runs.add(1, &attrs);
+        instruments
+            .duration
+            .record(result.duration.as_secs_f64(), &attrs);
+    }
+
+    /// Records where a series stands: `picket.probe.status` is 1 when it passes and is not
+    /// regressed, `picket.probe.regressed` is 1 while it is regressed. Reported at every
+    /// export until [`Telemetry::forget_series`].
+    pub fn record_state(&self, labels: &SeriesLabels, passing: bool, regressed: bool) {
+        self.inner.states.set(
+            labels,
+            SeriesState {
+                severity: labels.severity,
+                passing,
+                regressed,
+            },
+        );
+    }
+
+    /// Stops reporting the state gauges of a series that is no longer planned (after a
+    /// config reload), so dashboards do not show it forever.
+    pub fn forget_series(&self, probe_id: &str, target_name: &str) {
+        self.inner.states.remove(probe_id, target_name);
+    }
+
+    /// Records a regression or recovery: `picket.regressions` or `picket.recoveries`, one
+    /// OTLP log record (event `picket.regression` / `picket.recovery`, WARN / INFO) with the
+    /// rule and the findings, and a line in picket's own log.
+    pub fn record_transition(&self, labels: &SeriesLabels, t: Transition, findings: &[Finding]) {
+        let attrs = labels.with_severity();
+        match t {
+            Transition::Regression => self.inner.instruments.regressions.add(1, &attrs),
+            Transition::Recovery => self.inner.instruments.recoveries.add(1, &attrs),
+        }
+        let findings_json = serde_json::to_string(findings).unwrap_or_else(|_| "[]".to_owned());
+        log_transition(labels, t, &findings_json, findings.len());
+        if let Some(pipeline) = &self.inner.pipeline {
+            emit_transition(&pipeline.logger, labels, t, findings_json, findings.len());
+        }
+    }
+
+    /// Records how late a run fired against its schedule, in seconds.
+    pub fn record_lateness(&self, seconds: f64) {
+        self.inner
+            .instruments
+            .lateness
+            .record(seconds.max(0.0), &[]);
+    }
+
+    /// Records a config reload (`outcome="ok"` or `"error"`).
+    pub fn record_reload(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.inner
+            .instruments
+            .reloads
+            .add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    /// Records a tick skipped because the series' previous run was still in flight.
+    pub fn record_skipped(&self, labels: &SeriesLabels) {
+        self.inner.instruments.skipped.add(1, &labels.series());
+    }
+
+    /// What could not be delivered so far.
+    pub fn dropped(&self) -> Dropped {
+        self.inner.losses.snapshot()
+    }
+
+    /// Flushes and shuts down the providers, waiting at most `timeout`; never hangs. Blocks
+    /// the calling thread for up to `timeout`. Exports never need the caller's runtime, so
+    /// calling it from async code cannot deadlock, but it holds that worker while it waits
+    /// (prefer `spawn_blocking`). Later calls do nothing.
+    pub fn shutdown(&self, timeout: Duration) {
+        if self.inner.shut_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = self.inner.clone();
+        let (done, finished) = std::sync::mpsc::channel();
+        let flush = std::thread::Builder::new()
+            .name("picket-otel-shutdown".into())
+            .spawn(move || {
+                if let Some(pipeline) = &inner.pipeline {
+                    std::thread::scope(|s| {
+                        s.spawn(|| pipeline.logger_provider.shutdown_with_timeout(timeout));
+                        let _ = pipeline.tracer.shutdown_with_timeout(timeout);
+                    });
+                }
+                // Metrics last, so their final export carries the spans and logs just lost.
+                let _ = inner.meter_provider.shutdown_with_timeout(timeout);
+                let _ = done.send(());
+            });
+        if flush.is_ok() {
+            let _ = finished.recv_timeout(timeout);
+        }
+        // Whatever is still exporting now fails fast instead of holding its thread.
+        if let Some(runtime) = &self.inner.runtime {
+            runtime.stop();
+        }
+    }
+}
+
+/// The span for one run, named `probe <probe.id>`, carrying the series' labels; fill the
+/// rest in with [`finish_run_span`].
+pub fn run_span(labels: &SeriesLabels) -> tracing::Span {
+    tracing::info_span!(
+        "probe",
+        otel.name = %format_args!("probe {}", labels.probe_id),
+        probe.id = labels.probe_id,
+        target.name = labels.target_name,
+        probe.severity = labels.severity.as_str(),
+        outcome = Empty,
+        url.full = Empty,
+        server.address = Empty,
+        server.port = Empty,
+        http.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// Records a run's result on its span: `outcome`, `url.full` (already scrubbed of secrets),
+/// `server.address`, `server.port`, `http.response.status_code`, and on error `error.type`
+/// with an error status. A failed check is not an error of the run.
+pub fn finish_run_span(span: &tracing::Span, result: &RunResult) {
+    span.record("outcome", result.outcome.as_str());
+    span.record("url.full", result.url.as_str());
+    span.record("server.address", result.server_address.as_str());
+    span.record("server.port", u64::from(result.server_port));
+    if let Some(status) = result.status {
+        span.record("http.response.status_code", u64::from(status));
+    }
+    if let Outcome::Error(error) = &result.outcome {
+        span.record("error.type", error.kind.as_str());
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", error.message.as_str());
+    }
+}
+
+/// Applies the standard environment variables over the config file: `OTEL_SDK_DISABLED`,
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf`) and
+/// `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds). `None`: nothing to export to.
+pub fn resolve(
+    cfg: &config::Telemetry,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Export>> {
+    let var = |name: &str| {
+        env(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    let endpoint = match var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        // The value is not echoed: an endpoint URL may carry credentials.
+        Some(v) => Url::parse(&v).context("OTEL_EXPORTER_OTLP_ENDPOINT is not a valid URL")?,
+        None => match &cfg.endpoint {
+            Some(url) => url.clone(),
+            None => return Ok(None),
+        },
+    };
+    if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+        bail!("the OTLP endpoint must be an http:// or https:// URL with a host");
+    }
+    let protocol = match var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "grpc" => OtlpProtocol::Grpc,
+            "http/protobuf" => OtlpProtocol::HttpProtobuf,
+            _ => bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL `{v}` is not supported; use `grpc` or `http/protobuf`"
+            ),
+        },
+        None => cfg.protocol,
+    };
+    if protocol == OtlpProtocol::Grpc && endpoint.scheme() == "https" {
+        bail!(
+            "OTLP over gRPC with TLS (https) is not supported; use `http/protobuf` for an https \
+             collector, or a plain-text local collector"
+        );
+    }
+    let interval = match var("OTEL_METRIC_EXPORT_INTERVAL") {
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .with_context(|| {
+                format!(
+                    "OTEL_METRIC_EXPORT_INTERVAL `{v}` is not a positive number of milliseconds"
+                )
+            })?,
+        None => cfg.export_interval,
+    };
+    Ok(Some(Export {
+        endpoint,
+        protocol,
+        interval,
+    }))
+}
+
+/// The resource: `service.name=picket`, `service.version`, a random `service.instance.id`,
+/// then `OTEL_RESOURCE_ATTRIBUTES` over those, `OTEL_SERVICE_NAME` over that, and
+/// `picket.vantage` when given.
+fn resource(vantage: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Resource {
+    let detectors: [Box<dyn ResourceDetector>; 2] = [
+        Box::new(TelemetryResourceDetector),
+        Box::new(EnvResourceDetector::new()),
+    ];
+    let mut builder = Resource::builder_empty()
+        .with_attributes([
+            KeyValue::new("service.name", "picket"),
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("service.instance.id", instance_id(rand::random())),
+        ])
+        .with_detectors(&detectors);
+    if let Some(name) = env("OTEL_SERVICE_NAME").filter(|n| !n.trim().is_empty()) {
+        builder = builder.with_service_name(name);
+    }
+    if let Some(vantage) = vantage {
+        builder = builder.with_attribute(KeyValue::new("picket.vantage", vantage.to_owned()));
+    }
+    builder.build()
+}
+
+/// A random (version 4) UUID, as the semantic conventions suggest for `service.instance.id`.
+fn instance_id(random: u128) -> String {
+    let v = (random & !(0xf << 76)) | (0x4 << 76);
+    let v = (v & !(0x3 << 62)) | (0x2 << 62);
+    let hex = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("picket")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+fn from_dependency(target: &str) -> bool {
+    DEPENDENCY_TARGETS.iter().any(|dep| {
+        target
+            .strip_prefix(dep)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::") || rest.starts_with('_'))
+    })
+}
+
+/// picket's own log line for a transition: what an operator without a collector sees.
+// `event!` rather than `warn!`/`info!`: those macros cannot parse `target:` followed by
+// dotted field names.
+fn log_transition(labels: &SeriesLabels, t: Transition, findings_json: &str, count: usize) {
+    match t {
+        Transition::Regression => tracing::event!(
+            target: TRANSITION_TARGET,
+            tracing::Level::WARN,
+            probe.id = labels.probe_id,
+            target.name = labels.target_name,
+            probe.severity = labels.severity.as_str(),
+            security_rule.name = labels.rule_name,
+            findings.count = count,
+            findings = findings_json,
+            "security regression"
+        ),
+        Transition::Recovery => tracing::event!(
+            target: TRANSITION_TARGET,
+            tracing::Level::INFO,
+            probe.id = labels.probe_id,
+            target.name = labels.target_name,
+            probe.severity = labels.severity.as_str(),
+            security_rule.name = labels.rule_name,
+            "security recovery"
+        ),
+    }
+}
+
+/// The OTLP log record for a transition, emitted straight through the SDK logger so its
+/// event name, severity and attribute types do not depend on the subscriber setup.
+fn emit_transition(
+    logger: &SdkLogger,
+    labels: &SeriesLabels,
+    t: Transition,
+    findings_json: String,
+    count: usize,
+) {
+    let (severity, text, verb) = match t {
+        Transition::Regression => (opentelemetry::logs::Severity::Warn, "WARN", "regression"),
+        Transition::Recovery => (opentelemetry::logs::Severity::Info, "INFO", "recovery"),
+    };
+    let now = SystemTime::now();
+    let mut record = logger.create_log_record();
+    record.set_event_name(t.event_name());
+    record.set_severity_number(severity);
+    record.set_severity_text(text);
+    record.set_timestamp(now);
+    record.set_observed_timestamp(now);
+    record.set_body(AnyValue::from(format!(
+        "security {verb}: {} on {}",
+        labels.probe_id, labels.target_name
+    )));
+    // Backends that predate the LogRecord event_name field look for this attribute.
+    record.add_attribute("event.name", t.event_name());
+    record.add_attribute("probe.id", labels.probe_id.to_owned());
+    record.add_attribute("target.name", labels.target_name.to_owned());
+    record.add_attribute("probe.severity", labels.severity.as_str());
+    record.add_attribute("security_rule.name", labels.rule_name.to_owned());
+    record.add_attribute("security_rule.category", labels.rule_category.to_owned());
+    if let Some(reference) = labels.rule_reference {
+        record.add_attribute("security_rule.reference", reference.to_owned());
+    }
+    record.add_attribute("findings", findings_json);
+    record.add_attribute("findings.count", i64::try_from(count).unwrap_or(i64::MAX));
+    logger.emit(record);
+}
+
+impl Instruments {
+    fn new(provider: &SdkMeterProvider, states: &Arc<StateTable>, losses: &Arc<Losses>) -> Self {
+        let meter = provider.meter_with_scope(scope());
+        let status_states = states.clone();
+        let regressed_states = states.clone();
+        let losses = losses.clone();
+        Instruments {
+            runs: meter
+                .u64_counter(PROBE_RUNS)
+                .with_unit("{run}")
+                .with_description("Runs of a series, by outcome")
+                .build(),
+            duration: meter
+                .f64_histogram(PROBE_DURATION)
+                .with_unit("s")
+                .with_description("How long runs took, waits for rate slots included")
+                .with_boundaries(DURATION_BOUNDS.to_vec())
+                .build(),
+            regressions: meter
+                .u64_counter(REGRESSIONS)
+                .with_unit("{regression}")
+                .with_description("Regressions declared")
+                .build(),
+            recoveries: meter
+                .u64_counter(RECOVERIES)
+                .with_unit("{recovery}")
+                .with_description("Recoveries declared")
+                .build(),
+            lateness: meter
+                .f64_histogram(SCHEDULE_LATENESS)
+                .with_unit("s")
+                .with_description("How late runs fired against their schedule")
+                .with_boundaries(LATENESS_BOUNDS.to_vec())
+                .build(),
+            // No unit where SPEC §7 gives none: OTLP-to-Prometheus translation turns units
+            // into name suffixes (`1` into `_ratio`), and dashboards depend on the names.
+            reloads: meter
+                .u64_counter(CONFIG_RELOADS)
+                .with_description("Config reloads, by outcome")
+                .build(),
+            skipped: meter
+                .u64_counter(SCHEDULE_SKIPPED)
+                .with_unit("{run}")
+                .with_description("Ticks skipped because the previous run was still in flight")
+                .build(),
+            _status: meter
+                .u64_observable_gauge(PROBE_STATUS)
+                .with_description("1 while a series passes, 0 while it fails or is regressed")
+                .with_callback(move |observer| {
+                    status_states.each(|attrs, state| {
+                        observer.observe(u64::from(state.passing && !state.regressed), attrs);
+                    });
+                })
+                .build(),
+            _regressed: meter
+                .u64_observable_gauge(PROBE_REGRESSED)
+                .with_description("1 while a series is regressed, else 0")
+                .with_callback(move |observer| {
+                    regressed_states.each(|attrs, state| {
+                        observer.observe(u64::from(state.regressed), attrs);
+                    });
+                })
+                .build(),
+            _dropped: meter
+                .u64_observable_counter(TELEMETRY_DROPPED)
+                .with_unit("{item}")
+                .with_description("Telemetry that could not be delivered, by signal")
+                .with_callback(move |observer| {
+                    let dropped = losses.snapshot();
+                    observer.observe(dropped.spans, &[KeyValue::new("signal", "traces")]);
+                    observer.observe(dropped.logs, &[KeyValue::new("signal", "logs")]);
+                    observer.observe(dropped.metric_points, &[KeyValue::new("signal", "metrics")]);
+                })
+                .build(),
+        }
+    }
+}
+
+/// The last recorded state of a series.
+#[derive(Debug, Clone, Copy)]
+struct SeriesState {
+    severity: Severity,
+    passing: bool,
+    regressed: bool,
+}
+
+/// Current states of all series, observed by the gauges at each export. One entry per
+/// series, so bounded by the plan.
+#[derive(Debug, Default)]
+struct StateTable {
+    series: Mutex<HashMap<(String, String), SeriesState>>,
+}
+
+impl StateTable {
+    fn set(&self, labels: &SeriesLabels, state: SeriesState) {
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        match series.get_mut(&(labels.probe_id.to_owned(), labels.target_name.to_owned())) {
+            Some(slot) => *slot = state,
+            None => {
+                series.insert(
+                    (labels.probe_id.to_owned(), labels.target_name.to_owned()),
+                    state,
+                );
+            }
+        }
+    }
+
+    fn remove(&self, probe_id: &str, target_name: &str) {
+        self.series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(probe_id.to_owned(), target_name.to_owned()));
+    }
+
+    fn each(&self, mut f: impl FnMut(&[KeyValue], &SeriesState)) {
+        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((probe, target), state) in series.iter() {
+            let attrs = [
+                KeyValue::new("probe.id", probe.clone()),
+                KeyValue::new("target.name", target.clone()),
+                KeyValue::new("probe.severity", state.severity.as_str()),
+            ];
+            f(&attrs, state);
+        }
+    }
+}
+
+/// Admission to a batch queue, and what was lost on the way to the collector.
+///
+/// The SDK's batch processors drop silently when their queue is full; to count those drops
+/// picket keeps its own count of items admitted and not yet handed to the exporter, and
+/// refuses (and counts) an item when that count reaches the queue size. Since the count
+/// never undercounts the queue, the SDK's own queue never overflows.
+#[derive(Debug)]
+struct Gate {
+    capacity: usize,
+    queued: AtomicUsize,
+    closed: AtomicBool,
+    dropped: AtomicU64,
+}
+
+impl Gate {
+    fn new(capacity: usize) -> Self {
+        Gate {
+            capacity,
+            queued: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether one more item may be queued; counts it as dropped if not.
+    fn admit(&self) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            self.lost(1);
+            return false;
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) < self.capacity {
+            return true;
+        }
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.lost(1);
+        false
+    }
+
+    /// `n` items left the queue for the exporter.
+    fn exporting(&self, n: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(n))
+            });
+    }
+
+    fn lost(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+#[derive(Debug)]
+struct Losses {
+    spans: Gate,
+    logs: Gate,
+    metric_points: AtomicU64,
+}
+
+impl Default for Losses {
+    fn default() -> Self {
+        Losses {
+            spans: Gate::new(QUEUE_SIZE),
+            logs: Gate::new(QUEUE_SIZE),
+            metric_points: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Losses {
+    fn snapshot(&self) -> Dropped {
+        Dropped {
+            spans: self.spans.dropped.load(Ordering::Relaxed),
+            logs: self.logs.dropped.load(Ordering::Relaxed),
+            metric_points: self.metric_points.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The three OTLP exporters for one endpoint and protocol.
+struct Exporters {
+    spans: opentelemetry_otlp::SpanExporter,
+    logs: opentelemetry_otlp::LogExporter,
+    metrics: opentelemetry_otlp::MetricExporter,
+}
+
+impl Exporters {
+    /// Builds the exporters; for gRPC, must run inside the export runtime.
+    fn build(export: &Export) -> anyhow::Result<Exporters> {
+        let base = export.endpoint.as_str().trim_end_matches('/');
+        let signal = |path: &str| match export.protocol {
+            OtlpProtocol::Grpc => base.to_owned(),
+            OtlpProtocol::HttpProtobuf => format!("{base}/v1/{path}"),
+        };
+        let exporters = match export.protocol {
+            OtlpProtocol::Grpc => Exporters {
+                spans: opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(signal("traces"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .build()
+                    .context("cannot build the OTLP span exporter")?,
+                logs: opentelemetry_otlp::LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(signal("logs"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .build()
+                    .context("cannot build the OTLP log exporter")?,
+                metrics: opentelemetry_otlp::MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(signal("metrics"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .with_temporality(Temporality::Cumulative)
+                    .build()
+                    .context("cannot build the OTLP metric exporter")?,
+            },
+            OtlpProtocol::HttpProtobuf => Exporters {
+                spans: opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(signal("traces"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .build()
+                    .context("cannot build the OTLP span exporter")?,
+                logs: opentelemetry_otlp::LogExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(signal("logs"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .build()
+                    .context("cannot build the OTLP log exporter")?,
+                metrics: opentelemetry_otlp::MetricExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(signal("metrics"))
+                    .with_timeout(EXPORT_TIMEOUT)
+                    .with_temporality(Temporality::Cumulative)
+                    .build()
+                    .context("cannot build the OTLP metric exporter")?,
+            },
+        };
+        Ok(exporters)
+    }
+}
+
+/// A span processor that admits spans through the [`Gate`] before its batch queue.
+#[derive(Debug)]
+struct BoundedSpans<P> {
+    inner: P,
+    losses: Arc<Losses>,
+}
+
+impl<P: SpanProcessor> SpanProcessor for BoundedSpans<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if self.losses.spans.admit() {
+            self.inner.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.losses.spans.close();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A span exporter that releases the [`Gate`] and counts the spans of failed exports.
+#[derive(Debug)]
+struct CountedSpans<E> {
+    inner: E,
+    losses: Arc<Losses>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len();
+        self.losses.spans.exporting(n);
+        let result = self.inner.export(batch).await;
+        if result.is_err() {
+            self.losses.spans.lost(n as u64);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A log processor that admits records through the [`Gate`] before its batch queue.
+#[derive(Debug)]
+struct BoundedLogs<P> {
+    inner: P,
+    losses: Arc<Losses>,
+}
+
+impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
+    fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
+        if self.losses.logs.admit() {
+            self.inner.emit(data, instrumentation);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.losses.logs.close();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn event_enabled(
+        &self,
+        level: opentelemetry::logs::Severity,
+        target: &str,
+        name: Option<&str>,
+    ) -> bool {
+        self.inner.event_enabled(level, target, name)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A log exporter that releases the [`Gate`] and counts the records of failed exports.
+#[derive(Debug)]
+struct CountedLogs<E> {
+    inner: E,
+    losses: Arc<Losses>,
+}
+
+impl<E: LogExporter> LogExporter for CountedLogs<E> {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let n = batch.iter().count();
+        self.losses.logs.exporting(n);
+        let result = self.inner.export(batch).await;
+        if result.is_err() {
+            self.losses.logs.lost(n as u64);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn event_enabled(
+        &self,
+        level: opentelemetry::logs::Severity,
+        target: &str,
+        name: Option<&str>,
+    ) -> bool {
+        self.inner.event_enabled(level, target, name)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A metric exporter that counts the data points of failed exports.
+#[derive(Debug)]
+struct CountedMetrics {
+    inner: opentelemetry_otlp::MetricExporter,
+    losses: Arc<Losses>,
+}
+
+impl PushMetricExporter for CountedMetrics {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        if result.is_err() {
+            self.losses
+                .metric_points
+                .fetch_add(data_points(metrics), Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+fn data_points(metrics: &ResourceMetrics) -> u64 {
+    fn count<T>(data: &MetricData<T>) -> usize {
+        match data {
+            MetricData::Gauge(g) => g.data_points().count(),
+            MetricData::Sum(s) => s.data_points().count(),
+            MetricData::Histogram(h) => h.data_points().count(),
+            MetricData::ExponentialHistogram(e) => e.data_points().count(),
+        }
+    }
+    let points: usize = metrics
+        .scope_metrics()
+        .flat_map(|scope| scope.metrics())
+        .map(|metric| match metric.data() {
+            AggregatedMetrics::F64(d) => count(d),
+            AggregatedMetrics::U64(d) => count(d),
+            AggregatedMetrics::I64(d) => count(d),
+        })
+        .sum();
+    points as u64
+}
+
+/// A one-thread tokio runtime that carries the gRPC exporters' connections.
+struct ExportRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl ExportRuntime {
+    fn start() -> anyhow::Result<ExportRuntime> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot build the OTLP export runtime")?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("picket-otlp".into())
+            .spawn(move || {
+                // Ends on `stop`, or when the telemetry is dropped without shutdown.
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+            .context("cannot start the OTLP export thread")?;
+        Ok(ExportRuntime {
+            handle,
+            stop: Mutex::new(Some(stop)),
+        })
+    }
+
+    fn stop(&self) {
+        if let Some(stop) = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn file(endpoint: Option<&str>) -> config::Telemetry {
+        config::Telemetry {
+            endpoint: endpoint.map(|e| Url::parse(e).expect("test URL")),
+            protocol: OtlpProtocol::Grpc,
+            export_interval: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn no_endpoint_anywhere_means_no_export() {
+        assert_eq!(resolve(&file(None), env(&[])).expect("resolves"), None);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "2500"),
+        ];
+        let export = resolve(&file(Some("http://127.0.0.1:4317")), env(&vars))
+            .expect("resolves")
+            .expect("exports");
+        assert_eq!(export.endpoint.as_str(), "http://collector:4318/");
+        assert_eq!(export.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(export.interval, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_file_applies_without_environment() {
+        let export = resolve(&file(Some("http://127.0.0.1:4317")), env(&[("X", "y")]))
+            .expect("resolves")
+            .expect("exports");
+        assert_eq!(export.protocol, OtlpProtocol::Grpc);
+        assert_eq!(export.interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_environment_values_are_errors_naming_the_variable() {
+        let cfg = file(Some("http://127.0.0.1:4317"));
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+        ] {
+            let err = resolve(&cfg, env(&[(name, value)])).expect_err(name);
+            assert!(format!("{err:#}").contains(name), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn sdk_disabled_turns_export_off() {
+        let cfg = file(Some("http://127.0.0.1:4317"));
+        let off = resolve(&cfg, env(&[("OTEL_SDK_DISABLED", "true")])).expect("resolves");
+        assert_eq!(off, None);
+    }
+
+    #[test]
+    fn service_name_defaults_to_picket_and_yields_to_the_environment() {
+        let get = |r: &Resource, key: &'static str| r.get(&opentelemetry::Key::new(key));
+        let r = resource(Some("eu-west"), env(&[]));
+        assert_eq!(
+            get(&r, "service.name").map(|v| v.to_string()),
+            Some("picket".into())
+        );
+        assert_eq!(
+            get(&r, "service.version").map(|v| v.to_string()),
+            Some(env!("CARGO_PKG_VERSION").into())
+        );
+        assert_eq!(
+            get(&r, "picket.vantage").map(|v| v.to_string()),
+            Some("eu-west".into())
+        );
+        let r = resource(None, env(&[("OTEL_SERVICE_NAME", "picket-eu")]));
+        assert_eq!(
+            get(&r, "service.name").map(|v| v.to_string()),
+            Some("picket-eu".into())
+        );
+    }
+
+    #[test]
+    fn instance_ids_are_version_4_uuids() {
+        let id = instance_id(u128::MAX);
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(instance_id(1), instance_id(2));
+    }
+
+    #[test]
+    fn the_gate_refuses_and_counts_past_capacity() {
+        let gate = Gate::new(2);
+        assert!(gate.admit());
+        assert!(gate.admit());
+        assert!(!gate.admit());
+        gate.exporting(2);
+        assert!(gate.admit());
+        gate.close();
+        assert!(!gate.admit());
+        assert_eq!(gate.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn dependency_targets_are_recognised_by_crate() {
+        assert!(from_dependency("hyper_util::client"));
+        assert!(from_dependency("h2::codec"));
+        assert!(from_dependency("opentelemetry_sdk"));
+        assert!(!from_dependency("picket::run"));
+        assert!(!from_dependency("h2o"));
+    }
+
+    #[test]
+    fn categories_are_the_first_segment() {
+        assert_eq!(category("headers/hsts"), "headers");
+        assert_eq!(category("tls"), "tls");
+    }
+}

@@ -1,0 +1,286 @@
+//! End-to-end: `picket run` as a child process exporting to a real OTLP receiver.
+
+use std::time::Duration;
+
+use picket::state::State;
+
+use crate::service::{Flipper, flip_scenario, service_workspace, signal, spawn_service, watch};
+
+fn regression_logs(receiver: &crate::otlp::Receiver) -> usize {
+    receiver
+        .logs()
+        .iter()
+        .filter(|l| l.event_name == "picket.regression")
+        .count()
+}
+
+fn telemetry_block(receiver: &crate::otlp::Receiver, protocol: &str) -> String {
+    format!(
+        "telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: {protocol} }}\n  export_interval: 300ms\n",
+        receiver.endpoint()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_regressed_neither_forgets_nor_reannounces() {
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let target = Flipper::start().await;
+    let ws = service_workspace(&target.server.url(), &telemetry_block(&receiver, "grpc"));
+    let long = Duration::from_secs(30);
+
+    let mut first = spawn_service(ws.path(), &[]);
+    watch(first.api, long, crate::service::never_early, |r| {
+        r.state == State::Passing
+    })
+    .await;
+    target.set_insecure(true);
+    let regressed = watch(first.api, long, crate::service::never_early, |r| {
+        r.state == State::Regressed
+    })
+    .await;
+    assert!(
+        receiver.wait_until(|r| regression_logs(r) == 1, long).await,
+        "the regression was exported"
+    );
+    // No shutdown: SIGKILL.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let mut second = spawn_service(ws.path(), &[]);
+    let seen = regressed.history.len();
+    let after = watch(second.api, long, crate::service::never_early, |r| {
+        r.history.len() >= seen + 2
+    })
+    .await;
+    assert_eq!(
+        after.state,
+        State::Regressed,
+        "the regression was forgotten: {after:?}"
+    );
+    assert_eq!(
+        after.since, regressed.since,
+        "the regression restarted: {after:?}"
+    );
+    // Give the second process time to export anything it would have announced.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        regression_logs(&receiver),
+        1,
+        "announced twice: {:#?}",
+        receiver.logs()
+    );
+    let total: f64 = receiver
+        .metric_points("picket.regressions")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(total, 1.0);
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+}
+
+/// The flip scenario with a real OTLP receiver: metrics, logs and spans arrive.
+async fn flip_exports_everything(receiver: crate::otlp::Receiver, protocol: &str) {
+    let target = Flipper::start().await;
+    let ws = service_workspace(&target.server.url(), &telemetry_block(&receiver, protocol));
+    let mut service = spawn_service(ws.path(), &[]);
+    flip_scenario(service.api, &target).await;
+    signal(&service.child, "-TERM");
+    let status = tokio::task::spawn_blocking(move || service.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let labels: std::collections::BTreeMap<String, String> = [
+        ("probe.id", "headers/nosniff"),
+        ("target.name", "web"),
+        ("probe.severity", "medium"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for name in ["picket.regressions", "picket.recoveries"] {
+        let points = receiver.metric_points(name);
+        assert_eq!(points, vec![(labels.clone(), 1.0)], "{name}");
+    }
+    let status: Vec<f64> = receiver
+        .metric_history("picket.probe.status")
+        .into_iter()
+        .filter(|(attrs, _)| attrs == &labels)
+        .map(|(_, v)| v)
+        .collect();
+    let mut changes = status.clone();
+    changes.dedup();
+    assert_eq!(
+        changes,
+        vec![1.0, 0.0, 1.0],
+        "picket.probe.status over time: {status:?}"
+    );
+    let runs = receiver.metric_points("picket.probe.runs");
+    assert!(
+        runs.iter()
+            .any(|(a, v)| a.get("outcome").map(String::as_str) == Some("fail") && *v >= 2.0),
+        "{runs:?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|(a, v)| a.get("outcome").map(String::as_str) == Some("pass") && *v >= 2.0),
+        "{runs:?}"
+    );
+
+    let logs = receiver.logs();
+    let regression = logs
+        .iter()
+        .find(|l| l.event_name == "picket.regression")
+        .expect("regression log");
+    assert_eq!(regression.severity_text, "WARN");
+    assert_eq!(regression.attrs["probe.id"], "headers/nosniff");
+    assert_eq!(regression.attrs["target.name"], "web");
+    assert_eq!(regression.attrs["probe.severity"], "medium");
+    assert_eq!(
+        regression.attrs["security_rule.name"],
+        "MIME sniffing is disabled"
+    );
+    assert_eq!(regression.attrs["security_rule.category"], "headers");
+    assert_eq!(
+        regression.attrs["security_rule.reference"],
+        "https://www.zaproxy.org/docs/alerts/10021/"
+    );
+    let findings = regression
+        .attrs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        findings.contains("absent") && findings.contains("nosniff"),
+        "{findings}"
+    );
+    let recovery = logs
+        .iter()
+        .find(|l| l.event_name == "picket.recovery")
+        .expect("recovery log");
+    assert_eq!(recovery.severity_text, "INFO");
+    assert_eq!(
+        logs.iter()
+            .filter(|l| l.event_name.starts_with("picket.re"))
+            .count(),
+        2
+    );
+
+    let spans: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "probe headers/nosniff")
+        .collect();
+    assert!(spans.len() >= 4, "{} run spans", spans.len());
+    let span = &spans[0];
+    assert_eq!(span.attrs["probe.id"], "headers/nosniff");
+    assert_eq!(span.attrs["target.name"], "web");
+    assert_eq!(span.attrs["http.response.status_code"], "200");
+    assert!(span.attrs["url.full"].starts_with("http://127.0.0.1:"));
+    assert_eq!(receiver.resource_attrs()["service.name"], "picket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flip_is_exported_over_otlp_grpc() {
+    flip_exports_everything(crate::otlp::Receiver::grpc().await, "grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flip_is_exported_over_otlp_http_protobuf() {
+    flip_exports_everything(crate::otlp::Receiver::http().await, "http/protobuf").await;
+}
+
+/// Resident memory of a process, from /proc (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// With the collector unreachable (it accepts connections and never answers), runs keep
+/// their schedule and memory stays flat while undeliverable telemetry piles up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    // A black hole: accepts TCP and never says a word.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hole.accept().await {
+            held.push(sock);
+        }
+    });
+
+    // 40 probes x 10 targets = 400 series every second; each probe has its own path.
+    let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let count = hits.clone();
+    let server = crate::helpers::TestServer::start(move |s| {
+        *count.lock().unwrap().entry(s.path_and_query).or_default() += 1;
+        crate::helpers::respond(200, &[], "ok")
+    })
+    .await;
+    let mut files: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            (
+                format!("probes/p{i}.yaml"),
+                format!("id: load/p{i}\nname: p{i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 404\n"),
+            )
+        })
+        .collect();
+    let targets: String = (0..10)
+        .map(|t| format!("  - name: t{t}\n    url: {}\n", server.url()))
+        .collect();
+    files.push((
+        "picket.yaml".into(),
+        format!(
+            "probes: [probes/]\ntargets:\n{targets}defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n\
+             limits:\n  per_target_rps: 1000\n  per_target_concurrency: 64\nstate: {{ path: state }}\n\
+             api: {{ listen: \"127.0.0.1:0\" }}\n\
+             telemetry:\n  otlp: {{ endpoint: \"http://{hole_addr}\", protocol: grpc }}\n  export_interval: 1s\n"
+        ),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ws = crate::helpers::workspace(&refs);
+    let mut service = spawn_service(ws.path(), &[]);
+    let pid = service.child.id();
+
+    // Warm up: let the export queues fill (400 spans/s against a queue of 2048).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let hits_before: usize = hits.lock().unwrap().values().sum();
+    let rss_before = rss_kib(pid);
+    let measured = Duration::from_secs(12);
+    tokio::time::sleep(measured).await;
+    let hits_after: usize = hits.lock().unwrap().values().sum();
+    let rss_after = rss_kib(pid);
+
+    eprintln!(
+        "unreachable collector: {per_second:.0} runs/s, RSS {rss_before} -> {rss_after} KiB",
+        per_second = (hits_after - hits_before) as f64 / measured.as_secs_f64()
+    );
+    // Runs kept their schedule: ~400 per second over the window (allow 20% for start-up noise).
+    let per_second = (hits_after - hits_before) as f64 / measured.as_secs_f64();
+    assert!(per_second > 320.0, "runs fell behind: {per_second:.0}/s");
+    assert!(
+        per_second < 480.0,
+        "runs fired too often: {per_second:.0}/s"
+    );
+    // Memory did not grow with ~4,800 more undeliverable spans.
+    let growth = rss_after.saturating_sub(rss_before);
+    assert!(
+        growth < 16 * 1024,
+        "RSS grew by {growth} KiB ({rss_before} -> {rss_after})"
+    );
+    service.child.kill().unwrap();
+    service.child.wait().unwrap();
+}

@@ -1,0 +1,278 @@
+//! `picket run` as a whole: regressions and recoveries over the API, state that survives
+//! SIGKILL, and a clean SIGTERM. Targets are real loopback servers whose headers flip.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use picket::api::Row;
+use picket::state::{Mark, State};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{TestServer, picket, respond, workspace};
+
+/// A target whose `X-Content-Type-Options` header can be switched off.
+pub struct Flipper {
+    pub server: TestServer,
+    insecure: Arc<AtomicBool>,
+}
+
+impl Flipper {
+    pub async fn start() -> Flipper {
+        let insecure = Arc::new(AtomicBool::new(false));
+        let flag = insecure.clone();
+        let server = TestServer::start(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                respond(200, &[("content-type", "text/html")], "<html></html>")
+            } else {
+                respond(
+                    200,
+                    &[
+                        ("content-type", "text/html"),
+                        ("x-content-type-options", "nosniff"),
+                    ],
+                    "<html></html>",
+                )
+            }
+        })
+        .await;
+        Flipper { server, insecure }
+    }
+
+    pub fn set_insecure(&self, insecure: bool) {
+        self.insecure.store(insecure, Ordering::SeqCst);
+    }
+}
+
+pub const NOSNIFF: &str = "id: headers/nosniff\nname: MIME sniffing is disabled\nseverity: medium\nreferences: [https://www.zaproxy.org/docs/alerts/10021/]\nhttp:\n  path: /\nchecks:\n  - header: x-content-type-options\n    equals: nosniff\n";
+
+/// A workspace with a 1 s schedule, `confirm: 2`, the state under `state/`, and the API on
+/// port 0. `telemetry` is an extra YAML block.
+pub fn service_workspace(target_url: &str, telemetry: &str) -> tempfile::TempDir {
+    let ws = workspace(&[("probes/nosniff.yaml", NOSNIFF)]);
+    let root = ws.path();
+    let config = format!(
+        "probes: [{probes}]\ntargets:\n  - name: web\n    url: {target_url}\n    tags: [public]\n\
+         defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 2\n  recover: 1\n  timeout: 2s\n\
+         limits:\n  per_target_rps: 100\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{telemetry}",
+        probes = root.join("probes").display(),
+        state = root.join("state").display(),
+    );
+    std::fs::write(root.join("picket.yaml"), config).unwrap();
+    ws
+}
+
+pub async fn get_rows(api: SocketAddr, route: &str) -> Vec<Row> {
+    picket::run::init_tls();
+    let body = reqwest::get(format!("http://{api}{route}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Polls the series row until `done` holds, checking `invariant` on every row seen.
+pub async fn watch(
+    api: SocketAddr,
+    timeout: Duration,
+    mut invariant: impl FnMut(&Row),
+    done: impl Fn(&Row) -> bool,
+) -> Row {
+    let start = Instant::now();
+    loop {
+        let rows = get_rows(api, "/api/v1/series").await;
+        if let Some(row) = rows.into_iter().next() {
+            invariant(&row);
+            if done(&row) {
+                return row;
+            }
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn trailing_fails(row: &Row) -> usize {
+    row.history
+        .iter()
+        .rev()
+        .take_while(|m| **m == Mark::Fail)
+        .count()
+}
+
+/// The regression invariant: a series is never `regressed` before two failing runs in a row.
+pub fn never_early(row: &Row) {
+    if row.state == State::Regressed {
+        assert!(
+            trailing_fails(row) >= 2,
+            "regressed after fewer than 2 failing runs: {row:?}"
+        );
+    }
+}
+
+/// Drives the secure → insecure → secure scenario over the API.
+pub async fn flip_scenario(api: SocketAddr, target: &Flipper) {
+    let long = Duration::from_secs(30);
+    watch(api, long, never_early, |r| r.state == State::Passing).await;
+    target.set_insecure(true);
+    // The first failing run leaves the series passing...
+    let first_fail = watch(api, long, never_early, |r| {
+        r.last_outcome == Some(Mark::Fail)
+    })
+    .await;
+    assert_eq!(first_fail.state, State::Passing, "{first_fail:?}");
+    // ...the second makes it regressed.
+    let regressed = watch(api, long, never_early, |r| r.state == State::Regressed).await;
+    assert_eq!(regressed.findings.len(), 1);
+    assert_eq!(regressed.findings[0].observed, "absent");
+    let open = get_rows(api, "/api/v1/regressions").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].probe, "headers/nosniff");
+    target.set_insecure(false);
+    let recovered = watch(api, long, never_early, |r| r.state == State::Passing).await;
+    assert!(recovered.findings.is_empty());
+    assert!(get_rows(api, "/api/v1/regressions").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipping_target_regresses_and_recovers_over_the_api() {
+    picket::run::init_tls();
+    let target = Flipper::start().await;
+    let ws = service_workspace(&target.server.url(), "");
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
+    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = picket::service::start(
+        loaded,
+        picket::service::ServiceOptions {
+            config_path: ws.path().join("picket.yaml"),
+            shard: None,
+            grace: Duration::from_secs(5),
+            api_listen: None,
+        },
+        telemetry,
+        Arc::new(|_: &str| None),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let api = running.api_addr;
+    assert_eq!(
+        reqwest::get(format!("http://{api}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("http://{api}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    flip_scenario(api, &target).await;
+
+    let page = reqwest::get(format!("http://{api}/")).await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.text().await.unwrap().contains("headers/nosniff"));
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .expect("shutdown within the grace period")
+        .unwrap();
+}
+
+/// A `picket run` child process; its stderr is scanned for the API address.
+pub struct Service {
+    pub child: Child,
+    pub api: SocketAddr,
+}
+
+pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
+    let mut cmd = picket(dir);
+    cmd.args(["--log", "info", "run", "-c", "picket.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && let Some(at) = line.find("addr=") {
+                let addr: String = line[at + 5..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                let _ = tx.send(addr);
+                sent = true;
+            }
+            eprintln!("[picket] {line}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("picket run printed its API address");
+    Service {
+        child,
+        api: addr.trim_matches('"').parse().unwrap(),
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_and_syncs_state() {
+    let target = Flipper::start().await;
+    target.set_insecure(true);
+    let ws = service_workspace(&target.server.url(), "");
+    let mut service = spawn_service(ws.path(), &[]);
+    let row = watch(
+        service.api,
+        Duration::from_secs(30),
+        |_| {},
+        |r| r.history.len() >= 2,
+    )
+    .await;
+    signal(&service.child, "-TERM");
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || service.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The next start sees the last outcomes: read the store directly.
+    let (_, states) = picket::state::Store::open(&ws.path().join("state")).unwrap();
+    let state = &states["headers/nosniff@web"];
+    assert!(
+        state.history.len() >= row.history.len(),
+        "{state:?} vs {row:?}"
+    );
+    assert_eq!(state.state, State::Failing);
+    assert!(state.last_run.is_some());
+}
