@@ -44,6 +44,9 @@ enum Command {
         /// Resource attribute `picket.vantage`: where this instance probes from.
         #[arg(long, env = "PICKET_VANTAGE", value_name = "NAME")]
         vantage: Option<String>,
+        /// How often config and probe files are checked for changes (0s: only on SIGHUP).
+        #[arg(long, default_value = "2s", value_parser = parse_watch)]
+        watch_interval: Duration,
     },
     /// Run every selected series once and print the results.
     ///
@@ -124,6 +127,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     picket::units::parse_duration(text)
 }
 
+fn parse_watch(text: &str) -> Result<Duration, String> {
+    if text
+        .trim_end_matches(['s', 'm', 'h'])
+        .chars()
+        .all(|c| c == '0')
+    {
+        return Ok(Duration::ZERO);
+    }
+    picket::units::parse_duration(text)
+}
+
 /// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus
 /// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
 /// regression events are exported whatever the stderr level.
@@ -175,6 +189,7 @@ async fn serve(
     shard: Option<(u32, u32)>,
     grace: Duration,
     vantage: Option<String>,
+    watch_interval: Option<Duration>,
 ) -> u8 {
     let loaded = match picket::load::load(&config, &env_lookup) {
         Ok(l) => l,
@@ -198,6 +213,7 @@ async fn serve(
         shard,
         grace,
         api_listen: None,
+        watch_interval,
     };
     let running = match picket::service::start(
         loaded,
@@ -270,9 +286,11 @@ async fn main() -> ExitCode {
         shard,
         grace,
         vantage,
+        watch_interval,
     } = cli.command
     {
-        return ExitCode::from(serve(&cli.log, config, shard, grace, vantage).await);
+        let watch = (!watch_interval.is_zero()).then_some(watch_interval);
+        return ExitCode::from(serve(&cli.log, config, shard, grace, vantage, watch).await);
     }
     init_logging(&cli.log, None);
     let mut out = std::io::stdout();

@@ -43,6 +43,8 @@ pub struct ServiceOptions {
     pub grace: Duration,
     /// Overrides `api.listen` (tests bind port 0).
     pub api_listen: Option<SocketAddr>,
+    /// How often config, target and probe files are checked for changes (`None`: never).
+    pub watch_interval: Option<Duration>,
 }
 
 /// A started service.
@@ -79,6 +81,8 @@ struct Shared {
     store: Store,
     view: Arc<View>,
     telemetry: Telemetry,
+    /// Files and folders whose changes trigger a reload.
+    watched: Mutex<Vec<PathBuf>>,
 }
 
 impl Shared {
@@ -154,6 +158,7 @@ pub async fn start(
         store,
         view: Arc::clone(&view),
         telemetry,
+        watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
 
     tracing::info!(
@@ -170,6 +175,7 @@ pub async fn start(
     let handle = scheduler.handle();
     let tracker = scheduler.tracker();
     let (reload_tx, reload_rx) = mpsc::channel(4);
+    let reload_tx_watch = reload_tx.clone();
 
     let join = tokio::spawn({
         let shared = Arc::clone(&shared);
@@ -182,6 +188,14 @@ pub async fn start(
                 shutdown.clone(),
             ));
             view.set_ready(true);
+            let watcher = opts.watch_interval.map(|every| {
+                tokio::spawn(watch_files(
+                    Arc::clone(&shared),
+                    every,
+                    reload_tx_watch,
+                    shutdown.clone(),
+                ))
+            });
             let reloads = tokio::spawn(reload_loop(
                 reload_rx,
                 Arc::clone(&shared),
@@ -196,6 +210,9 @@ pub async fn start(
             tracing::info!("shutting down");
             let _ = scheduler_task.await;
             reloads.abort();
+            if let Some(w) = watcher {
+                w.abort();
+            }
             tracker.close();
             if tokio::time::timeout(opts.grace, tracker.wait())
                 .await
@@ -334,10 +351,73 @@ async fn reload(
     if let Ok(mut r) = shared.runner.write() {
         *r = Arc::new(runner);
     }
+    if let Ok(mut w) = shared.watched.lock() {
+        *w = watched_paths(&opts.config_path, &loaded);
+    }
     let n = series.len();
     scheduler
         .replace(series)
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)
+}
+
+/// The config file, its `targets_from` and its probe paths.
+fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
+    let mut paths = vec![config.to_path_buf()];
+    paths.extend(loaded.config.targets_from.iter().cloned());
+    paths.extend(loaded.config.probe_paths.iter().map(|p| p.path.clone()));
+    paths
+}
+
+/// What identifies the current content of the watched files: every YAML file's path, size and
+/// modification time.
+fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut out = Vec::new();
+    for path in paths {
+        let files = load::yaml_files(path).unwrap_or_else(|_| vec![path.clone()]);
+        for file in files {
+            let meta = std::fs::metadata(&file).ok();
+            out.push((
+                file,
+                meta.as_ref().map_or(0, std::fs::Metadata::len),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        }
+    }
+    out
+}
+
+/// Polls the watched files and asks for a reload when they change. Polling (rather than
+/// inotify) also sees Kubernetes ConfigMap updates, which swap a symlink to a new directory.
+async fn watch_files(
+    shared: Arc<Shared>,
+    every: Duration,
+    reload: mpsc::Sender<()>,
+    shutdown: CancellationToken,
+) {
+    let paths = || shared.watched.lock().map(|w| w.clone()).unwrap_or_default();
+    let mut last = tokio::task::spawn_blocking({
+        let p = paths();
+        move || fingerprint(&p)
+    })
+    .await
+    .unwrap_or_default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let p = paths();
+        let now = tokio::task::spawn_blocking(move || fingerprint(&p))
+            .await
+            .unwrap_or_default();
+        if now != last {
+            tracing::info!("configuration files changed; reloading");
+            let _ = reload.try_send(());
+            last = now;
+        }
+    }
 }

@@ -284,3 +284,195 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
     service.child.kill().unwrap();
     service.child.wait().unwrap();
 }
+
+/// A secret configured for a target, echoed back by the target into a failing check, appears
+/// nowhere: not in the API, not in spans, metrics or log records, not in picket's own log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_the_api_and_telemetry() {
+    const SECRET: &str = "svc-secret-9d8e7f6a5b";
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let insecure = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = insecure.clone();
+    let target = crate::helpers::TestServer::start(move |s| {
+        let auth = s
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut r = crate::helpers::respond(200, &[], format!("token was {auth}"));
+            r.headers_mut().insert("x-echo", auth.parse().unwrap());
+            r
+        } else {
+            crate::helpers::respond(200, &[], "hello")
+        }
+    })
+    .await;
+    let probe = "id: leak/echo\nname: echo\nseverity: high\nhttp:\n  path: /\nchecks:\n  - header: x-echo\n    absent: true\n  - body: { not_contains: token }\n";
+    let ws = crate::helpers::workspace(&[("probes/echo.yaml", probe)]);
+    let config = format!(
+        "probes: [probes/]\ntargets:\n  - name: web\n    url: {}\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_E2E_TOKEN}}\"\n\
+         defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{}",
+        target.url(),
+        telemetry_block(&receiver, "grpc")
+    );
+    std::fs::write(ws.path().join("picket.yaml"), config).unwrap();
+    let mut service = spawn_service(ws.path(), &[("PICKET_E2E_TOKEN", SECRET)]);
+    // Passing first, then the target starts echoing the token: a regression whose findings
+    // quote the echoed header and body.
+    let long = Duration::from_secs(30);
+    watch(service.api, long, |_| {}, |r| r.state == State::Passing).await;
+    insecure.store(true, std::sync::atomic::Ordering::SeqCst);
+    let row = watch(service.api, long, |_| {}, |r| r.state == State::Regressed).await;
+    assert!(
+        row.findings.iter().any(|f| f.observed.contains("redacted")),
+        "{row:?}"
+    );
+    assert!(
+        receiver
+            .wait_until(
+                |r| r.logs().iter().any(|l| l.event_name == "picket.regression")
+                    && r.spans().len() >= 3,
+                long
+            )
+            .await
+    );
+    let api = reqwest::get(format!("http://{}/api/v1/series", service.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page = reqwest::get(format!("http://{}/", service.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    signal(&service.child, "-TERM");
+    let log = service.log.clone();
+    let status = tokio::task::spawn_blocking(move || service.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("security regression"), "{log}");
+    assert!(
+        target.seen().iter().any(|s| s
+            .headers
+            .get("authorization")
+            .is_some_and(|v| v.to_str().unwrap().contains(SECRET))),
+        "the secret was really sent"
+    );
+    for (what, text) in [
+        ("API", api),
+        ("dashboard", page),
+        ("OTLP", receiver.dump()),
+        ("log", log),
+    ] {
+        assert!(!text.contains(SECRET), "{what} leaked the secret: {text}");
+        assert!(
+            !text.contains("svc-secret"),
+            "{what} leaked part of the secret"
+        );
+    }
+}
+
+const SECOND_PROBE: &str = "id: headers/powered-by\nname: no x-powered-by\nseverity: low\nhttp:\n  path: /\nchecks:\n  - header: x-powered-by\n    absent: true\n";
+
+fn reloads(receiver: &crate::otlp::Receiver, outcome: &str) -> f64 {
+    receiver
+        .metric_points("picket.config.reloads")
+        .iter()
+        .filter(|(a, _)| a.get("outcome").map(String::as_str) == Some(outcome))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+async fn series_count(api: std::net::SocketAddr) -> usize {
+    crate::service::get_rows(api, "/api/v1/series").await.len()
+}
+
+async fn wait_for_series(api: std::net::SocketAddr, n: usize) {
+    let start = std::time::Instant::now();
+    while series_count(api).await != n {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never reached {n} series"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_a_failing_reload_keeps_the_last_good_config() {
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let target = Flipper::start().await;
+    let ws = service_workspace(&target.server.url(), &telemetry_block(&receiver, "grpc"));
+    let mut service =
+        crate::service::spawn_service_with(ws.path(), &["--watch-interval", "0s"], &[]);
+    wait_for_series(service.api, 1).await;
+
+    std::fs::write(ws.path().join("probes/second.yaml"), SECOND_PROBE).unwrap();
+    signal(&service.child, "-HUP");
+    wait_for_series(service.api, 2).await;
+    assert!(
+        receiver
+            .wait_until(|r| reloads(r, "ok") == 1.0, Duration::from_secs(10))
+            .await
+    );
+
+    // A broken probe: the reload fails, is counted, and the two series keep running.
+    std::fs::write(
+        ws.path().join("probes/broken.yaml"),
+        "id: x\nname: y\nseverity: bad\n",
+    )
+    .unwrap();
+    signal(&service.child, "-HUP");
+    assert!(
+        receiver
+            .wait_until(|r| reloads(r, "error") == 1.0, Duration::from_secs(10))
+            .await
+    );
+    let before = crate::service::get_rows(service.api, "/api/v1/series").await;
+    assert_eq!(before.len(), 2);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = crate::service::get_rows(service.api, "/api/v1/series").await;
+    assert_eq!(after.len(), 2);
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.history.len() > b.history.len() || a.last_run > b.last_run,
+            "series stopped running: {b:?} -> {a:?}"
+        );
+    }
+    let ready = reqwest::get(format!("http://{}/readyz", service.api))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let log = service.log.lock().unwrap().clone();
+    assert!(
+        log.contains("reload failed; keeping the previous configuration"),
+        "{log}"
+    );
+    assert!(
+        log.contains("broken.yaml:3:11"),
+        "the reload error is positioned: {log}"
+    );
+    service.child.kill().unwrap();
+    service.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_probe_files_are_picked_up_without_a_signal() {
+    let target = Flipper::start().await;
+    let ws = service_workspace(&target.server.url(), "");
+    let mut service =
+        crate::service::spawn_service_with(ws.path(), &["--watch-interval", "200ms"], &[]);
+    wait_for_series(service.api, 1).await;
+    std::fs::write(ws.path().join("probes/second.yaml"), SECOND_PROBE).unwrap();
+    wait_for_series(service.api, 2).await;
+    std::fs::remove_file(ws.path().join("probes/second.yaml")).unwrap();
+    wait_for_series(service.api, 1).await;
+    service.child.kill().unwrap();
+    service.child.wait().unwrap();
+}

@@ -215,6 +215,11 @@ impl Receiver {
         })
     }
 
+    /// Everything received, as one debug string: for "this text appears nowhere" checks.
+    pub fn dump(&self) -> String {
+        self.with(|r| format!("{:?}{:?}{:?}", r.traces, r.metrics, r.logs))
+    }
+
     /// Every point of a metric in the order the exports arrived, for values over time.
     pub fn metric_history(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
         self.with(|r| {

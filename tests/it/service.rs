@@ -154,6 +154,7 @@ async fn a_flipping_target_regresses_and_recovers_over_the_api() {
             shard: None,
             grace: Duration::from_secs(5),
             api_listen: None,
+            watch_interval: None,
         },
         telemetry,
         Arc::new(|_: &str| None),
@@ -194,11 +195,19 @@ async fn a_flipping_target_regresses_and_recovers_over_the_api() {
 pub struct Service {
     pub child: Child,
     pub api: SocketAddr,
+    /// Everything the process wrote to stderr so far.
+    pub log: Arc<std::sync::Mutex<String>>,
 }
 
 pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
+    spawn_service_with(dir, &[], envs)
+}
+
+/// Like [`spawn_service`], with extra arguments for `picket run`.
+pub fn spawn_service_with(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
     let mut cmd = picket(dir);
     cmd.args(["--log", "info", "run", "-c", "picket.yaml"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in envs {
@@ -207,6 +216,8 @@ pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log: Arc<std::sync::Mutex<String>> = Arc::default();
+    let sink = log.clone();
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut sent = false;
@@ -223,6 +234,9 @@ pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
                 sent = true;
             }
             eprintln!("[picket] {line}");
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
         }
     });
     let addr = rx
@@ -231,6 +245,7 @@ pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
     Service {
         child,
         api: addr.trim_matches('"').parse().unwrap(),
+        log,
     }
 }
 
