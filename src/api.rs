@@ -92,7 +92,8 @@ impl View {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    fn rows(&self) -> Vec<Row> {
+    /// Every series row, as the API serves them.
+    pub fn rows(&self) -> Vec<Row> {
         self.entries
             .read()
             .map(|m| m.values().map(Row::from).collect())

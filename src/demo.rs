@@ -21,9 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::load::{self, Loaded};
-use crate::plan;
-use crate::report::Report;
-use crate::run::Runner;
 
 /// The demo target's switch.
 #[derive(Debug, Clone, Default)]
@@ -129,14 +126,17 @@ pub struct DemoOptions {
     pub probes: Vec<PathBuf>,
     /// How often the target flips.
     pub flip_every: Duration,
-    /// How often picket probes.
+    /// The schedule of every series.
     pub every: Duration,
-    /// How many rounds to run (0: until Ctrl-C).
-    pub rounds: u32,
+    /// Where the API and dashboard listen.
+    pub api: SocketAddr,
+    /// Stop after this long (`None`: until Ctrl-C).
+    pub duration: Option<Duration>,
 }
 
-/// Runs the demo: start the target, then probe it every `every`, printing each round and
-/// every change of outcome.
+/// Runs the demo: the flipping target, and `picket run` against it with the shipped probes
+/// (`confirm: 2`, `recover: 1`), printing every regression and recovery as the service
+/// declares them.
 pub async fn run(
     opts: DemoOptions,
     shutdown: CancellationToken,
@@ -145,101 +145,129 @@ pub async fn run(
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let target = DemoTarget::default();
-    tokio::spawn(target.clone().serve(listener, shutdown.clone()));
+    let target_stop = CancellationToken::new();
+    tokio::spawn(target.clone().serve(listener, target_stop.clone()));
 
     let url = url::Url::parse(&format!("http://{addr}/"))?;
     let mut config = Config::adhoc(url, opts.probes.clone());
     config.targets[0].name = "demo-shop".into();
+    config.targets[0].tags.insert("demo".into());
     config.limits.per_target_rps = 50.0;
+    config.defaults.schedule = crate::units::Schedule::Every {
+        interval: opts.every,
+        jitter: 0.0,
+    };
+    config.defaults.confirm = 2;
+    config.defaults.recover = 1;
+    let state_dir = std::env::temp_dir().join(format!("picket-demo-{}", std::process::id()));
+    config.state_path = state_dir.clone();
     let mut diags = crate::diag::Diagnostics::default();
     let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
     if !diags.is_empty() {
         anyhow::bail!("the probe library has errors:\n{diags}");
     }
     let loaded = Loaded { config, probes };
-    let plan = plan::plan(&loaded);
-    let runner = Runner::new(&loaded.config)?;
+    let telemetry = crate::telemetry::Telemetry::init(&loaded.config.telemetry, Some("demo"))?;
+    let service_stop = CancellationToken::new();
+    let api = match TcpListener::bind(opts.api).await {
+        Ok(probe) => {
+            drop(probe);
+            opts.api
+        }
+        // The default port is taken (another picket?): any free port will do.
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let running = crate::service::start(
+        loaded,
+        crate::service::ServiceOptions {
+            config_path: PathBuf::from("<demo>"),
+            shard: None,
+            grace: Duration::from_secs(5),
+            api_listen: Some(api),
+            watch_interval: None,
+        },
+        telemetry,
+        std::sync::Arc::new(|name: &str| std::env::var(name).ok()),
+        service_stop.clone(),
+    )
+    .await?;
+    let view = std::sync::Arc::clone(&running.view);
     writeln!(
         out,
-        "demo target listening on http://{addr}/ (flips secure <-> insecure every {}s)",
+        "demo target:  http://{addr}/  (flips secure <-> insecure every {}s)",
         opts.flip_every.as_secs()
+    )?;
+    writeln!(out, "dashboard:    http://{}/", running.api_addr)?;
+    writeln!(
+        out,
+        "series:       http://{}/api/v1/series",
+        running.api_addr
     )?;
     writeln!(
         out,
-        "probing it with {} series every {}s; Ctrl-C to stop\n",
-        plan.series.len(),
+        "each series runs every {}s; a regression needs 2 failing runs in a row. Ctrl-C stops.\n",
         opts.every.as_secs()
     )?;
 
-    let flipper = {
-        let target = target.clone();
-        let shutdown = shutdown.clone();
-        let every = opts.flip_every;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => target.set_insecure(!target.is_insecure()),
-                }
-            }
-        })
-    };
-
-    let mut last: BTreeMap<String, &'static str> = BTreeMap::new();
-    let mut round = 0u32;
-    let mut tick = tokio::time::interval(opts.every);
+    let started = tokio::time::Instant::now();
+    let mut flip = tokio::time::interval_at(started + opts.flip_every, opts.flip_every);
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    let mut report =
+        tokio::time::interval_at(started + Duration::from_secs(10), Duration::from_secs(10));
+    let deadline = opts.duration.map(|d| started + d);
+    let mut last: BTreeMap<String, crate::state::State> = BTreeMap::new();
+    let mut last_run: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut runs = 0usize;
     loop {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        round += 1;
-        let bar = indicatif::ProgressBar::hidden();
-        let results = crate::commands::run_all(&runner, &plan.series, &bar).await;
-        let report = Report::new(&plan.series, results);
-        let state = if target.is_insecure() {
-            "insecure"
-        } else {
-            "secure"
-        };
-        writeln!(
-            out,
-            "round {round} (target {state}): {} pass, {} fail, {} error",
-            report.summary.pass, report.summary.fail, report.summary.error
-        )?;
-        for row in &report.results {
-            let key = format!("{}@{}", row.probe, row.target);
-            let before = last.insert(key, row.outcome);
-            match before {
-                Some(prev) if prev != row.outcome => {
-                    let word = if row.outcome == "fail" {
-                        "REGRESSED"
-                    } else {
-                        "RECOVERED"
+            _ = until_deadline => break,
+            _ = flip.tick() => {
+                let insecure = !target.is_insecure();
+                target.set_insecure(insecure);
+                writeln!(out, "[{:>3}s] target is now {}", started.elapsed().as_secs(), if insecure { "INSECURE" } else { "secure" })?;
+            }
+            _ = report.tick() => {
+                let rows = view.rows();
+                let count = |s| rows.iter().filter(|r| r.state == s).count();
+                writeln!(
+                    out,
+                    "[{:>3}s] {runs} runs so far: {} passing, {} regressed, {} failing",
+                    started.elapsed().as_secs(),
+                    count(crate::state::State::Passing),
+                    count(crate::state::State::Regressed),
+                    count(crate::state::State::Failing),
+                )?;
+            }
+            _ = poll.tick() => {
+                for row in view.rows() {
+                    let key = format!("{}@{}", row.probe, row.target);
+                    if last_run.insert(key.clone(), row.last_run.clone()) != Some(row.last_run.clone()) && row.last_run.is_some() {
+                        runs += 1;
+                    }
+                    let before = last.insert(key, row.state);
+                    let word = match (before, row.state) {
+                        (Some(crate::state::State::Passing), crate::state::State::Regressed) => "REGRESSION",
+                        (Some(crate::state::State::Regressed | crate::state::State::Failing), crate::state::State::Passing) => "RECOVERY",
+                        _ => continue,
                     };
-                    writeln!(
-                        out,
-                        "  {word:<9} {} ({}) {prev} -> {}",
-                        row.probe, row.severity, row.outcome
-                    )?;
+                    writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), row.probe, row.target, row.severity)?;
                     for f in &row.findings {
-                        writeln!(
-                            out,
-                            "            {}: expected {}, observed {}",
-                            f.check, f.expected, f.observed
-                        )?;
+                        writeln!(out, "             {}: expected {}, observed {}", f.check, f.expected, f.observed)?;
                     }
                 }
-                _ => {}
             }
         }
-        if opts.rounds != 0 && round >= opts.rounds {
-            break;
-        }
     }
-    shutdown.cancel();
-    let _ = flipper.await;
+    service_stop.cancel();
+    running.wait().await?;
+    target_stop.cancel();
+    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }

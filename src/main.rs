@@ -103,15 +103,18 @@ enum Command {
         /// Probe library.
         #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
         probes: Vec<PathBuf>,
-        /// Seconds between flips of the demo target.
-        #[arg(long, default_value_t = 6)]
-        flip_every: u64,
-        /// Seconds between probe rounds.
-        #[arg(long, default_value_t = 2)]
-        every: u64,
-        /// Stop after this many rounds (0: run until Ctrl-C).
-        #[arg(long, default_value_t = 0)]
-        rounds: u32,
+        /// How often the demo target flips between secure and insecure.
+        #[arg(long, default_value = "12s", value_parser = parse_duration)]
+        flip_every: Duration,
+        /// The schedule of every series.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        every: Duration,
+        /// Where the API and dashboard listen (a free port if this one is taken).
+        #[arg(long, default_value = "127.0.0.1:9750")]
+        api: std::net::SocketAddr,
+        /// Stop after this long (default: run until Ctrl-C).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
     },
 }
 
@@ -292,7 +295,16 @@ async fn main() -> ExitCode {
         let watch = (!watch_interval.is_zero()).then_some(watch_interval);
         return ExitCode::from(serve(&cli.log, config, shard, grace, vantage, watch).await);
     }
-    init_logging(&cli.log, None);
+    // The demo prints regressions itself; the service's own log lines would repeat them.
+    let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == "warn";
+    init_logging(
+        if quiet_demo {
+            "warn,picket::transition=off"
+        } else {
+            &cli.log
+        },
+        None,
+    );
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let code = match cli.command {
@@ -329,13 +341,15 @@ async fn main() -> ExitCode {
             probes,
             flip_every,
             every,
-            rounds,
+            api,
+            duration,
         } => {
             let opts = picket::demo::DemoOptions {
                 probes,
-                flip_every: Duration::from_secs(flip_every.max(1)),
-                every: Duration::from_secs(every.max(1)),
-                rounds,
+                flip_every,
+                every,
+                api,
+                duration,
             };
             match picket::demo::run(opts, shutdown_on_signal(), &mut out).await {
                 Ok(()) => commands::EXIT_OK,

@@ -273,9 +273,11 @@ struct Instruments {
     skipped: Counter<u64>,
     // Observable instruments report through callbacks; the handles are kept so the
     // registration plainly lives as long as the telemetry.
-    _status: ObservableGauge<u64>,
-    _regressed: ObservableGauge<u64>,
-    _dropped: ObservableCounter<u64>,
+    // `None` without an exporter: the SDK logs an error for observable instruments that no
+    // reader will ever collect.
+    _status: Option<ObservableGauge<u64>>,
+    _regressed: Option<ObservableGauge<u64>>,
+    _dropped: Option<ObservableCounter<u64>>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -410,7 +412,7 @@ impl Telemetry {
         };
         let meter_provider = builder.build();
         let states = Arc::new(StateTable::default());
-        let instruments = Instruments::new(&meter_provider, &states, &losses);
+        let instruments = Instruments::new(&meter_provider, &states, &losses, pipeline.is_some());
         Telemetry {
             inner: Arc::new(Inner {
                 export,
@@ -784,7 +786,12 @@ fn emit_transition(
 }
 
 impl Instruments {
-    fn new(provider: &SdkMeterProvider, states: &Arc<StateTable>, losses: &Arc<Losses>) -> Self {
+    fn new(
+        provider: &SdkMeterProvider,
+        states: &Arc<StateTable>,
+        losses: &Arc<Losses>,
+        observable: bool,
+    ) -> Self {
         let meter = provider.meter_with_scope(scope());
         let status_states = states.clone();
         let regressed_states = states.clone();
@@ -828,35 +835,42 @@ impl Instruments {
                 .with_unit("{run}")
                 .with_description("Ticks skipped because the previous run was still in flight")
                 .build(),
-            _status: meter
-                .u64_observable_gauge(PROBE_STATUS)
-                .with_description("1 while a series passes, 0 while it fails or is regressed")
-                .with_callback(move |observer| {
-                    status_states.each(|attrs, state| {
-                        observer.observe(u64::from(state.passing && !state.regressed), attrs);
-                    });
-                })
-                .build(),
-            _regressed: meter
-                .u64_observable_gauge(PROBE_REGRESSED)
-                .with_description("1 while a series is regressed, else 0")
-                .with_callback(move |observer| {
-                    regressed_states.each(|attrs, state| {
-                        observer.observe(u64::from(state.regressed), attrs);
-                    });
-                })
-                .build(),
-            _dropped: meter
-                .u64_observable_counter(TELEMETRY_DROPPED)
-                .with_unit("{item}")
-                .with_description("Telemetry that could not be delivered, by signal")
-                .with_callback(move |observer| {
-                    let dropped = losses.snapshot();
-                    observer.observe(dropped.spans, &[KeyValue::new("signal", "traces")]);
-                    observer.observe(dropped.logs, &[KeyValue::new("signal", "logs")]);
-                    observer.observe(dropped.metric_points, &[KeyValue::new("signal", "metrics")]);
-                })
-                .build(),
+            _status: observable.then(|| {
+                meter
+                    .u64_observable_gauge(PROBE_STATUS)
+                    .with_description("1 while a series passes, 0 while it fails or is regressed")
+                    .with_callback(move |observer| {
+                        status_states.each(|attrs, state| {
+                            observer.observe(u64::from(state.passing && !state.regressed), attrs);
+                        });
+                    })
+                    .build()
+            }),
+            _regressed: observable.then(|| {
+                meter
+                    .u64_observable_gauge(PROBE_REGRESSED)
+                    .with_description("1 while a series is regressed, else 0")
+                    .with_callback(move |observer| {
+                        regressed_states.each(|attrs, state| {
+                            observer.observe(u64::from(state.regressed), attrs);
+                        });
+                    })
+                    .build()
+            }),
+            _dropped: observable.then(|| {
+                meter
+                    .u64_observable_counter(TELEMETRY_DROPPED)
+                    .with_unit("{item}")
+                    .with_description("Telemetry that could not be delivered, by signal")
+                    .with_callback(move |observer| {
+                        let dropped = losses.snapshot();
+                        observer.observe(dropped.spans, &[KeyValue::new("signal", "traces")]);
+                        observer.observe(dropped.logs, &[KeyValue::new("signal", "logs")]);
+                        observer
+                            .observe(dropped.metric_points, &[KeyValue::new("signal", "metrics")]);
+                    })
+                    .build()
+            }),
         }
     }
 }
