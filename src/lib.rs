@@ -6,24 +6,31 @@
 //! Data flows one way, one module per stage:
 //!
 //! ```text
-//! config + probes (YAML) ─load/validate─▶ Plan (series = probe × target)
-//! Plan ─▶ Runner (http) ─▶ Outcome (pass | fail{findings} | error)
-//! Outcome ─▶ Report (text | json | sarif | junit) and exit code
+//! config + probes (YAML) ─load/validate─▶ Plan (series = probe × target, with phase)
+//! Plan ─▶ Scheduler ─fires─▶ Runner (http) ─▶ Outcome (pass | fail{findings} | error)
+//! Outcome ─▶ State machine (per series, persisted) ─▶ Transition (regression | recovery)
+//! Outcome + Transition ─▶ Telemetry (OTel metrics, spans, logs)  and  ─▶ API / dashboard
+//! Outcome ─▶ Report (text | json | sarif | junit) and exit code, for `picket check`
 //! ```
 //!
 //! - [`config`]: the service config file, raw shapes and validated [`config::Config`].
 //! - [`probe`]: probe files, raw shapes and validated [`probe::Probe`].
-//! - [`check`]: check definitions and their pure evaluation into [`check::Finding`]s.
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
+//! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits.
+//! - [`check`]: check definitions and their pure evaluation into [`check::Finding`]s.
+//! - [`state`]: the regression state machine and its redb store.
+//! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
+//! - [`api`]: the HTTP API and dashboard.
+//! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
 //! - [`report`]: the output formats of `picket check`.
 //! - [`commands`]: `check`, `validate`, `list`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
 //! - [`diag`], [`redact`], [`units`]: diagnostics, secret handling, value types.
 //!
-//! No module reaches upstream: the runner knows nothing of reports, checks know nothing of
-//! HTTP clients.
+//! No module reaches upstream: the runner knows nothing of state or telemetry, the state
+//! machine knows nothing of HTTP, the API only reads the view the service keeps.
 
 pub mod api;
 pub mod check;

@@ -19,8 +19,21 @@ struct Cli {
     #[arg(long, global = true, env = "PICKET_LOG", default_value = "warn")]
     log: String,
 
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal unless NO_COLOR is set).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,16 +157,26 @@ fn parse_watch(text: &str) -> Result<Duration, String> {
 /// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus
 /// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
 /// regression events are exported whatever the stderr level.
-fn init_logging(filter: &str, telemetry: Option<&picket::telemetry::Telemetry>) {
+fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::telemetry::Telemetry>) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let fmt = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    }
+    .with_filter(filter);
     let otel = telemetry.and_then(|t| t.layer());
     let _ = tracing_subscriber::registry()
         .with(fmt)
@@ -188,6 +211,7 @@ fn shutdown_on_signal() -> CancellationToken {
 /// `picket run`: load, set up telemetry and logging, serve until a signal.
 async fn serve(
     log: &str,
+    log_format: LogFormat,
     config: PathBuf,
     shard: Option<(u32, u32)>,
     grace: Duration,
@@ -209,7 +233,11 @@ async fn serve(
                 return commands::EXIT_CONFIG;
             }
         };
-    init_logging(if log == "warn" { "info" } else { log }, Some(&telemetry));
+    init_logging(
+        if log == "warn" { "info" } else { log },
+        log_format,
+        Some(&telemetry),
+    );
     let shutdown = shutdown_on_signal();
     let opts = picket::service::ServiceOptions {
         config_path: config,
@@ -293,7 +321,18 @@ async fn main() -> ExitCode {
     } = cli.command
     {
         let watch = (!watch_interval.is_zero()).then_some(watch_interval);
-        return ExitCode::from(serve(&cli.log, config, shard, grace, vantage, watch).await);
+        return ExitCode::from(
+            serve(
+                &cli.log,
+                cli.log_format,
+                config,
+                shard,
+                grace,
+                vantage,
+                watch,
+            )
+            .await,
+        );
     }
     // The demo prints regressions itself; the service's own log lines would repeat them.
     let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == "warn";
@@ -303,6 +342,7 @@ async fn main() -> ExitCode {
         } else {
             &cli.log
         },
+        cli.log_format,
         None,
     );
     let mut out = std::io::stdout();

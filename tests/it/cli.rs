@@ -264,14 +264,33 @@ async fn demo_shows_a_regression_a_recovery_and_the_dashboard() {
     let root = crate::helpers::repo_root();
     let out = run_picket(
         &root,
-        &["demo", "--duration", "14s", "--flip-every", "5s", "--every", "1s", "--api", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--duration",
+            "14s",
+            "--flip-every",
+            "5s",
+            "--every",
+            "1s",
+            "--api",
+            "127.0.0.1:0",
+        ],
         &[],
     )
     .await;
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("dashboard:    http://127.0.0.1:"), "{stdout}");
-    assert!(stdout.contains("REGRESSION exposure/git on demo-shop (high)"), "{stdout}");
-    assert!(stdout.contains("RECOVERY   exposure/git on demo-shop (high)"), "{stdout}");
+    assert!(
+        stdout.contains("dashboard:    http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("REGRESSION exposure/git on demo-shop (high)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("RECOVERY   exposure/git on demo-shop (high)"),
+        "{stdout}"
+    );
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }

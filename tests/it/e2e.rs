@@ -476,3 +476,64 @@ async fn changed_probe_files_are_picked_up_without_a_signal() {
     service.child.kill().unwrap();
     service.child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_split_the_series_without_overlap() {
+    let server =
+        crate::helpers::TestServer::start(|_| crate::helpers::respond(200, &[], "ok")).await;
+    let mut keys = Vec::new();
+    let mut services = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let mut files: Vec<(String, String)> = (0..12)
+            .map(|i| {
+                (
+                    format!("probes/p{i}.yaml"),
+                    format!("id: shard/p{i}\nname: p{i}\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n"),
+                )
+            })
+            .collect();
+        files.push((
+            "picket.yaml".into(),
+            format!(
+                "probes: [probes/]\ntargets:\n  - name: a\n    url: {url}\n  - name: b\n    url: {url}\n\
+                 state: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n",
+                url = server.url()
+            ),
+        ));
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let ws = crate::helpers::workspace(&refs);
+        let service = crate::service::spawn_service_with(ws.path(), &["--shard", shard], &[]);
+        let rows = crate::service::get_rows(service.api, "/api/v1/series").await;
+        assert!(
+            !rows.is_empty() && rows.len() < 24,
+            "shard {shard} has {} series",
+            rows.len()
+        );
+        keys.extend(
+            rows.into_iter()
+                .map(|r| format!("{}@{}", r.probe, r.target)),
+        );
+        services.push((service, ws));
+    }
+    let total = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), total, "a series ran in both shards");
+    assert_eq!(total, 24, "every series runs in exactly one shard");
+    for (mut service, _ws) in services {
+        service.child.kill().unwrap();
+        service.child.wait().unwrap();
+    }
+    // A bad shard is a usage error.
+    let ws = crate::helpers::workspace(&[("picket.yaml", "probes: []\n")]);
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["run", "-c", "picket.yaml", "--shard", "2/2"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,166 @@
+//! `cargo bench --bench throughput`: the numbers the README reports.
+//!
+//! 1. load: parse and validate a config with 1,000 probe files;
+//! 2. check: run 2,000 series once against a loopback server (concurrency 64);
+//! 3. schedule: 10,000 series on `every: 10s` for 30 s of real time: lateness and misses;
+//! 4. memory: resident memory per planned, scheduled series.
+//!
+//! Everything runs on loopback. Numbers depend on the machine; the README says which.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use picket::schedule::{Clock, Fire, Scheduler};
+use tokio_util::sync::CancellationToken;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A workspace with `probes` probe files and `targets` targets at `url`.
+fn workspace(probes: usize, targets: usize, url: &str, every: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("probes");
+    std::fs::create_dir_all(&pdir).unwrap();
+    for i in 0..probes {
+        std::fs::write(
+            pdir.join(format!("p{i}.yaml")),
+            format!(
+                "id: bench/p{i}\nname: probe {i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n  - header: x-content-type-options\n    matches: '^(?i)nosniff$'\n  - body: {{ not_contains: \"Index of /\" }}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let targets: String = (0..targets)
+        .map(|t| format!("  - name: t{t}\n    url: {url}\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("picket.yaml"),
+        format!(
+            "probes: [{}]\ntargets:\n{targets}defaults:\n  schedule: {{ every: {every}, jitter: 0% }}\nlimits:\n  concurrency: 64\n  per_target_concurrency: 64\n  per_target_rps: 100000\n",
+            pdir.display()
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn bench_load() {
+    let ws = workspace(1000, 10, "http://127.0.0.1:9", "5m");
+    let path = ws.path().join("picket.yaml");
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let loaded = picket::load::load(&path, &|_| None).unwrap();
+        best = best.min(start.elapsed());
+        assert_eq!(loaded.probes.len(), 1000);
+    }
+    println!(
+        "load:     1,000 probe files + 10 targets validated in {:.1} ms (best of 5)",
+        best.as_secs_f64() * 1e3
+    );
+}
+
+async fn bench_check() {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [
+                ("x-content-type-options", "nosniff"),
+                ("content-type", "text/html"),
+            ],
+            "<html><body>hello</body></html>",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let ws = workspace(200, 10, &format!("http://{addr}"), "5m");
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
+    let plan = picket::plan::plan(&loaded);
+    let runner = picket::run::Runner::new(&loaded.config).unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    // Warm the connection pools once.
+    let _ = picket::commands::run_all(&runner, &plan.series[..64], &bar).await;
+    let start = Instant::now();
+    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    let took = start.elapsed();
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == picket::run::Outcome::Pass)
+        .count();
+    assert_eq!(passed, plan.series.len());
+    println!(
+        "check:    {} series (3 checks each) in {:.2} s = {:.0} series/s, concurrency 64",
+        plan.series.len(),
+        took.as_secs_f64(),
+        plan.series.len() as f64 / took.as_secs_f64()
+    );
+}
+
+async fn bench_schedule() {
+    let before = rss_kib();
+    let ws = workspace(1000, 10, "http://127.0.0.1:9", "10s");
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
+    let series = picket::plan::plan(&loaded).series;
+    let n = series.len();
+    let late: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let fired = Arc::new(AtomicU64::new(0));
+    let scheduler = Scheduler::new(series, Clock::system());
+    let handle = scheduler.handle();
+    let shutdown = CancellationToken::new();
+    let (l, f) = (late.clone(), fired.clone());
+    let task = tokio::spawn(scheduler.run(
+        move |fire: Fire| {
+            l.lock().unwrap().push(fire.lateness);
+            f.fetch_add(1, Ordering::Relaxed);
+            async {}
+        },
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let scheduled_rss = rss_kib();
+    // Measure whole intervals after the first second.
+    late.lock().unwrap().clear();
+    fired.store(0, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    shutdown.cancel();
+    task.await.unwrap();
+    let stats = handle.stats();
+    let mut late = late.lock().unwrap().clone();
+    late.sort();
+    let pct = |p: f64| late[((late.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e3;
+    let fired = fired.load(Ordering::Relaxed);
+    println!(
+        "schedule: {n} series every 10 s for 30 s: {fired} runs (expected {}), lateness p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, skipped {}",
+        n * 3,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        stats.skipped
+    );
+    println!(
+        "memory:   {n} series loaded, planned and scheduled: {:.1} MiB resident ({:.1} KiB per series)",
+        scheduled_rss.saturating_sub(before) as f64 / 1024.0,
+        scheduled_rss.saturating_sub(before) as f64 / n as f64
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    bench_load();
+    rt.block_on(bench_check());
+    rt.block_on(bench_schedule());
+}
