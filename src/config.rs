@@ -591,14 +591,12 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
 
     let url = ctx.resolve(&raw.url).and_then(|url| {
         if !url.expose().contains("://") {
-            let shown = if url.is_secret() {
-                "<redacted>"
-            } else {
-                url.expose()
-            };
             ctx.err_hint(
                 &raw.url,
-                format!("target URL `{shown}` has no `http://` or `https://` scheme"),
+                format!(
+                    "target URL `{}` has no `http://` or `https://` scheme",
+                    url.shown()
+                ),
                 "write e.g. `https://payments.internal:8443`",
             );
             return None;
@@ -617,14 +615,9 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
                 None
             }
             Err(e) => {
-                let shown = if url.is_secret() {
-                    "<redacted>"
-                } else {
-                    url.expose()
-                };
                 ctx.err_hint(
                     &raw.url,
-                    format!("invalid URL `{shown}`: {e}"),
+                    format!("invalid URL `{}`: {e}", url.shown()),
                     "write e.g. `https://payments.internal:8443`",
                 );
                 None

@@ -55,6 +55,13 @@ impl<T> Secret<T> {
     }
 }
 
+impl Secret<String> {
+    /// The value for messages: itself when plain, [`REDACTED`] when secret.
+    pub fn shown(&self) -> &str {
+        if self.secret { REDACTED } else { &self.value }
+    }
+}
+
 impl<T: fmt::Debug> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.secret {

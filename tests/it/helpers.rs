@@ -124,6 +124,12 @@ pub async fn run_picket(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Out
 
 /// Writes `files` (relative path, content) under a new temporary directory.
 pub fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let bytes: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    workspace_bytes(&bytes)
+}
+
+/// Writes `files` (relative path, bytes) under a new temporary directory.
+pub fn workspace_bytes(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, content) in files {
         let full = dir.path().join(path);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{picket, repo_root, texts, workspace};
+use crate::helpers::{picket, repo_root, texts, workspace, workspace_bytes};
 
 /// An environment variable the `missing-env-var` case refers to; removed from the child's
 /// environment so the case cannot pass or fail by accident of the caller's shell.
@@ -374,17 +374,6 @@ fn errors_in_three_files_are_reported_in_one_run() {
 // ---------------------------------------------------------------------------------------------
 // Hostile input
 // ---------------------------------------------------------------------------------------------
-
-/// Writes `files` (relative path, bytes) under a new temporary directory.
-fn workspace_bytes(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let full = dir.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, content).unwrap();
-    }
-    dir
-}
 
 /// Validates `files`, which must be refused quickly with exit code 2, no panic, and an error
 /// positioned in `culprit`. Returns stderr.
