@@ -1,4 +1,5 @@
-//! No response, however large or slow, makes picket read without bound or hang.
+//! Bounds: no response, however large or slow, makes picket read without bound or hang, and
+//! runs respect the global and per-target concurrency limits and `per_target_rps`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,4 +156,97 @@ async fn fail_on_error_turns_error_outcomes_into_exit_1() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A server that records how many requests it is handling at once, each taking `hold`.
+async fn concurrency_meter(hold: Duration) -> (TestServer, Arc<AtomicUsize>) {
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (n, m) = (now.clone(), max.clone());
+    let server = TestServer::start(move |_| {
+        let (n, m) = (n.clone(), m.clone());
+        let stream = futures_util::stream::once(async move {
+            let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(current, Ordering::SeqCst);
+            tokio::time::sleep(hold).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"ok"))
+        });
+        respond(200, &[], Body::from_stream(stream))
+    })
+    .await;
+    (server, max)
+}
+
+async fn run_many(config: &str, probes: usize) -> Duration {
+    let mut files: Vec<(String, String)> = (0..probes)
+        .map(|i| {
+            (
+                format!("probes/p{i}.yaml"),
+                format!("id: many/p{i}\nname: p{i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n"),
+            )
+        })
+        .collect();
+    files.push(("picket.yaml".into(), config.to_string()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ws = crate::helpers::workspace(&refs);
+    let config = ws.path().join("picket.yaml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("PROBES", &ws.path().join("probes").display().to_string());
+    std::fs::write(&config, text).unwrap();
+    let loaded = picket::load::load(&config, &|_| None).unwrap();
+    let plan = picket::plan::plan(&loaded);
+    let runner = picket::run::Runner::new(&loaded.config).unwrap();
+    let start = std::time::Instant::now();
+    let results =
+        picket::commands::run_all(&runner, &plan.series, &indicatif::ProgressBar::hidden()).await;
+    assert!(
+        results.iter().all(|r| r.outcome == Outcome::Pass),
+        "{results:?}"
+    );
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_respect_per_target_and_global_concurrency() {
+    let (server, max) = concurrency_meter(Duration::from_millis(100)).await;
+    let config = format!(
+        "probes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 3\n  per_target_rps: 1000\n",
+        server.url()
+    );
+    run_many(&config, 12).await;
+    assert_eq!(max.load(Ordering::SeqCst), 3, "per-target limit");
+
+    let (server, max) = concurrency_meter(Duration::from_millis(100)).await;
+    let targets: String = (0..4)
+        .map(|t| format!("  - name: t{t}\n    url: {}\n", server.url()))
+        .collect();
+    let config = format!(
+        "probes: [PROBES]\ntargets:\n{targets}limits:\n  concurrency: 5\n  per_target_concurrency: 4\n  per_target_rps: 1000\n"
+    );
+    run_many(&config, 6).await;
+    assert_eq!(
+        max.load(Ordering::SeqCst),
+        5,
+        "global limit across 4 targets"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_target_are_spaced_by_per_target_rps() {
+    let (server, _) = concurrency_meter(Duration::ZERO).await;
+    let config = format!(
+        "probes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 20\n",
+        server.url()
+    );
+    // 21 requests at 20/s cannot take less than 1 s, however fast the machine.
+    let took = run_many(&config, 21).await;
+    assert!(
+        took >= Duration::from_millis(990),
+        "21 requests at 20 rps took {took:?}"
+    );
 }
