@@ -263,7 +263,7 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
         "<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}",
         "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}",
         ".regressed{color:#b00;font-weight:bold}.failing{color:#c60}.passing{color:#080}.unknown{color:#888}",
-        ".h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
+        ".h{white-space:nowrap}.h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
         ".pass{background:#3a3}.fail{background:#c33}.error{background:#999}small{color:#666}</style>",
         "</head><body><h1>picket</h1>"
     ));

@@ -305,11 +305,20 @@ pub fn list(
     let plan = plan::plan(&loaded);
     let mut probes: Vec<_> = loaded.probes.iter().collect();
     probes.sort_by(|a, b| a.id.cmp(&b.id));
+    // Columns as wide as the longest probe id and target name.
+    let w = probes.iter().map(|p| p.id.len()).max().unwrap_or(0);
+    let tw = loaded
+        .config
+        .targets
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0);
     let _ = writeln!(out, "PROBES ({})", probes.len());
     for p in &probes {
         let _ = writeln!(
             out,
-            "  {:<34} {:<8} {:<24} {}",
+            "  {:<w$} {:<8} {:<24} {}",
             p.id,
             p.severity,
             p.schedule.to_string(),
@@ -321,7 +330,7 @@ pub fn list(
         let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
         let _ = writeln!(
             out,
-            "  {:<24} {:<40} [{}]",
+            "  {:<tw$} {:<40} [{}]",
             t.name,
             loaded.config.redactor.scrub(t.url.as_str()),
             tags.join(", ")
@@ -331,14 +340,14 @@ pub fn list(
     for s in &plan.series {
         let _ = writeln!(
             out,
-            "  {:<34} {:<24} {}",
+            "  {:<w$} {:<tw$} {}",
             s.probe.id, s.target.name, s.probe.schedule
         );
     }
     if !plan.skipped.is_empty() {
         let _ = writeln!(out, "\nSKIPPED ({})", plan.skipped.len());
         for s in &plan.skipped {
-            let _ = writeln!(out, "  {:<34} {:<24} {}", s.probe, s.target, s.reason);
+            let _ = writeln!(out, "  {:<w$} {:<tw$} {}", s.probe, s.target, s.reason);
         }
     }
     EXIT_OK

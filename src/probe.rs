@@ -634,14 +634,16 @@ fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> 
 /// would let a probe file send traffic (and a target's credentials) elsewhere.
 fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
-    if path.contains("://") || path.starts_with("//") || path.starts_with("/\\") {
+    // The query may carry URLs (`/?next=https://…`); only the path part could change the host.
+    let path_part = path.split('?').next().unwrap_or(path);
+    if path_part.contains("://") || path.starts_with("//") || path.starts_with("/\\") {
         return Err((format!("path `{path}` names another host"), hint));
     }
     // A path that starts with a placeholder is checked again after expansion, in the runner.
     if !path.starts_with('/') && !path.starts_with("{{") {
         return Err((format!("path `{path}` must start with `/`"), hint));
     }
-    if path.contains('\\') {
+    if path_part.contains('\\') {
         return Err((format!("path `{path}` contains a backslash"), hint));
     }
     if path.chars().any(|c| c.is_control() || c == ' ') {
@@ -1160,6 +1162,8 @@ mod tests {
         assert!(check_path("/\\evil.example").is_err());
         assert!(check_path("admin").is_err());
         assert!(check_path("{{vars.protected_paths}}").is_ok());
+        assert!(check_path("/login?next=https://evil.example/").is_ok());
+        assert!(check_path("/a://b?x").is_err());
         assert!(check_path("/a b").is_err());
     }
 

@@ -585,7 +585,12 @@ fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, 
             }
         }
         for p in &partial {
-            if !p.starts_with('/') || p.starts_with("//") || p.contains("://") || p.contains('\\') {
+            let path_part = p.split('?').next().unwrap_or(p);
+            if !p.starts_with('/')
+                || p.starts_with("//")
+                || path_part.contains("://")
+                || path_part.contains('\\')
+            {
                 return Err(format!(
                     "path `{}` from target variables does not stay on the target",
                     t.text

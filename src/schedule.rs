@@ -1252,7 +1252,16 @@ mod tests {
             .chain(&second["b@web"])
             .copied()
             .collect();
-        assert_eq!(b.len(), 6, "b kept firing once per interval: {b:?}");
+        // Once per interval, in consecutive intervals. Jitter may push the last due run past the
+        // end of the window, so the count is 5 or 6; what matters is that no interval is
+        // skipped or doubled.
+        let phase = stable_hash("b@web") % 10_000;
+        let intervals: Vec<u64> = b.iter().map(|t| (t - phase) / 10_000).collect();
+        assert!(
+            intervals.windows(2).all(|w| w[1] == w[0] + 1),
+            "b kept firing once per interval: {b:?}"
+        );
+        assert!((5..=6).contains(&b.len()), "b kept firing: {b:?}");
         for t in &b {
             // Jitter 0.5: within the first half of the interval after b's phase.
             assert!((t + 10_000 - stable_hash("b@web") % 10_000) % 10_000 < 5_000);

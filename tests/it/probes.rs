@@ -38,11 +38,17 @@ fn shipped(name: &str) -> PathBuf {
 /// Loads a config whose only probe is the shipped `probe` and whose only target is `web` at
 /// `url`, with limits high enough that tests do not wait for rate slots.
 fn load_one(probe: &str, url: &str) -> Loaded {
+    load_one_with(probe, url, "")
+}
+
+/// Like [`load_one`], with `target_extra` (YAML lines indented by 4, e.g. `    vars: {...}\n`)
+/// added under the target.
+fn load_one_with(probe: &str, url: &str, target_extra: &str) -> Loaded {
     let path = shipped(probe);
     assert!(path.is_file(), "{} does not exist", path.display());
     let config = format!(
         "probes: [{path:?}]\n\
-         targets:\n  - name: web\n    url: {url}\n\
+         targets:\n  - name: web\n    url: {url}\n{target_extra}\
          limits: {{per_target_rps: 1000, per_target_concurrency: 16}}\n",
         path = path.display().to_string(),
     );
@@ -51,9 +57,10 @@ fn load_one(probe: &str, url: &str) -> Loaded {
         .unwrap_or_else(|d| panic!("{probe}: config does not load:\n{d}"))
 }
 
-/// Runs the shipped `probe` once against `url` in-process.
-async fn run_shipped(probe: &str, url: &str) -> Outcome {
-    let loaded = load_one(probe, url);
+/// Runs the shipped `probe` once against `url` in-process, with `target_extra` added under the
+/// target (see [`load_one_with`]).
+async fn run_shipped_with(probe: &str, url: &str, target_extra: &str) -> Outcome {
+    let loaded = load_one_with(probe, url, target_extra);
     let plan = picket::plan::plan(&loaded);
     assert_eq!(
         plan.series.len(),
@@ -71,8 +78,16 @@ async fn probe_against<F>(probe: &str, handler: F) -> (Outcome, Vec<Seen>)
 where
     F: Fn(Seen) -> Response + Clone + Send + Sync + 'static,
 {
+    probe_against_with(probe, "", handler).await
+}
+
+/// Like [`probe_against`], with `target_extra` added under the target (see [`load_one_with`]).
+async fn probe_against_with<F>(probe: &str, target_extra: &str, handler: F) -> (Outcome, Vec<Seen>)
+where
+    F: Fn(Seen) -> Response + Clone + Send + Sync + 'static,
+{
     let server = TestServer::start(handler).await;
-    let outcome = run_shipped(probe, &server.url()).await;
+    let outcome = run_shipped_with(probe, &server.url(), target_extra).await;
     (outcome, server.seen())
 }
 
@@ -185,6 +200,22 @@ const COVERED: &[(&str, &str)] = &[
     ("headers/referrer-policy", "low"),
     ("headers/version-disclosure", "low"),
     ("methods/trace", "low"),
+    ("cors/credentialed-reflection", "high"),
+    ("cors/credentialed-reflection-null", "high"),
+    ("cors/credentialed-reflection-preflight", "high"),
+    ("cors/credentialed-reflection-preflight-null", "high"),
+    ("redirect/open-redirect", "medium"),
+    ("auth/required", "high"),
+    ("auth/required-garbage-token", "high"),
+    ("exposure/directory-listing", "medium"),
+    ("exposure/directory-listing-declared", "medium"),
+    ("exposure/api-docs", "info"),
+    ("headers/csp", "medium"),
+    ("headers/csp-unsafe-inline", "low"),
+    // PROBES.md grades cookies "by case"; one probe has one severity (see the probe's
+    // description): medium, the case of a missing HttpOnly.
+    ("cookies/flags", "medium"),
+    ("cookies/flags-http", "medium"),
 ];
 
 fn probe_files() -> Vec<PathBuf> {
@@ -273,11 +304,14 @@ fn hsts_selects_only_https_targets() {
 }
 
 fn hsts_checks() -> Vec<picket::check::Check> {
-    let probes = picket::load::load_probe_paths(
-        &[shipped("headers/hsts")],
-        &picket::config::Defaults::default(),
-    )
-    .unwrap_or_else(|d| panic!("{d}"));
+    shipped_checks("headers/hsts")
+}
+
+/// The checks of the shipped `probe`, for evaluation on hand-built responses.
+fn shipped_checks(probe: &str) -> Vec<picket::check::Check> {
+    let probes =
+        picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
+            .unwrap_or_else(|d| panic!("{d}"));
     probes[0].checks.clone()
 }
 
@@ -1232,4 +1266,1328 @@ async fn security_txt_html_page_with_contact_line_fails() {
     })
     .await;
     expect_fail("HTML page with a Contact line", &outcome, &[]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cors/credentialed-reflection (GET and preflight, a canary origin and `null`)
+// ---------------------------------------------------------------------------------------------
+
+const CANARY_ORIGIN: &str = "https://picket-canary.invalid";
+
+/// (probe, the `Origin` it sends, whether it is a preflight)
+const CORS_PROBES: &[(&str, &str, bool)] = &[
+    ("cors/credentialed-reflection", CANARY_ORIGIN, false),
+    ("cors/credentialed-reflection-null", "null", false),
+    (
+        "cors/credentialed-reflection-preflight",
+        CANARY_ORIGIN,
+        true,
+    ),
+    ("cors/credentialed-reflection-preflight-null", "null", true),
+];
+
+/// A request header as text, if sent.
+fn sent<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
+    seen.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Answers every request with `status`, the HTML shell, and CORS headers:
+/// `Access-Control-Allow-Origin` as `allow(request's Origin)` gives it (none for `None`), and
+/// `Access-Control-Allow-Credentials: credentials` (none when empty).
+fn cors_server(
+    status: u16,
+    allow: fn(&str) -> Option<String>,
+    credentials: &'static str,
+) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| {
+        let acao = allow(sent(&seen, "origin").unwrap_or_default());
+        let mut headers = vec![("content-type", HTML), ("vary", "Origin")];
+        if let Some(acao) = &acao {
+            headers.push(("access-control-allow-origin", acao));
+        }
+        if !credentials.is_empty() {
+            headers.push(("access-control-allow-credentials", credentials));
+        }
+        if seen.method == Method::OPTIONS {
+            headers.push(("access-control-allow-methods", "GET, POST"));
+            headers.push(("access-control-allow-headers", "content-type"));
+        }
+        respond(status, &headers, SHELL)
+    }
+}
+
+/// Echoes any `Origin`.
+fn reflect(origin: &str) -> Option<String> {
+    (!origin.is_empty()).then(|| origin.to_string())
+}
+
+#[tokio::test]
+async fn cors_reflected_origin_with_credentials_fails() {
+    for (probe, origin, preflight) in CORS_PROBES {
+        let (outcome, seen) = probe_against(probe, cors_server(200, reflect, "true")).await;
+        let acao = format!("header access-control-allow-origin: {origin}");
+        let findings = expect_fail(
+            probe,
+            &outcome,
+            &[&acao, "header access-control-allow-credentials: true"],
+        );
+        assert_eq!(findings.len(), 1, "{probe}:{}", show(&findings));
+
+        assert_eq!(seen.len(), 1, "{probe}: one request");
+        let request = &seen[0];
+        assert_eq!(request.path_and_query, "/", "{probe}");
+        assert_eq!(sent(request, "origin"), Some(*origin), "{probe}");
+        if *preflight {
+            assert_eq!(request.method, Method::OPTIONS, "{probe}");
+            assert_eq!(
+                sent(request, "access-control-request-method"),
+                Some("POST"),
+                "{probe}"
+            );
+            assert_eq!(
+                sent(request, "access-control-request-headers"),
+                Some("content-type"),
+                "{probe}"
+            );
+        } else {
+            assert_eq!(request.method, Method::GET, "{probe}");
+            assert_eq!(sent(request, "access-control-request-method"), None);
+        }
+    }
+}
+
+/// A browser reads a credentialed GET response whatever its status, but a preflight only
+/// succeeds with a 2xx (Fetch, CORS-preflight fetch): a reflecting 403 preflight grants nothing.
+#[tokio::test]
+async fn cors_status_counts_only_for_preflights() {
+    for (probe, origin, preflight) in CORS_PROBES {
+        for status in [204, 403, 404, 405, 500] {
+            let what = format!("{probe} answered {status} with reflection and credentials");
+            let (outcome, _) = probe_against(probe, cors_server(status, reflect, "true")).await;
+            if *preflight && status != 204 {
+                expect_pass(&what, &outcome);
+            } else {
+                expect_fail(&what, &outcome, &[origin]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn cors_safe_configurations_pass() {
+    // (what, the Access-Control-Allow-Origin for a request's Origin, credentials value)
+    type Case = (&'static str, fn(&str) -> Option<String>, &'static str);
+    let cases: &[Case] = &[
+        (
+            "a fixed allow-listed origin with credentials",
+            |_| Some("https://app.example".into()),
+            "true",
+        ),
+        ("reflection without credentials", reflect, ""),
+        (
+            "reflection with Access-Control-Allow-Credentials: false",
+            reflect,
+            "false",
+        ),
+        // Browsers refuse `*` together with credentials.
+        ("wildcard with credentials", |_| Some("*".into()), "true"),
+        ("no CORS headers at all", |_| None, ""),
+        // Fetch compares the value byte for byte: `True` does not enable credentials.
+        ("reflection with credentials `True`", reflect, "True"),
+    ];
+    for (what, allow, credentials) in cases {
+        for (probe, _, _) in CORS_PROBES {
+            for status in [200, 204] {
+                let (outcome, _) =
+                    probe_against(probe, cors_server(status, *allow, credentials)).await;
+                expect_pass(&format!("{probe} with {what} ({status})"), &outcome);
+            }
+        }
+    }
+
+    // Access-Control-Allow-Origin sent twice: browsers reject a list of origins.
+    for (probe, _, _) in CORS_PROBES {
+        let (outcome, _) = probe_against(probe, |seen: Seen| {
+            let origin = sent(&seen, "origin").unwrap_or_default().to_string();
+            respond(
+                200,
+                &[
+                    ("access-control-allow-origin", origin.as_str()),
+                    ("access-control-allow-origin", origin.as_str()),
+                    ("access-control-allow-credentials", "true"),
+                ],
+                "",
+            )
+        })
+        .await;
+        expect_pass(&format!("{probe} with the origin echoed twice"), &outcome);
+    }
+}
+
+#[tokio::test]
+async fn cors_passes_on_the_soft_404_twin_and_redirects() {
+    for (probe, _, _) in CORS_PROBES {
+        let (outcome, _) = probe_against(probe, soft_404).await;
+        expect_pass(&format!("{probe} on the soft-404 shell"), &outcome);
+
+        // `/login` itself reflects with credentials; the probe must not follow the 302 there.
+        let (outcome, seen) = probe_against(probe, |seen: Seen| {
+            if seen.path_and_query == "/login" {
+                cors_server(200, reflect, "true")(seen)
+            } else {
+                respond(302, &[("location", "/login")], "")
+            }
+        })
+        .await;
+        expect_pass(&format!("{probe} redirected to /login"), &outcome);
+        assert!(
+            seen.iter().all(|s| s.path_and_query != "/login"),
+            "{probe}: followed the redirect"
+        );
+    }
+}
+
+/// The GET probes send the target's headers (CORS headers are often added only to
+/// authenticated responses, which are the ones an attacking page reads); preflights never
+/// carry credentials in a browser, so the preflight probes do not send them.
+#[tokio::test]
+async fn cors_get_probes_use_target_auth_and_preflights_do_not() {
+    const AUTH: &str = "    headers:\n      Authorization: Bearer web-token\n";
+    // Reflects with credentials only for authenticated requests.
+    let authenticated_only = |seen: Seen| {
+        if sent(&seen, "authorization") == Some("Bearer web-token") {
+            cors_server(200, reflect, "true")(seen)
+        } else {
+            respond(200, &[("content-type", HTML)], SHELL)
+        }
+    };
+    for (probe, origin, preflight) in CORS_PROBES {
+        let (outcome, seen) = probe_against_with(probe, AUTH, authenticated_only).await;
+        if *preflight {
+            assert_eq!(sent(&seen[0], "authorization"), None, "{probe}");
+            expect_pass(probe, &outcome);
+        } else {
+            assert_eq!(
+                sent(&seen[0], "authorization"),
+                Some("Bearer web-token"),
+                "{probe}"
+            );
+            expect_fail(probe, &outcome, &[origin]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// redirect/open-redirect
+// ---------------------------------------------------------------------------------------------
+
+const CANARY_URL: &str = "https://picket-canary.invalid/";
+const REDIRECT_PARAMS: &[&str] = &["next", "url", "redirect", "returnTo"];
+
+/// The decoded value of the first query parameter of the request named one of `names`.
+fn query_param(seen: &Seen, names: &[&str]) -> Option<String> {
+    let (_, query) = seen.path_and_query.split_once('?')?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| names.contains(&k.as_ref()))
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Redirects with `status` to `rewrite(value)` when the request carries one of the parameters
+/// `names`; answers 200 with the shell otherwise.
+fn redirector(
+    names: &'static [&'static str],
+    status: u16,
+    rewrite: fn(&str) -> String,
+) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| match query_param(&seen, names) {
+        Some(value) => respond(status, &[("location", rewrite(&value).as_str())], ""),
+        None => respond(200, &[("content-type", HTML)], SHELL),
+    }
+}
+
+#[tokio::test]
+async fn open_redirect_fails_on_each_parameter_and_names_it() {
+    for param in REDIRECT_PARAMS {
+        let what = format!("open redirect through `{param}`");
+        let (outcome, seen) = probe_against(
+            "redirect/open-redirect",
+            redirector(std::slice::from_ref(param), 302, str::to_string),
+        )
+        .await;
+        let findings = expect_fail(
+            &what,
+            &outcome,
+            &[
+                "status 302",
+                "header location: https://picket-canary.invalid/",
+            ],
+        );
+        assert_eq!(findings.len(), 1, "{what}:{}", show(&findings));
+        let prefix = format!("GET /?{param}=");
+        assert!(
+            findings[0].check.starts_with(&prefix),
+            "{what}: check should start with {prefix:?}:{}",
+            show(&findings)
+        );
+
+        // One GET of `/` per parameter, each carrying the canary URL.
+        assert_eq!(seen.len(), REDIRECT_PARAMS.len(), "{what}");
+        for (request, name) in seen.iter().zip(REDIRECT_PARAMS) {
+            assert_eq!(request.method, Method::GET);
+            assert!(request.path_and_query.starts_with("/?"), "{what}");
+            assert_eq!(
+                query_param(request, &[name]).as_deref(),
+                Some(CANARY_URL),
+                "{what}: {}",
+                request.path_and_query
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_redirect_fails_for_every_redirect_status_and_spelling() {
+    for status in [301, 303, 307, 308] {
+        let (outcome, _) = probe_against(
+            "redirect/open-redirect",
+            redirector(REDIRECT_PARAMS, status, str::to_string),
+        )
+        .await;
+        let findings = expect_fail(
+            &format!("{status}"),
+            &outcome,
+            &[&format!("status {status}")],
+        );
+        assert_eq!(findings.len(), 4, "{status}:{}", show(&findings));
+    }
+    // The server drops the scheme: a scheme-relative redirect leaves the site just the same.
+    let (outcome, _) = probe_against(
+        "redirect/open-redirect",
+        redirector(REDIRECT_PARAMS, 302, |v| {
+            v.trim_start_matches("https:").to_string()
+        }),
+    )
+    .await;
+    expect_fail(
+        "scheme-relative",
+        &outcome,
+        &["header location: //picket-canary.invalid/"],
+    );
+}
+
+#[tokio::test]
+async fn open_redirect_safe_servers_pass() {
+    // (what, status, the Location for the parameter's value)
+    type Case = (&'static str, u16, fn(&str) -> String);
+    let cases: &[Case] = &[
+        ("redirects home instead", 302, |_| "/".to_string()),
+        ("bounces to its own login, canary in the query", 302, |v| {
+            format!(
+                "/login?next={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        }),
+        ("same path, canary unencoded in the query", 302, |v| {
+            format!("/login?next={v}")
+        }),
+        ("to its SSO host, canary in the query", 302, |v| {
+            format!("https://sso.example/authorize?return={v}")
+        }),
+        ("canary as a subdomain label of another host", 302, |_| {
+            "https://picket-canary.invalid.sso.example/".to_string()
+        }),
+        ("canary as user info of another host", 302, |_| {
+            "https://picket-canary.invalid@sso.example/".to_string()
+        }),
+        ("canary as a relative path", 302, |_| {
+            "/picket-canary.invalid/".to_string()
+        }),
+        // A Location on a non-3xx response is not a redirect.
+        ("200 with a canary Location", 200, str::to_string),
+        ("201 with a canary Location", 201, str::to_string),
+    ];
+    for (what, status, rewrite) in cases {
+        let (outcome, _) = probe_against(
+            "redirect/open-redirect",
+            redirector(REDIRECT_PARAMS, *status, *rewrite),
+        )
+        .await;
+        expect_pass(what, &outcome);
+    }
+}
+
+#[tokio::test]
+async fn open_redirect_passes_on_the_soft_404_twin_and_login_redirects() {
+    let (outcome, seen) = probe_against("redirect/open-redirect", soft_404).await;
+    expect_pass("open-redirect on the soft-404 shell", &outcome);
+    assert_eq!(seen.len(), REDIRECT_PARAMS.len());
+
+    let (outcome, seen) =
+        probe_against("redirect/open-redirect", redirect_to_login(HTML, SHELL)).await;
+    expect_pass(
+        "open-redirect with every path redirecting to /login",
+        &outcome,
+    );
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+/// The `Location` regex on values a live server would rarely produce.
+#[test]
+fn open_redirect_location_values() {
+    let checks = shipped_checks("redirect/open-redirect");
+    let cases: &[(&str, bool)] = &[
+        // The canary host: fail.
+        ("https://picket-canary.invalid/", true),
+        ("https://picket-canary.invalid", true),
+        ("http://picket-canary.invalid/x?y=1", true),
+        ("HTTPS://PICKET-CANARY.INVALID/", true),
+        ("https://picket-canary.invalid:8443/", true),
+        ("https://picket-canary.invalid./", true),
+        ("https://picket-canary.invalid?x", true),
+        ("https://picket-canary.invalid#x", true),
+        ("https://user:pw@picket-canary.invalid/", true),
+        ("https://sso.example@picket-canary.invalid/", true),
+        ("//picket-canary.invalid/", true),
+        ("//picket-canary.invalid", true),
+        ("///picket-canary.invalid/", true),
+        ("/\\picket-canary.invalid/", true),
+        ("\\\\picket-canary.invalid/", true),
+        ("https:\\\\picket-canary.invalid/", true),
+        // Not the canary host: pass.
+        ("/", false),
+        ("/login?next=https%3A%2F%2Fpicket-canary.invalid%2F", false),
+        ("/login?next=https://picket-canary.invalid/", false),
+        (
+            "https://sso.example/?next=https://picket-canary.invalid/",
+            false,
+        ),
+        ("https://picket-canary.invalid.sso.example/", false),
+        ("https://picket-canary.invalid@sso.example/", false),
+        ("https://xpicket-canary.invalid/", false),
+        ("https://sso.example/picket-canary.invalid", false),
+        ("/picket-canary.invalid", false),
+        ("picket-canary.invalid/", false),
+        ("javascript://picket-canary.invalid/%0aalert(1)", false),
+    ];
+    for (location, fails) in cases {
+        let mut response = response_with(&[("location", location)]);
+        response.status = StatusCode::FOUND;
+        let findings = picket::check::evaluate(&checks, &response);
+        if *fails {
+            assert!(!findings.is_empty(), "{location:?} passed");
+            assert!(
+                findings[0].observed.contains(location),
+                "{location:?}:{}",
+                show(&findings)
+            );
+        } else {
+            assert!(findings.is_empty(), "{location:?}:{}", show(&findings));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth/required, auth/required-garbage-token
+// ---------------------------------------------------------------------------------------------
+
+const AUTH_PROBES: &[&str] = &["auth/required", "auth/required-garbage-token"];
+const PROTECTED_PATHS: &[&str] = &["/admin", "/api/users"];
+/// The target: a valid token in its headers, and the protected paths.
+const AUTH_TARGET: &str = concat!(
+    "    headers:\n      Authorization: Bearer web-token\n",
+    "    vars: { protected_paths: [/admin, /api/users] }\n",
+);
+
+/// An API whose protected paths answer 200 JSON when `accepts(the Authorization header)` and
+/// 401 otherwise; 404 elsewhere.
+fn api(
+    accepts: fn(Option<&str>) -> bool,
+) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| {
+        if !PROTECTED_PATHS.contains(&seen.path_and_query.as_str()) {
+            return respond(404, &[("content-type", TEXT)], "not found");
+        }
+        if accepts(sent(&seen, "authorization")) {
+            respond(
+                200,
+                &[("content-type", "application/json")],
+                "{\"users\":[{\"id\":1,\"email\":\"admin@shop.example\"}]}",
+            )
+        } else {
+            respond(401, &[("www-authenticate", "Bearer")], "")
+        }
+    }
+}
+
+#[tokio::test]
+async fn auth_unprotected_paths_fail_and_findings_name_them() {
+    for probe in AUTH_PROBES {
+        let (outcome, seen) = probe_against_with(probe, AUTH_TARGET, api(|_| true)).await;
+        let findings = expect_fail(probe, &outcome, &["status 200"]);
+        assert_eq!(findings.len(), 2, "{probe}:{}", show(&findings));
+        for (finding, path) in findings.iter().zip(PROTECTED_PATHS) {
+            assert!(
+                finding.check.starts_with(&format!("GET {path}: ")),
+                "{probe}:{}",
+                show(&findings)
+            );
+        }
+        let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+        assert_eq!(paths, PROTECTED_PATHS, "{probe}");
+        assert!(seen.iter().all(|s| s.method == Method::GET));
+    }
+
+    // Only one of the paths is open: one finding, naming it.
+    for probe in AUTH_PROBES {
+        let (outcome, _) = probe_against_with(probe, AUTH_TARGET, |seen: Seen| {
+            if seen.path_and_query == "/api/users" {
+                respond(200, &[("content-type", "application/json")], "[]")
+            } else {
+                respond(401, &[], "")
+            }
+        })
+        .await;
+        let findings = expect_fail(probe, &outcome, &["status 200"]);
+        assert_eq!(findings.len(), 1, "{probe}:{}", show(&findings));
+        assert!(findings[0].check.starts_with("GET /api/users: "));
+    }
+}
+
+/// A service that checks that a token is present but not that it is valid: no credentials
+/// are refused, the garbage token is accepted.
+#[tokio::test]
+async fn auth_garbage_token_accepted_fails_only_the_garbage_token_probe() {
+    let presence_only: fn(Option<&str>) -> bool = |auth| auth.is_some();
+    let (outcome, seen) =
+        probe_against_with("auth/required", AUTH_TARGET, api(presence_only)).await;
+    expect_pass("no credentials, presence-only check", &outcome);
+    assert!(seen.iter().all(|s| sent(s, "authorization").is_none()));
+
+    let (outcome, seen) = probe_against_with(
+        "auth/required-garbage-token",
+        AUTH_TARGET,
+        api(presence_only),
+    )
+    .await;
+    expect_fail(
+        "garbage token, presence-only check",
+        &outcome,
+        &["status 200"],
+    );
+    assert!(
+        seen.iter()
+            .all(|s| sent(s, "authorization") == Some("Bearer picket-invalid-token")),
+        "{:?}",
+        seen.iter()
+            .map(|s| sent(s, "authorization"))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The target's valid token is configured but never sent (`use_target_auth: false`): a service
+/// that accepts only that token passes both probes.
+#[tokio::test]
+async fn auth_protected_paths_pass_without_sending_the_target_token() {
+    for probe in AUTH_PROBES {
+        let (outcome, seen) = probe_against_with(
+            probe,
+            AUTH_TARGET,
+            api(|auth| auth == Some("Bearer web-token")),
+        )
+        .await;
+        expect_pass(probe, &outcome);
+        assert_eq!(seen.len(), PROTECTED_PATHS.len());
+        assert!(
+            seen.iter()
+                .all(|s| sent(s, "authorization") != Some("Bearer web-token")),
+            "{probe} sent the target's token"
+        );
+    }
+    // 403 and 404 are refusals too.
+    for status in [403, 404] {
+        for probe in AUTH_PROBES {
+            let (outcome, _) =
+                probe_against_with(probe, AUTH_TARGET, move |_| respond(status, &[], "")).await;
+            expect_pass(&format!("{probe} answered {status}"), &outcome);
+        }
+    }
+}
+
+/// PROBES.md: "any 2xx" fails, whatever the body, so an app that answers every path 200 with
+/// its HTML shell fails (the probe's description says to declare server-protected paths). A
+/// redirect to the login page is a refusal and is not followed.
+#[tokio::test]
+async fn auth_soft_404_shell_fails_and_login_redirect_passes() {
+    for probe in AUTH_PROBES {
+        let (outcome, _) = probe_against_with(probe, AUTH_TARGET, soft_404).await;
+        let findings = expect_fail(
+            &format!("{probe} on the soft-404 shell"),
+            &outcome,
+            &["200"],
+        );
+        assert_eq!(findings.len(), 2);
+
+        let (outcome, seen) =
+            probe_against_with(probe, AUTH_TARGET, redirect_to_login(HTML, SHELL)).await;
+        expect_pass(&format!("{probe} redirected to /login"), &outcome);
+        assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+    }
+}
+
+#[test]
+fn auth_probes_are_skipped_for_targets_without_protected_paths() {
+    for probe in AUTH_PROBES {
+        let plan = picket::plan::plan(&load_one(probe, "http://127.0.0.1:9"));
+        assert!(plan.series.is_empty(), "{probe}");
+        assert_eq!(
+            plan.skipped,
+            vec![picket::plan::Skipped {
+                probe: probe.to_string(),
+                target: "web".into(),
+                reason: "target declares no `vars.protected_paths`".into(),
+            }],
+            "{probe}"
+        );
+
+        let plan = picket::plan::plan(&load_one_with(probe, "http://127.0.0.1:9", AUTH_TARGET));
+        assert_eq!(plan.series.len(), 1, "{probe}");
+        assert!(plan.skipped.is_empty(), "{probe}: {:?}", plan.skipped);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// exposure/directory-listing, exposure/directory-listing-declared
+// ---------------------------------------------------------------------------------------------
+
+/// nginx autoindex.
+const NGINX_INDEX: &str = "<html>\r\n<head><title>Index of /uploads/</title></head>\r\n<body>\r\n\
+     <h1>Index of /uploads/</h1><hr><pre><a href=\"../\">../</a>\r\n\
+     <a href=\"backup-2026-11-01.sql.gz\">backup-2026-11-01.sql.gz</a>   01-Nov-2026 03:00   18M\r\n\
+     </pre><hr></body>\r\n</html>\r\n";
+/// Apache mod_autoindex.
+const APACHE_INDEX: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n \
+     <head>\n  <title>Index of /</title>\n </head>\n <body>\n<h1>Index of /</h1>\n  <table>\n   \
+     <tr><th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th></tr>\n\
+     <tr><td><a href=\"config.php.bak\">config.php.bak</a></td><td>2026-11-01 03:00</td></tr>\n\
+     </table>\n</body></html>\n";
+/// The target for the declared-directories probe.
+const DIRECTORIES: &str = "    vars: { directories: [/uploads/, /static/] }\n";
+
+#[tokio::test]
+async fn directory_listing_at_root_fails() {
+    for (content_type, body) in [(HTML, APACHE_INDEX), ("text/html", NGINX_INDEX)] {
+        let (outcome, seen) = probe_against(
+            "exposure/directory-listing",
+            serve_at("/", 200, content_type, body),
+        )
+        .await;
+        let findings = expect_fail(
+            "listing at /",
+            &outcome,
+            &["<title>Index of /", "status 200", content_type],
+        );
+        assert_eq!(findings.len(), 1, "{}", show(&findings));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].path_and_query, "/");
+    }
+    // The title in another case.
+    let (outcome, _) = probe_against(
+        "exposure/directory-listing",
+        serve_at(
+            "/",
+            200,
+            HTML,
+            "<HTML><HEAD><TITLE>INDEX OF /</TITLE></HEAD></HTML>",
+        ),
+    )
+    .await;
+    expect_fail("upper-case listing", &outcome, &["<TITLE>INDEX OF"]);
+}
+
+#[tokio::test]
+async fn directory_listing_of_a_declared_directory_fails_and_names_it() {
+    let (outcome, seen) = probe_against_with(
+        "exposure/directory-listing-declared",
+        DIRECTORIES,
+        serve_at("/uploads/", 200, HTML, NGINX_INDEX),
+    )
+    .await;
+    let findings = expect_fail(
+        "listing at /uploads/",
+        &outcome,
+        &["<title>Index of /uploads/"],
+    );
+    assert_eq!(findings.len(), 1, "{}", show(&findings));
+    assert!(
+        findings[0].check.starts_with("GET /uploads/: "),
+        "{}",
+        show(&findings)
+    );
+    let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+    assert_eq!(paths, ["/uploads/", "/static/"]);
+}
+
+#[tokio::test]
+async fn directory_listing_passes_on_correct_servers_and_look_alikes() {
+    let cases: &[(&str, u16, &str, &str)] = &[
+        ("a normal home page", 200, HTML, SHELL),
+        (
+            "autoindex off: 403",
+            403,
+            HTML,
+            "<html><head><title>403 Forbidden</title></head></html>",
+        ),
+        ("the listing with status 404", 404, HTML, APACHE_INDEX),
+        ("the listing as text/plain", 200, TEXT, APACHE_INDEX),
+        (
+            "a page about directory listings",
+            200,
+            HTML,
+            "<html><head><title>Docs</title></head><body><h1>Index of /</h1> pages</body></html>",
+        ),
+        (
+            "a JSON body quoting a title",
+            200,
+            "application/json",
+            "{\"html\":\"<title>Index of /</title>\"}",
+        ),
+    ];
+    for (what, status, content_type, body) in cases {
+        for path in ["/", "/uploads/", "/static/"] {
+            let handler = move |_: Seen| respond(*status, &[("content-type", content_type)], *body);
+            let (outcome, _) = probe_against("exposure/directory-listing", handler).await;
+            expect_pass(&format!("directory-listing: {what} at {path}"), &outcome);
+            let (outcome, _) =
+                probe_against_with("exposure/directory-listing-declared", DIRECTORIES, handler)
+                    .await;
+            expect_pass(
+                &format!("directory-listing-declared: {what} at {path}"),
+                &outcome,
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn directory_listing_passes_on_the_soft_404_twin_and_redirects() {
+    let (outcome, _) = probe_against("exposure/directory-listing", soft_404).await;
+    expect_pass("directory-listing on the soft-404 shell", &outcome);
+    let (outcome, _) =
+        probe_against_with("exposure/directory-listing-declared", DIRECTORIES, soft_404).await;
+    expect_pass("directory-listing-declared on the soft-404 shell", &outcome);
+
+    // `/login` serves a listing; the 302 must not be followed.
+    let (outcome, seen) = probe_against(
+        "exposure/directory-listing",
+        redirect_to_login(HTML, APACHE_INDEX),
+    )
+    .await;
+    expect_pass("directory-listing redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+    let (outcome, seen) = probe_against_with(
+        "exposure/directory-listing-declared",
+        DIRECTORIES,
+        redirect_to_login(HTML, APACHE_INDEX),
+    )
+    .await;
+    expect_pass("directory-listing-declared redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+#[test]
+fn directory_listing_declared_is_skipped_without_directories() {
+    let plan = picket::plan::plan(&load_one(
+        "exposure/directory-listing-declared",
+        "http://127.0.0.1:9",
+    ));
+    assert!(plan.series.is_empty());
+    assert_eq!(plan.skipped.len(), 1);
+    assert_eq!(
+        plan.skipped[0].reason,
+        "target declares no `vars.directories`"
+    );
+    // The root probe needs no variables.
+    let plan = picket::plan::plan(&load_one(
+        "exposure/directory-listing",
+        "http://127.0.0.1:9",
+    ));
+    assert_eq!(plan.series.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exposure/api-docs
+// ---------------------------------------------------------------------------------------------
+
+const API_DOCS_PATHS: &[&str] = &[
+    "/swagger.json",
+    "/openapi.json",
+    "/v2/api-docs",
+    "/v3/api-docs",
+    "/swagger/v1/swagger.json",
+];
+/// springfox / Swagger 2.0.
+const SWAGGER_2: &str = "{\"swagger\":\"2.0\",\"info\":{\"title\":\"Shop API\",\"version\":\"1.4\"},\
+     \"host\":\"shop.example\",\"basePath\":\"/api\",\"paths\":{\"/users/{id}\":{\"get\":\
+     {\"parameters\":[{\"name\":\"id\",\"in\":\"path\",\"required\":true}]}}}}";
+/// springdoc / OpenAPI 3, pretty-printed.
+const OPENAPI_3: &str = "{\n  \"openapi\" : \"3.0.1\",\n  \"info\" : {\n    \"title\" : \"OpenAPI definition\",\n    \
+     \"version\" : \"v0\"\n  },\n  \"servers\" : [ {\n    \"url\" : \"http://10.0.0.5:8080\"\n  } ],\n  \
+     \"paths\" : {\n    \"/admin/users/{id}\" : {\n      \"delete\" : { }\n    }\n  }\n}";
+/// Swashbuckle with a byte-order mark.
+const OPENAPI_3_BOM: &str =
+    "\u{feff}{\"openapi\":\"3.0.4\",\"info\":{\"title\":\"Shop\",\"version\":\"v1\"},\"paths\":{}}";
+
+#[tokio::test]
+async fn api_docs_served_fail_and_findings_name_the_path() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "/swagger.json",
+            "application/json",
+            SWAGGER_2,
+            r#"swagger\":\"2.0"#,
+        ),
+        (
+            "/openapi.json",
+            "application/json",
+            OPENAPI_3,
+            r#"openapi\" : \"3.0.1"#,
+        ),
+        (
+            "/v2/api-docs",
+            "application/json;charset=UTF-8",
+            SWAGGER_2,
+            r#"swagger\":\"2.0"#,
+        ),
+        (
+            "/v3/api-docs",
+            "application/json",
+            OPENAPI_3,
+            r#"openapi\" : \"3.0.1"#,
+        ),
+        (
+            "/swagger/v1/swagger.json",
+            "application/json; charset=utf-8",
+            OPENAPI_3_BOM,
+            r#"openapi\":\"3.0.4"#,
+        ),
+        // The content type is not required.
+        ("/swagger.json", TEXT, SWAGGER_2, r#"swagger\":\"2.0"#),
+    ];
+    for (path, content_type, body, observed) in cases {
+        let what = format!("API description at {path}");
+        let (outcome, seen) =
+            probe_against("exposure/api-docs", serve_at(path, 200, content_type, body)).await;
+        let findings = expect_fail(&what, &outcome, &[observed, "status 200"]);
+        assert_eq!(findings.len(), 1, "{what}:{}", show(&findings));
+        assert!(
+            findings[0].check.starts_with(&format!("GET {path}: ")),
+            "{what}:{}",
+            show(&findings)
+        );
+        let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+        assert_eq!(paths, API_DOCS_PATHS);
+    }
+}
+
+#[tokio::test]
+async fn api_docs_pass_on_correct_servers_look_alikes_soft_404_and_redirects() {
+    let (outcome, seen) = probe_against("exposure/api-docs", |_| {
+        respond(404, &[("content-type", TEXT)], "")
+    })
+    .await;
+    expect_pass("api-docs, nothing served", &outcome);
+    assert_eq!(seen.len(), API_DOCS_PATHS.len());
+
+    let (outcome, _) = probe_against("exposure/api-docs", soft_404).await;
+    expect_pass("api-docs on the soft-404 shell", &outcome);
+
+    let (outcome, seen) = probe_against(
+        "exposure/api-docs",
+        redirect_to_login("application/json", SWAGGER_2),
+    )
+    .await;
+    expect_pass("api-docs redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+
+    let look_alikes: &[(u16, &str, &str)] = &[
+        // The document behind authentication.
+        (401, "application/json", SWAGGER_2),
+        (403, "application/json", OPENAPI_3),
+        // Swagger UI or a docs page quoting a document: HTML, not the document.
+        (
+            200,
+            HTML,
+            "<!DOCTYPE html><html><head><title>Swagger UI</title></head><body><div id=\"swagger-ui\"></div>\
+             <script>SwaggerUIBundle({url: \"/v3/api-docs\"})</script></body></html>",
+        ),
+        (
+            200,
+            HTML,
+            "<html><body><pre>{\"swagger\":\"2.0\",\"paths\":{}}</pre></body></html>",
+        ),
+        // Spring's JSON error for a missing route ("path", not "paths").
+        (
+            200,
+            "application/json",
+            "{\"timestamp\":\"2026-11-26T14:00:00Z\",\"status\":404,\"error\":\"Not Found\",\"path\":\"/v3/api-docs\"}",
+        ),
+        // Markers without a paths object, or without a version.
+        (
+            200,
+            "application/json",
+            "{\"openapi\":\"3.0.1\",\"info\":{}}",
+        ),
+        (200, "application/json", "{\"openapi\":true,\"paths\":{}}"),
+    ];
+    for (status, content_type, body) in look_alikes {
+        let what = format!("api-docs with {status} {content_type} {body:?} everywhere");
+        let (outcome, _) = probe_against("exposure/api-docs", move |_: Seen| {
+            respond(*status, &[("content-type", content_type)], *body)
+        })
+        .await;
+        expect_pass(&what, &outcome);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// headers/csp, headers/csp-unsafe-inline
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn csp_on_html_responses() {
+    header_table(
+        "headers/csp",
+        &[
+            (&[("content-security-policy", "default-src 'self'")], None),
+            (
+                &[(
+                    "content-security-policy",
+                    "default-src 'self'; script-src 'self' https://cdn.example; object-src 'none'; \
+                     frame-ancestors 'none'; upgrade-insecure-requests",
+                )],
+                None,
+            ),
+            (&[("content-security-policy", "default-src 'self';")], None),
+            (
+                &[("content-security-policy", "frame-ancestors 'none'")],
+                None,
+            ),
+            (
+                &[(
+                    "content-security-policy",
+                    "script-src 'nonce-rAnd0m' 'strict-dynamic'; report-uri /csp",
+                )],
+                None,
+            ),
+            // Sent twice: two policies, both enforced.
+            (
+                &[
+                    ("content-security-policy", "default-src 'self'"),
+                    ("content-security-policy", "frame-ancestors 'none'"),
+                ],
+                None,
+            ),
+            // Missing, or only report-only.
+            (&[], Some("absent")),
+            (
+                &[("content-security-policy-report-only", "default-src 'self'")],
+                Some("absent"),
+            ),
+            // Unparsable.
+            (
+                &[("content-security-policy", "default-src: 'self'")],
+                Some("default-src: 'self'"),
+            ),
+            (&[("content-security-policy", "'self'")], Some("'self'")),
+            (
+                &[("content-security-policy", "script-src='self'")],
+                Some("script-src='self'"),
+            ),
+            (
+                &[("content-security-policy", "{\"default-src\": \"'self'\"}")],
+                Some("{\"default-src\": \"'self'\"}"),
+            ),
+            (
+                &[("content-security-policy", "")],
+                Some("content-security-policy"),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn csp_judges_only_html() {
+    // (content type of `/`, CSP or none, fails)
+    let cases: &[(&str, Option<&str>, bool)] = &[
+        ("application/json", None, false),
+        (TEXT, None, false),
+        ("image/png", None, false),
+        ("text/html", None, true),
+        ("TEXT/HTML; charset=UTF-8", None, true),
+        ("application/xhtml+xml", None, true),
+        ("application/xhtml+xml", Some("default-src 'none'"), false),
+    ];
+    for (content_type, csp, fails) in cases {
+        let (outcome, _) = probe_against("headers/csp", move |_: Seen| {
+            let mut headers = vec![("content-type", *content_type)];
+            if let Some(csp) = csp {
+                headers.push(("content-security-policy", csp));
+            }
+            respond(200, &headers, "{}")
+        })
+        .await;
+        let what = format!("headers/csp with {content_type} and {csp:?}");
+        if *fails {
+            // (The content type is in the finding's check; its observed text is cut at 200
+            // characters, after the CSP's "absent".)
+            expect_fail(&what, &outcome, &["absent"]);
+        } else {
+            expect_pass(&what, &outcome);
+        }
+    }
+}
+
+/// The soft-404 shell is what browsers render for `/`: without a CSP it fails (PROBES.md: an
+/// HTML response without a CSP). Redirects from `/` are followed and the page they lead to is
+/// judged: a login page without a CSP fails, one with a CSP passes.
+#[tokio::test]
+async fn csp_soft_404_shell_fails_and_redirects_are_followed() {
+    let (outcome, _) = probe_against("headers/csp", soft_404).await;
+    expect_fail("headers/csp on the soft-404 shell", &outcome, &["absent"]);
+
+    let (outcome, seen) = probe_against("headers/csp", redirect_to_login(HTML, SHELL)).await;
+    expect_fail("headers/csp, login page without CSP", &outcome, &["absent"]);
+    assert!(seen.iter().any(|s| s.path_and_query == "/login"));
+
+    let (outcome, _) = probe_against("headers/csp", |seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(
+                200,
+                &[
+                    ("content-type", HTML),
+                    ("content-security-policy", "default-src 'self'"),
+                ],
+                SHELL,
+            )
+        } else {
+            respond(302, &[("location", "/login")], "")
+        }
+    })
+    .await;
+    expect_pass("headers/csp, login page with CSP", &outcome);
+}
+
+#[tokio::test]
+async fn csp_unsafe_inline() {
+    const CSP: &str = "content-security-policy";
+    header_table(
+        "headers/csp-unsafe-inline",
+        &[
+            // No policy is headers/csp's finding, not this one's.
+            (&[], None),
+            (&[(CSP, "default-src 'self'")], None),
+            (&[(CSP, "script-src 'self' 'nonce-rAnd0m'")], None),
+            // script-src overrides default-src.
+            (
+                &[(CSP, "default-src 'self' 'unsafe-inline'; script-src 'self'")],
+                None,
+            ),
+            (
+                &[(CSP, "script-src 'self'; default-src 'unsafe-eval'")],
+                None,
+            ),
+            // Other directives may allow inline styles.
+            (
+                &[(CSP, "default-src 'self'; style-src 'self' 'unsafe-inline'")],
+                None,
+            ),
+            // Unquoted, `unsafe-inline` is a host name, not the keyword.
+            (&[(CSP, "script-src 'self' unsafe-inline")], None),
+            (
+                &[(CSP, "script-src 'self' 'unsafe-inline'")],
+                Some("'unsafe-inline'"),
+            ),
+            (
+                &[(CSP, "script-src 'self' 'unsafe-eval'; object-src 'none'")],
+                Some("'unsafe-eval'"),
+            ),
+            (
+                &[(
+                    CSP,
+                    "object-src 'none'; script-src https://cdn.example 'unsafe-inline'",
+                )],
+                Some("'unsafe-inline'"),
+            ),
+            (
+                &[(CSP, "SCRIPT-SRC 'self' 'UNSAFE-INLINE'")],
+                Some("'UNSAFE-INLINE'"),
+            ),
+            // default-src applies when there is no script-src.
+            (
+                &[(CSP, "default-src 'self' 'unsafe-inline'")],
+                Some("default-src 'self' 'unsafe-inline'"),
+            ),
+            (
+                &[(CSP, "object-src 'none'; default-src 'self' 'unsafe-eval'")],
+                Some("'unsafe-eval'"),
+            ),
+            (
+                &[(CSP, "default-src 'unsafe-inline'; script-src-elem 'self'")],
+                Some("'unsafe-inline'"),
+            ),
+            // PROBES.md counts 'unsafe-inline' even where a nonce makes CSP2+ browsers ignore it.
+            (
+                &[(CSP, "script-src 'nonce-rAnd0m' 'unsafe-inline'")],
+                Some("'unsafe-inline'"),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn csp_unsafe_inline_passes_on_the_soft_404_twin_and_follows_redirects() {
+    let (outcome, _) = probe_against("headers/csp-unsafe-inline", soft_404).await;
+    expect_pass("csp-unsafe-inline on the soft-404 shell", &outcome);
+
+    let (outcome, _) =
+        probe_against("headers/csp-unsafe-inline", redirect_to_login(HTML, SHELL)).await;
+    expect_pass("csp-unsafe-inline redirected to /login", &outcome);
+
+    // The redirect itself carries a bad policy, the page it leads to a good one: the final
+    // response is judged.
+    let (outcome, _) = probe_against("headers/csp-unsafe-inline", |seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(
+                200,
+                &[
+                    ("content-type", HTML),
+                    ("content-security-policy", "default-src 'self'"),
+                ],
+                SHELL,
+            )
+        } else {
+            respond(
+                302,
+                &[
+                    ("location", "/login"),
+                    ("content-security-policy", "script-src 'unsafe-inline'"),
+                ],
+                "",
+            )
+        }
+    })
+    .await;
+    expect_pass("csp-unsafe-inline judges the final response", &outcome);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cookies/flags (https targets), cookies/flags-http
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cookie_flag_probes_select_targets_by_scheme() {
+    for (probe, scheme) in [("cookies/flags", "https"), ("cookies/flags-http", "http")] {
+        for url in ["http://127.0.0.1:9", "https://127.0.0.1:9"] {
+            let plan = picket::plan::plan(&load_one(probe, url));
+            assert!(plan.skipped.is_empty(), "{probe}: {:?}", plan.skipped);
+            let selected = url.starts_with(&format!("{scheme}:"));
+            assert_eq!(plan.series.len(), usize::from(selected), "{probe} on {url}");
+        }
+    }
+}
+
+/// `cookies/flags` runs only against https targets and the test servers speak http, so its
+/// checks are evaluated on hand-built responses (as `hsts_header_values` does).
+#[test]
+fn cookie_flags_set_cookie_values() {
+    // (Set-Cookie values; None = pass, Some((check, observed)) = a finding with these)
+    type Case = (
+        &'static [&'static str],
+        Option<(&'static str, &'static str)>,
+    );
+    let cases: &[Case] = &[
+        (&[], None),
+        (&["sid=abc; Path=/; Secure; HttpOnly"], None),
+        (&["sid=abc; secure; httponly; samesite=strict"], None),
+        (&["sid=abc; Secure; HttpOnly; SameSite=Lax"], None),
+        (&["sid=abc; Secure; HttpOnly; SameSite=None"], None),
+        (
+            &["sid=abc; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly"],
+            None,
+        ),
+        (
+            &[
+                "sid=abc; Secure; HttpOnly",
+                "theme=dark; Secure; HttpOnly; SameSite=Lax",
+            ],
+            None,
+        ),
+        (
+            &["sid=abc; Path=/; HttpOnly"],
+            Some(("cookie sid has secure", "missing secure")),
+        ),
+        (
+            &["sid=abc; Path=/; Secure"],
+            Some(("cookie sid has httponly", "missing httponly")),
+        ),
+        (
+            &["sid=abc; Secure; HttpOnly; SameSite=Bogus"],
+            Some(("cookie sid samesite", "invalid samesite \"Bogus\"")),
+        ),
+        // SameSite=None without Secure: reported as the missing Secure.
+        (
+            &["sid=abc; HttpOnly; SameSite=None"],
+            Some(("cookie sid has secure", "missing secure")),
+        ),
+        // One good cookie does not cover a bad one.
+        (
+            &["sid=abc; Secure; HttpOnly", "csrf=xyz; Secure"],
+            Some(("cookie csrf has httponly", "missing httponly")),
+        ),
+    ];
+    let checks = shipped_checks("cookies/flags");
+    for (values, fail) in cases {
+        let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
+        let findings = picket::check::evaluate(&checks, &response_with(&headers));
+        match fail {
+            None => assert!(findings.is_empty(), "{values:?}:{}", show(&findings)),
+            Some((check, observed)) => assert!(
+                findings
+                    .iter()
+                    .any(|f| f.check.starts_with(check) && f.observed == *observed),
+                "{values:?}: want {check:?} / {observed:?}:{}",
+                show(&findings)
+            ),
+        }
+    }
+    // Both flags missing: two findings.
+    let findings = picket::check::evaluate(
+        &checks,
+        &response_with(&[("set-cookie", "sid=abc; Path=/")]),
+    );
+    assert_eq!(findings.len(), 2, "{}", show(&findings));
+}
+
+/// `cookies/flags` against a real loopback server: the shipped file with its
+/// `targets: { schemes: [https] }` line removed, so that it runs against http.
+#[tokio::test]
+async fn cookie_flags_against_a_loopback_server_with_the_scheme_selector_lifted() {
+    let yaml = std::fs::read_to_string(shipped("cookies/flags")).unwrap();
+    let lifted: String = yaml
+        .lines()
+        .filter(|l| !l.starts_with("targets:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(lifted.len(), yaml.len(), "no targets: line to lift");
+
+    let run = |handler: fn(Seen) -> Response| {
+        let lifted = lifted.clone();
+        async move {
+            let server = TestServer::start(handler).await;
+            let result = crate::helpers::run_probe_with(&server.url(), "", &lifted).await;
+            (result.outcome, server.seen())
+        }
+    };
+
+    let (outcome, _) = run(|_| {
+        respond(
+            200,
+            &[
+                ("content-type", HTML),
+                ("set-cookie", "sid=abc; Path=/; SameSite=Lax"),
+            ],
+            SHELL,
+        )
+    })
+    .await;
+    let findings = expect_fail(
+        "cookie without flags",
+        &outcome,
+        &["missing secure", "missing httponly"],
+    );
+    assert!(findings.iter().all(|f| f.check.starts_with("cookie sid ")));
+
+    let (outcome, _) = run(|_| {
+        respond(
+            200,
+            &[
+                ("content-type", HTML),
+                (
+                    "set-cookie",
+                    "sid=abc; Path=/; Secure; HttpOnly; SameSite=Lax",
+                ),
+            ],
+            SHELL,
+        )
+    })
+    .await;
+    expect_pass("cookie with flags", &outcome);
+
+    let (outcome, _) = run(soft_404).await;
+    expect_pass("cookies/flags on the soft-404 shell", &outcome);
+
+    // `/login` sets a bad cookie; the redirect is not followed.
+    let (outcome, seen) = run(|seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(200, &[("set-cookie", "sid=abc")], SHELL)
+        } else {
+            respond(302, &[("location", "/login")], "")
+        }
+    })
+    .await;
+    expect_pass("cookies/flags redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+
+    // A cookie set on the redirect of `/` itself is judged.
+    let (outcome, _) = run(|_| {
+        respond(
+            302,
+            &[("location", "/login"), ("set-cookie", "sid=abc; Secure")],
+            "",
+        )
+    })
+    .await;
+    expect_fail(
+        "cookie set by the 302 of /",
+        &outcome,
+        &["missing httponly"],
+    );
+}
+
+#[tokio::test]
+async fn cookie_flags_http() {
+    const SC: &str = "set-cookie";
+    header_table(
+        "cookies/flags-http",
+        &[
+            (&[], None),
+            (&[(SC, "sid=abc; Path=/; HttpOnly")], None),
+            (&[(SC, "sid=abc; HttpOnly; SameSite=Strict")], None),
+            (&[(SC, "sid=abc; Path=/")], Some("missing httponly")),
+            (
+                &[(SC, "sid=abc; HttpOnly"), (SC, "prefs=1; Path=/")],
+                Some("missing httponly"),
+            ),
+            (
+                &[(SC, "sid=abc; HttpOnly; SameSite=Lenient")],
+                Some("invalid samesite \"Lenient\""),
+            ),
+        ],
+    )
+    .await;
+
+    let (outcome, _) = probe_against("cookies/flags-http", soft_404).await;
+    expect_pass("cookies/flags-http on the soft-404 shell", &outcome);
+    let (outcome, seen) = probe_against("cookies/flags-http", |seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(200, &[(SC, "sid=abc")], SHELL)
+        } else {
+            respond(302, &[("location", "/login")], "")
+        }
+    })
+    .await;
+    expect_pass("cookies/flags-http redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
 }
