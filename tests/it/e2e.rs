@@ -219,7 +219,7 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
         }
     });
 
-    // 40 probes x 10 targets = 400 series every second; each probe has its own path.
+    // 30 probes x 10 targets = 300 series every second; each probe has its own path.
     let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let count = hits.clone();
     let server = crate::helpers::TestServer::start(move |s| {
@@ -227,7 +227,7 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
         crate::helpers::respond(200, &[], "ok")
     })
     .await;
-    let mut files: Vec<(String, String)> = (0..40)
+    let mut files: Vec<(String, String)> = (0..30)
         .map(|i| {
             (
                 format!("probes/p{i}.yaml"),
@@ -255,7 +255,7 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
     let mut service = spawn_service(ws.path(), &[]);
     let pid = service.child.id();
 
-    // Warm up: let the export queues fill (400 spans/s against a queue of 2048).
+    // Warm up: let the span queue fill (300 spans/s against a queue of 2,048).
     tokio::time::sleep(Duration::from_secs(8)).await;
     let hits_before: usize = hits.lock().unwrap().values().sum();
     let rss_before = rss_kib(pid);
@@ -268,14 +268,16 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
         "unreachable collector: {per_second:.0} runs/s, RSS {rss_before} -> {rss_after} KiB",
         per_second = (hits_after - hits_before) as f64 / measured.as_secs_f64()
     );
-    // Runs kept their schedule: ~400 per second over the window (allow 20% for start-up noise).
+    // Runs kept their schedule: 300 per second over the window. The margin is for a busy CI
+    // machine running other tests at the same time; a collector that delayed runs would stall
+    // them for its 5 s export timeout and land far below it.
     let per_second = (hits_after - hits_before) as f64 / measured.as_secs_f64();
-    assert!(per_second > 320.0, "runs fell behind: {per_second:.0}/s");
+    assert!(per_second > 225.0, "runs fell behind: {per_second:.0}/s");
     assert!(
-        per_second < 480.0,
+        per_second < 375.0,
         "runs fired too often: {per_second:.0}/s"
     );
-    // Memory did not grow with ~4,800 more undeliverable spans.
+    // Memory did not grow with ~3,600 more undeliverable spans.
     let growth = rss_after.saturating_sub(rss_before);
     assert!(
         growth < 16 * 1024,
