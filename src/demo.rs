@@ -162,9 +162,13 @@ pub async fn run(
     let state_dir = std::env::temp_dir().join(format!("picket-demo-{}", std::process::id()));
     config.state_path = state_dir.clone();
     let mut diags = crate::diag::Diagnostics::default();
-    let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
+    let mut probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
     if !diags.is_empty() {
         anyhow::bail!("the probe library has errors:\n{diags}");
+    }
+    // Everything on the demo's pace, hourly probes included.
+    for p in &mut probes {
+        p.schedule = config.defaults.schedule.clone();
     }
     let loaded = Loaded { config, probes };
     let telemetry = crate::telemetry::Telemetry::init(&loaded.config.telemetry, Some("demo"))?;
