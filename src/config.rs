@@ -124,14 +124,17 @@ pub mod raw {
     }
 
     /// When series run: `every` or `cron`, plus `jitter`.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Schedule {
         /// Interval such as `5m`.
+        #[schemars(with = "Option<String>")]
         pub every: Option<Spanned<String>>,
         /// Cron expression (5 or 6 fields, UTC).
+        #[schemars(with = "Option<String>")]
         pub cron: Option<Spanned<String>>,
         /// Random spread such as `10%`.
+        #[schemars(with = "Option<String>")]
         pub jitter: Option<Spanned<String>>,
     }
 

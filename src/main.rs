@@ -1,6 +1,7 @@
 //! The `picket` binary: parses the command line, sets up logging, and hands over to the
 //! library. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or usage error.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -110,6 +111,9 @@ enum Command {
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Print the JSON Schema of the probe file format, for editor completion (e.g.
+    /// yaml-language-server).
+    Schema,
     /// Start a deliberately misconfigured loopback service and probe it with the shipped
     /// probes, so you can watch findings appear and disappear.
     Demo {
@@ -375,6 +379,11 @@ async fn main() -> ExitCode {
         }
         Command::List { config } => {
             commands::list(config.as_deref(), &env_lookup, &mut out, &mut err)
+        }
+        Command::Schema => {
+            // `{:#}` is serde_json's pretty form; a closed pipe (`| head`) is not an error.
+            let _ = writeln!(out, "{:#}", picket::probe::probe_schema());
+            commands::EXIT_OK
         }
         Command::Run { .. } => unreachable!("handled above"),
         Command::Demo {

@@ -23,6 +23,7 @@ use crate::units::{self, Schedule, Severity};
 pub mod raw {
     use std::collections::BTreeMap;
 
+    use schemars::JsonSchema;
     use serde::Deserialize;
     use serde_saphyr::Spanned;
 
@@ -30,14 +31,17 @@ pub mod raw {
     use crate::units::Severity;
 
     /// A probe file.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Probe {
         /// Unique id, lowercase `[a-z0-9-/]+`, e.g. `headers/hsts`.
+        #[schemars(with = "String")]
         pub id: Spanned<String>,
         /// Human title.
+        #[schemars(with = "String")]
         pub name: Spanned<String>,
         /// info, low, medium, high or critical.
+        #[schemars(with = "Severity")]
         pub severity: Spanned<Severity>,
         /// Free tags.
         #[serde(default)]
@@ -50,65 +54,82 @@ pub mod raw {
         pub remediation: Option<String>,
         /// Where the rule comes from (URLs).
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub references: Vec<Spanned<String>>,
         /// Schedule override.
         #[serde(default)]
+        #[schemars(with = "Option<Schedule>")]
         pub schedule: Option<Spanned<Schedule>>,
         /// Which targets the probe applies to (default: all).
         #[serde(default)]
+        #[schemars(with = "Option<Selector>")]
         pub targets: Option<Spanned<Selector>>,
         /// Override of `defaults.confirm`.
         #[serde(default)]
+        #[schemars(with = "Option<u32>")]
         pub confirm: Option<Spanned<u32>>,
         /// Override of `defaults.recover`.
         #[serde(default)]
+        #[schemars(with = "Option<u32>")]
         pub recover: Option<Spanned<u32>>,
         /// Override of `defaults.timeout`.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub timeout: Option<Spanned<String>>,
         /// The HTTP request.
         #[serde(default)]
+        #[schemars(with = "Option<Http>")]
         pub http: Option<Spanned<Http>>,
-        /// A TLS handshake probe (not in this version).
+        /// A TLS handshake probe: not supported yet (a probe using it is rejected at load time).
         #[serde(default)]
+        #[schemars(with = "Option<serde_json::Value>")]
         pub tls: Option<Spanned<serde::de::IgnoredAny>>,
-        /// A TCP connect probe (not in this version).
+        /// A TCP connect probe: not supported yet (a probe using it is rejected at load time).
         #[serde(default)]
+        #[schemars(with = "Option<serde_json::Value>")]
         pub tcp: Option<Spanned<serde::de::IgnoredAny>>,
         /// What must hold; each failing check is a finding.
+        #[schemars(with = "Vec<Check>")]
         pub checks: Spanned<Vec<Spanned<Check>>>,
     }
 
     /// Target selection.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Selector {
         /// Targets with any of these tags.
         #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
         pub tags: Option<Vec<Spanned<String>>>,
         /// Targets with these names.
         #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
         pub names: Option<Vec<Spanned<String>>>,
         /// Only targets whose URL has one of these schemes (`http`, `https`).
         #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
         pub schemes: Option<Vec<Spanned<String>>>,
     }
 
     /// An HTTP request.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Http {
         /// Method (GET).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub method: Option<Spanned<String>>,
         /// One path, relative to the target URL.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub path: Option<Spanned<String>>,
         /// Several paths; one request each.
         #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
         pub paths: Option<Vec<Spanned<String>>>,
         /// Request headers.
         #[serde(default)]
+        #[schemars(with = "BTreeMap<String, String>")]
         pub headers: BTreeMap<String, Spanned<String>>,
         /// Request body.
         #[serde(default)]
@@ -122,7 +143,7 @@ pub mod raw {
     }
 
     /// One status entry: a code or a class like `4xx`.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum StatusItem {
         /// `200`.
@@ -132,7 +153,7 @@ pub mod raw {
     }
 
     /// `status:` takes one entry or a list.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum Status {
         /// A list.
@@ -143,122 +164,158 @@ pub mod raw {
 
     /// A check item. Exactly one of `status`, `header`, `body`, `json`, `cookies`,
     /// `response_time` names its kind; the header modifiers go beside `header`.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Check {
         /// Status code(s) or class(es).
         #[serde(default)]
+        #[schemars(with = "Option<Status>")]
         pub status: Option<Spanned<Status>>,
         /// Header name.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub header: Option<Spanned<String>>,
         /// Header is sent.
         #[serde(default)]
+        #[schemars(with = "Option<bool>")]
         pub present: Option<Spanned<bool>>,
         /// Header is not sent.
         #[serde(default)]
+        #[schemars(with = "Option<bool>")]
         pub absent: Option<Spanned<bool>>,
         /// Header value equals.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub equals: Option<Spanned<String>>,
         /// Header absent or value differs.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub not_equals: Option<Spanned<String>>,
         /// Header value contains.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub contains: Option<Spanned<String>>,
         /// Header value matches a regex.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub matches: Option<Spanned<String>>,
         /// Regex whose first group is compared with `at_least`/`at_most`.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub capture: Option<Spanned<String>>,
         /// Inclusive lower bound for `capture`.
         #[serde(default)]
+        #[schemars(with = "Option<f64>")]
         pub at_least: Option<Spanned<f64>>,
         /// Inclusive upper bound for `capture`.
         #[serde(default)]
+        #[schemars(with = "Option<f64>")]
         pub at_most: Option<Spanned<f64>>,
         /// Body assertion.
         #[serde(default)]
+        #[schemars(with = "Option<Body>")]
         pub body: Option<Spanned<Body>>,
         /// JSON assertion.
         #[serde(default)]
+        #[schemars(with = "Option<Json>")]
         pub json: Option<Spanned<Json>>,
         /// Cookie assertion.
         #[serde(default)]
+        #[schemars(with = "Option<Cookies>")]
         pub cookies: Option<Spanned<Cookies>>,
         /// Latency assertion.
         #[serde(default)]
+        #[schemars(with = "Option<ResponseTime>")]
         pub response_time: Option<Spanned<ResponseTime>>,
         /// Header value matches a regex nowhere (or the header is absent).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub not_matches: Option<Spanned<String>>,
         /// Every inner check holds.
         #[serde(default)]
+        #[schemars(with = "Option<Vec<Check>>")]
         pub all_of: Option<Spanned<Vec<Spanned<Check>>>>,
         /// At least one inner check holds.
         #[serde(default)]
+        #[schemars(with = "Option<Vec<Check>>")]
         pub any_of: Option<Spanned<Vec<Spanned<Check>>>>,
         /// The inner check does not hold.
         #[serde(default)]
+        #[schemars(with = "Option<Check>")]
         pub not: Option<Spanned<Box<Check>>>,
     }
 
     /// Body assertion: exactly one key.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Body {
         /// Text that must appear.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub contains: Option<Spanned<String>>,
         /// Text that must not appear.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub not_contains: Option<Spanned<String>>,
         /// Regex that must match.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub matches: Option<Spanned<String>>,
         /// Regex that must not match.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub not_matches: Option<Spanned<String>>,
     }
 
     /// JSON assertion.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Json {
         /// RFC 6901 pointer.
+        #[schemars(with = "String")]
         pub pointer: Spanned<String>,
         /// Value must equal.
         #[serde(default)]
+        #[schemars(with = "Option<serde_json::Value>")]
         pub equals: Option<Spanned<serde_json::Value>>,
         /// Value must be missing or differ.
         #[serde(default)]
+        #[schemars(with = "Option<serde_json::Value>")]
         pub not_equals: Option<Spanned<serde_json::Value>>,
         /// Value must exist (true) or not (false).
         #[serde(default)]
+        #[schemars(with = "Option<bool>")]
         pub present: Option<Spanned<bool>>,
     }
 
     /// Cookie assertion.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Cookies {
         /// Flags every cookie needs: `secure`, `httponly`.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub all_have: Vec<Spanned<String>>,
         /// Minimum SameSite: `none`, `lax`, `strict`.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         pub samesite_at_least: Option<Spanned<String>>,
     }
 
     /// Latency assertion.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct ResponseTime {
         /// Upper bound, e.g. `2s`.
+        #[schemars(with = "String")]
         pub below: Spanned<String>,
     }
+}
+
+/// The JSON Schema (2020-12) of the probe file format, generated from [`raw::Probe`]; the
+/// field docs there become its descriptions. `picket schema` prints it for editor completion.
+pub fn probe_schema() -> serde_json::Value {
+    schemars::schema_for!(raw::Probe).to_value()
 }
 
 /// Which targets a probe applies to.

@@ -71,6 +71,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 /// How bad a finding is. Ordered: `info < low < medium < high < critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(schemars::JsonSchema)]
 pub enum Severity {
     /// Worth knowing, never worth paging.
     Info,

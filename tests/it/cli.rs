@@ -294,3 +294,84 @@ async fn demo_shows_a_regression_a_recovery_and_the_dashboard() {
     );
     assert!(!stderr.contains("ERROR"), "{stderr}");
 }
+
+/// Every `*.yaml`/`*.yml` file under `dir`, recursively.
+fn yaml_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            yaml_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            found.push(path);
+        }
+    }
+}
+
+/// The property names of an object schema.
+fn property_names(schema: &serde_json::Value) -> BTreeSet<String> {
+    keys(&schema["properties"])
+}
+
+/// Checks that every key of `item` (and of its nested check items) is a property of the
+/// `Check` schema.
+fn assert_check_keys(item: &serde_json::Value, check: &BTreeSet<String>, file: &str) {
+    for key in keys(item) {
+        assert!(
+            check.contains(&key),
+            "{file}: check key `{key}` not in the schema"
+        );
+    }
+    for nested in ["all_of", "any_of"] {
+        for inner in item[nested].as_array().into_iter().flatten() {
+            assert_check_keys(inner, check, file);
+        }
+    }
+    if item["not"].is_object() {
+        assert_check_keys(&item["not"], check, file);
+    }
+}
+
+#[tokio::test]
+async fn schema_describes_the_probe_format() {
+    let root = crate::helpers::repo_root();
+    let out = run_picket(&root, &["schema"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let schema: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    let top = property_names(&schema);
+    for key in ["id", "severity", "http", "checks"] {
+        assert!(top.contains(key), "`{key}` missing from {top:?}");
+    }
+    assert!(!top.contains("sevrity"));
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(
+        schema["properties"]["severity"]["description"],
+        "info, low, medium, high or critical."
+    );
+    let http = property_names(&schema["$defs"]["Http"]);
+    let check = property_names(&schema["$defs"]["Check"]);
+    assert!(check.contains("header") && check.contains("all_of"));
+
+    // Every shipped probe file uses only keys the schema knows.
+    let mut files = Vec::new();
+    yaml_files(&root.join("probes"), &mut files);
+    assert!(files.len() > 5, "found only {files:?}");
+    for path in files {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let probe: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        for key in keys(&probe) {
+            assert!(top.contains(&key), "{file}: key `{key}` not in the schema");
+        }
+        for key in probe.get("http").map(keys).unwrap_or_default() {
+            assert!(
+                http.contains(&key),
+                "{file}: http key `{key}` not in the schema"
+            );
+        }
+        for item in probe["checks"].as_array().expect("checks is a list") {
+            assert_check_keys(item, &check, &file);
+        }
+    }
+}
