@@ -163,7 +163,25 @@ pub fn router(view: Arc<View>) -> Router {
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
         .route("/", get(dashboard))
+        .layer(axum::middleware::map_response(scrub_response))
         .with_state(view)
+}
+
+/// The last line of defence for secrets: every response body is scrubbed with the
+/// process-wide redactor before it leaves (findings were scrubbed by the runner already).
+async fn scrub_response(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot render response\n",
+        )
+            .into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let clean = crate::redact::global().scrub(&text).into_owned();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(clean))
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address (useful with port 0).

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::redact::{self, Redactor};
 use crate::units::format_duration;
 
 /// How much of an observed value a finding quotes.
@@ -284,21 +285,34 @@ pub fn evaluate(checks: &[Check], response: &Response) -> Vec<Finding> {
         .collect()
 }
 
+/// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
+/// after secrets are scrubbed, since clipping first could leave a fragment of one behind.
 fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<String>) -> Finding {
     Finding {
         check: check.describe(),
         expected: expected.into(),
-        observed: clip(&observed.into()),
+        observed: observed.into(),
+    }
+}
+
+impl Finding {
+    /// The finding as it may leave picket: every secret scrubbed from every field, then the
+    /// observed value clipped to [`MAX_OBSERVED_CHARS`] characters.
+    pub fn redacted(&self, redactor: &Redactor) -> Finding {
+        Finding {
+            check: redactor.scrub(&self.check).into_owned(),
+            expected: redactor.scrub(&self.expected).into_owned(),
+            observed: clip(&redactor.scrub(&self.observed)),
+        }
     }
 }
 
 /// Shortens long observed values on a character boundary.
 fn clip(text: &str) -> String {
-    if text.chars().count() <= MAX_OBSERVED_CHARS {
-        return text.to_string();
+    match text.char_indices().nth(MAX_OBSERVED_CHARS) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
     }
-    let cut: String = text.chars().take(MAX_OBSERVED_CHARS).collect();
-    format!("{cut}…")
 }
 
 /// All values of a header, joined as RFC 9110 allows for a combined field value.
@@ -514,6 +528,10 @@ fn body_note(response: &Response) -> String {
 }
 
 /// A short excerpt around `at..at+len` in `body`.
+///
+/// The excerpt is cut here, before the runner scrubs the finding, so it is widened over any
+/// secret the process knows (the [`redact::global`] set holds every loaded `${env:…}` value)
+/// and scrubbed: a secret straddling the cut must not survive as a fragment.
 fn excerpt(body: &str, at: usize, len: usize) -> String {
     let start = body[..at]
         .char_indices()
@@ -524,7 +542,9 @@ fn excerpt(body: &str, at: usize, len: usize) -> String {
         .char_indices()
         .nth(40)
         .map_or(body.len(), |(i, _)| at + len + i);
-    body[start..end].replace(['\n', '\r'], " ")
+    redact::global()
+        .scrub_excerpt(body, start..end)
+        .replace(['\n', '\r'], " ")
 }
 
 fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Option<Finding> {
@@ -795,6 +815,20 @@ mod tests {
         let check = header("server", HeaderTest::Absent);
         let long = "x".repeat(1000);
         let f = evaluate(&[check], &response(&[("server", &long)], ""));
-        assert!(f[0].observed.chars().count() <= MAX_OBSERVED_CHARS + 1);
+        let shown = f[0].redacted(&Redactor::default());
+        assert_eq!(shown.observed.chars().count(), MAX_OBSERVED_CHARS + 1);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_clipping() {
+        let secret = "0123456789-abcdefghijklmnopqrstuvwxyz";
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        let check = header("server", HeaderTest::Absent);
+        // The secret straddles the clip boundary: clipping first would keep a fragment.
+        let value = format!("{}{secret}", "x".repeat(MAX_OBSERVED_CHARS - 20));
+        let f = evaluate(&[check], &response(&[("server", &value)], ""));
+        let shown = f[0].redacted(&redactor);
+        assert!(!shown.observed.contains("0123456789"), "{}", shown.observed);
     }
 }

@@ -13,6 +13,7 @@ use url::Url;
 use crate::config::{Config, EnvLookup};
 use crate::load::{self, Loaded};
 use crate::plan::{self, Plan, Series};
+use crate::redact;
 use crate::report::Report;
 use crate::run::Runner;
 use crate::units::Severity;
@@ -85,7 +86,7 @@ fn prepare(
         let mut diags = crate::diag::Diagnostics::default();
         let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
         if !diags.is_empty() {
-            let _ = writeln!(err, "{diags}");
+            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
             return Err(EXIT_CONFIG);
         }
         Loaded { config, probes }
@@ -97,7 +98,7 @@ fn prepare(
         match load::load(&path, env) {
             Ok(l) => l,
             Err(diags) => {
-                let _ = writeln!(err, "{diags}");
+                let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
                 return Err(EXIT_CONFIG);
             }
         }
@@ -251,7 +252,7 @@ pub fn validate(
                 EXIT_OK
             }
             Err(diags) => {
-                let _ = writeln!(err, "{diags}");
+                let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
                 EXIT_CONFIG
             }
         };
@@ -281,7 +282,7 @@ pub fn validate(
             EXIT_OK
         }
         Err(diags) => {
-            let _ = writeln!(err, "{diags}");
+            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
             EXIT_CONFIG
         }
     }
@@ -298,11 +299,14 @@ pub fn list(
     let loaded = match load::load(&path, env) {
         Ok(l) => l,
         Err(diags) => {
-            let _ = writeln!(err, "{diags}");
+            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
             return EXIT_CONFIG;
         }
     };
     let plan = plan::plan(&loaded);
+    // Written whole at the end, scrubbed of secrets (a `vars` value can be part of a URL).
+    let real_out = out;
+    let mut out: Vec<u8> = Vec::new();
     let mut probes: Vec<_> = loaded.probes.iter().collect();
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     // Columns as wide as the longest probe id and target name.
@@ -332,7 +336,7 @@ pub fn list(
             out,
             "  {:<tw$} {:<40} [{}]",
             t.name,
-            loaded.config.redactor.scrub(t.url.as_str()),
+            t.url.as_str(),
             tags.join(", ")
         );
     }
@@ -350,5 +354,7 @@ pub fn list(
             let _ = writeln!(out, "  {:<w$} {:<tw$} {}", s.probe, s.target, s.reason);
         }
     }
+    let text = String::from_utf8_lossy(&out);
+    let _ = real_out.write_all(loaded.config.redactor.scrub(&text).as_bytes());
     EXIT_OK
 }

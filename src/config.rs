@@ -425,15 +425,37 @@ impl Ctx<'_> {
     }
 
     /// Resolves `${env:NAME}` references. The result is secret when any reference was used.
+    ///
+    /// Every resolved value is remembered by the redactor (and the process-wide one, so logs
+    /// and telemetry scrub it too). The redactor holds the value itself, not the expanded
+    /// text, since a target may echo the value alone. Values shorter than
+    /// [`Redactor::MIN_SECRET_LEN`] are refused: they cannot be scrubbed without mangling
+    /// every output.
     fn resolve(&mut self, value: &Spanned<String>) -> Option<Secret<String>> {
         match resolve_env(&value.value, self.env) {
-            Ok((text, used_env)) => {
-                if used_env {
-                    self.redactor.add(&text);
-                    Some(Secret::hidden(text))
-                } else {
-                    Some(Secret::plain(text))
+            Ok((text, used)) => {
+                if used.is_empty() {
+                    return Some(Secret::plain(text));
                 }
+                let mut ok = true;
+                for (name, resolved) in &used {
+                    let chars = resolved.chars().count();
+                    if chars < Redactor::MIN_SECRET_LEN {
+                        self.err_hint(
+                            value,
+                            format!(
+                                "environment variable `{name}` holds {chars} character(s); values from the environment must have at least {}",
+                                Redactor::MIN_SECRET_LEN
+                            ),
+                            "picket scrubs every `${env:…}` value from its output, which a value this short would mangle; write short non-secret values in the file itself",
+                        );
+                        ok = false;
+                    } else {
+                        self.redactor.add(resolved);
+                    }
+                }
+                crate::redact::register(self.redactor);
+                ok.then(|| Secret::hidden(text))
             }
             Err(EnvError::Missing(name)) => {
                 self.err_hint(
@@ -461,11 +483,14 @@ enum EnvError {
     Syntax(String),
 }
 
-/// Expands `${env:NAME}` in `text`. Returns the expansion and whether any reference was used.
-fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, bool), EnvError> {
+/// A variable a reference resolved: its name and value.
+type Resolved = (String, String);
+
+/// Expands `${env:NAME}` in `text`. Returns the expansion and every variable it used.
+fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, Vec<Resolved>), EnvError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let mut used = false;
+    let mut used = Vec::new();
     while let Some(start) = rest.find('$') {
         out.push_str(&rest[..start]);
         let after = &rest[start..];
@@ -489,7 +514,7 @@ fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, bool), EnvErro
             }
             let value = env(name).ok_or_else(|| EnvError::Missing(name.to_string()))?;
             out.push_str(&value);
-            used = true;
+            used.push((name.to_string(), value));
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -971,10 +996,16 @@ mod tests {
     fn env_references_resolve() {
         assert_eq!(
             resolve_env("Bearer ${env:TOKEN}", &env),
-            Ok(("Bearer s3cr3t".into(), true))
+            Ok((
+                "Bearer s3cr3t".into(),
+                vec![("TOKEN".into(), "s3cr3t".into())]
+            ))
         );
-        assert_eq!(resolve_env("plain", &env), Ok(("plain".into(), false)));
-        assert_eq!(resolve_env("a $$${x}", &env), Ok(("a $${x}".into(), false)));
+        assert_eq!(resolve_env("plain", &env), Ok(("plain".into(), vec![])));
+        assert_eq!(
+            resolve_env("a $$${x}", &env),
+            Ok(("a $${x}".into(), vec![]))
+        );
         assert_eq!(
             resolve_env("${env:NOPE}", &env),
             Err(EnvError::Missing("NOPE".into()))

@@ -172,12 +172,12 @@ fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::tele
         && std::env::var_os("NO_COLOR").is_none();
     let fmt = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(picket::redact::ScrubbedStderr)
             .with_ansi(ansi)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .with_writer(std::io::stderr)
+            .with_writer(picket::redact::ScrubbedStderr)
             .boxed(),
     }
     .with_filter(filter);
@@ -225,7 +225,7 @@ async fn serve(
     let loaded = match picket::load::load(&config, &env_lookup) {
         Ok(l) => l,
         Err(diags) => {
-            eprintln!("{diags}");
+            say(&diags);
             return commands::EXIT_CONFIG;
         }
     };
@@ -233,7 +233,7 @@ async fn serve(
         match picket::telemetry::Telemetry::init(&loaded.config.telemetry, vantage.as_deref()) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot set up telemetry: {e:#}");
+                say(&format_args!("error: cannot set up telemetry: {e:#}"));
                 return commands::EXIT_CONFIG;
             }
         };
@@ -262,7 +262,7 @@ async fn serve(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "cannot start");
-            eprintln!("error: {e:#}");
+            say(&format_args!("error: {e:#}"));
             return commands::EXIT_CONFIG;
         }
     };
@@ -270,7 +270,7 @@ async fn serve(
     match running.wait().await {
         Ok(()) => commands::EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say(&format_args!("error: {e:#}"));
             1
         }
     }
@@ -297,6 +297,11 @@ fn reload_on_sighup(reload: tokio::sync::mpsc::Sender<()>, shutdown: Cancellatio
     });
     #[cfg(not(unix))]
     let _ = (reload, shutdown);
+}
+
+/// Prints a line on stderr, scrubbed of every secret the process has loaded.
+fn say(message: &dyn std::fmt::Display) {
+    eprintln!("{}", picket::redact::scrub_global(&message.to_string()));
 }
 
 fn env_lookup(name: &str) -> Option<String> {
@@ -403,7 +408,7 @@ async fn main() -> ExitCode {
             match picket::demo::run(opts, shutdown_on_signal(), &mut out).await {
                 Ok(()) => commands::EXIT_OK,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    say(&format_args!("error: {e:#}"));
                     commands::EXIT_CONFIG
                 }
             }

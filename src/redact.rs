@@ -2,12 +2,30 @@
 //!
 //! Two layers. [`Secret`] wraps a value resolved from `${env:…}` so that its `Debug` and
 //! `Display` never show it; code must call [`Secret::expose`] to send it on the wire. And a
-//! [`Redactor`] remembers every secret value so text that came from elsewhere (a response
-//! body that echoes a header, an error from a library) can be scrubbed before it is logged,
-//! exported or printed.
+//! [`Redactor`] remembers every resolved secret *value* so that text that came from elsewhere
+//! (a response that echoes a header, an error from a library, another crate's log line) can
+//! be scrubbed before it leaves the process.
+//!
+//! A target can reflect a secret in many spellings, so the redactor matches each value in
+//! every form it is commonly re-encoded in: as-is and ASCII case-folded, percent-encoded
+//! (path, query, component and form sets), JSON-, Debug- and HTML-escaped, and base64 at
+//! every byte alignment. Scrubbing must happen **before** any clipping or excerpting, or a
+//! cut secret escapes as a fragment: [`Redactor::scrub_excerpt`] cuts an excerpt only after
+//! widening it over any secret that overlaps it.
+//!
+//! Besides the redactors that travel with a config, the process keeps one [`global`] union of
+//! every secret ever loaded, for the places that have no config at hand: the log writer, the
+//! OpenTelemetry processors, `main`'s error lines. Secrets are never removed from it, so a
+//! reload that drops a target cannot make its old secret printable.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use base64::Engine as _;
+use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What replaces a secret in any output.
 pub const REDACTED: &str = "<redacted>";
@@ -82,63 +100,350 @@ impl<T: fmt::Display> fmt::Display for Secret<T> {
     }
 }
 
-/// Scrubs known secret values out of arbitrary text.
+/// Scrubs known secret values, in all their encodings, out of arbitrary text.
+///
+/// Cheap to clone (one `Arc`); the matcher is built once, on first use after a change.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Arc<Vec<String>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    secrets: Vec<String>,
+    matcher: OnceLock<Option<Matcher>>,
+}
+
+/// Every form of every secret in one automaton.
+struct Matcher {
+    automaton: AhoCorasick,
+    /// Length in bytes of the longest form: how far an excerpt must look past its edges.
+    longest: usize,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.secrets.len())
+        write!(f, "Redactor({} secrets)", self.inner.secrets.len())
     }
 }
 
 impl Redactor {
-    /// Values shorter than this are not scrubbed from free text: replacing every `ab` in a
-    /// response would make findings unreadable. They are still never printed directly.
-    pub const MIN_SCRUB_LEN: usize = 4;
+    /// The shortest secret picket accepts. Scrubbing every `ab` from a response would leave
+    /// findings unreadable, so shorter `${env:…}` values are refused at load.
+    pub const MIN_SECRET_LEN: usize = 4;
 
-    /// Remembers a secret value.
+    /// Remembers a secret value. Values shorter than [`Redactor::MIN_SECRET_LEN`] are ignored
+    /// here: the loader refuses them with a located error before they get this far.
     pub fn add(&mut self, value: &str) {
-        if value.len() < Self::MIN_SCRUB_LEN {
+        if value.chars().count() < Self::MIN_SECRET_LEN
+            || self.inner.secrets.iter().any(|s| s == value)
+        {
             return;
         }
-        let secrets = Arc::make_mut(&mut self.secrets);
-        if !secrets.iter().any(|s| s == value) {
-            secrets.push(value.to_string());
-            // Longest first, so a secret containing another is replaced whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        }
+        let mut secrets = self.inner.secrets.clone();
+        secrets.push(value.to_string());
+        self.inner = Arc::new(Inner {
+            secrets,
+            matcher: OnceLock::new(),
+        });
     }
 
     /// Adds every secret of `other`.
     pub fn merge(&mut self, other: &Redactor) {
-        for s in other.secrets.iter() {
+        for s in &other.inner.secrets {
             self.add(s);
         }
     }
 
-    /// Replaces every known secret in `text` with [`REDACTED`].
-    pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in self.secrets.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
     /// True when no secrets are known.
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.inner.secrets.is_empty()
+    }
+
+    /// How many secret values are known.
+    pub fn len(&self) -> usize {
+        self.inner.secrets.len()
+    }
+
+    fn matcher(&self) -> Option<&Matcher> {
+        self.inner
+            .matcher
+            .get_or_init(|| build_matcher(&self.inner.secrets))
+            .as_ref()
+    }
+
+    /// Replaces every known secret, in any of its forms, with [`REDACTED`].
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let Some(m) = self.matcher() else {
+            return Cow::Borrowed(text);
+        };
+        let mut found = m.automaton.find_iter(text).peekable();
+        if found.peek().is_none() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for hit in found {
+            out.push_str(&text[last..hit.start()]);
+            out.push_str(REDACTED);
+            last = hit.end();
+        }
+        out.push_str(&text[last..]);
+        Cow::Owned(out)
+    }
+
+    /// The scrubbed text of `text[range]`, widened first over any secret that overlaps the
+    /// range's edges, so cutting an excerpt never leaves a fragment of a secret behind.
+    /// `range` is in bytes and is moved to character boundaries.
+    pub fn scrub_excerpt(&self, text: &str, range: Range<usize>) -> String {
+        let mut start = floor_char(text, range.start.min(text.len()));
+        let mut end = ceil_char(text, range.end.min(text.len()).max(start));
+        let Some(m) = self.matcher() else {
+            return text[start..end].to_string();
+        };
+        // Any secret overlapping [start, end) lies within `longest` bytes of it.
+        let window_start = floor_char(text, start.saturating_sub(m.longest));
+        let window_end = ceil_char(text, end.saturating_add(m.longest).min(text.len()));
+        for hit in m.automaton.find_iter(&text[window_start..window_end]) {
+            let (s, e) = (window_start + hit.start(), window_start + hit.end());
+            if s < end && e > start {
+                start = start.min(s);
+                end = end.max(e);
+            }
+        }
+        self.scrub(&text[start..end]).into_owned()
+    }
+}
+
+fn floor_char(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+fn build_matcher(secrets: &[String]) -> Option<Matcher> {
+    let mut patterns: Vec<String> = secrets.iter().flat_map(|s| forms(s)).collect();
+    patterns.sort();
+    patterns.dedup();
+    if patterns.is_empty() {
+        return None;
+    }
+    let longest = patterns.iter().map(String::len).max().unwrap_or(0);
+    let automaton = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(&patterns)
+        .ok()?;
+    Some(Matcher { automaton, longest })
+}
+
+/// Characters a URL path keeps as they are (the `url` crate's path set).
+const PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+/// The `url` crate's query set for special schemes.
+const QUERY: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\'');
+/// What JavaScript's `encodeURIComponent` encodes.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Every spelling of `secret` that picket scrubs (case is folded when matching).
+pub fn forms(secret: &str) -> Vec<String> {
+    let mut out = vec![secret.to_string()];
+    for set in [NON_ALPHANUMERIC, PATH, QUERY, COMPONENT] {
+        out.push(utf8_percent_encode(secret, set).to_string());
+    }
+    out.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
+
+    let json = json_escape(secret, JsonStyle::Plain);
+    out.push(json_escape(&json, JsonStyle::Plain)); // JSON inside a JSON string
+    out.push(json);
+    out.push(json_escape(secret, JsonStyle::Ascii));
+    out.push(json_escape(secret, JsonStyle::HtmlSafe));
+    out.push(json_escape(secret, JsonStyle::Ascii).replace('/', "\\/"));
+    let debug = format!("{secret:?}");
+    out.push(debug[1..debug.len() - 1].to_string());
+    out.push(html_escape(secret, "&#39;"));
+    out.push(html_escape(secret, "&#x27;"));
+
+    let bytes = secret.as_bytes();
+    for engine in [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        // Inside a longer base64 text the secret can start at any of three byte offsets;
+        // keep the characters that only the secret's bits decide.
+        for offset in 0..3usize {
+            let mut padded = vec![0u8; offset];
+            padded.extend_from_slice(bytes);
+            let encoded = engine.encode(&padded);
+            let first = (offset * 8).div_ceil(6);
+            let last = ((offset + bytes.len()) * 8) / 6;
+            if last > first {
+                out.push(encoded[first..last.min(encoded.len())].to_string());
+            }
+        }
+    }
+    out.retain(|f| f.len() >= Redactor::MIN_SECRET_LEN);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum JsonStyle {
+    /// serde_json, Go without HTML escaping, JavaScript.
+    Plain,
+    /// Python's `json.dumps` (non-ASCII as `\uXXXX`).
+    Ascii,
+    /// Go's `encoding/json` (also `<`, `>`, `&` as `\u00XX`).
+    HtmlSafe,
+}
+
+fn json_escape(text: &str, style: JsonStyle) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' if matches!(style, JsonStyle::HtmlSafe) => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if !c.is_ascii() && !matches!(style, JsonStyle::Plain) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_escape(text: &str, apostrophe: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str(apostrophe),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+static GLOBAL: LazyLock<RwLock<Redactor>> = LazyLock::new(RwLock::default);
+
+/// Adds every secret of `redactor` to the process-wide set (see the module docs).
+pub fn register(redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    global.merge(redactor);
+}
+
+/// The process-wide redactor: every secret any config of this process has loaded.
+pub fn global() -> Redactor {
+    GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Scrubs `text` with the process-wide redactor.
+pub fn scrub_global(text: &str) -> String {
+    global().scrub(text).into_owned()
+}
+
+/// A log writer for `tracing-subscriber` that scrubs every event with the process-wide
+/// redactor before it reaches stderr: events from other crates (hyper, reqwest, rustls) are
+/// covered too, with no care needed at each call site.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScrubbedStderr;
+
+/// One event's bytes, held until the event is complete so a secret is never split across
+/// writes, then scrubbed and written to stderr in one piece.
+#[derive(Debug, Default)]
+pub struct ScrubbedEvent {
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ScrubbedEvent {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedEvent {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let clean = global().scrub(&text).into_owned();
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), clean.as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedEvent;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedEvent::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn redactor(secrets: &[&str]) -> Redactor {
+        let mut r = Redactor::default();
+        for s in secrets {
+            r.add(s);
+        }
+        r
+    }
 
     #[test]
     fn secrets_do_not_print() {
@@ -151,13 +456,60 @@ mod tests {
 
     #[test]
     fn redactor_scrubs_longest_first() {
-        let mut r = Redactor::default();
-        r.add("token");
-        r.add("Bearer token-123");
-        r.add("ab");
+        let r = redactor(&["token", "Bearer token-123", "ab"]);
         assert_eq!(
             r.scrub("got Bearer token-123 and token and ab"),
             "got <redacted> and <redacted> and ab"
         );
+    }
+
+    #[test]
+    fn every_encoding_is_scrubbed() {
+        let secret = "s3cr\"et/\\tok én+x y";
+        let r = redactor(&[secret]);
+        let encoded = [
+            secret.to_string(),
+            secret.to_ascii_uppercase(),
+            utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+            utf8_percent_encode(secret, NON_ALPHANUMERIC)
+                .to_string()
+                .to_ascii_lowercase(),
+            serde_json::to_string(secret).unwrap(),
+            serde_json::to_string(&serde_json::to_string(secret).unwrap()).unwrap(),
+            format!("{secret:?}"),
+            base64::engine::general_purpose::STANDARD.encode(format!("user:{secret}")),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::URL_SAFE.encode(format!("ab{secret}")),
+        ];
+        for text in encoded {
+            let out = r.scrub(&text);
+            assert!(out.contains(REDACTED), "{text} -> {out}");
+            assert!(!out.contains("tok"), "{text} -> {out}");
+        }
+        // As the URL parser writes it in a path (without a backslash: URL parsers read it as
+        // a separator, and picket refuses it in paths).
+        let secret = "s3cr\"et/tok én+x y{}";
+        let url = url::Url::parse(&format!("http://127.0.0.1/a/{secret}?q={secret}")).unwrap();
+        let out = redactor(&[secret]).scrub(url.as_str()).into_owned();
+        assert_eq!(out, "http://127.0.0.1/a/<redacted>?q=<redacted>");
+    }
+
+    #[test]
+    fn excerpts_widen_over_secrets_at_their_edges() {
+        let r = redactor(&["0123456789abcdef"]);
+        let text = "aaaa 0123456789abcdef bbbb";
+        // A cut through the middle of the secret still removes all of it.
+        let cut = r.scrub_excerpt(text, 0..12);
+        assert_eq!(cut, "aaaa <redacted>");
+        let cut = r.scrub_excerpt(text, 10..26);
+        assert_eq!(cut, "<redacted> bbbb");
+        assert_eq!(r.scrub_excerpt("héllo wörld", 2..8), "éllo w");
+    }
+
+    #[test]
+    fn short_values_are_not_scrubbed() {
+        let r = redactor(&["ab"]);
+        assert!(r.is_empty());
+        assert_eq!(r.scrub("ab"), "ab");
     }
 }

@@ -244,7 +244,10 @@ impl Runner {
             started,
             duration: Duration::ZERO,
             url: redact_url(&target.url, &self.redactor),
-            server_address: target.url.host_str().unwrap_or_default().to_string(),
+            server_address: self
+                .redactor
+                .scrub(target.url.host_str().unwrap_or_default())
+                .into_owned(),
             server_port: target.url.port_or_known_default().unwrap_or(0),
             status: None,
         };
@@ -431,25 +434,19 @@ impl Runner {
         })
     }
 
+    /// Scrubs secrets from everything the run reports, then clips observed values.
     fn scrub(&self, outcome: Outcome) -> Outcome {
-        if self.redactor.is_empty() {
-            return outcome;
-        }
         match outcome {
             Outcome::Pass => Outcome::Pass,
             Outcome::Fail(findings) => Outcome::Fail(
                 findings
-                    .into_iter()
-                    .map(|f| Finding {
-                        check: self.redactor.scrub(&f.check),
-                        expected: self.redactor.scrub(&f.expected),
-                        observed: self.redactor.scrub(&f.observed),
-                    })
+                    .iter()
+                    .map(|f| f.redacted(&self.redactor))
                     .collect(),
             ),
             Outcome::Error(e) => Outcome::Error(RunError {
                 kind: e.kind,
-                message: self.redactor.scrub(&e.message),
+                message: self.redactor.scrub(&e.message).into_owned(),
             }),
         }
     }
@@ -556,7 +553,7 @@ fn redact_url(url: &Url, redactor: &Redactor) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some(REDACTED));
     }
-    redactor.scrub(url.as_str())
+    redactor.scrub(url.as_str()).into_owned()
 }
 
 /// Expands path templates: each list variable yields one path per item.

@@ -32,6 +32,7 @@
 //! the instruments are no-ops, [`Telemetry::layer`] is `None`, and regressions and recoveries
 //! still reach picket's own log as tracing events (target [`TRANSITION_TARGET`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -44,7 +45,7 @@ use opentelemetry::metrics::{
     Counter, Histogram, MeterProvider as _, ObservableCounter, ObservableGauge,
 };
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::{InstrumentationScope, Key, KeyValue};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
@@ -73,6 +74,7 @@ use url::Url;
 use crate::check::Finding;
 use crate::config::{self, OtlpProtocol};
 use crate::plan::Series;
+use crate::redact::Redactor;
 use crate::run::{Outcome, RunResult};
 use crate::units::Severity;
 
@@ -1085,8 +1087,9 @@ impl<P: SpanProcessor> SpanProcessor for BoundedSpans<P> {
         self.inner.on_start(span, cx);
     }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if self.losses.spans.admit() {
+            scrub_span(&mut span, &crate::redact::global());
             self.inner.on_end(span);
         }
     }
@@ -1102,6 +1105,134 @@ impl<P: SpanProcessor> SpanProcessor for BoundedSpans<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// Scrubs secrets from a span's name, attributes, events and status, at the OTLP boundary.
+fn scrub_span(span: &mut SpanData, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    if let Cow::Owned(clean) = redactor.scrub(&span.name) {
+        span.name = Cow::Owned(clean);
+    }
+    scrub_key_values(&mut span.attributes, redactor);
+    for event in &mut span.events.events {
+        scrub_key_values(&mut event.attributes, redactor);
+    }
+    if let opentelemetry::trace::Status::Error { description } = &mut span.status
+        && let Cow::Owned(clean) = redactor.scrub(description)
+    {
+        *description = Cow::Owned(clean);
+    }
+}
+
+fn scrub_key_values(attributes: &mut [KeyValue], redactor: &Redactor) {
+    use opentelemetry::{Array, StringValue, Value};
+    for kv in attributes {
+        match &mut kv.value {
+            Value::String(text) => {
+                if let Cow::Owned(clean) = redactor.scrub(text.as_str()) {
+                    *text = StringValue::from(clean);
+                }
+            }
+            Value::Array(Array::String(items)) => {
+                for text in items {
+                    if let Cow::Owned(clean) = redactor.scrub(text.as_str()) {
+                        *text = StringValue::from(clean);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A log record's string values, scrubbed; `None` when nothing needed scrubbing. A record's
+/// attributes cannot be edited in place, so a dirty record is rebuilt field by field.
+fn scrubbed_record(record: &SdkLogRecord, redactor: &Redactor) -> Option<SdkLogRecord> {
+    if redactor.is_empty() {
+        return None;
+    }
+    let body = record.body().map(|b| scrub_any(b, redactor));
+    let attributes: Vec<(Key, Option<AnyValue>)> = record
+        .attributes_iter()
+        .map(|(k, v)| (k.clone(), scrub_any(v, redactor)))
+        .collect();
+    if body.as_ref().is_none_or(Option::is_none) && attributes.iter().all(|(_, v)| v.is_none()) {
+        return None;
+    }
+    static FACTORY: std::sync::LazyLock<SdkLogger> = std::sync::LazyLock::new(|| {
+        SdkLoggerProvider::builder()
+            .build()
+            .logger_with_scope(scope())
+    });
+    let mut clean = FACTORY.create_log_record();
+    if let Some(name) = record.event_name() {
+        clean.set_event_name(name);
+    }
+    if let Some(target) = record.target() {
+        clean.set_target(target.clone());
+    }
+    if let Some(t) = record.timestamp() {
+        clean.set_timestamp(t);
+    }
+    if let Some(t) = record.observed_timestamp() {
+        clean.set_observed_timestamp(t);
+    }
+    if let Some(text) = record.severity_text() {
+        clean.set_severity_text(text);
+    }
+    if let Some(n) = record.severity_number() {
+        clean.set_severity_number(n);
+    }
+    if let Some(cx) = record.trace_context() {
+        clean.set_trace_context(cx.trace_id, cx.span_id, cx.trace_flags);
+    }
+    match (body, record.body()) {
+        (Some(Some(scrubbed)), _) => clean.set_body(scrubbed),
+        (_, Some(original)) => clean.set_body(original.clone()),
+        _ => {}
+    }
+    for ((key, scrubbed), (_, original)) in attributes.into_iter().zip(record.attributes_iter()) {
+        clean.add_attribute(key, scrubbed.unwrap_or_else(|| original.clone()));
+    }
+    Some(clean)
+}
+
+/// A scrubbed copy of a log value, or `None` when it holds no secret.
+fn scrub_any(value: &AnyValue, redactor: &Redactor) -> Option<AnyValue> {
+    match value {
+        AnyValue::String(text) => match redactor.scrub(text.as_str()) {
+            Cow::Owned(clean) => Some(AnyValue::String(clean.into())),
+            Cow::Borrowed(_) => None,
+        },
+        AnyValue::ListAny(items) => {
+            let scrubbed: Vec<Option<AnyValue>> =
+                items.iter().map(|v| scrub_any(v, redactor)).collect();
+            scrubbed.iter().any(Option::is_some).then(|| {
+                AnyValue::ListAny(Box::new(
+                    scrubbed
+                        .into_iter()
+                        .zip(items.iter())
+                        .map(|(s, o)| s.unwrap_or_else(|| o.clone()))
+                        .collect(),
+                ))
+            })
+        }
+        AnyValue::Map(map) => {
+            let mut dirty = false;
+            let clean = map
+                .iter()
+                .map(|(k, v)| {
+                    let s = scrub_any(v, redactor);
+                    dirty |= s.is_some();
+                    (k.clone(), s.unwrap_or_else(|| v.clone()))
+                })
+                .collect();
+            dirty.then(|| AnyValue::Map(Box::new(clean)))
+        }
+        _ => None,
     }
 }
 
@@ -1146,7 +1277,10 @@ struct BoundedLogs<P> {
 impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.losses.logs.admit() {
-            self.inner.emit(data, instrumentation);
+            match scrubbed_record(data, &crate::redact::global()) {
+                Some(mut clean) => self.inner.emit(&mut clean, instrumentation),
+                None => self.inner.emit(data, instrumentation),
+            }
         }
     }
 
