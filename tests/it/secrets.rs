@@ -490,3 +490,35 @@ async fn secrets_shorter_than_four_characters_are_refused_at_load() {
     );
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+/// Other crates' log lines (hyper, reqwest) go through the same scrubbing writer: a host
+/// taken from the environment does not appear in them at `--log trace`.
+#[tokio::test]
+async fn dependency_log_lines_are_scrubbed_too() {
+    let server = echo_server().await;
+    let port = server.addr.port();
+    let ws = workspace(&[
+        (
+            "picket.yaml",
+            &format!(
+                "probes: [probes/]\ntargets:\n  - name: web\n    url: \"http://${{env:PICKET_TEST_HOST}}:{port}/\"\n"
+            ),
+        ),
+        ("probes/p.yaml", PROBE),
+    ]);
+    let out = run_picket(
+        ws.path(),
+        &["--log", "trace", "check", "-c", "picket.yaml"],
+        &[("PICKET_TEST_HOST", "127.0.0.1")],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!server.seen().is_empty(), "the request was sent");
+    assert!(
+        stderr.lines().any(|l| l.contains("hyper") || l.contains("reqwest")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("127.0.0.1"), "{stderr}");
+    assert!(!stdout.contains("127.0.0.1"), "{stdout}");
+}
