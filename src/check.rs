@@ -764,7 +764,8 @@ fn evaluate_cookies(
     let mut findings = Vec::new();
     for value in headers.get_all(http::header::SET_COOKIE) {
         let cookie = parse_set_cookie(&String::from_utf8_lossy(value.as_bytes()));
-        let label = format!("cookie {}", cookie.name);
+        // The name and the SameSite value come from the target: clipped like any observation.
+        let label = format!("cookie {}", clip(&cookie.name));
         for flag in all_have {
             let (has, flag_name) = match flag {
                 CookieFlag::Secure => (cookie.secure, "secure"),
@@ -797,7 +798,7 @@ fn evaluate_cookies(
                             format!("no samesite (treated as {})", level.as_str())
                         }
                         Ok(level) => format!("samesite {}", level.as_str()),
-                        Err(raw) => format!("invalid samesite {raw:?}"),
+                        Err(raw) => clip(&format!("invalid samesite {raw:?}")),
                     },
                 });
             }
@@ -1069,5 +1070,22 @@ mod tests {
         let e = evaluate(&checks, &whole);
         assert!(e.undecided.is_empty());
         assert_eq!(e.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_long_invalid_samesite_is_clipped() {
+        let check = Check::Cookies {
+            all_have: vec![],
+            samesite_at_least: Some(SameSite::None),
+        };
+        let long = format!("sid=1; SameSite={}", "x\t".repeat(500));
+        let f = evaluate(&[check], &response(&[("set-cookie", &long)], "")).findings;
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].observed.starts_with("invalid samesite \"x\\t"),
+            "{}",
+            f[0].observed
+        );
+        assert!(f[0].observed.chars().count() <= MAX_OBSERVED_CHARS + 1);
     }
 }
