@@ -10,6 +10,7 @@ mod e2e;
 mod limits;
 mod otlp;
 mod probes;
+mod props;
 mod secrets;
 mod service;
 mod ssrf;
