@@ -3,7 +3,17 @@
 //! A failed check is data, not an error: [`evaluate`] returns the [`Finding`]s (expected vs
 //! observed) and never fails. Only the runner deals with infrastructure faults. Evaluation is
 //! pure, over a [`Response`] the runner captured, so every check is testable without a network.
+//!
+//! A body read only up to `max_body_bytes` decides nothing silently. Checks are three-valued
+//! (Kleene logic): a check whose verdict could change with the unread rest of a truncated body
+//! is *undecided* — `contains`/`matches` that find nothing in the prefix, `not_contains`/
+//! `not_matches` that find nothing either, every `json` check, a `response_time` that has not
+//! yet run out. What the prefix already proves stays decided: a text found in it is in the
+//! whole body. `all_of` fails if any inner check fails, `any_of` holds if any inner check
+//! holds, `not` of an undecided check is undecided. [`Evaluation::undecided`] names the checks
+//! left open, and the runner turns them into an `error` outcome when nothing failed outright.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -277,12 +287,49 @@ fn bounds_text(at_least: Option<f64>, at_most: Option<f64>) -> String {
     }
 }
 
-/// Evaluates every check against one response. Returns the failed ones.
-pub fn evaluate(checks: &[Check], response: &Response) -> Vec<Finding> {
-    checks
-        .iter()
-        .flat_map(|check| evaluate_one(check, response))
-        .collect()
+/// What the checks of a probe concluded about one response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The checks that failed, whatever the unread rest of the body.
+    pub findings: Vec<Finding>,
+    /// The checks (as [`Check::describe`] names them) that the truncated body could not decide.
+    /// Always empty for a body read in full.
+    pub undecided: Vec<String>,
+}
+
+/// The verdict of one check, in three-valued (Kleene) logic.
+#[derive(Debug)]
+enum Verdict {
+    /// The check holds.
+    Holds,
+    /// The check fails, with its findings.
+    Fails(Vec<Finding>),
+    /// The body was truncated and its unread rest could change the verdict.
+    Undecided,
+}
+
+impl Verdict {
+    fn holds(&self) -> bool {
+        matches!(self, Verdict::Holds)
+    }
+
+    /// `Holds` when there is no finding, else `Fails`.
+    fn from_finding(finding: Option<Finding>) -> Verdict {
+        finding.map_or(Verdict::Holds, |f| Verdict::Fails(vec![f]))
+    }
+}
+
+/// Evaluates every check against one response: the failed checks and the undecided ones.
+pub fn evaluate(checks: &[Check], response: &Response) -> Evaluation {
+    let mut evaluation = Evaluation::default();
+    for check in checks {
+        match evaluate_one(check, response) {
+            Verdict::Holds => {}
+            Verdict::Fails(findings) => evaluation.findings.extend(findings),
+            Verdict::Undecided => evaluation.undecided.push(check.describe()),
+        }
+    }
+    evaluation
 }
 
 /// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
@@ -297,19 +344,23 @@ fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<Strin
 
 impl Finding {
     /// The finding as it may leave picket: every secret scrubbed from every field, then the
-    /// observed value clipped to [`MAX_OBSERVED_CHARS`] characters.
+    /// observed value clipped to [`MAX_OBSERVED_CHARS`] characters (and the check, which can
+    /// quote a cookie name or a path from the target, to [`MAX_CHECK_CHARS`]).
     pub fn redacted(&self, redactor: &Redactor) -> Finding {
         Finding {
-            check: redactor.scrub(&self.check).into_owned(),
+            check: clip(&redactor.scrub(&self.check), MAX_CHECK_CHARS),
             expected: redactor.scrub(&self.expected).into_owned(),
-            observed: clip(&redactor.scrub(&self.observed)),
+            observed: clip(&redactor.scrub(&self.observed), MAX_OBSERVED_CHARS),
         }
     }
 }
 
-/// Shortens long observed values on a character boundary.
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(MAX_OBSERVED_CHARS) {
+/// How much of a check's description a finding keeps.
+const MAX_CHECK_CHARS: usize = 1000;
+
+/// Shortens long text to `max` characters, on a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         None => text.to_string(),
         Some((at, _)) => format!("{}…", &text[..at]),
     }
@@ -325,72 +376,90 @@ fn header_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     (!values.is_empty()).then(|| values.join(", "))
 }
 
-fn evaluate_one(check: &Check, response: &Response) -> Vec<Finding> {
+fn evaluate_one(check: &Check, response: &Response) -> Verdict {
     match check {
-        Check::Status(set) => {
-            if set.contains(response.status) {
-                vec![]
-            } else {
-                vec![finding(
-                    check,
-                    set.to_string(),
-                    response.status.as_u16().to_string(),
-                )]
-            }
-        }
+        Check::Status(set) => Verdict::from_finding(
+            (!set.contains(response.status))
+                .then(|| finding(check, set.to_string(), response.status.as_u16().to_string())),
+        ),
         Check::Header { name, test } => {
             let value = header_value(&response.headers, name);
-            evaluate_header(check, test, value.as_deref())
-                .into_iter()
-                .collect()
+            Verdict::from_finding(evaluate_header(check, test, value.as_deref()))
         }
-        Check::Body(test) => evaluate_body(check, test, response).into_iter().collect(),
-        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response)
-            .into_iter()
-            .collect(),
+        Check::Body(test) => evaluate_body(check, test, response),
+        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
         Check::Cookies {
             all_have,
             samesite_at_least,
-        } => evaluate_cookies(check, all_have, *samesite_at_least, &response.headers),
-        Check::AllOf(checks) => {
-            let failed = evaluate(checks, response);
-            if failed.is_empty() {
-                vec![]
+        } => {
+            let findings = evaluate_cookies(check, all_have, *samesite_at_least, &response.headers);
+            if findings.is_empty() {
+                Verdict::Holds
             } else {
-                vec![finding(check, "all to hold", observed_list(&failed))]
+                Verdict::Fails(findings)
             }
         }
+        // Kleene conjunction: one failure decides; otherwise one unknown leaves it open.
+        Check::AllOf(checks) => {
+            let mut failed = Vec::new();
+            let mut open = false;
+            for c in checks {
+                match evaluate_one(c, response) {
+                    Verdict::Holds => {}
+                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Undecided => open = true,
+                }
+            }
+            if !failed.is_empty() {
+                Verdict::Fails(vec![finding(check, "all to hold", observed_list(&failed))])
+            } else if open {
+                Verdict::Undecided
+            } else {
+                Verdict::Holds
+            }
+        }
+        // Kleene disjunction: one success decides; otherwise one unknown leaves it open.
         Check::AnyOf(checks) => {
             let mut failed = Vec::new();
+            let mut open = false;
             for c in checks {
-                let f = evaluate_one(c, response);
-                if f.is_empty() {
-                    return vec![];
+                match evaluate_one(c, response) {
+                    Verdict::Holds => return Verdict::Holds,
+                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Undecided => open = true,
                 }
-                failed.extend(f);
             }
-            vec![finding(
+            if open {
+                Verdict::Undecided
+            } else {
+                Verdict::Fails(vec![finding(
+                    check,
+                    "at least one to hold",
+                    observed_list(&failed),
+                )])
+            }
+        }
+        Check::Not(inner) => match evaluate_one(inner, response) {
+            Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
-                "at least one to hold",
-                observed_list(&failed),
-            )]
-        }
-        Check::Not(inner) => {
-            if evaluate_one(inner, response).is_empty() {
-                vec![finding(check, "not to hold", held_text(inner, response))]
-            } else {
-                vec![]
-            }
-        }
+                "not to hold",
+                held_text(inner, response),
+            )]),
+            Verdict::Fails(_) => Verdict::Holds,
+            Verdict::Undecided => Verdict::Undecided,
+        },
         Check::ResponseTime { below } => {
-            if response.elapsed < *below {
-                vec![]
-            } else {
-                vec![finding(
+            if response.elapsed >= *below {
+                Verdict::Fails(vec![finding(
                     check,
                     format!("< {}", format_duration(*below)),
                     format!("{:.3}s", response.elapsed.as_secs_f64()),
-                )]
+                )])
+            } else if response.truncated {
+                // Reading stopped at the cap: the whole body would have taken longer.
+                Verdict::Undecided
+            } else {
+                Verdict::Holds
             }
         }
     }
@@ -423,7 +492,7 @@ fn seen(check: &Check, response: &Response) -> String {
             None => format!("header {name} absent"),
         },
         Check::Body(BodyTest::Contains(want)) => {
-            let body = String::from_utf8_lossy(&response.body);
+            let body = body_text(response);
             match body.find(want.as_str()) {
                 Some(at) => format!(
                     "body contains {want:?} at byte {at}: {:?}",
@@ -433,8 +502,8 @@ fn seen(check: &Check, response: &Response) -> String {
             }
         }
         Check::Body(BodyTest::Matches(re)) => {
-            let body = String::from_utf8_lossy(&response.body);
-            match re.find(&body) {
+            let body = body_text(response);
+            match decisive_match(re, &body, response.truncated) {
                 Some(m) => format!("body matches {:?} at byte {}", m.as_str(), m.start()),
                 None => check.describe(),
             }
@@ -447,7 +516,7 @@ fn seen(check: &Check, response: &Response) -> String {
         // Name the alternative that held.
         Check::AnyOf(checks) => checks
             .iter()
-            .find(|c| evaluate_one(c, response).is_empty())
+            .find(|c| evaluate_one(c, response).holds())
             .map_or_else(|| check.describe(), |c| seen(c, response)),
         other => other.describe(),
     }
@@ -519,12 +588,60 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
     }
 }
 
-fn body_note(response: &Response) -> String {
+/// The body as text. A truncated body may stop inside a multi-byte character: those last
+/// bytes are dropped rather than decoded as U+FFFD, a character the whole body does not have
+/// there, so that everything found in the text is also in the whole body.
+fn body_text(response: &Response) -> Cow<'_, str> {
+    let mut bytes = response.body.as_slice();
     if response.truncated {
-        format!("first {} bytes (body truncated)", response.body.len())
-    } else {
-        format!("{} bytes", response.body.len())
+        bytes = &bytes[..complete_len(bytes)];
     }
+    String::from_utf8_lossy(bytes)
+}
+
+/// The length of `bytes` without a trailing, incomplete UTF-8 sequence.
+fn complete_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    // A sequence is at most 4 bytes: its lead byte is among the last 3 if it is incomplete.
+    for at in (len.saturating_sub(3)..len).rev() {
+        let byte = bytes[at];
+        if byte & 0xC0 == 0x80 {
+            continue; // a continuation byte
+        }
+        let needed = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if len - at < needed { at } else { len };
+    }
+    len
+}
+
+/// The first match of `re` in `text` that the rest of a truncated body cannot undo. A match
+/// that ends before the cut is a match in the whole body too. One that reaches the cut is only
+/// when the pattern has no assertion that looks at the next character (`$`, `\b`…).
+fn decisive_match<'t>(re: &Regex, text: &'t str, truncated: bool) -> Option<regex::Match<'t>> {
+    if !truncated {
+        return re.find(text);
+    }
+    let mut looks_ahead = None;
+    re.find_iter(text)
+        .find(|m| m.end() < text.len() || !*looks_ahead.get_or_insert_with(|| looks_past_match(re)))
+}
+
+/// Whether a pattern has an assertion that inspects the character after a match position.
+/// Only `\A` and `(?m)^` look purely backwards; anything unparsable counts as looking ahead.
+fn looks_past_match(re: &Regex) -> bool {
+    use regex_syntax::hir::Look;
+    regex_syntax::parse(re.as_str()).map_or(true, |hir| {
+        !hir.properties()
+            .look_set()
+            .remove(Look::Start)
+            .remove(Look::StartLF)
+            .is_empty()
+    })
 }
 
 /// A short excerpt around `at..at+len` in `body`.
@@ -547,46 +664,53 @@ fn excerpt(body: &str, at: usize, len: usize) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Option<Finding> {
-    let body = String::from_utf8_lossy(&response.body);
-    match test {
-        BodyTest::Contains(want) => (!body.contains(want.as_str())).then(|| {
-            finding(
+fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict {
+    let body = body_text(response);
+    let truncated = response.truncated;
+    let not_found = |expected: String, observed: &str| {
+        if truncated {
+            Verdict::Undecided
+        } else {
+            Verdict::Fails(vec![finding(
                 check,
-                format!("contains {want:?}"),
-                format!("not found in {}", body_note(response)),
-            )
-        }),
-        BodyTest::NotContains(want) => body.find(want.as_str()).map(|at| {
-            finding(
+                expected,
+                format!("{observed} in {} bytes", response.body.len()),
+            )])
+        }
+    };
+    match test {
+        BodyTest::Contains(want) if body.contains(want.as_str()) => Verdict::Holds,
+        BodyTest::Contains(want) => not_found(format!("contains {want:?}"), "not found"),
+        BodyTest::NotContains(want) => match body.find(want.as_str()) {
+            Some(at) => Verdict::Fails(vec![finding(
                 check,
                 format!("does not contain {want:?}"),
                 format!("found at byte {at}: {:?}", excerpt(&body, at, want.len())),
-            )
-        }),
-        BodyTest::Matches(re) => (!re.is_match(&body)).then(|| {
-            finding(
-                check,
-                format!("matches /{re}/"),
-                format!("no match in {}", body_note(response)),
-            )
-        }),
-        BodyTest::NotMatches(re) => re.find(&body).map(|m| {
-            finding(
+            )]),
+            None if truncated => Verdict::Undecided,
+            None => Verdict::Holds,
+        },
+        BodyTest::Matches(re) => match decisive_match(re, &body, truncated) {
+            Some(_) => Verdict::Holds,
+            None => not_found(format!("matches /{re}/"), "no match"),
+        },
+        BodyTest::NotMatches(re) => match decisive_match(re, &body, truncated) {
+            Some(m) => Verdict::Fails(vec![finding(
                 check,
                 format!("does not match /{re}/"),
                 format!("matched {:?} at byte {}", m.as_str(), m.start()),
-            )
-        }),
+            )]),
+            None if truncated => Verdict::Undecided,
+            None => Verdict::Holds,
+        },
     }
 }
 
-fn evaluate_json(
-    check: &Check,
-    pointer: &str,
-    test: &JsonTest,
-    response: &Response,
-) -> Option<Finding> {
+/// A truncated body is an incomplete document: every JSON check on it is undecided.
+fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Response) -> Verdict {
+    if response.truncated {
+        return Verdict::Undecided;
+    }
     let expected = match test {
         JsonTest::Equals(v) => v.to_string(),
         JsonTest::NotEquals(v) => format!("not {v}"),
@@ -595,22 +719,16 @@ fn evaluate_json(
     };
     let document: serde_json::Value = match serde_json::from_slice(&response.body) {
         Ok(v) => v,
-        Err(e) if response.truncated => {
-            return Some(finding(
+        Err(e) => {
+            return Verdict::Fails(vec![finding(
                 check,
                 expected,
-                format!(
-                    "body is not complete JSON (truncated at {} bytes): {e}",
-                    response.body.len()
-                ),
-            ));
-        }
-        Err(e) => {
-            return Some(finding(check, expected, format!("body is not JSON: {e}")));
+                format!("body is not JSON: {e}"),
+            )]);
         }
     };
     let found = document.pointer(pointer);
-    match (test, found) {
+    Verdict::from_finding(match (test, found) {
         (JsonTest::Equals(want), Some(v)) if v == want => None,
         (JsonTest::Equals(_), Some(v)) => Some(finding(check, expected, v.to_string())),
         (JsonTest::Equals(_), None) => Some(finding(check, expected, "missing")),
@@ -621,7 +739,7 @@ fn evaluate_json(
         (JsonTest::Present(true), None) => Some(finding(check, expected, "missing")),
         (JsonTest::Present(false), Some(v)) => Some(finding(check, expected, v.to_string())),
         (JsonTest::Present(_), _) => None,
-    }
+    })
 }
 
 /// A parsed `Set-Cookie` header: the name and the attributes that matter here.
@@ -670,6 +788,8 @@ fn evaluate_cookies(
     let mut findings = Vec::new();
     for value in headers.get_all(http::header::SET_COOKIE) {
         let cookie = parse_set_cookie(&String::from_utf8_lossy(value.as_bytes()));
+        // The name and the SameSite value come from the target: `Finding::redacted` scrubs
+        // and clips them like any observation.
         let label = format!("cookie {}", cookie.name);
         for flag in all_have {
             let (has, flag_name) = match flag {
@@ -744,10 +864,14 @@ mod tests {
     #[test]
     fn status_classes_and_codes() {
         let check = Check::Status(StatusSet(vec![StatusItem::Code(301), StatusItem::Class(2)]));
-        assert!(evaluate(std::slice::from_ref(&check), &response(&[], "")).is_empty());
+        assert!(
+            evaluate(std::slice::from_ref(&check), &response(&[], ""))
+                .findings
+                .is_empty()
+        );
         let mut r = response(&[], "");
         r.status = StatusCode::NOT_FOUND;
-        let f = evaluate(&[check], &r);
+        let f = evaluate(&[check], &r).findings;
         assert_eq!(f[0].expected, "301, 2xx");
         assert_eq!(f[0].observed, "404");
         assert_eq!(f[0].check, "status in [301, 2xx]");
@@ -764,12 +888,16 @@ mod tests {
             },
         );
         let ok = response(&[("strict-transport-security", "max-age=31536000")], "");
-        assert!(evaluate(std::slice::from_ref(&check), &ok).is_empty());
+        assert!(
+            evaluate(std::slice::from_ref(&check), &ok)
+                .findings
+                .is_empty()
+        );
         let short = response(&[("strict-transport-security", "max-age=300")], "");
-        let f = evaluate(std::slice::from_ref(&check), &short);
+        let f = evaluate(std::slice::from_ref(&check), &short).findings;
         assert_eq!(f[0].observed, "300");
         assert_eq!(f[0].expected, ">= 15552000");
-        let f = evaluate(&[check], &response(&[], ""));
+        let f = evaluate(&[check], &response(&[], "")).findings;
         assert_eq!(f[0].observed, "absent");
     }
 
@@ -780,7 +908,10 @@ mod tests {
             &[("x-frame-options", "DENY"), ("x-frame-options", "DENY")],
             "",
         );
-        assert_eq!(evaluate(&[check], &twice)[0].observed, "DENY, DENY");
+        assert_eq!(
+            evaluate(&[check], &twice).findings[0].observed,
+            "DENY, DENY"
+        );
     }
 
     #[test]
@@ -793,9 +924,13 @@ mod tests {
             &[("set-cookie", "sid=1; Secure; HttpOnly; SameSite=Strict")],
             "",
         );
-        assert!(evaluate(std::slice::from_ref(&check), &good).is_empty());
+        assert!(
+            evaluate(std::slice::from_ref(&check), &good)
+                .findings
+                .is_empty()
+        );
         let bad = response(&[("set-cookie", "sid=1; HttpOnly; SameSite=None")], "");
-        let f = evaluate(&[check], &bad);
+        let f = evaluate(&[check], &bad).findings;
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].check, "cookie sid has secure");
         assert_eq!(f[1].observed, "samesite none");
@@ -814,7 +949,7 @@ mod tests {
     fn long_observed_values_are_clipped() {
         let check = header("server", HeaderTest::Absent);
         let long = "x".repeat(1000);
-        let f = evaluate(&[check], &response(&[("server", &long)], ""));
+        let f = evaluate(&[check], &response(&[("server", &long)], "")).findings;
         let shown = f[0].redacted(&Redactor::default());
         assert_eq!(shown.observed.chars().count(), MAX_OBSERVED_CHARS + 1);
     }
@@ -827,8 +962,173 @@ mod tests {
         let check = header("server", HeaderTest::Absent);
         // The secret straddles the clip boundary: clipping first would keep a fragment.
         let value = format!("{}{secret}", "x".repeat(MAX_OBSERVED_CHARS - 20));
-        let f = evaluate(&[check], &response(&[("server", &value)], ""));
+        let f = evaluate(&[check], &response(&[("server", &value)], "")).findings;
         let shown = f[0].redacted(&redactor);
         assert!(!shown.observed.contains("0123456789"), "{}", shown.observed);
+    }
+
+    fn cut(body: &[u8]) -> Response {
+        Response {
+            body: body.to_vec(),
+            truncated: true,
+            ..response(&[], "")
+        }
+    }
+
+    fn body(test: BodyTest) -> Check {
+        Check::Body(test)
+    }
+
+    fn re(pattern: &str) -> Regex {
+        Regex::new(pattern).unwrap()
+    }
+
+    /// "holds", "fails" or "undecided", for compact assertions.
+    fn verdict(check: &Check, response: &Response) -> &'static str {
+        match evaluate_one(check, response) {
+            Verdict::Holds => "holds",
+            Verdict::Fails(_) => "fails",
+            Verdict::Undecided => "undecided",
+        }
+    }
+
+    #[test]
+    fn a_truncated_body_decides_only_what_its_prefix_proves() {
+        let r = cut(b"<html>Index of /srv and more");
+        let cases = [
+            (BodyTest::Contains("Index of".into()), "holds"),
+            (BodyTest::Contains("NEEDLE".into()), "undecided"),
+            (BodyTest::NotContains("Index of".into()), "fails"),
+            (BodyTest::NotContains("NEEDLE".into()), "undecided"),
+            (BodyTest::Matches(re("Index of /\\w+")), "holds"),
+            (BodyTest::Matches(re("NEEDLE")), "undecided"),
+            (BodyTest::NotMatches(re("Index of")), "fails"),
+            (BodyTest::NotMatches(re("NEEDLE")), "undecided"),
+        ];
+        for (test, want) in cases {
+            let check = body(test);
+            assert_eq!(verdict(&check, &r), want, "{}", check.describe());
+        }
+        let json = Check::Json {
+            pointer: "/a".into(),
+            test: JsonTest::Present(false),
+        };
+        assert_eq!(verdict(&json, &cut(b"{\"a\": 1}")), "undecided");
+    }
+
+    #[test]
+    fn a_match_that_reaches_the_cut_decides_only_if_the_pattern_cannot_see_past_it() {
+        let r = cut(b"name: admin");
+        // `admin$` holds on the prefix, but the whole body goes on after `admin`.
+        for (pattern, want) in [
+            ("admin", "holds"),
+            ("a.*n", "holds"),
+            ("(?m)^name", "holds"),
+            ("admin$", "undecided"),
+            ("admin\\b", "undecided"),
+            ("(?m)admin$", "undecided"),
+            ("name\\b", "holds"),
+        ] {
+            let check = body(BodyTest::Matches(re(pattern)));
+            assert_eq!(verdict(&check, &r), want, "{pattern}");
+            let negated = body(BodyTest::NotMatches(re(pattern)));
+            let negated_want = if want == "holds" { "fails" } else { want };
+            assert_eq!(verdict(&negated, &r), negated_want, "not {pattern}");
+        }
+    }
+
+    #[test]
+    fn a_cut_inside_a_character_is_not_read_as_a_replacement_character() {
+        assert_eq!(complete_len("aé".as_bytes()), 3);
+        assert_eq!(complete_len(&"aé".as_bytes()[..2]), 1);
+        assert_eq!(complete_len(&"a€".as_bytes()[..3]), 1);
+        assert_eq!(complete_len(&"a😀".as_bytes()[..4]), 1);
+        assert_eq!(complete_len(b"a\xff"), 2);
+        assert_eq!(complete_len(b""), 0);
+        let r = cut(&"ok é".as_bytes()[..4]);
+        let check = body(BodyTest::NotContains("\u{fffd}".into()));
+        assert_eq!(verdict(&check, &r), "undecided");
+        // Invalid bytes before the cut are in the whole body too.
+        let r = cut(b"\xff ok");
+        assert_eq!(verdict(&check, &r), "fails");
+    }
+
+    #[test]
+    fn combinators_follow_kleene_logic() {
+        let r = cut(b"status page");
+        let holds = || body(BodyTest::Contains("status".into()));
+        let fails = || Check::Status(StatusSet(vec![StatusItem::Code(404)]));
+        let open = || body(BodyTest::NotContains("secret".into()));
+        let cases = [
+            (Check::AnyOf(vec![open(), holds()]), "holds"),
+            (Check::AnyOf(vec![open(), fails()]), "undecided"),
+            (Check::AnyOf(vec![fails(), fails()]), "fails"),
+            (Check::AllOf(vec![open(), fails()]), "fails"),
+            (Check::AllOf(vec![open(), holds()]), "undecided"),
+            (Check::AllOf(vec![holds(), holds()]), "holds"),
+            (Check::Not(Box::new(open())), "undecided"),
+            (Check::Not(Box::new(holds())), "fails"),
+            (Check::Not(Box::new(fails())), "holds"),
+            (
+                Check::Not(Box::new(Check::AllOf(vec![holds(), open()]))),
+                "undecided",
+            ),
+        ];
+        for (check, want) in cases {
+            assert_eq!(verdict(&check, &r), want, "{}", check.describe());
+        }
+    }
+
+    #[test]
+    fn evaluate_names_the_undecided_checks_and_keeps_definite_findings() {
+        let checks = [
+            Check::Status(StatusSet(vec![StatusItem::Code(404)])),
+            body(BodyTest::NotContains("secret".into())),
+            Check::Json {
+                pointer: "/debug".into(),
+                test: JsonTest::Equals(serde_json::Value::Bool(false)),
+            },
+            Check::ResponseTime {
+                below: Duration::from_secs(2),
+            },
+        ];
+        let e = evaluate(&checks, &cut(b"{\"debug\": false, \"pad\": \"xxxx"));
+        assert_eq!(e.findings.len(), 1);
+        assert_eq!(e.findings[0].check, "status 404");
+        assert_eq!(
+            e.undecided,
+            [
+                "body not contains \"secret\"",
+                "json /debug equals false",
+                "response time below 2s"
+            ]
+        );
+        // The same body read in full decides everything.
+        let mut whole = cut(b"{\"debug\": false}");
+        whole.truncated = false;
+        let e = evaluate(&checks, &whole);
+        assert!(e.undecided.is_empty());
+        assert_eq!(e.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_long_invalid_samesite_is_clipped() {
+        let check = Check::Cookies {
+            all_have: vec![],
+            samesite_at_least: Some(SameSite::None),
+        };
+        let long = format!("sid=1; SameSite={}", "x\t".repeat(500));
+        let f: Vec<Finding> = evaluate(&[check], &response(&[("set-cookie", &long)], ""))
+            .findings
+            .iter()
+            .map(|f| f.redacted(&Redactor::default()))
+            .collect();
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].observed.starts_with("invalid samesite \"x\\t"),
+            "{}",
+            f[0].observed
+        );
+        assert!(f[0].observed.chars().count() <= MAX_OBSERVED_CHARS + 1);
     }
 }

@@ -153,7 +153,7 @@ pub mod raw {
     }
 
     /// A size: a number of bytes or text like `1MiB`.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, schemars::JsonSchema)]
     #[serde(untagged)]
     pub enum Size {
         /// Bytes.

@@ -76,6 +76,12 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub timeout: Option<Spanned<String>>,
+        /// Override of `limits.max_body_bytes` for this probe's responses: a number of bytes or
+        /// text like `4MiB`, at most `64MiB`. A body longer than the cap is read no further, and
+        /// checks that the unread rest could change end the run in an `error`.
+        #[serde(default)]
+        #[schemars(with = "Option<crate::config::raw::Size>")]
+        pub max_body_bytes: Option<Spanned<crate::config::raw::Size>>,
         /// The HTTP request.
         #[serde(default)]
         #[schemars(with = "Option<Http>")]
@@ -429,6 +435,8 @@ pub struct Probe {
     pub recover: u32,
     /// Time limit for one run.
     pub timeout: Duration,
+    /// Cap on each response body read, when the probe overrides `limits.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
     /// The request.
     pub http: HttpRequest,
     /// The checks.
@@ -440,6 +448,10 @@ pub struct Probe {
     /// Where each name of a `targets: { names: [...] }` selector is, for unknown-target errors.
     pub target_name_pos: Vec<(String, Pos)>,
 }
+
+/// The largest `max_body_bytes` a probe may ask for: runs in flight each hold their body in
+/// memory, so this bounds what one probe can make picket hold.
+pub const MAX_PROBE_BODY_BYTES: u64 = 64 << 20;
 
 /// Checks a probe id against `[a-z0-9-/]+` without empty segments.
 pub fn valid_probe_id(id: &str) -> bool {
@@ -564,6 +576,11 @@ pub fn compile(
         },
     };
 
+    let max_body_bytes = raw
+        .max_body_bytes
+        .as_ref()
+        .and_then(|size| compile_body_cap(&mut ctx, size));
+
     let targets = compile_selector(&mut ctx, raw.targets.as_ref());
     let mut schemes = BTreeSet::new();
     if let Some(list) = raw.targets.as_ref().and_then(|t| t.value.schemes.as_ref()) {
@@ -645,12 +662,31 @@ pub fn compile(
         confirm,
         recover,
         timeout,
+        max_body_bytes,
         http: http?,
         checks,
         source: file.to_path_buf(),
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
     })
+}
+
+fn compile_body_cap(ctx: &mut Ctx<'_>, size: &Spanned<config::raw::Size>) -> Option<u64> {
+    let bytes = match &size.value {
+        config::raw::Size::Bytes(n) => Ok(*n),
+        config::raw::Size::Text(t) => units::parse_bytes(t),
+    };
+    match bytes {
+        Ok(0) => ctx.err(size, "`max_body_bytes` must be greater than zero"),
+        Ok(n) if n > MAX_PROBE_BODY_BYTES => ctx.err_hint(
+            size,
+            format!("`max_body_bytes` of {n} bytes is over the limit of 64MiB"),
+            "each run holds the body it reads in memory; write at most `64MiB`",
+        ),
+        Ok(n) => return Some(n),
+        Err(e) => ctx.err(size, e),
+    }
+    None
 }
 
 fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> Selector {

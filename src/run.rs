@@ -2,11 +2,13 @@
 //!
 //! Everything that touches the network is bounded here. A run holds a global permit and a
 //! per-target permit for its whole duration, waits for its per-target rate slot before each
-//! request, and is cut off by the probe's timeout. Bodies are read up to `max_body_bytes` and
-//! no further. Requests only ever go to the series' own target: paths were vetted at load,
-//! every URL is checked against the target's origin before it is sent, and redirects are
-//! followed (when the probe allows it) only within that origin, so a target's credentials
-//! never travel anywhere else. The runner knows nothing of state or telemetry.
+//! request, and is cut off by the probe's timeout. Bodies are read up to `max_body_bytes` (the
+//! probe's own, else the config's) and no further; checks that the unread rest could change
+//! make the run an `error`, not a pass. Requests only ever go to the series' own target: paths
+//! were vetted at load, every URL is checked against the target's origin before it is sent,
+//! and redirects are followed (when the probe allows it) only within that origin, so a
+//! target's credentials never travel anywhere else. The runner knows nothing of state or
+//! telemetry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
@@ -85,6 +87,9 @@ pub enum ErrorKind {
     Http,
     /// A request could not be built (a bug or a bad variable value).
     Request,
+    /// The body was cut at `max_body_bytes` and some check could not be decided on the part
+    /// that was read.
+    BodyTooLarge,
 }
 
 impl ErrorKind {
@@ -97,6 +102,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Http => "http",
             ErrorKind::Request => "request",
+            ErrorKind::BodyTooLarge => "body_too_large",
         }
     }
 }
@@ -328,7 +334,9 @@ impl Runner {
             }
         };
         let many = paths.len() > 1;
+        let max_body_bytes = probe.max_body_bytes.unwrap_or(self.max_body_bytes);
         let mut findings = Vec::new();
+        let mut undecided = Vec::new();
         for (i, path) in paths.iter().enumerate() {
             let url = match join(&target.url, path) {
                 Ok(u) => u,
@@ -342,27 +350,36 @@ impl Runner {
             if i == 0 {
                 result.url = redact_url(&url, &self.redactor);
             }
-            let response = match self.exchange(series, gate, url).await {
+            let response = match self.exchange(series, gate, url, max_body_bytes).await {
                 Ok(r) => r,
                 Err(e) => return Outcome::Error(e),
             };
             result.status = Some(response.status.as_u16());
-            for mut f in check::evaluate(&probe.checks, &response) {
+            let evaluation = check::evaluate(&probe.checks, &response);
+            let name = |check: String| {
                 if many {
-                    f.check = format!("{} {path}: {}", probe.http.method, f.check);
+                    format!("{} {path}: {check}", probe.http.method)
+                } else {
+                    check
                 }
+            };
+            for mut f in evaluation.findings {
+                f.check = name(f.check);
                 findings.push(f);
             }
+            undecided.extend(evaluation.undecided.into_iter().map(name));
         }
-        if findings.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(findings)
-        }
+        decide(findings, &undecided, max_body_bytes)
     }
 
     /// Sends one request, following same-origin redirects when allowed, and reads the body.
-    async fn exchange(&self, series: &Series, gate: &Gate, url: Url) -> Result<Response, RunError> {
+    async fn exchange(
+        &self,
+        series: &Series,
+        gate: &Gate,
+        url: Url,
+        max_body_bytes: u64,
+    ) -> Result<Response, RunError> {
         let probe = &series.probe;
         let target = &series.target;
         let origin = target.url.origin();
@@ -419,7 +436,7 @@ impl Runner {
                 continue;
             }
             // A redirect off the target is not followed: the 3xx itself is evaluated.
-            let (bytes, truncated) = read_capped(&mut response, self.max_body_bytes).await?;
+            let (bytes, truncated) = read_capped(&mut response, max_body_bytes).await?;
             return Ok(Response {
                 status,
                 headers: response.headers().clone(),
@@ -449,6 +466,26 @@ impl Runner {
                 message: self.redactor.scrub(&e.message).into_owned(),
             }),
         }
+    }
+}
+
+/// The outcome of a run from its checks: a definite finding fails the run whatever else is
+/// open; otherwise a check that a truncated body left undecided makes it an `error`, since
+/// passing on a prefix would hide what the rest of the body holds.
+fn decide(findings: Vec<Finding>, undecided: &[String], max_body_bytes: u64) -> Outcome {
+    if !findings.is_empty() {
+        Outcome::Fail(findings)
+    } else if !undecided.is_empty() {
+        Outcome::Error(RunError {
+            kind: ErrorKind::BodyTooLarge,
+            message: format!(
+                "response body exceeded max_body_bytes ({max_body_bytes} bytes); \
+                 could not decide on the part read: {}",
+                undecided.join("; ")
+            ),
+        })
+    } else {
+        Outcome::Pass
     }
 }
 

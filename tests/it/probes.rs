@@ -360,7 +360,7 @@ fn hsts_header_values() {
     let checks = hsts_checks();
     for (values, fail) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| (STS, *v)).collect();
-        let findings = picket::check::evaluate(&checks, &response_with(&headers));
+        let findings = picket::check::evaluate(&checks, &response_with(&headers)).findings;
         match fail {
             None => assert!(findings.is_empty(), "{values:?}: {}", show(&findings)),
             Some(observed) => {
@@ -384,7 +384,8 @@ fn hsts_duplicate_max_age_directive_fails() {
     let findings = picket::check::evaluate(
         &hsts_checks(),
         &response_with(&[("strict-transport-security", "max-age=0; max-age=31536000")]),
-    );
+    )
+    .findings;
     assert!(!findings.is_empty(), "duplicate max-age passed");
 }
 
@@ -1672,7 +1673,7 @@ fn open_redirect_location_values() {
     for (location, fails) in cases {
         let mut response = response_with(&[("location", location)]);
         response.status = StatusCode::FOUND;
-        let findings = picket::check::evaluate(&checks, &response);
+        let findings = picket::check::evaluate(&checks, &response).findings;
         if *fails {
             assert!(!findings.is_empty(), "{location:?} passed");
             assert!(
@@ -2450,7 +2451,7 @@ fn cookie_flags_set_cookie_values() {
     let checks = shipped_checks("cookies/flags");
     for (values, fail) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
-        let findings = picket::check::evaluate(&checks, &response_with(&headers));
+        let findings = picket::check::evaluate(&checks, &response_with(&headers)).findings;
         match fail {
             None => assert!(findings.is_empty(), "{values:?}:{}", show(&findings)),
             Some((check, observed)) => assert!(
@@ -2466,7 +2467,8 @@ fn cookie_flags_set_cookie_values() {
     let findings = picket::check::evaluate(
         &checks,
         &response_with(&[("set-cookie", "sid=abc; Path=/")]),
-    );
+    )
+    .findings;
     assert_eq!(findings.len(), 2, "{}", show(&findings));
 }
 

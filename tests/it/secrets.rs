@@ -516,7 +516,9 @@ async fn dependency_log_lines_are_scrubbed_too() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(!server.seen().is_empty(), "the request was sent");
     assert!(
-        stderr.lines().any(|l| l.contains("hyper") || l.contains("reqwest")),
+        stderr
+            .lines()
+            .any(|l| l.contains("hyper") || l.contains("reqwest")),
         "{stderr}"
     );
     assert!(!stderr.contains("127.0.0.1"), "{stderr}");

@@ -302,6 +302,7 @@ golden_cases! {
     capture_without_group => "capture-without-group",
     missing_checks => "missing-checks",
     config_error_still_checks_probes => "config-error-still-checks-probes",
+    probe_max_body_bytes => "probe-max-body-bytes",
 }
 
 /// A folder without a test would silently check nothing; a test without a folder fails anyway.
