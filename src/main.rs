@@ -225,7 +225,7 @@ async fn serve(
     let loaded = match picket::load::load(&config, &env_lookup) {
         Ok(l) => l,
         Err(diags) => {
-            eprintln!("{diags}");
+            eprintln!("{}", picket::term::escape_controls(&diags.to_string()));
             return commands::EXIT_CONFIG;
         }
     };
@@ -262,7 +262,10 @@ async fn serve(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "cannot start");
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                picket::term::escape_controls(&format!("{e:#}"))
+            );
             return commands::EXIT_CONFIG;
         }
     };

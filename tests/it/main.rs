@@ -13,4 +13,5 @@ mod probes;
 mod secrets;
 mod service;
 mod ssrf;
+mod term;
 mod validate;
