@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod api;
 mod checks;
 mod cli;
 mod e2e;
