@@ -126,8 +126,10 @@ pub async fn start(
     env: SharedEnv,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let (store, stored) = Store::open(&loaded.config.state_path)
-        .with_context(|| "cannot open the state store (is another picket using it?)")?;
+    // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
+    // another process, permissions), and the error says which.
+    let (store, stored) =
+        Store::open(&loaded.config.state_path).context("cannot open the state store")?;
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
 
@@ -295,9 +297,12 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
             Transition::Regression => telemetry::Transition::Regression,
             Transition::Recovery => telemetry::Transition::Recovery,
         };
-        shared
-            .telemetry
-            .record_transition(&labels, t, &state.findings);
+        shared.telemetry.record_transition(
+            &labels,
+            t,
+            &state.findings,
+            state.since.unwrap_or(result.started),
+        );
     }
 }
 

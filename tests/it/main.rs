@@ -7,6 +7,7 @@ mod helpers;
 mod api;
 mod checks;
 mod cli;
+mod crash;
 mod e2e;
 mod limits;
 mod otlp;
