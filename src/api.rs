@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{Query, Request, State};
@@ -151,10 +150,7 @@ impl From<&Entry> for Row {
     }
 }
 
-/// Formats a time as RFC 3339 in UTC, to the second (`2026-11-26T14:00:00Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub use crate::units::rfc3339;
 
 /// Which `Host` names the API answers to (DNS-rebinding protection).
 ///
@@ -185,9 +181,7 @@ impl HostRule {
             return true;
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        name == "localhost"
-            || name.ends_with(".localhost")
-            || self.allowed.iter().any(|a| *a == name)
+        name == "localhost" || name.ends_with(".localhost") || self.allowed.contains(&name)
     }
 }
 
