@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Json, Response};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -150,21 +150,112 @@ impl From<&Entry> for Row {
     }
 }
 
-/// Formats a time as RFC 3339 in UTC, to the second (`2026-11-26T14:00:00Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+pub use crate::units::rfc3339;
+
+/// Which `Host` names the API answers to (DNS-rebinding protection).
+///
+/// A page on a rebinding domain reaches the API under that domain's name, so the API answers
+/// only names that cannot be rebound: IP literals (which also covers Kubernetes probes, sent
+/// to the pod IP), `localhost` and `*.localhost` (browsers resolve those to loopback
+/// themselves), and the names the operator listed in `api.allowed_hosts`.
+#[derive(Debug, Clone, Default)]
+pub struct HostRule {
+    allowed: Vec<String>,
 }
 
-/// Builds the router.
-pub fn router(view: Arc<View>) -> Router {
+impl HostRule {
+    /// Also allows these names (lowercase, no trailing dot, no port).
+    pub fn new(allowed_hosts: &[String]) -> HostRule {
+        HostRule {
+            allowed: allowed_hosts.to_vec(),
+        }
+    }
+
+    /// Whether a request with this `Host` value (name or IP, optional port) is answered.
+    pub fn permits(&self, host: &str) -> bool {
+        let Some(name) = host_name(host) else {
+            return false;
+        };
+        if name.starts_with('[') || name.parse::<std::net::Ipv4Addr>().is_ok() {
+            // `host_name` only returns a bracketed name when it holds a valid IPv6 address.
+            return true;
+        }
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        name == "localhost" || name.ends_with(".localhost") || self.allowed.contains(&name)
+    }
+}
+
+/// The name part of a `Host` value, without its port; `None` when it is malformed (a port
+/// that is not a number, brackets that do not hold an IPv6 address).
+fn host_name(host: &str) -> Option<&str> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        ip.parse::<std::net::Ipv6Addr>().ok()?;
+        return (after.is_empty() || port(after.strip_prefix(':')?))
+            .then_some(&host[..ip.len() + 2]);
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, p)) if port(p) => name,
+        Some(_) => return None,
+        None => host,
+    };
+    (!name.is_empty()).then_some(name)
+}
+
+fn port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses requests addressed to a name the API does not answer to.
+async fn check_host(State(rule): State<Arc<HostRule>>, request: Request, next: Next) -> Response {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok(),
+        // HTTP/2 carries the host in the URI instead. With neither (HTTP/1.0), the request
+        // cannot come from a browser, which always names the host.
+        None => match request.uri().authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => return next.run(request).await,
+        },
+    };
+    if host.is_some_and(|h| rule.permits(h)) {
+        return next.run(request).await;
+    }
+    tracing::debug!(
+        host = %crate::term::escape_controls(host.unwrap_or("(not text)")),
+        "API request refused: Host not allowed"
+    );
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "misdirected request: this API answers only requests addressed to an IP address, \
+         localhost, or a name listed in api.allowed_hosts\n",
+    )
+        .into_response()
+}
+
+/// `X-Content-Type-Options: nosniff` on every response, errors included: no browser may
+/// read a JSON or text answer as HTML or script.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Builds the router. Health and readiness answer whatever the `Host` (orchestrators probe
+/// them by any name); everything else follows `hosts`.
+pub fn router(view: Arc<View>, hosts: HostRule) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
         .route("/", get(dashboard))
-        .layer(axum::middleware::map_response(scrub_response))
+        .route_layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .with_state(view)
+        .layer(middleware::map_response(scrub_response))
+        .layer(middleware::map_response(nosniff))
 }
 
 /// The last line of defence for secrets: every response body is scrubbed with the
@@ -188,11 +279,12 @@ async fn scrub_response(response: Response) -> Response {
 pub async fn serve(
     addr: SocketAddr,
     view: Arc<View>,
+    hosts: HostRule,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(view);
+    let app = router(view, hosts);
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -212,11 +304,24 @@ async fn readyz(State(view): State<Arc<View>>) -> Response {
     }
 }
 
-async fn series(State(view): State<Arc<View>>) -> Json<Vec<Row>> {
-    Json(view.rows())
+/// Rows as JSON, with C1 and DEL characters written as `\u00XX` so that `curl` in a
+/// terminal shows what a target sent instead of obeying it.
+fn json(rows: &[Row]) -> Response {
+    match serde_json::to_string(rows) {
+        Ok(text) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::term::escape_json(&text).into_owned(),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
-async fn regressions(State(view): State<Arc<View>>) -> Json<Vec<Row>> {
+async fn series(State(view): State<Arc<View>>) -> Response {
+    json(&view.rows())
+}
+
+async fn regressions(State(view): State<Arc<View>>) -> Response {
     let mut rows: Vec<Row> = view
         .rows()
         .into_iter()
@@ -224,7 +329,7 @@ async fn regressions(State(view): State<Arc<View>>) -> Json<Vec<Row>> {
         .collect();
     // RFC 3339 UTC strings of equal precision sort as times.
     rows.sort_by(|a, b| b.since.cmp(&a.since));
-    Json(rows)
+    json(&rows)
 }
 
 /// Dashboard filters, from the query string.
@@ -362,7 +467,6 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
         [
             (header::CACHE_CONTROL, "no-store"),
             (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::X_FRAME_OPTIONS, "DENY"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
@@ -371,11 +475,62 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
         .into_response()
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML, control characters shown as `\u{1b}` like everywhere else.
 fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
+    crate::term::escape_controls(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_and_localhost_are_answered() {
+        let rule = HostRule::default();
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:9750",
+            "10.1.2.3:9750",
+            "[::1]",
+            "[::1]:9750",
+            "[fe80::1]:80",
+            "localhost",
+            "LOCALHOST:9750",
+            "localhost.",
+            "app.localhost:3000",
+        ] {
+            assert!(rule.permits(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn other_names_need_to_be_listed() {
+        let rule = HostRule::new(&["picket.internal".to_string()]);
+        assert!(rule.permits("picket.internal"));
+        assert!(rule.permits("Picket.Internal:9750"));
+        assert!(rule.permits("picket.internal."));
+        for host in [
+            "evil.example",
+            "evil.example:9750",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "x.picket.internal",
+            "notlocalhost",
+            "",
+            ":9750",
+            "[::1",
+            "[evil.example]:80",
+            "[::1]x",
+            "127.0.0.1:port",
+            "127.0.0.1:99999999",
+            "2130706433",
+        ] {
+            assert!(!rule.permits(host), "{host}");
+        }
+    }
 }

@@ -16,6 +16,7 @@ use crate::plan::{self, Plan, Series};
 use crate::redact;
 use crate::report::Report;
 use crate::run::Runner;
+use crate::term::{escape_controls, escape_json};
 use crate::units::Severity;
 
 /// Exit code: everything held.
@@ -78,7 +79,11 @@ fn prepare(
         let url = match Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
             _ => {
-                let _ = writeln!(err, "error: `{url}` is not an http(s) URL");
+                let _ = writeln!(
+                    err,
+                    "error: `{}` is not an http(s) URL",
+                    escape_controls(url)
+                );
                 return Err(EXIT_CONFIG);
             }
         };
@@ -86,7 +91,11 @@ fn prepare(
         let mut diags = crate::diag::Diagnostics::default();
         let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
         if !diags.is_empty() {
-            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
+            let _ = writeln!(
+                err,
+                "{}",
+                escape_controls(&redact::scrub_global(&diags.to_string()))
+            );
             return Err(EXIT_CONFIG);
         }
         Loaded { config, probes }
@@ -98,7 +107,11 @@ fn prepare(
         match load::load(&path, env) {
             Ok(l) => l,
             Err(diags) => {
-                let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    escape_controls(&redact::scrub_global(&diags.to_string()))
+                );
                 return Err(EXIT_CONFIG);
             }
         }
@@ -115,7 +128,8 @@ fn prepare(
                 .collect();
             let _ = writeln!(
                 err,
-                "error: no target named `{name}`; targets: {}",
+                "error: no target named `{}`; targets: {}",
+                escape_controls(name),
                 if names.is_empty() {
                     "(none)".into()
                 } else {
@@ -130,7 +144,12 @@ fn prepare(
         let matcher = match probe_matcher(glob) {
             Ok(m) => m,
             Err(e) => {
-                let _ = writeln!(err, "error: invalid --probe pattern `{glob}`: {e}");
+                let _ = writeln!(
+                    err,
+                    "error: invalid --probe pattern `{}`: {}",
+                    escape_controls(glob),
+                    escape_controls(&e.to_string())
+                );
                 return Err(EXIT_CONFIG);
             }
         };
@@ -204,7 +223,11 @@ pub async fn check(
     let runner = match Runner::new(&config) {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "error: {}", config.redactor.scrub(&e.to_string()));
+            let _ = writeln!(
+                err,
+                "error: {}",
+                escape_controls(&config.redactor.scrub(&e.to_string()))
+            );
             return EXIT_CONFIG;
         }
     };
@@ -229,7 +252,13 @@ pub async fn check(
         Format::Junit => report.to_junit(),
     };
     // Defence in depth: findings were scrubbed by the runner; scrub the whole text again.
-    let _ = out.write_all(config.redactor.scrub(&text).as_bytes());
+    let text = config.redactor.scrub(&text);
+    // Targets choose what findings quote: no control sequence reaches the terminal raw.
+    let shown = match opts.format {
+        Format::Text | Format::Junit => escape_controls(&text),
+        Format::Json | Format::Sarif => escape_json(&text),
+    };
+    let _ = out.write_all(shown.as_bytes());
     if report.fails_at(opts.fail_on) || (opts.fail_on_error && report.summary.error > 0) {
         EXIT_FINDINGS
     } else {
@@ -252,7 +281,11 @@ pub fn validate(
                 EXIT_OK
             }
             Err(diags) => {
-                let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    escape_controls(&redact::scrub_global(&diags.to_string()))
+                );
                 EXIT_CONFIG
             }
         };
@@ -282,7 +315,11 @@ pub fn validate(
             EXIT_OK
         }
         Err(diags) => {
-            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
+            let _ = writeln!(
+                err,
+                "{}",
+                escape_controls(&redact::scrub_global(&diags.to_string()))
+            );
             EXIT_CONFIG
         }
     }
@@ -299,14 +336,18 @@ pub fn list(
     let loaded = match load::load(&path, env) {
         Ok(l) => l,
         Err(diags) => {
-            let _ = writeln!(err, "{}", redact::scrub_global(&diags.to_string()));
+            let _ = writeln!(
+                err,
+                "{}",
+                escape_controls(&redact::scrub_global(&diags.to_string()))
+            );
             return EXIT_CONFIG;
         }
     };
+    use std::fmt::Write as _;
     let plan = plan::plan(&loaded);
-    // Written whole at the end, scrubbed of secrets (a `vars` value can be part of a URL).
-    let real_out = out;
-    let mut out: Vec<u8> = Vec::new();
+    // Built as one text so that it reaches the terminal through one escape.
+    let mut text = String::new();
     let mut probes: Vec<_> = loaded.probes.iter().collect();
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     // Columns as wide as the longest probe id and target name.
@@ -318,10 +359,10 @@ pub fn list(
         .map(|t| t.name.len())
         .max()
         .unwrap_or(0);
-    let _ = writeln!(out, "PROBES ({})", probes.len());
+    let _ = writeln!(text, "PROBES ({})", probes.len());
     for p in &probes {
         let _ = writeln!(
-            out,
+            text,
             "  {:<w$} {:<8} {:<24} {}",
             p.id,
             p.severity,
@@ -329,32 +370,32 @@ pub fn list(
             p.name
         );
     }
-    let _ = writeln!(out, "\nTARGETS ({})", loaded.config.targets.len());
+    let _ = writeln!(text, "\nTARGETS ({})", loaded.config.targets.len());
     for t in &loaded.config.targets {
         let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
         let _ = writeln!(
-            out,
+            text,
             "  {:<tw$} {:<40} [{}]",
             t.name,
             t.url.as_str(),
             tags.join(", ")
         );
     }
-    let _ = writeln!(out, "\nSERIES ({})", plan.series.len());
+    let _ = writeln!(text, "\nSERIES ({})", plan.series.len());
     for s in &plan.series {
         let _ = writeln!(
-            out,
+            text,
             "  {:<w$} {:<tw$} {}",
             s.probe.id, s.target.name, s.probe.schedule
         );
     }
     if !plan.skipped.is_empty() {
-        let _ = writeln!(out, "\nSKIPPED ({})", plan.skipped.len());
+        let _ = writeln!(text, "\nSKIPPED ({})", plan.skipped.len());
         for s in &plan.skipped {
-            let _ = writeln!(out, "  {:<w$} {:<tw$} {}", s.probe, s.target, s.reason);
+            let _ = writeln!(text, "  {:<w$} {:<tw$} {}", s.probe, s.target, s.reason);
         }
     }
-    let text = String::from_utf8_lossy(&out);
-    let _ = real_out.write_all(loaded.config.redactor.scrub(&text).as_bytes());
+    // Scrubbed of secrets (a `vars` value can be part of a URL), then made terminal-safe.
+    let _ = out.write_all(escape_controls(&loaded.config.redactor.scrub(&text)).as_bytes());
     EXIT_OK
 }

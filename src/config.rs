@@ -208,8 +208,16 @@ pub mod raw {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Api {
-        /// Listen address (`127.0.0.1:9750`).
+        /// Listen address (`127.0.0.1:9750`). Off loopback picket warns at startup: the API
+        /// then answers anyone who can reach the address.
         pub listen: Option<Spanned<String>>,
+        /// Host names the API answers to, besides IP addresses, `localhost` and
+        /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
+        /// is anything else gets `421 Misdirected Request`: a web page cannot read the API
+        /// through a name it rebinds to this machine (DNS rebinding). `/healthz` and
+        /// `/readyz` answer whatever the `Host`.
+        #[serde(default)]
+        pub allowed_hosts: Vec<Spanned<String>>,
     }
 }
 
@@ -234,6 +242,9 @@ pub struct Config {
     pub telemetry: Telemetry,
     /// API listen address.
     pub api_listen: SocketAddr,
+    /// Host names the API answers to besides IP literals and `localhost` (lowercase, no
+    /// trailing dot).
+    pub api_allowed_hosts: Vec<String>,
     /// Every secret value resolved from the environment, for scrubbing output.
     pub redactor: Redactor,
 }
@@ -387,6 +398,7 @@ impl Config {
             state_path: PathBuf::from(".picket/state"),
             telemetry: Telemetry::default(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
+            api_allowed_hosts: Vec::new(),
             redactor: Redactor::default(),
         }
     }
@@ -578,17 +590,7 @@ pub fn compile(
         || PathBuf::from(".picket/state"),
         |p| PathBuf::from(&p.value),
     );
-    let api_listen = match &raw.api.listen {
-        None => SocketAddr::from(([127, 0, 0, 1], 9750)),
-        Some(listen) => listen.value.parse().unwrap_or_else(|_| {
-            ctx.err_hint(
-                listen,
-                format!("invalid listen address `{}`", listen.value),
-                "write an IP and port, e.g. `127.0.0.1:9750` or `[::1]:9750`",
-            );
-            SocketAddr::from(([127, 0, 0, 1], 9750))
-        }),
-    };
+    let (api_listen, api_allowed_hosts) = compile_api(&mut ctx, &raw.api);
 
     Config {
         source: file.to_path_buf(),
@@ -600,8 +602,57 @@ pub fn compile(
         state_path,
         telemetry,
         api_listen,
+        api_allowed_hosts,
         redactor,
     }
+}
+
+/// Validates the `api` section: the listen address and the allowed host names.
+fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> (SocketAddr, Vec<String>) {
+    let listen = match &raw.listen {
+        None => SocketAddr::from(([127, 0, 0, 1], 9750)),
+        Some(listen) => listen.value.parse().unwrap_or_else(|_| {
+            ctx.err_hint(
+                listen,
+                format!("invalid listen address `{}`", listen.value),
+                "write an IP and port, e.g. `127.0.0.1:9750` or `[::1]:9750`",
+            );
+            SocketAddr::from(([127, 0, 0, 1], 9750))
+        }),
+    };
+    let mut hosts = Vec::new();
+    for host in &raw.allowed_hosts {
+        let name = host.value.trim_end_matches('.').to_ascii_lowercase();
+        if valid_host_name(&name) {
+            hosts.push(name);
+        } else {
+            ctx.err_hint(
+                host,
+                format!(
+                    "invalid host name `{}` in api.allowed_hosts",
+                    crate::term::escape_controls(&host.value)
+                ),
+                "write a bare DNS name as clients send it in `Host`, without scheme, port or \
+                 path, e.g. `picket.internal`; IP addresses are always allowed",
+            );
+        }
+    }
+    (listen, hosts)
+}
+
+/// A DNS name: dot-separated labels of letters, digits, `-` and `_`, each 1–63 long, at most
+/// 253 in all. Expects lowercase.
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
 }
 
 /// Validates one target. Returns `None` when it is unusable (errors were reported).
@@ -1027,5 +1078,23 @@ mod tests {
         assert!(!valid_target_name("Payments"));
         assert!(!valid_target_name("-x"));
         assert!(!valid_target_name(""));
+    }
+
+    #[test]
+    fn api_host_names() {
+        for ok in [
+            "picket.internal",
+            "a",
+            "picket-1.svc.cluster.local",
+            "x_y.example",
+        ] {
+            assert!(valid_host_name(ok), "{ok}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "", "a..b", "-a.b", "a-.b", "http://a", "a:9750", "a/b", "A.b", &long,
+        ] {
+            assert!(!valid_host_name(bad), "{bad}");
+        }
     }
 }

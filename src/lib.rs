@@ -27,7 +27,8 @@
 //! - [`report`]: the output formats of `picket check`.
 //! - [`commands`]: `check`, `validate`, `list`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
-//! - [`diag`], [`redact`], [`units`]: diagnostics, secret handling, value types.
+//! - [`diag`], [`redact`], [`term`], [`units`]: diagnostics, secret handling, terminal-safe
+//!   text, value types.
 //!
 //! No module reaches upstream: the runner knows nothing of state or telemetry, the state
 //! machine knows nothing of HTTP, the API only reads the view the service keeps.
@@ -48,4 +49,5 @@ pub mod schedule;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod term;
 pub mod units;

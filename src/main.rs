@@ -162,6 +162,7 @@ fn parse_watch(text: &str) -> Result<Duration, String> {
 /// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
 /// regression events are exported whatever the stderr level.
 fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::telemetry::Telemetry>) {
+    use picket::redact::{LogLines, ScrubbedStderr};
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -172,12 +173,16 @@ fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::tele
         && std::env::var_os("NO_COLOR").is_none();
     let fmt = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(picket::redact::ScrubbedStderr)
+            .with_writer(ScrubbedStderr::new(if ansi {
+                LogLines::Coloured
+            } else {
+                LogLines::Text
+            }))
             .with_ansi(ansi)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
-            .with_writer(picket::redact::ScrubbedStderr)
+            .with_writer(ScrubbedStderr::new(LogLines::Json))
             .boxed(),
     }
     .with_filter(filter);
@@ -299,9 +304,11 @@ fn reload_on_sighup(reload: tokio::sync::mpsc::Sender<()>, shutdown: Cancellatio
     let _ = (reload, shutdown);
 }
 
-/// Prints a line on stderr, scrubbed of every secret the process has loaded.
+/// Prints a line on stderr, scrubbed of every secret the process has loaded, with control
+/// characters shown escaped.
 fn say(message: &dyn std::fmt::Display) {
-    eprintln!("{}", picket::redact::scrub_global(&message.to_string()));
+    let clean = picket::redact::scrub_global(&message.to_string());
+    eprintln!("{}", picket::term::escape_controls(&clean));
 }
 
 fn env_lookup(name: &str) -> Option<String> {

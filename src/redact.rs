@@ -391,16 +391,39 @@ pub fn scrub_global(text: &str) -> String {
 }
 
 /// A log writer for `tracing-subscriber` that scrubs every event with the process-wide
-/// redactor before it reaches stderr: events from other crates (hyper, reqwest, rustls) are
-/// covered too, with no care needed at each call site.
+/// redactor before it reaches stderr, then shows control characters from targets escaped:
+/// events from other crates (hyper, reqwest, rustls) are covered too, with no care needed at
+/// each call site.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ScrubbedStderr;
+pub struct ScrubbedStderr {
+    format: LogLines,
+}
+
+/// What the log lines are, for escaping control characters without breaking them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogLines {
+    /// Plain text: every control character but `\n` and `\t` is escaped.
+    #[default]
+    Text,
+    /// Text coloured with ANSI codes: ESC is kept (`tracing-subscriber` escapes it in values).
+    Coloured,
+    /// JSON: DEL and C1 escaped as `\u00XX` (serde already escapes C0).
+    Json,
+}
+
+impl ScrubbedStderr {
+    /// A writer for log lines of `format`.
+    pub fn new(format: LogLines) -> Self {
+        ScrubbedStderr { format }
+    }
+}
 
 /// One event's bytes, held until the event is complete so a secret is never split across
 /// writes, then scrubbed and written to stderr in one piece.
 #[derive(Debug, Default)]
 pub struct ScrubbedEvent {
     buf: Vec<u8>,
+    format: LogLines,
 }
 
 impl std::io::Write for ScrubbedEvent {
@@ -420,8 +443,13 @@ impl Drop for ScrubbedEvent {
             return;
         }
         let text = String::from_utf8_lossy(&self.buf);
-        let clean = global().scrub(&text).into_owned();
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), clean.as_bytes());
+        let clean = global().scrub(&text);
+        let safe = match self.format {
+            LogLines::Text => crate::term::escape_controls(&clean),
+            LogLines::Coloured => crate::term::escape_controls_but_colours(&clean),
+            LogLines::Json => crate::term::escape_json(&clean),
+        };
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), safe.as_bytes());
     }
 }
 
@@ -429,7 +457,10 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
     type Writer = ScrubbedEvent;
 
     fn make_writer(&'a self) -> Self::Writer {
-        ScrubbedEvent::default()
+        ScrubbedEvent {
+            buf: Vec::new(),
+            format: self.format,
+        }
     }
 }
 

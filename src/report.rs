@@ -289,8 +289,11 @@ fn security_severity(severity: Severity) -> &'static str {
     }
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
+/// Escapes text for XML attributes and content. Control characters are written out as
+/// `\u{1b}` first: XML 1.0 forbids most C0 characters even as character references, and C1
+/// ones, though allowed, are terminal escapes when a CI log prints the report.
 fn xml(text: &str) -> String {
+    let text = crate::term::escape_controls(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -299,8 +302,6 @@ fn xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
             c => out.push(c),
         }
     }
@@ -313,6 +314,9 @@ mod tests {
 
     #[test]
     fn xml_escapes() {
-        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            xml("a<b & \"c\"\u{1}\u{9b}\n"),
+            "a&lt;b &amp; &quot;c&quot;\\u{1}\\u{9b}\n"
+        );
     }
 }

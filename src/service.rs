@@ -126,8 +126,10 @@ pub async fn start(
     env: SharedEnv,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let (store, stored) = Store::open(&loaded.config.state_path)
-        .with_context(|| "cannot open the state store (is another picket using it?)")?;
+    // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
+    // another process, permissions), and the error says which.
+    let (store, stored) =
+        Store::open(&loaded.config.state_path).context("cannot open the state store")?;
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
 
@@ -147,10 +149,19 @@ pub async fn start(
 
     let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
     let api_token = CancellationToken::new();
-    let (api_addr, api_task) = api::serve(listen, Arc::clone(&view), api_token.clone())
+    let hosts = api::HostRule::new(&loaded.config.api_allowed_hosts);
+    let (api_addr, api_task) = api::serve(listen, Arc::clone(&view), hosts, api_token.clone())
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %api_addr, "API listening");
+    if !api_addr.ip().is_loopback() {
+        // `listen=`, not `addr=`: tests find the API address by the first `addr=` on stderr.
+        tracing::warn!(
+            listen = %api_addr,
+            "the API is reachable from the network: anyone who can connect can read every \
+             series and finding; listen on 127.0.0.1 or put an authenticating proxy in front"
+        );
+    }
 
     let shared = Arc::new(Shared {
         runner: RwLock::new(Arc::new(runner)),
@@ -286,9 +297,12 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
             Transition::Regression => telemetry::Transition::Regression,
             Transition::Recovery => telemetry::Transition::Recovery,
         };
-        shared
-            .telemetry
-            .record_transition(&labels, t, &state.findings);
+        shared.telemetry.record_transition(
+            &labels,
+            t,
+            &state.findings,
+            state.since.unwrap_or(result.started),
+        );
     }
 }
 

@@ -181,7 +181,26 @@ pub enum StoreError {
         /// Cause.
         source: std::io::Error,
     },
-    /// redb refused (locked by another picket, corrupt file, disk full, …).
+    /// Another process holds the store open.
+    #[error(
+        "state store `{path}` is in use by another process (another `picket run` with the same \
+         state.path?); stop it, or give this instance its own state.path"
+    )]
+    Locked {
+        /// File.
+        path: PathBuf,
+    },
+    /// The file was unreadable and could not be moved aside either.
+    #[error("state store `{path}` is unreadable ({detail}) and could not be moved aside: {source}")]
+    MoveAside {
+        /// File.
+        path: PathBuf,
+        /// Why it was unreadable.
+        detail: String,
+        /// Why it could not be moved.
+        source: std::io::Error,
+    },
+    /// redb refused for another reason (permissions, disk full, …).
     #[error("state store `{path}`: {detail}")]
     Db {
         /// File.
@@ -211,24 +230,44 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if missing) the store in directory `dir`, and reads every state in it.
+    ///
+    /// A file that cannot be read as a store (corrupt, truncated, another format) is renamed
+    /// to `state.redb.corrupt-<UTC timestamp>` beside it, with an ERROR log line, and the
+    /// store starts empty: losing the history is better than not probing at all, and the old
+    /// file stays for inspection. A store that another process holds is [`StoreError::Locked`].
     pub fn open(dir: &Path) -> Result<(Store, BTreeMap<String, SeriesState>), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
             path: dir.to_path_buf(),
             source,
         })?;
-        let path = dir.join("state.redb");
-        let db_err = |detail: String| StoreError::Db {
-            path: path.clone(),
-            detail,
+        let path = dir.join(STORE_FILE);
+        let (db, states) = match load(&path) {
+            Ok(loaded) => loaded,
+            Err(Failure::Unreadable(detail)) => {
+                let aside = move_aside(&path).map_err(|source| StoreError::MoveAside {
+                    path: path.clone(),
+                    detail: detail.clone(),
+                    source,
+                })?;
+                tracing::error!(
+                    path = %path.display(),
+                    moved_to = %aside.display(),
+                    error = %detail,
+                    "state store unreadable; moved it aside and starting with no stored state"
+                );
+                load(&path).map_err(|f| f.into_error(&path))?
+            }
+            Err(f) => return Err(f.into_error(&path)),
         };
-        let db = Database::create(&path).map_err(|e| db_err(e.to_string()))?;
-        let states = read_all(&db).map_err(db_err)?;
         // A bounded queue: if the disk stalls, run tasks wait here instead of piling up.
         let (tx, rx) = mpsc::channel(1024);
         std::thread::Builder::new()
             .name("picket-state".into())
             .spawn(move || writer(db, rx))
-            .map_err(|e| db_err(e.to_string()))?;
+            .map_err(|e| StoreError::Db {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         Ok((Store { tx, path }, states))
     }
 
@@ -268,16 +307,89 @@ impl Store {
     }
 }
 
-fn read_all(db: &Database) -> Result<BTreeMap<String, SeriesState>, String> {
-    let txn = db.begin_read().map_err(|e| e.to_string())?;
+/// The store's file name inside `state.path`.
+pub const STORE_FILE: &str = "state.redb";
+
+/// Why a store could not be loaded.
+enum Failure {
+    /// Another process has it open.
+    Locked,
+    /// The file's content cannot be read as a store: move it aside.
+    Unreadable(String),
+    /// Anything else (permissions, I/O): refuse, the file may be fine.
+    Other(String),
+}
+
+impl Failure {
+    fn into_error(self, path: &Path) -> StoreError {
+        let path = path.to_path_buf();
+        match self {
+            Failure::Locked => StoreError::Locked { path },
+            Failure::Unreadable(detail) | Failure::Other(detail) => StoreError::Db { path, detail },
+        }
+    }
+}
+
+impl From<redb::Error> for Failure {
+    fn from(e: redb::Error) -> Failure {
+        use std::io::ErrorKind;
+        match e {
+            redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => Failure::Locked,
+            redb::Error::Corrupted(_)
+            | redb::Error::UpgradeRequired(_)
+            | redb::Error::TableTypeMismatch { .. }
+            | redb::Error::TableIsMultimap(_)
+            | redb::Error::TypeDefinitionChanged { .. } => Failure::Unreadable(e.to_string()),
+            // A file shorter than its header says, or not a redb file at all.
+            redb::Error::Io(io)
+                if matches!(io.kind(), ErrorKind::UnexpectedEof | ErrorKind::InvalidData) =>
+            {
+                Failure::Unreadable(io.to_string())
+            }
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+/// Opens the database at `path` (creating it if missing), checks its integrity, and reads
+/// every state in it.
+fn load(path: &Path) -> Result<(Database, BTreeMap<String, SeriesState>), Failure> {
+    // redb trusts a cleanly closed file and may panic on one altered behind its back; the
+    // integrity check (which reads the whole, small file) reports it as corrupt instead. The
+    // unwind guard is for whatever the check misses: no file may take the process down.
+    let opened = std::panic::catch_unwind(|| {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .create(path)
+    });
+    let db = match opened {
+        Ok(db) => db.map_err(|e| Failure::from(redb::Error::from(e)))?,
+        Err(_) => return Err(Failure::Unreadable("redb panicked reading it".into())),
+    };
+    let states = read_all(&db)?;
+    Ok((db, states))
+}
+
+/// Renames an unreadable store file to `<name>.corrupt-<UTC timestamp>` in its directory.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{stamp}"));
+    let aside = path.with_file_name(name);
+    std::fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
+fn read_all(db: &Database) -> Result<BTreeMap<String, SeriesState>, redb::Error> {
+    let txn = db.begin_read()?;
     let table = match txn.open_table(SERIES) {
         Ok(t) => t,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let mut out = BTreeMap::new();
-    for entry in table.iter().map_err(|e| e.to_string())? {
-        let (k, v) = entry.map_err(|e| e.to_string())?;
+    for entry in table.iter()? {
+        let (k, v) = entry?;
         // A record this version cannot read is dropped (the series starts over as unknown)
         // rather than stopping the service.
         if let Ok(state) = serde_json::from_slice::<SeriesState>(v.value()) {
@@ -449,5 +561,78 @@ mod tests {
         }
         let (_, loaded) = reopened.expect("store reopens");
         assert_eq!(loaded.get("headers/hsts@web"), Some(&s));
+    }
+
+    fn aside_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_file_is_moved_aside_and_the_store_starts_empty() {
+        let garbage: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 + 3) as u8).collect();
+        for content in [&b"not a database"[..], &garbage, b""] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(STORE_FILE), content).unwrap();
+            let (store, loaded) = Store::open(dir.path()).expect("opens after moving aside");
+            assert!(loaded.is_empty());
+            store.put("a@b", &SeriesState::default()).await.unwrap();
+            let aside = aside_files(dir.path());
+            if content.is_empty() {
+                // An empty file is a new store, not a corrupt one.
+                assert!(aside.is_empty(), "{aside:?}");
+            } else {
+                assert_eq!(aside.len(), 1, "{aside:?}");
+                assert_eq!(std::fs::read(&aside[0]).unwrap(), content, "kept as it was");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_truncated_store_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (store, _) = Store::open(dir.path()).unwrap();
+            let mut s = SeriesState::default();
+            step(&mut s, Outcome::Pass);
+            for i in 0..200 {
+                store.put(&format!("p{i}@t"), &s).await.unwrap();
+            }
+            store.sync().await.unwrap();
+        }
+        let path = dir.path().join(STORE_FILE);
+        // Wait for the writer thread to close the file, then cut it in half.
+        let mut len = 0;
+        for _ in 0..100 {
+            len = std::fs::metadata(&path).unwrap().len();
+            if Database::create(&path).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(len / 2).unwrap();
+        drop(file);
+        let (_, loaded) = Store::open(dir.path()).expect("opens after moving aside");
+        assert!(loaded.is_empty());
+        assert_eq!(aside_files(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn a_store_held_open_is_locked_not_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_held, _) = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).map(|_| ()).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("in use by another process"),
+            "{err}"
+        );
+        assert!(aside_files(dir.path()).is_empty(), "nothing moved aside");
     }
 }

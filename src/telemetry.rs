@@ -493,17 +493,33 @@ impl Telemetry {
 
     /// Records a regression or recovery: `picket.regressions` or `picket.recoveries`, one
     /// OTLP log record (event `picket.regression` / `picket.recovery`, WARN / INFO) with the
-    /// rule and the findings, and a line in picket's own log.
-    pub fn record_transition(&self, labels: &SeriesLabels, t: Transition, findings: &[Finding]) {
+    /// rule and the findings, and a line in picket's own log. `since` is when the new state
+    /// began (the start of the run that caused it), reported as `picket.state.since`: with
+    /// the series it identifies the transition, so a backend can tell one from another.
+    pub fn record_transition(
+        &self,
+        labels: &SeriesLabels,
+        t: Transition,
+        findings: &[Finding],
+        since: SystemTime,
+    ) {
+        let since = crate::units::rfc3339(since);
         let attrs = labels.with_severity();
         match t {
             Transition::Regression => self.inner.instruments.regressions.add(1, &attrs),
             Transition::Recovery => self.inner.instruments.recoveries.add(1, &attrs),
         }
         let findings_json = serde_json::to_string(findings).unwrap_or_else(|_| "[]".to_owned());
-        log_transition(labels, t, &findings_json, findings.len());
+        log_transition(labels, t, &findings_json, findings.len(), &since);
         if let Some(pipeline) = &self.inner.pipeline {
-            emit_transition(&pipeline.logger, labels, t, findings_json, findings.len());
+            emit_transition(
+                &pipeline.logger,
+                labels,
+                t,
+                findings_json,
+                findings.len(),
+                since,
+            );
         }
     }
 
@@ -723,7 +739,13 @@ fn from_dependency(target: &str) -> bool {
 /// picket's own log line for a transition: what an operator without a collector sees.
 // `event!` rather than `warn!`/`info!`: those macros cannot parse `target:` followed by
 // dotted field names.
-fn log_transition(labels: &SeriesLabels, t: Transition, findings_json: &str, count: usize) {
+fn log_transition(
+    labels: &SeriesLabels,
+    t: Transition,
+    findings_json: &str,
+    count: usize,
+    since: &str,
+) {
     match t {
         Transition::Regression => tracing::event!(
             target: TRANSITION_TARGET,
@@ -732,6 +754,7 @@ fn log_transition(labels: &SeriesLabels, t: Transition, findings_json: &str, cou
             target.name = labels.target_name,
             probe.severity = labels.severity.as_str(),
             security_rule.name = labels.rule_name,
+            since,
             findings.count = count,
             findings = findings_json,
             "security regression"
@@ -743,6 +766,7 @@ fn log_transition(labels: &SeriesLabels, t: Transition, findings_json: &str, cou
             target.name = labels.target_name,
             probe.severity = labels.severity.as_str(),
             security_rule.name = labels.rule_name,
+            since,
             "security recovery"
         ),
     }
@@ -756,6 +780,7 @@ fn emit_transition(
     t: Transition,
     findings_json: String,
     count: usize,
+    since: String,
 ) {
     let (severity, text, verb) = match t {
         Transition::Regression => (opentelemetry::logs::Severity::Warn, "WARN", "regression"),
@@ -782,6 +807,7 @@ fn emit_transition(
     if let Some(reference) = labels.rule_reference {
         record.add_attribute("security_rule.reference", reference.to_owned());
     }
+    record.add_attribute("picket.state.since", since);
     record.add_attribute("findings", findings_json);
     record.add_attribute("findings.count", i64::try_from(count).unwrap_or(i64::MAX));
     logger.emit(record);

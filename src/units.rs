@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration `{text}` has no unit"));
     }
     humantime::parse_duration(text).map_err(|_| format!("invalid duration `{text}`"))
+}
+
+/// Formats a time as RFC 3339 in UTC, to the second (`2026-11-26T14:00:00Z`): the one time
+/// format of the API, the logs and the OTLP records, so they can be matched.
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Formats a duration the way a user would write it (`5m`, `1500ms`).

@@ -4,8 +4,10 @@
 
 mod helpers;
 
+mod api;
 mod checks;
 mod cli;
+mod crash;
 mod e2e;
 mod limits;
 mod otlp;
@@ -14,5 +16,6 @@ mod props;
 mod secrets;
 mod service;
 mod ssrf;
+mod term;
 mod truncated;
 mod validate;

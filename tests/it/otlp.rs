@@ -477,6 +477,11 @@ async fn http_logs(State(store): State<Store>, headers: HeaderMap, body: Bytes) 
 // Tests
 // ---------------------------------------------------------------------------------------
 
+/// When the transitions these tests record began (2027-01-15T08:00:00Z).
+fn since() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
 const HSTS_REFERENCE: &str = "https://cheatsheetseries.owasp.org/cheatsheets/HTTP_Strict_Transport_Security_Cheat_Sheet.html";
 
 fn hsts() -> SeriesLabels<'static> {
@@ -569,8 +574,8 @@ fn record_everything(telemetry: &Telemetry) {
         }
         telemetry.record_state(&hsts, false, true);
         telemetry.record_state(&nosniff(), true, false);
-        telemetry.record_transition(&hsts, Transition::Regression, &[finding()]);
-        telemetry.record_transition(&nosniff(), Transition::Recovery, &[]);
+        telemetry.record_transition(&hsts, Transition::Regression, &[finding()], since());
+        telemetry.record_transition(&nosniff(), Transition::Recovery, &[], since());
         telemetry.record_lateness(0.25);
         telemetry.record_reload(true);
         telemetry.record_reload(false);
@@ -715,6 +720,7 @@ fn check_everything_arrived(receiver: &Receiver) {
         ("security_rule.category", "headers"),
         ("security_rule.reference", HSTS_REFERENCE),
         ("findings.count", "1"),
+        ("picket.state.since", "2027-01-15T08:00:00Z"),
     ] {
         assert_eq!(
             regression.attrs.get(key).map(String::as_str),
@@ -969,7 +975,7 @@ fn record_many(telemetry: &Telemetry, n: u64) -> Duration {
             drop(span);
             telemetry.record_run(&labels, &run);
             telemetry.record_state(&labels, false, i % 2 == 0);
-            telemetry.record_transition(&labels, Transition::Regression, &[finding()]);
+            telemetry.record_transition(&labels, Transition::Regression, &[finding()], since());
         }
         start.elapsed()
     })
@@ -1083,8 +1089,8 @@ fn without_a_collector_transitions_go_to_the_log() {
         let labels = hsts();
         telemetry.record_run(&labels, &result(&labels, Outcome::Pass, 5, Some(200)));
         telemetry.record_state(&labels, false, true);
-        telemetry.record_transition(&labels, Transition::Regression, &[finding()]);
-        telemetry.record_transition(&labels, Transition::Recovery, &[]);
+        telemetry.record_transition(&labels, Transition::Regression, &[finding()], since());
+        telemetry.record_transition(&labels, Transition::Recovery, &[], since());
         let span = telemetry::run_span(&labels);
         telemetry::finish_run_span(&span, &result(&labels, Outcome::Pass, 5, Some(200)));
     });
