@@ -9,7 +9,8 @@
 //! is *undecided* — `contains`/`matches` that find nothing in the prefix, `not_contains`/
 //! `not_matches` that find nothing either, every `json` check, a `response_time` that has not
 //! yet run out. What the prefix already proves stays decided: a text found in it is in the
-//! whole body. `all_of` fails if any inner check fails, `any_of` holds if any inner check
+//! whole body, and a pattern anchored at the start that no continuation could complete
+//! (`\A\s*\{` on `<html>`) is in none. `all_of` fails if any inner check fails, `any_of` holds if any inner check
 //! holds, `not` of an undecided check is undecided. [`Evaluation::undecided`] names the checks
 //! left open, and the runner turns them into an `error` outcome when nothing failed outright.
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
+use regex_automata::nfa::thompson::NFA;
 use serde::{Deserialize, Serialize};
 
 use crate::redact::{self, Redactor};
@@ -632,16 +634,49 @@ fn decisive_match<'t>(re: &Regex, text: &'t str, truncated: bool) -> Option<rege
 }
 
 /// Whether a pattern has an assertion that inspects the character after a match position.
-/// Only `\A` and `(?m)^` look purely backwards; anything unparsable counts as looking ahead.
+/// Only `\A` and `(?m)^` look purely backwards; a pattern that does not compile here counts
+/// as looking ahead.
 fn looks_past_match(re: &Regex) -> bool {
-    use regex_syntax::hir::Look;
-    regex_syntax::parse(re.as_str()).map_or(true, |hir| {
-        !hir.properties()
-            .look_set()
+    use regex_automata::util::look::Look;
+    NFA::new(re.as_str()).map_or(true, |nfa| {
+        !nfa.look_set_any()
             .remove(Look::Start)
             .remove(Look::StartLF)
             .is_empty()
     })
+}
+
+/// Whether the text read already rules out a match of `re` anywhere in the whole body, for a
+/// pattern without a match in it. Only a pattern anchored at the start (`\A…`) can be ruled
+/// out, when no continuation of the text read could complete it: its automaton, run over the
+/// text, dies (`\A\s*\{` on `<html>`). An unanchored pattern could match in the unread rest.
+fn ruled_out(re: &Regex, text: &str) -> bool {
+    use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::{Anchored, Input};
+    let Ok(nfa) = NFA::new(re.as_str()) else {
+        return false;
+    };
+    if !nfa.is_always_start_anchored() || re.is_match(text) {
+        return false;
+    }
+    let Ok(dfa) = DFA::builder().build_from_nfa(nfa) else {
+        return false;
+    };
+    let mut cache = dfa.create_cache();
+    let input = Input::new(text).anchored(Anchored::Yes);
+    let Ok(mut state) = dfa.start_state_forward(&mut cache, &input) else {
+        return false;
+    };
+    for &byte in text.as_bytes() {
+        match dfa.next_state(&mut cache, state, byte) {
+            Ok(next) if next.is_dead() => return true,
+            // The lazy DFA gives up on some inputs (a Unicode `\b` on non-ASCII): stay open.
+            Ok(next) if next.is_quit() => return false,
+            Ok(next) => state = next,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// A short excerpt around `at..at+len` in `body`.
@@ -692,6 +727,14 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
         },
         BodyTest::Matches(re) => match decisive_match(re, &body, truncated) {
             Some(_) => Verdict::Holds,
+            None if truncated && ruled_out(re, &body) => Verdict::Fails(vec![finding(
+                check,
+                format!("matches /{re}/"),
+                format!(
+                    "no match: the first {} bytes rule it out (body truncated)",
+                    body.len()
+                ),
+            )]),
             None => not_found(format!("matches /{re}/"), "no match"),
         },
         BodyTest::NotMatches(re) => match decisive_match(re, &body, truncated) {
@@ -700,7 +743,7 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
                 format!("does not match /{re}/"),
                 format!("matched {:?} at byte {}", m.as_str(), m.start()),
             )]),
-            None if truncated => Verdict::Undecided,
+            None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
             None => Verdict::Holds,
         },
     }
@@ -1035,6 +1078,39 @@ mod tests {
             let negated_want = if want == "holds" { "fails" } else { want };
             assert_eq!(verdict(&negated, &r), negated_want, "not {pattern}");
         }
+    }
+
+    #[test]
+    fn a_pattern_anchored_at_the_start_is_ruled_out_once_no_continuation_can_match() {
+        for (pattern, prefix, want) in [
+            // exposure/api-docs: a JSON document starts with `{`.
+            ("\\A\\x{FEFF}?\\s*\\{", "<!doctype html>", "fails"),
+            ("\\A\\x{FEFF}?\\s*\\{", "   \n  ", "undecided"),
+            // exposure/spring-actuator-heapdump.
+            ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "<html>", "fails"),
+            ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "JAVA PRO", "undecided"),
+            // Unanchored patterns can always match later.
+            ("\\{", "<!doctype html>", "undecided"),
+            ("(?m)^\\{", "<!doctype html>", "undecided"),
+            // A Unicode word boundary makes the lazy DFA give up: stays open.
+            ("\\A\\bé", "aaa", "undecided"),
+        ] {
+            let r = cut(prefix.as_bytes());
+            let check = body(BodyTest::Matches(re(pattern)));
+            assert_eq!(verdict(&check, &r), want, "{pattern} on {prefix:?}");
+            let negated = body(BodyTest::NotMatches(re(pattern)));
+            let negated_want = if want == "fails" { "holds" } else { want };
+            assert_eq!(
+                verdict(&negated, &r),
+                negated_want,
+                "not {pattern} on {prefix:?}"
+            );
+        }
+        let f = evaluate(&[body(BodyTest::Matches(re("\\A\\{")))], &cut(b"<html>")).findings;
+        assert_eq!(
+            f[0].observed,
+            "no match: the first 6 bytes rule it out (body truncated)"
+        );
     }
 
     #[test]

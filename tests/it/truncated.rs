@@ -226,3 +226,31 @@ async fn a_probe_max_body_bytes_above_the_config_cap_makes_the_check_decidable()
         result.outcome
     );
 }
+
+#[tokio::test]
+async fn shipped_probes_anchored_at_the_body_start_decide_on_an_endless_body() {
+    let shipped = |name: &str| {
+        std::fs::read_to_string(
+            crate::helpers::repo_root()
+                .join("probes/exposure")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // An endless HTML page: no API document and no heap dump can start there.
+    let html = endless_server("text/html", "<!doctype html><html>").await;
+    for probe in ["api-docs.yaml", "spring-actuator-heapdump.yaml"] {
+        let result = run_probe(&html.url(), &shipped(probe)).await;
+        assert_eq!(result.outcome, Outcome::Pass, "{probe}");
+    }
+    // An endless heap dump is an exposure, whatever follows its header (one finding for each
+    // of the probe's two paths).
+    let dump = endless_server("application/octet-stream", "JAVA PROFILE 1.0.2\0").await;
+    let result = run_probe(&dump.url(), &shipped("spring-actuator-heapdump.yaml")).await;
+    let f = result.outcome.findings();
+    assert_eq!(f.len(), 2, "{:?}", result.outcome);
+    assert!(
+        f[0].observed
+            .ends_with("body matches \"JAVA PROFILE 1.0.2\" at byte 0")
+    );
+}
