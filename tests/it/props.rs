@@ -581,3 +581,26 @@ proptest! {
         }
     }
 }
+
+/// The mutations start from files that load: otherwise every mutated case would only ever
+/// exercise the error paths.
+#[test]
+fn the_unmutated_shipped_files_load() {
+    for file in PROBE_FILES.iter() {
+        let mut diags = Diagnostics::default();
+        let text = mutate(&read(file), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("p.yaml");
+        std::fs::write(&copy, text).unwrap();
+        let probe = picket::load::load_probe_file(&copy, &Defaults::default(), &mut diags);
+        assert!(probe.is_some(), "{}: {diags}", file.display());
+    }
+    for file in CONFIG_FILES.iter() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("picket.yaml");
+        std::fs::write(&copy, mutate(&read(file), &[])).unwrap();
+        if let Err(diags) = picket::load::load(&copy, &|_| None) {
+            panic!("{}: {diags}", file.display());
+        }
+    }
+}
