@@ -95,7 +95,7 @@ async fn bench_check() {
     let took = start.elapsed();
     let passed = results
         .iter()
-        .filter(|r| r.outcome == picket::run::Outcome::Pass)
+        .filter(|r| r.outcome == picket::outcome::Outcome::Pass)
         .count();
     assert_eq!(passed, plan.series.len());
     println!(

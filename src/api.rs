@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::check::Finding;
+use crate::outcome::Finding;
 use crate::state::{Mark, SeriesState, State as SeriesStateKind};
 use crate::units::Severity;
 

@@ -21,24 +21,13 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
-use serde::{Deserialize, Serialize};
 
+use crate::outcome::Finding;
 use crate::redact::{self, Redactor};
 use crate::units::format_duration;
 
 /// How much of an observed value a finding quotes.
 const MAX_OBSERVED_CHARS: usize = 200;
-
-/// One failed check: which check, what it expected, what it saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The check, as a short sentence (`header strict-transport-security present`).
-    pub check: String,
-    /// What the check expected.
-    pub expected: String,
-    /// What the response showed.
-    pub observed: String,
-}
 
 /// The part of a response that checks look at.
 #[derive(Debug, Clone)]

@@ -172,14 +172,14 @@ pub async fn run_all(
     runner: &Runner,
     series: &[Series],
     progress: &indicatif::ProgressBar,
-) -> Vec<crate::run::RunResult> {
+) -> Vec<crate::outcome::RunResult> {
     let mut set = tokio::task::JoinSet::new();
     for (i, s) in series.iter().enumerate() {
         let runner = runner.clone();
         let s = s.clone();
         set.spawn(async move { (i, runner.run(&s).await) });
     }
-    let mut results: Vec<Option<crate::run::RunResult>> = vec![None; series.len()];
+    let mut results: Vec<Option<crate::outcome::RunResult>> = vec![None; series.len()];
     while let Some(joined) = set.join_next().await {
         // A panicking run would be a bug; its slot stays empty and is reported as an error.
         if let Ok((i, r)) = joined {
@@ -191,11 +191,11 @@ pub async fn run_all(
         .into_iter()
         .zip(series)
         .map(|(r, s)| {
-            r.unwrap_or_else(|| crate::run::RunResult {
+            r.unwrap_or_else(|| crate::outcome::RunResult {
                 probe: s.probe.id.clone(),
                 target: s.target.name.clone(),
-                outcome: crate::run::Outcome::Error(crate::run::RunError {
-                    kind: crate::run::ErrorKind::Request,
+                outcome: crate::outcome::Outcome::Error(crate::outcome::RunError {
+                    kind: crate::outcome::ErrorKind::Request,
                     message: "internal error: run task failed".into(),
                 }),
                 started: std::time::SystemTime::now(),

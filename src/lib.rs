@@ -19,7 +19,9 @@
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits.
-//! - [`check`]: check definitions and their pure evaluation into [`check::Finding`]s.
+//! - [`check`]: check definitions and their pure evaluation into [`outcome::Finding`]s.
+//! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
+//!   by state, telemetry, API and reports without knowing the probe kind.
 //! - [`state`]: the regression state machine and its redb store.
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
 //! - [`api`]: the HTTP API and dashboard.
@@ -40,6 +42,7 @@ pub mod config;
 pub mod demo;
 pub mod diag;
 pub mod load;
+pub mod outcome;
 pub mod plan;
 pub mod probe;
 pub mod redact;

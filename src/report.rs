@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::check::Finding;
+use crate::outcome::{Finding, Outcome, RunResult};
 use crate::plan::Series;
-use crate::run::{Outcome, RunResult};
 use crate::units::Severity;
 
 /// One series' result, as reported.

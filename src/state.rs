@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::check::Finding;
-use crate::run::Outcome;
+use crate::outcome::{Finding, Outcome};
 
 /// How many recent outcomes each series remembers.
 pub const HISTORY_LEN: usize = 30;
@@ -438,7 +437,7 @@ fn commit(db: &Database, batch: &[Command]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{ErrorKind, RunError};
+    use crate::outcome::{ErrorKind, RunError};
 
     fn fail() -> Outcome {
         Outcome::Fail(vec![Finding {

@@ -71,11 +71,10 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 use url::Url;
 
-use crate::check::Finding;
 use crate::config::{self, OtlpProtocol};
+use crate::outcome::{Finding, Outcome, RunResult};
 use crate::plan::Series;
 use crate::redact::Redactor;
-use crate::run::{Outcome, RunResult};
 use crate::units::Severity;
 
 /// Runs of a series, by outcome (counter, `{run}`).

@@ -162,7 +162,7 @@ pub async fn run_probe_with(
     url: &str,
     target_extra: &str,
     probe_yaml: &str,
-) -> picket::run::RunResult {
+) -> picket::outcome::RunResult {
     run_probe_env(url, target_extra, probe_yaml, &[]).await
 }
 
@@ -172,7 +172,7 @@ pub async fn run_probe_env(
     target_extra: &str,
     probe_yaml: &str,
     env: &[(&str, &str)],
-) -> picket::run::RunResult {
+) -> picket::outcome::RunResult {
     let ws = workspace(&[("probes/p.yaml", probe_yaml)]);
     let probes = ws.path().join("probes");
     let config = format!(
@@ -197,7 +197,7 @@ pub async fn run_probe_env(
 }
 
 /// Runs one probe once against `url`.
-pub async fn run_probe(url: &str, probe_yaml: &str) -> picket::run::RunResult {
+pub async fn run_probe(url: &str, probe_yaml: &str) -> picket::outcome::RunResult {
     run_probe_with(url, "", probe_yaml).await
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use picket::run::Outcome;
+use picket::outcome::Outcome;
 
 use crate::helpers::{TestServer, probe_with_checks, respond, run_probe};
 

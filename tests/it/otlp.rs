@@ -32,9 +32,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use picket::check::Finding;
 use picket::config::{self, OtlpProtocol};
-use picket::run::{ErrorKind, Outcome, RunError, RunResult};
+use picket::outcome::Finding;
+use picket::outcome::{ErrorKind, Outcome, RunError, RunResult};
 use picket::telemetry::{self, SeriesLabels, Telemetry, Transition};
 use picket::units::Severity;
 use prost::Message;

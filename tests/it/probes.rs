@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use picket::check::Finding;
 use picket::load::Loaded;
-use picket::run::Outcome;
+use picket::outcome::Finding;
+use picket::outcome::Outcome;
 
 use crate::helpers::{Seen, TestServer, repo_root, respond, workspace};
 

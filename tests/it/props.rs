@@ -508,6 +508,11 @@ fn filler() -> impl Strategy<Value = String> {
         .prop_map(|chars| chars.into_iter().collect())
 }
 
+/// A quoted string without its two quotes (and only those: an escaped `\"` at the end stays).
+fn unquote(quoted: &str) -> String {
+    quoted[1..quoted.len() - 1].to_string()
+}
+
 /// The secret as a target might send it back: (text containing it, the spelling to look for).
 fn spelled(secret: &str, how: usize, before: &str, after: &str) -> (String, String) {
     use base64::Engine as _;
@@ -520,11 +525,8 @@ fn spelled(secret: &str, how: usize, before: &str, after: &str) -> (String, Stri
         4 => utf8_percent_encode(secret, NON_ALPHANUMERIC)
             .to_string()
             .to_ascii_lowercase(),
-        5 => serde_json::to_string(secret)
-            .unwrap()
-            .trim_matches('"')
-            .to_string(),
-        6 => format!("{secret:?}").trim_matches('"').to_string(),
+        5 => unquote(&serde_json::to_string(secret).unwrap()),
+        6 => unquote(&format!("{secret:?}")),
         7 => url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
         _ => {
             // base64 of the secret inside a longer base64 text, at alignment `how % 3`.

@@ -233,7 +233,10 @@ mod sweep {
                 .unwrap()
                 .trim_matches('"')
                 .to_string(),
-            format!("{secret:?}").trim_matches('"').to_string(),
+            {
+                let debug = format!("{secret:?}");
+                debug[1..debug.len() - 1].to_string()
+            },
         ];
         for prefix in ["", "a", "ab", "Bearer "] {
             let encoded =

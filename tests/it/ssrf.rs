@@ -1,7 +1,7 @@
 //! A probe can only reach its own target: no absolute URLs or `//host` in paths, no redirects
 //! off the target, and the target's credentials go nowhere else.
 
-use picket::run::Outcome;
+use picket::outcome::Outcome;
 
 use crate::helpers::{
     TestServer, respond, run_picket, run_probe_env, run_probe_with, texts, workspace,

@@ -3,7 +3,7 @@
 //! already proves stays decided, and a definite finding still fails the run.
 
 use axum::body::{Body, Bytes};
-use picket::run::{Outcome, RunResult};
+use picket::outcome::{Outcome, RunResult};
 
 use crate::helpers::{TestServer, probe_with_checks, respond, run_probe};
 
