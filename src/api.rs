@@ -2,11 +2,10 @@
 //! and a server-rendered page. It reads a [`View`] that the service keeps current; it never
 //! touches the runner or the store.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::{Query, Request, State};
@@ -19,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Finding;
-use crate::state::{Mark, SeriesState, State as SeriesStateKind};
+use crate::state::{Mark, SeriesState, State as SeriesStateKind, Tracker};
 use crate::units::Severity;
 
 /// What the API shows of one series.
@@ -39,52 +38,26 @@ pub struct Entry {
     pub state: SeriesState,
 }
 
-/// The service's current picture, shared with the API.
-#[derive(Debug, Default)]
+/// What the API reads: the series states, from their one owner (the [`Tracker`]; the API
+/// keeps no copy), and whether the service is ready.
+#[derive(Debug)]
 pub struct View {
-    entries: RwLock<BTreeMap<String, Entry>>,
+    tracker: Arc<Tracker>,
     ready: AtomicBool,
 }
 
 impl View {
-    /// Replaces or inserts one series.
-    pub fn put(&self, key: &str, entry: Entry) {
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(key.to_string(), entry);
+    /// A view of `tracker`, not ready yet.
+    pub fn new(tracker: Arc<Tracker>) -> View {
+        View {
+            tracker,
+            ready: AtomicBool::new(false),
         }
     }
 
-    /// Updates the state of a series already shown.
-    pub fn update(&self, key: &str, state: &SeriesState) {
-        if let Ok(mut map) = self.entries.write()
-            && let Some(e) = map.get_mut(key)
-        {
-            e.state = state.clone();
-        }
-    }
-
-    /// Keeps only the given keys (after a reload removed series); returns the removed
-    /// series as `(probe, target)`.
-    pub fn retain(&self, keep: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
-        let mut removed = Vec::new();
-        if let Ok(mut map) = self.entries.write() {
-            map.retain(|k, e| {
-                let kept = keep(k);
-                if !kept {
-                    removed.push((e.probe.clone(), e.target.clone()));
-                }
-                kept
-            });
-        }
-        removed
-    }
-
-    /// The state of one series, if shown.
+    /// The state of one series, if tracked.
     pub fn state(&self, key: &str) -> Option<SeriesState> {
-        self.entries
-            .read()
-            .ok()
-            .and_then(|m| m.get(key).map(|e| e.state.clone()))
+        self.tracker.get(key).map(|t| t.state)
     }
 
     /// Marks the service ready (config loaded, scheduler running) or not.
@@ -94,17 +67,22 @@ impl View {
 
     /// Every series row, as the API serves them.
     pub fn rows(&self) -> Vec<Row> {
-        self.entries
-            .read()
-            .map(|m| m.values().map(Row::from).collect())
-            .unwrap_or_default()
+        self.entries().iter().map(Row::from).collect()
     }
 
     fn entries(&self) -> Vec<Entry> {
-        self.entries
-            .read()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        self.tracker
+            .snapshot()
+            .into_iter()
+            .map(|t| Entry {
+                probe: t.info.probe.clone(),
+                target: t.info.target.clone(),
+                severity: t.info.severity,
+                tags: t.info.tags.clone(),
+                name: t.info.name.clone(),
+                state: t.state,
+            })
+            .collect()
     }
 }
 

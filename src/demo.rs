@@ -4,7 +4,6 @@
 //! disappear, the server starts announcing its version, and `/.git/config` is served. picket
 //! probes it with the shipped library and prints what changed, round after round.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -195,7 +194,8 @@ pub async fn run(
         service_stop.clone(),
     )
     .await?;
-    let view = std::sync::Arc::clone(&running.view);
+    let tracker = std::sync::Arc::clone(&running.tracker);
+    let mut changes = tracker.subscribe();
     writeln!(
         out,
         "demo target:  http://{addr}/  (flips secure <-> insecure every {}s)",
@@ -215,13 +215,9 @@ pub async fn run(
 
     let started = tokio::time::Instant::now();
     let mut flip = tokio::time::interval_at(started + opts.flip_every, opts.flip_every);
-    let mut poll = tokio::time::interval(Duration::from_millis(250));
     let mut report =
         tokio::time::interval_at(started + Duration::from_secs(10), Duration::from_secs(10));
     let deadline = opts.duration.map(|d| started + d);
-    let mut last: BTreeMap<String, crate::state::State> = BTreeMap::new();
-    let mut last_run: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut runs = 0usize;
     loop {
         let until_deadline = async {
             match deadline {
@@ -238,33 +234,30 @@ pub async fn run(
                 writeln!(out, "[{:>3}s] target is now {}", started.elapsed().as_secs(), if insecure { "INSECURE" } else { "secure" })?;
             }
             _ = report.tick() => {
-                let rows = view.rows();
-                let count = |s| rows.iter().filter(|r| r.state == s).count();
+                let all = tracker.snapshot();
+                let count = |s| all.iter().filter(|t| t.state.state == s).count();
                 writeln!(
                     out,
-                    "[{:>3}s] {runs} runs so far: {} passing, {} regressed, {} failing",
+                    "[{:>3}s] {} runs so far: {} passing, {} regressed, {} failing",
                     started.elapsed().as_secs(),
+                    tracker.runs(),
                     count(crate::state::State::Passing),
                     count(crate::state::State::Regressed),
                     count(crate::state::State::Failing),
                 )?;
             }
-            _ = poll.tick() => {
-                for row in view.rows() {
-                    let key = format!("{}@{}", row.probe, row.target);
-                    if last_run.insert(key.clone(), row.last_run.clone()) != Some(row.last_run.clone()) && row.last_run.is_some() {
-                        runs += 1;
-                    }
-                    let before = last.insert(key, row.state);
-                    let word = match (before, row.state) {
-                        (Some(crate::state::State::Passing), crate::state::State::Regressed) => "REGRESSION",
-                        (Some(crate::state::State::Regressed | crate::state::State::Failing), crate::state::State::Passing) => "RECOVERY",
-                        _ => continue,
-                    };
-                    writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), row.probe, row.target, row.severity)?;
-                    for f in &row.findings {
-                        writeln!(out, "             {}: expected {}, observed {}", f.check, f.expected, f.observed)?;
-                    }
+            change = changes.recv() => {
+                let Ok(change) = change else { continue };
+                let word = match change.transition {
+                    Some(crate::state::Transition::Regression) => "REGRESSION",
+                    Some(crate::state::Transition::Recovery) => "RECOVERY",
+                    None => continue,
+                };
+                let info = &change.info;
+                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, info.severity)?;
+                for f in &change.state.findings {
+                    let line = format!("             {}: expected {}, observed {}", f.check, f.expected, f.observed);
+                    writeln!(out, "{}", crate::term::escape_controls(&line))?;
                 }
             }
         }

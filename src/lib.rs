@@ -22,7 +22,9 @@
 //! - [`check`]: check definitions and their pure evaluation into [`outcome::Finding`]s.
 //! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
 //!   by state, telemetry, API and reports without knowing the probe kind.
-//! - [`state`]: the regression state machine and its redb store.
+//! - [`state`]: the regression state machine, its redb store, and the [`state::Tracker`] that
+//!   owns every series' state and publishes its changes (telemetry and the demo subscribe;
+//!   the API reads it).
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
@@ -33,7 +35,7 @@
 //!   text, value types.
 //!
 //! No module reaches upstream: the runner knows nothing of state or telemetry, the state
-//! machine knows nothing of HTTP, the API only reads the view the service keeps.
+//! machine knows nothing of HTTP, the API only reads the tracker.
 
 pub mod api;
 pub mod check;

@@ -1,32 +1,34 @@
 //! `picket run`: the long-running service, wiring the stages together.
 //!
 //! ```text
-//! Scheduler ─fires─▶ Runner ─RunResult─▶ SeriesState::apply ─▶ Store (durable first)
-//!                                                      └──────▶ View (API) and Telemetry
+//! Scheduler ─fires─▶ Runner ─RunResult─▶ Tracker::record ─▶ Store (durable first)
+//!                                                 └──────▶ changes ─▶ Telemetry, demo
+//! API ─reads─▶ Tracker::snapshot
 //! ```
+//!
+//! The [`Tracker`] is the one owner of series state: nothing here keeps a copy.
 //!
 //! Every task gets the shutdown token; in-flight runs are tracked and drained within a grace
 //! period; the state store is synced and telemetry flushed before [`Running::wait`] returns. A
 //! reload (SIGHUP, or a changed config or probe file) loads everything again and swaps it in
 //! only if it is valid: a failing reload keeps the last good configuration.
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::api::{self, Entry, View};
+use crate::api::{self, View};
 use crate::load::{self, Loaded};
 use crate::plan::{self, Series};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
-use crate::state::{self, SeriesState, Store, Transition};
+use crate::state::{self, Change, SeriesInfo, Tracker, Transition};
 use crate::telemetry::{self, SeriesLabels, Telemetry};
 
 /// Looks up environment variables for reloads; shared with the reload task.
@@ -53,6 +55,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// What the API shows (for in-process tests).
     pub view: Arc<View>,
+    /// The series states and their changes.
+    pub tracker: Arc<Tracker>,
     reload: mpsc::Sender<()>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -77,9 +81,7 @@ impl Running {
 /// Everything a run task needs, shared.
 struct Shared {
     runner: RwLock<Arc<Runner>>,
-    states: Mutex<HashMap<String, SeriesState>>,
-    store: Store,
-    view: Arc<View>,
+    tracker: Arc<Tracker>,
     telemetry: Telemetry,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
@@ -106,14 +108,97 @@ fn planned(loaded: &Loaded, shard: Option<(u32, u32)>) -> Vec<Series> {
     series
 }
 
-fn entry(series: &Series, state: SeriesState) -> Entry {
-    Entry {
-        probe: series.probe.id.clone(),
-        target: series.target.name.clone(),
-        severity: series.probe.severity,
-        tags: series.target.tags.iter().cloned().collect(),
-        name: series.probe.name.clone(),
-        state,
+/// What the tracker keeps of each planned series.
+fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
+    series
+        .iter()
+        .map(|s| {
+            let info = SeriesInfo {
+                probe: s.probe.id.clone(),
+                target: s.target.name.clone(),
+                severity: s.probe.severity,
+                tags: s.target.tags.iter().cloned().collect(),
+                name: s.probe.name.clone(),
+                reference: s.probe.references.first().cloned(),
+                confirm: s.probe.confirm,
+                recover: s.probe.recover,
+            };
+            (s.key.clone(), info)
+        })
+        .collect()
+}
+
+/// Plans `series` into the tracker and brings telemetry's gauges along: every series with a
+/// state is reported, every forgotten one is no longer.
+async fn track(tracker: &Tracker, telemetry: &Telemetry, series: &[Series]) {
+    for gone in tracker.track(tracked(series)).await {
+        telemetry.forget_series(&gone.probe, &gone.target);
+    }
+    for t in tracker.snapshot() {
+        if t.state.state != state::State::Unknown {
+            telemetry.record_state(
+                &SeriesLabels::of_info(&t.info),
+                t.state.state == state::State::Passing,
+                t.state.state == state::State::Regressed,
+            );
+        }
+    }
+}
+
+/// Telemetry's subscription to the tracker: state gauges and regression/recovery records
+/// follow every change. Runs until `stop`, then drains what is already published.
+async fn follow_changes(
+    mut changes: broadcast::Receiver<Arc<Change>>,
+    tracker: Arc<Tracker>,
+    telemetry: Telemetry,
+    stop: CancellationToken,
+) {
+    let apply = |change: &Change| {
+        let labels = SeriesLabels::of_info(&change.info);
+        telemetry.record_state(
+            &labels,
+            change.state.state == state::State::Passing,
+            change.state.state == state::State::Regressed,
+        );
+        if let Some(t) = change.transition {
+            let t = match t {
+                Transition::Regression => telemetry::Transition::Regression,
+                Transition::Recovery => telemetry::Transition::Recovery,
+            };
+            telemetry.record_transition(
+                &labels,
+                t,
+                &change.state.findings,
+                change.state.since.unwrap_or(change.started),
+            );
+        }
+    };
+    loop {
+        let received = tokio::select! {
+            biased;
+            r = changes.recv() => r,
+            () = stop.cancelled() => break,
+        };
+        match received {
+            Ok(change) => apply(&change),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "telemetry fell behind the series changes; resynchronising gauges"
+                );
+                for t in tracker.snapshot() {
+                    telemetry.record_state(
+                        &SeriesLabels::of_info(&t.info),
+                        t.state.state == state::State::Passing,
+                        t.state.state == state::State::Regressed,
+                    );
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    while let Ok(change) = changes.try_recv() {
+        apply(&change);
     }
 }
 
@@ -128,24 +213,13 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
     // another process, permissions), and the error says which.
-    let (store, stored) =
-        Store::open(&loaded.config.state_path).context("cannot open the state store")?;
+    let tracker =
+        Arc::new(Tracker::open(&loaded.config.state_path).context("cannot open the state store")?);
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
-
-    let view = Arc::new(View::default());
-    let states: HashMap<String, SeriesState> = stored.into_iter().collect();
-    for s in &series {
-        let state = states.get(&s.key).cloned().unwrap_or_default();
-        if state.state != state::State::Unknown {
-            telemetry.record_state(
-                &labels(s),
-                state.state == state::State::Passing,
-                state.state == state::State::Regressed,
-            );
-        }
-        view.put(&s.key, entry(s, state));
-    }
+    let changes = tracker.subscribe();
+    track(&tracker, &telemetry, &series).await;
+    let view = Arc::new(View::new(Arc::clone(&tracker)));
 
     let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
     let api_token = CancellationToken::new();
@@ -163,11 +237,16 @@ pub async fn start(
         );
     }
 
+    let follow_stop = CancellationToken::new();
+    let follower = tokio::spawn(follow_changes(
+        changes,
+        Arc::clone(&tracker),
+        telemetry.clone(),
+        follow_stop.clone(),
+    ));
     let shared = Arc::new(Shared {
         runner: RwLock::new(Arc::new(runner)),
-        states: Mutex::new(states),
-        store,
-        view: Arc::clone(&view),
+        tracker,
         telemetry,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
@@ -231,9 +310,11 @@ pub async fn start(
             {
                 tracing::warn!(grace = ?opts.grace, "runs still in flight after the grace period; abandoning them");
             }
-            if let Err(e) = shared.store.sync().await {
+            if let Err(e) = shared.tracker.sync().await {
                 tracing::error!(error = %e, "state sync failed");
             }
+            follow_stop.cancel();
+            let _ = follower.await;
             // Flushing blocks its thread for up to its timeout: keep it off the runtime's workers.
             let telemetry = shared.telemetry.clone();
             let _ = tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(5)))
@@ -248,6 +329,7 @@ pub async fn start(
     Ok(Running {
         api_addr,
         view,
+        tracker: Arc::clone(&shared.tracker),
         reload: reload_tx,
         join,
     })
@@ -266,44 +348,7 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
     telemetry::finish_run_span(&span, &result);
     shared.telemetry.record_run(&labels, &result);
 
-    let probe = &series.probe;
-    let (state, transition) = {
-        let mut states = match shared.states.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let state = states.entry(series.key.clone()).or_default();
-        let t = state.apply(
-            &result.outcome,
-            result.started,
-            result.duration,
-            probe.confirm,
-            probe.recover,
-        );
-        (state.clone(), t)
-    };
-    // Durable before announced: a crash after this line cannot announce the transition twice.
-    if let Err(e) = shared.store.put(&series.key, &state).await {
-        tracing::error!(series = %series.key, error = %e, "cannot persist series state");
-    }
-    shared.view.update(&series.key, &state);
-    shared.telemetry.record_state(
-        &labels,
-        state.state == state::State::Passing,
-        state.state == state::State::Regressed,
-    );
-    if let Some(t) = transition {
-        let t = match t {
-            Transition::Regression => telemetry::Transition::Regression,
-            Transition::Recovery => telemetry::Transition::Recovery,
-        };
-        shared.telemetry.record_transition(
-            &labels,
-            t,
-            &state.findings,
-            state.since.unwrap_or(result.started),
-        );
-    }
+    shared.tracker.record(&series.key, &result).await;
 }
 
 /// Applies reload requests one at a time.
@@ -344,24 +389,7 @@ async fn reload(
     let loaded = loaded.map_err(|d| anyhow::anyhow!("{d}"))?;
     let runner = Runner::new(&loaded.config)?;
     let series = planned(&loaded, opts.shard);
-    {
-        let states = match shared.states.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for s in &series {
-            let state = shared
-                .view
-                .state(&s.key)
-                .or_else(|| states.get(&s.key).cloned())
-                .unwrap_or_default();
-            shared.view.put(&s.key, entry(s, state));
-        }
-    }
-    let keys: BTreeMap<&str, ()> = series.iter().map(|s| (s.key.as_str(), ())).collect();
-    for (probe, target) in shared.view.retain(&|k| keys.contains_key(k)) {
-        shared.telemetry.forget_series(&probe, &target);
-    }
+    track(&shared.tracker, &shared.telemetry, &series).await;
     if let Ok(mut r) = shared.runner.write() {
         *r = Arc::new(runner);
     }

@@ -167,6 +167,18 @@ impl<'a> SeriesLabels<'a> {
         }
     }
 
+    /// The labels of a tracked series.
+    pub fn of_info(info: &'a crate::state::SeriesInfo) -> SeriesLabels<'a> {
+        SeriesLabels {
+            probe_id: &info.probe,
+            target_name: &info.target,
+            severity: info.severity,
+            rule_name: &info.name,
+            rule_category: category(&info.probe),
+            rule_reference: info.reference.as_deref(),
+        }
+    }
+
     fn series(&self) -> [KeyValue; 2] {
         [
             KeyValue::new("probe.id", self.probe_id.to_owned()),

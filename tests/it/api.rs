@@ -130,9 +130,18 @@ async fn an_api_off_loopback_is_accepted_with_a_warning() {
     let ws = api_workspace(&target.url(), "api: { listen: \"0.0.0.0:0\" }\n");
     let mut service = spawn_service(ws.path(), &[]);
     let loopback = SocketAddr::from(([127, 0, 0, 1], service.api.port()));
-    let (status, _, _) = tokio::task::spawn_blocking(move || raw_get(loopback, "/readyz", None))
-        .await
-        .unwrap();
+    // Ready once the scheduler runs, a moment after the API address is printed.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = tokio::task::spawn_blocking(move || raw_get(loopback, "/readyz", None))
+            .await
+            .unwrap()
+            .0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(status, 200);
     signal(&service.child, "-TERM");
     let log = service.log.clone();

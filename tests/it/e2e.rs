@@ -539,3 +539,57 @@ async fn two_shards_split_the_series_without_overlap() {
     .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Churn from `targets_from` never grows the service: a target whose file is removed loses its
+/// series in memory (the API) and in the state store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_target_disappears_from_memory_and_the_store() {
+    let target = Flipper::start().await;
+    let ws = crate::helpers::workspace(&[
+        ("probes/nosniff.yaml", crate::service::NOSNIFF),
+        (
+            "targets.d/a.yaml",
+            &format!("- name: kept\n  url: {}\n", target.server.url()),
+        ),
+        (
+            "targets.d/b.yaml",
+            &format!("- name: dropped\n  url: {}\n", target.server.url()),
+        ),
+        (
+            "picket.yaml",
+            "probes: [probes/]\ntargets_from: [targets.d/]\ndefaults:\n  schedule: { every: 1s, jitter: 0% }\nlimits:\n  per_target_rps: 100\nstate: { path: state }\napi: { listen: \"127.0.0.1:0\" }\n",
+        ),
+    ]);
+    let mut service =
+        crate::service::spawn_service_with(ws.path(), &["--watch-interval", "200ms"], &[]);
+    // Both series have run (and so are in the store) before the target goes.
+    let start = std::time::Instant::now();
+    loop {
+        let rows = crate::service::get_rows(service.api, "/api/v1/series").await;
+        if rows.len() == 2 && rows.iter().all(|r| r.last_run.is_some()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_file(ws.path().join("targets.d/b.yaml")).unwrap();
+    wait_for_series(service.api, 1).await;
+    let rows = crate::service::get_rows(service.api, "/api/v1/series").await;
+    assert_eq!(rows[0].target, "kept");
+    signal(&service.child, "-TERM");
+    let child = std::mem::replace(
+        &mut service.child,
+        std::process::Command::new("true").spawn().unwrap(),
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let (_, stored) = picket::state::Store::open(&ws.path().join("state")).unwrap();
+    let keys: Vec<&String> = stored.keys().collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains("kept"), "{keys:?}");
+}

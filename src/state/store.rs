@@ -1,173 +1,14 @@
-//! Series state: the regression state machine and its embedded store.
-//!
-//! ```text
-//! unknown ──pass──▶ passing ──`confirm` fails in a row──▶ regressed   (a regression)
-//!    │                 ▲                                      │
-//!    └──fail──▶ failing┴────`recover` passes in a row─────────┘      (a recovery)
-//! ```
-//!
-//! `error` outcomes never move a series: they are recorded in the history and break no
-//! streak. The machine is pure ([`SeriesState::apply`]); [`Store`] persists states in redb so a
-//! restart, even after `kill -9`, neither forgets a regression nor announces it again. The
-//! service persists a transition *before* exporting it: a crash in between loses at most the
-//! announcement, never the state. This module knows nothing of HTTP or telemetry.
+//! The embedded store: series states in a redb file, written by one thread in batches,
+//! durable before a transition is announced.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::outcome::{Finding, Outcome};
-
-/// How many recent outcomes each series remembers.
-pub const HISTORY_LEN: usize = 30;
-
-/// The state of one series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// No pass or fail seen yet.
-    #[default]
-    Unknown,
-    /// Every check holds.
-    Passing,
-    /// Failing since it was first observed (a pre-existing finding, not a regression).
-    Failing,
-    /// Failing after having passed.
-    Regressed,
-}
-
-impl State {
-    /// The lowercase name used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Passing => "passing",
-            State::Failing => "failing",
-            State::Regressed => "regressed",
-        }
-    }
-}
-
-/// What one run was, for the history strip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mark {
-    /// Passed.
-    Pass,
-    /// Failed.
-    Fail,
-    /// Could not be evaluated.
-    Error,
-}
-
-impl Mark {
-    fn of(outcome: &Outcome) -> Mark {
-        match outcome {
-            Outcome::Pass => Mark::Pass,
-            Outcome::Fail(_) => Mark::Fail,
-            Outcome::Error(_) => Mark::Error,
-        }
-    }
-}
-
-/// A state change worth announcing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// `passing -> regressed`.
-    Regression,
-    /// `failing|regressed -> passing`.
-    Recovery,
-}
-
-/// Everything remembered about one series.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct SeriesState {
-    /// Current state.
-    pub state: State,
-    /// When the current state began.
-    pub since: Option<SystemTime>,
-    /// Failing runs in a row (errors do not break or extend it).
-    pub fail_streak: u32,
-    /// Passing runs in a row.
-    pub pass_streak: u32,
-    /// Outcome of the last run.
-    pub last_outcome: Option<Mark>,
-    /// When the last run started.
-    pub last_run: Option<SystemTime>,
-    /// How long it took.
-    pub last_duration_ms: u64,
-    /// Findings of the last failing run (kept while the series fails).
-    pub findings: Vec<Finding>,
-    /// Error of the last run, if it errored.
-    pub last_error: Option<String>,
-    /// Recent outcomes, oldest first.
-    pub history: VecDeque<Mark>,
-}
-
-impl SeriesState {
-    /// Applies one run. Returns the transition it caused, if any.
-    pub fn apply(
-        &mut self,
-        outcome: &Outcome,
-        started: SystemTime,
-        duration: Duration,
-        confirm: u32,
-        recover: u32,
-    ) -> Option<Transition> {
-        let mark = Mark::of(outcome);
-        self.last_outcome = Some(mark);
-        self.last_run = Some(started);
-        self.last_duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        self.history.push_back(mark);
-        while self.history.len() > HISTORY_LEN {
-            self.history.pop_front();
-        }
-        self.last_error = match outcome {
-            Outcome::Error(e) => Some(e.to_string()),
-            _ => None,
-        };
-        let (next, transition) = match outcome {
-            Outcome::Error(_) => return None,
-            Outcome::Pass => {
-                self.pass_streak = self.pass_streak.saturating_add(1);
-                self.fail_streak = 0;
-                match self.state {
-                    State::Unknown => (State::Passing, None),
-                    State::Passing => (State::Passing, None),
-                    State::Failing | State::Regressed if self.pass_streak >= recover => {
-                        (State::Passing, Some(Transition::Recovery))
-                    }
-                    other => (other, None),
-                }
-            }
-            Outcome::Fail(findings) => {
-                self.fail_streak = self.fail_streak.saturating_add(1);
-                self.pass_streak = 0;
-                self.findings = findings.clone();
-                match self.state {
-                    State::Unknown => (State::Failing, None),
-                    State::Passing if self.fail_streak >= confirm => {
-                        (State::Regressed, Some(Transition::Regression))
-                    }
-                    other => (other, None),
-                }
-            }
-        };
-        if next != self.state || self.since.is_none() {
-            self.state = next;
-            self.since = Some(started);
-        }
-        if self.state == State::Passing {
-            self.findings.clear();
-        }
-        transition
-    }
-}
+use super::SeriesState;
 
 /// Store failures.
 #[derive(Debug, Error)]
@@ -217,6 +58,7 @@ const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
 /// Requests to the writer thread.
 enum Command {
     Put(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+    Delete(Vec<String>, oneshot::Sender<Result<(), String>>),
     Sync(oneshot::Sender<Result<(), String>>),
 }
 
@@ -279,6 +121,16 @@ impl Store {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Command::Put(key.to_string(), bytes, done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        self.answer(wait).await
+    }
+
+    /// Forgets these series; returns once that is durable.
+    pub async fn delete(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Delete(keys, done))
             .await
             .map_err(|_| StoreError::Closed)?;
         self.answer(wait).await
@@ -412,7 +264,7 @@ fn writer(db: Database, mut rx: mpsc::Receiver<Command>) {
         let result = commit(&db, &batch);
         for command in batch {
             let done = match command {
-                Command::Put(_, _, done) | Command::Sync(done) => done,
+                Command::Put(_, _, done) | Command::Delete(_, done) | Command::Sync(done) => done,
             };
             let _ = done.send(result.clone());
         }
@@ -424,10 +276,18 @@ fn commit(db: &Database, batch: &[Command]) -> Result<(), String> {
     {
         let mut table = txn.open_table(SERIES).map_err(|e| e.to_string())?;
         for command in batch {
-            if let Command::Put(key, bytes, _) = command {
-                table
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(|e| e.to_string())?;
+            match command {
+                Command::Put(key, bytes, _) => {
+                    table
+                        .insert(key.as_str(), bytes.as_slice())
+                        .map_err(|e| e.to_string())?;
+                }
+                Command::Delete(keys, _) => {
+                    for key in keys {
+                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
+                    }
+                }
+                Command::Sync(_) => {}
             }
         }
     }
@@ -437,101 +297,10 @@ fn commit(db: &Database, batch: &[Command]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{ErrorKind, RunError};
-
-    fn fail() -> Outcome {
-        Outcome::Fail(vec![Finding {
-            check: "c".into(),
-            expected: "e".into(),
-            observed: "o".into(),
-        }])
-    }
-
-    fn error() -> Outcome {
-        Outcome::Error(RunError {
-            kind: ErrorKind::Timeout,
-            message: "slow".into(),
-        })
-    }
-
-    fn step(s: &mut SeriesState, o: Outcome) -> Option<Transition> {
-        s.apply(&o, SystemTime::now(), Duration::from_millis(3), 2, 1)
-    }
-
-    #[test]
-    fn regression_needs_confirm_failures_in_a_row() {
-        let mut s = SeriesState::default();
-        assert_eq!(step(&mut s, Outcome::Pass), None);
-        assert_eq!(s.state, State::Passing);
-        assert_eq!(step(&mut s, fail()), None);
-        assert_eq!(
-            s.state,
-            State::Passing,
-            "one failure is not yet a regression"
-        );
-        assert_eq!(step(&mut s, fail()), Some(Transition::Regression));
-        assert_eq!(s.state, State::Regressed);
-        assert_eq!(step(&mut s, fail()), None, "announced once");
-        assert_eq!(step(&mut s, Outcome::Pass), Some(Transition::Recovery));
-        assert_eq!(s.state, State::Passing);
-        assert!(s.findings.is_empty());
-    }
-
-    #[test]
-    fn a_pass_in_between_resets_the_streak() {
-        let mut s = SeriesState::default();
-        step(&mut s, Outcome::Pass);
-        step(&mut s, fail());
-        step(&mut s, Outcome::Pass);
-        assert_eq!(step(&mut s, fail()), None);
-        assert_eq!(s.state, State::Passing);
-    }
-
-    #[test]
-    fn errors_never_move_the_state() {
-        let mut s = SeriesState::default();
-        assert_eq!(step(&mut s, error()), None);
-        assert_eq!(s.state, State::Unknown);
-        step(&mut s, Outcome::Pass);
-        step(&mut s, fail());
-        assert_eq!(step(&mut s, error()), None);
-        assert_eq!(s.state, State::Passing);
-        assert_eq!(step(&mut s, fail()), Some(Transition::Regression));
-        for _ in 0..5 {
-            assert_eq!(step(&mut s, error()), None);
-            assert_eq!(s.state, State::Regressed);
-        }
-        assert_eq!(s.history.iter().filter(|m| **m == Mark::Error).count(), 7);
-    }
-
-    #[test]
-    fn failing_from_the_start_is_not_a_regression() {
-        let mut s = SeriesState::default();
-        assert_eq!(step(&mut s, fail()), None);
-        assert_eq!(s.state, State::Failing);
-        assert_eq!(step(&mut s, fail()), None);
-        assert_eq!(step(&mut s, Outcome::Pass), Some(Transition::Recovery));
-    }
-
-    #[test]
-    fn recover_needs_enough_passes() {
-        let mut s = SeriesState::default();
-        let mut apply = |o: Outcome| s.apply(&o, SystemTime::now(), Duration::ZERO, 1, 3);
-        apply(Outcome::Pass);
-        assert_eq!(apply(fail()), Some(Transition::Regression));
-        assert_eq!(apply(Outcome::Pass), None);
-        assert_eq!(apply(Outcome::Pass), None);
-        assert_eq!(apply(Outcome::Pass), Some(Transition::Recovery));
-    }
-
-    #[test]
-    fn history_is_bounded() {
-        let mut s = SeriesState::default();
-        for _ in 0..100 {
-            step(&mut s, Outcome::Pass);
-        }
-        assert_eq!(s.history.len(), HISTORY_LEN);
-    }
+    use crate::outcome::Outcome;
+    use crate::state::SeriesState;
+    use crate::state::tests::{fail, step};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn store_round_trips_and_survives_reopen() {

@@ -1,0 +1,353 @@
+//! The one owner of series state.
+//!
+//! The [`Tracker`] holds the state of every planned series and the store that persists it;
+//! nothing else keeps a copy. A run's outcome goes in through [`Tracker::record`], which
+//! applies the state machine, makes the new state durable, and only then publishes a
+//! [`Change`] on a bounded broadcast channel. Telemetry and the demo subscribe to changes;
+//! the API reads [`Tracker::snapshot`]. When a reload removes series (a target dropped from
+//! `targets_from`, a probe deleted), [`Tracker::track`] forgets them in memory and in the
+//! store, so churn never grows either.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+
+use super::{SeriesState, State, Store, StoreError, Transition};
+use crate::outcome::RunResult;
+use crate::units::Severity;
+
+/// How many changes a slow subscriber may fall behind before it misses some.
+pub const CHANGES_CAPACITY: usize = 4096;
+
+/// What the tracker knows of a series besides its state: labels for people and telemetry, and
+/// the thresholds of its state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesInfo {
+    /// Probe id.
+    pub probe: String,
+    /// Target name.
+    pub target: String,
+    /// Probe severity.
+    pub severity: Severity,
+    /// Target tags.
+    pub tags: Vec<String>,
+    /// Probe title.
+    pub name: String,
+    /// The probe's first reference URL.
+    pub reference: Option<String>,
+    /// Failing runs before a regression.
+    pub confirm: u32,
+    /// Passing runs before a recovery.
+    pub recover: u32,
+}
+
+/// A tracked series: its labels and its state.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    /// Labels and thresholds.
+    pub info: Arc<SeriesInfo>,
+    /// The state.
+    pub state: SeriesState,
+}
+
+/// A series whose state kind changed (`unknown → passing`, `passing → regressed`, …),
+/// published after the new state is durable.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The series key.
+    pub key: String,
+    /// Its labels.
+    pub info: Arc<SeriesInfo>,
+    /// The state it is in now.
+    pub state: SeriesState,
+    /// The regression or recovery this change is, if it is one.
+    pub transition: Option<Transition>,
+    /// When the run that caused it started.
+    pub started: SystemTime,
+}
+
+/// The one owner of series state: the map, the store, and the stream of changes.
+#[derive(Debug)]
+pub struct Tracker {
+    series: RwLock<BTreeMap<String, Tracked>>,
+    /// States read from the store at start, waiting for the first plan to claim them.
+    unclaimed: Mutex<BTreeMap<String, SeriesState>>,
+    store: Store,
+    changes: broadcast::Sender<Arc<Change>>,
+    runs: AtomicU64,
+}
+
+impl Tracker {
+    /// Opens the store in `dir` (see [`Store::open`]). No series is tracked until
+    /// [`Tracker::track`].
+    pub fn open(dir: &Path) -> Result<Tracker, StoreError> {
+        let (store, stored) = Store::open(dir)?;
+        let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
+        Ok(Tracker {
+            series: RwLock::default(),
+            unclaimed: Mutex::new(stored),
+            store,
+            changes,
+            runs: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes `planned` the tracked set: new series start from their stored state (or
+    /// `unknown`), series already tracked keep theirs, and every other series is forgotten in
+    /// memory and in the store. Returns the forgotten series' labels.
+    pub async fn track(&self, planned: Vec<(String, SeriesInfo)>) -> Vec<Arc<SeriesInfo>> {
+        let mut gone_keys = Vec::new();
+        let mut gone = Vec::new();
+        {
+            let mut unclaimed = self
+                .unclaimed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+            let mut next = BTreeMap::new();
+            for (key, info) in planned {
+                let state = series
+                    .remove(&key)
+                    .map(|t| t.state)
+                    .or_else(|| unclaimed.remove(&key))
+                    .unwrap_or_default();
+                next.insert(
+                    key,
+                    Tracked {
+                        info: Arc::new(info),
+                        state,
+                    },
+                );
+            }
+            for (key, t) in std::mem::replace(&mut *series, next) {
+                gone_keys.push(key);
+                gone.push(t.info);
+            }
+            gone_keys.extend(std::mem::take(&mut *unclaimed).into_keys());
+        }
+        if !gone_keys.is_empty()
+            && let Err(e) = self.store.delete(gone_keys).await
+        {
+            tracing::error!(error = %e, "cannot forget removed series in the state store");
+        }
+        gone
+    }
+
+    /// Applies one run to its series, persists the new state, and publishes the change if the
+    /// state kind changed. Returns that change. A run of a series that a reload removed while
+    /// it was in flight is dropped.
+    pub async fn record(&self, key: &str, result: &RunResult) -> Option<Arc<Change>> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let (info, state, before, transition) = {
+            let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+            let tracked = series.get_mut(key)?;
+            let before = tracked.state.state;
+            let transition = tracked.state.apply(
+                &result.outcome,
+                result.started,
+                result.duration,
+                tracked.info.confirm,
+                tracked.info.recover,
+            );
+            (
+                Arc::clone(&tracked.info),
+                tracked.state.clone(),
+                before,
+                transition,
+            )
+        };
+        // Durable before announced: a crash after this line cannot announce it twice.
+        if let Err(e) = self.store.put(key, &state).await {
+            tracing::error!(series = %key, error = %e, "cannot persist series state");
+        }
+        if state.state == before {
+            return None;
+        }
+        let change = Arc::new(Change {
+            key: key.to_string(),
+            info,
+            state,
+            transition,
+            started: result.started,
+        });
+        // No subscriber is fine: nobody is listening.
+        let _ = self.changes.send(Arc::clone(&change));
+        Some(change)
+    }
+
+    /// Changes from now on. A subscriber that falls more than [`CHANGES_CAPACITY`] behind
+    /// misses the oldest (and is told how many).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes.subscribe()
+    }
+
+    /// Every tracked series, in key order.
+    pub fn snapshot(&self) -> Vec<Tracked> {
+        self.series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// One series.
+    pub fn get(&self, key: &str) -> Option<Tracked> {
+        self.series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// How many runs were recorded since the tracker opened.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// How many series are tracked.
+    pub fn len(&self) -> usize {
+        self.series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no series is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with the labels and state kind of every series (for gauges at export).
+    pub fn each(&self, mut f: impl FnMut(&SeriesInfo, State)) {
+        for t in self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            f(&t.info, t.state.state);
+        }
+    }
+
+    /// Waits until every earlier write is durable.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.store.sync().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::state::tests::fail;
+
+    fn info(probe: &str) -> SeriesInfo {
+        SeriesInfo {
+            probe: probe.into(),
+            target: "web".into(),
+            severity: Severity::High,
+            tags: vec![],
+            name: probe.into(),
+            reference: None,
+            confirm: 1,
+            recover: 1,
+        }
+    }
+
+    fn result(outcome: Outcome) -> RunResult {
+        RunResult {
+            probe: "p".into(),
+            target: "web".into(),
+            outcome,
+            started: SystemTime::now(),
+            duration: std::time::Duration::from_millis(1),
+            url: String::new(),
+            server_address: String::new(),
+            server_port: 0,
+            status: None,
+        }
+    }
+
+    /// Opens the store in `dir` once the previous owner's writer thread has let it go.
+    async fn reopen(dir: &Path) -> Tracker {
+        for _ in 0..250 {
+            if let Ok(t) = Tracker::open(dir) {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the store stayed locked");
+    }
+
+    fn stored(tracker: &Tracker) -> Vec<(String, State)> {
+        tracker
+            .unclaimed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.state))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn changes_are_published_after_they_are_durable_and_removed_series_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let tracker = Tracker::open(dir.path()).unwrap();
+            tracker
+                .track(vec![("a".into(), info("a")), ("b".into(), info("b"))])
+                .await;
+            let mut changes = tracker.subscribe();
+            tracker.record("a", &result(Outcome::Pass)).await.unwrap();
+            tracker.record("b", &result(Outcome::Pass)).await.unwrap();
+            let regression = tracker.record("a", &result(fail())).await.unwrap();
+            assert_eq!(regression.transition, Some(Transition::Regression));
+            // Same state kind again: nothing to publish.
+            assert!(tracker.record("a", &result(fail())).await.is_none());
+            let seen: Vec<_> = std::iter::from_fn(|| changes.try_recv().ok())
+                .map(|c| (c.key.clone(), c.state.state))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("a".to_string(), State::Passing),
+                    ("b".to_string(), State::Passing),
+                    ("a".to_string(), State::Regressed)
+                ]
+            );
+            // A reload drops `b`.
+            let gone = tracker.track(vec![("a".into(), info("a"))]).await;
+            assert_eq!(gone.len(), 1);
+            assert!(tracker.get("b").is_none());
+            assert!(tracker.record("b", &result(Outcome::Pass)).await.is_none());
+            tracker.sync().await.unwrap();
+        }
+        // After a restart `a` is still regressed and `b` is gone from the store too.
+        let tracker = reopen(dir.path()).await;
+        assert_eq!(stored(&tracker), [("a".to_string(), State::Regressed)]);
+    }
+
+    #[tokio::test]
+    async fn stored_series_not_planned_any_more_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let tracker = Tracker::open(dir.path()).unwrap();
+            tracker
+                .track(vec![("a".into(), info("a")), ("old".into(), info("old"))])
+                .await;
+            tracker.record("old", &result(Outcome::Pass)).await;
+            tracker.sync().await.unwrap();
+        }
+        {
+            let tracker = reopen(dir.path()).await;
+            tracker.track(vec![("a".into(), info("a"))]).await;
+            tracker.sync().await.unwrap();
+        }
+        assert!(stored(&reopen(dir.path()).await).is_empty());
+    }
+}
