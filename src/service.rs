@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::api::{self, View};
@@ -278,15 +279,18 @@ pub async fn start(
                 shutdown.clone(),
             ));
             view.set_ready(true);
-            let watcher = opts.watch_interval.map(|every| {
-                tokio::spawn(watch_files(
+            // Background tasks stop on the shutdown token; they are tracked so that none
+            // outlives the service.
+            let background = TaskTracker::new();
+            if let Some(every) = opts.watch_interval {
+                background.spawn(watch_files(
                     Arc::clone(&shared),
                     every,
                     reload_tx_watch,
                     shutdown.clone(),
-                ))
-            });
-            let reloads = tokio::spawn(reload_loop(
+                ));
+            }
+            background.spawn(reload_loop(
                 reload_rx,
                 Arc::clone(&shared),
                 handle,
@@ -294,14 +298,17 @@ pub async fn start(
                 env,
                 shutdown.clone(),
             ));
+            background.close();
 
             shutdown.cancelled().await;
             view.set_ready(false);
             tracing::info!("shutting down");
             let _ = scheduler_task.await;
-            reloads.abort();
-            if let Some(w) = watcher {
-                w.abort();
+            if tokio::time::timeout(opts.grace, background.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a reload was still in progress at shutdown; abandoning it");
             }
             tracker.close();
             if tokio::time::timeout(opts.grace, tracker.wait())
