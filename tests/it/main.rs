@@ -7,6 +7,7 @@ mod helpers;
 mod checks;
 mod cli;
 mod e2e;
+mod files;
 mod limits;
 mod otlp;
 mod probes;
