@@ -16,6 +16,7 @@
 //! - [`config`]: the service config file, raw shapes and validated [`config::Config`].
 //! - [`probe`]: probe files, raw shapes and validated [`probe::Probe`].
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
+//! - [`files`]: reading regular files only, non-blocking and with a byte cap.
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits.
@@ -43,6 +44,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod diag;
+pub mod files;
 pub mod load;
 pub mod outcome;
 pub mod plan;

@@ -401,7 +401,10 @@ fn build_client(target: &Target, limits: &Limits) -> Result<Client, SetupError> 
             path: path.display().to_string(),
             detail,
         };
-        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        // A CA bundle is a regular file of a few hundred KiB; a FIFO or device put in its
+        // place must not block or swell a reload.
+        let pem = crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+            .map_err(|e| ca_error(e.to_string()))?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
         if certs.is_empty() {

@@ -372,8 +372,15 @@ async fn reload_loop(
             _ = shutdown.cancelled() => return,
             req = requests.recv() => if req.is_none() { return },
         }
-        // Loading is synchronous and finishes before anything is awaited.
-        let loaded = load::load(&opts.config_path, &|name: &str| env(name));
+        // Loading reads files and compiles regexes: keep it off the runtime's workers. A
+        // panic there fails this reload only; the loop and the last good config live on.
+        let loaded = tokio::task::spawn_blocking({
+            let path = opts.config_path.clone();
+            let env = Arc::clone(&env);
+            move || load::load(&path, &|name: &str| env(name))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the configuration failed: {e}"));
         match reload(&shared, &scheduler, &opts, loaded).await {
             Ok(n) => {
                 shared.telemetry.record_reload(true);
@@ -391,9 +398,9 @@ async fn reload(
     shared: &Shared,
     scheduler: &SchedulerHandle,
     opts: &ServiceOptions,
-    loaded: Result<Loaded, crate::diag::Diagnostics>,
+    loaded: anyhow::Result<Result<Loaded, crate::diag::Diagnostics>>,
 ) -> anyhow::Result<usize> {
-    let loaded = loaded.map_err(|d| anyhow::anyhow!("{d}"))?;
+    let loaded = loaded?.map_err(|d| anyhow::anyhow!("{d}"))?;
     let runner = Runner::new(&loaded.config)?;
     let series = planned(&loaded, opts.shard);
     track(&shared.tracker, &shared.telemetry, &series).await;
@@ -420,11 +427,13 @@ fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
 }
 
 /// What identifies the current content of the watched files: every YAML file's path, size and
-/// modification time.
+/// modification time. Only `stat` and `readdir` are used, never `open`, so a FIFO or device
+/// dropped into a watched folder cannot block or feed the watcher; the reload it triggers
+/// refuses that file.
 fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
     let mut out = Vec::new();
     for path in paths {
-        let files = load::yaml_files(path).unwrap_or_else(|_| vec![path.clone()]);
+        let files = load::yaml_files(path).map_or_else(|_| vec![path.clone()], |l| l.files);
         for file in files {
             let meta = std::fs::metadata(&file).ok();
             out.push((

@@ -9,6 +9,7 @@ mod checks;
 mod cli;
 mod crash;
 mod e2e;
+mod files;
 mod limits;
 mod otlp;
 mod probes;

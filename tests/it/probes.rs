@@ -219,9 +219,10 @@ const COVERED: &[(&str, &str)] = &[
 ];
 
 fn probe_files() -> Vec<PathBuf> {
-    let files = picket::load::yaml_files(&repo_root().join("probes")).unwrap();
-    assert!(!files.is_empty(), "no probe files under probes/");
-    files
+    let listing = picket::load::yaml_files(&repo_root().join("probes")).unwrap();
+    assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+    assert!(!listing.files.is_empty(), "no probe files under probes/");
+    listing.files
 }
 
 #[test]

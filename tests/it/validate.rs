@@ -23,7 +23,7 @@ const UNSET_VAR: &str = "PICKET_GOLDEN_UNSET_TOKEN";
 /// How long one `picket validate` may take, even on hostile input in a debug build on a busy
 /// machine. A parser that expanded an alias bomb or recursed without bound would take far
 /// longer (or crash), so this is a real limit, not a formality.
-const TIME_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const TIME_LIMIT: Duration = Duration::from_secs(10);
 
 fn golden_root() -> PathBuf {
     repo_root().join("tests/golden/validate")
@@ -38,7 +38,7 @@ fn validate_in(dir: &Path) -> Output {
 }
 
 /// Like [`Command::output`], but fails the test if the process outlives `limit`.
-fn output_within(mut cmd: Command, limit: Duration) -> Output {
+pub(crate) fn output_within(mut cmd: Command, limit: Duration) -> Output {
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -75,7 +75,7 @@ fn output_within(mut cmd: Command, limit: Duration) -> Output {
 }
 
 /// The start of `text`, for assertion messages about outputs that might be huge.
-fn head(text: &str) -> &str {
+pub(crate) fn head(text: &str) -> &str {
     match text.char_indices().nth(2000) {
         Some((i, _)) => &text[..i],
         None => text,
@@ -84,11 +84,11 @@ fn head(text: &str) -> &str {
 
 /// One `path:line:column: message` line.
 #[derive(Debug, PartialEq)]
-struct ErrorLine<'a> {
-    path: &'a str,
-    line: u64,
-    column: u64,
-    message: &'a str,
+pub(crate) struct ErrorLine<'a> {
+    pub path: &'a str,
+    pub line: u64,
+    pub column: u64,
+    pub message: &'a str,
 }
 
 fn parse_error_line(text: &str) -> Option<ErrorLine<'_>> {
@@ -111,7 +111,7 @@ fn parse_error_line(text: &str) -> Option<ErrorLine<'_>> {
 /// Checks the shape of `validate`'s stderr: error lines `path:line:column: message`, each
 /// optionally followed by one `  hint: …` line, then a count line (`1 error`, `3 errors`)
 /// that agrees with them. Returns the error lines.
-fn error_lines(stderr: &str) -> Vec<ErrorLine<'_>> {
+pub(crate) fn error_lines(stderr: &str) -> Vec<ErrorLine<'_>> {
     let body = stderr
         .strip_suffix('\n')
         .unwrap_or_else(|| panic!("stderr does not end with a newline:\n{}", head(stderr)));
@@ -151,7 +151,7 @@ fn error_lines(stderr: &str) -> Vec<ErrorLine<'_>> {
 }
 
 /// Exit code 2, no panic, well-formed errors. Returns stderr.
-fn assert_rejected(out: &Output) -> String {
+pub(crate) fn assert_rejected(out: &Output) -> String {
     let (stdout, stderr) = texts(out);
     assert!(
         !stderr.contains("panicked"),
@@ -335,7 +335,8 @@ fn invalid_utf8_golden_input_is_really_invalid() {
 // Every error at once
 // ---------------------------------------------------------------------------------------------
 
-const CONFIG: &str = "probes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:8080\n";
+pub(crate) const CONFIG: &str =
+    "probes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:8080\n";
 
 #[test]
 fn errors_in_three_files_are_reported_in_one_run() {
