@@ -725,19 +725,26 @@ fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> 
 
 /// Vets a request path: it must stay on the target. Absolute URLs, `//host` and backslashes
 /// would let a probe file send traffic (and a target's credentials) elsewhere.
+/// The one rule that keeps a request on its target, applied to every path at load and again
+/// by the runner after `{{vars.…}}` expansion: a path starts with one `/`, and its path part
+/// (before `?`; a query may carry URLs) has no scheme and no backslash, which URL parsers read
+/// as a separator. Anything else could name another host.
+pub fn stays_on_target(path: &str) -> Result<(), String> {
+    let path_part = path.split('?').next().unwrap_or(path);
+    if path_part.contains("://") || path.starts_with("//") || path_part.contains('\\') {
+        return Err(format!("path `{path}` names another host"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!("path `{path}` must start with `/`"));
+    }
+    Ok(())
+}
+
 fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
-    // The query may carry URLs (`/?next=https://…`); only the path part could change the host.
-    let path_part = path.split('?').next().unwrap_or(path);
-    if path_part.contains("://") || path.starts_with("//") || path.starts_with("/\\") {
-        return Err((format!("path `{path}` names another host"), hint));
-    }
     // A path that starts with a placeholder is checked again after expansion, in the runner.
-    if !path.starts_with('/') && !path.starts_with("{{") {
-        return Err((format!("path `{path}` must start with `/`"), hint));
-    }
-    if path_part.contains('\\') {
-        return Err((format!("path `{path}` contains a backslash"), hint));
+    if !path.starts_with("{{") {
+        stays_on_target(path).map_err(|e| (e, hint))?;
     }
     if path.chars().any(|c| c.is_control() || c == ' ') {
         return Err((

@@ -140,29 +140,35 @@ impl Tracker {
     /// Applies one run to its series, persists the new state, and publishes the change if the
     /// state kind changed. Returns that change. A run of a series that a reload removed while
     /// it was in flight is dropped.
+    ///
+    /// The new state is applied to a copy and becomes visible (to the API, to
+    /// [`Tracker::snapshot`]) only once it is durable, so nothing shown can be lost by a crash.
+    /// The scheduler never runs one series twice at a time, so no other run of this series
+    /// can interleave.
     pub async fn record(&self, key: &str, result: &RunResult) -> Option<Arc<Change>> {
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let (info, state, before, transition) = {
-            let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-            let tracked = series.get_mut(key)?;
-            let before = tracked.state.state;
-            let transition = tracked.state.apply(
-                &result.outcome,
-                result.started,
-                result.duration,
-                tracked.info.confirm,
-                tracked.info.recover,
-            );
-            (
-                Arc::clone(&tracked.info),
-                tracked.state.clone(),
-                before,
-                transition,
-            )
+        let (info, mut state) = {
+            let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
+            let tracked = series.get(key)?;
+            (Arc::clone(&tracked.info), tracked.state.clone())
         };
-        // Durable before announced: a crash after this line cannot announce it twice.
+        let before = state.state;
+        let transition = state.apply(
+            &result.outcome,
+            result.started,
+            result.duration,
+            info.confirm,
+            info.recover,
+        );
+        // Durable before shown or announced: a crash after this line cannot announce it twice.
         if let Err(e) = self.store.put(key, &state).await {
             tracing::error!(series = %key, error = %e, "cannot persist series state");
+        }
+        {
+            let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+            // Removed by a reload while the run was in flight: forget it.
+            let tracked = series.get_mut(key)?;
+            tracked.state = state.clone();
         }
         if state.state == before {
             return None;

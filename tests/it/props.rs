@@ -54,7 +54,9 @@ fn config() -> ProptestConfig {
 
 /// Every shipped YAML file under `dir` (relative to the repository root), sorted.
 fn shipped(dir: &str) -> Vec<PathBuf> {
-    let mut files = picket::load::yaml_files(&repo_root().join(dir)).unwrap().files;
+    let mut files = picket::load::yaml_files(&repo_root().join(dir))
+        .unwrap()
+        .files;
     files.sort();
     assert!(!files.is_empty(), "no YAML files under {dir}");
     files

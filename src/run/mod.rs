@@ -1,0 +1,257 @@
+//! The runner: executes one series and returns its [`RunResult`].
+//!
+//! Everything that touches the network is bounded here. A run holds a global permit and a
+//! per-target permit for its whole duration, waits for its per-target rate slot before each
+//! request, and is cut off by the probe's timeout. Bodies are read up to `max_body_bytes` (the
+//! probe's own, else the config's) and no further; checks that the unread rest could change
+//! make the run an `error`, not a pass. Requests only ever go to the series' own target: paths
+//! were vetted at load, every URL is checked against the target's origin before it is sent,
+//! and redirects are followed (when the probe allows it) only within that origin, so a
+//! target's credentials never travel anywhere else. The runner knows nothing of state or
+//! telemetry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
+
+use reqwest::Client;
+use thiserror::Error;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::config::Config;
+use crate::outcome::{ErrorKind, Outcome, RunError, RunResult};
+use crate::plan::Series;
+use crate::redact::{REDACTED, Redactor};
+
+mod http;
+
+pub use http::{MAX_REDIRECTS, MAX_REQUESTS_PER_RUN};
+
+/// Problems building the runner (bad CA file and the like).
+#[derive(Debug, Error)]
+pub enum SetupError {
+    /// A target's CA file could not be used.
+    #[error("target `{target}`: cannot use CA file `{path}`: {detail}")]
+    CaFile {
+        /// Target name.
+        target: String,
+        /// File.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("target `{target}`: cannot build HTTP client: {detail}")]
+    Client {
+        /// Target name.
+        target: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Spaces requests to one target at most `rps` per second.
+#[derive(Debug)]
+struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    fn new(rps: f64) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rps),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this caller's slot. Slots are handed out in order, so waiting is fair.
+    async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Per-target resources.
+#[derive(Debug)]
+struct Gate {
+    client: Client,
+    permits: Arc<Semaphore>,
+    rate: RateLimiter,
+}
+
+/// Executes series, within the configured limits.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    gates: Arc<HashMap<String, Gate>>,
+    global: Arc<Semaphore>,
+    max_body_bytes: u64,
+    redactor: Redactor,
+}
+
+static TLS_INIT: Once = Once::new();
+
+/// Installs rustls' ring provider as the process default, once.
+pub fn init_tls() {
+    TLS_INIT.call_once(|| {
+        // Fails only if another provider was installed first, which is fine too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Runner {
+    /// Builds HTTP clients for every target of `config`.
+    pub fn new(config: &Config) -> Result<Runner, SetupError> {
+        init_tls();
+        let mut gates = HashMap::new();
+        for target in &config.targets {
+            let client = http::client(target)?;
+            gates.insert(
+                target.name.clone(),
+                Gate {
+                    client,
+                    permits: Arc::new(Semaphore::new(config.limits.per_target_concurrency)),
+                    rate: RateLimiter::new(config.limits.per_target_rps),
+                },
+            );
+        }
+        Ok(Runner {
+            gates: Arc::new(gates),
+            global: Arc::new(Semaphore::new(config.limits.concurrency)),
+            max_body_bytes: config.limits.max_body_bytes,
+            redactor: config.redactor.clone(),
+        })
+    }
+
+    /// Runs one series once. Never panics and never returns `Err`: faults are outcomes.
+    pub async fn run(&self, series: &Series) -> RunResult {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let target = &series.target;
+        let mut result = RunResult {
+            probe: series.probe.id.clone(),
+            target: target.name.clone(),
+            outcome: Outcome::Pass,
+            started,
+            duration: Duration::ZERO,
+            url: redact_url(&target.url, &self.redactor),
+            server_address: self
+                .redactor
+                .scrub(target.url.host_str().unwrap_or_default())
+                .into_owned(),
+            server_port: target.url.port_or_known_default().unwrap_or(0),
+            status: None,
+        };
+        let Some(gate) = self.gates.get(&target.name) else {
+            result.outcome = Outcome::Error(RunError {
+                kind: ErrorKind::Request,
+                message: format!("no client for target `{}`", target.name),
+            });
+            return result;
+        };
+        // Semaphores are never closed, so acquiring cannot fail; treat it as an error anyway.
+        let (Ok(_global), Ok(_local)) = (
+            self.global.clone().acquire_owned().await,
+            gate.permits.clone().acquire_owned().await,
+        ) else {
+            result.outcome = Outcome::Error(RunError {
+                kind: ErrorKind::Request,
+                message: "runner is shutting down".into(),
+            });
+            return result;
+        };
+
+        let timeout = series.probe.timeout;
+        let work = http::execute(self, series, gate, &mut result);
+        let outcome = match tokio::time::timeout(timeout, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Error(RunError {
+                kind: ErrorKind::Timeout,
+                message: format!(
+                    "run did not finish within {}",
+                    crate::units::format_duration(timeout)
+                ),
+            }),
+        };
+        result.outcome = self.scrub(outcome);
+        result.duration = clock.elapsed();
+        tracing::debug!(
+            probe.id = %result.probe,
+            target.name = %result.target,
+            url.full = %result.url,
+            outcome = result.outcome.as_str(),
+            http.response.status_code = ?result.status,
+            duration_ms = result.duration.as_millis() as u64,
+            "run finished"
+        );
+        for f in result.outcome.findings() {
+            tracing::debug!(
+                probe.id = %result.probe,
+                target.name = %result.target,
+                check = %f.check,
+                expected = %f.expected,
+                observed = %f.observed,
+                "finding"
+            );
+        }
+        if let Outcome::Error(e) = &result.outcome {
+            tracing::debug!(
+                probe.id = %result.probe,
+                target.name = %result.target,
+                error.type = e.kind.as_str(),
+                error.message = %e.message,
+                "run could not be evaluated"
+            );
+        }
+        result
+    }
+
+    /// Scrubs secrets from everything the run reports, then clips observed values.
+    fn scrub(&self, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::Pass => Outcome::Pass,
+            Outcome::Fail(findings) => Outcome::Fail(
+                findings
+                    .iter()
+                    .map(|f| f.redacted(&self.redactor))
+                    .collect(),
+            ),
+            Outcome::Error(e) => Outcome::Error(RunError {
+                kind: e.kind,
+                message: self.redactor.scrub(&e.message).into_owned(),
+            }),
+        }
+    }
+}
+
+/// Renders a URL for output with secret values removed.
+fn redact_url(url: &Url, redactor: &Redactor) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
+    }
+    redactor.scrub(url.as_str()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_spaces_requests() {
+        let limiter = RateLimiter::new(10.0);
+        let start = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+    }
+}
