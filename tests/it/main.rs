@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod budgets;
 mod checks;
 mod cli;
 mod e2e;
