@@ -64,15 +64,15 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Selector>")]
         pub targets: Option<Spanned<Selector>>,
-        /// Override of `defaults.confirm`.
+        /// Override of `defaults.confirm` (1 to 100).
         #[serde(default)]
         #[schemars(with = "Option<u32>")]
-        pub confirm: Option<Spanned<u32>>,
-        /// Override of `defaults.recover`.
+        pub confirm: Option<Spanned<i64>>,
+        /// Override of `defaults.recover` (1 to 100).
         #[serde(default)]
         #[schemars(with = "Option<u32>")]
-        pub recover: Option<Spanned<u32>>,
-        /// Override of `defaults.timeout`.
+        pub recover: Option<Spanned<i64>>,
+        /// Override of `defaults.timeout` (`100ms` to `10m`).
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub timeout: Option<Spanned<String>>,
@@ -146,8 +146,8 @@ pub mod raw {
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum StatusItem {
-        /// `200`.
-        Code(u16),
+        /// `200` (100 to 599).
+        Code(#[schemars(with = "u16")] i64),
         /// `4xx`.
         Class(String),
     }
@@ -631,26 +631,24 @@ pub fn compile(
     let confirm = raw
         .confirm
         .as_ref()
-        .and_then(|c| config::positive_in(file, c, "confirm", ctx.diags))
+        .and_then(|c| config::streak_in(file, c, "confirm", ctx.diags))
         .unwrap_or(defaults.confirm);
     let recover = raw
         .recover
         .as_ref()
-        .and_then(|r| config::positive_in(file, r, "recover", ctx.diags))
+        .and_then(|r| config::streak_in(file, r, "recover", ctx.diags))
         .unwrap_or(defaults.recover);
     let timeout = match &raw.timeout {
         None => defaults.timeout,
-        Some(t) => match units::parse_duration(&t.value) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                ctx.err(t, "timeout must be greater than zero");
-                defaults.timeout
-            }
-            Err(e) => {
-                ctx.err_hint(t, e, units::DURATION_HINT);
-                defaults.timeout
-            }
-        },
+        Some(t) => config::duration_in(
+            file,
+            t,
+            "timeout",
+            &units::ranges::TIMEOUT,
+            config::TIMEOUT_HINT,
+            ctx.diags,
+        )
+        .unwrap_or(defaults.timeout),
     };
 
     let targets = compile_selector(&mut ctx, raw.targets.as_ref());
@@ -904,7 +902,9 @@ fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<Statu
     let mut set = Vec::new();
     for item in items {
         match item {
-            raw::StatusItem::Code(c) if (100..=599).contains(c) => set.push(StatusItem::Code(*c)),
+            raw::StatusItem::Code(c) if units::ranges::STATUS.contains(c) => {
+                set.push(StatusItem::Code(u16::try_from(*c).unwrap_or(599)));
+            }
             raw::StatusItem::Code(c) => {
                 ctx.err_hint(
                     raw,
@@ -1056,14 +1056,22 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         return compile_cookies(ctx, cookies);
     }
     if let Some(rt) = &c.response_time {
-        return match units::parse_duration(&rt.value.below.value) {
-            Ok(below) if !below.is_zero() => Some(Check::ResponseTime { below }),
-            Ok(_) => {
-                ctx.err(&rt.value.below, "`below` must be greater than zero");
-                None
-            }
+        let below = &rt.value.below;
+        return match units::parse_duration(&below.value) {
+            Ok(d) => match units::in_range(
+                "below",
+                below.value.trim(),
+                d,
+                &units::ranges::RESPONSE_TIME,
+            ) {
+                Ok(below) => Some(Check::ResponseTime { below }),
+                Err(e) => {
+                    ctx.err_hint(below, e, "the slowest acceptable response, e.g. `2s`");
+                    None
+                }
+            },
             Err(e) => {
-                ctx.err_hint(&rt.value.below, e, units::DURATION_HINT);
+                ctx.err_hint(below, e, units::DURATION_HINT);
                 None
             }
         };
@@ -1143,10 +1151,46 @@ fn compile_header_check(
             );
             return None;
         }
+        let mut bound = |name: &str, value: Option<&Spanned<f64>>| -> Result<Option<f64>, ()> {
+            let Some(v) = value else { return Ok(None) };
+            units::in_range(
+                name,
+                &units::Shown::shown(&v.value),
+                v.value,
+                &units::ranges::CAPTURE_BOUND,
+            )
+            .map(Some)
+            .map_err(|e| {
+                ctx.err_hint(
+                    v,
+                    e,
+                    "the captured number is compared with this bound; write a plain number",
+                );
+            })
+        };
+        let at_least = bound("at_least", c.at_least.as_ref());
+        let at_most = bound("at_most", c.at_most.as_ref());
+        let (Ok(at_least), Ok(at_most)) = (at_least, at_most) else {
+            return None;
+        };
+        if let (Some(lo), Some(hi), Some(at)) = (at_least, at_most, c.at_most.as_ref())
+            && lo > hi
+        {
+            ctx.err_hint(
+                at,
+                format!(
+                    "`at_most: {}` is below `at_least: {}`: no number satisfies both",
+                    units::Shown::shown(&hi),
+                    units::Shown::shown(&lo)
+                ),
+                "swap the bounds",
+            );
+            return None;
+        }
         HeaderTest::Capture {
             regex,
-            at_least: c.at_least.as_ref().map(|v| v.value),
-            at_most: c.at_most.as_ref().map(|v| v.value),
+            at_least,
+            at_most,
         }
     } else {
         return None;

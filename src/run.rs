@@ -160,10 +160,19 @@ struct RateLimiter {
     next: Mutex<Instant>,
 }
 
+/// The longest gap the rate limiter puts between two requests. Config validation keeps
+/// `per_target_rps` well inside it; this only keeps a value that slipped through from
+/// panicking (`Duration::from_secs_f64` of a huge or infinite number) or overflowing an
+/// `Instant`.
+const MAX_RATE_INTERVAL: Duration = Duration::from_secs(3_600);
+
 impl RateLimiter {
     fn new(rps: f64) -> Self {
+        let interval = Duration::try_from_secs_f64(1.0 / rps)
+            .unwrap_or(MAX_RATE_INTERVAL)
+            .min(MAX_RATE_INTERVAL);
         RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / rps),
+            interval,
             next: Mutex::new(Instant::now()),
         }
     }
@@ -174,7 +183,7 @@ impl RateLimiter {
             let mut next = self.next.lock().await;
             let now = Instant::now();
             let slot = (*next).max(now);
-            *next = slot + self.interval;
+            *next = slot.checked_add(self.interval).unwrap_or(slot);
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -662,6 +671,24 @@ mod tests {
         let root = Url::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(join(&root, "/").unwrap().as_str(), "http://127.0.0.1:8080/");
         assert!(join(&root, "@evil.example/").is_err());
+    }
+
+    #[test]
+    fn rate_limiter_takes_any_rate_without_panicking() {
+        for rps in [
+            1e-20,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            1e300,
+        ] {
+            let limiter = RateLimiter::new(rps);
+            assert!(limiter.interval <= MAX_RATE_INTERVAL, "{rps}");
+        }
+        assert_eq!(RateLimiter::new(1e-20).interval, MAX_RATE_INTERVAL);
+        assert_eq!(RateLimiter::new(f64::INFINITY).interval, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
