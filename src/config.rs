@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -146,10 +147,10 @@ pub mod raw {
         pub schedule: Option<Spanned<Schedule>>,
         /// Timeout for one whole run (`10s`).
         pub timeout: Option<Spanned<String>>,
-        /// Failing runs before a regression is declared (2).
-        pub confirm: Option<Spanned<u32>>,
-        /// Passing runs before a recovery is declared (1).
-        pub recover: Option<Spanned<u32>>,
+        /// Failing runs before a regression is declared (2; 1 to 100).
+        pub confirm: Option<Spanned<i64>>,
+        /// Passing runs before a recovery is declared (1; 1 to 100).
+        pub recover: Option<Spanned<i64>>,
     }
 
     /// A size: a number of bytes or text like `1MiB`.
@@ -166,13 +167,13 @@ pub mod raw {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Limits {
-        /// Runs in flight in the whole process (64).
-        pub concurrency: Option<Spanned<u32>>,
-        /// Runs in flight per target (4).
-        pub per_target_concurrency: Option<Spanned<u32>>,
-        /// Requests per second per target (10).
+        /// Runs in flight in the whole process (64; 1 to 10000).
+        pub concurrency: Option<Spanned<i64>>,
+        /// Runs in flight per target (4; 1 to 1000).
+        pub per_target_concurrency: Option<Spanned<i64>>,
+        /// Requests per second per target (10; 0.01 to 100000).
         pub per_target_rps: Option<Spanned<f64>>,
-        /// Cap on each response body read (`1MiB`).
+        /// Cap on each response body read (`1MiB`; 1 byte to `64MiB`).
         pub max_body_bytes: Option<Spanned<Size>>,
     }
 
@@ -803,19 +804,36 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
     })
 }
 
-fn compile_duration(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) -> Option<Duration> {
+/// Parses a duration and checks it against `range`.
+fn compile_duration(
+    ctx: &mut Ctx<'_>,
+    value: &Spanned<String>,
+    name: &str,
+    range: &RangeInclusive<Duration>,
+    hint: &str,
+) -> Option<Duration> {
     match units::parse_duration(&value.value) {
-        Ok(d) if d.is_zero() => {
-            ctx.err(value, format!("{what} must be greater than zero"));
-            None
-        }
-        Ok(d) => Some(d),
+        Ok(d) => match units::in_range(name, value.value.trim(), d, range) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.err_hint(value, e, hint);
+                None
+            }
+        },
         Err(e) => {
             ctx.err_hint(value, e, units::DURATION_HINT);
             None
         }
     }
 }
+
+/// The hint for an out-of-range `every`.
+const INTERVAL_HINT: &str = "how often each series runs, e.g. `5m`; for rarer runs use `cron:`";
+/// The hint for an out-of-range `timeout`.
+pub(crate) const TIMEOUT_HINT: &str =
+    "how long one run may take, e.g. `10s`; a run holds its concurrency permits until then";
+/// The hint for out-of-range `confirm`/`recover`.
+const STREAK_HINT: &str = "consecutive failing (`confirm`) or passing (`recover`) runs before a regression or recovery is declared";
 
 /// Validates a schedule block; `None` fields fall back to `base`.
 pub(crate) fn compile_schedule(
@@ -842,7 +860,11 @@ fn schedule_in(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Schedule>, base: &Schedule)
     let jitter = match &raw.value.jitter {
         None => base_jitter,
         Some(j) => units::parse_percent(&j.value).unwrap_or_else(|e| {
-            ctx.err(j, e);
+            ctx.err_hint(
+                j,
+                e,
+                "a random delay as a share of the interval, from `0%` to `100%`, e.g. `10%`",
+            );
             base_jitter
         }),
     };
@@ -855,10 +877,12 @@ fn schedule_in(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Schedule>, base: &Schedule)
             );
             base.clone()
         }
-        (Some(every), None) => match compile_duration(ctx, every, "schedule interval") {
-            Some(interval) => Schedule::Every { interval, jitter },
-            None => base.clone(),
-        },
+        (Some(every), None) => {
+            match compile_duration(ctx, every, "every", &units::ranges::INTERVAL, INTERVAL_HINT) {
+                Some(interval) => Schedule::Every { interval, jitter },
+                None => base.clone(),
+            }
+        }
         (None, Some(cron)) => match units::parse_cron(&cron.value) {
             Ok(parsed) => Schedule::Cron {
                 expression: cron.value.clone(),
@@ -896,70 +920,132 @@ fn compile_defaults(ctx: &mut Ctx<'_>, raw: &raw::Defaults) -> Defaults {
         d.schedule = schedule_in(ctx, s, &d.schedule);
     }
     if let Some(t) = &raw.timeout {
-        d.timeout = compile_duration(ctx, t, "timeout").unwrap_or(d.timeout);
+        d.timeout = compile_duration(ctx, t, "timeout", &units::ranges::TIMEOUT, TIMEOUT_HINT)
+            .unwrap_or(d.timeout);
     }
     if let Some(c) = &raw.confirm {
-        d.confirm = positive(ctx, c, "confirm").unwrap_or(d.confirm);
+        d.confirm = streak(ctx, c, "confirm").unwrap_or(d.confirm);
     }
     if let Some(r) = &raw.recover {
-        d.recover = positive(ctx, r, "recover").unwrap_or(d.recover);
+        d.recover = streak(ctx, r, "recover").unwrap_or(d.recover);
     }
     d
 }
 
-fn positive(ctx: &mut Ctx<'_>, value: &Spanned<u32>, what: &str) -> Option<u32> {
-    if value.value == 0 {
-        ctx.err(value, format!("`{what}` must be at least 1"));
-        None
-    } else {
-        Some(value.value)
+/// Checks a whole number against `range`; `None` (and an error) when it is outside.
+fn int_in(
+    ctx: &mut Ctx<'_>,
+    value: &Spanned<i64>,
+    name: &str,
+    range: &RangeInclusive<i64>,
+    hint: &str,
+) -> Option<i64> {
+    match units::in_range(name, &value.value.to_string(), value.value, range) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            ctx.err_hint(value, e, hint);
+            None
+        }
     }
+}
+
+fn streak(ctx: &mut Ctx<'_>, value: &Spanned<i64>, name: &str) -> Option<u32> {
+    int_in(ctx, value, name, &units::ranges::STREAK, STREAK_HINT)
+        .and_then(|v| u32::try_from(v).ok())
 }
 
 /// Validates `confirm`/`recover` overrides in probe files.
-pub(crate) fn positive_in(
+pub(crate) fn streak_in(
     file: &Path,
-    value: &Spanned<u32>,
-    what: &str,
+    value: &Spanned<i64>,
+    name: &str,
     diags: &mut Diagnostics,
 ) -> Option<u32> {
-    if value.value == 0 {
-        diags.push(Diagnostic::new(
-            file,
-            Pos::from_location(&value.referenced),
-            format!("`{what}` must be at least 1"),
-        ));
-        None
-    } else {
-        Some(value.value)
-    }
+    let env = |_: &str| None;
+    let mut redactor = Redactor::default();
+    let mut ctx = Ctx {
+        file,
+        env: &env,
+        diags,
+        redactor: &mut redactor,
+    };
+    streak(&mut ctx, value, name)
+}
+
+/// Validates a duration in a probe file against `range`.
+pub(crate) fn duration_in(
+    file: &Path,
+    value: &Spanned<String>,
+    name: &str,
+    range: &RangeInclusive<Duration>,
+    hint: &str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let env = |_: &str| None;
+    let mut redactor = Redactor::default();
+    let mut ctx = Ctx {
+        file,
+        env: &env,
+        diags,
+        redactor: &mut redactor,
+    };
+    compile_duration(&mut ctx, value, name, range, hint)
 }
 
 fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {
+    use units::ranges;
     let mut l = Limits::default();
     if let Some(c) = &raw.concurrency {
-        l.concurrency = positive(ctx, c, "concurrency").map_or(l.concurrency, |v| v as usize);
+        l.concurrency = int_in(
+            ctx,
+            c,
+            "concurrency",
+            &ranges::CONCURRENCY,
+            "runs in flight in the whole process (64 by default)",
+        )
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(l.concurrency);
     }
     if let Some(c) = &raw.per_target_concurrency {
-        l.per_target_concurrency = positive(ctx, c, "per_target_concurrency")
-            .map_or(l.per_target_concurrency, |v| v as usize);
+        l.per_target_concurrency = int_in(
+            ctx,
+            c,
+            "per_target_concurrency",
+            &ranges::PER_TARGET_CONCURRENCY,
+            "runs in flight against one target (4 by default)",
+        )
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(l.per_target_concurrency);
     }
     if let Some(r) = &raw.per_target_rps {
-        if r.value.is_finite() && r.value > 0.0 {
-            l.per_target_rps = r.value;
-        } else {
-            ctx.err(r, "`per_target_rps` must be a number greater than zero");
+        match units::in_range(
+            "per_target_rps",
+            &units::Shown::shown(&r.value),
+            r.value,
+            &ranges::PER_TARGET_RPS,
+        ) {
+            Ok(rps) => l.per_target_rps = rps,
+            Err(e) => ctx.err_hint(
+                r,
+                e,
+                "requests per second to each target (10 by default); 0.1 is one request every 10 s",
+            ),
         }
     }
     if let Some(size) = &raw.max_body_bytes {
-        let bytes = match &size.value {
-            raw::Size::Bytes(n) => Ok(*n),
-            raw::Size::Text(t) => units::parse_bytes(t),
+        let (bytes, written) = match &size.value {
+            raw::Size::Bytes(n) => (Ok(*n), n.to_string()),
+            raw::Size::Text(t) => (units::parse_bytes(t), t.trim().to_string()),
         };
-        match bytes {
-            Ok(0) => ctx.err(size, "`max_body_bytes` must be greater than zero"),
+        match bytes
+            .and_then(|n| units::in_range("max_body_bytes", &written, n, &ranges::MAX_BODY_BYTES))
+        {
             Ok(n) => l.max_body_bytes = n,
-            Err(e) => ctx.err(size, e),
+            Err(e) => ctx.err_hint(
+                size,
+                e,
+                "bytes read of each response body, e.g. `1MiB`; the rest is not read",
+            ),
         }
     }
     l
@@ -989,8 +1075,14 @@ fn compile_telemetry(ctx: &mut Ctx<'_>, raw: &raw::Telemetry) -> Telemetry {
         }
     }
     if let Some(i) = &raw.export_interval {
-        t.export_interval =
-            compile_duration(ctx, i, "export_interval").unwrap_or(t.export_interval);
+        t.export_interval = compile_duration(
+            ctx,
+            i,
+            "export_interval",
+            &units::ranges::EXPORT_INTERVAL,
+            "how often metrics are exported, e.g. `10s`",
+        )
+        .unwrap_or(t.export_interval);
     }
     t
 }

@@ -240,6 +240,26 @@ fn explain(raw: &str) -> (String, Option<String>) {
             Some("quote the value if it contains `: `, e.g. `name: \"a: b\"`".into()),
         );
     }
+    if matches!(
+        raw,
+        "invalid u8"
+            | "invalid u16"
+            | "invalid u32"
+            | "invalid u64"
+            | "invalid i32"
+            | "invalid i64"
+    ) {
+        return (
+            "expected a whole number".into(),
+            Some("write a plain integer such as `4`, without decimals or units".into()),
+        );
+    }
+    if raw == "invalid floating point" {
+        return (
+            "expected a number".into(),
+            Some("write a plain number such as `10` or `0.5`, without units".into()),
+        );
+    }
     if raw.starts_with("data did not match any variant of untagged enum") {
         return ("value has the wrong shape".into(), None);
     }

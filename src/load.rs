@@ -250,7 +250,36 @@ pub fn load_probes(
         }
     }
     probe::check_unique_ids(&probes, diags);
+    check_regex_budget(&probes, diags);
     probes
+}
+
+/// The compiled regexes of all probes together stay within [`probe::REGEX_TOTAL_BYTES`]; the
+/// probe that crosses it is reported, once.
+fn check_regex_budget(probes: &[Probe], diags: &mut Diagnostics) {
+    let mut total: usize = 0;
+    for p in probes {
+        total = total.saturating_add(p.regex_bytes);
+        if total > probe::REGEX_TOTAL_BYTES {
+            let all: usize = probes.iter().map(|p| p.regex_bytes).sum();
+            diags.push(
+                Diagnostic::new(
+                    &p.source,
+                    p.id_pos,
+                    format!(
+                        "the regexes of all probes need {} MiB of memory, over the budget of {} MiB; loading this probe crosses it",
+                        all.div_ceil(1 << 20),
+                        probe::REGEX_TOTAL_BYTES >> 20
+                    ),
+                )
+                .with_hint(format!(
+                    "this probe's regexes take {} KiB; narrow them (`[0-9]` for `\\d`, `[A-Za-z0-9_]` for `\\w`, fewer `(?i)`), use `contains` where a literal does, or load fewer probes",
+                    p.regex_bytes.div_ceil(1 << 10)
+                )),
+            );
+            return;
+        }
+    }
 }
 
 /// Loads and validates one probe file.
@@ -508,6 +537,40 @@ mod tests {
             problems[2].starts_with("self.yaml symlink loop"),
             "{problems:?}"
         );
+    }
+
+    fn probe_from(file: &str, yaml: &str) -> Probe {
+        let file = Path::new(file);
+        let raw = parse_yaml(file, yaml).unwrap();
+        let mut diags = Diagnostics::default();
+        let p = probe::compile(file, raw, &config::Defaults::default(), &mut diags);
+        assert!(diags.is_empty(), "{diags}");
+        p.unwrap()
+    }
+
+    #[test]
+    fn the_probe_that_crosses_the_regex_budget_is_reported_once() {
+        let yaml = "id: t/a\nname: a\nseverity: low\nhttp: { path: / }\nchecks:\n  - body: { matches: 'max-age=(\\d+)' }\n";
+        let one = probe_from("a.yaml", yaml);
+        assert!(one.regex_bytes > 0);
+        let big = |file: &str| Probe {
+            source: PathBuf::from(file),
+            regex_bytes: probe::REGEX_TOTAL_BYTES / 2,
+            ..one.clone()
+        };
+        let mut diags = Diagnostics::default();
+        check_regex_budget(&[one.clone(), big("b.yaml"), big("c.yaml")], &mut diags);
+        let all: Vec<&Diagnostic> = diags.iter().collect();
+        assert_eq!(all.len(), 1, "{diags}");
+        assert_eq!(all[0].path, Path::new("c.yaml"));
+        assert_eq!(all[0].pos, Pos { line: 1, column: 5 });
+        assert!(
+            all[0].message.contains("over the budget of 128 MiB"),
+            "{diags}"
+        );
+        let mut diags = Diagnostics::default();
+        check_regex_budget(&[one.clone(), big("b.yaml")], &mut diags);
+        assert!(diags.is_empty());
     }
 
     #[test]

@@ -53,7 +53,7 @@ enum Command {
         #[arg(long, env = "PICKET_SHARD", value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u32, u32)>,
         /// How long shutdown waits for runs in flight.
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        #[arg(long, default_value = "10s", value_parser = parse_grace)]
         grace: Duration,
         /// Resource attribute `picket.vantage`: where this instance probes from.
         #[arg(long, env = "PICKET_VANTAGE", value_name = "NAME")]
@@ -121,16 +121,16 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
         probes: Vec<PathBuf>,
         /// How often the demo target flips between secure and insecure.
-        #[arg(long, default_value = "12s", value_parser = parse_duration)]
+        #[arg(long, default_value = "12s", value_parser = parse_demo_interval)]
         flip_every: Duration,
         /// The schedule of every series.
-        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        #[arg(long, default_value = "2s", value_parser = parse_demo_interval)]
         every: Duration,
         /// Where the API and dashboard listen (a free port if this one is taken).
         #[arg(long, default_value = "127.0.0.1:9750")]
         api: std::net::SocketAddr,
         /// Stop after this long (default: run until Ctrl-C).
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = parse_demo_duration)]
         duration: Option<Duration>,
     },
 }
@@ -143,8 +143,18 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
     picket::schedule::parse_shard(text)
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    picket::units::parse_duration(text)
+// Durations from the command line are range-checked like those in files: a zero period
+// would panic a timer, and a huge one would overflow an `Instant`.
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    picket::units::parse_duration_within(text, &picket::units::ranges::GRACE)
+}
+
+fn parse_demo_interval(text: &str) -> Result<Duration, String> {
+    picket::units::parse_duration_within(text, &picket::units::ranges::DEMO_INTERVAL)
+}
+
+fn parse_demo_duration(text: &str) -> Result<Duration, String> {
+    picket::units::parse_duration_within(text, &picket::units::ranges::DEMO_DURATION)
 }
 
 fn parse_watch(text: &str) -> Result<Duration, String> {
@@ -155,7 +165,7 @@ fn parse_watch(text: &str) -> Result<Duration, String> {
     {
         return Ok(Duration::ZERO);
     }
-    picket::units::parse_duration(text)
+    picket::units::parse_duration_within(text, &picket::units::ranges::WATCH_INTERVAL)
 }
 
 /// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus

@@ -64,15 +64,15 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Selector>")]
         pub targets: Option<Spanned<Selector>>,
-        /// Override of `defaults.confirm`.
+        /// Override of `defaults.confirm` (1 to 100).
         #[serde(default)]
         #[schemars(with = "Option<u32>")]
-        pub confirm: Option<Spanned<u32>>,
-        /// Override of `defaults.recover`.
+        pub confirm: Option<Spanned<i64>>,
+        /// Override of `defaults.recover` (1 to 100).
         #[serde(default)]
         #[schemars(with = "Option<u32>")]
-        pub recover: Option<Spanned<u32>>,
-        /// Override of `defaults.timeout`.
+        pub recover: Option<Spanned<i64>>,
+        /// Override of `defaults.timeout` (`100ms` to `10m`).
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub timeout: Option<Spanned<String>>,
@@ -152,8 +152,8 @@ pub mod raw {
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum StatusItem {
-        /// `200`.
-        Code(u16),
+        /// `200` (100 to 599).
+        Code(#[schemars(with = "u16")] i64),
         /// `4xx`.
         Class(String),
     }
@@ -447,6 +447,8 @@ pub struct Probe {
     pub id_pos: Pos,
     /// Where each name of a `targets: { names: [...] }` selector is, for unknown-target errors.
     pub target_name_pos: Vec<(String, Pos)>,
+    /// Heap memory held by the probe's compiled regexes, for the budget over all probes.
+    pub regex_bytes: usize,
 }
 
 /// The largest `max_body_bytes` a probe may ask for: runs in flight each hold their body in
@@ -468,6 +470,8 @@ pub fn valid_probe_id(id: &str) -> bool {
 struct Ctx<'a> {
     file: &'a Path,
     diags: &'a mut Diagnostics,
+    /// Memory held by the regexes compiled so far.
+    regex_bytes: usize,
 }
 
 impl Ctx<'_> {
@@ -491,30 +495,111 @@ impl Ctx<'_> {
     }
 
     fn regex(&mut self, at: &Spanned<String>) -> Option<Regex> {
-        // The size limit keeps a hostile pattern from taking unbounded memory at compile time.
-        match regex::RegexBuilder::new(&at.value)
-            .size_limit(1 << 20)
+        let pattern = &at.value;
+        if pattern.len() > MAX_REGEX_BYTES {
+            self.err_hint(
+                at,
+                format!(
+                    "regex {} is {} bytes; picket compiles regexes of up to {MAX_REGEX_BYTES} bytes",
+                    quote(pattern),
+                    pattern.len()
+                ),
+                "a long alternation of literals belongs in several `contains` checks under `any_of`, or in fewer, more general regexes",
+            );
+            return None;
+        }
+        match regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
             .build()
         {
-            Ok(re) => Some(re),
+            Ok(re) => {
+                self.regex_bytes = self.regex_bytes.saturating_add(regex_memory(pattern));
+                Some(re)
+            }
+            Err(regex::Error::CompiledTooBig(_)) => {
+                self.err_hint(
+                    at,
+                    format!(
+                        "regex {} compiles to more than {} MiB",
+                        quote(pattern),
+                        REGEX_SIZE_LIMIT >> 20
+                    ),
+                    "Unicode classes and counted repetitions multiply: write `[0-9]` for `\\d` and `[A-Za-z0-9_]` for `\\w`, and prefer `+` to a large `{m,n}`",
+                );
+                None
+            }
             Err(e) => {
+                // The crate's message quotes the whole pattern on its own lines; keep its last
+                // line, the reason, and quote the pattern ourselves, clipped.
                 let detail = e.to_string();
                 let last = detail
                     .lines()
                     .last()
                     .unwrap_or("")
                     .trim()
-                    .trim_start_matches("error: ")
-                    .to_string();
+                    .trim_start_matches("error: ");
+                let reason: String = last.chars().take(200).collect();
                 self.err_hint(
                     at,
-                    format!("invalid regex `{}`: {last}", at.value),
+                    format!("invalid regex {}: {reason}", quote(pattern)),
                     "regexes use Rust `regex` syntax (no look-around or backreferences)",
                 );
                 None
             }
         }
     }
+}
+
+/// Longest regex source compiled, in bytes. Real probe and nuclei regexes are under 1 KiB;
+/// a longer one is almost always a generated alternation, which costs ~125 bytes of memory
+/// per byte of source once compiled.
+pub const MAX_REGEX_BYTES: usize = 4 << 10;
+/// Largest compiled program (NFA) of one regex (`RegexBuilder::size_limit`).
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest lazy-DFA cache of one regex (`RegexBuilder::dfa_size_limit`); past it the regex
+/// falls back to slower matching rather than growing.
+pub const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
+/// Budget for the compiled regexes of all probes together, in bytes of memory.
+pub const REGEX_TOTAL_BYTES: usize = 128 << 20;
+
+/// How many characters of a pattern an error message quotes.
+const QUOTED_CHARS: usize = 40;
+
+/// A pattern for an error message: at most [`QUOTED_CHARS`] characters, control characters
+/// escaped (backslashes are not: regexes are full of them), and an ellipsis when clipped.
+pub fn quote(pattern: &str) -> String {
+    let mut chars = pattern.chars();
+    let head: String = chars.by_ref().take(QUOTED_CHARS).collect();
+    let clipped = if chars.next().is_some() { "…" } else { "" };
+    let shown: String = head
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    format!("`{shown}{clipped}`")
+}
+
+/// The heap memory a compiled `pattern` holds, in bytes. `regex::Regex` does not say, so the
+/// same pattern is built once more, with the same settings, by `regex-automata` (the engine
+/// inside `regex`), which does.
+fn regex_memory(pattern: &str) -> usize {
+    use regex_automata::{MatchKind, meta, util::syntax};
+    let config = meta::Config::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+        .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT);
+    meta::Builder::new()
+        .configure(config)
+        .syntax(syntax::Config::new().utf8(true))
+        .build(pattern)
+        .map_or(REGEX_SIZE_LIMIT, |re| re.memory_usage())
 }
 
 /// Validates a raw probe. Problems go to `diags`; `None` when the probe is unusable.
@@ -525,7 +610,11 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
     let before = diags.len();
-    let mut ctx = Ctx { file, diags };
+    let mut ctx = Ctx {
+        file,
+        diags,
+        regex_bytes: 0,
+    };
 
     if !valid_probe_id(&raw.id.value) {
         ctx.err_hint(
@@ -554,26 +643,24 @@ pub fn compile(
     let confirm = raw
         .confirm
         .as_ref()
-        .and_then(|c| config::positive_in(file, c, "confirm", ctx.diags))
+        .and_then(|c| config::streak_in(file, c, "confirm", ctx.diags))
         .unwrap_or(defaults.confirm);
     let recover = raw
         .recover
         .as_ref()
-        .and_then(|r| config::positive_in(file, r, "recover", ctx.diags))
+        .and_then(|r| config::streak_in(file, r, "recover", ctx.diags))
         .unwrap_or(defaults.recover);
     let timeout = match &raw.timeout {
         None => defaults.timeout,
-        Some(t) => match units::parse_duration(&t.value) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                ctx.err(t, "timeout must be greater than zero");
-                defaults.timeout
-            }
-            Err(e) => {
-                ctx.err_hint(t, e, units::DURATION_HINT);
-                defaults.timeout
-            }
-        },
+        Some(t) => config::duration_in(
+            file,
+            t,
+            "timeout",
+            &units::ranges::TIMEOUT,
+            config::TIMEOUT_HINT,
+            ctx.diags,
+        )
+        .unwrap_or(defaults.timeout),
     };
 
     let max_body_bytes = raw
@@ -644,6 +731,7 @@ pub fn compile(
         .iter()
         .filter_map(|c| compile_check(&mut ctx, c))
         .collect();
+    let regex_bytes = ctx.regex_bytes;
 
     if diags.len() > before {
         return None;
@@ -668,6 +756,7 @@ pub fn compile(
         source: file.to_path_buf(),
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
+        regex_bytes,
     })
 }
 
@@ -856,7 +945,9 @@ fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<Statu
     let mut set = Vec::new();
     for item in items {
         match item {
-            raw::StatusItem::Code(c) if (100..=599).contains(c) => set.push(StatusItem::Code(*c)),
+            raw::StatusItem::Code(c) if units::ranges::STATUS.contains(c) => {
+                set.push(StatusItem::Code(u16::try_from(*c).unwrap_or(599)));
+            }
             raw::StatusItem::Code(c) => {
                 ctx.err_hint(
                     raw,
@@ -1008,14 +1099,22 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         return compile_cookies(ctx, cookies);
     }
     if let Some(rt) = &c.response_time {
-        return match units::parse_duration(&rt.value.below.value) {
-            Ok(below) if !below.is_zero() => Some(Check::ResponseTime { below }),
-            Ok(_) => {
-                ctx.err(&rt.value.below, "`below` must be greater than zero");
-                None
-            }
+        let below = &rt.value.below;
+        return match units::parse_duration(&below.value) {
+            Ok(d) => match units::in_range(
+                "below",
+                below.value.trim(),
+                d,
+                &units::ranges::RESPONSE_TIME,
+            ) {
+                Ok(below) => Some(Check::ResponseTime { below }),
+                Err(e) => {
+                    ctx.err_hint(below, e, "the slowest acceptable response, e.g. `2s`");
+                    None
+                }
+            },
             Err(e) => {
-                ctx.err_hint(&rt.value.below, e, units::DURATION_HINT);
+                ctx.err_hint(below, e, units::DURATION_HINT);
                 None
             }
         };
@@ -1082,7 +1181,7 @@ fn compile_header_check(
         if regex.captures_len() < 2 {
             ctx.err_hint(
                 cap,
-                format!("capture regex `{}` has no group", cap.value),
+                format!("capture regex {} has no group", quote(&cap.value)),
                 "wrap the number in parentheses, e.g. `max-age=(\\d+)`",
             );
             return None;
@@ -1095,10 +1194,46 @@ fn compile_header_check(
             );
             return None;
         }
+        let mut bound = |name: &str, value: Option<&Spanned<f64>>| -> Result<Option<f64>, ()> {
+            let Some(v) = value else { return Ok(None) };
+            units::in_range(
+                name,
+                &units::Shown::shown(&v.value),
+                v.value,
+                &units::ranges::CAPTURE_BOUND,
+            )
+            .map(Some)
+            .map_err(|e| {
+                ctx.err_hint(
+                    v,
+                    e,
+                    "the captured number is compared with this bound; write a plain number",
+                );
+            })
+        };
+        let at_least = bound("at_least", c.at_least.as_ref());
+        let at_most = bound("at_most", c.at_most.as_ref());
+        let (Ok(at_least), Ok(at_most)) = (at_least, at_most) else {
+            return None;
+        };
+        if let (Some(lo), Some(hi), Some(at)) = (at_least, at_most, c.at_most.as_ref())
+            && lo > hi
+        {
+            ctx.err_hint(
+                at,
+                format!(
+                    "`at_most: {}` is below `at_least: {}`: no number satisfies both",
+                    units::Shown::shown(&hi),
+                    units::Shown::shown(&lo)
+                ),
+                "swap the bounds",
+            );
+            return None;
+        }
         HeaderTest::Capture {
             regex,
-            at_least: c.at_least.as_ref().map(|v| v.value),
-            at_most: c.at_most.as_ref().map(|v| v.value),
+            at_least,
+            at_most,
         }
     } else {
         return None;
@@ -1265,6 +1400,76 @@ mod tests {
         assert!(check_path("/login?next=https://evil.example/").is_ok());
         assert!(check_path("/a://b?x").is_err());
         assert!(check_path("/a b").is_err());
+    }
+
+    fn compile_regex(pattern: &str) -> (Option<Regex>, Diagnostics, usize) {
+        let mut diags = Diagnostics::default();
+        let mut ctx = Ctx {
+            file: Path::new("p.yaml"),
+            diags: &mut diags,
+            regex_bytes: 0,
+        };
+        let at = Spanned::new(
+            pattern.to_string(),
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        );
+        let re = ctx.regex(&at);
+        let bytes = ctx.regex_bytes;
+        (re, diags, bytes)
+    }
+
+    #[test]
+    fn quotes_are_clipped_and_escaped() {
+        assert_eq!(quote("a\\d+"), "`a\\d+`");
+        assert_eq!(quote(&"x".repeat(41)), format!("`{}…`", "x".repeat(40)));
+        assert_eq!(quote("a\nb"), "`a\\nb`");
+    }
+
+    #[test]
+    fn long_regexes_are_refused_before_compiling() {
+        let ok = "a".repeat(MAX_REGEX_BYTES);
+        let (re, diags, bytes) = compile_regex(&ok);
+        assert!(re.is_some() && diags.is_empty() && bytes > 0);
+        let long: String = (0..1000).map(|i| format!("w{i:06}|")).collect();
+        let (re, diags, _) = compile_regex(&long);
+        assert!(re.is_none());
+        let d = diags.iter().next().unwrap();
+        assert!(
+            d.message
+                .starts_with("regex `w000000|w000001|w000002|w000003|w000004|…` is 8000 bytes"),
+            "{d}"
+        );
+        assert!(d.message.len() < 200, "{d}");
+    }
+
+    #[test]
+    fn invalid_regexes_are_quoted_short() {
+        let (re, diags, _) = compile_regex(&format!("({}", "a".repeat(3000)));
+        assert!(re.is_none());
+        let d = diags.iter().next().unwrap();
+        assert_eq!(
+            d.message,
+            format!("invalid regex `({}…`: unclosed group", "a".repeat(39))
+        );
+    }
+
+    #[test]
+    fn regexes_that_compile_too_big_are_refused() {
+        let (re, diags, _) = compile_regex("\\w{1,100}");
+        assert!(re.is_none());
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.message, "regex `\\w{1,100}` compiles to more than 1 MiB");
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn regex_memory_is_measured() {
+        // Unicode classes are what costs: `\w` is a table of ranges, `abc` a literal.
+        assert!(regex_memory("abc") < 1024);
+        assert!(regex_memory("\\w+") > 16 << 10);
+        let (_, _, bytes) = compile_regex("max-age=(\\d+)");
+        assert!(bytes > 1024, "{bytes}");
     }
 
     #[test]

@@ -678,11 +678,11 @@ pub fn resolve(
         Some(v) => v
             .parse::<u64>()
             .ok()
-            .filter(|ms| *ms > 0)
             .map(Duration::from_millis)
+            .filter(|d| crate::units::ranges::EXPORT_INTERVAL.contains(d))
             .with_context(|| {
                 format!(
-                    "OTEL_METRIC_EXPORT_INTERVAL `{v}` is not a positive number of milliseconds"
+                    "OTEL_METRIC_EXPORT_INTERVAL `{v}` is not a number of milliseconds from 100 to 3600000"
                 )
             })?,
         None => cfg.export_interval,
@@ -1530,6 +1530,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "soon"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "18446744073709551615"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
         ] {
             let err = resolve(&cfg, env(&[(name, value)])).expect_err(name);

@@ -29,6 +29,24 @@ pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Parses a duration that must lie in `range` (for command-line options).
+pub fn parse_duration_within(
+    text: &str,
+    range: &std::ops::RangeInclusive<Duration>,
+) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if range.contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "`{}` is out of range: it must be from {} to {}",
+            text.trim(),
+            format_duration(*range.start()),
+            format_duration(*range.end())
+        ))
+    }
+}
+
 /// Formats a duration the way a user would write it (`5m`, `1500ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -170,6 +188,115 @@ pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("invalid cron expression `{expression}`: {e}"))
 }
 
+/// The numbers picket accepts in config and probe files, each checked at load time. A bound
+/// is where a value stops being a plausible setting and becomes a typo, or a value that
+/// would make picket itself misbehave (a rate of `1e-20` requests per second is a wait longer
+/// than the age of the universe). The README lists them with their reasons.
+pub mod ranges {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    const fn millis(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    /// `limits.concurrency`: runs in flight in the whole process.
+    pub const CONCURRENCY: RangeInclusive<i64> = 1..=10_000;
+    /// `limits.per_target_concurrency`: runs in flight per target.
+    pub const PER_TARGET_CONCURRENCY: RangeInclusive<i64> = 1..=1_000;
+    /// `limits.per_target_rps`: requests per second per target.
+    pub const PER_TARGET_RPS: RangeInclusive<f64> = 0.01..=100_000.0;
+    /// `limits.max_body_bytes`: bytes of each response body read.
+    pub const MAX_BODY_BYTES: RangeInclusive<u64> = 1..=64 << 20;
+    /// `confirm` and `recover`: consecutive runs before a transition.
+    pub const STREAK: RangeInclusive<i64> = 1..=100;
+    /// `schedule.every`.
+    pub const INTERVAL: RangeInclusive<Duration> = secs(1)..=secs(366 * 86_400);
+    /// `timeout` of a run.
+    pub const TIMEOUT: RangeInclusive<Duration> = millis(100)..=secs(600);
+    /// `telemetry.export_interval` (and `OTEL_METRIC_EXPORT_INTERVAL`).
+    pub const EXPORT_INTERVAL: RangeInclusive<Duration> = millis(100)..=secs(3_600);
+    /// `response_time.below`.
+    pub const RESPONSE_TIME: RangeInclusive<Duration> = millis(1)..=secs(600);
+    /// `at_least` / `at_most` of a `capture` check: 2^53, the largest integer an `f64`
+    /// holds exactly, either way.
+    pub const CAPTURE_BOUND: RangeInclusive<f64> =
+        -9_007_199_254_740_992.0..=9_007_199_254_740_992.0;
+    /// `picket run --grace`.
+    pub const GRACE: RangeInclusive<Duration> = secs(0)..=secs(3_600);
+    /// `picket run --watch-interval` (0 turns watching off).
+    pub const WATCH_INTERVAL: RangeInclusive<Duration> = millis(100)..=secs(3_600);
+    /// `picket demo --every` and `--flip-every`.
+    pub const DEMO_INTERVAL: RangeInclusive<Duration> = secs(1)..=secs(3_600);
+    /// `picket demo --duration`.
+    pub const DEMO_DURATION: RangeInclusive<Duration> = secs(1)..=secs(366 * 86_400);
+    /// HTTP status codes in `status` checks.
+    pub const STATUS: RangeInclusive<i64> = 100..=599;
+}
+
+/// A value as a message shows it.
+pub trait Shown {
+    /// The value in the units a user writes.
+    fn shown(&self) -> String;
+}
+
+impl Shown for i64 {
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Shown for f64 {
+    fn shown(&self) -> String {
+        // `Display` writes 1e-20 as twenty zeros; `Debug` writes 10 as `10.0`.
+        if self.is_finite() && self.fract() == 0.0 && self.abs() < 1e16 {
+            format!("{self:.0}")
+        } else {
+            format!("{self:?}")
+        }
+    }
+}
+
+impl Shown for u64 {
+    fn shown(&self) -> String {
+        match *self {
+            n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+            n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
+            n => n.to_string(),
+        }
+    }
+}
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        format_duration(*self)
+    }
+}
+
+/// Checks that `value`, written as `written` for the field `name`, lies in `range`. The error
+/// is a message such as ``"`per_target_rps: 1e-20` is out of range: it must be from 0.01 to
+/// 100000"``.
+pub fn in_range<T: PartialOrd + Shown + Copy>(
+    name: &str,
+    written: &str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<T, String> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "`{name}: {written}` is out of range: it must be from {} to {}",
+            range.start().shown(),
+            range.end().shown()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +324,30 @@ mod tests {
         assert!((parse_percent("10%").unwrap() - 0.1).abs() < 1e-9);
         assert!(parse_percent("10").is_err());
         assert!(parse_percent("150%").is_err());
+    }
+
+    #[test]
+    fn ranges_explain_themselves() {
+        assert_eq!(
+            in_range("per_target_rps", "1e-20", 1e-20, &ranges::PER_TARGET_RPS).unwrap_err(),
+            "`per_target_rps: 1e-20` is out of range: it must be from 0.01 to 100000"
+        );
+        assert_eq!(
+            in_range("max_body_bytes", "1GiB", 1 << 30, &ranges::MAX_BODY_BYTES).unwrap_err(),
+            "`max_body_bytes: 1GiB` is out of range: it must be from 1 to 64MiB"
+        );
+        assert_eq!(
+            in_range(
+                "every",
+                "500ms",
+                Duration::from_millis(500),
+                &ranges::INTERVAL
+            )
+            .unwrap_err(),
+            "`every: 500ms` is out of range: it must be from 1s to 366d"
+        );
+        assert!(in_range("x", "nan", f64::NAN, &ranges::PER_TARGET_RPS).is_err());
+        assert_eq!(in_range("x", "4", 4, &ranges::CONCURRENCY), Ok(4));
     }
 
     #[test]

@@ -59,10 +59,19 @@ struct RateLimiter {
     next: Mutex<Instant>,
 }
 
+/// The longest gap the rate limiter puts between two requests. Config validation keeps
+/// `per_target_rps` well inside it; this only keeps a value that slipped through from
+/// panicking (`Duration::from_secs_f64` of a huge or infinite number) or overflowing an
+/// `Instant`.
+const MAX_RATE_INTERVAL: Duration = Duration::from_secs(3_600);
+
 impl RateLimiter {
     fn new(rps: f64) -> Self {
+        let interval = Duration::try_from_secs_f64(1.0 / rps)
+            .unwrap_or(MAX_RATE_INTERVAL)
+            .min(MAX_RATE_INTERVAL);
         RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / rps),
+            interval,
             next: Mutex::new(Instant::now()),
         }
     }
@@ -73,7 +82,7 @@ impl RateLimiter {
             let mut next = self.next.lock().await;
             let now = Instant::now();
             let slot = (*next).max(now);
-            *next = slot + self.interval;
+            *next = slot.checked_add(self.interval).unwrap_or(slot);
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -244,6 +253,24 @@ fn redact_url(url: &Url, redactor: &Redactor) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limiter_takes_any_rate_without_panicking() {
+        for rps in [
+            1e-20,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            1e300,
+        ] {
+            let limiter = RateLimiter::new(rps);
+            assert!(limiter.interval <= MAX_RATE_INTERVAL, "{rps}");
+        }
+        assert_eq!(RateLimiter::new(1e-20).interval, MAX_RATE_INTERVAL);
+        assert_eq!(RateLimiter::new(f64::INFINITY).interval, Duration::ZERO);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn rate_limiter_spaces_requests() {

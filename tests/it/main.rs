@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod budgets;
 mod checks;
 mod cli;
 mod crash;
