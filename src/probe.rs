@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 use crate::check::{
     BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
-use crate::config::{self, Defaults};
+use crate::config::{self, Defaults, Target, Var};
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::units::{self, Schedule, Severity};
 
@@ -378,6 +378,8 @@ pub struct HttpRequest {
     pub method: Method,
     /// Path templates; each expands to one or more requests.
     pub paths: Vec<Template>,
+    /// Where each path template is written, for errors about it.
+    pub path_pos: Vec<Pos>,
     /// Request headers (values may hold placeholders).
     pub headers: Vec<(HeaderName, Template)>,
     /// Body (may hold placeholders).
@@ -389,6 +391,24 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// How many requests one run sends to a target with these `vars`, path by path (list
+    /// variables expand to one request per item, and per combination when a path uses
+    /// several). `None` when a variable is missing: that series is skipped, not run.
+    pub fn request_counts(&self, vars: &BTreeMap<String, Var>) -> Option<Vec<usize>> {
+        self.paths
+            .iter()
+            .map(|t| {
+                t.vars.iter().try_fold(1usize, |n, name| {
+                    let items = match vars.get(name)? {
+                        Var::One(_) => 1,
+                        Var::List(items) => items.len(),
+                    };
+                    Some(n.saturating_mul(items))
+                })
+            })
+            .collect()
+    }
+
     /// Every variable name the request uses.
     pub fn vars(&self) -> BTreeSet<&str> {
         self.paths
@@ -441,6 +461,30 @@ pub struct Probe {
     pub target_name_pos: Vec<(String, Pos)>,
     /// Heap memory held by the probe's compiled regexes, for the budget over all probes.
     pub regex_bytes: usize,
+}
+
+/// Most requests one run of a series may send, after list variables are expanded. A probe
+/// that would send more is refused at load time (and a run that somehow would is an error).
+pub const MAX_REQUESTS_PER_RUN: usize = 256;
+
+impl Selector {
+    /// Whether this selector picks `target`.
+    pub fn selects(&self, target: &Target) -> bool {
+        match self {
+            Selector::All => true,
+            Selector::Tags(tags) => tags.iter().any(|t| target.tags.contains(t)),
+            Selector::Names(names) => names.contains(&target.name),
+        }
+    }
+}
+
+impl Probe {
+    /// Whether this probe applies to `target`: its selector picks it and its scheme is one
+    /// the probe allows.
+    pub fn applies_to(&self, target: &Target) -> bool {
+        self.targets.selects(target)
+            && (self.schemes.is_empty() || self.schemes.contains(target.url.scheme()))
+    }
 }
 
 /// Checks a probe id against `[a-z0-9-/]+` without empty segments.
@@ -836,14 +880,28 @@ fn compile_http(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpReque
             vec![]
         }
     };
+    if let Some(extra) = raw_paths.get(MAX_REQUESTS_PER_RUN) {
+        ctx.err_hint(
+            extra,
+            format!(
+                "`paths` lists {} paths; one run sends at most {MAX_REQUESTS_PER_RUN} requests",
+                raw_paths.len()
+            ),
+            "split the list across several probes",
+        );
+    }
     let mut paths = Vec::new();
+    let mut path_pos = Vec::new();
     for p in raw_paths {
         if let Err((message, hint)) = check_path(&p.value) {
             ctx.err_hint(p, message, hint);
             continue;
         }
         match Template::parse(&p.value) {
-            Ok(t) => paths.push(t),
+            Ok(t) => {
+                paths.push(t);
+                path_pos.push(Ctx::pos(p));
+            }
             Err(e) => ctx.err(p, e),
         }
     }
@@ -883,6 +941,7 @@ fn compile_http(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpReque
     (ctx.diags.len() == before).then_some(HttpRequest {
         method,
         paths,
+        path_pos,
         headers,
         body,
         follow_redirects: http.follow_redirects.unwrap_or(false),
