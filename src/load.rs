@@ -385,6 +385,7 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
 
     let probes = load_probes(&config.probe_paths, &config.defaults, &mut diags);
     check_selectors(&config, &probes, &mut diags);
+    check_request_caps(&config, &probes, &mut diags);
 
     if diags.is_empty() {
         Ok(Loaded { config, probes })
@@ -434,6 +435,56 @@ fn lenient_probe_paths(path: &Path) -> Option<Vec<config::SourcedPath>> {
             })
             .collect(),
     )
+}
+
+/// No series may send more than [`probe::MAX_REQUESTS_PER_RUN`] requests in one run: a
+/// target's list variables multiply a probe's paths, so this is known only once config and
+/// probes are both loaded. Reported at the path that crosses the cap, once per target.
+fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics) {
+    let cap = probe::MAX_REQUESTS_PER_RUN;
+    for p in probes {
+        for target in config.targets.iter().filter(|t| p.applies_to(t)) {
+            let Some(counts) = p.http.request_counts(&target.vars) else {
+                continue;
+            };
+            let mut total: usize = 0;
+            let crossing = counts.iter().position(|n| {
+                total = total.saturating_add(*n);
+                total > cap
+            });
+            let Some(i) = crossing else { continue };
+            let all = counts.iter().fold(0usize, |a, n| a.saturating_add(*n));
+            let lists: Vec<String> = p.http.paths[i]
+                .vars
+                .iter()
+                .filter_map(|name| match target.vars.get(name) {
+                    Some(config::Var::List(items)) => {
+                        Some(format!("`vars.{name}` has {} items", items.len()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            diags.push(
+                Diagnostic::new(
+                    &p.source,
+                    p.http.path_pos.get(i).copied().unwrap_or(Pos::START),
+                    format!(
+                        "probe `{}` would send {all} requests per run to target `{}`; one run sends at most {cap}",
+                        p.id, target.name
+                    ),
+                )
+                .with_hint(if lists.is_empty() {
+                    "split the paths across several probes".to_string()
+                } else {
+                    format!(
+                        "target `{}`: {}; shorten the list or split it across several targets",
+                        target.name,
+                        lists.join(", ")
+                    )
+                }),
+            );
+        }
+    }
 }
 
 /// A probe that names targets must name existing ones.

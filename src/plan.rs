@@ -55,11 +55,7 @@ pub fn stable_hash(text: &str) -> u64 {
 
 /// Whether a probe's selector picks a target.
 pub fn selects(selector: &Selector, target: &Target) -> bool {
-    match selector {
-        Selector::All => true,
-        Selector::Tags(tags) => tags.iter().any(|t| target.tags.contains(t)),
-        Selector::Names(names) => names.contains(&target.name),
-    }
+    selector.selects(target)
 }
 
 /// Builds the plan from a loaded configuration.
@@ -77,9 +73,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
     for probe in &probes {
         let needed = probe.http.vars();
         for target in &targets {
-            if !selects(&probe.targets, target)
-                || !(probe.schemes.is_empty() || probe.schemes.contains(target.url.scheme()))
-            {
+            if !probe.applies_to(target) {
                 continue;
             }
             if let Some(missing) = needed.iter().find(|v| !target.vars.contains_key(**v)) {

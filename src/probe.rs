@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 use crate::check::{
     BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
-use crate::config::{self, Defaults};
+use crate::config::{self, Defaults, Target, Var};
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::units::{self, Schedule, Severity};
 
@@ -384,6 +384,8 @@ pub struct HttpRequest {
     pub method: Method,
     /// Path templates; each expands to one or more requests.
     pub paths: Vec<Template>,
+    /// Where each path template is written, for errors about it.
+    pub path_pos: Vec<Pos>,
     /// Request headers (values may hold placeholders).
     pub headers: Vec<(HeaderName, Template)>,
     /// Body (may hold placeholders).
@@ -395,6 +397,24 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// How many requests one run sends to a target with these `vars`, path by path (list
+    /// variables expand to one request per item, and per combination when a path uses
+    /// several). `None` when a variable is missing: that series is skipped, not run.
+    pub fn request_counts(&self, vars: &BTreeMap<String, Var>) -> Option<Vec<usize>> {
+        self.paths
+            .iter()
+            .map(|t| {
+                t.vars.iter().try_fold(1usize, |n, name| {
+                    let items = match vars.get(name)? {
+                        Var::One(_) => 1,
+                        Var::List(items) => items.len(),
+                    };
+                    Some(n.saturating_mul(items))
+                })
+            })
+            .collect()
+    }
+
     /// Every variable name the request uses.
     pub fn vars(&self) -> BTreeSet<&str> {
         self.paths
@@ -451,9 +471,29 @@ pub struct Probe {
     pub regex_bytes: usize,
 }
 
-/// The largest `max_body_bytes` a probe may ask for: runs in flight each hold their body in
-/// memory, so this bounds what one probe can make picket hold.
-pub const MAX_PROBE_BODY_BYTES: u64 = 64 << 20;
+/// Most requests one run of a series may send, after list variables are expanded. A probe
+/// that would send more is refused at load time (and a run that somehow would is an error).
+pub const MAX_REQUESTS_PER_RUN: usize = 256;
+
+impl Selector {
+    /// Whether this selector picks `target`.
+    pub fn selects(&self, target: &Target) -> bool {
+        match self {
+            Selector::All => true,
+            Selector::Tags(tags) => tags.iter().any(|t| target.tags.contains(t)),
+            Selector::Names(names) => names.contains(&target.name),
+        }
+    }
+}
+
+impl Probe {
+    /// Whether this probe applies to `target`: its selector picks it and its scheme is one
+    /// the probe allows.
+    pub fn applies_to(&self, target: &Target) -> bool {
+        self.targets.selects(target)
+            && (self.schemes.is_empty() || self.schemes.contains(target.url.scheme()))
+    }
+}
 
 /// Checks a probe id against `[a-z0-9-/]+` without empty segments.
 pub fn valid_probe_id(id: &str) -> bool {
@@ -761,21 +801,22 @@ pub fn compile(
 }
 
 fn compile_body_cap(ctx: &mut Ctx<'_>, size: &Spanned<config::raw::Size>) -> Option<u64> {
-    let bytes = match &size.value {
-        config::raw::Size::Bytes(n) => Ok(*n),
-        config::raw::Size::Text(t) => units::parse_bytes(t),
+    let (bytes, written) = match &size.value {
+        config::raw::Size::Bytes(n) => (Ok(*n), n.to_string()),
+        config::raw::Size::Text(t) => (units::parse_bytes(t), t.trim().to_string()),
     };
-    match bytes {
-        Ok(0) => ctx.err(size, "`max_body_bytes` must be greater than zero"),
-        Ok(n) if n > MAX_PROBE_BODY_BYTES => ctx.err_hint(
-            size,
-            format!("`max_body_bytes` of {n} bytes is over the limit of 64MiB"),
-            "each run holds the body it reads in memory; write at most `64MiB`",
-        ),
-        Ok(n) => return Some(n),
-        Err(e) => ctx.err(size, e),
+    let range = &units::ranges::MAX_BODY_BYTES;
+    match bytes.and_then(|n| units::in_range("max_body_bytes", &written, n, range)) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            ctx.err_hint(
+                size,
+                e,
+                "bytes read of each response body, e.g. `4MiB`; each run holds its body in memory",
+            );
+            None
+        }
     }
-    None
 }
 
 fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> Selector {
@@ -879,14 +920,28 @@ fn compile_http(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpReque
             vec![]
         }
     };
+    if let Some(extra) = raw_paths.get(MAX_REQUESTS_PER_RUN) {
+        ctx.err_hint(
+            extra,
+            format!(
+                "`paths` lists {} paths; one run sends at most {MAX_REQUESTS_PER_RUN} requests",
+                raw_paths.len()
+            ),
+            "split the list across several probes",
+        );
+    }
     let mut paths = Vec::new();
+    let mut path_pos = Vec::new();
     for p in raw_paths {
         if let Err((message, hint)) = check_path(&p.value) {
             ctx.err_hint(p, message, hint);
             continue;
         }
         match Template::parse(&p.value) {
-            Ok(t) => paths.push(t),
+            Ok(t) => {
+                paths.push(t);
+                path_pos.push(Ctx::pos(p));
+            }
             Err(e) => ctx.err(p, e),
         }
     }
@@ -926,6 +981,7 @@ fn compile_http(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpReque
     (ctx.diags.len() == before).then_some(HttpRequest {
         method,
         paths,
+        path_pos,
         headers,
         body,
         follow_redirects: http.follow_redirects.unwrap_or(false),

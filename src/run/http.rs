@@ -16,8 +16,8 @@ use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
 
-/// Most requests one run may make after expanding list variables.
-pub const MAX_REQUESTS_PER_RUN: usize = 256;
+/// Most requests one run may make after expanding list variables (checked at load time too).
+pub use crate::probe::MAX_REQUESTS_PER_RUN;
 /// Most redirects followed within one request.
 pub const MAX_REDIRECTS: usize = 10;
 

@@ -212,8 +212,8 @@ const CASES: &[Case] = &[
     case("at_most", "probe", "checks:\n  - header: x\n    capture: '(\\d+)'\n    at_least: 10\n    at_most: 5\n", 5, "`at_most: 5` is below `at_least: 10`"),
     case("below", "probe", "checks:\n  - response_time: { below: 0s }\n", 2, "`below: 0s` is out of range: it must be from 1ms to 10m"),
     case("below", "probe", "checks:\n  - response_time: { below: 1h }\n", 2, OUT),
-    case("max_body_bytes", "probe", "max_body_bytes: 0\n", 1, "`max_body_bytes` must be greater than zero"),
-    case("max_body_bytes", "probe", "max_body_bytes: 1TiB\n", 1, "is over the limit of 64MiB"),
+    case("max_body_bytes", "probe", "max_body_bytes: 0\n", 1, "`max_body_bytes: 0` is out of range: it must be from 1 to 64MiB"),
+    case("max_body_bytes", "probe", "max_body_bytes: 1TiB\n", 1, OUT),
 ];
 
 /// Validates one case in its own workspace; returns the error lines' text for messages.
@@ -405,4 +405,106 @@ fn command_line_durations_are_range_checked() {
         assert!(stderr.contains("is out of range"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request cap of one run, checked at load
+// ---------------------------------------------------------------------------------------------
+
+/// A probe frame whose request block is `http` (YAML lines indented by 2).
+fn probe_with_http(http: &str) -> String {
+    format!("id: test/many\nname: many\nseverity: low\nhttp:\n{http}checks:\n  - status: 200\n")
+}
+
+/// Validates `config` and `probe`; returns the single error line and the stderr.
+fn single_error(config: &str, probe: &str) -> (String, u64, u64, String) {
+    let dir = workspace(&[("picket.yaml", config), ("probes/p.yaml", probe)]);
+    let mut cmd = picket(dir.path());
+    cmd.args(["validate", "-c", "picket.yaml"]);
+    let out = output_within(cmd, TIME_LIMIT);
+    let stderr = assert_rejected(&out);
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "{}", head(&stderr));
+    let e = &errors[0];
+    (e.path.to_string(), e.line, e.column, stderr.clone())
+}
+
+#[test]
+fn a_paths_list_over_the_request_cap_is_a_located_error() {
+    let cap = picket::run::MAX_REQUESTS_PER_RUN;
+    let list = |n: usize| -> String {
+        let items: String = (0..n).map(|i| format!("    - /p{i}\n")).collect();
+        probe_with_http(&format!("  paths:\n{items}"))
+    };
+    // At the cap: valid.
+    let dir = workspace(&[("picket.yaml", CONFIG), ("probes/p.yaml", &list(cap))]);
+    let mut cmd = picket(dir.path());
+    cmd.args(["validate", "-c", "picket.yaml"]);
+    let out = output_within(cmd, TIME_LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One more: the extra path is the error's position (line 6 holds the first path).
+    let (path, line, column, stderr) = single_error(CONFIG, &list(cap + 1));
+    assert_eq!(
+        (path.as_str(), line, column),
+        ("probes/p.yaml", 6 + cap as u64, 7)
+    );
+    assert!(
+        stderr.contains("`paths` lists 257 paths; one run sends at most 256 requests"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn target_lists_that_expand_a_probe_past_the_request_cap_are_a_located_error() {
+    let items: Vec<String> = (0..300).map(|i| format!("/a{i}")).collect();
+    let config = format!("{CONFIG}    vars:\n      many: [{}]\n", items.join(", "));
+    let probe = probe_with_http("  paths: [/, \"{{vars.many}}\"]\n");
+    let (path, line, column, stderr) = single_error(&config, &probe);
+    assert_eq!(
+        (path.as_str(), line, column),
+        ("probes/p.yaml", 5, 14),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "probe `test/many` would send 301 requests per run to target `web`; one run sends at most 256"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: target `web`: `vars.many` has 300 items"),
+        "{stderr}"
+    );
+
+    // Two lists in one path multiply: 20 × 20 = 400.
+    let items: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
+    let config = format!(
+        "{CONFIG}    vars:\n      a: [{0}]\n      b: [{0}]\n",
+        items.join(", ")
+    );
+    let probe = probe_with_http("  path: \"/{{vars.a}}/{{vars.b}}\"\n");
+    let (_, line, _, stderr) = single_error(&config, &probe);
+    assert_eq!(line, 5, "{stderr}");
+    assert!(stderr.contains("would send 400 requests"), "{stderr}");
+
+    // A probe that does not apply to the target is not counted against it.
+    let probe = format!(
+        "{}targets: {{ tags: [elsewhere] }}\n",
+        probe_with_http("  path: \"/{{vars.a}}/{{vars.b}}\"\n")
+    );
+    let dir = workspace(&[("picket.yaml", &config), ("probes/p.yaml", &probe)]);
+    let mut cmd = picket(dir.path());
+    cmd.args(["validate", "-c", "picket.yaml"]);
+    let out = output_within(cmd, TIME_LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
