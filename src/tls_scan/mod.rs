@@ -441,7 +441,13 @@ async fn scan_until(
 ) -> Result<Report, ScanError> {
     let started = Instant::now();
     let trust = if plan.certificate {
-        Some(cert::Trust::load(endpoint.ca_file.as_deref())?)
+        // Reading the system store (once per process) and `ca_file` is file I/O.
+        let ca_file = endpoint.ca_file.clone();
+        let load = tokio::task::spawn_blocking(move || cert::Trust::load(ca_file.as_deref()));
+        Some(load.await.map_err(|e| ScanError::CaFile {
+            path: endpoint.ca_file.clone().unwrap_or_default(),
+            detail: format!("loading trust anchors failed: {e}"),
+        })??)
     } else {
         None
     };
@@ -468,7 +474,6 @@ async fn scan_until(
         deadline,
         step: (timeout / 4).max(Duration::from_secs(1)),
         sni,
-        first: None,
         handshakes: 1,
     };
 
@@ -515,29 +520,7 @@ async fn scan_until(
             })
         }
     };
-
-    let negotiated = match modern
-        .negotiated
-        .and_then(|(p, id)| Some((p, Suite::from_id(id)?)))
-    {
-        Some((protocol, suite)) => Some(Negotiated {
-            protocol,
-            suite,
-            modern: true,
-        }),
-        None => protocols
-            .iter()
-            .rev()
-            .find_map(|(protocol, support)| match support {
-                Support::Accepted { suite } => Some(Negotiated {
-                    protocol: *protocol,
-                    suite: suite.clone(),
-                    modern: false,
-                }),
-                _ => None,
-            }),
-    };
-
+    let negotiated = negotiated(modern.negotiated, &protocols);
     let client_cert_required = plan
         .client_cert_required
         .then(|| modern.client_cert_required.clone().map_err(Undecided));
@@ -562,6 +545,32 @@ async fn scan_until(
     })
 }
 
+/// The modern handshake's version and suite, or else the newest version a hand-built
+/// handshake saw accepted.
+fn negotiated(
+    modern: Option<(Protocol, u16)>,
+    protocols: &BTreeMap<Protocol, Support>,
+) -> Option<Negotiated> {
+    if let Some((protocol, suite)) = modern.and_then(|(p, id)| Some((p, Suite::from_id(id)?))) {
+        return Some(Negotiated {
+            protocol,
+            suite,
+            modern: true,
+        });
+    }
+    protocols
+        .iter()
+        .rev()
+        .find_map(|(protocol, support)| match support {
+            Support::Accepted { suite } => Some(Negotiated {
+                protocol: *protocol,
+                suite: suite.clone(),
+                modern: false,
+            }),
+            _ => None,
+        })
+}
+
 /// The hand-built handshakes of one scan: one address, one deadline, one budget.
 struct Session {
     addr: SocketAddr,
@@ -569,7 +578,6 @@ struct Session {
     /// The most time one exchange may take.
     step: Duration,
     sni: Option<String>,
-    first: Option<TcpStream>,
     handshakes: usize,
 }
 
@@ -594,14 +602,10 @@ impl Session {
         let until = self.deadline.min(now + self.step);
         let hello = hello::client_hello(protocol, suites, self.sni.as_deref());
         let addr = self.addr;
-        let first = self.first.take();
         let attempt = async move {
-            let stream = match first {
-                Some(stream) => stream,
-                None => TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| Undecided(format!("connect: {e}")))?,
-            };
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| Undecided(format!("connect: {e}")))?;
             Ok(hello::exchange(stream, &hello, want_chain).await)
         };
         match tokio::time::timeout_at(until, attempt).await {
