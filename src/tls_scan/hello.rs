@@ -18,7 +18,7 @@ use super::suites;
 
 /// The most bytes read from a server per hand-built handshake: a ServerHello and a
 /// certificate chain of ordinary size fit many times over.
-pub(crate) const MAX_FLIGHT: usize = 48 * 1024;
+pub const MAX_FLIGHT: usize = 48 * 1024;
 
 /// The largest TLS record allowed (2^14 plus the expansion allowance of RFC 5246 6.2.3).
 const MAX_RECORD: usize = 16384 + 2048;

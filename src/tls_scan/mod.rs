@@ -635,10 +635,7 @@ impl Session {
             Answer::Hello(h) if h.version != protocol.wire() => Support::Refused {
                 how: Refusal::OtherVersion { version: h.version },
             },
-            Answer::Hello(h) if protocol == Protocol::Tls13 && h.retry => Support::Accepted {
-                // A HelloRetryRequest names the suite the server will use.
-                suite: Suite::from_id(h.suite).unwrap_or_else(|| unknown_suite(h.suite)),
-            },
+            // A HelloRetryRequest also names the version and the suite: it is accepted too.
             Answer::Hello(h) => match Suite::from_id(h.suite).filter(|s| offer.contains(&s.id)) {
                 Some(suite) => {
                     let chain = h
@@ -732,15 +729,5 @@ impl Session {
             return None;
         }
         self.try_version(protocol, true).await.1
-    }
-}
-
-/// A suite this table does not name (only from a HelloRetryRequest, which is not offered
-/// suites from the table's TLS 1.2 part).
-fn unknown_suite(id: u16) -> Suite {
-    Suite {
-        id,
-        name: "unknown",
-        classes: Vec::new(),
     }
 }

@@ -45,7 +45,7 @@ use super::Protocol;
 
 /// How long to wait, after a TLS 1.3 handshake in which the server asked for a certificate,
 /// for its verdict on the empty one.
-pub(crate) const MTLS_GRACE: Duration = Duration::from_secs(1);
+pub const MTLS_GRACE: Duration = Duration::from_secs(1);
 
 /// The most bytes read from the server over the whole modern handshake and the wait after it.
 const MAX_READ: usize = 64 * 1024;
