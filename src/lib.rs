@@ -57,4 +57,5 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod term;
+pub mod tls_scan;
 pub mod units;

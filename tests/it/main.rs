@@ -19,5 +19,7 @@ mod secrets;
 mod service;
 mod ssrf;
 mod term;
+mod tls_scan;
+mod tls_servers;
 mod truncated;
 mod validate;

@@ -1,0 +1,506 @@
+//! What the server's certificate says, and whether its chain is trusted.
+//!
+//! Trust anchors are the operating system's store, read once per process with
+//! `rustls-native-certs` (the store reqwest's platform verifier uses on Linux, so a target the
+//! HTTP probes trust is trusted here too, internal CAs installed by the operator included),
+//! plus the certificates of the target's `ca_file`. A certificate of `ca_file` that is
+//! byte-for-byte the server's leaf is trusted as itself, as `curl --cacert` trusts a
+//! self-signed server certificate; webpki alone would refuse it (`CaUsedAsEndEntity`,
+//! `UnknownIssuer`).
+//!
+//! The chain check is webpki's (through rustls): signatures up to an anchor, validity dates,
+//! basic constraints, name constraints, the server-auth key usage. Not checked: revocation
+//! (OCSP, CRL) and Certificate Transparency.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls::RootCertStore;
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use super::ScanError;
+
+/// The biggest `ca_file` read: a full public bundle is about 250 KiB.
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+/// Facts about the server's certificate chain, as presented to a modern client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The leaf's subject, RFC 4514 style (control characters replaced by `?`).
+    pub subject: String,
+    /// The leaf's issuer, RFC 4514 style.
+    pub issuer: String,
+    /// Start of the leaf's validity.
+    pub not_before: SystemTime,
+    /// End of the leaf's validity.
+    pub not_after: SystemTime,
+    /// Whole days from the scan to `not_after`, rounded down: negative once expired.
+    pub days_left: i64,
+    /// The leaf's DNS and IP subject alternative names, in certificate order.
+    pub sans: Vec<String>,
+    /// The name checked against `sans`: the endpoint's `server_name`, else its host.
+    pub checked_name: String,
+    /// Whether a SAN matches `checked_name` (RFC 6125: the subject CN alone never counts).
+    pub hostname_matches: bool,
+    /// Whether the chain verifies to a system root or a `ca_file` certificate; the error
+    /// says why not.
+    pub chain_trusted: Result<(), String>,
+    /// The leaf's public key.
+    pub key: Key,
+    /// The leaf's signature algorithm, e.g. `sha256WithRSAEncryption`.
+    pub signature: String,
+    /// Set when the leaf is signed with SHA-1 or MD5 (or older).
+    pub weak_hash: Option<WeakHash>,
+    /// SHA-256 of the leaf's DER, uppercase hex (as OpenTelemetry's `tls.server.hash.sha256`).
+    pub sha256: String,
+    /// How many certificates the server sent, leaf included.
+    pub chain_len: usize,
+}
+
+/// A public key type and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// RSA with a modulus of `bits` bits.
+    Rsa {
+        /// Modulus size.
+        bits: u32,
+    },
+    /// ECDSA on a named curve.
+    Ec {
+        /// `P-256`, `P-384`, `P-521`, `secp256k1`, or the curve OID.
+        curve: String,
+        /// The curve's field size in bits (0 when unknown).
+        bits: u32,
+    },
+    /// Ed25519.
+    Ed25519,
+    /// Ed448.
+    Ed448,
+    /// DSA with a public value of `bits` bits.
+    Dsa {
+        /// Size of the public value.
+        bits: u32,
+    },
+    /// Anything else, by algorithm OID.
+    Other {
+        /// Dotted OID of the key algorithm.
+        oid: String,
+    },
+}
+
+impl Key {
+    /// The size usually quoted for the key: RSA modulus, curve field; Ed25519 256, Ed448 456.
+    pub fn bits(&self) -> Option<u32> {
+        match self {
+            Key::Rsa { bits } | Key::Ec { bits, .. } | Key::Dsa { bits } => Some(*bits),
+            Key::Ed25519 => Some(256),
+            Key::Ed448 => Some(456),
+            Key::Other { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Rsa { bits } => write!(f, "RSA {bits}"),
+            Key::Ec { curve, .. } => write!(f, "EC {curve}"),
+            Key::Ed25519 => f.write_str("Ed25519"),
+            Key::Ed448 => f.write_str("Ed448"),
+            Key::Dsa { bits } => write!(f, "DSA {bits}"),
+            Key::Other { oid } => write!(f, "key {oid}"),
+        }
+    }
+}
+
+/// A broken hash in the leaf's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WeakHash {
+    /// MD5, or the older MD2/MD4.
+    Md5,
+    /// SHA-1.
+    Sha1,
+}
+
+impl WeakHash {
+    /// `md5` or `sha1`, as probes name them in `forbid_signatures`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeakHash::Md5 => "md5",
+            WeakHash::Sha1 => "sha1",
+        }
+    }
+}
+
+/// The anchors a chain may verify to.
+#[derive(Debug, Clone)]
+pub(crate) struct Trust {
+    roots: Arc<RootCertStore>,
+    /// Every certificate of `ca_file`, for the exact match of a self-signed leaf.
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl Trust {
+    /// The system roots plus the certificates of `ca_file` (PEM, or one DER certificate).
+    pub(crate) fn load(ca_file: Option<&Path>) -> Result<Trust, ScanError> {
+        let system = system_roots();
+        let Some(path) = ca_file else {
+            return Ok(Trust {
+                roots: system,
+                pinned: Vec::new(),
+            });
+        };
+        let error = |detail: String| ScanError::CaFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|e| error(e.to_string()))?
+            .len();
+        if size > MAX_CA_FILE {
+            return Err(error(format!("larger than {MAX_CA_FILE} bytes")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+        let pinned: Vec<CertificateDer<'static>> = if bytes.windows(11).any(|w| w == b"-----BEGIN ")
+        {
+            CertificateDer::pem_slice_iter(&bytes)
+                .collect::<Result<_, _>>()
+                .map_err(|e| error(format!("PEM: {e}")))?
+        } else {
+            vec![CertificateDer::from(bytes)]
+        };
+        if pinned.is_empty() {
+            return Err(error("no certificate in file".into()));
+        }
+        let mut roots = (*system).clone();
+        // A certificate webpki cannot take as an anchor may still be a pinned leaf.
+        roots.add_parsable_certificates(pinned.iter().cloned());
+        Ok(Trust {
+            roots: Arc::new(roots),
+            pinned,
+        })
+    }
+}
+
+/// The operating system's trust store, read once: certificates that fail to parse are
+/// skipped (and logged), as browsers do.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!(error = %error, "system trust store: a certificate was skipped");
+            }
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(found.certs);
+            Arc::new(roots)
+        })
+        .clone()
+}
+
+/// Inspects `chain` (leaf first) as presented for `name` (the name to match against SANs).
+pub(crate) fn inspect(
+    chain: &[CertificateDer<'static>],
+    name: &str,
+    trust: &Trust,
+    now: SystemTime,
+) -> Result<Certificate, String> {
+    let leaf = chain.first().ok_or("the server sent no certificate")?;
+    let (_, x509) = X509Certificate::from_der(leaf.as_ref())
+        .map_err(|e| format!("the server's certificate does not parse: {e}"))?;
+    let validity = x509.validity();
+    let not_before = system_time(validity.not_before.timestamp());
+    let not_after_secs = validity.not_after.timestamp();
+    // In milliseconds: a certificate made this very second still has a moment less than
+    // its full validity left.
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let (signature, weak_hash) = signature(&x509);
+    Ok(Certificate {
+        subject: printable(&x509.subject().to_string()),
+        issuer: printable(&x509.issuer().to_string()),
+        not_before,
+        not_after: system_time(not_after_secs),
+        days_left: not_after_secs
+            .saturating_mul(1000)
+            .saturating_sub(now_ms)
+            .div_euclid(86_400_000),
+        sans: sans(&x509),
+        checked_name: name.to_string(),
+        hostname_matches: hostname_matches(leaf, name),
+        chain_trusted: chain_trusted(chain, trust, now, &x509),
+        key: key(&x509),
+        signature,
+        weak_hash,
+        sha256: fingerprint(leaf.as_ref()),
+        chain_len: chain.len(),
+    })
+}
+
+fn system_time(secs: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    }
+    .unwrap_or(UNIX_EPOCH)
+}
+
+/// Certificate text can hold anything; keep control characters out of logs and terminals.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn sans(x509: &X509Certificate<'_>) -> Vec<String> {
+    let Ok(Some(ext)) = x509.subject_alternative_name() else {
+        return Vec::new();
+    };
+    ext.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(printable(dns)),
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => <[u8; 4]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| IpAddr::from(b).to_string()),
+                16 => <[u8; 16]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| IpAddr::from(b).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// webpki's RFC 6125 match (SANs only, wildcards in the leftmost label, IPs against IP SANs).
+fn hostname_matches(leaf: &CertificateDer<'_>, name: &str) -> bool {
+    let Ok(server_name) = ServerName::try_from(name) else {
+        return false;
+    };
+    ParsedCertificate::try_from(leaf)
+        .and_then(|parsed| verify_server_name(&parsed, &server_name))
+        .is_ok()
+}
+
+fn chain_trusted(
+    chain: &[CertificateDer<'static>],
+    trust: &Trust,
+    now: SystemTime,
+    x509: &X509Certificate<'_>,
+) -> Result<(), String> {
+    let leaf = chain.first().ok_or("no certificate")?;
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let verdict = ParsedCertificate::try_from(leaf).and_then(|parsed| {
+        verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &trust.roots,
+            &chain[1..],
+            UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
+            algorithms.all,
+        )
+    });
+    match verdict {
+        Ok(()) => Ok(()),
+        Err(_) if trust.pinned.iter().any(|pin| pin.as_ref() == leaf.as_ref()) => {
+            // Trusted as itself: only its dates are left to check.
+            let now = unix_secs(now);
+            let validity = x509.validity();
+            if validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp() {
+                Ok(())
+            } else {
+                Err("the certificate given in ca_file is outside its validity period".into())
+            }
+        }
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+fn unix_secs(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A short reason for a webpki verdict.
+fn describe(error: &rustls::Error) -> String {
+    use rustls::CertificateError as E;
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            E::UnknownIssuer => "not issued by a trusted CA (system roots or ca_file)".into(),
+            E::Expired | E::ExpiredContext { .. } => "certificate expired".into(),
+            E::NotValidYet | E::NotValidYetContext { .. } => "certificate not yet valid".into(),
+            E::BadSignature => "a signature in the chain does not verify".into(),
+            E::UnsupportedSignatureAlgorithmContext { .. }
+            | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "a signature in the chain uses an algorithm webpki refuses (SHA-1, MD5 or unknown)"
+                    .into()
+            }
+            // webpki's CaUsedAsEndEntity reaches rustls only as `Other`.
+            E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "the server's certificate is a CA certificate (self-signed?) not given in ca_file"
+                    .into()
+            }
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn key(x509: &X509Certificate<'_>) -> Key {
+    let spki = x509.public_key();
+    let oid = spki.algorithm.algorithm.to_id_string();
+    match oid.as_str() {
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => Key::Rsa {
+                bits: significant_bits(rsa.modulus),
+            },
+            _ => Key::Other { oid },
+        },
+        "1.2.840.10045.2.1" => {
+            let curve_oid = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            let (curve, bits) = match curve_oid.as_str() {
+                "1.2.840.10045.3.1.7" => ("P-256".to_string(), 256),
+                "1.3.132.0.34" => ("P-384".to_string(), 384),
+                "1.3.132.0.35" => ("P-521".to_string(), 521),
+                "1.3.132.0.10" => ("secp256k1".to_string(), 256),
+                "1.3.132.0.33" => ("P-224".to_string(), 224),
+                "1.2.840.10045.3.1.1" => ("P-192".to_string(), 192),
+                other => (other.to_string(), 0),
+            };
+            Key::Ec { curve, bits }
+        }
+        "1.3.101.112" => Key::Ed25519,
+        "1.3.101.113" => Key::Ed448,
+        "1.2.840.10040.4.1" => Key::Dsa {
+            bits: match spki.parsed() {
+                Ok(PublicKey::DSA(y)) => significant_bits(y),
+                _ => 0,
+            },
+        },
+        _ => Key::Other { oid },
+    }
+}
+
+/// The bit length of a big-endian unsigned integer (DER integers carry a leading zero byte
+/// when the top bit is set).
+fn significant_bits(bytes: &[u8]) -> u32 {
+    let trimmed: &[u8] = match bytes.iter().position(|&b| b != 0) {
+        Some(first) => &bytes[first..],
+        None => &[],
+    };
+    match trimmed.first() {
+        None => 0,
+        Some(&top) => {
+            let len = u32::try_from(trimmed.len()).unwrap_or(u32::MAX / 8);
+            (len - 1).saturating_mul(8) + (8 - top.leading_zeros())
+        }
+    }
+}
+
+/// The signature algorithm's name and, when the hash is broken, which.
+fn signature(x509: &X509Certificate<'_>) -> (String, Option<WeakHash>) {
+    let algorithm = &x509.signature_algorithm;
+    let oid = algorithm.algorithm.to_id_string();
+    let (name, hash) = match oid.as_str() {
+        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", "md2"),
+        "1.2.840.113549.1.1.3" => ("md4WithRSAEncryption", "md4"),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", "md5"),
+        "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" => ("sha1WithRSAEncryption", "sha1"),
+        "1.2.840.113549.1.1.14" => ("sha224WithRSAEncryption", "sha224"),
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", "sha256"),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", "sha384"),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", "sha512"),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", "sha1"),
+        "1.2.840.10045.4.3.1" => ("ecdsa-with-SHA224", "sha224"),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", "sha256"),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", "sha384"),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", "sha512"),
+        "1.2.840.10040.4.3" => ("dsa-with-SHA1", "sha1"),
+        "2.16.840.1.101.3.4.3.2" => ("dsa-with-SHA256", "sha256"),
+        "1.3.101.112" => ("Ed25519", ""),
+        "1.3.101.113" => ("Ed448", ""),
+        "1.2.840.113549.1.1.10" => {
+            // RSASSA-PSS names its hash in parameters, SHA-1 when absent (RFC 4055).
+            let hash =
+                match x509_parser::signature_algorithm::SignatureAlgorithm::try_from(algorithm) {
+                    Ok(x509_parser::signature_algorithm::SignatureAlgorithm::RSASSA_PSS(
+                        params,
+                    )) => hash_name(&params.hash_algorithm_oid().to_id_string()),
+                    _ => "",
+                };
+            ("rsassa-pss", hash)
+        }
+        _ => ("", ""),
+    };
+    let name = if name.is_empty() {
+        oid.clone()
+    } else if name == "rsassa-pss" && !hash.is_empty() {
+        format!("rsassa-pss-{hash}")
+    } else {
+        name.to_string()
+    };
+    let weak = match hash {
+        "md2" | "md4" | "md5" => Some(WeakHash::Md5),
+        "sha1" => Some(WeakHash::Sha1),
+        _ => None,
+    };
+    (name, weak)
+}
+
+fn hash_name(oid: &str) -> &'static str {
+    match oid {
+        "1.3.14.3.2.26" => "sha1",
+        "2.16.840.1.101.3.4.2.1" => "sha256",
+        "2.16.840.1.101.3.4.2.2" => "sha384",
+        "2.16.840.1.101.3.4.2.3" => "sha512",
+        "2.16.840.1.101.3.4.2.4" => "sha224",
+        "1.2.840.113549.2.5" => "md5",
+        _ => "",
+    }
+}
+
+fn fingerprint(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_lengths_ignore_the_der_sign_byte() {
+        assert_eq!(significant_bits(&[0x00, 0x80, 0, 0]), 24);
+        assert_eq!(significant_bits(&[0x7f, 0, 0]), 23);
+        assert_eq!(significant_bits(&[0, 0]), 0);
+        assert_eq!(significant_bits(&[]), 0);
+    }
+
+    #[test]
+    fn days_left_rounds_down_and_goes_negative() {
+        assert_eq!((86_399i64).div_euclid(86_400), 0);
+        assert_eq!((-1i64).div_euclid(86_400), -1);
+    }
+}
