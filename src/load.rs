@@ -443,8 +443,12 @@ fn lenient_probe_paths(path: &Path) -> Option<Vec<config::SourcedPath>> {
 fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics) {
     let cap = probe::MAX_REQUESTS_PER_RUN;
     for p in probes {
+        // Only HTTP probes send a request per expanded path.
+        let Some(http) = p.kind.as_http() else {
+            continue;
+        };
         for target in config.targets.iter().filter(|t| p.applies_to(t)) {
-            let Some(counts) = p.http.request_counts(&target.vars) else {
+            let Some(counts) = http.request.request_counts(&target.vars) else {
                 continue;
             };
             let mut total: usize = 0;
@@ -454,7 +458,7 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             });
             let Some(i) = crossing else { continue };
             let all = counts.iter().fold(0usize, |a, n| a.saturating_add(*n));
-            let lists: Vec<String> = p.http.paths[i]
+            let lists: Vec<String> = http.request.paths[i]
                 .vars
                 .iter()
                 .filter_map(|name| match target.vars.get(name) {
@@ -467,7 +471,7 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             diags.push(
                 Diagnostic::new(
                     &p.source,
-                    p.http.path_pos.get(i).copied().unwrap_or(Pos::START),
+                    http.request.path_pos.get(i).copied().unwrap_or(Pos::START),
                     format!(
                         "probe `{}` would send {all} requests per run to target `{}`; one run sends at most {cap}",
                         p.id, target.name

@@ -71,7 +71,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = Plan::default();
     for probe in &probes {
-        let needed = probe.http.vars();
+        let needed = probe.kind.vars();
         for target in &targets {
             if !probe.applies_to(target) {
                 continue;

@@ -15,6 +15,7 @@ use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
+use crate::probe::http::{Http, HttpRequest};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
@@ -25,12 +26,12 @@ pub const MAX_REDIRECTS: usize = 10;
 pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
+    spec: &Http,
     gate: &Gate,
     result: &mut RunResult,
 ) -> Outcome {
-    let probe = &series.probe;
     let target = &series.target;
-    let paths = match expand_paths(&probe.http.paths, target) {
+    let paths = match expand_paths(&spec.request.paths, target) {
         Ok(p) => p,
         Err(message) => {
             return Outcome::Error(RunError {
@@ -40,7 +41,7 @@ pub(super) async fn execute(
         }
     };
     let many = paths.len() > 1;
-    let max_body_bytes = probe.max_body_bytes.unwrap_or(runner.max_body_bytes);
+    let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
     let mut findings = Vec::new();
     let mut undecided = Vec::new();
     for (i, path) in paths.iter().enumerate() {
@@ -56,15 +57,15 @@ pub(super) async fn execute(
         if i == 0 {
             result.url = redact_url(&url, &runner.redactor);
         }
-        let response = match exchange(series, gate, url, max_body_bytes).await {
+        let response = match exchange(series, spec, gate, url, max_body_bytes).await {
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
         result.status = Some(response.status.as_u16());
-        let evaluation = check::evaluate(&probe.checks, &response);
+        let evaluation = check::evaluate(&spec.checks, &response);
         let name = |check: String| {
             if many {
-                format!("{} {path}: {check}", probe.http.method)
+                format!("{} {path}: {check}", spec.request.method)
             } else {
                 check
             }
@@ -81,18 +82,18 @@ pub(super) async fn execute(
 /// Sends one request, following same-origin redirects when allowed, and reads the body.
 async fn exchange(
     series: &Series,
+    spec: &Http,
     gate: &Gate,
     url: Url,
     max_body_bytes: u64,
 ) -> Result<Response, RunError> {
-    let probe = &series.probe;
     let target = &series.target;
     let origin = target.url.origin();
-    let headers = request_headers(&probe.http, target).map_err(|message| RunError {
+    let headers = request_headers(&spec.request, target).map_err(|message| RunError {
         kind: ErrorKind::Request,
         message,
     })?;
-    let body = match &probe.http.body {
+    let body = match &spec.request.body {
         Some(t) => Some(render(t, target).map_err(|message| RunError {
             kind: ErrorKind::Request,
             message,
@@ -100,7 +101,7 @@ async fn exchange(
         None => None,
     };
 
-    let mut method = probe.http.method.clone();
+    let mut method = spec.request.method.clone();
     let mut body = body;
     let mut url = url;
     let start = Instant::now();
@@ -127,7 +128,7 @@ async fn exchange(
             .get(http::header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| url.join(l).ok());
-        if probe.http.follow_redirects
+        if spec.request.follow_redirects
             && status.is_redirection()
             && let Some(next) = location.filter(|n| n.origin() == origin)
         {
@@ -336,7 +337,7 @@ fn render(template: &Template, target: &Target) -> Result<String, String> {
 }
 
 /// Request headers: the target's (when the probe uses target auth), then the probe's own.
-fn request_headers(http: &crate::probe::HttpRequest, target: &Target) -> Result<HeaderMap, String> {
+fn request_headers(http: &HttpRequest, target: &Target) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     if http.use_target_auth {
         for (name, value) in &target.headers {

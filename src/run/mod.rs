@@ -23,6 +23,7 @@ use url::Url;
 use crate::config::Config;
 use crate::outcome::{ErrorKind, Outcome, RunError, RunResult};
 use crate::plan::Series;
+use crate::probe::Kind;
 use crate::redact::{REDACTED, Redactor};
 
 mod http;
@@ -179,7 +180,11 @@ impl Runner {
         };
 
         let timeout = series.probe.timeout;
-        let work = http::execute(self, series, gate, &mut result);
+        let work = async {
+            match &series.probe.kind {
+                Kind::Http(spec) => http::execute(self, series, spec, gate, &mut result).await,
+            }
+        };
         let outcome = match tokio::time::timeout(timeout, work).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Error(RunError {

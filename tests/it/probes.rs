@@ -247,7 +247,7 @@ fn every_shipped_probe_loads_with_references_and_severity() {
             );
         }
         assert!(!p.severity.as_str().is_empty(), "{}: no severity", p.id);
-        assert!(!p.checks.is_empty(), "{}: no checks", p.id);
+        assert!(!p.kind.checks().is_empty(), "{}: no checks", p.id);
     }
     // And all together: ids are unique across the library.
     let all = picket::load::load_probe_paths(&[repo_root().join("probes")], &defaults)
@@ -313,7 +313,7 @@ fn shipped_checks(probe: &str) -> Vec<picket::check::Check> {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));
-    probes[0].checks.clone()
+    probes[0].kind.checks().to_vec()
 }
 
 fn response_with(headers: &[(&str, &str)]) -> picket::check::Response {
@@ -840,7 +840,7 @@ fn exposure_paths(probe: &str) -> usize {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));
-    probes[0].http.paths.len()
+    probes[0].kind.as_http().unwrap().request.paths.len()
 }
 
 #[tokio::test]
@@ -1072,10 +1072,15 @@ async fn some_probe_detects_an_exposed_heapdump() {
         &picket::config::Defaults::default(),
     )
     .unwrap_or_else(|d| panic!("{d}"));
-    let Some(probe) = all
-        .iter()
-        .find(|p| p.http.paths.iter().any(|t| t.text == "/actuator/heapdump"))
-    else {
+    let Some(probe) = all.iter().find(|p| {
+        p.kind
+            .as_http()
+            .unwrap()
+            .request
+            .paths
+            .iter()
+            .any(|t| t.text == "/actuator/heapdump")
+    }) else {
         panic!("no shipped probe requests /actuator/heapdump");
     };
     let name = probe

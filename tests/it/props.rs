@@ -70,7 +70,10 @@ static SHIPPED_CHECKS: LazyLock<Vec<(String, Vec<Check>)>> = LazyLock::new(|| {
     let probes =
         picket::load::load_probe_paths(&[repo_root().join("probes")], &Defaults::default())
             .unwrap_or_else(|d| panic!("the shipped probes do not load:\n{d}"));
-    probes.into_iter().map(|p| (p.id, p.checks)).collect()
+    probes
+        .into_iter()
+        .map(|p| (p.id, p.kind.checks().to_vec()))
+        .collect()
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+//! The `http` probe kind: its validated request ([`HttpRequest`]) and the kind as the runner
+//! sees it ([`Http`]: the request, its checks and its body cap). The runner for it is
+//! `run/http.rs`; its checks are evaluated by `check`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ::http::{HeaderName, HeaderValue, Method};
+use serde_saphyr::Spanned;
+
+use super::{Ctx, MAX_REQUESTS_PER_RUN, Template, raw, stays_on_target};
+use crate::check::Check;
+use crate::config::Var;
+use crate::diag::{Diagnostic, Pos};
+
+/// An `http` probe: what it sends and what must hold of the answer.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// The request.
+    pub request: HttpRequest,
+    /// The checks.
+    pub checks: Vec<Check>,
+    /// The probe's own `max_body_bytes`, over the config's.
+    pub max_body_bytes: Option<u64>,
+}
+
+/// A validated HTTP request description.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: Method,
+    /// Path templates; each expands to one or more requests.
+    pub paths: Vec<Template>,
+    /// Where each path template is written, for errors about it.
+    pub path_pos: Vec<Pos>,
+    /// Request headers (values may hold placeholders).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Body (may hold placeholders).
+    pub body: Option<Template>,
+    /// Follow same-origin redirects.
+    pub follow_redirects: bool,
+    /// Send the target's configured headers.
+    pub use_target_auth: bool,
+}
+
+impl HttpRequest {
+    /// How many requests one run sends to a target with these `vars`, path by path (list
+    /// variables expand to one request per item, and per combination when a path uses
+    /// several). `None` when a variable is missing: that series is skipped, not run.
+    pub fn request_counts(&self, vars: &BTreeMap<String, Var>) -> Option<Vec<usize>> {
+        self.paths
+            .iter()
+            .map(|t| {
+                t.vars.iter().try_fold(1usize, |n, name| {
+                    let items = match vars.get(name)? {
+                        Var::One(_) => 1,
+                        Var::List(items) => items.len(),
+                    };
+                    Some(n.saturating_mul(items))
+                })
+            })
+            .collect()
+    }
+
+    /// Every variable name the request uses.
+    pub fn vars(&self) -> BTreeSet<&str> {
+        self.paths
+            .iter()
+            .chain(self.headers.iter().map(|(_, t)| t))
+            .chain(self.body.iter())
+            .flat_map(|t| t.vars.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+pub(super) fn check_path(path: &str) -> Result<(), (String, &'static str)> {
+    let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
+    // A path that starts with a placeholder is checked again after expansion, in the runner.
+    if !path.starts_with("{{") {
+        stays_on_target(path).map_err(|e| (e, hint))?;
+    }
+    if path.chars().any(|c| c.is_control() || c == ' ') {
+        return Err((
+            format!(
+                "path `{}` contains spaces or control characters",
+                path.escape_debug()
+            ),
+            "percent-encode them, e.g. `%20`",
+        ));
+    }
+    if path.contains('#') {
+        return Err((format!("path `{path}` contains a fragment (`#`)"), hint));
+    }
+    Ok(())
+}
+
+pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpRequest> {
+    let before = ctx.diags.len();
+    let http = &raw.value;
+    let method = match &http.method {
+        None => Method::GET,
+        Some(m) => match Method::from_bytes(m.value.to_ascii_uppercase().as_bytes()) {
+            Ok(method) => method,
+            Err(_) => {
+                ctx.err(m, format!("invalid HTTP method `{}`", m.value));
+                Method::GET
+            }
+        },
+    };
+    let raw_paths: Vec<&Spanned<String>> = match (&http.path, &http.paths) {
+        (Some(_), Some(paths)) => {
+            let at = paths.first().map_or_else(|| Pos::START, Ctx::pos);
+            ctx.diags.push(
+                Diagnostic::new(ctx.file, at, "a request takes `path` or `paths`, not both")
+                    .with_hint("use `paths: [...]` for several paths"),
+            );
+            vec![]
+        }
+        (Some(p), None) => vec![p],
+        (None, Some(paths)) if !paths.is_empty() => paths.iter().collect(),
+        (None, _) => {
+            ctx.err_hint(raw, "request has no `path`", "add e.g. `path: /`");
+            vec![]
+        }
+    };
+    if let Some(extra) = raw_paths.get(MAX_REQUESTS_PER_RUN) {
+        ctx.err_hint(
+            extra,
+            format!(
+                "`paths` lists {} paths; one run sends at most {MAX_REQUESTS_PER_RUN} requests",
+                raw_paths.len()
+            ),
+            "split the list across several probes",
+        );
+    }
+    let mut paths = Vec::new();
+    let mut path_pos = Vec::new();
+    for p in raw_paths {
+        if let Err((message, hint)) = check_path(&p.value) {
+            ctx.err_hint(p, message, hint);
+            continue;
+        }
+        match Template::parse(&p.value) {
+            Ok(t) => {
+                paths.push(t);
+                path_pos.push(Ctx::pos(p));
+            }
+            Err(e) => ctx.err(p, e),
+        }
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &http.headers {
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            ctx.err(value, format!("invalid header name `{name}`"));
+            continue;
+        };
+        if HeaderValue::from_str(&value.value).is_err() {
+            ctx.err(value, format!("header `{name}` has an invalid value"));
+            continue;
+        }
+        if header == http::header::HOST {
+            ctx.err_hint(
+                value,
+                "probes may not set the `Host` header",
+                "the host always comes from the target URL",
+            );
+            continue;
+        }
+        match Template::parse(&value.value) {
+            Ok(t) => headers.push((header, t)),
+            Err(e) => ctx.err(value, e),
+        }
+    }
+    let body = match http.body.as_deref() {
+        None | Some("") => None,
+        Some(b) => match Template::parse(b) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                ctx.err_hint(raw, format!("in `body`: {e}"), "fix the placeholder");
+                None
+            }
+        },
+    };
+    (ctx.diags.len() == before).then_some(HttpRequest {
+        method,
+        paths,
+        path_pos,
+        headers,
+        body,
+        follow_redirects: http.follow_redirects.unwrap_or(false),
+        use_target_auth: http.use_target_auth.unwrap_or(true),
+    })
+}
