@@ -683,11 +683,24 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
         }
         match Url::parse(url.expose()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            // Services that do not speak HTTP: only `tcp` (and later `tls`) probes run there.
+            Ok(u) if matches!(u.scheme(), "tcp" | "tls") && u.host().is_some() => {
+                if u.port().is_none() {
+                    ctx.err_hint(
+                        &raw.url,
+                        format!("a `{}://` target needs a port", u.scheme()),
+                        "write e.g. `tcp://redis.internal:6379`",
+                    );
+                    None
+                } else {
+                    Some(u)
+                }
+            }
             Ok(u) => {
                 ctx.err_hint(
                     &raw.url,
                     format!(
-                        "target URL must be http or https with a host, not `{}:`",
+                        "target URL must be http, https, tcp or tls with a host, not `{}:`",
                         u.scheme()
                     ),
                     "write e.g. `https://payments.internal:8443`",

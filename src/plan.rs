@@ -72,8 +72,20 @@ pub fn plan(loaded: &Loaded) -> Plan {
     let mut out = Plan::default();
     for probe in &probes {
         let needed = probe.kind.vars();
+        let http = probe.kind.as_http().is_some();
         for target in &targets {
             if !probe.applies_to(target) {
+                continue;
+            }
+            if http && !matches!(target.url.scheme(), "http" | "https") {
+                out.skipped.push(Skipped {
+                    probe: probe.id.clone(),
+                    target: target.name.clone(),
+                    reason: format!(
+                        "an http probe; the target is a `{}://` service",
+                        target.url.scheme()
+                    ),
+                });
                 continue;
             }
             if let Some(missing) = needed.iter().find(|v| !target.vars.contains_key(**v)) {

@@ -21,6 +21,7 @@ use crate::units::{self, Schedule, Severity};
 
 /// The raw YAML shapes of a probe file.
 pub mod http;
+pub mod tcp;
 
 pub use http::HttpRequest;
 
@@ -95,10 +96,10 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<serde_json::Value>")]
         pub tls: Option<Spanned<serde::de::IgnoredAny>>,
-        /// A TCP connect probe: not supported yet (a probe using it is rejected at load time).
+        /// A TCP connection to ports of the target's host (segmentation, banners).
         #[serde(default)]
-        #[schemars(with = "Option<serde_json::Value>")]
-        pub tcp: Option<Spanned<serde::de::IgnoredAny>>,
+        #[schemars(with = "Option<Tcp>")]
+        pub tcp: Option<Spanned<Tcp>>,
         /// What must hold; each failing check is a finding.
         #[schemars(with = "Vec<Check>")]
         pub checks: Spanned<Vec<Spanned<Check>>>,
@@ -254,6 +255,61 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Check>")]
         pub not: Option<Spanned<Box<Check>>>,
+        /// `tcp` probes: whether the port accepts a connection from here.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub reachable: Option<Spanned<bool>>,
+        /// `tcp` probes: an assertion on the first bytes the service sends.
+        #[serde(default)]
+        #[schemars(with = "Option<Banner>")]
+        pub banner: Option<Spanned<Banner>>,
+    }
+
+    /// A TCP connection probe. It connects only to the target's own host.
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Tcp {
+        /// One port (default: the target URL's port).
+        #[serde(default)]
+        #[schemars(with = "Option<u16>")]
+        pub port: Option<Spanned<i64>>,
+        /// Several ports: a list, or `"{{vars.NAME}}"` naming a target's list variable.
+        #[serde(default)]
+        #[schemars(with = "Option<Ports>")]
+        pub ports: Option<Spanned<Ports>>,
+        /// Text to send once connected, before reading the banner (`\r\n` escapes allowed in
+        /// double-quoted YAML).
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub send: Option<Spanned<String>>,
+    }
+
+    /// Ports: a list of numbers or a `{{vars.NAME}}` placeholder.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(untagged)]
+    pub enum Ports {
+        /// Port numbers.
+        List(Vec<i64>),
+        /// A placeholder for a target's list variable.
+        Var(String),
+    }
+
+    /// Banner assertion: exactly one key, on the first bytes read (at most 4 KiB).
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Banner {
+        /// Text that must appear.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub contains: Option<Spanned<String>>,
+        /// A regex that must match.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub matches: Option<Spanned<String>>,
+        /// A regex that must not match.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub not_matches: Option<Spanned<String>>,
     }
 
     /// Body assertion: exactly one key.
@@ -388,6 +444,8 @@ impl Template {
 pub enum Kind {
     /// An HTTP exchange (`http:`).
     Http(http::Http),
+    /// TCP connections to ports of the target's host (`tcp:`).
+    Tcp(tcp::Tcp),
 }
 
 impl Kind {
@@ -395,13 +453,24 @@ impl Kind {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Http(_) => "http",
+            Kind::Tcp(_) => "tcp",
         }
     }
 
-    /// The checks of the probe.
+    /// The checks of an `http` probe (empty for other kinds, whose checks have their own
+    /// types).
     pub fn checks(&self) -> &[Check] {
         match self {
             Kind::Http(h) => &h.checks,
+            Kind::Tcp(_) => &[],
+        }
+    }
+
+    /// How many checks the probe has, whatever its kind.
+    pub fn check_count(&self) -> usize {
+        match self {
+            Kind::Http(h) => h.checks.len(),
+            Kind::Tcp(t) => t.checks.len(),
         }
     }
 
@@ -409,6 +478,7 @@ impl Kind {
     pub fn vars(&self) -> BTreeSet<&str> {
         match self {
             Kind::Http(h) => h.request.vars(),
+            Kind::Tcp(t) => t.vars(),
         }
     }
 
@@ -416,6 +486,7 @@ impl Kind {
     pub fn as_http(&self) -> Option<&http::Http> {
         match self {
             Kind::Http(h) => Some(h),
+            Kind::Tcp(_) => None,
         }
     }
 }
@@ -726,28 +797,13 @@ pub fn compile(
         })
         .unwrap_or_default();
 
-    for (kind, at) in [("tls", raw.tls.as_ref()), ("tcp", raw.tcp.as_ref())] {
-        if let Some(at) = at {
-            ctx.err_hint(
-                at,
-                format!("`{kind}` probes are not supported by this version of picket"),
-                "this version runs `http` probes; remove the file or use an `http:` request",
-            );
-        }
+    if let Some(at) = raw.tls.as_ref() {
+        ctx.err_hint(
+            at,
+            "`tls` probes are not supported by this version of picket",
+            "this version runs `http` and `tcp` probes",
+        );
     }
-    let request = match &raw.http {
-        Some(h) => http::compile_request(&mut ctx, h),
-        None if raw.tls.is_none() && raw.tcp.is_none() => {
-            ctx.err_hint(
-                &raw.id,
-                "probe has no request",
-                "add an `http:` block with at least a `path:`",
-            );
-            None
-        }
-        None => None,
-    };
-
     if raw.checks.value.is_empty() {
         ctx.err_hint(
             &raw.checks,
@@ -755,12 +811,44 @@ pub fn compile(
             "add at least one check, e.g. `- status: 200`",
         );
     }
-    let checks: Vec<Check> = raw
-        .checks
-        .value
-        .iter()
-        .filter_map(|c| compile_check(&mut ctx, c))
-        .collect();
+    let kind = match (&raw.http, &raw.tcp) {
+        (Some(_), Some(t)) => {
+            ctx.err_hint(
+                t,
+                "a probe has one request: `http` or `tcp`, not both",
+                "split it into two probe files",
+            );
+            None
+        }
+        (None, Some(t)) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
+        (http, None) => {
+            let request = match http {
+                Some(h) => http::compile_request(&mut ctx, h),
+                None if raw.tls.is_none() => {
+                    ctx.err_hint(
+                        &raw.id,
+                        "probe has no request",
+                        "add an `http:` block with at least a `path:`, or a `tcp:` block",
+                    );
+                    None
+                }
+                None => None,
+            };
+            let checks: Vec<Check> = raw
+                .checks
+                .value
+                .iter()
+                .filter_map(|c| compile_check(&mut ctx, c))
+                .collect();
+            request.map(|request| {
+                Kind::Http(http::Http {
+                    request,
+                    checks,
+                    max_body_bytes,
+                })
+            })
+        }
+    };
     let regex_bytes = ctx.regex_bytes;
 
     if diags.len() > before {
@@ -780,11 +868,7 @@ pub fn compile(
         confirm,
         recover,
         timeout,
-        kind: Kind::Http(http::Http {
-            request: request?,
-            checks,
-            max_body_bytes,
-        }),
+        kind: kind?,
         source: file.to_path_buf(),
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
@@ -931,6 +1015,19 @@ fn compile_check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<Check>
 
 fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<Check> {
     let c = item.value;
+    if c.reachable.is_some() || c.banner.is_some() {
+        let key = if c.reachable.is_some() {
+            "reachable"
+        } else {
+            "banner"
+        };
+        ctx.err_hint(
+            item,
+            format!("`{key}` is a check of `tcp` probes"),
+            "use it in a probe with a `tcp:` block",
+        );
+        return None;
+    }
     let kinds: Vec<&str> = [
         c.status.is_some(),
         c.header.is_some(),

@@ -27,6 +27,7 @@ use crate::probe::Kind;
 use crate::redact::{REDACTED, Redactor};
 
 mod http;
+mod tcp;
 
 pub use http::{MAX_REDIRECTS, MAX_REQUESTS_PER_RUN};
 
@@ -183,6 +184,7 @@ impl Runner {
         let work = async {
             match &series.probe.kind {
                 Kind::Http(spec) => http::execute(self, series, spec, gate, &mut result).await,
+                Kind::Tcp(spec) => tcp::execute(self, series, spec, gate, &mut result).await,
             }
         };
         let outcome = match tokio::time::timeout(timeout, work).await {

@@ -158,6 +158,8 @@ const OUT: &str = "is out of range: it must be from";
 const CONFIG_LINES: u64 = 4;
 const PROBE_FRAME: &str = "id: test/numbers\nname: numbers\nseverity: low\nhttp:\n  path: /\n";
 const PROBE_LINES: u64 = 5;
+const TCP_FRAME: &str = "id: test/numbers\nname: numbers\nseverity: low\n";
+const TCP_LINES: u64 = 3;
 const STATUS_CHECK: &str = "checks:\n  - status: 200\n";
 
 #[rustfmt::skip]
@@ -212,6 +214,9 @@ const CASES: &[Case] = &[
     case("at_most", "probe", "checks:\n  - header: x\n    capture: '(\\d+)'\n    at_least: 10\n    at_most: 5\n", 5, "`at_most: 5` is below `at_least: 10`"),
     case("below", "probe", "checks:\n  - response_time: { below: 0s }\n", 2, "`below: 0s` is out of range: it must be from 1ms to 10m"),
     case("below", "probe", "checks:\n  - response_time: { below: 1h }\n", 2, OUT),
+    case("port", "probe", "tcp: { port: 0 }\n", 1, "`0` is not a TCP port"),
+    case("port", "probe", "tcp: { port: 65536 }\n", 1, "`65536` is not a TCP port"),
+    case("ports", "probe", "tcp: { ports: [22, -1] }\n", 1, "`-1` is not a TCP port"),
     case("max_body_bytes", "probe", "max_body_bytes: 0\n", 1, "`max_body_bytes: 0` is out of range: it must be from 1 to 64MiB"),
     case("max_body_bytes", "probe", "max_body_bytes: 1TiB\n", 1, OUT),
 ];
@@ -224,6 +229,14 @@ fn run_case(c: &Case) {
             format!("{PROBE_FRAME}{STATUS_CHECK}"),
             "picket.yaml",
             CONFIG_LINES + c.line,
+        )
+    } else if c.yaml.starts_with("tcp:") {
+        // A tcp probe has no `http:` block and tcp checks.
+        (
+            CONFIG.to_string(),
+            format!("{TCP_FRAME}{}checks:\n  - reachable: false\n", c.yaml),
+            "probes/p.yaml",
+            TCP_LINES + c.line,
         )
     } else {
         let checks = if c.yaml.contains("checks:") {
@@ -317,6 +330,7 @@ fn every_numeric_probe_field_in_the_schema_has_a_range_case() {
         let field = match field.as_str() {
             "StatusItem" => "status",
             "Size" => "max_body_bytes",
+            "Ports" => "ports",
             other => other,
         };
         assert!(

@@ -18,6 +18,7 @@ mod props;
 mod secrets;
 mod service;
 mod ssrf;
+mod tcp;
 mod term;
 mod tls_scan;
 mod tls_servers;

@@ -14,6 +14,8 @@
 //! holds, `not` of an undecided check is undecided. [`Evaluation::undecided`] names the checks
 //! left open, and the runner turns them into an `error` outcome when nothing failed outright.
 
+pub mod tcp;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;

@@ -1,0 +1,126 @@
+//! Checks of `tcp` probes and their pure evaluation, one port at a time.
+
+use regex::Regex;
+
+use crate::outcome::Finding;
+
+/// One tcp check.
+#[derive(Debug, Clone)]
+pub enum TcpCheck {
+    /// Whether the port must accept a connection (`false`: segmentation).
+    Reachable(bool),
+    /// An assertion on the first bytes the service sent (after `send:`, if any).
+    Banner(BannerTest),
+}
+
+/// What a banner check asserts.
+#[derive(Debug, Clone)]
+pub enum BannerTest {
+    /// The banner contains this text.
+    Contains(String),
+    /// The banner matches this regex.
+    Matches(Regex),
+    /// The banner matches this regex nowhere.
+    NotMatches(Regex),
+}
+
+/// What one connection attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connect {
+    /// The port accepted; these are the first bytes it sent (at most a few KiB).
+    Open {
+        /// The banner, possibly empty.
+        banner: Vec<u8>,
+    },
+    /// The host answered with a reset: nothing listens there.
+    Refused,
+    /// No answer within the time allowed (a firewall dropping packets).
+    Filtered,
+}
+
+impl Connect {
+    fn said(&self) -> &'static str {
+        match self {
+            Connect::Open { .. } => "connection accepted",
+            Connect::Refused => "connection refused",
+            Connect::Filtered => "no answer (filtered)",
+        }
+    }
+}
+
+/// Evaluates every check against one port's connection. Returns the failed ones.
+pub fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding> {
+    let banner = match found {
+        Connect::Open { banner } => String::from_utf8_lossy(banner).into_owned(),
+        _ => String::new(),
+    };
+    checks
+        .iter()
+        .filter_map(|check| match check {
+            TcpCheck::Reachable(want) => {
+                let open = matches!(found, Connect::Open { .. });
+                (open != *want).then(|| Finding {
+                    check: format!("port {port} reachable: {want}"),
+                    expected: if *want {
+                        "the port accepts a connection".into()
+                    } else {
+                        "the port is not reachable from here".into()
+                    },
+                    observed: found.said().into(),
+                })
+            }
+            TcpCheck::Banner(test) => {
+                let failed = match test {
+                    BannerTest::Contains(text) => (!banner.contains(text.as_str())).then(|| {
+                        (
+                            format!("banner contains {text:?}"),
+                            format!("contains {text:?}"),
+                        )
+                    }),
+                    BannerTest::Matches(re) => (!re.is_match(&banner))
+                        .then(|| (format!("banner matches /{re}/"), format!("matches /{re}/"))),
+                    BannerTest::NotMatches(re) => re.find(&banner).map(|_| {
+                        (
+                            format!("banner not matches /{re}/"),
+                            format!("does not match /{re}/"),
+                        )
+                    }),
+                };
+                failed.map(|(name, expected)| Finding {
+                    check: format!("port {port} {name}"),
+                    expected,
+                    observed: match found {
+                        Connect::Open { .. } if banner.is_empty() => "no banner".into(),
+                        Connect::Open { .. } => format!("banner {banner:?}"),
+                        other => other.said().into(),
+                    },
+                })
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reachable_and_banner_checks() {
+        let closed = [TcpCheck::Reachable(false)];
+        assert!(evaluate(&closed, 6379, &Connect::Refused).is_empty());
+        assert!(evaluate(&closed, 6379, &Connect::Filtered).is_empty());
+        let f = evaluate(&closed, 6379, &Connect::Open { banner: vec![] });
+        assert_eq!(f[0].observed, "connection accepted");
+        let old = [TcpCheck::Banner(BannerTest::NotMatches(
+            Regex::new(r"^SSH-2\.0-OpenSSH_[0-7]\.").unwrap(),
+        ))];
+        let ssh7 = Connect::Open {
+            banner: b"SSH-2.0-OpenSSH_7.4\r\n".to_vec(),
+        };
+        assert_eq!(evaluate(&old, 22, &ssh7).len(), 1);
+        let ssh9 = Connect::Open {
+            banner: b"SSH-2.0-OpenSSH_9.6\r\n".to_vec(),
+        };
+        assert!(evaluate(&old, 22, &ssh9).is_empty());
+    }
+}

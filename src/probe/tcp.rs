@@ -1,0 +1,193 @@
+//! The `tcp` probe kind: connections to ports of the target's own host, for network
+//! segmentation (`reachable: false`) and for what a service says first (`banner`). A tcp
+//! probe names ports, never a host: like every probe, it reaches only its target. The runner
+//! is `run/tcp.rs`; its checks are evaluated by `check/tcp.rs`.
+
+use std::collections::BTreeSet;
+
+use serde_saphyr::Spanned;
+
+use super::{Ctx, Template, raw};
+use crate::check::tcp::{BannerTest, TcpCheck};
+
+/// Most bytes sent by `send:`.
+pub const MAX_SEND_BYTES: usize = 4096;
+
+/// Which ports a tcp probe connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ports {
+    /// The target URL's port.
+    Target,
+    /// These ports.
+    List(Vec<u16>),
+    /// The items of a target's list variable (`{{vars.closed_ports}}`).
+    Var(String),
+}
+
+/// A `tcp` probe: what it connects to and what must hold.
+#[derive(Debug, Clone)]
+pub struct Tcp {
+    /// Ports, one connection attempt each.
+    pub ports: Ports,
+    /// Bytes sent once connected.
+    pub send: Option<Vec<u8>>,
+    /// The checks, evaluated per port.
+    pub checks: Vec<TcpCheck>,
+}
+
+impl Tcp {
+    /// Every variable the probe uses.
+    pub fn vars(&self) -> BTreeSet<&str> {
+        match &self.ports {
+            Ports::Var(name) => BTreeSet::from([name.as_str()]),
+            _ => BTreeSet::new(),
+        }
+    }
+}
+
+fn port(ctx: &mut Ctx<'_>, at: &Spanned<i64>) -> Option<u16> {
+    match u16::try_from(at.value) {
+        Ok(p) if p > 0 => Some(p),
+        _ => {
+            ctx.err_hint(
+                at,
+                format!("`{}` is not a TCP port", at.value),
+                "ports are 1 to 65535",
+            );
+            None
+        }
+    }
+}
+
+/// Validates a `tcp:` block and the probe's checks as tcp checks.
+pub(super) fn compile(
+    ctx: &mut Ctx<'_>,
+    raw: &Spanned<raw::Tcp>,
+    checks: &[Spanned<raw::Check>],
+) -> Option<Tcp> {
+    let before = ctx.diags.len();
+    let ports = match (&raw.value.port, &raw.value.ports) {
+        (Some(_), Some(p)) => {
+            ctx.err_hint(
+                p,
+                "a tcp probe takes `port` or `ports`, not both",
+                "keep one",
+            );
+            Ports::Target
+        }
+        (Some(p), None) => Ports::List(port(ctx, p).into_iter().collect()),
+        (None, Some(p)) => match &p.value {
+            raw::Ports::List(items) => {
+                let at = |v: i64| Spanned::new(v, p.referenced, p.defined);
+                let list: Vec<u16> = items.iter().filter_map(|v| port(ctx, &at(*v))).collect();
+                if list.is_empty() {
+                    ctx.err_hint(p, "`ports` is empty", "list at least one port");
+                }
+                Ports::List(list)
+            }
+            raw::Ports::Var(text) => match Template::parse(text) {
+                Ok(t)
+                    if t.vars.len() == 1
+                        && t.text.trim() == format!("{{{{vars.{}}}}}", t.vars[0]) =>
+                {
+                    Ports::Var(t.vars[0].clone())
+                }
+                _ => {
+                    ctx.err_hint(
+                        p,
+                        format!("`ports: {text}` is neither a list nor one placeholder"),
+                        "write e.g. `ports: [5432, 6379]` or `ports: \"{{vars.closed_ports}}\"`",
+                    );
+                    Ports::Target
+                }
+            },
+        },
+        (None, None) => Ports::Target,
+    };
+    let send = raw.value.send.as_ref().and_then(|s| {
+        if s.value.len() > MAX_SEND_BYTES {
+            ctx.err_hint(
+                s,
+                format!("`send` is {} bytes", s.value.len()),
+                "a tcp probe sends at most 4096 bytes",
+            );
+            None
+        } else {
+            Some(s.value.as_bytes().to_vec())
+        }
+    });
+    let checks: Vec<TcpCheck> = checks.iter().filter_map(|c| check(ctx, c)).collect();
+    (ctx.diags.len() == before).then_some(Tcp {
+        ports,
+        send,
+        checks,
+    })
+}
+
+/// One tcp check: `reachable: BOOL` or `banner: {contains|matches|not_matches}`.
+fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
+    let c = &item.value;
+    let http_keys = [
+        ("status", c.status.is_some()),
+        ("header", c.header.is_some()),
+        ("body", c.body.is_some()),
+        ("json", c.json.is_some()),
+        ("cookies", c.cookies.is_some()),
+        ("response_time", c.response_time.is_some()),
+        ("all_of", c.all_of.is_some()),
+        ("any_of", c.any_of.is_some()),
+        ("not", c.not.is_some()),
+    ];
+    if let Some((key, _)) = http_keys.iter().find(|(_, set)| *set) {
+        ctx.err_hint(
+            item,
+            format!("`{key}` is not a check of `tcp` probes"),
+            "tcp probes check `reachable: true|false` and `banner: {contains|matches|not_matches}`",
+        );
+        return None;
+    }
+    match (&c.reachable, &c.banner) {
+        (Some(r), None) => Some(TcpCheck::Reachable(r.value)),
+        (None, Some(b)) => {
+            let set: Vec<&Spanned<String>> =
+                [&b.value.contains, &b.value.matches, &b.value.not_matches]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            if set.len() != 1 {
+                ctx.err_hint(
+                    b,
+                    "`banner` takes exactly one of `contains`, `matches`, `not_matches`",
+                    "put each banner check in its own list item",
+                );
+                return None;
+            }
+            if let Some(text) = &b.value.contains {
+                Some(TcpCheck::Banner(BannerTest::Contains(text.value.clone())))
+            } else if let Some(re) = &b.value.matches {
+                ctx.regex(re)
+                    .map(|r| TcpCheck::Banner(BannerTest::Matches(r)))
+            } else {
+                let re = b.value.not_matches.as_ref()?;
+                ctx.regex(re)
+                    .map(|r| TcpCheck::Banner(BannerTest::NotMatches(r)))
+            }
+        }
+        (Some(_), Some(_)) => {
+            ctx.err_hint(
+                item,
+                "check mixes reachable and banner",
+                "put each check in its own list item",
+            );
+            None
+        }
+        (None, None) => {
+            ctx.err_hint(
+                item,
+                "check has no kind",
+                "tcp probes check `reachable: true|false` or `banner: {…}`",
+            );
+            None
+        }
+    }
+}
