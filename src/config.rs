@@ -855,15 +855,7 @@ pub(crate) fn compile_schedule(
     base: &Schedule,
     diags: &mut Diagnostics,
 ) -> Schedule {
-    let env = |_: &str| None;
-    let mut redactor = Redactor::default();
-    let mut ctx = Ctx {
-        file,
-        env: &env,
-        diags,
-        redactor: &mut redactor,
-    };
-    schedule_in(&mut ctx, raw, base)
+    in_probe_file(file, diags, |ctx| schedule_in(ctx, raw, base))
 }
 
 fn schedule_in(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Schedule>, base: &Schedule) -> Schedule {
@@ -967,13 +959,8 @@ fn streak(ctx: &mut Ctx<'_>, value: &Spanned<i64>, name: &str) -> Option<u32> {
         .and_then(|v| u32::try_from(v).ok())
 }
 
-/// Validates `confirm`/`recover` overrides in probe files.
-pub(crate) fn streak_in(
-    file: &Path,
-    value: &Spanned<i64>,
-    name: &str,
-    diags: &mut Diagnostics,
-) -> Option<u32> {
+/// Runs a config validation step on a value from a probe file (no `${env:…}` there).
+fn in_probe_file<T>(file: &Path, diags: &mut Diagnostics, f: impl FnOnce(&mut Ctx<'_>) -> T) -> T {
     let env = |_: &str| None;
     let mut redactor = Redactor::default();
     let mut ctx = Ctx {
@@ -982,7 +969,17 @@ pub(crate) fn streak_in(
         diags,
         redactor: &mut redactor,
     };
-    streak(&mut ctx, value, name)
+    f(&mut ctx)
+}
+
+/// Validates `confirm`/`recover` overrides in probe files.
+pub(crate) fn streak_in(
+    file: &Path,
+    value: &Spanned<i64>,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    in_probe_file(file, diags, |ctx| streak(ctx, value, name))
 }
 
 /// Validates a duration in a probe file against `range`.
@@ -994,15 +991,9 @@ pub(crate) fn duration_in(
     hint: &str,
     diags: &mut Diagnostics,
 ) -> Option<Duration> {
-    let env = |_: &str| None;
-    let mut redactor = Redactor::default();
-    let mut ctx = Ctx {
-        file,
-        env: &env,
-        diags,
-        redactor: &mut redactor,
-    };
-    compile_duration(&mut ctx, value, name, range, hint)
+    in_probe_file(file, diags, |ctx| {
+        compile_duration(ctx, value, name, range, hint)
+    })
 }
 
 fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {

@@ -560,7 +560,7 @@ async fn a_removed_target_disappears_from_memory_and_the_store() {
             "probes: [probes/]\ntargets_from: [targets.d/]\ndefaults:\n  schedule: { every: 1s, jitter: 0% }\nlimits:\n  per_target_rps: 100\nstate: { path: state }\napi: { listen: \"127.0.0.1:0\" }\n",
         ),
     ]);
-    let mut service =
+    let service =
         crate::service::spawn_service_with(ws.path(), &["--watch-interval", "200ms"], &[]);
     // Both series have run (and so are in the store) before the target goes.
     let start = std::time::Instant::now();
@@ -576,18 +576,7 @@ async fn a_removed_target_disappears_from_memory_and_the_store() {
     wait_for_series(service.api, 1).await;
     let rows = crate::service::get_rows(service.api, "/api/v1/series").await;
     assert_eq!(rows[0].target, "kept");
-    signal(&service.child, "-TERM");
-    let child = std::mem::replace(
-        &mut service.child,
-        std::process::Command::new("true").spawn().unwrap(),
-    );
-    let status = tokio::task::spawn_blocking(move || {
-        let mut child = child;
-        child.wait().unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(service.terminate().await.code(), Some(0));
     let (_, stored) = picket::state::Store::open(&ws.path().join("state")).unwrap();
     let keys: Vec<&String> = stored.keys().collect();
     assert_eq!(keys.len(), 1, "{keys:?}");

@@ -23,70 +23,6 @@ async fn echo_server() -> TestServer {
 const PROBE: &str = "id: leak/echo\nname: echo\nseverity: high\nhttp:\n  path: /\nchecks:\n  - header: x-echo\n    absent: true\n  - body: { not_contains: \"you sent\" }\n  - header: x-echo\n    equals: nothing\n";
 
 #[tokio::test]
-async fn env_secret_never_appears_in_any_output() {
-    let server = echo_server().await;
-    let target = "    headers:\n      Authorization: \"Bearer ${env:PICKET_TEST_TOKEN}\"\n";
-    let ws = workspace(&[
-        (
-            "picket.yaml",
-            &crate::helpers::config_for(&server.url(), target),
-        ),
-        ("probes/echo.yaml", PROBE),
-    ]);
-    let env = [("PICKET_TEST_TOKEN", SECRET)];
-    let mut everything = String::new();
-    for format in ["text", "json", "sarif", "junit"] {
-        let out = run_picket(
-            ws.path(),
-            &[
-                "--log",
-                "trace",
-                "check",
-                "-c",
-                "picket.yaml",
-                "--format",
-                format,
-            ],
-            &env,
-        )
-        .await;
-        assert_eq!(out.status.code(), Some(1), "{:?}", texts(&out));
-        let (stdout, stderr) = texts(&out);
-        assert!(
-            stdout.contains("redacted"),
-            "{format}: findings should show the redaction: {stdout}"
-        );
-        everything.push_str(&stdout);
-        everything.push_str(&stderr);
-    }
-    for args in [
-        &["validate", "-c", "picket.yaml"][..],
-        &["list", "-c", "picket.yaml"][..],
-    ] {
-        let out = run_picket(ws.path(), args, &env).await;
-        everything.push_str(&texts(&out).0);
-        everything.push_str(&texts(&out).1);
-    }
-    // The secret really was sent, so the test is not vacuous...
-    let sent: Vec<String> = server
-        .seen()
-        .iter()
-        .filter_map(|s| {
-            s.headers
-                .get("authorization")
-                .map(|v| v.to_str().unwrap().to_string())
-        })
-        .collect();
-    assert!(sent.iter().all(|v| v == &format!("Bearer {SECRET}")) && !sent.is_empty());
-    // ...and it appears nowhere.
-    assert!(!everything.contains(SECRET), "secret leaked:\n{everything}");
-    assert!(
-        !everything.contains("s3cr3t"),
-        "part of the secret leaked:\n{everything}"
-    );
-}
-
-#[tokio::test]
 async fn env_secret_never_appears_in_error_messages() {
     // The secret is used in a URL that is invalid, and in a header value that is invalid.
     let ws = workspace(&[
@@ -372,7 +308,7 @@ mod sweep {
         let ws = workspace(&files);
         let mut env = ENV.to_vec();
         env.push(("RUST_LOG", "trace"));
-        let mut service = crate::service::spawn_service(ws.path(), &env);
+        let service = crate::service::spawn_service(ws.path(), &env);
         let long = Duration::from_secs(30);
         let api = service.api;
         let states = || async move {
@@ -437,19 +373,8 @@ mod sweep {
             assert!(body.contains("redacted"), "{route}: {body}");
             channels.push((format!("API {route}"), body));
         }
-        crate::service::signal(&service.child, "-TERM");
         let log = service.log.clone();
-        let child = std::mem::replace(
-            &mut service.child,
-            std::process::Command::new("true").spawn().unwrap(),
-        );
-        let status = tokio::task::spawn_blocking(move || {
-            let mut child = child;
-            child.wait().unwrap()
-        })
-        .await
-        .unwrap();
-        assert_eq!(status.code(), Some(0));
+        assert_eq!(service.terminate().await.code(), Some(0));
         channels.push(("OTLP".into(), receiver.dump()));
         channels.push(("stderr".into(), log.lock().unwrap().clone()));
         let mut store = Vec::new();

@@ -249,6 +249,17 @@ pub fn spawn_service_with(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> 
     }
 }
 
+impl Service {
+    /// Sends SIGTERM and waits (off the runtime's workers) for the exit status.
+    pub async fn terminate(self) -> std::process::ExitStatus {
+        signal(&self.child, "-TERM");
+        let mut child = self.child;
+        tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
 pub fn signal(child: &Child, sig: &str) {
     let status = std::process::Command::new("kill")
         .args([sig, &child.id().to_string()])
