@@ -354,7 +354,8 @@ fn json_escape(text: &str, style: JsonStyle) -> String {
     out
 }
 
-fn html_escape(text: &str, apostrophe: &str) -> String {
+/// `text` with `& < > "` escaped as HTML/XML entities and `'` as `apostrophe`.
+pub(crate) fn html_escape(text: &str, apostrophe: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {

@@ -292,19 +292,7 @@ fn security_severity(severity: Severity) -> &'static str {
 /// `\u{1b}` first: XML 1.0 forbids most C0 characters even as character references, and C1
 /// ones, though allowed, are terminal escapes when a CI log prints the report.
 fn xml(text: &str) -> String {
-    let text = crate::term::escape_controls(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::redact::html_escape(&crate::term::escape_controls(text), "&apos;")
 }
 
 #[cfg(test)]
