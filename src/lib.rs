@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! config + probes (YAML) ─load/validate─▶ Plan (series = probe × target, with phase)
-//! Plan ─▶ Scheduler ─fires─▶ Runner (per kind: http) ─▶ Outcome (pass | fail{findings} | error)
+//! Plan ─▶ Scheduler ─fires─▶ Runner (http | tcp | tls) ─▶ Outcome (pass | fail{findings} | error)
 //! Outcome ─▶ State machine (per series, persisted) ─▶ Transition (regression | recovery)
 //! Outcome + Transition ─▶ Telemetry (OTel metrics, spans, logs)  and  ─▶ API / dashboard
 //! Outcome ─▶ Report (text | json | sarif | junit) and exit code, for `picket check`
@@ -15,13 +15,14 @@
 //!
 //! - [`config`]: the service config file, raw shapes and validated [`config::Config`].
 //! - [`probe`]: probe files, raw shapes and validated [`probe::Probe`]; what varies between
-//!   probe kinds is [`probe::Kind`], one variant and one module per kind (`probe/http.rs`).
+//!   probe kinds is [`probe::Kind`], one variant and one module per kind (`probe/http.rs`,
+//!   `probe/tcp.rs`, `probe/tls.rs`).
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits; one runner
-//!   module per kind (`run/http.rs`).
+//!   module per kind (`run/http.rs`, `run/tcp.rs`, `run/tls.rs`).
 //! - [`check`]: check definitions and their pure evaluation into [`outcome::Finding`]s.
 //! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
 //!   by state, telemetry, API and reports without knowing the probe kind.

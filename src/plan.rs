@@ -73,18 +73,24 @@ pub fn plan(loaded: &Loaded) -> Plan {
     for probe in &probes {
         let needed = probe.kind.vars();
         let http = probe.kind.as_http().is_some();
+        let tls = matches!(probe.kind, crate::probe::Kind::Tls(_));
         for target in &targets {
             if !probe.applies_to(target) {
                 continue;
             }
-            if http && !matches!(target.url.scheme(), "http" | "https") {
+            let scheme = target.url.scheme();
+            let wrong = if http && !matches!(scheme, "http" | "https") {
+                Some("an http probe")
+            } else if tls && !matches!(scheme, "https" | "tls") {
+                Some("a tls probe")
+            } else {
+                None
+            };
+            if let Some(what) = wrong {
                 out.skipped.push(Skipped {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
-                    reason: format!(
-                        "an http probe; the target is a `{}://` service",
-                        target.url.scheme()
-                    ),
+                    reason: format!("{what}; the target is a `{scheme}://` service"),
                 });
                 continue;
             }

@@ -15,6 +15,7 @@
 //! left open, and the runner turns them into an `error` outcome when nothing failed outright.
 
 pub mod tcp;
+pub mod tls;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -22,6 +22,7 @@ use crate::units::{self, Schedule, Severity};
 /// The raw YAML shapes of a probe file.
 pub mod http;
 pub mod tcp;
+pub mod tls;
 
 pub use http::HttpRequest;
 
@@ -92,10 +93,11 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Http>")]
         pub http: Option<Spanned<Http>>,
-        /// A TLS handshake probe: not supported yet (a probe using it is rejected at load time).
+        /// TLS handshakes with the target's host: protocol versions, cipher suites, the
+        /// certificate, mTLS enforcement.
         #[serde(default)]
-        #[schemars(with = "Option<serde_json::Value>")]
-        pub tls: Option<Spanned<serde::de::IgnoredAny>>,
+        #[schemars(with = "Option<Tls>")]
+        pub tls: Option<Spanned<Tls>>,
         /// A TCP connection to ports of the target's host (segmentation, banners).
         #[serde(default)]
         #[schemars(with = "Option<Tcp>")]
@@ -263,6 +265,77 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Banner>")]
         pub banner: Option<Spanned<Banner>>,
+        /// `tls` probes: protocol versions the server must not accept.
+        #[serde(default)]
+        #[schemars(with = "Option<Protocols>")]
+        pub protocols: Option<Spanned<Protocols>>,
+        /// `tls` probes: cipher suite classes the server must not accept.
+        #[serde(default)]
+        #[schemars(with = "Option<Ciphers>")]
+        pub ciphers: Option<Spanned<Ciphers>>,
+        /// `tls` probes: what must hold of the server's certificate.
+        #[serde(default)]
+        #[schemars(with = "Option<Certificate>")]
+        pub certificate: Option<Spanned<Certificate>>,
+        /// `tls` probes: whether a handshake without a client certificate must fail (mTLS).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub client_certificate_required: Option<Spanned<bool>>,
+    }
+
+    /// A TLS probe. It connects only to the target's own host.
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Tls {
+        /// The port (default: the target URL's port).
+        #[serde(default)]
+        #[schemars(with = "Option<u16>")]
+        pub port: Option<Spanned<i64>>,
+    }
+
+    /// Protocol versions: `ssl3`, `tls1.0`, `tls1.1`, `tls1.2`, `tls1.3`.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Protocols {
+        /// Versions the server must not complete a handshake at.
+        #[schemars(with = "Vec<String>")]
+        pub forbid: Vec<Spanned<String>>,
+    }
+
+    /// Cipher suite classes: `null`, `anonymous`, `export`, `rc4`, `des`, `3des`, `cbc`,
+    /// `no-forward-secrecy`, `uncommon`.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Ciphers {
+        /// Classes no accepted suite may belong to.
+        #[schemars(with = "Vec<String>")]
+        pub forbid: Vec<Spanned<String>>,
+    }
+
+    /// Certificate assertions; each key set is checked.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Certificate {
+        /// The leaf stays valid at least this long (`14d`).
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub valid_for_at_least: Option<Spanned<String>>,
+        /// The checked name (the target's `server_name`, else its host) is in the SAN list.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub hostname_matches: Option<Spanned<bool>>,
+        /// The chain verifies to the system roots or the target's `ca_file`.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub chain_trusted: Option<Spanned<bool>>,
+        /// The leaf key has at least this many bits (RSA 2048; EC keys count their curve size).
+        #[serde(default)]
+        #[schemars(with = "Option<u32>")]
+        pub key_bits_at_least: Option<Spanned<i64>>,
+        /// Signature hashes the leaf must not use: `sha1`, `md5`.
+        #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
+        pub forbid_signatures: Option<Vec<Spanned<String>>>,
     }
 
     /// A TCP connection probe. It connects only to the target's own host.
@@ -446,6 +519,8 @@ pub enum Kind {
     Http(http::Http),
     /// TCP connections to ports of the target's host (`tcp:`).
     Tcp(tcp::Tcp),
+    /// TLS handshakes with the target's host (`tls:`).
+    Tls(tls::Tls),
 }
 
 impl Kind {
@@ -454,6 +529,7 @@ impl Kind {
         match self {
             Kind::Http(_) => "http",
             Kind::Tcp(_) => "tcp",
+            Kind::Tls(_) => "tls",
         }
     }
 
@@ -462,7 +538,7 @@ impl Kind {
     pub fn checks(&self) -> &[Check] {
         match self {
             Kind::Http(h) => &h.checks,
-            Kind::Tcp(_) => &[],
+            Kind::Tcp(_) | Kind::Tls(_) => &[],
         }
     }
 
@@ -471,6 +547,7 @@ impl Kind {
         match self {
             Kind::Http(h) => h.checks.len(),
             Kind::Tcp(t) => t.checks.len(),
+            Kind::Tls(t) => t.checks.len(),
         }
     }
 
@@ -479,6 +556,7 @@ impl Kind {
         match self {
             Kind::Http(h) => h.request.vars(),
             Kind::Tcp(t) => t.vars(),
+            Kind::Tls(_) => BTreeSet::new(),
         }
     }
 
@@ -486,7 +564,7 @@ impl Kind {
     pub fn as_http(&self) -> Option<&http::Http> {
         match self {
             Kind::Http(h) => Some(h),
-            Kind::Tcp(_) => None,
+            Kind::Tcp(_) | Kind::Tls(_) => None,
         }
     }
 }
@@ -797,13 +875,6 @@ pub fn compile(
         })
         .unwrap_or_default();
 
-    if let Some(at) = raw.tls.as_ref() {
-        ctx.err_hint(
-            at,
-            "`tls` probes are not supported by this version of picket",
-            "this version runs `http` and `tcp` probes",
-        );
-    }
     if raw.checks.value.is_empty() {
         ctx.err_hint(
             &raw.checks,
@@ -811,28 +882,29 @@ pub fn compile(
             "add at least one check, e.g. `- status: 200`",
         );
     }
-    let kind = match (&raw.http, &raw.tcp) {
-        (Some(_), Some(t)) => {
+    let kinds = [raw.http.is_some(), raw.tcp.is_some(), raw.tls.is_some()];
+    let kind = match (&raw.http, &raw.tcp, &raw.tls) {
+        _ if kinds.iter().filter(|k| **k).count() > 1 => {
             ctx.err_hint(
-                t,
-                "a probe has one request: `http` or `tcp`, not both",
-                "split it into two probe files",
+                &raw.id,
+                "a probe has one request: `http`, `tcp` or `tls`",
+                "split it into one probe file per request",
             );
             None
         }
-        (None, Some(t)) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
-        (http, None) => {
+        (None, Some(t), None) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
+        (None, None, Some(t)) => tls::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tls),
+        (http, _, _) => {
             let request = match http {
                 Some(h) => http::compile_request(&mut ctx, h),
-                None if raw.tls.is_none() => {
+                None => {
                     ctx.err_hint(
                         &raw.id,
                         "probe has no request",
-                        "add an `http:` block with at least a `path:`, or a `tcp:` block",
+                        "add an `http:` block with at least a `path:`, or a `tcp:` or `tls:` block",
                     );
                     None
                 }
-                None => None,
             };
             let checks: Vec<Check> = raw
                 .checks
@@ -996,6 +1068,25 @@ fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<Statu
 }
 
 /// The keys that make a check item a particular kind.
+/// A check key that belongs to a kind other than `http`, with that kind.
+fn other_kind_key(c: &raw::Check) -> Option<(&'static str, &'static str)> {
+    [
+        ("reachable", "tcp", c.reachable.is_some()),
+        ("banner", "tcp", c.banner.is_some()),
+        ("protocols", "tls", c.protocols.is_some()),
+        ("ciphers", "tls", c.ciphers.is_some()),
+        ("certificate", "tls", c.certificate.is_some()),
+        (
+            "client_certificate_required",
+            "tls",
+            c.client_certificate_required.is_some(),
+        ),
+    ]
+    .into_iter()
+    .find(|(_, _, set)| *set)
+    .map(|(key, kind, _)| (key, kind))
+}
+
 const KINDS: [&str; 9] = [
     "status",
     "header",

@@ -146,6 +146,14 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
         );
         return None;
     }
+    if let Some((key, kind @ "tls")) = super::other_kind_key(c) {
+        ctx.err_hint(
+            item,
+            format!("`{key}` is a check of `{kind}` probes"),
+            "use it in a probe with a `tls:` block",
+        );
+        return None;
+    }
     match (&c.reachable, &c.banner) {
         (Some(r), None) => Some(TcpCheck::Reachable(r.value)),
         (None, Some(b)) => {

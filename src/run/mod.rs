@@ -28,6 +28,7 @@ use crate::redact::{REDACTED, Redactor};
 
 mod http;
 mod tcp;
+mod tls;
 
 pub use http::{MAX_REDIRECTS, MAX_REQUESTS_PER_RUN};
 
@@ -185,6 +186,10 @@ impl Runner {
             match &series.probe.kind {
                 Kind::Http(spec) => http::execute(self, series, spec, gate, &mut result).await,
                 Kind::Tcp(spec) => tcp::execute(self, series, spec, gate, &mut result).await,
+                Kind::Tls(spec) => {
+                    gate.rate.acquire().await;
+                    tls::execute(series, spec, &mut result).await
+                }
             }
         };
         let outcome = match tokio::time::timeout(timeout, work).await {

@@ -110,7 +110,7 @@ fn ports(spec: &Tcp, target: &Target) -> Result<Vec<u16>, String> {
 
 /// The address of the target's host, refusing metadata and link-local addresses reached by
 /// a name.
-async fn resolve(target: &Target, port: u16) -> Result<SocketAddr, RunError> {
+pub(super) async fn resolve(target: &Target, port: u16) -> Result<SocketAddr, RunError> {
     let error = |kind, message: String| RunError { kind, message };
     match target.url.host() {
         Some(Host::Ipv4(ip)) => Ok(SocketAddr::new(IpAddr::V4(ip), port)),

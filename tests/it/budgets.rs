@@ -217,6 +217,8 @@ const CASES: &[Case] = &[
     case("port", "probe", "tcp: { port: 0 }\n", 1, "`0` is not a TCP port"),
     case("port", "probe", "tcp: { port: 65536 }\n", 1, "`65536` is not a TCP port"),
     case("ports", "probe", "tcp: { ports: [22, -1] }\n", 1, "`-1` is not a TCP port"),
+    case("key_bits_at_least", "probe", "tls: {}\nchecks:\n  - certificate: { key_bits_at_least: 0 }\n", 3, "`key_bits_at_least: 0` is out of range"),
+    case("key_bits_at_least", "probe", "tls: {}\nchecks:\n  - certificate: { key_bits_at_least: 99999 }\n", 3, "is out of range"),
     case("max_body_bytes", "probe", "max_body_bytes: 0\n", 1, "`max_body_bytes: 0` is out of range: it must be from 1 to 64MiB"),
     case("max_body_bytes", "probe", "max_body_bytes: 1TiB\n", 1, OUT),
 ];
@@ -229,6 +231,14 @@ fn run_case(c: &Case) {
             format!("{PROBE_FRAME}{STATUS_CHECK}"),
             "picket.yaml",
             CONFIG_LINES + c.line,
+        )
+    } else if c.yaml.starts_with("tls:") {
+        // A tls probe has no `http:` block and brings its own checks.
+        (
+            CONFIG.to_string(),
+            format!("{TCP_FRAME}{}", c.yaml),
+            "probes/p.yaml",
+            TCP_LINES + c.line,
         )
     } else if c.yaml.starts_with("tcp:") {
         // A tcp probe has no `http:` block and tcp checks.

@@ -20,6 +20,7 @@ mod service;
 mod ssrf;
 mod tcp;
 mod term;
+mod tls;
 mod tls_scan;
 mod tls_servers;
 mod truncated;

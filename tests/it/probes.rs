@@ -190,6 +190,14 @@ const COVERED: &[(&str, &str)] = &[
     // The `tcp` probes' behaviour tests are in tcp.rs (they need raw sockets, not HTTP).
     ("network/port-closed", "high"),
     ("network/plaintext-closed", "medium"),
+    // The `tls` probes' tests are in tls.rs (real openssl s_server and gnutls-serv).
+    ("tls/legacy-protocols", "high"),
+    ("tls/weak-ciphers", "high"),
+    ("tls/certificate-trust", "critical"),
+    ("tls/certificate-hostname", "high"),
+    ("tls/certificate-expiry", "high"),
+    ("tls/weak-key-or-signature", "medium"),
+    ("tls/mtls-required", "high"),
     ("disclosure/security-txt", "info"),
     ("exposure/dotenv", "critical"),
     ("exposure/git", "high"),

@@ -1,0 +1,228 @@
+//! Checks of `tls` probes and their pure evaluation over a [`Report`] of the scanning engine.
+//! A check whose evidence the scan could not get is *undecided*, which makes the run an
+//! `error` (never a silent pass).
+
+use std::time::Duration;
+
+use crate::outcome::Finding;
+use crate::tls_scan::{Class, Key, Protocol, Report, Support, WeakHash};
+
+/// One tls check.
+#[derive(Debug, Clone)]
+pub enum TlsCheck {
+    /// The server completes no handshake at these versions.
+    ForbidProtocols(Vec<Protocol>),
+    /// No accepted suite belongs to these classes.
+    ForbidCiphers(Vec<Class>),
+    /// An assertion on the leaf certificate.
+    Certificate(CertTest),
+    /// Whether a handshake without a client certificate must fail.
+    ClientCertificateRequired(bool),
+}
+
+/// What a certificate check asserts.
+#[derive(Debug, Clone)]
+pub enum CertTest {
+    /// notAfter is at least this far away.
+    ValidFor(Duration),
+    /// The checked name is (or is not) in the SAN list.
+    HostnameMatches(bool),
+    /// The chain verifies (or does not).
+    ChainTrusted(bool),
+    /// An RSA or DSA key has at least this many bits.
+    KeyBitsAtLeast(u32),
+    /// The leaf's signature uses none of these hashes (`sha1`, `md5`).
+    ForbidSignatures(Vec<String>),
+}
+
+impl TlsCheck {
+    /// What the scan must look at for this check.
+    pub fn needs(&self) -> crate::tls_scan::Plan {
+        let mut plan = crate::tls_scan::Plan {
+            protocols: false,
+            ciphers: false,
+            certificate: false,
+            client_cert_required: false,
+        };
+        match self {
+            TlsCheck::ForbidProtocols(_) => plan.protocols = true,
+            TlsCheck::ForbidCiphers(_) => plan.ciphers = true,
+            TlsCheck::Certificate(_) => plan.certificate = true,
+            TlsCheck::ClientCertificateRequired(_) => plan.client_cert_required = true,
+        }
+        plan
+    }
+}
+
+/// The failed checks, and the checks the scan could not decide (with why).
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// Definite failures.
+    pub findings: Vec<Finding>,
+    /// Checks without evidence.
+    pub undecided: Vec<String>,
+}
+
+fn days(d: Duration) -> i64 {
+    i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX)
+}
+
+/// Evaluates every check against one scan.
+pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
+    let mut out = Evaluation::default();
+    for check in checks {
+        match check {
+            TlsCheck::ForbidProtocols(forbid) => {
+                let accepted: Vec<String> = forbid
+                    .iter()
+                    .filter(|p| report.protocols.get(p).is_some_and(Support::is_accepted))
+                    .map(ToString::to_string)
+                    .collect();
+                if !accepted.is_empty() {
+                    out.findings.push(Finding {
+                        check: "legacy protocol versions refused".into(),
+                        expected: format!(
+                            "no handshake at {}",
+                            forbid
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        observed: format!("handshake completed at {}", accepted.join(", ")),
+                    });
+                }
+            }
+            TlsCheck::ForbidCiphers(forbid) => {
+                let weak: Vec<String> = report
+                    .weak_suites
+                    .iter()
+                    .filter_map(|w| {
+                        let classes: Vec<&str> = w
+                            .suite
+                            .classes
+                            .iter()
+                            .filter(|c| forbid.contains(c))
+                            .map(|c| c.name())
+                            .collect();
+                        (!classes.is_empty())
+                            .then(|| format!("{} ({})", w.suite.name, classes.join(", ")))
+                    })
+                    .collect();
+                if !weak.is_empty() {
+                    out.findings.push(Finding {
+                        check: "weak cipher suites refused".into(),
+                        expected: format!(
+                            "no accepted suite of class {}",
+                            forbid
+                                .iter()
+                                .map(|c| c.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        observed: format!("accepted {}", weak.join("; ")),
+                    });
+                } else if let Some(why) = &report.weak_suites_incomplete {
+                    out.undecided.push(format!("weak cipher suites: {why}"));
+                }
+            }
+            TlsCheck::ClientCertificateRequired(want) => match &report.client_cert_required {
+                Some(Ok(required)) if required == want => {}
+                Some(Ok(required)) => out.findings.push(Finding {
+                    check: "client certificate required (mTLS)".into(),
+                    expected: if *want {
+                        "a handshake without a client certificate fails".into()
+                    } else {
+                        "no client certificate required".into()
+                    },
+                    observed: if *required {
+                        "the server required a client certificate".into()
+                    } else {
+                        "a handshake without a client certificate succeeded".into()
+                    },
+                }),
+                Some(Err(why)) => out.undecided.push(format!("mTLS: {why}")),
+                None => out.undecided.push("mTLS: not scanned".into()),
+            },
+            TlsCheck::Certificate(test) => match &report.certificate {
+                Some(Ok(cert)) => {
+                    let finding = |check: &str, expected: String, observed: String| Finding {
+                        check: check.into(),
+                        expected,
+                        observed,
+                    };
+                    let f = match test {
+                        CertTest::ValidFor(d) => (cert.days_left < days(*d)).then(|| {
+                            finding(
+                                "certificate not expiring soon",
+                                format!("valid for at least {} more days", days(*d)),
+                                if cert.days_left < 0 {
+                                    format!("expired {} days ago", -cert.days_left)
+                                } else {
+                                    format!("expires in {} days", cert.days_left)
+                                },
+                            )
+                        }),
+                        CertTest::HostnameMatches(want) => {
+                            (cert.hostname_matches != *want).then(|| {
+                                finding(
+                                    "certificate matches the host name",
+                                    format!(
+                                        "`{}` in the subject alternative names",
+                                        cert.checked_name
+                                    ),
+                                    format!("names: {}", cert.sans.join(", ")),
+                                )
+                            })
+                        }
+                        CertTest::ChainTrusted(want) => {
+                            (cert.chain_trusted.is_ok() != *want).then(|| {
+                                finding(
+                                    "certificate chain trusted",
+                                    "a chain to the system roots or the target's ca_file".into(),
+                                    match &cert.chain_trusted {
+                                        Ok(()) => "trusted".into(),
+                                        Err(e) => format!("not trusted: {e}"),
+                                    },
+                                )
+                            })
+                        }
+                        // The bit floor is for RSA and DSA keys; elliptic-curve keys are
+                        // judged by their curve, and every curve the engine names is fine.
+                        CertTest::KeyBitsAtLeast(min) => match cert.key {
+                            Key::Rsa { bits } | Key::Dsa { bits } => Some(bits),
+                            _ => None,
+                        }
+                        .filter(|b| b < min)
+                        .map(|b| {
+                            finding(
+                                "certificate key strong enough",
+                                format!("at least {min} bits"),
+                                format!("{:?} key of {b} bits", cert.key),
+                            )
+                        }),
+                        CertTest::ForbidSignatures(forbid) => cert
+                            .weak_hash
+                            .filter(|h| {
+                                forbid.iter().any(|f| {
+                                    (f == "sha1" && *h == WeakHash::Sha1)
+                                        || (f == "md5" && *h == WeakHash::Md5)
+                                })
+                            })
+                            .map(|_| {
+                                finding(
+                                    "certificate signature hash strong enough",
+                                    format!("no {} signature", forbid.join(" or ")),
+                                    format!("signed with {}", cert.signature),
+                                )
+                            }),
+                    };
+                    out.findings.extend(f);
+                }
+                Some(Err(why)) => out.undecided.push(format!("certificate: {why}")),
+                None => out.undecided.push("certificate: not scanned".into()),
+            },
+        }
+    }
+    out
+}

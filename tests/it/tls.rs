@@ -1,0 +1,223 @@
+//! The `tls` probe kind and the shipped `tls/*` probes against real `openssl s_server` and
+//! `gnutls-serv` servers on loopback, with certificates the tests make.
+
+use std::path::Path;
+
+use picket::outcome::{Outcome, RunResult};
+
+use crate::helpers::{repo_root, run_probe_with};
+use crate::tls_servers::{Files, KeyKind, LeafSpec, Pki, TlsServer};
+
+const INTERMEDIATE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
+ECDHE-RSA-CHACHA20-POLY1305";
+
+const ALL: [&str; 6] = [
+    "tls/legacy-protocols",
+    "tls/weak-ciphers",
+    "tls/certificate-trust",
+    "tls/certificate-hostname",
+    "tls/certificate-expiry",
+    "tls/weak-key-or-signature",
+];
+
+/// Runs the shipped probe `id` once against `127.0.0.1:port`, the target trusting `ca_file`
+/// and checking the name `localhost`.
+async fn verdict(id: &str, port: u16, ca_file: Option<&Path>, tags: &str) -> RunResult {
+    let probe = std::fs::read_to_string(repo_root().join(format!("probes/{id}.yaml"))).unwrap();
+    let ca = ca_file.map_or(String::new(), |p| format!("ca_file: \"{}\", ", p.display()));
+    let extra = format!("    tls: {{ {ca}server_name: localhost }}\n{tags}");
+    run_probe_with(&format!("https://127.0.0.1:{port}"), &extra, &probe).await
+}
+
+fn fails(r: &RunResult) -> &[picket::outcome::Finding] {
+    match &r.outcome {
+        Outcome::Fail(f) => f,
+        other => panic!("{}: expected a finding, got {other:?}", r.probe),
+    }
+}
+
+async fn openssl(pki: &Pki, leaf: &Files, args: &[&str]) -> TlsServer {
+    TlsServer::openssl(leaf, args, pki.dir.path()).await
+}
+
+#[tokio::test]
+async fn a_modern_server_passes_every_tls_probe() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("modern", LeafSpec::default());
+    let server = openssl(
+        &pki,
+        &leaf,
+        &["-min_protocol", "TLSv1.2", "-cipher", INTERMEDIATE],
+    )
+    .await;
+    for id in ALL {
+        let r = verdict(id, server.port, Some(&pki.ca_file), "").await;
+        assert_eq!(r.outcome, Outcome::Pass, "{id}");
+        assert!(r.url.starts_with("tls://127.0.0.1:"), "{}", r.url);
+    }
+}
+
+#[tokio::test]
+async fn tls_1_0_is_flagged_with_expected_and_observed() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("legacy", LeafSpec::default());
+    let server = openssl(
+        &pki,
+        &leaf,
+        &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+    )
+    .await;
+    let r = verdict("tls/legacy-protocols", server.port, Some(&pki.ca_file), "").await;
+    let f = fails(&r);
+    assert_eq!(f[0].expected, "no handshake at SSLv3, TLS 1.0, TLS 1.1");
+    assert!(f[0].observed.contains("TLS 1.0"), "{f:?}");
+    // OpenSSL's DEFAULT suites include CBC ones.
+    let r = verdict("tls/weak-ciphers", server.port, Some(&pki.ca_file), "").await;
+    assert!(fails(&r)[0].observed.contains("cbc"), "{:?}", r.outcome);
+}
+
+#[tokio::test]
+async fn certificate_problems_are_each_reported() {
+    let pki = Pki::new();
+    let now = time::OffsetDateTime::now_utc();
+    let expired = pki.leaf(
+        "expired",
+        LeafSpec {
+            not_before: now - time::Duration::days(90),
+            not_after: now - time::Duration::days(2),
+            ..LeafSpec::default()
+        },
+    );
+    let server = openssl(&pki, &expired, &[]).await;
+    let r = verdict(
+        "tls/certificate-expiry",
+        server.port,
+        Some(&pki.ca_file),
+        "",
+    )
+    .await;
+    assert!(fails(&r)[0].observed.contains("expired"), "{:?}", r.outcome);
+
+    let soon = pki.leaf(
+        "soon",
+        LeafSpec {
+            not_after: now + time::Duration::days(10),
+            ..LeafSpec::default()
+        },
+    );
+    let server = openssl(&pki, &soon, &[]).await;
+    let r = verdict(
+        "tls/certificate-expiry",
+        server.port,
+        Some(&pki.ca_file),
+        "",
+    )
+    .await;
+    let f = fails(&r);
+    assert_eq!(f[0].expected, "valid for at least 30 more days");
+    assert!(
+        f[0].observed.starts_with("expires in 9") || f[0].observed.starts_with("expires in 10"),
+        "{f:?}"
+    );
+
+    let other = pki.leaf(
+        "other",
+        LeafSpec {
+            sans: vec!["other.example".into()],
+            ..LeafSpec::default()
+        },
+    );
+    let server = openssl(&pki, &other, &[]).await;
+    let r = verdict(
+        "tls/certificate-hostname",
+        server.port,
+        Some(&pki.ca_file),
+        "",
+    )
+    .await;
+    let f = fails(&r);
+    assert!(
+        f[0].expected.contains("localhost") && f[0].observed.contains("other.example"),
+        "{f:?}"
+    );
+
+    let selfsigned = pki.self_signed("self");
+    let server = openssl(&pki, &selfsigned, &[]).await;
+    let r = verdict("tls/certificate-trust", server.port, None, "").await;
+    assert!(
+        fails(&r)[0].observed.starts_with("not trusted"),
+        "{:?}",
+        r.outcome
+    );
+    // Given as the target's ca_file, it is its own trust anchor.
+    let r = verdict(
+        "tls/certificate-trust",
+        server.port,
+        Some(&selfsigned.cert),
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Pass);
+
+    let weak = pki.leaf(
+        "rsa1024",
+        LeafSpec {
+            key: KeyKind::Rsa(1024),
+            ..LeafSpec::default()
+        },
+    );
+    let server = openssl(&pki, &weak, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
+    let r = verdict(
+        "tls/weak-key-or-signature",
+        server.port,
+        Some(&pki.ca_file),
+        "",
+    )
+    .await;
+    assert!(fails(&r)[0].observed.contains("1024"), "{:?}", r.outcome);
+}
+
+#[tokio::test]
+async fn a_3des_suite_is_a_weak_cipher() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(
+        "3des",
+        LeafSpec {
+            key: KeyKind::Rsa(2048),
+            ..LeafSpec::default()
+        },
+    );
+    let priority = "NONE:+VERS-TLS1.2:+3DES-CBC:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+GROUP-ALL";
+    let server = TlsServer::gnutls(&leaf, priority, pki.dir.path()).await;
+    let r = verdict("tls/weak-ciphers", server.port, Some(&pki.ca_file), "").await;
+    let f = fails(&r);
+    assert!(
+        f[0].observed
+            .contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA (3des, cbc)"),
+        "{f:?}"
+    );
+}
+
+#[tokio::test]
+async fn mtls_required_passes_only_when_the_server_demands_a_client_certificate() {
+    let pki = Pki::new();
+    let leaf = pki.leaf("mtls", LeafSpec::default());
+    let tagged = "    tags: [mtls]\n";
+    let demanding = openssl(&pki, &leaf, &["-Verify", "1"]).await;
+    let r = verdict(
+        "tls/mtls-required",
+        demanding.port,
+        Some(&pki.ca_file),
+        tagged,
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
+    let lax = openssl(&pki, &leaf, &[]).await;
+    let r = verdict("tls/mtls-required", lax.port, Some(&pki.ca_file), tagged).await;
+    let f = fails(&r);
+    assert_eq!(
+        f[0].observed,
+        "a handshake without a client certificate succeeded"
+    );
+}
