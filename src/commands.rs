@@ -204,6 +204,8 @@ pub async fn run_all(
                 server_address: String::new(),
                 server_port: 0,
                 status: None,
+                certificate_not_after: None,
+                attributes: Vec::new(),
             })
         })
         .collect()

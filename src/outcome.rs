@@ -120,4 +120,8 @@ pub struct RunResult {
     pub server_port: u16,
     /// Status code of the last response, if any.
     pub status: Option<u16>,
+    /// What a `tls` run saw of the certificate: when the leaf expires.
+    pub certificate_not_after: Option<SystemTime>,
+    /// Kind-specific span attributes (`tls.protocol.version`, `tls.cipher`, …).
+    pub attributes: Vec<(&'static str, String)>,
 }

@@ -85,6 +85,8 @@ pub const PROBE_DURATION: &str = "picket.probe.duration";
 pub const PROBE_STATUS: &str = "picket.probe.status";
 /// 1 while a series is regressed, else 0 (gauge).
 pub const PROBE_REGRESSED: &str = "picket.probe.regressed";
+/// `picket.tls.certificate.expiry`: seconds until the leaf certificate's notAfter.
+pub const TLS_CERTIFICATE_EXPIRY: &str = "picket.tls.certificate.expiry";
 /// Regressions declared (counter, `{regression}`).
 pub const REGRESSIONS: &str = "picket.regressions";
 /// Recoveries declared (counter, `{recovery}`).
@@ -290,6 +292,7 @@ struct Instruments {
     // reader will ever collect.
     _status: Option<ObservableGauge<u64>>,
     _regressed: Option<ObservableGauge<u64>>,
+    _expiry: Option<ObservableGauge<f64>>,
     _dropped: Option<ObservableCounter<u64>>,
 }
 
@@ -477,6 +480,13 @@ impl Telemetry {
         ];
         let instruments = &self.inner.instruments;
         instruments.runs.add(1, &attrs);
+        if let Some(not_after) = result.certificate_not_after {
+            self.inner.states.set_certificate(
+                labels.target_name,
+                &result.server_address,
+                not_after,
+            );
+        }
         instruments
             .duration
             .record(result.duration.as_secs_f64(), &attrs);
@@ -608,6 +618,14 @@ pub fn run_span(labels: &SeriesLabels) -> tracing::Span {
         server.address = Empty,
         server.port = Empty,
         http.response.status_code = Empty,
+        tls.protocol.name = Empty,
+        tls.protocol.version = Empty,
+        tls.cipher = Empty,
+        tls.server.hash.sha256 = Empty,
+        tls.server.not_after = Empty,
+        tls.server.not_before = Empty,
+        tls.server.subject = Empty,
+        tls.server.issuer = Empty,
         error.type = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
@@ -624,6 +642,10 @@ pub fn finish_run_span(span: &tracing::Span, result: &RunResult) {
     span.record("server.port", u64::from(result.server_port));
     if let Some(status) = result.status {
         span.record("http.response.status_code", u64::from(status));
+    }
+    // Kind-specific attributes; only names declared in `run_span` are kept by `tracing`.
+    for (key, value) in &result.attributes {
+        span.record(*key, value.as_str());
     }
     if let Outcome::Error(error) = &result.outcome {
         span.record("error.type", error.kind.as_str());
@@ -834,6 +856,7 @@ impl Instruments {
         let meter = provider.meter_with_scope(scope());
         let status_states = states.clone();
         let regressed_states = states.clone();
+        let expiry_states = states.clone();
         let losses = losses.clone();
         Instruments {
             runs: meter
@@ -896,6 +919,19 @@ impl Instruments {
                     })
                     .build()
             }),
+            _expiry: observable.then(|| {
+                meter
+                    .f64_observable_gauge(TLS_CERTIFICATE_EXPIRY)
+                    .with_unit("s")
+                    .with_description(
+                        "Seconds until the leaf certificate's notAfter (negative once expired)",
+                    )
+                    .with_callback(move |observer| {
+                        expiry_states
+                            .each_certificate(|attrs, seconds| observer.observe(seconds, attrs));
+                    })
+                    .build()
+            }),
             _dropped: observable.then(|| {
                 meter
                     .u64_observable_counter(TELEMETRY_DROPPED)
@@ -927,9 +963,37 @@ struct SeriesState {
 #[derive(Debug, Default)]
 struct StateTable {
     series: Mutex<HashMap<(String, String), SeriesState>>,
+    /// Certificate expiry by (target, server address).
+    certificates: Mutex<HashMap<(String, String), SystemTime>>,
 }
 
 impl StateTable {
+    fn set_certificate(&self, target: &str, address: &str, not_after: SystemTime) {
+        self.certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((target.to_owned(), address.to_owned()), not_after);
+    }
+
+    fn each_certificate(&self, mut f: impl FnMut(&[KeyValue], f64)) {
+        let now = SystemTime::now();
+        let certificates = self
+            .certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for ((target, address), not_after) in certificates.iter() {
+            let seconds = match not_after.duration_since(now) {
+                Ok(d) => d.as_secs_f64(),
+                Err(e) => -e.duration().as_secs_f64(),
+            };
+            let attrs = [
+                KeyValue::new("target.name", target.clone()),
+                KeyValue::new("server.address", address.clone()),
+            ];
+            f(&attrs, seconds);
+        }
+    }
+
     fn set(&self, labels: &SeriesLabels, state: SeriesState) {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         match series.get_mut(&(labels.probe_id.to_owned(), labels.target_name.to_owned())) {
@@ -944,6 +1008,11 @@ impl StateTable {
     }
 
     fn remove(&self, probe_id: &str, target_name: &str) {
+        // A tls series of the target runs again soon if the target is still there.
+        self.certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(target, _), _| target != target_name);
         self.series
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

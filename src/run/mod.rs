@@ -161,6 +161,8 @@ impl Runner {
                 .into_owned(),
             server_port: target.url.port_or_known_default().unwrap_or(0),
             status: None,
+            certificate_not_after: None,
+            attributes: Vec::new(),
         };
         let Some(gate) = self.gates.get(&target.name) else {
             result.outcome = Outcome::Error(RunError {

@@ -55,6 +55,10 @@ pub(super) async fn execute(series: &Series, spec: &Tls, result: &mut RunResult)
             });
         }
     };
+    result.attributes = report.span_attributes();
+    if let Some(Ok(cert)) = &report.certificate {
+        result.certificate_not_after = Some(cert.not_after);
+    }
     let evaluation = tls::evaluate(&spec.checks, &report);
     if !evaluation.findings.is_empty() {
         Outcome::Fail(evaluation.findings)

@@ -276,6 +276,8 @@ mod tests {
             server_address: String::new(),
             server_port: 0,
             status: None,
+            certificate_not_after: None,
+            attributes: Vec::new(),
         }
     }
 

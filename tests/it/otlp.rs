@@ -525,6 +525,8 @@ fn result(labels: &SeriesLabels, outcome: Outcome, millis: u64, status: Option<u
         server_address: "payments.internal".into(),
         server_port: 8443,
         status,
+        certificate_not_after: None,
+        attributes: Vec::new(),
     }
 }
 

@@ -221,3 +221,55 @@ async fn mtls_required_passes_only_when_the_server_demands_a_client_certificate(
         "a handshake without a client certificate succeeded"
     );
 }
+
+/// `picket.tls.certificate.expiry` reaches a real OTLP receiver with the seconds left, and the
+/// run span carries the `tls.*` attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_expiry_is_exported_over_otlp() {
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let pki = Pki::new();
+    let now = time::OffsetDateTime::now_utc();
+    let leaf = pki.leaf(
+        "expiry",
+        LeafSpec {
+            not_after: now + time::Duration::days(45),
+            ..LeafSpec::default()
+        },
+    );
+    let server = openssl(&pki, &leaf, &[]).await;
+    let probe =
+        std::fs::read_to_string(repo_root().join("probes/tls/certificate-expiry.yaml")).unwrap();
+    let ws = crate::helpers::workspace(&[("probes/expiry.yaml", &probe)]);
+    let config = format!(
+        "probes: [probes/]\ntargets:\n  - name: web\n    url: https://127.0.0.1:{}\n    tls: {{ ca_file: \"{}\", server_name: localhost }}\n\
+         defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n\
+         telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
+        server.port,
+        pki.ca_file.display(),
+        receiver.endpoint()
+    );
+    std::fs::write(ws.path().join("picket.yaml"), config).unwrap();
+    let service = crate::service::spawn_service(ws.path(), &[]);
+    let arrived = receiver
+        .wait_until(
+            |r| {
+                !r.metric_points("picket.tls.certificate.expiry").is_empty()
+                    && r.spans()
+                        .iter()
+                        .any(|s| s.attrs.contains_key("tls.protocol.version"))
+            },
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(service.terminate().await.code(), Some(0));
+    assert!(arrived, "{}", receiver.dump());
+    let points = receiver.metric_points("picket.tls.certificate.expiry");
+    let (attrs, seconds) = &points[0];
+    assert_eq!(attrs.get("target.name").map(String::as_str), Some("web"));
+    assert_eq!(
+        attrs.get("server.address").map(String::as_str),
+        Some("127.0.0.1")
+    );
+    let days = seconds / 86_400.0;
+    assert!((days - 45.0).abs() <= 1.0, "{days} days");
+}
