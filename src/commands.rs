@@ -59,6 +59,8 @@ pub struct CheckOptions {
     pub fail_on: Severity,
     /// Probe paths for ad-hoc checks.
     pub probes: Vec<PathBuf>,
+    /// A CA file (PEM) the ad-hoc `--target URL` is trusted with, as a target's `tls.ca_file`.
+    pub ca_file: Option<PathBuf>,
     /// Show a progress bar (only honoured on a terminal).
     pub progress: bool,
     /// Exit 1 when any series ends in `error` too.
@@ -87,7 +89,18 @@ fn prepare(
                 return Err(EXIT_CONFIG);
             }
         };
-        let config = Config::adhoc(url, opts.probes.clone());
+        let mut config = Config::adhoc(url, opts.probes.clone());
+        if let Some(ca) = &opts.ca_file {
+            if !ca.is_file() {
+                let _ = writeln!(
+                    err,
+                    "error: --ca-file `{}` is not a file",
+                    escape_controls(&ca.display().to_string())
+                );
+                return Err(EXIT_CONFIG);
+            }
+            config.targets[0].ca_file = Some(ca.clone());
+        }
         let mut diags = crate::diag::Diagnostics::default();
         let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
         if !diags.is_empty() {

@@ -86,6 +86,10 @@ enum Command {
         /// Probe library for ad-hoc URL checks.
         #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
         probes: Vec<PathBuf>,
+        /// PEM file of CA certificates to trust for an ad-hoc `--target URL` (a self-signed
+        /// server certificate may be given as itself), like a target's `tls.ca_file`.
+        #[arg(long, value_name = "PATH")]
+        ca_file: Option<PathBuf>,
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
@@ -381,10 +385,12 @@ async fn main() -> ExitCode {
             format,
             fail_on,
             probes,
+            ca_file,
             no_progress,
             fail_on_error,
         } => {
             let opts = CheckOptions {
+                ca_file,
                 config,
                 probe,
                 target,

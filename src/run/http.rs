@@ -201,7 +201,11 @@ pub(super) fn client(target: &Target) -> Result<Client, SetupError> {
         if certs.is_empty() {
             return Err(ca_error("no certificates in file".into()));
         }
-        builder = builder.tls_certs_merge(certs);
+        // The same trust as the tls probes: system roots plus the file, and a self-signed
+        // server certificate given in the file trusted as itself.
+        let tls =
+            crate::tls_scan::cert::http_client_config(path).map_err(|e| ca_error(e.to_string()))?;
+        builder = builder.tls_backend_preconfigured(tls);
     }
     builder.build().map_err(|e| SetupError::Client {
         target: target.name.clone(),

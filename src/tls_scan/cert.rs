@@ -161,13 +161,9 @@ impl Trust {
             path: path.to_path_buf(),
             detail,
         };
-        let size = std::fs::metadata(path)
-            .map_err(|e| error(e.to_string()))?
-            .len();
-        if size > MAX_CA_FILE {
-            return Err(error(format!("larger than {MAX_CA_FILE} bytes")));
-        }
-        let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+        // Regular files only, capped by the read: a FIFO or device must not block or swell.
+        let bytes =
+            crate::files::read_regular(path, MAX_CA_FILE).map_err(|e| error(e.to_string()))?;
         let pinned: Vec<CertificateDer<'static>> = if bytes.windows(11).any(|w| w == b"-----BEGIN ")
         {
             CertificateDer::pem_slice_iter(&bytes)
@@ -502,5 +498,80 @@ mod tests {
     fn days_left_rounds_down_and_goes_negative() {
         assert_eq!((86_399i64).div_euclid(86_400), 0);
         assert_eq!((-1i64).div_euclid(86_400), -1);
+    }
+}
+
+/// A rustls client configuration for HTTP probes of a target with a `ca_file`: the chain must
+/// verify to the system roots or the file's certificates, and a server certificate that is
+/// byte-for-byte one of the file's is trusted as itself (a self-signed certificate given as
+/// `ca_file`, as curl's `--cacert` does), where webpki alone refuses it as a CA used as an
+/// end entity.
+pub fn http_client_config(ca_file: &Path) -> Result<rustls::ClientConfig, ScanError> {
+    let trust = Trust::load(Some(ca_file))?;
+    let error = |detail: String| ScanError::CaFile {
+        path: ca_file.to_path_buf(),
+        detail,
+    };
+    let webpki = rustls::client::WebPkiServerVerifier::builder(trust.roots.clone())
+        .build()
+        .map_err(|e| error(e.to_string()))?;
+    let verifier = PinnedOrWebPki {
+        pinned: trust.pinned,
+        webpki,
+    };
+    let mut config = rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }

@@ -273,3 +273,50 @@ async fn certificate_expiry_is_exported_over_otlp() {
     let days = seconds / 86_400.0;
     assert!((days - 45.0).abs() <= 1.0, "{days} days");
 }
+
+/// HTTP probes trust a target's `ca_file` the same way: a CA-issued chain, and a self-signed
+/// certificate given as itself (webpki alone refuses it as a CA used as an end entity). The
+/// ad-hoc `check --target URL` takes the file as `--ca-file`.
+#[tokio::test]
+async fn http_probes_trust_the_ca_file_and_a_self_signed_certificate_given_as_itself() {
+    let pki = Pki::new();
+    let probe =
+        "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n";
+    let issued = pki.leaf("issued", LeafSpec::default());
+    let server = openssl(&pki, &issued, &["-www"]).await;
+    let extra = format!("    tls: {{ ca_file: \"{}\" }}\n", pki.ca_file.display());
+    let r = run_probe_with(&format!("https://127.0.0.1:{}", server.port), &extra, probe).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
+
+    let selfsigned = pki.self_signed("self");
+    let server = openssl(&pki, &selfsigned, &["-www"]).await;
+    let url = format!("https://127.0.0.1:{}", server.port);
+    let extra = format!(
+        "    tls: {{ ca_file: \"{}\" }}\n",
+        selfsigned.cert.display()
+    );
+    let r = run_probe_with(&url, &extra, probe).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
+    // Without it, the handshake fails: an error, not a pass.
+    let r = run_probe_with(&url, "", probe).await;
+    assert!(matches!(r.outcome, Outcome::Error(_)), "{:?}", r.outcome);
+
+    let ws = crate::helpers::workspace(&[("probes/ok.yaml", probe)]);
+    let cert = selfsigned.cert.display().to_string();
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &[
+            "check",
+            "--target",
+            &url,
+            "--probes",
+            "probes",
+            "--ca-file",
+            &cert,
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+}
