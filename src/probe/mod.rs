@@ -1087,6 +1087,25 @@ fn other_kind_key(c: &raw::Check) -> Option<(&'static str, &'static str)> {
     .map(|(key, kind, _)| (key, kind))
 }
 
+/// The `http` check keys an item sets (each names a kind of http check).
+fn http_keys(c: &raw::Check) -> Vec<&'static str> {
+    [
+        c.status.is_some(),
+        c.header.is_some(),
+        c.body.is_some(),
+        c.json.is_some(),
+        c.cookies.is_some(),
+        c.response_time.is_some(),
+        c.all_of.is_some(),
+        c.any_of.is_some(),
+        c.not.is_some(),
+    ]
+    .iter()
+    .zip(KINDS)
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
 const KINDS: [&str; 9] = [
     "status",
     "header",
@@ -1119,21 +1138,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         );
         return None;
     }
-    let kinds: Vec<&str> = [
-        c.status.is_some(),
-        c.header.is_some(),
-        c.body.is_some(),
-        c.json.is_some(),
-        c.cookies.is_some(),
-        c.response_time.is_some(),
-        c.all_of.is_some(),
-        c.any_of.is_some(),
-        c.not.is_some(),
-    ]
-    .iter()
-    .zip(KINDS)
-    .filter_map(|(set, name)| set.then_some(name))
-    .collect();
+    let kinds = http_keys(c);
     let modifiers: Vec<&str> = [
         ("present", c.present.is_some()),
         ("absent", c.absent.is_some()),

@@ -127,18 +127,7 @@ pub(super) fn compile(
 /// One tcp check: `reachable: BOOL` or `banner: {contains|matches|not_matches}`.
 fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
     let c = &item.value;
-    let http_keys = [
-        ("status", c.status.is_some()),
-        ("header", c.header.is_some()),
-        ("body", c.body.is_some()),
-        ("json", c.json.is_some()),
-        ("cookies", c.cookies.is_some()),
-        ("response_time", c.response_time.is_some()),
-        ("all_of", c.all_of.is_some()),
-        ("any_of", c.any_of.is_some()),
-        ("not", c.not.is_some()),
-    ];
-    if let Some((key, _)) = http_keys.iter().find(|(_, set)| *set) {
+    if let Some(key) = super::http_keys(c).first() {
         ctx.err_hint(
             item,
             format!("`{key}` is not a check of `tcp` probes"),

@@ -66,24 +66,13 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
         );
         return vec![];
     }
-    let http = [
-        c.status.is_some(),
-        c.header.is_some(),
-        c.body.is_some(),
-        c.json.is_some(),
-        c.cookies.is_some(),
-        c.response_time.is_some(),
-        c.all_of.is_some(),
-        c.any_of.is_some(),
-        c.not.is_some(),
-    ];
     let set = [
         c.protocols.is_some(),
         c.ciphers.is_some(),
         c.certificate.is_some(),
         c.client_certificate_required.is_some(),
     ];
-    if http.iter().any(|s| *s) || set.iter().filter(|s| **s).count() != 1 {
+    if !super::http_keys(c).is_empty() || set.iter().filter(|s| **s).count() != 1 {
         ctx.err_hint(
             item,
             "a tls check has exactly one of `protocols`, `ciphers`, `certificate`, `client_certificate_required`",
