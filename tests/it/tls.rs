@@ -6,11 +6,7 @@ use std::path::Path;
 use picket::outcome::{Outcome, RunResult};
 
 use crate::helpers::{repo_root, run_probe_with};
-use crate::tls_servers::{Files, KeyKind, LeafSpec, Pki, TlsServer};
-
-const INTERMEDIATE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
-ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
-ECDHE-RSA-CHACHA20-POLY1305";
+use crate::tls_servers::{INTERMEDIATE, KeyKind, LeafSpec, Pki, TlsServer};
 
 const ALL: [&str; 6] = [
     "tls/legacy-protocols",
@@ -37,20 +33,16 @@ fn fails(r: &RunResult) -> &[picket::outcome::Finding] {
     }
 }
 
-async fn openssl(pki: &Pki, leaf: &Files, args: &[&str]) -> TlsServer {
-    TlsServer::openssl(leaf, args, pki.dir.path()).await
-}
-
 #[tokio::test]
 async fn a_modern_server_passes_every_tls_probe() {
     let pki = Pki::new();
     let leaf = pki.leaf("modern", LeafSpec::default());
-    let server = openssl(
-        &pki,
-        &leaf,
-        &["-min_protocol", "TLSv1.2", "-cipher", INTERMEDIATE],
-    )
-    .await;
+    let server = pki
+        .serve(
+            &leaf,
+            &["-min_protocol", "TLSv1.2", "-cipher", INTERMEDIATE],
+        )
+        .await;
     for id in ALL {
         let r = verdict(id, server.port, Some(&pki.ca_file), "").await;
         assert_eq!(r.outcome, Outcome::Pass, "{id}");
@@ -62,12 +54,12 @@ async fn a_modern_server_passes_every_tls_probe() {
 async fn tls_1_0_is_flagged_with_expected_and_observed() {
     let pki = Pki::new();
     let leaf = pki.leaf("legacy", LeafSpec::default());
-    let server = openssl(
-        &pki,
-        &leaf,
-        &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-    )
-    .await;
+    let server = pki
+        .serve(
+            &leaf,
+            &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+        )
+        .await;
     let r = verdict("tls/legacy-protocols", server.port, Some(&pki.ca_file), "").await;
     let f = fails(&r);
     assert_eq!(f[0].expected, "no handshake at SSLv3, TLS 1.0, TLS 1.1");
@@ -89,7 +81,7 @@ async fn certificate_problems_are_each_reported() {
             ..LeafSpec::default()
         },
     );
-    let server = openssl(&pki, &expired, &[]).await;
+    let server = pki.serve(&expired, &[]).await;
     let r = verdict(
         "tls/certificate-expiry",
         server.port,
@@ -106,7 +98,7 @@ async fn certificate_problems_are_each_reported() {
             ..LeafSpec::default()
         },
     );
-    let server = openssl(&pki, &soon, &[]).await;
+    let server = pki.serve(&soon, &[]).await;
     let r = verdict(
         "tls/certificate-expiry",
         server.port,
@@ -128,7 +120,7 @@ async fn certificate_problems_are_each_reported() {
             ..LeafSpec::default()
         },
     );
-    let server = openssl(&pki, &other, &[]).await;
+    let server = pki.serve(&other, &[]).await;
     let r = verdict(
         "tls/certificate-hostname",
         server.port,
@@ -143,7 +135,7 @@ async fn certificate_problems_are_each_reported() {
     );
 
     let selfsigned = pki.self_signed("self");
-    let server = openssl(&pki, &selfsigned, &[]).await;
+    let server = pki.serve(&selfsigned, &[]).await;
     let r = verdict("tls/certificate-trust", server.port, None, "").await;
     assert!(
         fails(&r)[0].observed.starts_with("not trusted"),
@@ -167,7 +159,7 @@ async fn certificate_problems_are_each_reported() {
             ..LeafSpec::default()
         },
     );
-    let server = openssl(&pki, &weak, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
+    let server = pki.serve(&weak, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
     let r = verdict(
         "tls/weak-key-or-signature",
         server.port,
@@ -204,7 +196,7 @@ async fn mtls_required_passes_only_when_the_server_demands_a_client_certificate(
     let pki = Pki::new();
     let leaf = pki.leaf("mtls", LeafSpec::default());
     let tagged = "    tags: [mtls]\n";
-    let demanding = openssl(&pki, &leaf, &["-Verify", "1"]).await;
+    let demanding = pki.serve(&leaf, &["-Verify", "1"]).await;
     let r = verdict(
         "tls/mtls-required",
         demanding.port,
@@ -213,7 +205,7 @@ async fn mtls_required_passes_only_when_the_server_demands_a_client_certificate(
     )
     .await;
     assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
-    let lax = openssl(&pki, &leaf, &[]).await;
+    let lax = pki.serve(&leaf, &[]).await;
     let r = verdict("tls/mtls-required", lax.port, Some(&pki.ca_file), tagged).await;
     let f = fails(&r);
     assert_eq!(
@@ -236,7 +228,7 @@ async fn certificate_expiry_is_exported_over_otlp() {
             ..LeafSpec::default()
         },
     );
-    let server = openssl(&pki, &leaf, &[]).await;
+    let server = pki.serve(&leaf, &[]).await;
     let probe =
         std::fs::read_to_string(repo_root().join("probes/tls/certificate-expiry.yaml")).unwrap();
     let ws = crate::helpers::workspace(&[("probes/expiry.yaml", &probe)]);
@@ -283,13 +275,13 @@ async fn http_probes_trust_the_ca_file_and_a_self_signed_certificate_given_as_it
     let probe =
         "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n";
     let issued = pki.leaf("issued", LeafSpec::default());
-    let server = openssl(&pki, &issued, &["-www"]).await;
+    let server = pki.serve(&issued, &["-www"]).await;
     let extra = format!("    tls: {{ ca_file: \"{}\" }}\n", pki.ca_file.display());
     let r = run_probe_with(&format!("https://127.0.0.1:{}", server.port), &extra, probe).await;
     assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
 
     let selfsigned = pki.self_signed("self");
-    let server = openssl(&pki, &selfsigned, &["-www"]).await;
+    let server = pki.serve(&selfsigned, &["-www"]).await;
     let url = format!("https://127.0.0.1:{}", server.port);
     let extra = format!(
         "    tls: {{ ca_file: \"{}\" }}\n",

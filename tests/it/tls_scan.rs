@@ -9,14 +9,9 @@ use picket::tls_scan::{
 };
 use tokio::io::AsyncWriteExt;
 
-use crate::tls_servers::{Files, KeyKind, LeafSpec, Pki, TlsServer};
+use crate::tls_servers::{INTERMEDIATE, KeyKind, LeafSpec, Pki, TlsServer};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Mozilla's intermediate suites for TLS 1.2, as OpenSSL names them.
-const INTERMEDIATE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
-ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
-ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
 
 fn endpoint(port: u16, ca_file: Option<&Path>) -> Endpoint {
     Endpoint {
@@ -25,10 +20,6 @@ fn endpoint(port: u16, ca_file: Option<&Path>) -> Endpoint {
         server_name: None,
         ca_file: ca_file.map(Path::to_path_buf),
     }
-}
-
-async fn serve(pki: &Pki, files: &Files, args: &[&str]) -> TlsServer {
-    TlsServer::openssl(files, args, pki.dir.path()).await
 }
 
 async fn full_scan(endpoint: &Endpoint) -> Report {
@@ -51,12 +42,12 @@ fn weak_names(report: &Report) -> Vec<&'static str> {
 async fn modern_server_accepts_only_tls12_and_13_and_its_certificate_is_good() {
     let pki = Pki::new();
     let leaf = pki.leaf("modern", LeafSpec::default());
-    let server = serve(
-        &pki,
-        &leaf,
-        &["-min_protocol", "TLSv1.2", "-cipher", INTERMEDIATE],
-    )
-    .await;
+    let server = pki
+        .serve(
+            &leaf,
+            &["-min_protocol", "TLSv1.2", "-cipher", INTERMEDIATE],
+        )
+        .await;
     let mut target = endpoint(server.port, Some(&pki.ca_file));
     target.server_name = Some("localhost".into());
 
@@ -123,12 +114,12 @@ async fn modern_server_accepts_only_tls12_and_13_and_its_certificate_is_good() {
 async fn tls10_and_11_are_reported_when_the_server_allows_them() {
     let pki = Pki::new();
     let leaf = pki.leaf("legacy", LeafSpec::default());
-    let server = serve(
-        &pki,
-        &leaf,
-        &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-    )
-    .await;
+    let server = pki
+        .serve(
+            &leaf,
+            &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+        )
+        .await;
     let started = Instant::now();
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
     eprintln!(
@@ -233,12 +224,9 @@ async fn null_and_anonymous_suites_are_reported_with_their_classes() {
         },
     );
     let ciphers = "NULL-SHA256:ECDHE-RSA-NULL-SHA:AECDH-AES128-SHA:@SECLEVEL=0";
-    let server = serve(
-        &pki,
-        &leaf,
-        &["-max_protocol", "TLSv1.2", "-cipher", ciphers],
-    )
-    .await;
+    let server = pki
+        .serve(&leaf, &["-max_protocol", "TLSv1.2", "-cipher", ciphers])
+        .await;
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
     let classes: Vec<(&str, Vec<Class>)> = report
         .weak_suites
@@ -272,17 +260,17 @@ async fn a_cbc_only_tls12_server_reports_every_cbc_suite_and_still_shows_its_cer
             ..LeafSpec::default()
         },
     );
-    let server = serve(
-        &pki,
-        &leaf,
-        &[
-            "-max_protocol",
-            "TLSv1.2",
-            "-cipher",
-            "AES128-SHA:ECDHE-RSA-AES256-SHA",
-        ],
-    )
-    .await;
+    let server = pki
+        .serve(
+            &leaf,
+            &[
+                "-max_protocol",
+                "TLSv1.2",
+                "-cipher",
+                "AES128-SHA:ECDHE-RSA-AES256-SHA",
+            ],
+        )
+        .await;
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
 
     assert_eq!(
@@ -326,7 +314,7 @@ async fn an_expired_certificate_has_negative_days_and_is_untrusted() {
             ..LeafSpec::default()
         },
     );
-    let server = serve(&pki, &leaf, &[]).await;
+    let server = pki.serve(&leaf, &[]).await;
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
     let cert = certificate(&report);
     assert_eq!(cert.days_left, -2);
@@ -345,7 +333,7 @@ async fn a_certificate_for_another_name_does_not_match_even_with_that_name_as_cn
             ..LeafSpec::default()
         },
     );
-    let server = serve(&pki, &leaf, &[]).await;
+    let server = pki.serve(&leaf, &[]).await;
     let mut target = endpoint(server.port, Some(&pki.ca_file));
     let report = full_scan(&target).await;
     let cert = certificate(&report);
@@ -364,7 +352,7 @@ async fn a_certificate_for_another_name_does_not_match_even_with_that_name_as_cn
 async fn a_self_signed_certificate_is_trusted_only_when_given_as_ca_file() {
     let pki = Pki::new();
     let leaf = pki.self_signed("self");
-    let server = serve(&pki, &leaf, &[]).await;
+    let server = pki.serve(&leaf, &[]).await;
 
     let report = full_scan(&endpoint(server.port, None)).await;
     let why = certificate(&report).chain_trusted.clone().unwrap_err();
@@ -389,7 +377,7 @@ async fn an_rsa_1024_key_is_reported_with_its_size() {
             ..LeafSpec::default()
         },
     );
-    let server = serve(&pki, &leaf, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
+    let server = pki.serve(&leaf, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
     let cert = certificate(&report);
     assert_eq!(cert.key, Key::Rsa { bits: 1024 });
@@ -402,7 +390,7 @@ async fn an_rsa_1024_key_is_reported_with_its_size() {
 async fn a_sha1_signature_is_flagged() {
     let pki = Pki::new();
     let leaf = pki.sha1_self_signed("sha1");
-    let server = serve(&pki, &leaf, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
+    let server = pki.serve(&leaf, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
     let report = full_scan(&endpoint(server.port, Some(&leaf.cert))).await;
     let cert = certificate(&report);
     assert_eq!(cert.signature, "sha1WithRSAEncryption");
@@ -417,7 +405,7 @@ async fn mtls_verdict(args: &[&str]) -> Option<Result<bool, picket::tls_scan::Un
     let ca = pki.ca_file.to_str().unwrap().to_string();
     let mut all = vec!["-CAfile", ca.as_str()];
     all.extend_from_slice(args);
-    let server = serve(&pki, &leaf, &all).await;
+    let server = pki.serve(&leaf, &all).await;
     let plan = Plan {
         protocols: false,
         ciphers: false,

@@ -13,6 +13,11 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+/// Mozilla's intermediate suites for TLS 1.2, as OpenSSL names them.
+pub const INTERMEDIATE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
+ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
 /// A test CA in a temporary directory, and the certificates it makes there.
 pub struct Pki {
     pub dir: tempfile::TempDir,
@@ -93,6 +98,11 @@ impl Pki {
     }
 
     /// A leaf signed by the test CA.
+    /// `openssl s_server` with `files` and `args`, logging into this CA's directory.
+    pub async fn serve(&self, files: &Files, args: &[&str]) -> TlsServer {
+        TlsServer::openssl(files, args, self.dir.path()).await
+    }
+
     pub fn leaf(&self, name: &str, spec: LeafSpec) -> Files {
         let params = leaf_params(&spec);
         let files = Files {
