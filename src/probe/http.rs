@@ -8,7 +8,7 @@ use ::http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::Spanned;
 
 use super::{Ctx, MAX_REQUESTS_PER_RUN, Template, raw, stays_on_target};
-use crate::check::Check;
+use crate::check::http::Check;
 use crate::config::Var;
 use crate::diag::{Diagnostic, Pos};
 

@@ -12,7 +12,7 @@ use ::http::HeaderName;
 use regex::Regex;
 use serde_saphyr::Spanned;
 
-use crate::check::{
+use crate::check::http::{
     BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
 use crate::config::{self, Defaults, Target};

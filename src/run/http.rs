@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Gate, Runner, SetupError, redact_url};
-use crate::check::{self, Response};
+use crate::check::http::{self as check, Response};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;

@@ -315,19 +315,19 @@ fn hsts_selects_only_https_targets() {
     assert_eq!(plan.series[0].key, "headers/hsts@web");
 }
 
-fn hsts_checks() -> Vec<picket::check::Check> {
+fn hsts_checks() -> Vec<picket::check::http::Check> {
     shipped_checks("headers/hsts")
 }
 
 /// The checks of the shipped `probe`, for evaluation on hand-built responses.
-fn shipped_checks(probe: &str) -> Vec<picket::check::Check> {
+fn shipped_checks(probe: &str) -> Vec<picket::check::http::Check> {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));
     probes[0].kind.checks().to_vec()
 }
 
-fn response_with(headers: &[(&str, &str)]) -> picket::check::Response {
+fn response_with(headers: &[(&str, &str)]) -> picket::check::http::Response {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
         map.append(
@@ -335,7 +335,7 @@ fn response_with(headers: &[(&str, &str)]) -> picket::check::Response {
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    picket::check::Response {
+    picket::check::http::Response {
         status: StatusCode::OK,
         headers: map,
         body: SHELL.as_bytes().to_vec(),
@@ -372,7 +372,7 @@ fn hsts_header_values() {
     let checks = hsts_checks();
     for (values, fail) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| (STS, *v)).collect();
-        let findings = picket::check::evaluate(&checks, &response_with(&headers)).findings;
+        let findings = picket::check::http::evaluate(&checks, &response_with(&headers)).findings;
         match fail {
             None => assert!(findings.is_empty(), "{values:?}: {}", show(&findings)),
             Some(observed) => {
@@ -393,7 +393,7 @@ fn hsts_header_values() {
 /// the leading directive list swallow the first `max-age`, captures the second, and passes.
 #[test]
 fn hsts_duplicate_max_age_directive_fails() {
-    let findings = picket::check::evaluate(
+    let findings = picket::check::http::evaluate(
         &hsts_checks(),
         &response_with(&[("strict-transport-security", "max-age=0; max-age=31536000")]),
     )
@@ -1690,7 +1690,7 @@ fn open_redirect_location_values() {
     for (location, fails) in cases {
         let mut response = response_with(&[("location", location)]);
         response.status = StatusCode::FOUND;
-        let findings = picket::check::evaluate(&checks, &response).findings;
+        let findings = picket::check::http::evaluate(&checks, &response).findings;
         if *fails {
             assert!(!findings.is_empty(), "{location:?} passed");
             assert!(
@@ -2468,7 +2468,7 @@ fn cookie_flags_set_cookie_values() {
     let checks = shipped_checks("cookies/flags");
     for (values, fail) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
-        let findings = picket::check::evaluate(&checks, &response_with(&headers)).findings;
+        let findings = picket::check::http::evaluate(&checks, &response_with(&headers)).findings;
         match fail {
             None => assert!(findings.is_empty(), "{values:?}:{}", show(&findings)),
             Some((check, observed)) => assert!(
@@ -2481,7 +2481,7 @@ fn cookie_flags_set_cookie_values() {
         }
     }
     // Both flags missing: two findings.
-    let findings = picket::check::evaluate(
+    let findings = picket::check::http::evaluate(
         &checks,
         &response_with(&[("set-cookie", "sid=abc; Path=/")]),
     )

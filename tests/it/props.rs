@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use picket::check::{Check, Response};
+use picket::check::http::{Check, Response};
 use picket::config::Defaults;
 use picket::diag::Diagnostics;
 use picket::redact::Redactor;
@@ -453,7 +453,7 @@ proptest! {
         response in response()
     ) {
         for (probe, checks) in SHIPPED_CHECKS.iter() {
-            let evaluation = picket::check::evaluate(checks, &response);
+            let evaluation = picket::check::http::evaluate(checks, &response);
             for f in evaluation.findings.iter().map(|f| f.redacted(&Redactor::default())) {
                 prop_assert!(
                     f.observed.chars().count() <= MAX_OBSERVED_CHARS,

@@ -1,0 +1,1174 @@
+//! HTTP checks: what must hold about a response, and their evaluation.
+//!
+//! A failed check is data, not an error: [`evaluate`] returns the [`Finding`]s (expected vs
+//! observed) and never fails. Only the runner deals with infrastructure faults. Evaluation is
+//! pure, over a [`Response`] the runner captured, so every check is testable without a network.
+//!
+//! A body read only up to `max_body_bytes` decides nothing silently. Checks are three-valued
+//! (Kleene logic): a check whose verdict could change with the unread rest of a truncated body
+//! is *undecided* — `contains`/`matches` that find nothing in the prefix, `not_contains`/
+//! `not_matches` that find nothing either, every `json` check, a `response_time` that has not
+//! yet run out. What the prefix already proves stays decided: a text found in it is in the
+//! whole body, and a pattern anchored at the start that no continuation could complete
+//! (`\A\s*\{` on `<html>`) is in none. `all_of` fails if any inner check fails, `any_of` holds if any inner check
+//! holds, `not` of an undecided check is undecided. [`Evaluation::undecided`] names the checks
+//! left open, and the runner turns them into an `error` outcome when nothing failed outright.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, StatusCode};
+use regex::Regex;
+use regex_automata::nfa::thompson::NFA;
+
+use crate::outcome::Finding;
+use crate::redact;
+use crate::units::format_duration;
+
+/// The part of a response that checks look at.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code of the final response.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, at most `max_body_bytes` of it.
+    pub body: Vec<u8>,
+    /// Whether the body was longer than the cap and reading stopped.
+    pub truncated: bool,
+    /// Time from sending the request to the end of reading the body.
+    pub elapsed: Duration,
+}
+
+/// A set of acceptable status codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<StatusItem>);
+
+/// One entry of a [`StatusSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    /// An exact code.
+    Code(u16),
+    /// A class such as `4xx` (stored as its first digit).
+    Class(u16),
+}
+
+impl StatusSet {
+    fn contains(&self, status: StatusCode) -> bool {
+        let code = status.as_u16();
+        self.0.iter().any(|item| match item {
+            StatusItem::Code(c) => *c == code,
+            StatusItem::Class(class) => code / 100 == *class,
+        })
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|item| match item {
+                StatusItem::Code(c) => c.to_string(),
+                StatusItem::Class(c) => format!("{c}xx"),
+            })
+            .collect();
+        f.write_str(&items.join(", "))
+    }
+}
+
+/// What a header check asserts.
+#[derive(Debug, Clone)]
+pub enum HeaderTest {
+    /// The header is sent.
+    Present,
+    /// The header is not sent.
+    Absent,
+    /// The (combined) value equals this exactly.
+    Equals(String),
+    /// The header is absent or its value differs from this.
+    NotEquals(String),
+    /// The value contains this substring (case-sensitive).
+    Contains(String),
+    /// The value matches this regex somewhere.
+    Matches(Regex),
+    /// The header is absent or its value matches this regex nowhere.
+    NotMatches(Regex),
+    /// The regex's first group, read as a number, is within bounds.
+    Capture {
+        /// Regex with at least one group.
+        regex: Regex,
+        /// Inclusive lower bound.
+        at_least: Option<f64>,
+        /// Inclusive upper bound.
+        at_most: Option<f64>,
+    },
+}
+
+/// What a body check asserts.
+#[derive(Debug, Clone)]
+pub enum BodyTest {
+    /// The body contains this text.
+    Contains(String),
+    /// The body does not contain this text.
+    NotContains(String),
+    /// The body matches this regex somewhere.
+    Matches(Regex),
+    /// The body matches this regex nowhere.
+    NotMatches(Regex),
+}
+
+/// What a JSON check asserts about the value at a pointer.
+#[derive(Debug, Clone)]
+pub enum JsonTest {
+    /// The value equals this.
+    Equals(serde_json::Value),
+    /// The value is missing or differs from this.
+    NotEquals(serde_json::Value),
+    /// A value exists at the pointer (or, with `false`, does not).
+    Present(bool),
+}
+
+/// A cookie attribute that every cookie must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieFlag {
+    /// `Secure`.
+    Secure,
+    /// `HttpOnly`.
+    HttpOnly,
+}
+
+/// SameSite levels, ordered from weakest to strictest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SameSite {
+    /// `SameSite=None`.
+    None,
+    /// `SameSite=Lax`.
+    Lax,
+    /// `SameSite=Strict`.
+    Strict,
+}
+
+impl SameSite {
+    /// Parses a SameSite value, case-insensitively.
+    pub fn parse(text: &str) -> Option<SameSite> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(SameSite::None),
+            "lax" => Some(SameSite::Lax),
+            "strict" => Some(SameSite::Strict),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::None => "none",
+            SameSite::Lax => "lax",
+            SameSite::Strict => "strict",
+        }
+    }
+}
+
+/// One check of a probe.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The status code is one of a set.
+    Status(StatusSet),
+    /// A response header assertion.
+    Header {
+        /// Header name (case-insensitive).
+        name: HeaderName,
+        /// The assertion.
+        test: HeaderTest,
+    },
+    /// A body assertion.
+    Body(BodyTest),
+    /// An assertion on a JSON body at an RFC 6901 pointer.
+    Json {
+        /// The pointer, e.g. `/debug`.
+        pointer: String,
+        /// The assertion.
+        test: JsonTest,
+    },
+    /// Every `Set-Cookie` carries these flags and at least this SameSite.
+    Cookies {
+        /// Required flags.
+        all_have: Vec<CookieFlag>,
+        /// Minimum SameSite.
+        samesite_at_least: Option<SameSite>,
+    },
+    /// The response arrived within this time.
+    ResponseTime {
+        /// Upper bound, exclusive.
+        below: Duration,
+    },
+    /// Every inner check holds (one finding naming those that did not).
+    AllOf(Vec<Check>),
+    /// At least one inner check holds.
+    AnyOf(Vec<Check>),
+    /// The inner check does not hold. `not: { all_of: [...] }` describes an exposure:
+    /// "it must not be that the status is 200 and the body has `[core]` and no `<html`".
+    Not(Box<Check>),
+}
+
+impl Check {
+    /// A short sentence naming the check, used as `finding.check`.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::Status(set) if set.0.len() == 1 => format!("status {set}"),
+            Check::Status(set) => format!("status in [{set}]"),
+            Check::Header { name, test } => match test {
+                HeaderTest::Present => format!("header {name} present"),
+                HeaderTest::Absent => format!("header {name} absent"),
+                HeaderTest::Equals(v) => format!("header {name} equals {v:?}"),
+                HeaderTest::NotEquals(v) => format!("header {name} not equals {v:?}"),
+                HeaderTest::Contains(v) => format!("header {name} contains {v:?}"),
+                HeaderTest::Matches(re) => format!("header {name} matches /{re}/"),
+                HeaderTest::NotMatches(re) => format!("header {name} not matches /{re}/"),
+                HeaderTest::Capture {
+                    regex,
+                    at_least,
+                    at_most,
+                } => format!(
+                    "header {name} capture /{regex}/{}",
+                    bounds_text(*at_least, *at_most)
+                ),
+            },
+            Check::Body(test) => match test {
+                BodyTest::Contains(v) => format!("body contains {v:?}"),
+                BodyTest::NotContains(v) => format!("body not contains {v:?}"),
+                BodyTest::Matches(re) => format!("body matches /{re}/"),
+                BodyTest::NotMatches(re) => format!("body not matches /{re}/"),
+            },
+            Check::Json { pointer, test } => match test {
+                JsonTest::Equals(v) => format!("json {pointer} equals {v}"),
+                JsonTest::NotEquals(v) => format!("json {pointer} not equals {v}"),
+                JsonTest::Present(true) => format!("json {pointer} present"),
+                JsonTest::Present(false) => format!("json {pointer} absent"),
+            },
+            Check::Cookies { .. } => "cookies".to_string(),
+            Check::ResponseTime { below } => {
+                format!("response time below {}", format_duration(*below))
+            }
+            Check::AllOf(checks) => format!("all of [{}]", describe_list(checks)),
+            Check::AnyOf(checks) => format!("any of [{}]", describe_list(checks)),
+            Check::Not(inner) => format!("not {}", inner.describe()),
+        }
+    }
+}
+
+fn describe_list(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(Check::describe)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn bounds_text(at_least: Option<f64>, at_most: Option<f64>) -> String {
+    match (at_least, at_most) {
+        (Some(lo), Some(hi)) => format!(" between {lo} and {hi}"),
+        (Some(lo), None) => format!(" >= {lo}"),
+        (None, Some(hi)) => format!(" <= {hi}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// What the checks of a probe concluded about one response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The checks that failed, whatever the unread rest of the body.
+    pub findings: Vec<Finding>,
+    /// The checks (as [`Check::describe`] names them) that the truncated body could not decide.
+    /// Always empty for a body read in full.
+    pub undecided: Vec<String>,
+}
+
+/// The verdict of one check, in three-valued (Kleene) logic.
+#[derive(Debug)]
+enum Verdict {
+    /// The check holds.
+    Holds,
+    /// The check fails, with its findings.
+    Fails(Vec<Finding>),
+    /// The body was truncated and its unread rest could change the verdict.
+    Undecided,
+}
+
+impl Verdict {
+    fn holds(&self) -> bool {
+        matches!(self, Verdict::Holds)
+    }
+
+    /// `Holds` when there is no finding, else `Fails`.
+    fn from_finding(finding: Option<Finding>) -> Verdict {
+        finding.map_or(Verdict::Holds, |f| Verdict::Fails(vec![f]))
+    }
+}
+
+/// Evaluates every check against one response: the failed checks and the undecided ones.
+pub fn evaluate(checks: &[Check], response: &Response) -> Evaluation {
+    let mut evaluation = Evaluation::default();
+    for check in checks {
+        match evaluate_one(check, response) {
+            Verdict::Holds => {}
+            Verdict::Fails(findings) => evaluation.findings.extend(findings),
+            Verdict::Undecided => evaluation.undecided.push(check.describe()),
+        }
+    }
+    evaluation
+}
+
+/// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
+/// after secrets are scrubbed, since clipping first could leave a fragment of one behind.
+fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<String>) -> Finding {
+    Finding {
+        check: check.describe(),
+        expected: expected.into(),
+        observed: observed.into(),
+    }
+}
+
+/// All values of a header, joined as RFC 9110 allows for a combined field value.
+fn header_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+fn evaluate_one(check: &Check, response: &Response) -> Verdict {
+    match check {
+        Check::Status(set) => Verdict::from_finding(
+            (!set.contains(response.status))
+                .then(|| finding(check, set.to_string(), response.status.as_u16().to_string())),
+        ),
+        Check::Header { name, test } => {
+            let value = header_value(&response.headers, name);
+            Verdict::from_finding(evaluate_header(check, test, value.as_deref()))
+        }
+        Check::Body(test) => evaluate_body(check, test, response),
+        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
+        Check::Cookies {
+            all_have,
+            samesite_at_least,
+        } => {
+            let findings = evaluate_cookies(check, all_have, *samesite_at_least, &response.headers);
+            if findings.is_empty() {
+                Verdict::Holds
+            } else {
+                Verdict::Fails(findings)
+            }
+        }
+        // Kleene conjunction: one failure decides; otherwise one unknown leaves it open.
+        Check::AllOf(checks) => {
+            let mut failed = Vec::new();
+            let mut open = false;
+            for c in checks {
+                match evaluate_one(c, response) {
+                    Verdict::Holds => {}
+                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Undecided => open = true,
+                }
+            }
+            if !failed.is_empty() {
+                Verdict::Fails(vec![finding(check, "all to hold", observed_list(&failed))])
+            } else if open {
+                Verdict::Undecided
+            } else {
+                Verdict::Holds
+            }
+        }
+        // Kleene disjunction: one success decides; otherwise one unknown leaves it open.
+        Check::AnyOf(checks) => {
+            let mut failed = Vec::new();
+            let mut open = false;
+            for c in checks {
+                match evaluate_one(c, response) {
+                    Verdict::Holds => return Verdict::Holds,
+                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Undecided => open = true,
+                }
+            }
+            if open {
+                Verdict::Undecided
+            } else {
+                Verdict::Fails(vec![finding(
+                    check,
+                    "at least one to hold",
+                    observed_list(&failed),
+                )])
+            }
+        }
+        Check::Not(inner) => match evaluate_one(inner, response) {
+            Verdict::Holds => Verdict::Fails(vec![finding(
+                check,
+                "not to hold",
+                held_text(inner, response),
+            )]),
+            Verdict::Fails(_) => Verdict::Holds,
+            Verdict::Undecided => Verdict::Undecided,
+        },
+        Check::ResponseTime { below } => {
+            if response.elapsed >= *below {
+                Verdict::Fails(vec![finding(
+                    check,
+                    format!("< {}", format_duration(*below)),
+                    format!("{:.3}s", response.elapsed.as_secs_f64()),
+                )])
+            } else if response.truncated {
+                // Reading stopped at the cap: the whole body would have taken longer.
+                Verdict::Undecided
+            } else {
+                Verdict::Holds
+            }
+        }
+    }
+}
+
+/// "check: observed" for each failed inner check.
+fn observed_list(failed: &[Finding]) -> String {
+    failed
+        .iter()
+        .map(|f| format!("{}: {}", f.check, f.observed))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Says what was seen when a check held, for `not` findings: the inner checks that held,
+/// with the status and a body excerpt where they concern those.
+fn held_text(check: &Check, response: &Response) -> String {
+    let parts: Vec<String> = match check {
+        Check::AllOf(checks) => checks.iter().map(|c| seen(c, response)).collect(),
+        other => vec![seen(other, response)],
+    };
+    parts.join("; ")
+}
+
+fn seen(check: &Check, response: &Response) -> String {
+    match check {
+        Check::Status(_) => format!("status {}", response.status.as_u16()),
+        Check::Header { name, .. } => match header_value(&response.headers, name) {
+            Some(v) => format!("header {name}: {v}"),
+            None => format!("header {name} absent"),
+        },
+        Check::Body(BodyTest::Contains(want)) => {
+            let body = body_text(response);
+            match body.find(want.as_str()) {
+                Some(at) => format!(
+                    "body contains {want:?} at byte {at}: {:?}",
+                    excerpt(&body, at, want.len())
+                ),
+                None => check.describe(),
+            }
+        }
+        Check::Body(BodyTest::Matches(re)) => {
+            let body = body_text(response);
+            match decisive_match(re, &body, response.truncated) {
+                Some(m) => format!("body matches {:?} at byte {}", m.as_str(), m.start()),
+                None => check.describe(),
+            }
+        }
+        Check::AllOf(checks) => checks
+            .iter()
+            .map(|c| seen(c, response))
+            .collect::<Vec<_>>()
+            .join("; "),
+        // Name the alternative that held.
+        Check::AnyOf(checks) => checks
+            .iter()
+            .find(|c| evaluate_one(c, response).holds())
+            .map_or_else(|| check.describe(), |c| seen(c, response)),
+        other => other.describe(),
+    }
+}
+
+fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Option<Finding> {
+    const ABSENT: &str = "absent";
+    match (test, value) {
+        (HeaderTest::Present, None) => Some(finding(check, "present", ABSENT)),
+        (HeaderTest::Present, Some(_)) => None,
+        (HeaderTest::Absent, Some(v)) => Some(finding(check, ABSENT, format!("present: {v}"))),
+        (HeaderTest::Absent, None) => None,
+        (HeaderTest::Equals(want), Some(v)) if v == want => None,
+        (HeaderTest::Equals(want), v) => Some(finding(check, want.clone(), v.unwrap_or(ABSENT))),
+        (HeaderTest::NotEquals(want), Some(v)) if v == want => {
+            Some(finding(check, format!("not {want}"), v))
+        }
+        (HeaderTest::NotEquals(_), _) => None,
+        (HeaderTest::Contains(want), Some(v)) if v.contains(want.as_str()) => None,
+        (HeaderTest::Contains(want), v) => Some(finding(
+            check,
+            format!("contains {want:?}"),
+            v.unwrap_or(ABSENT),
+        )),
+        (HeaderTest::Matches(re), Some(v)) if re.is_match(v) => None,
+        (HeaderTest::Matches(re), v) => Some(finding(
+            check,
+            format!("matches /{re}/"),
+            v.unwrap_or(ABSENT),
+        )),
+        (HeaderTest::NotMatches(re), Some(v)) => re.find(v).map(|m| {
+            finding(
+                check,
+                format!("does not match /{re}/"),
+                format!("{v:?} (matched {:?})", m.as_str()),
+            )
+        }),
+        (HeaderTest::NotMatches(_), None) => None,
+        (
+            HeaderTest::Capture {
+                regex,
+                at_least,
+                at_most,
+            },
+            v,
+        ) => {
+            let expected = match bounds_text(*at_least, *at_most).trim() {
+                "" => format!("matches /{regex}/"),
+                bounds => bounds.to_string(),
+            };
+            let Some(v) = v else {
+                return Some(finding(check, expected, ABSENT));
+            };
+            let Some(captured) = regex.captures(v).and_then(|c| c.get(1)).map(|m| m.as_str())
+            else {
+                return Some(finding(check, expected, format!("no match in {v:?}")));
+            };
+            let Ok(number) = captured.trim().parse::<f64>() else {
+                return Some(finding(
+                    check,
+                    expected,
+                    format!("captured {captured:?}, not a number"),
+                ));
+            };
+            let low_ok = at_least.is_none_or(|lo| number >= lo);
+            let high_ok = at_most.is_none_or(|hi| number <= hi);
+            (!(low_ok && high_ok)).then(|| finding(check, expected, captured))
+        }
+    }
+}
+
+/// The body as text. A truncated body may stop inside a multi-byte character: those last
+/// bytes are dropped rather than decoded as U+FFFD, a character the whole body does not have
+/// there, so that everything found in the text is also in the whole body.
+fn body_text(response: &Response) -> Cow<'_, str> {
+    let mut bytes = response.body.as_slice();
+    if response.truncated {
+        bytes = &bytes[..complete_len(bytes)];
+    }
+    String::from_utf8_lossy(bytes)
+}
+
+/// The length of `bytes` without a trailing, incomplete UTF-8 sequence.
+fn complete_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    // A sequence is at most 4 bytes: its lead byte is among the last 3 if it is incomplete.
+    for at in (len.saturating_sub(3)..len).rev() {
+        let byte = bytes[at];
+        if byte & 0xC0 == 0x80 {
+            continue; // a continuation byte
+        }
+        let needed = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if len - at < needed { at } else { len };
+    }
+    len
+}
+
+/// The first match of `re` in `text` that the rest of a truncated body cannot undo. A match
+/// that ends before the cut is a match in the whole body too. One that reaches the cut is only
+/// when the pattern has no assertion that looks at the next character (`$`, `\b`…).
+fn decisive_match<'t>(re: &Regex, text: &'t str, truncated: bool) -> Option<regex::Match<'t>> {
+    if !truncated {
+        return re.find(text);
+    }
+    let mut looks_ahead = None;
+    re.find_iter(text)
+        .find(|m| m.end() < text.len() || !*looks_ahead.get_or_insert_with(|| looks_past_match(re)))
+}
+
+/// Whether a pattern has an assertion that inspects the character after a match position.
+/// Only `\A` and `(?m)^` look purely backwards; a pattern that does not compile here counts
+/// as looking ahead.
+fn looks_past_match(re: &Regex) -> bool {
+    use regex_automata::util::look::Look;
+    NFA::new(re.as_str()).map_or(true, |nfa| {
+        !nfa.look_set_any()
+            .remove(Look::Start)
+            .remove(Look::StartLF)
+            .is_empty()
+    })
+}
+
+/// Whether the text read already rules out a match of `re` anywhere in the whole body, for a
+/// pattern without a match in it. Only a pattern anchored at the start (`\A…`) can be ruled
+/// out, when no continuation of the text read could complete it: its automaton, run over the
+/// text, dies (`\A\s*\{` on `<html>`). An unanchored pattern could match in the unread rest.
+fn ruled_out(re: &Regex, text: &str) -> bool {
+    use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::{Anchored, Input};
+    let Ok(nfa) = NFA::new(re.as_str()) else {
+        return false;
+    };
+    if !nfa.is_always_start_anchored() || re.is_match(text) {
+        return false;
+    }
+    let Ok(dfa) = DFA::builder().build_from_nfa(nfa) else {
+        return false;
+    };
+    let mut cache = dfa.create_cache();
+    let input = Input::new(text).anchored(Anchored::Yes);
+    let Ok(mut state) = dfa.start_state_forward(&mut cache, &input) else {
+        return false;
+    };
+    for &byte in text.as_bytes() {
+        match dfa.next_state(&mut cache, state, byte) {
+            Ok(next) if next.is_dead() => return true,
+            // The lazy DFA gives up on some inputs (a Unicode `\b` on non-ASCII): stay open.
+            Ok(next) if next.is_quit() => return false,
+            Ok(next) => state = next,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// A short excerpt around `at..at+len` in `body`.
+///
+/// The excerpt is cut here, before the runner scrubs the finding, so it is widened over any
+/// secret the process knows (the [`redact::global`] set holds every loaded `${env:…}` value)
+/// and scrubbed: a secret straddling the cut must not survive as a fragment.
+fn excerpt(body: &str, at: usize, len: usize) -> String {
+    let start = body[..at]
+        .char_indices()
+        .rev()
+        .nth(20)
+        .map_or(0, |(i, _)| i);
+    let end = body[at + len..]
+        .char_indices()
+        .nth(40)
+        .map_or(body.len(), |(i, _)| at + len + i);
+    redact::global()
+        .scrub_excerpt(body, start..end)
+        .replace(['\n', '\r'], " ")
+}
+
+fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict {
+    let body = body_text(response);
+    let truncated = response.truncated;
+    let not_found = |expected: String, observed: &str| {
+        if truncated {
+            Verdict::Undecided
+        } else {
+            Verdict::Fails(vec![finding(
+                check,
+                expected,
+                format!("{observed} in {} bytes", response.body.len()),
+            )])
+        }
+    };
+    match test {
+        BodyTest::Contains(want) if body.contains(want.as_str()) => Verdict::Holds,
+        BodyTest::Contains(want) => not_found(format!("contains {want:?}"), "not found"),
+        BodyTest::NotContains(want) => match body.find(want.as_str()) {
+            Some(at) => Verdict::Fails(vec![finding(
+                check,
+                format!("does not contain {want:?}"),
+                format!("found at byte {at}: {:?}", excerpt(&body, at, want.len())),
+            )]),
+            None if truncated => Verdict::Undecided,
+            None => Verdict::Holds,
+        },
+        BodyTest::Matches(re) => match decisive_match(re, &body, truncated) {
+            Some(_) => Verdict::Holds,
+            None if truncated && ruled_out(re, &body) => Verdict::Fails(vec![finding(
+                check,
+                format!("matches /{re}/"),
+                format!(
+                    "no match: the first {} bytes rule it out (body truncated)",
+                    body.len()
+                ),
+            )]),
+            None => not_found(format!("matches /{re}/"), "no match"),
+        },
+        BodyTest::NotMatches(re) => match decisive_match(re, &body, truncated) {
+            Some(m) => Verdict::Fails(vec![finding(
+                check,
+                format!("does not match /{re}/"),
+                format!("matched {:?} at byte {}", m.as_str(), m.start()),
+            )]),
+            None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
+            None => Verdict::Holds,
+        },
+    }
+}
+
+/// A truncated body is an incomplete document: every JSON check on it is undecided.
+fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Response) -> Verdict {
+    if response.truncated {
+        return Verdict::Undecided;
+    }
+    let expected = match test {
+        JsonTest::Equals(v) => v.to_string(),
+        JsonTest::NotEquals(v) => format!("not {v}"),
+        JsonTest::Present(true) => "present".to_string(),
+        JsonTest::Present(false) => "absent".to_string(),
+    };
+    let document: serde_json::Value = match serde_json::from_slice(&response.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Verdict::Fails(vec![finding(
+                check,
+                expected,
+                format!("body is not JSON: {e}"),
+            )]);
+        }
+    };
+    let found = document.pointer(pointer);
+    Verdict::from_finding(match (test, found) {
+        (JsonTest::Equals(want), Some(v)) if v == want => None,
+        (JsonTest::Equals(_), Some(v)) => Some(finding(check, expected, v.to_string())),
+        (JsonTest::Equals(_), None) => Some(finding(check, expected, "missing")),
+        (JsonTest::NotEquals(want), Some(v)) if v == want => {
+            Some(finding(check, expected, v.to_string()))
+        }
+        (JsonTest::NotEquals(_), _) => None,
+        (JsonTest::Present(true), None) => Some(finding(check, expected, "missing")),
+        (JsonTest::Present(false), Some(v)) => Some(finding(check, expected, v.to_string())),
+        (JsonTest::Present(_), _) => None,
+    })
+}
+
+/// A parsed `Set-Cookie` header: the name and the attributes that matter here.
+struct SetCookie {
+    name: String,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<Result<SameSite, String>>,
+}
+
+fn parse_set_cookie(header: &str) -> SetCookie {
+    let mut parts = header.split(';');
+    let name = parts
+        .next()
+        .and_then(|nv| nv.split_once('=').map(|(n, _)| n))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mut cookie = SetCookie {
+        name,
+        secure: false,
+        http_only: false,
+        same_site: None,
+    };
+    for attr in parts {
+        let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+        match key.trim().to_ascii_lowercase().as_str() {
+            "secure" => cookie.secure = true,
+            "httponly" => cookie.http_only = true,
+            "samesite" => {
+                cookie.same_site =
+                    Some(SameSite::parse(value).ok_or_else(|| value.trim().to_string()))
+            }
+            _ => {}
+        }
+    }
+    cookie
+}
+
+fn evaluate_cookies(
+    check: &Check,
+    all_have: &[CookieFlag],
+    samesite_at_least: Option<SameSite>,
+    headers: &HeaderMap,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for value in headers.get_all(http::header::SET_COOKIE) {
+        let cookie = parse_set_cookie(&String::from_utf8_lossy(value.as_bytes()));
+        // The name and the SameSite value come from the target: `Finding::redacted` scrubs
+        // and clips them like any observation.
+        let label = format!("cookie {}", cookie.name);
+        for flag in all_have {
+            let (has, flag_name) = match flag {
+                CookieFlag::Secure => (cookie.secure, "secure"),
+                CookieFlag::HttpOnly => (cookie.http_only, "httponly"),
+            };
+            if !has {
+                findings.push(Finding {
+                    check: format!("{label} has {flag_name}"),
+                    expected: flag_name.to_string(),
+                    observed: format!("missing {flag_name}"),
+                });
+            }
+        }
+        if let Some(min) = samesite_at_least {
+            // Browsers treat a missing SameSite as Lax.
+            let observed = match &cookie.same_site {
+                None => Ok(SameSite::Lax),
+                Some(s) => s.clone(),
+            };
+            let weak = match &observed {
+                Ok(level) => *level < min,
+                Err(_) => true,
+            };
+            if weak {
+                findings.push(Finding {
+                    check: format!("{label} samesite at least {}", min.as_str()),
+                    expected: format!("samesite {} or stricter", min.as_str()),
+                    observed: match observed {
+                        Ok(level) if cookie.same_site.is_none() => {
+                            format!("no samesite (treated as {})", level.as_str())
+                        }
+                        Ok(level) => format!("samesite {}", level.as_str()),
+                        Err(raw) => format!("invalid samesite {raw:?}"),
+                    },
+                });
+            }
+        }
+    }
+    let _ = check;
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::MAX_OBSERVED_CHARS;
+    use crate::redact::Redactor;
+
+    fn response(headers: &[(&str, &str)], body: &str) -> Response {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        Response {
+            status: StatusCode::OK,
+            headers: map,
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    fn header(name: &str, test: HeaderTest) -> Check {
+        Check::Header {
+            name: HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            test,
+        }
+    }
+
+    #[test]
+    fn status_classes_and_codes() {
+        let check = Check::Status(StatusSet(vec![StatusItem::Code(301), StatusItem::Class(2)]));
+        assert!(
+            evaluate(std::slice::from_ref(&check), &response(&[], ""))
+                .findings
+                .is_empty()
+        );
+        let mut r = response(&[], "");
+        r.status = StatusCode::NOT_FOUND;
+        let f = evaluate(&[check], &r).findings;
+        assert_eq!(f[0].expected, "301, 2xx");
+        assert_eq!(f[0].observed, "404");
+        assert_eq!(f[0].check, "status in [301, 2xx]");
+    }
+
+    #[test]
+    fn capture_compares_numbers() {
+        let check = header(
+            "strict-transport-security",
+            HeaderTest::Capture {
+                regex: Regex::new(r"max-age=(\d+)").unwrap(),
+                at_least: Some(15_552_000.0),
+                at_most: None,
+            },
+        );
+        let ok = response(&[("strict-transport-security", "max-age=31536000")], "");
+        assert!(
+            evaluate(std::slice::from_ref(&check), &ok)
+                .findings
+                .is_empty()
+        );
+        let short = response(&[("strict-transport-security", "max-age=300")], "");
+        let f = evaluate(std::slice::from_ref(&check), &short).findings;
+        assert_eq!(f[0].observed, "300");
+        assert_eq!(f[0].expected, ">= 15552000");
+        let f = evaluate(&[check], &response(&[], "")).findings;
+        assert_eq!(f[0].observed, "absent");
+    }
+
+    #[test]
+    fn repeated_headers_are_combined() {
+        let check = header("x-frame-options", HeaderTest::Equals("DENY".into()));
+        let twice = response(
+            &[("x-frame-options", "DENY"), ("x-frame-options", "DENY")],
+            "",
+        );
+        assert_eq!(
+            evaluate(&[check], &twice).findings[0].observed,
+            "DENY, DENY"
+        );
+    }
+
+    #[test]
+    fn cookies_flags_and_samesite() {
+        let check = Check::Cookies {
+            all_have: vec![CookieFlag::Secure, CookieFlag::HttpOnly],
+            samesite_at_least: Some(SameSite::Lax),
+        };
+        let good = response(
+            &[("set-cookie", "sid=1; Secure; HttpOnly; SameSite=Strict")],
+            "",
+        );
+        assert!(
+            evaluate(std::slice::from_ref(&check), &good)
+                .findings
+                .is_empty()
+        );
+        let bad = response(&[("set-cookie", "sid=1; HttpOnly; SameSite=None")], "");
+        let f = evaluate(&[check], &bad).findings;
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].check, "cookie sid has secure");
+        assert_eq!(f[1].observed, "samesite none");
+    }
+
+    #[test]
+    fn excerpt_respects_char_boundaries() {
+        let body =
+            "ééééééééééééééééééééééééé Index of / ééééééééééééééééééééééééééééééééééééééééééé";
+        let at = body.find("Index of").unwrap();
+        let e = excerpt(body, at, 8);
+        assert!(e.contains("Index of"));
+    }
+
+    #[test]
+    fn long_observed_values_are_clipped() {
+        let check = header("server", HeaderTest::Absent);
+        let long = "x".repeat(1000);
+        let f = evaluate(&[check], &response(&[("server", &long)], "")).findings;
+        let shown = f[0].redacted(&Redactor::default());
+        assert_eq!(shown.observed.chars().count(), MAX_OBSERVED_CHARS + 1);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_clipping() {
+        let secret = "0123456789-abcdefghijklmnopqrstuvwxyz";
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        let check = header("server", HeaderTest::Absent);
+        // The secret straddles the clip boundary: clipping first would keep a fragment.
+        let value = format!("{}{secret}", "x".repeat(MAX_OBSERVED_CHARS - 20));
+        let f = evaluate(&[check], &response(&[("server", &value)], "")).findings;
+        let shown = f[0].redacted(&redactor);
+        assert!(!shown.observed.contains("0123456789"), "{}", shown.observed);
+    }
+
+    fn cut(body: &[u8]) -> Response {
+        Response {
+            body: body.to_vec(),
+            truncated: true,
+            ..response(&[], "")
+        }
+    }
+
+    fn body(test: BodyTest) -> Check {
+        Check::Body(test)
+    }
+
+    fn re(pattern: &str) -> Regex {
+        Regex::new(pattern).unwrap()
+    }
+
+    /// "holds", "fails" or "undecided", for compact assertions.
+    fn verdict(check: &Check, response: &Response) -> &'static str {
+        match evaluate_one(check, response) {
+            Verdict::Holds => "holds",
+            Verdict::Fails(_) => "fails",
+            Verdict::Undecided => "undecided",
+        }
+    }
+
+    #[test]
+    fn a_truncated_body_decides_only_what_its_prefix_proves() {
+        let r = cut(b"<html>Index of /srv and more");
+        let cases = [
+            (BodyTest::Contains("Index of".into()), "holds"),
+            (BodyTest::Contains("NEEDLE".into()), "undecided"),
+            (BodyTest::NotContains("Index of".into()), "fails"),
+            (BodyTest::NotContains("NEEDLE".into()), "undecided"),
+            (BodyTest::Matches(re("Index of /\\w+")), "holds"),
+            (BodyTest::Matches(re("NEEDLE")), "undecided"),
+            (BodyTest::NotMatches(re("Index of")), "fails"),
+            (BodyTest::NotMatches(re("NEEDLE")), "undecided"),
+        ];
+        for (test, want) in cases {
+            let check = body(test);
+            assert_eq!(verdict(&check, &r), want, "{}", check.describe());
+        }
+        let json = Check::Json {
+            pointer: "/a".into(),
+            test: JsonTest::Present(false),
+        };
+        assert_eq!(verdict(&json, &cut(b"{\"a\": 1}")), "undecided");
+    }
+
+    #[test]
+    fn a_match_that_reaches_the_cut_decides_only_if_the_pattern_cannot_see_past_it() {
+        let r = cut(b"name: admin");
+        // `admin$` holds on the prefix, but the whole body goes on after `admin`.
+        for (pattern, want) in [
+            ("admin", "holds"),
+            ("a.*n", "holds"),
+            ("(?m)^name", "holds"),
+            ("admin$", "undecided"),
+            ("admin\\b", "undecided"),
+            ("(?m)admin$", "undecided"),
+            ("name\\b", "holds"),
+        ] {
+            let check = body(BodyTest::Matches(re(pattern)));
+            assert_eq!(verdict(&check, &r), want, "{pattern}");
+            let negated = body(BodyTest::NotMatches(re(pattern)));
+            let negated_want = if want == "holds" { "fails" } else { want };
+            assert_eq!(verdict(&negated, &r), negated_want, "not {pattern}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_anchored_at_the_start_is_ruled_out_once_no_continuation_can_match() {
+        for (pattern, prefix, want) in [
+            // exposure/api-docs: a JSON document starts with `{`.
+            ("\\A\\x{FEFF}?\\s*\\{", "<!doctype html>", "fails"),
+            ("\\A\\x{FEFF}?\\s*\\{", "   \n  ", "undecided"),
+            // exposure/spring-actuator-heapdump.
+            ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "<html>", "fails"),
+            ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "JAVA PRO", "undecided"),
+            // Unanchored patterns can always match later.
+            ("\\{", "<!doctype html>", "undecided"),
+            ("(?m)^\\{", "<!doctype html>", "undecided"),
+            // A Unicode word boundary makes the lazy DFA give up: stays open.
+            ("\\A\\bé", "aaa", "undecided"),
+        ] {
+            let r = cut(prefix.as_bytes());
+            let check = body(BodyTest::Matches(re(pattern)));
+            assert_eq!(verdict(&check, &r), want, "{pattern} on {prefix:?}");
+            let negated = body(BodyTest::NotMatches(re(pattern)));
+            let negated_want = if want == "fails" { "holds" } else { want };
+            assert_eq!(
+                verdict(&negated, &r),
+                negated_want,
+                "not {pattern} on {prefix:?}"
+            );
+        }
+        let f = evaluate(&[body(BodyTest::Matches(re("\\A\\{")))], &cut(b"<html>")).findings;
+        assert_eq!(
+            f[0].observed,
+            "no match: the first 6 bytes rule it out (body truncated)"
+        );
+    }
+
+    #[test]
+    fn a_cut_inside_a_character_is_not_read_as_a_replacement_character() {
+        assert_eq!(complete_len("aé".as_bytes()), 3);
+        assert_eq!(complete_len(&"aé".as_bytes()[..2]), 1);
+        assert_eq!(complete_len(&"a€".as_bytes()[..3]), 1);
+        assert_eq!(complete_len(&"a😀".as_bytes()[..4]), 1);
+        assert_eq!(complete_len(b"a\xff"), 2);
+        assert_eq!(complete_len(b""), 0);
+        let r = cut(&"ok é".as_bytes()[..4]);
+        let check = body(BodyTest::NotContains("\u{fffd}".into()));
+        assert_eq!(verdict(&check, &r), "undecided");
+        // Invalid bytes before the cut are in the whole body too.
+        let r = cut(b"\xff ok");
+        assert_eq!(verdict(&check, &r), "fails");
+    }
+
+    #[test]
+    fn combinators_follow_kleene_logic() {
+        let r = cut(b"status page");
+        let holds = || body(BodyTest::Contains("status".into()));
+        let fails = || Check::Status(StatusSet(vec![StatusItem::Code(404)]));
+        let open = || body(BodyTest::NotContains("secret".into()));
+        let cases = [
+            (Check::AnyOf(vec![open(), holds()]), "holds"),
+            (Check::AnyOf(vec![open(), fails()]), "undecided"),
+            (Check::AnyOf(vec![fails(), fails()]), "fails"),
+            (Check::AllOf(vec![open(), fails()]), "fails"),
+            (Check::AllOf(vec![open(), holds()]), "undecided"),
+            (Check::AllOf(vec![holds(), holds()]), "holds"),
+            (Check::Not(Box::new(open())), "undecided"),
+            (Check::Not(Box::new(holds())), "fails"),
+            (Check::Not(Box::new(fails())), "holds"),
+            (
+                Check::Not(Box::new(Check::AllOf(vec![holds(), open()]))),
+                "undecided",
+            ),
+        ];
+        for (check, want) in cases {
+            assert_eq!(verdict(&check, &r), want, "{}", check.describe());
+        }
+    }
+
+    #[test]
+    fn evaluate_names_the_undecided_checks_and_keeps_definite_findings() {
+        let checks = [
+            Check::Status(StatusSet(vec![StatusItem::Code(404)])),
+            body(BodyTest::NotContains("secret".into())),
+            Check::Json {
+                pointer: "/debug".into(),
+                test: JsonTest::Equals(serde_json::Value::Bool(false)),
+            },
+            Check::ResponseTime {
+                below: Duration::from_secs(2),
+            },
+        ];
+        let e = evaluate(&checks, &cut(b"{\"debug\": false, \"pad\": \"xxxx"));
+        assert_eq!(e.findings.len(), 1);
+        assert_eq!(e.findings[0].check, "status 404");
+        assert_eq!(
+            e.undecided,
+            [
+                "body not contains \"secret\"",
+                "json /debug equals false",
+                "response time below 2s"
+            ]
+        );
+        // The same body read in full decides everything.
+        let mut whole = cut(b"{\"debug\": false}");
+        whole.truncated = false;
+        let e = evaluate(&checks, &whole);
+        assert!(e.undecided.is_empty());
+        assert_eq!(e.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_long_invalid_samesite_is_clipped() {
+        let check = Check::Cookies {
+            all_have: vec![],
+            samesite_at_least: Some(SameSite::None),
+        };
+        let long = format!("sid=1; SameSite={}", "x\t".repeat(500));
+        let f: Vec<Finding> = evaluate(&[check], &response(&[("set-cookie", &long)], ""))
+            .findings
+            .iter()
+            .map(|f| f.redacted(&Redactor::default()))
+            .collect();
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].observed.starts_with("invalid samesite \"x\\t"),
+            "{}",
+            f[0].observed
+        );
+        assert!(f[0].observed.chars().count() <= MAX_OBSERVED_CHARS + 1);
+    }
+}
