@@ -77,7 +77,7 @@ impl View {
             .map(|t| Entry {
                 probe: t.info.probe.clone(),
                 target: t.info.target.clone(),
-                severity: t.info.severity,
+                severity: t.state.severity(t.info.severity),
                 tags: t.info.tags.clone(),
                 name: t.info.name.clone(),
                 state: t.state,

@@ -254,7 +254,7 @@ pub async fn run(
                     None => continue,
                 };
                 let info = &change.info;
-                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, info.severity)?;
+                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, change.state.severity(info.severity))?;
                 for f in &change.state.findings {
                     let line = format!("             {}: expected {}, observed {}", f.check, f.expected, f.observed);
                     writeln!(out, "{}", crate::term::escape_controls(&line))?;

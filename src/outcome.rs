@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::units::Severity;
+
 /// One failed check: which check, what it expected, what it saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -16,6 +18,39 @@ pub struct Finding {
     pub expected: String,
     /// What the response showed.
     pub observed: String,
+    /// The severity of this finding when its check grades it differently from the probe
+    /// (`tls/certificate-expiry`: medium under 60 days, high under 30, critical once expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+/// Folds what graded checks say twice. A check graded by a threshold fails whenever a stricter
+/// one does (a certificate expired 3 days ago is also under 30 and 60 days): of findings with
+/// the same check and the same observation, only the most severe one is kept.
+pub fn fold_graded(findings: Vec<Finding>) -> Vec<Finding> {
+    let outranked = |f: &Finding| {
+        findings.iter().any(|g| {
+            g.check == f.check
+                && g.observed == f.observed
+                && matches!((g.severity, f.severity), (Some(a), Some(b)) if a > b)
+        })
+    };
+    let keep: Vec<bool> = findings.iter().map(|f| !outranked(f)).collect();
+    findings
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(f, keep)| keep.then_some(f))
+        .collect()
+}
+
+/// The severity of a run or a series with these findings: the highest among them, each
+/// counted at its own severity or else the probe's. With no finding, the probe's.
+pub fn severity_of(findings: &[Finding], declared: Severity) -> Severity {
+    findings
+        .iter()
+        .map(|f| f.severity.unwrap_or(declared))
+        .max()
+        .unwrap_or(declared)
 }
 
 /// The result of one run.
@@ -124,4 +159,61 @@ pub struct RunResult {
     pub certificate_not_after: Option<SystemTime>,
     /// Kind-specific span attributes (`tls.protocol.version`, `tls.cipher`, …).
     pub attributes: Vec<(&'static str, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(check: &str, observed: &str, severity: Option<Severity>) -> Finding {
+        Finding {
+            check: check.into(),
+            expected: String::new(),
+            observed: observed.into(),
+            severity,
+        }
+    }
+
+    #[test]
+    fn a_run_counts_at_its_most_severe_finding() {
+        assert_eq!(severity_of(&[], Severity::High), Severity::High);
+        let graded = [
+            finding("a", "x", Some(Severity::Low)),
+            finding("b", "y", Some(Severity::Medium)),
+        ];
+        // Graded findings can rank below the probe's declared severity.
+        assert_eq!(severity_of(&graded, Severity::Critical), Severity::Medium);
+        let mixed = [
+            finding("a", "x", Some(Severity::Low)),
+            finding("b", "y", None),
+        ];
+        assert_eq!(severity_of(&mixed, Severity::High), Severity::High);
+    }
+
+    #[test]
+    fn a_threshold_repeated_by_a_stricter_one_is_folded() {
+        let findings = vec![
+            finding("validity", "expired", Some(Severity::Medium)),
+            finding("validity", "expired", Some(Severity::Critical)),
+            finding("validity", "expired", Some(Severity::High)),
+            // Another observation, or an ungraded finding, is kept.
+            finding("suites", "3des", Some(Severity::Medium)),
+            finding("suites", "cbc", Some(Severity::Low)),
+            finding("validity", "expired", None),
+        ];
+        let kept = fold_graded(findings);
+        let seen: Vec<(&str, Option<Severity>)> = kept
+            .iter()
+            .map(|f| (f.observed.as_str(), f.severity))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("expired", Some(Severity::Critical)),
+                ("3des", Some(Severity::Medium)),
+                ("cbc", Some(Severity::Low)),
+                ("expired", None),
+            ]
+        );
+    }
 }

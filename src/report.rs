@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::outcome::{Finding, Outcome, RunResult};
+use crate::outcome::{Finding, Outcome, RunResult, severity_of};
 use crate::plan::Series;
 use crate::units::Severity;
 
@@ -16,8 +16,12 @@ pub struct ResultRow {
     pub probe: String,
     /// Target name.
     pub target: String,
-    /// Probe severity.
+    /// The severity of this result: the highest of its findings' (a probe may grade its
+    /// checks), else the probe's.
     pub severity: Severity,
+    /// The probe's declared severity (not in JSON; SARIF's rule default).
+    #[serde(skip)]
+    pub probe_severity: Severity,
     /// `pass`, `fail` or `error`.
     pub outcome: &'static str,
     /// Run duration in milliseconds.
@@ -71,7 +75,8 @@ impl Report {
             .map(|(s, r)| ResultRow {
                 probe: s.probe.id.clone(),
                 target: s.target.name.clone(),
-                severity: s.probe.severity,
+                severity: severity_of(r.outcome.findings(), s.probe.severity),
+                probe_severity: s.probe.severity,
                 outcome: r.outcome.as_str(),
                 duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
                 findings: r.outcome.findings().to_vec(),
@@ -159,20 +164,21 @@ impl Report {
                     "shortDescription": { "text": r.name },
                     "help": { "text": r.remediation.clone().unwrap_or_default() },
                     "helpUri": r.references.first(),
-                    "defaultConfiguration": { "level": sarif_level(r.severity) },
-                    "properties": { "security-severity": security_severity(r.severity) },
+                    "defaultConfiguration": { "level": sarif_level(r.probe_severity) },
+                    "properties": { "security-severity": security_severity(r.probe_severity) },
                 }));
             }
         }
         let mut results = Vec::new();
         for r in &self.results {
             for f in &r.findings {
+                let severity = f.severity.unwrap_or(r.probe_severity);
                 results.push(serde_json::json!({
                     "ruleId": r.probe,
-                    "level": sarif_level(r.severity),
+                    "level": sarif_level(severity),
+                    "properties": { "target": r.target, "security-severity": security_severity(severity) },
                     "message": { "text": format!("{}: {}: expected {}, observed {}", r.target, f.check, f.expected, f.observed) },
                     "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
-                    "properties": { "target": r.target },
                 }));
             }
             if let Some(e) = &r.error {

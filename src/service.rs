@@ -138,7 +138,7 @@ async fn track(tracker: &Tracker, telemetry: &Telemetry, series: &[Series]) {
     for t in tracker.snapshot() {
         if t.state.state != state::State::Unknown {
             telemetry.record_state(
-                &SeriesLabels::of_info(&t.info),
+                &SeriesLabels::of_info(&t.info, &t.state),
                 t.state.state == state::State::Passing,
                 t.state.state == state::State::Regressed,
             );
@@ -155,7 +155,7 @@ async fn follow_changes(
     stop: CancellationToken,
 ) {
     let apply = |change: &Change| {
-        let labels = SeriesLabels::of_info(&change.info);
+        let labels = SeriesLabels::of_info(&change.info, &change.state);
         telemetry.record_state(
             &labels,
             change.state.state == state::State::Passing,
@@ -189,7 +189,7 @@ async fn follow_changes(
                 );
                 for t in tracker.snapshot() {
                     telemetry.record_state(
-                        &SeriesLabels::of_info(&t.info),
+                        &SeriesLabels::of_info(&t.info, &t.state),
                         t.state.state == state::State::Passing,
                         t.state.state == state::State::Regressed,
                     );

@@ -146,7 +146,8 @@ pub struct SeriesLabels<'a> {
     pub probe_id: &'a str,
     /// Target name.
     pub target_name: &'a str,
-    /// Severity of the probe.
+    /// Severity of the series: the probe's, or the highest of its current findings' when the
+    /// probe grades its checks.
     pub severity: Severity,
     /// Probe name (human title), reported as `security_rule.name`.
     pub rule_name: &'a str,
@@ -169,12 +170,16 @@ impl<'a> SeriesLabels<'a> {
         }
     }
 
-    /// The labels of a tracked series.
-    pub fn of_info(info: &'a crate::state::SeriesInfo) -> SeriesLabels<'a> {
+    /// The labels of a tracked series in its current state (whose findings may grade its
+    /// severity).
+    pub fn of_info(
+        info: &'a crate::state::SeriesInfo,
+        state: &crate::state::SeriesState,
+    ) -> SeriesLabels<'a> {
         SeriesLabels {
             probe_id: &info.probe,
             target_name: &info.target,
-            severity: info.severity,
+            severity: state.severity(info.severity),
             rule_name: &info.name,
             rule_category: category(&info.probe),
             rule_reference: info.reference.as_deref(),

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
 
+use super::Graded;
 use crate::outcome::Finding;
 use crate::redact;
 use crate::units::format_duration;
@@ -308,13 +309,16 @@ impl Verdict {
 }
 
 /// Evaluates every check against one response: the failed checks and the undecided ones.
-pub fn evaluate(checks: &[Check], response: &Response) -> Evaluation {
+pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
     let mut evaluation = Evaluation::default();
-    for check in checks {
-        match evaluate_one(check, response) {
+    for graded in checks {
+        match evaluate_one(&graded.check, response) {
             Verdict::Holds => {}
-            Verdict::Fails(findings) => evaluation.findings.extend(findings),
-            Verdict::Undecided => evaluation.undecided.push(check.describe()),
+            Verdict::Fails(mut findings) => {
+                graded.stamp(&mut findings);
+                evaluation.findings.extend(findings);
+            }
+            Verdict::Undecided => evaluation.undecided.push(graded.check.describe()),
         }
     }
     evaluation
@@ -327,6 +331,7 @@ fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<Strin
         check: check.describe(),
         expected: expected.into(),
         observed: observed.into(),
+        severity: None,
     }
 }
 
@@ -806,6 +811,7 @@ fn evaluate_cookies(
                     check: format!("{label} has {flag_name}"),
                     expected: flag_name.to_string(),
                     observed: format!("missing {flag_name}"),
+                    severity: None,
                 });
             }
         }
@@ -830,6 +836,7 @@ fn evaluate_cookies(
                         Ok(level) => format!("samesite {}", level.as_str()),
                         Err(raw) => format!("invalid samesite {raw:?}"),
                     },
+                    severity: None,
                 });
             }
         }
@@ -841,6 +848,12 @@ fn evaluate_cookies(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Evaluates ungraded checks.
+    fn evaluate(checks: &[Check], response: &Response) -> Evaluation {
+        let graded: Vec<Graded<Check>> = checks.iter().cloned().map(Graded::from).collect();
+        super::evaluate(&graded, response)
+    }
     use crate::check::MAX_OBSERVED_CHARS;
     use crate::redact::Redactor;
 

@@ -15,6 +15,37 @@ pub mod tls;
 
 use crate::outcome::Finding;
 use crate::redact::Redactor;
+use crate::units::Severity;
+
+/// A check of any kind, with the severity its findings carry when a probe grades its checks
+/// (`severity:` beside the check); without one, findings count at the probe's severity.
+#[derive(Debug, Clone)]
+pub struct Graded<C> {
+    /// The check.
+    pub check: C,
+    /// Overrides the probe's severity for this check's findings.
+    pub severity: Option<Severity>,
+}
+
+impl<C> From<C> for Graded<C> {
+    fn from(check: C) -> Self {
+        Graded {
+            check,
+            severity: None,
+        }
+    }
+}
+
+impl<C> Graded<C> {
+    /// Marks the findings this check produced with its severity, if it has one.
+    pub(crate) fn stamp(&self, findings: &mut [Finding]) {
+        if let Some(severity) = self.severity {
+            for f in findings {
+                f.severity = Some(severity);
+            }
+        }
+    }
+}
 
 /// How much of an observed value a finding quotes.
 pub(crate) const MAX_OBSERVED_CHARS: usize = 200;
@@ -28,6 +59,7 @@ impl Finding {
             check: clip(&redactor.scrub(&self.check), MAX_CHECK_CHARS),
             expected: redactor.scrub(&self.expected).into_owned(),
             observed: clip(&redactor.scrub(&self.observed), MAX_OBSERVED_CHARS),
+            severity: self.severity,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use regex::Regex;
 
+use super::Graded;
 use crate::outcome::Finding;
 
 /// One tcp check.
@@ -49,14 +50,14 @@ impl Connect {
 }
 
 /// Evaluates every check against one port's connection. Returns the failed ones.
-pub fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding> {
+pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<Finding> {
     let banner = match found {
         Connect::Open { banner } => String::from_utf8_lossy(banner).into_owned(),
         _ => String::new(),
     };
-    checks
-        .iter()
-        .filter_map(|check| match check {
+    let mut findings: Vec<Finding> = Vec::new();
+    for graded in checks {
+        let finding = match &graded.check {
             TcpCheck::Reachable(want) => {
                 let open = matches!(found, Connect::Open { .. });
                 (open != *want).then(|| Finding {
@@ -67,6 +68,7 @@ pub fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding>
                         "the port is not reachable from here".into()
                     },
                     observed: found.said().into(),
+                    severity: None,
                 })
             }
             TcpCheck::Banner(test) => {
@@ -94,15 +96,26 @@ pub fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding>
                         Connect::Open { .. } => format!("banner {banner:?}"),
                         other => other.said().into(),
                     },
+                    severity: None,
                 })
             }
-        })
-        .collect()
+        };
+        if let Some(mut finding) = finding {
+            graded.stamp(std::slice::from_mut(&mut finding));
+            findings.push(finding);
+        }
+    }
+    findings
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding> {
+        let graded: Vec<Graded<TcpCheck>> = checks.iter().cloned().map(Graded::from).collect();
+        super::evaluate(&graded, port, found)
+    }
 
     #[test]
     fn reachable_and_banner_checks() {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::Graded;
 use crate::outcome::Finding;
 use crate::tls_scan::{Class, Key, Protocol, Report, Support, WeakHash};
 
@@ -63,15 +64,30 @@ pub struct Evaluation {
     pub undecided: Vec<String>,
 }
 
+/// How long a certificate has left, in words: `days_left` is rounded down, so -1 is "expired
+/// less than a day ago".
+fn validity(days_left: i64, not_after: std::time::SystemTime) -> String {
+    let date = &crate::units::rfc3339(not_after)[..10];
+    match days_left {
+        0 => format!("expires within a day (notAfter {date})"),
+        1 => format!("expires in 1 day (notAfter {date})"),
+        n if n > 0 => format!("expires in {n} days (notAfter {date})"),
+        -1 => format!("expired less than a day ago (notAfter {date})"),
+        -2 => format!("expired 1 day ago (notAfter {date})"),
+        n => format!("expired {} days ago (notAfter {date})", -n - 1),
+    }
+}
+
 fn days(d: Duration) -> i64 {
     i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX)
 }
 
 /// Evaluates every check against one scan.
-pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
+pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
     let mut out = Evaluation::default();
-    for check in checks {
-        match check {
+    for graded in checks {
+        let before = out.findings.len();
+        match &graded.check {
             TlsCheck::ForbidProtocols(forbid) => {
                 let accepted: Vec<String> = forbid
                     .iter()
@@ -90,6 +106,7 @@ pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
                                 .join(", ")
                         ),
                         observed: format!("handshake completed at {}", accepted.join(", ")),
+                        severity: None,
                     });
                 }
             }
@@ -121,6 +138,7 @@ pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
                                 .join(", ")
                         ),
                         observed: format!("accepted {}", weak.join("; ")),
+                        severity: None,
                     });
                 } else if let Some(why) = &report.weak_suites_incomplete {
                     out.undecided.push(format!("weak cipher suites: {why}"));
@@ -140,6 +158,7 @@ pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
                     } else {
                         "a handshake without a client certificate succeeded".into()
                     },
+                    severity: None,
                 }),
                 Some(Err(why)) => out.undecided.push(format!("mTLS: {why}")),
                 None => out.undecided.push("mTLS: not scanned".into()),
@@ -150,17 +169,17 @@ pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
                         check: check.into(),
                         expected,
                         observed,
+                        severity: None,
                     };
                     let f = match test {
                         CertTest::ValidFor(d) => (cert.days_left < days(*d)).then(|| {
                             finding(
-                                "certificate not expiring soon",
-                                format!("valid for at least {} more days", days(*d)),
-                                if cert.days_left < 0 {
-                                    format!("expired {} days ago", -cert.days_left)
-                                } else {
-                                    format!("expires in {} days", cert.days_left)
+                                "certificate validity",
+                                match days(*d) {
+                                    0 => "not expired".into(),
+                                    n => format!("valid for at least {n} more days"),
                                 },
+                                validity(cert.days_left, cert.not_after),
                             )
                         }),
                         CertTest::HostnameMatches(want) => {
@@ -223,6 +242,7 @@ pub fn evaluate(checks: &[TlsCheck], report: &Report) -> Evaluation {
                 None => out.undecided.push("certificate: not scanned".into()),
             },
         }
+        graded.stamp(&mut out.findings[before..]);
     }
     out
 }

@@ -8,6 +8,7 @@ use ::http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::Spanned;
 
 use super::{Ctx, MAX_REQUESTS_PER_RUN, Template, raw, stays_on_target};
+use crate::check::Graded;
 use crate::check::http::Check;
 use crate::config::Var;
 use crate::diag::{Diagnostic, Pos};
@@ -18,7 +19,7 @@ pub struct Http {
     /// The request.
     pub request: HttpRequest,
     /// The checks.
-    pub checks: Vec<Check>,
+    pub checks: Vec<Graded<Check>>,
     /// The probe's own `max_body_bytes`, over the config's.
     pub max_body_bytes: Option<u64>,
 }

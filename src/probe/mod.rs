@@ -12,6 +12,7 @@ use ::http::HeaderName;
 use regex::Regex;
 use serde_saphyr::Spanned;
 
+use crate::check::Graded;
 use crate::check::http::{
     BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
@@ -281,6 +282,12 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<bool>")]
         pub client_certificate_required: Option<Spanned<bool>>,
+        /// The severity of this check's findings, instead of the probe's: grades one probe's
+        /// checks (a certificate expiring in 50 days is medium, an expired one critical). A run
+        /// counts at the highest severity among its findings. Only on a top-level check.
+        #[serde(default)]
+        #[schemars(with = "Option<Severity>")]
+        pub severity: Option<Spanned<Severity>>,
     }
 
     /// A TLS probe. It connects only to the target's own host.
@@ -535,7 +542,7 @@ impl Kind {
 
     /// The checks of an `http` probe (empty for other kinds, whose checks have their own
     /// types).
-    pub fn checks(&self) -> &[Check] {
+    pub fn checks(&self) -> &[Graded<Check>] {
         match self {
             Kind::Http(h) => &h.checks,
             Kind::Tcp(_) | Kind::Tls(_) => &[],
@@ -906,11 +913,11 @@ pub fn compile(
                     None
                 }
             };
-            let checks: Vec<Check> = raw
+            let checks: Vec<Graded<Check>> = raw
                 .checks
                 .value
                 .iter()
-                .filter_map(|c| compile_check(&mut ctx, c))
+                .filter_map(|c| compile_check(&mut ctx, c).map(|check| graded(c, check)))
                 .collect();
             request.map(|request| {
                 Kind::Http(http::Http {
@@ -1118,6 +1125,30 @@ const KINDS: [&str; 9] = [
     "not",
 ];
 
+/// A compiled top-level check with the severity its item gives it, if any.
+fn graded<C>(item: &Spanned<raw::Check>, check: C) -> Graded<C> {
+    Graded {
+        check,
+        severity: item.value.severity.as_ref().map(|s| s.value),
+    }
+}
+
+/// Refuses `severity:` on a check inside `all_of`, `any_of` or `not`: only a whole check
+/// yields findings of its own.
+fn refuse_inner_severity(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
+    match &c.severity {
+        Some(s) => {
+            ctx.err_hint(
+                s,
+                "`severity` inside `all_of`, `any_of` or `not`",
+                "grade the whole check: put `severity:` beside the combinator",
+            );
+            false
+        }
+        None => true,
+    }
+}
+
 fn compile_check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<Check> {
     let spanned = Spanned::new(&item.value, item.referenced, item.defined);
     compile_check_ref(ctx, &spanned)
@@ -1199,12 +1230,19 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
             let inner: Vec<Check> = list
                 .value
                 .iter()
-                .filter_map(|c| compile_check(ctx, c))
+                .filter_map(|c| {
+                    refuse_inner_severity(ctx, &c.value)
+                        .then(|| compile_check(ctx, c))
+                        .flatten()
+                })
                 .collect();
             return (ctx.diags.len() == before).then(|| make(inner));
         }
     }
     if let Some(inner) = &c.not {
+        if !refuse_inner_severity(ctx, &inner.value) {
+            return None;
+        }
         let spanned = Spanned::new(&*inner.value, inner.referenced, inner.defined);
         return compile_check_ref(ctx, &spanned).map(|c| Check::Not(Box::new(c)));
     }

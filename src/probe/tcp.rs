@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_saphyr::Spanned;
 
 use super::{Ctx, Template, raw};
+use crate::check::Graded;
 use crate::check::tcp::{BannerTest, TcpCheck};
 
 /// Most bytes sent by `send:`.
@@ -32,7 +33,7 @@ pub struct Tcp {
     /// Bytes sent once connected.
     pub send: Option<Vec<u8>>,
     /// The checks, evaluated per port.
-    pub checks: Vec<TcpCheck>,
+    pub checks: Vec<Graded<TcpCheck>>,
 }
 
 impl Tcp {
@@ -116,7 +117,10 @@ pub(super) fn compile(
             Some(s.value.as_bytes().to_vec())
         }
     });
-    let checks: Vec<TcpCheck> = checks.iter().filter_map(|c| check(ctx, c)).collect();
+    let checks: Vec<Graded<TcpCheck>> = checks
+        .iter()
+        .filter_map(|c| check(ctx, c).map(|t| super::graded(c, t)))
+        .collect();
     (ctx.diags.len() == before).then_some(Tcp {
         ports,
         send,

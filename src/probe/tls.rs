@@ -5,6 +5,7 @@
 use serde_saphyr::Spanned;
 
 use super::{Ctx, raw};
+use crate::check::Graded;
 use crate::check::tls::{CertTest, TlsCheck};
 use crate::tls_scan::{Class, Protocol};
 use crate::units;
@@ -15,7 +16,7 @@ pub struct Tls {
     /// The port; `None`: the target URL's port.
     pub port: Option<u16>,
     /// The checks.
-    pub checks: Vec<TlsCheck>,
+    pub checks: Vec<Graded<TlsCheck>>,
 }
 
 const CLASSES: [Class; 9] = [
@@ -52,7 +53,10 @@ pub(super) fn compile(
                 None
             }
         });
-    let checks: Vec<TlsCheck> = checks.iter().flat_map(|c| check(ctx, c)).collect();
+    let checks: Vec<Graded<TlsCheck>> = checks
+        .iter()
+        .flat_map(|c| check(ctx, c).into_iter().map(|t| super::graded(c, t)))
+        .collect();
     (ctx.diags.len() == before).then_some(Tls { port, checks })
 }
 

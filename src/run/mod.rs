@@ -237,12 +237,13 @@ impl Runner {
         result
     }
 
-    /// Scrubs secrets from everything the run reports, then clips observed values.
+    /// Scrubs secrets from everything the run reports, then clips observed values; graded
+    /// findings that repeat a more severe one are folded first.
     fn scrub(&self, outcome: Outcome) -> Outcome {
         match outcome {
             Outcome::Pass => Outcome::Pass,
             Outcome::Fail(findings) => Outcome::Fail(
-                findings
+                crate::outcome::fold_graded(findings)
                     .iter()
                     .map(|f| f.redacted(&self.redactor))
                     .collect(),

@@ -28,7 +28,7 @@ pub(super) async fn execute(series: &Series, spec: &Tls, result: &mut RunResult)
         certificate: false,
         client_cert_required: false,
     };
-    for check in &spec.checks {
+    for check in spec.checks.iter().map(|g| &g.check) {
         let need = check.needs();
         plan.protocols |= need.protocols;
         plan.ciphers |= need.ciphers;

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{Finding, Outcome};
+use crate::units::Severity;
 
 mod store;
 mod tracker;
@@ -112,6 +113,12 @@ pub struct SeriesState {
 }
 
 impl SeriesState {
+    /// The series' severity now: the highest of its current findings (a probe may grade its
+    /// checks), else the probe's `declared` one.
+    pub fn severity(&self, declared: Severity) -> Severity {
+        crate::outcome::severity_of(&self.findings, declared)
+    }
+
     /// Applies one run. Returns the transition it caused, if any.
     pub fn apply(
         &mut self,
@@ -181,7 +188,24 @@ pub(crate) mod tests {
             check: "c".into(),
             expected: "e".into(),
             observed: "o".into(),
+            severity: None,
         }])
+    }
+
+    #[test]
+    fn a_failing_series_has_the_severity_of_its_findings_and_a_passing_one_the_probes() {
+        let mut s = SeriesState::default();
+        let graded = Outcome::Fail(vec![Finding {
+            check: "c".into(),
+            expected: "e".into(),
+            observed: "o".into(),
+            severity: Some(Severity::Medium),
+        }]);
+        let now = SystemTime::now();
+        s.apply(&graded, now, Duration::ZERO, 1, 1);
+        assert_eq!(s.severity(Severity::Critical), Severity::Medium);
+        s.apply(&Outcome::Pass, now, Duration::ZERO, 1, 1);
+        assert_eq!(s.severity(Severity::Critical), Severity::Critical);
     }
 
     fn error() -> Outcome {

@@ -86,6 +86,68 @@ async fn json_output_has_the_spec_shape() {
     assert_eq!(pass["findings"], serde_json::json!([]));
 }
 
+/// A probe that grades its checks: critical as declared, but its only failing check is medium.
+const GRADED: &str = "id: headers/graded\nname: graded\nseverity: critical\nhttp:\n  path: /\nchecks:\n  - header: x-content-type-options\n    equals: nosniff\n    severity: medium\n  - status: 200\n";
+
+#[tokio::test]
+async fn a_graded_finding_sets_the_severity_of_the_result_and_the_exit_code() {
+    let server = insecure_server().await;
+    let ws = workspace(&[
+        (
+            "picket.yaml",
+            &crate::helpers::config_for(&server.url(), ""),
+        ),
+        ("probes/graded.yaml", GRADED),
+    ]);
+    let out = run_picket(
+        ws.path(),
+        &[
+            "check",
+            "-c",
+            "picket.yaml",
+            "--format",
+            "json",
+            "--fail-on",
+            "high",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a medium finding is below high: {stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!(r["outcome"], "fail");
+    assert_eq!(r["severity"], "medium");
+    assert_eq!(r["findings"][0]["severity"], "medium");
+    let out = run_picket(
+        ws.path(),
+        &[
+            "check",
+            "-c",
+            "picket.yaml",
+            "--format",
+            "sarif",
+            "--fail-on",
+            "medium",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: serde_json::Value = serde_json::from_str(&texts(&out).0).unwrap();
+    let run = &sarif["runs"][0];
+    assert_eq!(run["results"][0]["level"], "warning");
+    assert_eq!(
+        run["tool"]["driver"]["rules"][0]["defaultConfiguration"]["level"],
+        "error"
+    );
+}
+
 #[tokio::test]
 async fn exit_code_follows_fail_on() {
     let server = insecure_server().await;

@@ -192,10 +192,10 @@ const COVERED: &[(&str, &str)] = &[
     ("network/plaintext-closed", "medium"),
     // The `tls` probes' tests are in tls.rs (real openssl s_server and gnutls-serv).
     ("tls/legacy-protocols", "high"),
-    ("tls/weak-ciphers", "high"),
+    ("tls/weak-ciphers", "critical"),
     ("tls/certificate-trust", "critical"),
     ("tls/certificate-hostname", "high"),
-    ("tls/certificate-expiry", "high"),
+    ("tls/certificate-expiry", "critical"),
     ("tls/weak-key-or-signature", "medium"),
     ("tls/mtls-required", "high"),
     ("disclosure/security-txt", "info"),
@@ -315,12 +315,12 @@ fn hsts_selects_only_https_targets() {
     assert_eq!(plan.series[0].key, "headers/hsts@web");
 }
 
-fn hsts_checks() -> Vec<picket::check::http::Check> {
+fn hsts_checks() -> Vec<picket::check::Graded<picket::check::http::Check>> {
     shipped_checks("headers/hsts")
 }
 
 /// The checks of the shipped `probe`, for evaluation on hand-built responses.
-fn shipped_checks(probe: &str) -> Vec<picket::check::http::Check> {
+fn shipped_checks(probe: &str) -> Vec<picket::check::Graded<picket::check::http::Check>> {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));

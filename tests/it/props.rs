@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use picket::check::Graded;
 use picket::check::http::{Check, Response};
 use picket::config::Defaults;
 use picket::diag::Diagnostics;
@@ -66,7 +67,7 @@ static PROBE_FILES: LazyLock<Vec<PathBuf>> = LazyLock::new(|| shipped("probes"))
 static CONFIG_FILES: LazyLock<Vec<PathBuf>> = LazyLock::new(|| shipped("config"));
 
 /// The checks of every shipped probe, compiled once.
-static SHIPPED_CHECKS: LazyLock<Vec<(String, Vec<Check>)>> = LazyLock::new(|| {
+static SHIPPED_CHECKS: LazyLock<Vec<(String, Vec<Graded<Check>>)>> = LazyLock::new(|| {
     let probes =
         picket::load::load_probe_paths(&[repo_root().join("probes")], &Defaults::default())
             .unwrap_or_else(|d| panic!("the shipped probes do not load:\n{d}"));

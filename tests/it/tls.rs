@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use picket::outcome::{Outcome, RunResult};
+use picket::units::Severity;
 
 use crate::helpers::{repo_root, run_probe_with};
 use crate::tls_servers::{INTERMEDIATE, KeyKind, LeafSpec, Pki, TlsServer};
@@ -24,6 +25,11 @@ async fn verdict(id: &str, port: u16, ca_file: Option<&Path>, tags: &str) -> Run
     let ca = ca_file.map_or(String::new(), |p| format!("ca_file: \"{}\", ", p.display()));
     let extra = format!("    tls: {{ {ca}server_name: localhost }}\n{tags}");
     run_probe_with(&format!("https://127.0.0.1:{port}"), &extra, &probe).await
+}
+
+/// The severity the run counts at (the highest of its graded findings).
+fn graded(r: &RunResult, declared: Severity) -> Severity {
+    picket::outcome::severity_of(fails(r), declared)
 }
 
 fn fails(r: &RunResult) -> &[picket::outcome::Finding] {
@@ -62,11 +68,20 @@ async fn tls_1_0_is_flagged_with_expected_and_observed() {
         .await;
     let r = verdict("tls/legacy-protocols", server.port, Some(&pki.ca_file), "").await;
     let f = fails(&r);
-    assert_eq!(f[0].expected, "no handshake at SSLv3, TLS 1.0, TLS 1.1");
+    // SSLv3 (high) is refused; TLS 1.0 and 1.1 are one medium finding.
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].expected, "no handshake at TLS 1.0, TLS 1.1");
     assert!(f[0].observed.contains("TLS 1.0"), "{f:?}");
-    // OpenSSL's DEFAULT suites include CBC ones.
+    assert_eq!(f[0].severity, Some(Severity::Medium));
+    assert_eq!(graded(&r, Severity::High), Severity::Medium);
+    // OpenSSL's DEFAULT suites include CBC ones (low), and at SECLEVEL=0 3DES (medium).
     let r = verdict("tls/weak-ciphers", server.port, Some(&pki.ca_file), "").await;
-    assert!(fails(&r)[0].observed.contains("cbc"), "{:?}", r.outcome);
+    let cbc = fails(&r)
+        .iter()
+        .find(|f| f.expected.ends_with("cbc"))
+        .unwrap_or_else(|| panic!("{:?}", r.outcome));
+    assert!(cbc.observed.contains("(cbc)"), "{cbc:?}");
+    assert_eq!(cbc.severity, Some(Severity::Low));
 }
 
 #[tokio::test]
@@ -89,7 +104,15 @@ async fn certificate_problems_are_each_reported() {
         "",
     )
     .await;
-    assert!(fails(&r)[0].observed.contains("expired"), "{:?}", r.outcome);
+    // Every threshold is crossed; the most severe says it once: critical.
+    let f = fails(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].expected, "not expired");
+    assert!(
+        f[0].observed.starts_with("expired 2 days ago (notAfter 20"),
+        "{f:?}"
+    );
+    assert_eq!(graded(&r, Severity::Critical), Severity::Critical);
 
     let soon = pki.leaf(
         "soon",
@@ -107,11 +130,34 @@ async fn certificate_problems_are_each_reported() {
     )
     .await;
     let f = fails(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].expected, "valid for at least 30 more days");
     assert!(
         f[0].observed.starts_with("expires in 9") || f[0].observed.starts_with("expires in 10"),
         "{f:?}"
     );
+    assert_eq!(graded(&r, Severity::Critical), Severity::High);
+
+    // 45 days left: only the 60-day threshold, at medium.
+    let later = pki.leaf(
+        "later",
+        LeafSpec {
+            not_after: now + time::Duration::days(45),
+            ..LeafSpec::default()
+        },
+    );
+    let server = pki.serve(&later, &[]).await;
+    let r = verdict(
+        "tls/certificate-expiry",
+        server.port,
+        Some(&pki.ca_file),
+        "",
+    )
+    .await;
+    let f = fails(&r);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].severity, Some(Severity::Medium));
+    assert_eq!(graded(&r, Severity::Critical), Severity::Medium);
 
     let other = pki.leaf(
         "other",
@@ -184,11 +230,20 @@ async fn a_3des_suite_is_a_weak_cipher() {
     let server = TlsServer::gnutls(&leaf, priority, pki.dir.path()).await;
     let r = verdict("tls/weak-ciphers", server.port, Some(&pki.ca_file), "").await;
     let f = fails(&r);
+    // One suite, two weaknesses: 3DES (medium) and CBC (low); the run counts as medium.
+    assert_eq!(f.len(), 2, "{f:?}");
     assert!(
         f[0].observed
-            .contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA (3des, cbc)"),
+            .contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA (3des)"),
         "{f:?}"
     );
+    assert_eq!(f[0].severity, Some(Severity::Medium));
+    assert!(
+        f[1].observed
+            .contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA (cbc)"),
+        "{f:?}"
+    );
+    assert_eq!(graded(&r, Severity::Critical), Severity::Medium);
 }
 
 #[tokio::test]

@@ -303,6 +303,7 @@ golden_cases! {
     missing_checks => "missing-checks",
     config_error_still_checks_probes => "config-error-still-checks-probes",
     probe_max_body_bytes => "probe-max-body-bytes",
+    severity_inside_combinator => "severity-inside-combinator",
 }
 
 /// A folder without a test would silently check nothing; a test without a folder fails anyway.
