@@ -65,6 +65,8 @@ pub struct CheckOptions {
     pub progress: bool,
     /// Exit 1 when any series ends in `error` too.
     pub fail_on_error: bool,
+    /// Text output shows each finding's technical detail.
+    pub verbose: bool,
 }
 
 /// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered.
@@ -261,7 +263,7 @@ pub async fn check(
     bar.finish_and_clear();
     let report = Report::new(&plan.series, results);
     let text = match opts.format {
-        Format::Text => report.to_text(),
+        Format::Text => report.to_text(opts.verbose),
         Format::Json => report.to_json() + "\n",
         Format::Sarif => report.to_sarif() + "\n",
         Format::Junit => report.to_junit(),

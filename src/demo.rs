@@ -256,7 +256,7 @@ pub async fn run(
                 let info = &change.info;
                 writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, change.state.severity(info.severity))?;
                 for f in &change.state.findings {
-                    let line = format!("             {}: expected {}, observed {}", f.check, f.expected, f.observed);
+                    let line = format!("             {}", f.sentence());
                     writeln!(out, "{}", crate::term::escape_controls(&line))?;
                 }
             }

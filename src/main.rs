@@ -96,6 +96,10 @@ enum Command {
         /// Also exit 1 when a series could not be evaluated (timeout, refused, TLS error).
         #[arg(long)]
         fail_on_error: bool,
+        /// Text output: also show each finding's technical detail (the check's regexes and
+        /// raw assertion) and its own severity.
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Load and validate the config and probes; print every error with file:line:column.
     ///
@@ -388,6 +392,7 @@ async fn main() -> ExitCode {
             ca_file,
             no_progress,
             fail_on_error,
+            verbose,
         } => {
             let opts = CheckOptions {
                 ca_file,
@@ -399,6 +404,7 @@ async fn main() -> ExitCode {
                 probes,
                 progress: !no_progress,
                 fail_on_error,
+                verbose,
             };
             commands::check(&opts, &env_lookup, &mut out, &mut err).await
         }

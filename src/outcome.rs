@@ -18,10 +18,34 @@ pub struct Finding {
     pub expected: String,
     /// What the response showed.
     pub observed: String,
+    /// The check in technical terms (its regexes, the raw assertion) when the words above
+    /// leave something out: shown by `check --verbose` and as `detail` in JSON and SARIF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The severity of this finding when its check grades it differently from the probe
     /// (`tls/certificate-expiry`: medium under 60 days, high under 30, critical once expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+}
+
+impl Finding {
+    /// The finding in one line for people, the same in `check`, the log, SARIF, JUnit, the
+    /// demo and the dashboard: `title: expected …, observed …` (no `detail`).
+    pub fn sentence(&self) -> String {
+        format!(
+            "{}: expected {}, observed {}",
+            self.check, self.expected, self.observed
+        )
+    }
+
+    /// The finding as the log and OTLP log records carry it: check, expected, observed and
+    /// severity, without the technical `detail`.
+    pub fn without_detail(&self) -> Finding {
+        Finding {
+            detail: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// Folds what graded checks say twice. A check graded by a threshold fails whenever a stricter
@@ -170,6 +194,7 @@ mod tests {
             check: check.into(),
             expected: String::new(),
             observed: observed.into(),
+            detail: None,
             severity,
         }
     }

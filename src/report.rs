@@ -120,8 +120,9 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// Plain text: one line per series, findings indented below failures.
-    pub fn to_text(&self) -> String {
+    /// Plain text: one line per series, findings indented below failures, in words. With
+    /// `verbose`, each finding also shows its technical detail (regexes) and own severity.
+    pub fn to_text(&self, verbose: bool) -> String {
         let mut out = String::new();
         for r in &self.results {
             let mark = match r.outcome {
@@ -138,6 +139,14 @@ impl Report {
                 let _ = writeln!(out, "      - {}", f.check);
                 let _ = writeln!(out, "          expected: {}", f.expected);
                 let _ = writeln!(out, "          observed: {}", f.observed);
+                if verbose {
+                    if let Some(severity) = f.severity {
+                        let _ = writeln!(out, "          severity: {severity}");
+                    }
+                    if let Some(detail) = &f.detail {
+                        let _ = writeln!(out, "          detail:   {detail}");
+                    }
+                }
             }
             if let Some(e) = &r.error {
                 let _ = writeln!(out, "      {e}");
@@ -176,8 +185,8 @@ impl Report {
                 results.push(serde_json::json!({
                     "ruleId": r.probe,
                     "level": sarif_level(severity),
-                    "properties": { "target": r.target, "security-severity": security_severity(severity) },
-                    "message": { "text": format!("{}: {}: expected {}, observed {}", r.target, f.check, f.expected, f.observed) },
+                    "properties": { "target": r.target, "security-severity": security_severity(severity), "detail": f.detail },
+                    "message": { "text": format!("{}: {}", r.target, f.sentence()) },
                     "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
                 }));
             }
@@ -236,16 +245,7 @@ impl Report {
                 "pass" => out.push_str("/>\n"),
                 "fail" => {
                     out.push_str(">\n");
-                    let text: Vec<String> = r
-                        .findings
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "{}: expected {}, observed {}",
-                                f.check, f.expected, f.observed
-                            )
-                        })
-                        .collect();
+                    let text: Vec<String> = r.findings.iter().map(Finding::sentence).collect();
                     let _ = writeln!(
                         out,
                         "      <failure type=\"{}\" message=\"{}\">{}</failure>",

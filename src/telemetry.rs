@@ -535,7 +535,8 @@ impl Telemetry {
             Transition::Regression => self.inner.instruments.regressions.add(1, &attrs),
             Transition::Recovery => self.inner.instruments.recoveries.add(1, &attrs),
         }
-        let findings_json = serde_json::to_string(findings).unwrap_or_else(|_| "[]".to_owned());
+        let findings: Vec<Finding> = findings.iter().map(Finding::without_detail).collect();
+        let findings_json = serde_json::to_string(&findings).unwrap_or_else(|_| "[]".to_owned());
         log_transition(labels, t, &findings_json, findings.len(), &since);
         if let Some(pipeline) = &self.inner.pipeline {
             emit_transition(

@@ -259,6 +259,97 @@ impl Check {
     }
 }
 
+impl Check {
+    /// The check in words, for people: no regex, header names as they are usually written
+    /// (`X-Frame-Options is "DENY"`). A probe's `title:` replaces it.
+    pub fn title(&self) -> String {
+        match self {
+            Check::Status(set) if set.0.len() == 1 => format!("status is {set}"),
+            Check::Status(set) => format!("status is one of {set}"),
+            Check::Header { name, test } => {
+                let name = header_display(name);
+                match test {
+                    HeaderTest::Present => format!("{name} is sent"),
+                    HeaderTest::Absent => format!("{name} is not sent"),
+                    HeaderTest::Equals(v) => format!("{name} is {v:?}"),
+                    HeaderTest::NotEquals(v) => format!("{name} is not {v:?}"),
+                    HeaderTest::Contains(v) => format!("{name} contains {v:?}"),
+                    HeaderTest::Matches(_) => format!("{name} has the expected form"),
+                    HeaderTest::NotMatches(_) => format!("{name} has no forbidden value"),
+                    HeaderTest::Capture {
+                        at_least, at_most, ..
+                    } => match (at_least, at_most) {
+                        (Some(lo), Some(hi)) => {
+                            format!("the number in {name} is between {lo} and {hi}")
+                        }
+                        (Some(lo), None) => format!("the number in {name} is at least {lo}"),
+                        (None, Some(hi)) => format!("the number in {name} is at most {hi}"),
+                        (None, None) => format!("{name} has the expected form"),
+                    },
+                }
+            }
+            Check::Body(test) => match test {
+                BodyTest::Contains(v) => format!("the body contains {v:?}"),
+                BodyTest::NotContains(v) => format!("the body does not contain {v:?}"),
+                BodyTest::Matches(_) => "the body has the expected content".to_string(),
+                BodyTest::NotMatches(_) => "the body has no forbidden content".to_string(),
+            },
+            Check::Json { pointer, test } => match test {
+                JsonTest::Equals(v) => format!("JSON {pointer} is {v}"),
+                JsonTest::NotEquals(v) => format!("JSON {pointer} is not {v}"),
+                JsonTest::Present(true) => format!("JSON {pointer} is present"),
+                JsonTest::Present(false) => format!("JSON {pointer} is absent"),
+            },
+            Check::Cookies { .. } => "cookies are protected".to_string(),
+            Check::ResponseTime { below } => {
+                format!("the response arrives within {}", format_duration(*below))
+            }
+            Check::AllOf(checks) => join_titles(checks, " and "),
+            Check::AnyOf(checks) => join_titles(checks, ", or "),
+            Check::Not(inner) => match &**inner {
+                Check::AllOf(_) | Check::AnyOf(_) => format!("not ({})", inner.title()),
+                other => format!("not: {}", other.title()),
+            },
+        }
+    }
+
+    /// Whether the check (or one inside it) uses a regex, which its title leaves out.
+    pub fn has_regex(&self) -> bool {
+        match self {
+            Check::Header { test, .. } => matches!(
+                test,
+                HeaderTest::Matches(_) | HeaderTest::NotMatches(_) | HeaderTest::Capture { .. }
+            ),
+            Check::Body(test) => matches!(test, BodyTest::Matches(_) | BodyTest::NotMatches(_)),
+            Check::AllOf(checks) | Check::AnyOf(checks) => checks.iter().any(Check::has_regex),
+            Check::Not(inner) => inner.has_regex(),
+            _ => false,
+        }
+    }
+}
+
+fn join_titles(checks: &[Check], sep: &str) -> String {
+    checks
+        .iter()
+        .map(Check::title)
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// A header name as people write it: `X-Frame-Options`, `Content-Security-Policy`.
+fn header_display(name: &HeaderName) -> String {
+    name.as_str()
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 fn describe_list(checks: &[Check]) -> String {
     checks
         .iter()
@@ -318,7 +409,7 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
                 graded.stamp(&mut findings);
                 evaluation.findings.extend(findings);
             }
-            Verdict::Undecided => evaluation.undecided.push(graded.check.describe()),
+            Verdict::Undecided => evaluation.undecided.push(graded.check.title()),
         }
     }
     evaluation
@@ -328,9 +419,10 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
 /// after secrets are scrubbed, since clipping first could leave a fragment of one behind.
 fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<String>) -> Finding {
     Finding {
-        check: check.describe(),
+        check: check.title(),
         expected: expected.into(),
         observed: observed.into(),
+        detail: check.has_regex().then(|| check.describe()),
         severity: None,
     }
 }
@@ -457,24 +549,24 @@ fn seen(check: &Check, response: &Response) -> String {
     match check {
         Check::Status(_) => format!("status {}", response.status.as_u16()),
         Check::Header { name, .. } => match header_value(&response.headers, name) {
-            Some(v) => format!("header {name}: {v}"),
-            None => format!("header {name} absent"),
+            Some(v) => format!("{}: {v}", header_display(name)),
+            None => format!("{} not sent", header_display(name)),
         },
         Check::Body(BodyTest::Contains(want)) => {
             let body = body_text(response);
             match body.find(want.as_str()) {
                 Some(at) => format!(
-                    "body contains {want:?} at byte {at}: {:?}",
+                    "the body has {want:?} at byte {at}: {:?}",
                     excerpt(&body, at, want.len())
                 ),
-                None => check.describe(),
+                None => check.title(),
             }
         }
         Check::Body(BodyTest::Matches(re)) => {
             let body = body_text(response);
             match decisive_match(re, &body, response.truncated) {
-                Some(m) => format!("body matches {:?} at byte {}", m.as_str(), m.start()),
-                None => check.describe(),
+                Some(m) => format!("the body has {:?} at byte {}", m.as_str(), m.start()),
+                None => check.title(),
             }
         }
         Check::AllOf(checks) => checks
@@ -486,8 +578,8 @@ fn seen(check: &Check, response: &Response) -> String {
         Check::AnyOf(checks) => checks
             .iter()
             .find(|c| evaluate_one(c, response).holds())
-            .map_or_else(|| check.describe(), |c| seen(c, response)),
-        other => other.describe(),
+            .map_or_else(|| check.title(), |c| seen(c, response)),
+        other => other.title(),
     }
 }
 
@@ -511,16 +603,16 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
             v.unwrap_or(ABSENT),
         )),
         (HeaderTest::Matches(re), Some(v)) if re.is_match(v) => None,
-        (HeaderTest::Matches(re), v) => Some(finding(
+        (HeaderTest::Matches(_), v) => Some(finding(
             check,
-            format!("matches /{re}/"),
+            "a value of the expected form",
             v.unwrap_or(ABSENT),
         )),
         (HeaderTest::NotMatches(re), Some(v)) => re.find(v).map(|m| {
             finding(
                 check,
-                format!("does not match /{re}/"),
-                format!("{v:?} (matched {:?})", m.as_str()),
+                "no forbidden value",
+                format!("{v:?} (forbidden: {:?})", m.as_str()),
             )
         }),
         (HeaderTest::NotMatches(_), None) => None,
@@ -532,9 +624,11 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
             },
             v,
         ) => {
-            let expected = match bounds_text(*at_least, *at_most).trim() {
-                "" => format!("matches /{regex}/"),
-                bounds => bounds.to_string(),
+            let expected = match (at_least, at_most) {
+                (Some(lo), Some(hi)) => format!("a number between {lo} and {hi}"),
+                (Some(lo), None) => format!("a number of at least {lo}"),
+                (None, Some(hi)) => format!("a number of at most {hi}"),
+                (None, None) => "a value of the expected form".to_string(),
             };
             let Some(v) = v else {
                 return Some(finding(check, expected, ABSENT));
@@ -696,19 +790,19 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
             Some(_) => Verdict::Holds,
             None if truncated && ruled_out(re, &body) => Verdict::Fails(vec![finding(
                 check,
-                format!("matches /{re}/"),
+                "content of the expected form",
                 format!(
-                    "no match: the first {} bytes rule it out (body truncated)",
+                    "none: the first {} bytes rule it out (body truncated)",
                     body.len()
                 ),
             )]),
-            None => not_found(format!("matches /{re}/"), "no match"),
+            None => not_found("content of the expected form".to_string(), "none"),
         },
         BodyTest::NotMatches(re) => match decisive_match(re, &body, truncated) {
             Some(m) => Verdict::Fails(vec![finding(
                 check,
-                format!("does not match /{re}/"),
-                format!("matched {:?} at byte {}", m.as_str(), m.start()),
+                "no forbidden content",
+                format!("found {:?} at byte {}", m.as_str(), m.start()),
             )]),
             None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
             None => Verdict::Holds,
@@ -811,6 +905,7 @@ fn evaluate_cookies(
                     check: format!("{label} has {flag_name}"),
                     expected: flag_name.to_string(),
                     observed: format!("missing {flag_name}"),
+                    detail: None,
                     severity: None,
                 });
             }
@@ -836,6 +931,7 @@ fn evaluate_cookies(
                         Ok(level) => format!("samesite {}", level.as_str()),
                         Err(raw) => format!("invalid samesite {raw:?}"),
                     },
+                    detail: None,
                     severity: None,
                 });
             }
@@ -894,7 +990,7 @@ mod tests {
         let f = evaluate(&[check], &r).findings;
         assert_eq!(f[0].expected, "301, 2xx");
         assert_eq!(f[0].observed, "404");
-        assert_eq!(f[0].check, "status in [301, 2xx]");
+        assert_eq!(f[0].check, "status is one of 301, 2xx");
     }
 
     #[test]
@@ -916,7 +1012,7 @@ mod tests {
         let short = response(&[("strict-transport-security", "max-age=300")], "");
         let f = evaluate(std::slice::from_ref(&check), &short).findings;
         assert_eq!(f[0].observed, "300");
-        assert_eq!(f[0].expected, ">= 15552000");
+        assert_eq!(f[0].expected, "a number of at least 15552000");
         let f = evaluate(&[check], &response(&[], "")).findings;
         assert_eq!(f[0].observed, "absent");
     }
@@ -1086,7 +1182,7 @@ mod tests {
         let f = evaluate(&[body(BodyTest::Matches(re("\\A\\{")))], &cut(b"<html>")).findings;
         assert_eq!(
             f[0].observed,
-            "no match: the first 6 bytes rule it out (body truncated)"
+            "none: the first 6 bytes rule it out (body truncated)"
         );
     }
 
@@ -1147,13 +1243,13 @@ mod tests {
         ];
         let e = evaluate(&checks, &cut(b"{\"debug\": false, \"pad\": \"xxxx"));
         assert_eq!(e.findings.len(), 1);
-        assert_eq!(e.findings[0].check, "status 404");
+        assert_eq!(e.findings[0].check, "status is 404");
         assert_eq!(
             e.undecided,
             [
-                "body not contains \"secret\"",
-                "json /debug equals false",
-                "response time below 2s"
+                "the body does not contain \"secret\"",
+                "JSON /debug is false",
+                "the response arrives within 2s"
             ]
         );
         // The same body read in full decides everything.

@@ -25,6 +25,8 @@ pub struct Graded<C> {
     pub check: C,
     /// Overrides the probe's severity for this check's findings.
     pub severity: Option<Severity>,
+    /// The probe's words for the check (`title:`), replacing the derived ones.
+    pub title: Option<String>,
 }
 
 impl<C> From<C> for Graded<C> {
@@ -32,16 +34,22 @@ impl<C> From<C> for Graded<C> {
         Graded {
             check,
             severity: None,
+            title: None,
         }
     }
 }
 
 impl<C> Graded<C> {
-    /// Marks the findings this check produced with its severity, if it has one.
+    /// Marks the findings this check produced with its severity and its title, if the probe
+    /// gives them. A title replaces the derived words, which stay in `detail`.
     pub(crate) fn stamp(&self, findings: &mut [Finding]) {
-        if let Some(severity) = self.severity {
-            for f in findings {
+        for f in findings {
+            if let Some(severity) = self.severity {
                 f.severity = Some(severity);
+            }
+            if let Some(title) = &self.title {
+                let derived = std::mem::replace(&mut f.check, title.clone());
+                f.detail.get_or_insert(derived);
             }
         }
     }
@@ -59,6 +67,10 @@ impl Finding {
             check: clip(&redactor.scrub(&self.check), MAX_CHECK_CHARS),
             expected: redactor.scrub(&self.expected).into_owned(),
             observed: clip(&redactor.scrub(&self.observed), MAX_OBSERVED_CHARS),
+            detail: self
+                .detail
+                .as_ref()
+                .map(|d| clip(&redactor.scrub(d), MAX_CHECK_CHARS)),
             severity: self.severity,
         }
     }

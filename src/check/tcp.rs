@@ -68,6 +68,7 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
                         "the port is not reachable from here".into()
                     },
                     observed: found.said().into(),
+                    detail: None,
                     severity: None,
                 })
             }
@@ -96,6 +97,7 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
                         Connect::Open { .. } => format!("banner {banner:?}"),
                         other => other.said().into(),
                     },
+                    detail: None,
                     severity: None,
                 })
             }

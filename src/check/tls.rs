@@ -106,6 +106,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                                 .join(", ")
                         ),
                         observed: format!("handshake completed at {}", accepted.join(", ")),
+                        detail: None,
                         severity: None,
                     });
                 }
@@ -138,6 +139,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                                 .join(", ")
                         ),
                         observed: format!("accepted {}", weak.join("; ")),
+                        detail: None,
                         severity: None,
                     });
                 } else if let Some(why) = &report.weak_suites_incomplete {
@@ -158,6 +160,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                     } else {
                         "a handshake without a client certificate succeeded".into()
                     },
+                    detail: None,
                     severity: None,
                 }),
                 Some(Err(why)) => out.undecided.push(format!("mTLS: {why}")),
@@ -169,6 +172,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                         check: check.into(),
                         expected,
                         observed,
+                        detail: None,
                         severity: None,
                     };
                     let f = match test {

@@ -288,6 +288,11 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Severity>")]
         pub severity: Option<Spanned<Severity>>,
+        /// The check in the probe's words, shown in findings instead of the derived title
+        /// (`/.git/config is not served`). Only on a top-level check.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub title: Option<Spanned<String>>,
     }
 
     /// A TLS probe. It connects only to the target's own host.
@@ -1130,23 +1135,34 @@ fn graded<C>(item: &Spanned<raw::Check>, check: C) -> Graded<C> {
     Graded {
         check,
         severity: item.value.severity.as_ref().map(|s| s.value),
+        title: item
+            .value
+            .title
+            .as_ref()
+            .map(|t| t.value.trim().to_string()),
     }
 }
 
-/// Refuses `severity:` on a check inside `all_of`, `any_of` or `not`: only a whole check
+/// Refuses `severity:` and `title:` on a check inside `all_of`, `any_of` or `not`: only a whole check
 /// yields findings of its own.
-fn refuse_inner_severity(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
-    match &c.severity {
-        Some(s) => {
-            ctx.err_hint(
-                s,
-                "`severity` inside `all_of`, `any_of` or `not`",
-                "grade the whole check: put `severity:` beside the combinator",
-            );
-            false
-        }
-        None => true,
+fn refuse_inner_labels(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
+    if let Some(s) = &c.severity {
+        ctx.err_hint(
+            s,
+            "`severity` inside `all_of`, `any_of` or `not`",
+            "grade the whole check: put `severity:` beside the combinator",
+        );
+        return false;
     }
+    if let Some(t) = &c.title {
+        ctx.err_hint(
+            t,
+            "`title` inside `all_of`, `any_of` or `not`",
+            "name the whole check: put `title:` beside the combinator",
+        );
+        return false;
+    }
+    true
 }
 
 fn compile_check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<Check> {
@@ -1231,7 +1247,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
                 .value
                 .iter()
                 .filter_map(|c| {
-                    refuse_inner_severity(ctx, &c.value)
+                    refuse_inner_labels(ctx, &c.value)
                         .then(|| compile_check(ctx, c))
                         .flatten()
                 })
@@ -1240,7 +1256,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         }
     }
     if let Some(inner) = &c.not {
-        if !refuse_inner_severity(ctx, &inner.value) {
+        if !refuse_inner_labels(ctx, &inner.value) {
             return None;
         }
         let spanned = Spanned::new(&*inner.value, inner.referenced, inner.defined);

@@ -188,6 +188,7 @@ pub(crate) mod tests {
             check: "c".into(),
             expected: "e".into(),
             observed: "o".into(),
+            detail: None,
             severity: None,
         }])
     }
@@ -199,6 +200,7 @@ pub(crate) mod tests {
             check: "c".into(),
             expected: "e".into(),
             observed: "o".into(),
+            detail: None,
             severity: Some(Severity::Medium),
         }]);
         let now = SystemTime::now();

@@ -77,7 +77,7 @@ async fn json_output_has_the_spec_shape() {
     assert_eq!(
         fail["findings"],
         serde_json::json!([{
-            "check": "header x-content-type-options equals \"nosniff\"",
+            "check": "X-Content-Type-Options is \"nosniff\"",
             "expected": "nosniff",
             "observed": "absent"
         }])

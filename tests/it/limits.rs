@@ -43,7 +43,7 @@ async fn an_endless_body_is_read_only_up_to_max_body_bytes() {
         Outcome::Error(e) => assert_eq!(
             e.to_string(),
             "body_too_large: response body exceeded max_body_bytes (65536 bytes); \
-             could not decide on the part read: body contains \"NEEDLE\""
+             could not decide on the part read: the body contains \"NEEDLE\""
         ),
         other => panic!("expected a body_too_large error, got {other:?}"),
     }
@@ -76,7 +76,7 @@ async fn a_large_json_body_is_cut_and_its_json_checks_are_left_undecided() {
         Outcome::Error(e) => assert_eq!(
             e.message,
             "response body exceeded max_body_bytes (65536 bytes); \
-             could not decide on the part read: json /debug equals false"
+             could not decide on the part read: JSON /debug is false"
         ),
         other => panic!("expected a body_too_large error, got {other:?}"),
     }

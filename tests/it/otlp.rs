@@ -511,6 +511,7 @@ fn finding() -> Finding {
         check: "header strict-transport-security present".into(),
         expected: "present".into(),
         observed: "absent".into(),
+        detail: None,
         severity: None,
     }
 }

@@ -62,7 +62,7 @@ async fn not_contains_absent_from_the_prefix_is_an_error_not_a_pass() {
     let result = run_endless("<html>", "  - body: { not_contains: \"Index of /\" }\n").await;
     assert_eq!(
         undecided(&result),
-        message_for(&["body not contains \"Index of /\""])
+        message_for(&["the body does not contain \"Index of /\""])
     );
 }
 
@@ -83,7 +83,7 @@ async fn not_matches_absent_from_the_prefix_is_an_error_and_a_match_in_it_fails(
     let result = run_endless("<html>", "  - body: { not_matches: '(?i)stack ?trace' }\n").await;
     assert_eq!(
         undecided(&result),
-        message_for(&["body not matches /(?i)stack ?trace/"])
+        message_for(&["the body has no forbidden content"])
     );
 
     let result = run_endless(
@@ -93,7 +93,7 @@ async fn not_matches_absent_from_the_prefix_is_an_error_and_a_match_in_it_fails(
     .await;
     let f = result.outcome.findings();
     assert_eq!(f.len(), 1, "{:?}", result.outcome);
-    assert_eq!(f[0].observed, "matched \"Stack trace\" at byte 5");
+    assert_eq!(f[0].observed, "found \"Stack trace\" at byte 5");
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn contains_held_in_the_prefix_passes_and_absent_from_it_is_an_error() {
     let result = run_endless("<h1>Hello</h1>", "  - body: { contains: Welcome }\n").await;
     assert_eq!(
         undecided(&result),
-        message_for(&["body contains \"Welcome\""])
+        message_for(&["the body contains \"Welcome\""])
     );
 }
 
@@ -124,7 +124,7 @@ async fn matches_held_in_the_prefix_passes_and_absent_from_it_is_an_error() {
     .await;
     assert_eq!(
         undecided(&result),
-        message_for(&["body matches /(?i)<title>login/"])
+        message_for(&["the body has the expected content"])
     );
 }
 
@@ -137,7 +137,7 @@ async fn every_json_check_on_a_truncated_document_is_an_error() {
     let result = run_probe(&server.url(), &probe_with_checks("/", checks)).await;
     assert_eq!(
         undecided(&result),
-        message_for(&["json /debug equals false", "json /stack absent"])
+        message_for(&["JSON /debug is false", "JSON /stack is absent"])
     );
 }
 
@@ -157,7 +157,7 @@ async fn combinators_decide_when_the_prefix_suffices_and_are_errors_otherwise() 
     let result = run_endless("<html>", exposure).await;
     assert_eq!(
         undecided(&result),
-        message_for(&["not all of [status 200; body contains \"[core]\"]"])
+        message_for(&["not (status is 200 and the body contains \"[core]\")"])
     );
 
     // ...and once the prefix shows every sign, the exposure is a finding.
@@ -175,7 +175,7 @@ async fn a_definite_finding_fails_the_run_even_with_an_undecided_check() {
     match &result.outcome {
         Outcome::Fail(f) => {
             assert_eq!(f.len(), 1, "{f:?}");
-            assert_eq!(f[0].check, "status 404");
+            assert_eq!(f[0].check, "status is 404");
         }
         other => panic!("expected fail, got {other:?}"),
     }
@@ -189,8 +189,8 @@ async fn each_request_of_a_many_path_probe_names_its_undecided_checks() {
     assert_eq!(
         undecided(&result),
         message_for(&[
-            "GET /a: body not contains \"secret\"",
-            "GET /b: body not contains \"secret\""
+            "GET /a: the body does not contain \"secret\"",
+            "GET /b: the body does not contain \"secret\""
         ])
     );
 }
@@ -204,7 +204,7 @@ async fn a_probe_max_body_bytes_above_the_config_cap_makes_the_check_decidable()
     let result = run_probe(&server.url(), &probe_with_checks("/", checks)).await;
     assert_eq!(
         undecided(&result),
-        message_for(&["body not contains \"Index of /\""])
+        message_for(&["the body does not contain \"Index of /\""])
     );
 
     let probe = probe_with_checks("/", checks).replace(
@@ -251,6 +251,6 @@ async fn shipped_probes_anchored_at_the_body_start_decide_on_an_endless_body() {
     assert_eq!(f.len(), 2, "{:?}", result.outcome);
     assert!(
         f[0].observed
-            .ends_with("body matches \"JAVA PROFILE 1.0.2\" at byte 0")
+            .ends_with("the body has \"JAVA PROFILE 1.0.2\" at byte 0")
     );
 }
