@@ -536,10 +536,21 @@ fn observed_list(failed: &[Finding]) -> String {
 }
 
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
-/// with the status and a body excerpt where they concern those.
+/// with the status and a body excerpt where they concern those. What the body lacks (a
+/// `not_contains` or `not_matches` that held) is no evidence and is left out.
 fn held_text(check: &Check, response: &Response) -> String {
+    let absence = |c: &&Check| {
+        matches!(
+            c,
+            Check::Body(BodyTest::NotContains(_) | BodyTest::NotMatches(_))
+        )
+    };
     let parts: Vec<String> = match check {
-        Check::AllOf(checks) => checks.iter().map(|c| seen(c, response)).collect(),
+        Check::AllOf(checks) => checks
+            .iter()
+            .filter(|c| !absence(c))
+            .map(|c| seen(c, response))
+            .collect(),
         other => vec![seen(other, response)],
     };
     parts.join("; ")

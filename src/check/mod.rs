@@ -27,6 +27,8 @@ pub struct Graded<C> {
     pub severity: Option<Severity>,
     /// The probe's words for the check (`title:`), replacing the derived ones.
     pub title: Option<String>,
+    /// The probe's words for what should hold (`expected:`), replacing the derived ones.
+    pub expected: Option<String>,
 }
 
 impl<C> From<C> for Graded<C> {
@@ -35,13 +37,14 @@ impl<C> From<C> for Graded<C> {
             check,
             severity: None,
             title: None,
+            expected: None,
         }
     }
 }
 
 impl<C> Graded<C> {
-    /// Marks the findings this check produced with its severity and its title, if the probe
-    /// gives them. A title replaces the derived words, which stay in `detail`.
+    /// Marks the findings this check produced with its severity, title and expectation, if the
+    /// probe gives them. A title replaces the derived words, which stay in `detail`.
     pub(crate) fn stamp(&self, findings: &mut [Finding]) {
         for f in findings {
             if let Some(severity) = self.severity {
@@ -50,6 +53,9 @@ impl<C> Graded<C> {
             if let Some(title) = &self.title {
                 let derived = std::mem::replace(&mut f.check, title.clone());
                 f.detail.get_or_insert(derived);
+            }
+            if let Some(expected) = &self.expected {
+                f.expected.clone_from(expected);
             }
         }
     }

@@ -293,6 +293,11 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub title: Option<Spanned<String>>,
+        /// What should hold, in the probe's words, shown in findings instead of the derived
+        /// expectation (`no Git configuration at /.git/config`). Only on a top-level check.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub expected: Option<Spanned<String>>,
     }
 
     /// A TLS probe. It connects only to the target's own host.
@@ -1130,20 +1135,18 @@ const KINDS: [&str; 9] = [
     "not",
 ];
 
-/// A compiled top-level check with the severity its item gives it, if any.
+/// A compiled top-level check with the severity, title and expectation its item gives it.
 fn graded<C>(item: &Spanned<raw::Check>, check: C) -> Graded<C> {
+    let words = |w: &Option<Spanned<String>>| w.as_ref().map(|t| t.value.trim().to_string());
     Graded {
         check,
         severity: item.value.severity.as_ref().map(|s| s.value),
-        title: item
-            .value
-            .title
-            .as_ref()
-            .map(|t| t.value.trim().to_string()),
+        title: words(&item.value.title),
+        expected: words(&item.value.expected),
     }
 }
 
-/// Refuses `severity:` and `title:` on a check inside `all_of`, `any_of` or `not`: only a whole check
+/// Refuses `severity:`, `title:` and `expected:` on a check inside `all_of`, `any_of` or `not`: only a whole check
 /// yields findings of its own.
 fn refuse_inner_labels(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
     if let Some(s) = &c.severity {
@@ -1154,13 +1157,15 @@ fn refuse_inner_labels(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
         );
         return false;
     }
-    if let Some(t) = &c.title {
-        ctx.err_hint(
-            t,
-            "`title` inside `all_of`, `any_of` or `not`",
-            "name the whole check: put `title:` beside the combinator",
-        );
-        return false;
+    for (key, words) in [("title", &c.title), ("expected", &c.expected)] {
+        if let Some(t) = words {
+            ctx.err_hint(
+                t,
+                format!("`{key}` inside `all_of`, `any_of` or `not`"),
+                format!("describe the whole check: put `{key}:` beside the combinator"),
+            );
+            return false;
+        }
     }
     true
 }
