@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod e2e;
 mod files;
+mod findings;
 mod limits;
 mod otlp;
 mod probes;

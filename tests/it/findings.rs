@@ -1,0 +1,219 @@
+//! Findings are for people: no output format shows a regex unless `--verbose` asks for the
+//! technical detail. The shipped library runs against a loopback server that is insecure in
+//! every way the HTTP probes look for, and every output is searched for every regex source of
+//! every shipped probe.
+
+use picket::check::http::{BodyTest, Check, HeaderTest};
+use picket::check::tcp::BannerTest;
+use picket::probe::Kind;
+
+use crate::helpers::{Seen, TestServer, repo_root, respond, run_picket, texts, workspace};
+
+/// Every regex of the shipped probes, as written.
+fn shipped_regexes() -> Vec<String> {
+    fn walk(check: &Check, out: &mut Vec<String>) {
+        match check {
+            Check::Header { test, .. } => match test {
+                HeaderTest::Matches(re) | HeaderTest::NotMatches(re) => out.push(re.to_string()),
+                HeaderTest::Capture { regex, .. } => out.push(regex.to_string()),
+                _ => {}
+            },
+            Check::Body(BodyTest::Matches(re) | BodyTest::NotMatches(re)) => {
+                out.push(re.to_string());
+            }
+            Check::AllOf(checks) | Check::AnyOf(checks) => {
+                checks.iter().for_each(|c| walk(c, out));
+            }
+            Check::Not(inner) => walk(inner, out),
+            _ => {}
+        }
+    }
+    let probes = picket::load::load_probe_paths(
+        &[repo_root().join("probes")],
+        &picket::config::Defaults::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let mut out = Vec::new();
+    for p in &probes {
+        match &p.kind {
+            Kind::Http(h) => h.checks.iter().for_each(|g| walk(&g.check, &mut out)),
+            Kind::Tcp(t) => {
+                for g in &t.checks {
+                    if let picket::check::tcp::TcpCheck::Banner(
+                        BannerTest::Matches(re) | BannerTest::NotMatches(re),
+                    ) = &g.check
+                    {
+                        out.push(re.to_string());
+                    }
+                }
+            }
+            Kind::Tls(_) => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A server that fails as many HTTP probes as it can at once.
+fn insecure(seen: Seen) -> axum::response::Response {
+    let path = seen.path_and_query.as_str();
+    let origin = seen
+        .headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let base: Vec<(&str, &str)> = vec![
+        ("server", "nginx/1.18.0"),
+        ("x-powered-by", "PHP/8.1"),
+        ("set-cookie", "sessionid=abc; Path=/"),
+        ("content-type", "text/html"),
+    ];
+    let with = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    };
+    let (status, headers, body): (u16, Vec<(String, String)>, String) = match path {
+        "/.git/config" => (
+            200,
+            with(&[]),
+            "[core]\n\trepositoryformatversion = 0\n".into(),
+        ),
+        "/.env" => (200, with(&[]), "API_KEY=abc123\n".into()),
+        "/debug/pprof/heap?debug=1" => (
+            200,
+            vec![("content-type".into(), "text/plain".into())],
+            "heap profile: 1: 2 [3: 4] @ heap/1048576\n".into(),
+        ),
+        "/server-status" => (200, with(&[]), "<h1>Apache Server Status for x</h1>".into()),
+        p if p.starts_with("/?") && p.contains("canary") => {
+            let location = urlencoding_decode(p.split('=').nth(1).unwrap_or(""));
+            (302, vec![("location".into(), location)], String::new())
+        }
+        _ => {
+            let mut h = with(&[]);
+            if !origin.is_empty() {
+                h.push(("access-control-allow-origin".into(), origin));
+                h.push(("access-control-allow-credentials".into(), "true".into()));
+            }
+            (
+                200,
+                h,
+                "<html><title>Index of /</title><script>eval(x)</script></html>".into(),
+            )
+        }
+    };
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    respond(status, &headers, body)
+}
+
+fn urlencoding_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text.split('&').next().unwrap_or(""))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Drops the `detail` fields (where regexes belong) from a JSON document.
+fn without_detail(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("detail");
+            map.values_mut().for_each(without_detail);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_detail),
+        _ => {}
+    }
+}
+
+/// The string values of a JSON document, concatenated (so escapes do not hide a regex).
+fn strings(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_output_format_shows_a_regex_unless_verbose() {
+    let regexes = shipped_regexes();
+    assert!(regexes.len() >= 10, "{regexes:?}");
+    let server = TestServer::start(insecure).await;
+    let config = format!(
+        "probes: [\"{}\"]\ntargets:\n  - name: web\n    url: {}\n    vars:\n      protected_paths: [/admin]\nlimits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
+        repo_root().join("probes").display(),
+        server.url()
+    );
+    let ws = workspace(&[("picket.yaml", &config)]);
+    let run = |format: &'static str, verbose: bool| {
+        let ws = ws.path().to_path_buf();
+        async move {
+            let mut args = vec![
+                "check",
+                "-c",
+                "picket.yaml",
+                "--no-progress",
+                "--format",
+                format,
+            ];
+            if verbose {
+                args.push("--verbose");
+            }
+            let out = run_picket(&ws, &args, &[]).await;
+            let (stdout, stderr) = texts(&out);
+            assert_eq!(out.status.code(), Some(1), "{format}: {stderr}");
+            stdout
+        }
+    };
+
+    let mut shown = Vec::new();
+    let text = run("text", false).await;
+    assert!(text.matches("FAIL ").count() >= 8, "{text}");
+    shown.push(("text", text));
+    for format in ["json", "sarif"] {
+        let mut doc: serde_json::Value = serde_json::from_str(&run(format, false).await).unwrap();
+        without_detail(&mut doc);
+        let mut all = String::new();
+        strings(&doc, &mut all);
+        shown.push((format, all));
+    }
+    shown.push(("junit", run("junit", false).await));
+    for (format, output) in &shown {
+        for re in &regexes {
+            assert!(
+                !output.contains(re.as_str()),
+                "{format} output shows the regex {re:?}:\n{output}"
+            );
+        }
+    }
+
+    // The technical detail is there for whoever asks.
+    let verbose = run("text", true).await;
+    let in_detail = regexes
+        .iter()
+        .filter(|re| verbose.contains(re.as_str()))
+        .count();
+    assert!(in_detail >= 3, "--verbose shows no regex:\n{verbose}");
+    let json: serde_json::Value = serde_json::from_str(&run("json", false).await).unwrap();
+    assert!(
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["findings"].as_array().unwrap())
+            .any(|f| f["detail"]
+                .as_str()
+                .is_some_and(|d| regexes.iter().any(|re| d.contains(re.as_str())))),
+        "no JSON finding has a detail with its regex"
+    );
+}
