@@ -447,8 +447,25 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
         let Some(http) = p.kind.as_http() else {
             continue;
         };
+        let paths: Vec<(&probe::Template, Pos)> = http
+            .exchanges
+            .iter()
+            .flat_map(|e| {
+                let r = &e.request;
+                r.paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t, r.path_pos.get(i).copied().unwrap_or(Pos::START)))
+            })
+            .collect();
         for target in config.targets.iter().filter(|t| p.applies_to(t)) {
-            let Some(counts) = http.request.request_counts(&target.vars) else {
+            let Some(counts) = http
+                .exchanges
+                .iter()
+                .map(|e| e.request.request_counts(&target.vars))
+                .collect::<Option<Vec<Vec<usize>>>>()
+                .map(|c| c.concat())
+            else {
                 continue;
             };
             let mut total: usize = 0;
@@ -458,7 +475,8 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             });
             let Some(i) = crossing else { continue };
             let all = counts.iter().fold(0usize, |a, n| a.saturating_add(*n));
-            let lists: Vec<String> = http.request.paths[i]
+            let lists: Vec<String> = paths[i]
+                .0
                 .vars
                 .iter()
                 .filter_map(|name| match target.vars.get(name) {
@@ -471,7 +489,7 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             diags.push(
                 Diagnostic::new(
                     &p.source,
-                    http.request.path_pos.get(i).copied().unwrap_or(Pos::START),
+                    paths[i].1,
                     format!(
                         "probe `{}` would send {all} requests per run to target `{}`; one run sends at most {cap}",
                         p.id, target.name

@@ -36,7 +36,11 @@ fn shipped_regexes() -> Vec<String> {
     let mut out = Vec::new();
     for p in &probes {
         match &p.kind {
-            Kind::Http(h) => h.checks.iter().for_each(|g| walk(&g.check, &mut out)),
+            Kind::Http(h) => h
+                .exchanges
+                .iter()
+                .flat_map(|e| &e.checks)
+                .for_each(|g| walk(&g.check, &mut out)),
             Kind::Tcp(t) => {
                 for g in &t.checks {
                     if let picket::check::tcp::TcpCheck::Banner(

@@ -851,7 +851,10 @@ fn exposure_paths(probe: &str) -> usize {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));
-    probes[0].kind.as_http().unwrap().request.paths.len()
+    probes[0].kind.as_http().unwrap().exchanges[0]
+        .request
+        .paths
+        .len()
 }
 
 #[tokio::test]
@@ -1084,9 +1087,7 @@ async fn some_probe_detects_an_exposed_heapdump() {
     )
     .unwrap_or_else(|d| panic!("{d}"));
     let Some(probe) = all.iter().find(|p| {
-        p.kind
-            .as_http()
-            .unwrap()
+        p.kind.as_http().unwrap().exchanges[0]
             .request
             .paths
             .iter()
