@@ -295,15 +295,12 @@ pub fn load_probe_file(
             return None;
         }
     };
+    if probe::nuclei::looks_like_nuclei(&text) {
+        return probe::nuclei::load(file, &text, defaults, diags);
+    }
     match parse_yaml::<probe::raw::Probe>(file, &text) {
         Ok(raw) => probe::compile(file, raw, defaults, diags),
-        Err(mut d) => {
-            if d.message == "unknown field `info`" || d.message == "unknown field `requests`" {
-                d.hint = Some(
-                    "this looks like a nuclei template; this version of picket loads only picket probes"
-                        .into(),
-                );
-            }
+        Err(d) => {
             diags.push(d);
             None
         }
@@ -414,6 +411,21 @@ pub fn load_probe_paths(
     } else {
         Err(diags)
     }
+}
+
+/// For `validate`'s summary over folders of probes and templates: how many probe files
+/// `paths` hold, and how many of them are refused in `diags`.
+pub fn probe_file_census(paths: &[PathBuf], diags: &Diagnostics) -> (usize, usize) {
+    let files: std::collections::BTreeSet<PathBuf> = paths
+        .iter()
+        .filter_map(|r| yaml_files(r).ok())
+        .flat_map(|l| l.files)
+        .collect();
+    let refused = files
+        .iter()
+        .filter(|f| diags.iter().any(|d| d.path == **f))
+        .count();
+    (files.len(), refused)
 }
 
 /// Reads only the `probes:` list of a config that failed to load, ignoring everything else.

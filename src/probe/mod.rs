@@ -22,6 +22,7 @@ use crate::units::{self, Schedule, Severity};
 
 /// The raw YAML shapes of a probe file.
 pub mod http;
+pub mod nuclei;
 pub mod tcp;
 pub mod tls;
 
