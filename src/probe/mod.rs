@@ -626,6 +626,9 @@ pub struct Probe {
     pub target_name_pos: Vec<(String, Pos)>,
     /// Heap memory held by the probe's compiled regexes, for the budget over all probes.
     pub regex_bytes: usize,
+    /// A nuclei template's `info.classification` (`cve-id`, `cwe-id`, `cvss-score`), carried
+    /// into SARIF rules and regression events; empty for picket probes.
+    pub classification: Vec<(String, String)>,
 }
 
 /// Most requests one run of a series may send, after list variables are expanded. A probe
@@ -966,6 +969,7 @@ pub fn compile(
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
         regex_bytes,
+        classification: Vec::new(),
     })
 }
 

@@ -402,16 +402,16 @@ pub fn compile(
         (None, Some(i)) => Some(format!("Impact: {}", i.trim())),
         (None, None) => None,
     };
-    let mut tags = tags;
+    let mut classification = Vec::new();
     for (key, value) in info.classification.iter().flatten() {
         let text = match value {
-            raw::Scalar::Text(t) => t.clone(),
+            raw::Scalar::Text(t) => t.trim().to_string(),
             raw::Scalar::Number(n) => n.to_string(),
             raw::Scalar::List(l) => l.join(","),
             raw::Scalar::Null(()) => continue,
         };
         if matches!(key.as_str(), "cve-id" | "cwe-id" | "cvss-score") && !text.is_empty() {
-            tags.push(format!("{key}:{}", text.to_ascii_lowercase()));
+            classification.push((key.clone(), text));
         }
     }
 
@@ -506,6 +506,7 @@ pub fn compile(
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
         regex_bytes,
+        classification,
     })
 }
 

@@ -276,3 +276,141 @@ async fn validate_counts_the_templates_of_a_folder_that_load() {
         "no count of the files that load:\n{stdout}\n{stderr}"
     );
 }
+
+/// A nuclei template dropped into a probe folder of a running service regresses over OTLP
+/// when the target starts matching it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_in_a_probe_folder_regresses_over_otlp_when_the_target_starts_matching() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use crate::service::{get_rows, service_workspace, signal, spawn_service};
+
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let exposed = Arc::new(AtomicBool::new(false));
+    let flag = exposed.clone();
+    let target = TestServer::start(move |seen| {
+        if seen.path_and_query == "/.svn/entries" && flag.load(Ordering::SeqCst) {
+            respond(
+                200,
+                &[("content-type", "text/plain")],
+                "12\n\ndir\n0\nhas-props\n",
+            )
+        } else {
+            respond(
+                404,
+                &[("content-type", "text/html")],
+                "<html>not found</html>",
+            )
+        }
+    })
+    .await;
+    let ws = service_workspace(
+        &target.url(),
+        &crate::e2e::telemetry_block(&receiver, "grpc"),
+    );
+    std::fs::copy(
+        shared("supported").join("exposed-svn.yaml"),
+        ws.path().join("probes/exposed-svn.yaml"),
+    )
+    .unwrap();
+    let mut service = spawn_service(ws.path(), &[]);
+    let state = |rows: &[picket::api::Row]| {
+        rows.iter()
+            .find(|r| r.probe == "nuclei/exposed-svn")
+            .map(|r| r.state.as_str().to_string())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while state(&get_rows(service.api, "/api/v1/series").await).as_deref() != Some("passing") {
+        assert!(std::time::Instant::now() < deadline, "never passing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    exposed.store(true, Ordering::SeqCst);
+    let regressed = receiver
+        .wait_until(
+            |r| {
+                r.logs().iter().any(|l| {
+                    l.event_name == "picket.regression"
+                        && l.attrs.get("probe.id").map(String::as_str) == Some("nuclei/exposed-svn")
+                })
+            },
+            Duration::from_secs(20),
+        )
+        .await;
+    signal(&service.child, "-TERM");
+    let _ = tokio::task::spawn_blocking(move || service.child.wait())
+        .await
+        .unwrap();
+    assert!(regressed, "no regression of nuclei/exposed-svn over OTLP");
+    let logs = receiver.logs();
+    let regression = logs
+        .iter()
+        .find(|l| l.event_name == "picket.regression")
+        .unwrap();
+    assert_eq!(regression.attrs["probe.severity"], "medium");
+    assert_eq!(
+        regression.attrs["security_rule.name"],
+        "SVN Configuration - Detect"
+    );
+    assert!(
+        regression.attrs["findings"].contains("has-props"),
+        "{:?}",
+        regression.attrs
+    );
+    // info.classification travels with the event.
+    assert_eq!(regression.attrs["security_rule.cwe_id"], "CWE-200");
+    assert_eq!(regression.attrs["security_rule.cvss_score"], "5.3");
+}
+
+#[tokio::test]
+async fn sarif_rules_carry_the_template_classification() {
+    let server = TestServer::start(|seen| {
+        if seen.path_and_query == "/.svn/entries" {
+            respond(200, &[("content-type", "text/plain")], "has-props\n")
+        } else {
+            respond(404, &[], "")
+        }
+    })
+    .await;
+    let ws = workspace(&[]);
+    std::fs::create_dir_all(ws.path().join("probes")).unwrap();
+    std::fs::copy(
+        shared("supported").join("exposed-svn.yaml"),
+        ws.path().join("probes/exposed-svn.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("picket.yaml"),
+        crate::helpers::config_for(&server.url(), ""),
+    )
+    .unwrap();
+    let out = run_picket(
+        ws.path(),
+        &[
+            "check",
+            "-c",
+            "picket.yaml",
+            "--format",
+            "sarif",
+            "--no-progress",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let sarif: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rule = &sarif["runs"][0]["tool"]["driver"]["rules"][0];
+    assert_eq!(rule["id"], "nuclei/exposed-svn");
+    assert_eq!(rule["properties"]["cwe-id"], "CWE-200");
+    assert_eq!(rule["properties"]["cvss-score"], "5.3");
+    let result = &sarif["runs"][0]["results"][0];
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("has-props"),
+        "{result}"
+    );
+}
