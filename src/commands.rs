@@ -215,6 +215,7 @@ pub async fn run_all(
                 }),
                 started: std::time::SystemTime::now(),
                 duration: std::time::Duration::ZERO,
+                wait: std::time::Duration::ZERO,
                 url: String::new(),
                 server_address: String::new(),
                 server_port: 0,

@@ -24,8 +24,12 @@ pub struct ResultRow {
     pub probe_severity: Severity,
     /// `pass`, `fail` or `error`.
     pub outcome: &'static str,
-    /// Run duration in milliseconds.
+    /// How long the exchange with the target took, in milliseconds; queueing for
+    /// concurrency permits and rate slots is not in it.
     pub duration_ms: u64,
+    /// How long the run queued for concurrency permits and per-target rate slots, in
+    /// milliseconds.
+    pub wait_ms: u64,
     /// Failed checks.
     pub findings: Vec<Finding>,
     /// Error message when the outcome is `error`.
@@ -82,6 +86,7 @@ impl Report {
                 probe_severity: s.probe.severity,
                 outcome: r.outcome.as_str(),
                 duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+                wait_ms: u64::try_from(r.wait.as_millis()).unwrap_or(u64::MAX),
                 findings: r.outcome.findings().to_vec(),
                 error: match &r.outcome {
                     Outcome::Error(e) => Some(e.to_string()),

@@ -9,7 +9,7 @@ use reqwest::Client;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Gate, Runner, SetupError, redact_url};
+use super::{Lane, Runner, SetupError, redact_url};
 use crate::check::http::{self as check, Response};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
@@ -28,7 +28,7 @@ pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
     spec: &Http,
-    gate: &Gate,
+    lane: &Lane<'_>,
     result: &mut RunResult,
 ) -> Outcome {
     let target = &series.target;
@@ -54,7 +54,7 @@ pub(super) async fn execute(
             let failed = run_path(
                 series,
                 exchange,
-                gate,
+                lane,
                 path,
                 many,
                 max_body_bytes,
@@ -78,7 +78,7 @@ pub(super) async fn execute(
 async fn run_path(
     series: &Series,
     exchange: &Exchange,
-    gate: &Gate,
+    lane: &Lane<'_>,
     path: &str,
     many: bool,
     max_body_bytes: u64,
@@ -93,7 +93,7 @@ async fn run_path(
     if std::mem::take(first) {
         result.url = redact_url(&url, &runner.redactor);
     }
-    let response = exchange_one(series, &exchange.request, gate, url, max_body_bytes).await?;
+    let response = exchange_one(series, &exchange.request, lane, url, max_body_bytes).await?;
     result.status = Some(response.status.as_u16());
     let evaluation = check::evaluate(&exchange.checks, &response);
     let name = |check: String| {
@@ -116,7 +116,7 @@ async fn run_path(
 async fn exchange_one(
     series: &Series,
     request: &HttpRequest,
-    gate: &Gate,
+    lane: &Lane<'_>,
     url: Url,
     max_body_bytes: u64,
 ) -> Result<Response, RunError> {
@@ -137,7 +137,9 @@ async fn exchange_one(
     let mut method = request.method.clone();
     let mut body = body;
     let mut url = url;
+    // The response time is the exchange's own: rate-limit waits between hops are not in it.
     let start = Instant::now();
+    let waited_before = lane.waited();
     for _hop in 0..=MAX_REDIRECTS {
         if url.origin() != origin {
             // Unreachable by construction; kept as the last line of defence.
@@ -146,8 +148,8 @@ async fn exchange_one(
                 message: "refused to send a request outside the target".into(),
             });
         }
-        gate.rate.acquire().await;
-        let mut sending = gate
+        lane.pace().await;
+        let mut sending = lane
             .client
             .request(method.clone(), url.clone())
             .headers(headers.clone());
@@ -181,7 +183,9 @@ async fn exchange_one(
             headers: response.headers().clone(),
             body: bytes,
             truncated,
-            elapsed: start.elapsed(),
+            elapsed: start
+                .elapsed()
+                .saturating_sub(lane.waited().saturating_sub(waited_before)),
         });
     }
     Err(RunError {

@@ -525,6 +525,7 @@ fn result(labels: &SeriesLabels, outcome: Outcome, millis: u64, status: Option<u
         outcome,
         started: SystemTime::now(),
         duration: Duration::from_millis(millis),
+        wait: Duration::ZERO,
         url: "https://payments.internal:8443/login?token=[REDACTED]".into(),
         server_address: "payments.internal".into(),
         server_port: 8443,
