@@ -372,8 +372,9 @@ impl Default for Telemetry {
 
 impl Config {
     /// A config with one target and defaults everywhere, for `picket check --target URL`.
+    /// The target is named [`adhoc_name`].
     pub fn adhoc(url: Url, probe_paths: Vec<PathBuf>) -> Config {
-        let name = url.host_str().unwrap_or("target").to_ascii_lowercase();
+        let name = adhoc_name(&url);
         Config {
             source: PathBuf::new(),
             probe_paths: probe_paths
@@ -407,6 +408,19 @@ impl Config {
     /// Finds a target by name.
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// The name of the ad-hoc target of `picket check --target URL`: `host:port` as the URL
+/// gives them, with the scheme's port when the URL has none (`127.0.0.1:8080`, `[::1]:8443`,
+/// `example.com:443`). Reports then say which service they are about, and two services on
+/// one host are not confused.
+pub fn adhoc_name(url: &Url) -> String {
+    // `host_str` keeps the brackets of an IPv6 literal.
+    let host = url.host_str().unwrap_or("target").to_ascii_lowercase();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
     }
 }
 
@@ -1165,6 +1179,15 @@ mod tests {
             resolve_env("${env:TOKEN", &env),
             Err(EnvError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn adhoc_targets_are_named_host_and_port() {
+        let name = |u: &str| adhoc_name(&Url::parse(u).unwrap());
+        assert_eq!(name("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+        assert_eq!(name("http://[::1]:8080"), "[::1]:8080");
+        assert_eq!(name("https://Payments.Example"), "payments.example:443");
+        assert_eq!(name("http://example.com/api"), "example.com:80");
     }
 
     #[test]

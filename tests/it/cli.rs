@@ -308,6 +308,47 @@ async fn adhoc_url_uses_the_shipped_library() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// The ad-hoc target of `check --target URL` is named `host:port`, IPv6 literals bracketed.
+#[tokio::test]
+async fn adhoc_targets_are_named_host_and_port() {
+    let ws = crate::helpers::workspace(&[(
+        "probes/ok.yaml",
+        "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n",
+    )]);
+    let v4 = insecure_server().await;
+    // A minimal HTTP server on ::1 (the test helper binds 127.0.0.1 only).
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let v6_port = v6.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = v6.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    for (url, want) in [
+        (v4.url(), format!("127.0.0.1:{}", v4.addr.port())),
+        (format!("http://[::1]:{v6_port}/"), format!("[::1]:{v6_port}")),
+    ] {
+        let out = run_picket(
+            ws.path(),
+            &["check", "--target", &url, "--probes", "probes", "--format", "json"],
+            &[],
+        )
+        .await;
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["results"][0]["target"], want.as_str(), "{stdout}");
+        assert_eq!(doc["results"][0]["outcome"], "pass", "{stdout}");
+    }
+}
+
 #[tokio::test]
 async fn help_explains_each_command() {
     let root = crate::helpers::repo_root();
