@@ -88,7 +88,10 @@ impl RateLimiter {
     /// order, so waiting is fair.
     fn reserve(&self) -> Duration {
         // Never poisoned: nothing in the critical section can panic.
-        let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let slot = (*next).max(now);
         *next = slot.checked_add(self.interval).unwrap_or(slot);

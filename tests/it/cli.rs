@@ -326,18 +326,25 @@ async fn adhoc_targets_are_named_host_and_port() {
                 let mut buf = [0u8; 4096];
                 let _ = sock.read(&mut buf).await;
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
             });
         }
     });
     for (url, want) in [
         (v4.url(), format!("127.0.0.1:{}", v4.addr.port())),
-        (format!("http://[::1]:{v6_port}/"), format!("[::1]:{v6_port}")),
+        (
+            format!("http://[::1]:{v6_port}/"),
+            format!("[::1]:{v6_port}"),
+        ),
     ] {
         let out = run_picket(
             ws.path(),
-            &["check", "--target", &url, "--probes", "probes", "--format", "json"],
+            &[
+                "check", "--target", &url, "--probes", "probes", "--format", "json",
+            ],
             &[],
         )
         .await;
@@ -346,6 +353,94 @@ async fn adhoc_targets_are_named_host_and_port() {
         let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(doc["results"][0]["target"], want.as_str(), "{stdout}");
         assert_eq!(doc["results"][0]["outcome"], "pass", "{stdout}");
+    }
+}
+
+/// `list` names every probe/target pair that is not a series, with its reason: the probe's
+/// selector, its kind against the target's scheme, a missing target variable.
+#[tokio::test]
+async fn list_shows_every_pair_that_is_not_a_series_with_its_reason() {
+    let http = |id: &str, extra: &str, path: &str| {
+        format!(
+            "id: {id}\nname: {id}\nseverity: low\n{extra}http:\n  path: \"{path}\"\nchecks:\n  - status: 200\n"
+        )
+    };
+    let ws = crate::helpers::workspace(&[
+        (
+            "picket.yaml",
+            "probes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: inside\n    url: http://127.0.0.1:10\n    vars: { protected_paths: [/admin] }\n  - name: cache\n    url: tcp://127.0.0.1:6379\n    tags: [public]\n",
+        ),
+        ("probes/any.yaml", &http("t/any", "", "/")),
+        (
+            "probes/public.yaml",
+            &http("t/public", "targets: { tags: [public] }\n", "/"),
+        ),
+        (
+            "probes/auth.yaml",
+            &http("t/auth", "", "{{vars.protected_paths}}"),
+        ),
+    ]);
+    let out = run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // 3 probes x 3 targets: t/any on web and inside, t/public on web, t/auth on inside.
+    assert!(stdout.contains("SERIES (4)"), "{stdout}");
+    let skipped = &stdout[stdout.find("SKIPPED").expect("a SKIPPED section")..];
+    let want = "SKIPPED (5 probe/target pairs)
+  targets: tags [public] not on target (1 pair)
+    probes:  t/public
+    targets: inside
+  http probe; target is tcp:// (3 pairs)
+    probes:  t/any, t/auth, t/public
+    targets: cache
+  vars.protected_paths not set (1 pair)
+    probes:  t/auth
+    targets: web
+";
+    assert_eq!(skipped, want, "{stdout}");
+}
+
+/// Hundreds of skipped pairs stay a few lines: grouped by reason, probes and targets listed once.
+#[tokio::test]
+async fn list_groups_hundreds_of_skipped_pairs() {
+    let mut files: Vec<(String, String)> = (0..30)
+        .map(|i| {
+            (
+                format!("probes/p{i:02}.yaml"),
+                format!("id: web/p{i:02}\nname: p\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n"),
+            )
+        })
+        .collect();
+    let targets: String = (0..10)
+        .map(|t| format!("  - name: db{t}\n    url: tcp://127.0.0.1:{}\n", 5000 + t))
+        .collect();
+    files.push((
+        "picket.yaml".into(),
+        format!("probes: [probes/]\ntargets:\n{targets}"),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ws = crate::helpers::workspace(&refs);
+    let out = run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let skipped = &stdout[stdout.find("SKIPPED").expect("a SKIPPED section")..];
+    assert!(
+        skipped.starts_with(
+            "SKIPPED (300 probe/target pairs)\n  http probe; target is tcp:// (300 pairs)\n"
+        ),
+        "{skipped}"
+    );
+    let lines: Vec<&str> = skipped.lines().collect();
+    assert!(lines.len() <= 10, "{skipped}");
+    assert!(lines.iter().all(|l| l.len() <= 100), "{skipped}");
+    for i in 0..30 {
+        assert!(skipped.contains(&format!("web/p{i:02}")), "{skipped}");
+    }
+    for t in 0..10 {
+        assert!(skipped.contains(&format!("db{t}")), "{skipped}");
     }
 }
 

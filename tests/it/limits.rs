@@ -313,7 +313,11 @@ async fn a_probe_timeout_does_not_count_the_waits_between_its_requests() {
         "{:?}",
         result.duration
     );
-    assert!(result.wait >= Duration::from_millis(950), "{:?}", result.wait);
+    assert!(
+        result.wait >= Duration::from_millis(950),
+        "{:?}",
+        result.wait
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +338,10 @@ async fn check_json_reports_the_wait_apart_from_the_duration() {
             ),
         )])
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let ws = crate::helpers::workspace(&refs);
     let start = std::time::Instant::now();
     let out = crate::helpers::run_picket(
@@ -357,6 +364,10 @@ async fn check_json_reports_the_wait_apart_from_the_duration() {
         assert!(ms < 200, "duration_ms {ms} in {r}");
         assert!(r["wait_ms"].as_u64().is_some(), "{r}");
     }
-    let waits: u64 = results.iter().map(|r| r["wait_ms"].as_u64().unwrap()).max().unwrap();
+    let waits: u64 = results
+        .iter()
+        .map(|r| r["wait_ms"].as_u64().unwrap())
+        .max()
+        .unwrap();
     assert!(waits >= 950, "longest wait_ms {waits}");
 }

@@ -306,7 +306,9 @@ fn hsts_selects_only_https_targets() {
         "hsts planned for an http target: {:?}",
         plan.series.iter().map(|s| &s.key).collect::<Vec<_>>()
     );
-    assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+    // The pair is listed as skipped, with the probe's scheme filter as the reason.
+    let reasons: Vec<String> = plan.skipped.iter().map(|s| s.reason.to_string()).collect();
+    assert_eq!(reasons, ["targets: schemes [https]; target is http://"]);
 
     // Loading and planning make no request, so an unreachable https URL is fine here.
     let https = load_one("headers/hsts", "https://127.0.0.1:9");
@@ -1860,7 +1862,7 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
             vec![picket::plan::Skipped {
                 probe: probe.to_string(),
                 target: "web".into(),
-                reason: "target declares no `vars.protected_paths`".into(),
+                reason: picket::plan::Reason::MissingVar("protected_paths".into()),
             }],
             "{probe}"
         );
@@ -2019,8 +2021,8 @@ fn directory_listing_declared_is_skipped_without_directories() {
     assert!(plan.series.is_empty());
     assert_eq!(plan.skipped.len(), 1);
     assert_eq!(
-        plan.skipped[0].reason,
-        "target declares no `vars.directories`"
+        plan.skipped[0].reason.to_string(),
+        "vars.directories not set"
     );
     // The root probe needs no variables.
     let plan = picket::plan::plan(&load_one(
