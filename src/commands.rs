@@ -267,7 +267,7 @@ pub async fn check(
         Format::Text => report.to_text(opts.verbose),
         Format::Json => report.to_json() + "\n",
         Format::Sarif => report.to_sarif() + "\n",
-        Format::Junit => report.to_junit(),
+        Format::Junit => report.to_junit(opts.fail_on),
     };
     // Defence in depth: findings were scrubbed by the runner; scrub the whole text again.
     let text = config.redactor.scrub(&text);

@@ -308,6 +308,63 @@ async fn adhoc_url_uses_the_shipped_library() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// JUnit follows `--fail-on`: a series whose findings are all below it is a passed testcase
+/// with the findings in `<system-out>`; at or above, a failure. The exit code agrees.
+#[tokio::test]
+async fn junit_reports_findings_below_fail_on_as_passed_with_their_text() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let junit = |fail_on: &'static str| {
+        let dir = ws.path().to_path_buf();
+        async move {
+            let out = run_picket(
+                &dir,
+                &[
+                    "check",
+                    "-c",
+                    "picket.yaml",
+                    "--format",
+                    "junit",
+                    "--fail-on",
+                    fail_on,
+                ],
+                &[],
+            )
+            .await;
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        }
+    };
+    // headers/nosniff fails at medium; exposure/git passes.
+    let (code, xml) = junit("high").await;
+    assert_eq!(code, Some(0), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 0, "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"0\" errors=\"0\""),
+        "{xml}"
+    );
+    let case = xml
+        .split("<testcase ")
+        .find(|c| c.contains("name=\"headers/nosniff\""))
+        .unwrap();
+    assert!(
+        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected nosniff, observed absent</system-out>"),
+        "{case}"
+    );
+    assert!(case.contains("</system-out>\n    </testcase>"), "{case}");
+
+    for at_or_below in ["medium", "low"] {
+        let (code, xml) = junit(at_or_below).await;
+        assert_eq!(code, Some(1), "{xml}");
+        assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+        assert!(!xml.contains("<system-out>"), "{xml}");
+        assert!(
+            xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
+    }
+}
+
 /// The ad-hoc target of `check --target URL` is named `host:port`, IPv6 literals bracketed.
 #[tokio::test]
 async fn adhoc_targets_are_named_host_and_port() {
