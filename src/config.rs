@@ -23,21 +23,25 @@ use crate::units::{self, Schedule};
 pub mod raw {
     use std::collections::BTreeMap;
 
+    use schemars::JsonSchema;
     use serde::Deserialize;
     use serde_saphyr::Spanned;
 
     /// The whole service config file.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Config {
         /// Probe files and folders (searched recursively for `*.yaml` and `*.yml`).
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub probes: Vec<Spanned<String>>,
         /// The services to probe.
         #[serde(default)]
+        #[schemars(with = "Vec<Target>")]
         pub targets: Vec<Spanned<Target>>,
         /// Files or folders holding more targets, each file a YAML list of targets.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub targets_from: Vec<Spanned<String>>,
         /// Defaults that probes may override.
         #[serde(default)]
@@ -57,40 +61,49 @@ pub mod raw {
     }
 
     /// One service endpoint.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Target {
         /// Unique name, `[a-z0-9][a-z0-9-_.]*`.
+        #[schemars(with = "String")]
         pub name: Spanned<String>,
         /// Base URL; probe paths are appended to its path.
+        #[schemars(with = "String")]
         pub url: Spanned<String>,
         /// Tags that probes select targets by.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub tags: Vec<Spanned<String>>,
         /// Headers sent by probes that use target auth. Use `${env:NAME}` for secrets.
         #[serde(default)]
+        #[schemars(with = "BTreeMap<String, String>")]
         pub headers: BTreeMap<String, Spanned<String>>,
         /// TLS settings for this target.
         #[serde(default)]
+        #[schemars(with = "Option<TargetTls>")]
         pub tls: Option<Spanned<TargetTls>>,
         /// Per-target facts that some probes need (`{{vars.NAME}}`).
         #[serde(default)]
+        #[schemars(with = "BTreeMap<String, VarValue>")]
         pub vars: BTreeMap<String, Spanned<VarValue>>,
     }
 
     /// TLS settings of a target.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct TargetTls {
         /// A PEM file of CA certificates trusted for this target, besides the system roots.
+        #[schemars(with = "Option<String>")]
         pub ca_file: Option<Spanned<String>>,
         /// The name to verify the certificate against, when it differs from the URL host.
+        #[schemars(with = "Option<String>")]
         pub server_name: Option<Spanned<String>>,
     }
 
     /// A target variable: a scalar or a list of scalars.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend("x-picket-expected" = "a value such as /admin, or a list of values such as [/admin, /internal]"))]
     pub enum VarValue {
         /// A list, expanded to one request per item.
         List(Vec<Scalar>),
@@ -99,7 +112,7 @@ pub mod raw {
     }
 
     /// A scalar YAML value, kept as text.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum Scalar {
         /// An integer.
@@ -125,37 +138,45 @@ pub mod raw {
     }
 
     /// When series run: `every` or `cron`, plus `jitter`.
-    #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Schedule {
         /// Interval such as `5m`.
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub every: Option<Spanned<String>>,
         /// Cron expression (5 or 6 fields, UTC).
         #[schemars(with = "Option<String>")]
         pub cron: Option<Spanned<String>>,
         /// Random spread such as `10%`.
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::PercentText>")]
         pub jitter: Option<Spanned<String>>,
     }
 
     /// Config-wide defaults.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Defaults {
         /// Default schedule (`every: 5m, jitter: 10%`).
+        #[schemars(with = "Option<Schedule>")]
         pub schedule: Option<Spanned<Schedule>>,
         /// Timeout for one whole run (`10s`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub timeout: Option<Spanned<String>>,
         /// Failing runs before a regression is declared (2; 1 to 100).
+        #[schemars(with = "Option<u32>", example = 2)]
         pub confirm: Option<Spanned<i64>>,
         /// Passing runs before a recovery is declared (1; 1 to 100).
+        #[schemars(with = "Option<u32>", example = 1)]
         pub recover: Option<Spanned<i64>>,
     }
 
     /// A size: a number of bytes or text like `1MiB`.
-    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend(
+        "x-picket-expected" = "a size such as 1MiB",
+        "x-picket-hint" = "a number of bytes, or a number and a unit such as `512KiB` or `1MiB`"
+    ))]
     pub enum Size {
         /// Bytes.
         Bytes(u64),
@@ -164,53 +185,63 @@ pub mod raw {
     }
 
     /// Limits that protect the probed services and picket itself.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Limits {
         /// Runs in flight in the whole process (64; 1 to 10000).
+        #[schemars(with = "Option<u32>", example = 64)]
         pub concurrency: Option<Spanned<i64>>,
         /// Runs in flight per target (4; 1 to 1000).
+        #[schemars(with = "Option<u32>", example = 4)]
         pub per_target_concurrency: Option<Spanned<i64>>,
         /// Requests per second per target (10; 0.01 to 100000).
+        #[schemars(with = "Option<f64>", example = 10)]
         pub per_target_rps: Option<Spanned<f64>>,
         /// Cap on each response body read (`1MiB`; 1 byte to `64MiB`).
+        #[schemars(with = "Option<Size>")]
         pub max_body_bytes: Option<Spanned<Size>>,
     }
 
     /// The embedded state store.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct State {
         /// Directory of the store (`.picket/state`).
+        #[schemars(with = "Option<String>")]
         pub path: Option<Spanned<String>>,
     }
 
     /// Telemetry export.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Telemetry {
         /// OTLP exporter; absent means no export.
+        #[schemars(with = "Option<Otlp>")]
         pub otlp: Option<Spanned<Otlp>>,
         /// How often metrics are exported (`10s`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub export_interval: Option<Spanned<String>>,
     }
 
     /// An OTLP endpoint.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Otlp {
         /// Collector URL, e.g. `http://127.0.0.1:4317`.
+        #[schemars(with = "String")]
         pub endpoint: Spanned<String>,
         /// `grpc` (default) or `http/protobuf`.
+        #[schemars(with = "Option<String>")]
         pub protocol: Option<Spanned<String>>,
     }
 
     /// The HTTP API.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Api {
         /// Listen address (`127.0.0.1:9750`). Off loopback picket warns at startup: the API
         /// then answers anyone who can reach the address.
+        #[schemars(with = "Option<String>")]
         pub listen: Option<Spanned<String>>,
         /// Host names the API answers to, besides IP addresses, `localhost` and
         /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
@@ -218,8 +249,19 @@ pub mod raw {
         /// through a name it rebinds to this machine (DNS rebinding). `/healthz` and
         /// `/readyz` answer whatever the `Host`.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub allowed_hosts: Vec<Spanned<String>>,
     }
+}
+
+/// The JSON Schema (2020-12) of the service config file, generated from [`raw::Config`].
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(raw::Config).to_value()
+}
+
+/// The JSON Schema of a `targets_from` file: a list of targets.
+pub fn targets_schema() -> serde_json::Value {
+    schemars::schema_for!(Vec<raw::Target>).to_value()
 }
 
 /// A validated service configuration.
@@ -847,8 +889,12 @@ fn compile_duration(
                 None
             }
         },
-        Err(e) => {
-            ctx.err_hint(value, e, units::DURATION_HINT);
+        Err(_) => {
+            ctx.err_hint(
+                value,
+                units::duration_error(name, &value.value),
+                units::DURATION_HINT,
+            );
             None
         }
     }

@@ -18,6 +18,8 @@
 //!   probe kinds is [`probe::Kind`], one variant and one module per kind (`probe/http.rs`,
 //!   `probe/tcp.rs`, `probe/tls.rs`).
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
+//! - [`shape`]: when a file does not deserialize, every wrong key and value in it, found
+//!   against its format's JSON Schema, and the repair that lets validation go on.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
@@ -57,6 +59,7 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod service;
+pub mod shape;
 pub mod state;
 pub mod telemetry;
 pub mod term;

@@ -63,6 +63,8 @@ async fn json_output_has_the_spec_shape() {
                 "severity",
                 "outcome",
                 "duration_ms",
+                // A picket extension: time queued for permits and rate slots.
+                "wait_ms",
                 "findings",
                 "error"
             ])
