@@ -23,6 +23,7 @@ use reqwest::Client;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use url::Url;
 
 use crate::config::Config;
@@ -133,9 +134,19 @@ impl Lane<'_> {
             return;
         }
         let wait = self.rate.reserve();
+        if wait.is_zero() {
+            return;
+        }
         let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
         self.waited.fetch_add(nanos, Ordering::Relaxed);
-        tokio::time::sleep(wait).await;
+        // A span of its own, inside the run's: a trace shows the gap as waiting, not as the
+        // target being slow.
+        let span = tracing::info_span!(
+            "rate_slot",
+            otel.name = "wait for rate slot",
+            picket.wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        );
+        tokio::time::sleep(wait).instrument(span).await;
     }
 
     /// Time waited for rate slots during the exchange so far (including a wait under way).
