@@ -13,8 +13,8 @@
 //! the mistyped optional fields, keeping every other character where it was, so that the
 //! validation stage can run over the rest of the file and report its own problems (a bad
 //! duration, an invalid regex) in the same pass, at their true positions. Problems it cannot
-//! repair around (a missing required field, a mistyped list item) leave the file unrepaired,
-//! and only the shape problems are reported.
+//! repair around (a missing required field, a mistyped block such as `http: yes`, a mistyped
+//! list item) leave the file unrepaired, and only the shape problems are reported.
 //!
 //! The walk agrees with serde-saphyr's leniency rather than with JSON's strictness: text
 //! fields take any scalar, `yes`/`on` are booleans, quoted numbers are numbers. Where it is
@@ -537,7 +537,10 @@ impl<'a> Walk<'a> {
             };
             if self.value(field_schema, value, &field) {
                 kept.push(Pos::from_location(&key.referenced));
-            } else if required.contains(&key.value.as_str()) {
+            } else if required.contains(&key.value.as_str()) || self.structural(field_schema) {
+                // Without a required field serde still refuses the file; without a block
+                // (`http:`, `targets:`) validation would report what follows from its
+                // absence (`probe has no request`) as if it were another mistake.
                 self.repairable = false;
             } else {
                 self.drop_entry(key, value, flow);
@@ -709,6 +712,25 @@ impl<'a> Walk<'a> {
             "object" => Some("write `key: value` lines, or `{ key: value }`".into()),
             _ => None,
         }
+    }
+
+    /// Whether `schema` takes a block of fields: a mapping, or a list of mappings.
+    fn structural(&self, schema: &'a Value) -> bool {
+        let schema = self.resolve(schema);
+        if types_name(schema, "object") {
+            return true;
+        }
+        if types_name(schema, "array")
+            && let Some(items) = schema.get("items")
+            && self.structural(items)
+        {
+            return true;
+        }
+        schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array)
+            .is_some_and(|alternatives| alternatives.iter().any(|a| self.structural(a)))
     }
 
     /// Whether `schema` (or one of its alternatives) takes values of `kind`.
