@@ -997,9 +997,13 @@ mod tests {
         );
         // The check that lost `present` is where validation would complain: quiet there.
         assert!(found.quiet.contains(&Pos { line: 7, column: 5 }));
-        // A missing required field cannot be repaired around.
+        // A missing required field cannot be repaired around, nor a block of the wrong type.
         let found = check("id: t/a\nname: a\nconfirm: x\n", &schema, options()).unwrap();
         assert!(found.repair("").is_none());
+        let yaml = "id: t/a\nname: a\nseverity: low\nhttp: yes\nchecks:\n  - status: 200\n";
+        let found = check(yaml, &schema, options()).unwrap();
+        assert_eq!(found.problems.len(), 1);
+        assert!(found.repair(yaml).is_none());
     }
 
     #[test]
