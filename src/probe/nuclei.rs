@@ -26,20 +26,6 @@ use crate::units::{self, Severity};
 pub mod raw {
     use super::*;
 
-    /// Just enough to tell a nuclei template from a picket probe.
-    #[derive(Debug, Deserialize)]
-    pub struct Shape {
-        /// nuclei's `info` block (picket probes have none).
-        #[serde(default)]
-        pub info: Option<serde::de::IgnoredAny>,
-        /// nuclei's legacy `requests` (picket probes have none).
-        #[serde(default)]
-        pub requests: Option<serde::de::IgnoredAny>,
-        /// The fields a picket probe always has.
-        #[serde(default)]
-        pub checks: Option<serde::de::IgnoredAny>,
-    }
-
     /// A template.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -208,10 +194,16 @@ pub mod raw {
     }
 }
 
-/// Whether YAML `text` has nuclei's shape rather than a picket probe's.
+/// Whether YAML `text` has nuclei's shape rather than a picket probe's: a top-level `info:`
+/// (or the legacy `requests:`) and no `checks:`. Read from the lines, without parsing twice.
 pub fn looks_like_nuclei(text: &str) -> bool {
-    serde_saphyr::from_str::<raw::Shape>(text)
-        .is_ok_and(|s| (s.info.is_some() || s.requests.is_some()) && s.checks.is_none())
+    let top = |key: &str| {
+        text.lines().any(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+    };
+    (top("info") || top("requests")) && !top("checks")
 }
 
 /// Why a nuclei field is outside the subset, for the error that names it.
@@ -865,5 +857,34 @@ fn re2(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<regex::bytes::Regex> {
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_told_from_a_probe_by_its_top_level_keys() {
+        assert!(looks_like_nuclei("id: x\ninfo:\n  name: x\nhttp: []\n"));
+        assert!(looks_like_nuclei("id: x\nrequests: []\n"));
+        assert!(!looks_like_nuclei(
+            "id: a/b\nname: x\nhttp: { path: / }\nchecks: []\n"
+        ));
+        // A key nested under another is not top-level.
+        assert!(!looks_like_nuclei(
+            "id: a/b\nhttp:\n  info: x\nchecks: []\n"
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_become_unsupported_features() {
+        let d = explain(Diagnostic::new(
+            Path::new("t.yaml"),
+            Pos::START,
+            "unknown field `raw`, expected one of `method`, `path`",
+        ));
+        assert_eq!(d.message, "nuclei `raw` is not supported");
+        assert!(d.hint.unwrap().contains("raw requests"));
     }
 }
