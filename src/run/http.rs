@@ -15,7 +15,7 @@ use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
-use crate::probe::http::{Exchange, Http, HttpRequest};
+use crate::probe::http::{Exchange, Http, HttpRequest, is_builtin};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
@@ -319,10 +319,12 @@ fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, 
         let mut partial = vec![t.text.clone()];
         for name in &t.vars {
             let placeholder = format!("{{{{vars.{name}}}}}");
-            let values: Vec<&str> = match target.vars.get(name) {
-                Some(Var::One(v)) => vec![v.expose().as_str()],
-                Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
-                None => return Err(format!("target declares no `vars.{name}`")),
+            let own = builtin(name, &target.url);
+            let values: Vec<&str> = match (&own, target.vars.get(name)) {
+                (Some(v), _) => vec![v.as_str()],
+                (None, Some(Var::One(v))) => vec![v.expose().as_str()],
+                (None, Some(Var::List(vs))) => vs.iter().map(|v| v.expose().as_str()).collect(),
+                (None, None) => return Err(format!("target declares no `vars.{name}`")),
             };
             partial = partial
                 .iter()
@@ -360,6 +362,7 @@ fn render(template: &Template, target: &Target) -> Result<String, String> {
     let mut text = template.text.clone();
     for name in &template.vars {
         let value = match target.vars.get(name) {
+            _ if is_builtin(name) => builtin(name, &target.url).unwrap_or_default(),
             Some(Var::One(v)) => v.expose().clone(),
             Some(Var::List(vs)) => vs
                 .iter()
@@ -371,6 +374,30 @@ fn render(template: &Template, target: &Target) -> Result<String, String> {
         text = text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
     }
     Ok(text)
+}
+
+/// The value of a placeholder taken from the target's URL (see
+/// [`crate::probe::http::is_builtin`]).
+fn builtin(name: &str, url: &Url) -> Option<String> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Some(match name {
+        "@base" => url.as_str().trim_end_matches('/').to_string(),
+        "@root" => format!("{}://{with_port}", url.scheme()),
+        "@host" => with_port,
+        "@hostname" => host.to_string(),
+        "@port" => port.to_string(),
+        "@scheme" => url.scheme().to_string(),
+        "@up" => "/..".repeat(
+            url.path_segments()
+                .map_or(0, |s| s.filter(|s| !s.is_empty()).count()),
+        ),
+        _ => return None,
+    })
 }
 
 /// Request headers: the target's (when the probe uses target auth), then the probe's own.
