@@ -75,11 +75,11 @@ impl View {
             .snapshot()
             .into_iter()
             .map(|t| Entry {
-                probe: t.info.probe.clone(),
+                probe: t.info.probe.id.clone(),
                 target: t.info.target.clone(),
-                severity: t.state.severity(t.info.severity),
+                severity: t.state.severity(t.info.probe.severity),
                 tags: t.info.tags.clone(),
-                name: t.info.name.clone(),
+                name: t.info.probe.name.clone(),
                 state: t.state,
             })
             .collect()
@@ -123,7 +123,7 @@ impl From<&Entry> for Row {
             last_run: e.state.last_run.map(rfc3339),
             last_duration_ms: e.state.last_duration_ms,
             findings: e.state.findings.clone(),
-            history: e.state.history.iter().copied().collect(),
+            history: e.state.history.iter().map(|r| r.outcome).collect(),
         }
     }
 }
@@ -417,7 +417,7 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
             e.state.last_duration_ms,
         );
         for m in &e.state.history {
-            let c = match m {
+            let c = match m.outcome {
                 Mark::Pass => "pass",
                 Mark::Fail => "fail",
                 Mark::Error => "error",
