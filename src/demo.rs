@@ -254,7 +254,7 @@ pub async fn run(
                     None => continue,
                 };
                 let info = &change.info;
-                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, change.state.severity(info.severity))?;
+                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe.id, info.target, change.state.severity(info.probe.severity))?;
                 for f in &change.state.findings {
                     let line = format!("             {}", f.sentence());
                     writeln!(out, "{}", crate::term::escape_controls(&line))?;

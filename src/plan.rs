@@ -23,6 +23,12 @@ pub struct Series {
     pub hash: u64,
 }
 
+/// The key of the series of `probe` on `target`: `probe id @ target name`. Unambiguous, as
+/// a probe id has no `@`.
+pub fn series_key(probe: &str, target: &str) -> String {
+    format!("{probe}@{target}")
+}
+
 /// A probe/target pair that was not planned, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -102,7 +108,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                 });
                 continue;
             }
-            let key = format!("{}@{}", probe.id, target.name);
+            let key = series_key(&probe.id, &target.name);
             out.series.push(Series {
                 probe: Arc::clone(probe),
                 target: Arc::clone(target),

@@ -9,6 +9,7 @@ mod budgets;
 mod checks;
 mod cli;
 mod crash;
+mod dashboard;
 mod e2e;
 mod files;
 mod findings;
