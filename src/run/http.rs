@@ -11,7 +11,7 @@ use url::Url;
 
 use super::{Gate, Runner, SetupError, redact_url};
 use crate::check::http::{self as check, Response};
-use crate::config::{Target, Var};
+use crate::config::Target;
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
@@ -31,7 +31,10 @@ pub(super) async fn execute(
     result: &mut RunResult,
 ) -> Outcome {
     let target = &series.target;
-    let paths = match expand_paths(&spec.request.paths, target) {
+    // One canary per run: every request and every check of the run sees the same value.
+    let canary = crate::probe::template::new_canary();
+    let checks = crate::check::canary::bind_random(&spec.checks, &canary);
+    let paths = match expand_paths(&spec.request.paths, target, &canary) {
         Ok(p) => p,
         Err(message) => {
             return Outcome::Error(RunError {
@@ -57,12 +60,12 @@ pub(super) async fn execute(
         if i == 0 {
             result.url = redact_url(&url, &runner.redactor);
         }
-        let response = match exchange(series, spec, gate, url, max_body_bytes).await {
+        let response = match exchange(series, spec, gate, url, max_body_bytes, &canary).await {
             Ok(r) => r,
             Err(e) => return Outcome::Error(e),
         };
         result.status = Some(response.status.as_u16());
-        let evaluation = check::evaluate(&spec.checks, &response);
+        let evaluation = check::evaluate(&checks, &response);
         let name = |check: String| {
             if many {
                 format!("{} {path}: {check}", spec.request.method)
@@ -86,15 +89,16 @@ async fn exchange(
     gate: &Gate,
     url: Url,
     max_body_bytes: u64,
+    canary: &str,
 ) -> Result<Response, RunError> {
     let target = &series.target;
     let origin = target.url.origin();
-    let headers = request_headers(&spec.request, target).map_err(|message| RunError {
+    let headers = request_headers(&spec.request, target, canary).map_err(|message| RunError {
         kind: ErrorKind::Request,
         message,
     })?;
     let body = match &spec.request.body {
-        Some(t) => Some(render(t, target).map_err(|message| RunError {
+        Some(t) => Some(t.render(&target.vars, canary).map_err(|message| RunError {
             kind: ErrorKind::Request,
             message,
         })?),
@@ -279,31 +283,16 @@ fn join(base: &Url, path: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Expands path templates: each list variable yields one path per item.
-fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, String> {
+/// Expands path templates: each list variable yields one path per item; `{{random}}` is the
+/// run's canary.
+fn expand_paths(
+    templates: &[Template],
+    target: &Target,
+    canary: &str,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for t in templates {
-        let mut partial = vec![t.text.clone()];
-        for name in &t.vars {
-            let placeholder = format!("{{{{vars.{name}}}}}");
-            let values: Vec<&str> = match target.vars.get(name) {
-                Some(Var::One(v)) => vec![v.expose().as_str()],
-                Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
-                None => return Err(format!("target declares no `vars.{name}`")),
-            };
-            partial = partial
-                .iter()
-                .flat_map(|p| {
-                    let placeholder = &placeholder;
-                    values.iter().map(move |v| p.replacen(placeholder, v, 1))
-                })
-                .collect();
-            if partial.len() > MAX_REQUESTS_PER_RUN {
-                return Err(format!(
-                    "variables expand to more than {MAX_REQUESTS_PER_RUN} requests"
-                ));
-            }
-        }
+        let partial = t.expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
         for p in &partial {
             if crate::probe::stays_on_target(p).is_err() {
                 return Err(format!(
@@ -322,26 +311,8 @@ fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// Renders a header or body template; list variables are joined with `, `.
-fn render(template: &Template, target: &Target) -> Result<String, String> {
-    let mut text = template.text.clone();
-    for name in &template.vars {
-        let value = match target.vars.get(name) {
-            Some(Var::One(v)) => v.expose().clone(),
-            Some(Var::List(vs)) => vs
-                .iter()
-                .map(|v| v.expose().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => return Err(format!("target declares no `vars.{name}`")),
-        };
-        text = text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
-    }
-    Ok(text)
-}
-
 /// Request headers: the target's (when the probe uses target auth), then the probe's own.
-fn request_headers(http: &HttpRequest, target: &Target) -> Result<HeaderMap, String> {
+fn request_headers(http: &HttpRequest, target: &Target, canary: &str) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     if http.use_target_auth {
         for (name, value) in &target.headers {
@@ -349,7 +320,7 @@ fn request_headers(http: &HttpRequest, target: &Target) -> Result<HeaderMap, Str
         }
     }
     for (name, template) in &http.headers {
-        let text = render(template, target)?;
+        let text = template.render(&target.vars, canary)?;
         let mut value = HeaderValue::from_str(&text)
             .map_err(|_| format!("header `{name}` has an invalid value after expansion"))?;
         if !template.vars.is_empty() {
