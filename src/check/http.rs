@@ -520,7 +520,16 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
         }
         Check::HeaderToken { name, known, test } => {
             let token = last_known_token(&response.headers, name, known);
-            Verdict::from_finding(evaluate_header(check, test, token.as_deref()))
+            let finding = evaluate_header(check, test, token.as_deref()).map(|mut f| {
+                // Say which value the token was read from, when it is not the whole value.
+                if let Some(whole) = header_value(&response.headers, name)
+                    && token.as_deref() != Some(whole.as_str())
+                {
+                    f.observed = format!("{} (the last recognised token of {whole:?})", f.observed);
+                }
+                f
+            });
+            Verdict::from_finding(finding)
         }
         // Kleene conjunction: one failure decides; otherwise one unknown leaves it open.
         Check::AllOf(checks) => {

@@ -579,20 +579,33 @@ async fn referrer_policy() {
     .await;
 }
 
-/// The Referrer Policy spec (§8.1) takes the last token that *is a policy*; unknown tokens
-/// are skipped. `unsafe-url, x-future-policy` is therefore `unsafe-url` in every browser, but
-/// the probe only looks at the literal last token and passes.
+/// The Referrer Policy spec takes the last token that *is a policy*; unknown tokens are
+/// skipped. `unsafe-url, x-future-policy` is therefore `unsafe-url` in every browser, and
+/// `no-referrer, x-future-policy` is `no-referrer`.
 #[tokio::test]
-#[ignore = "probe defect: headers/referrer-policy passes `unsafe-url, <unknown token>` whose effective policy is unsafe-url"]
 async fn referrer_policy_unknown_last_token_is_skipped() {
     header_table(
         "headers/referrer-policy",
-        &[(
-            &[("referrer-policy", "unsafe-url, x-future-policy")],
-            Some("unsafe-url"),
-        )],
+        &[
+            (
+                &[("referrer-policy", "unsafe-url, x-future-policy")],
+                Some("\"unsafe-url\" (forbidden: \"unsafe-url\") (the last recognised token of \"unsafe-url, x-future-policy\")"),
+            ),
+            (&[("referrer-policy", "unsafe-url, foo")], Some("unsafe-url")),
+            (&[("referrer-policy", "no-referrer, foo")], None),
+            (&[("referrer-policy", "no-referrer, x-future-policy")], None),
+            // Only unknown tokens: the browser default applies.
+            (&[("referrer-policy", "foo, bar")], None),
+            (
+                &[("referrer-policy", "origin, strict-origin, ORIGIN, foo")],
+                Some("ORIGIN"),
+            ),
+        ],
     )
     .await;
+    // The soft-404 twin sends no Referrer-Policy: the default is safe.
+    let (outcome, _) = probe_against("headers/referrer-policy", soft_404).await;
+    expect_pass("referrer-policy on the soft-404 shell", &outcome);
 }
 
 #[tokio::test]
