@@ -1253,10 +1253,9 @@ async fn security_txt_missing_or_without_contact_fails() {
     expect_fail("security.txt redirected to /login", &outcome, &["302"]);
 }
 
-/// PROBES.md: fails when "`Expires:` in the past" (RFC 9116 2.5.5: an expired file should be
-/// treated as stale). The probe says it does not compare the date in this version.
+/// Fails when "`Expires:` in the past" (RFC 9116 2.5.5: an expired file should be treated as
+/// stale), or when the date cannot be read; a future date or no Expires line passes.
 #[tokio::test]
-#[ignore = "probe gap: disclosure/security-txt does not fail on an Expires date in the past (PROBES.md requires it)"]
 async fn security_txt_expired_fails() {
     let outcome = security_txt(serve_at(
         SECURITY_TXT,
@@ -1265,7 +1264,27 @@ async fn security_txt_expired_fails() {
         "Contact: mailto:security@example.com\nExpires: 2001-01-01T00:00:00.000Z\n",
     ))
     .await;
-    expect_fail("expired security.txt", &outcome, &["2001-01-01"]);
+    let findings = expect_fail("expired security.txt", &outcome, &["2001-01-01"]);
+    assert_eq!(findings.len(), 1, "{}", show(&findings));
+    assert_eq!(findings[0].check, "security.txt has not expired");
+
+    for body in [
+        "Contact: mailto:security@example.com\nexpires: 2020-06-30T12:00:00+02:00\n",
+        "Contact: mailto:security@example.com\nExpires: tomorrow\n",
+        "Contact: mailto:security@example.com\nExpires: 2099-12-31\n",
+    ] {
+        let outcome = security_txt(serve_at(SECURITY_TXT, 200, TEXT, body)).await;
+        expect_fail(&format!("security.txt {body:?}"), &outcome, &[]);
+    }
+    for body in [
+        "Contact: mailto:security@example.com\nExpires: 2099-12-31T23:59:59Z\n",
+        "Contact: mailto:security@example.com\n",
+        // An `Expires` that is not at the start of a line is not the field.
+        "Contact: mailto:security@example.com\n# Expires: 2001-01-01T00:00:00Z\n",
+    ] {
+        let outcome = security_txt(serve_at(SECURITY_TXT, 200, TEXT, body)).await;
+        expect_pass(&format!("security.txt {body:?}"), &outcome);
+    }
 }
 
 /// `(?mi)^contact:\s*\S`: `\s*` also matches the newline, so an empty `Contact:` followed by
