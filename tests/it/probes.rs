@@ -23,8 +23,13 @@ use crate::helpers::{Seen, TestServer, repo_root, respond, workspace};
 const SHELL: &str = "<html><head><title>Home</title></head><body>app shell</body></html>";
 const HTML: &str = "text/html; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
-/// The canary header value `methods/trace` sends.
-const TRACE_CANARY: &str = "picket-trace-canary-5f1c9a";
+/// Whether `text` is a run's canary: twelve lowercase ASCII letters and digits.
+fn is_canary(text: &str) -> bool {
+    text.len() == 12
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1143,20 +1148,26 @@ fn trace_echo(status: u16) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 
     }
 }
 
+/// The `X-Picket-Canary` value a request carried.
+fn trace_canary(seen: &Seen) -> String {
+    let value = seen
+        .headers
+        .get("x-picket-canary")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let canary = value.strip_prefix("picket-").unwrap_or_default();
+    assert!(is_canary(canary), "{value:?} is not picket-<canary>");
+    value
+}
+
 #[tokio::test]
 async fn trace_fails_only_when_the_canary_is_echoed_with_200() {
     let (outcome, seen) = probe_against("methods/trace", trace_echo(200)).await;
-    expect_fail("TRACE echoed", &outcome, &[TRACE_CANARY, "status 200"]);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method.as_str(), "TRACE");
     assert_eq!(seen[0].path_and_query, "/");
-    assert_eq!(
-        seen[0]
-            .headers
-            .get("x-picket-canary")
-            .map(HeaderValue::as_bytes),
-        Some(TRACE_CANARY.as_bytes())
-    );
+    let canary = trace_canary(&seen[0]);
+    expect_fail("TRACE echoed", &outcome, &[&canary, "status 200"]);
 
     // Echoed, but not with 200 (an error page that quotes the request).
     for status in [405, 403, 501] {
@@ -1175,6 +1186,32 @@ async fn trace_fails_only_when_the_canary_is_echoed_with_200() {
     })
     .await;
     expect_pass("TRACE 200 without echo", &outcome);
+}
+
+/// Each run sends a new canary and looks for that one: two runs against an echoing server
+/// send different values and both fail; a page that quotes a fixed canary-like header (the
+/// value an older version of the probe sent) passes.
+#[tokio::test]
+async fn trace_canary_is_new_every_run() {
+    let server = TestServer::start(trace_echo(200)).await;
+    for _ in 0..2 {
+        let outcome = run_shipped_with("methods/trace", &server.url(), "").await;
+        let seen = server.seen();
+        let canary = trace_canary(seen.last().unwrap());
+        expect_fail("TRACE echoed", &outcome, &[&canary]);
+    }
+    let seen = server.seen();
+    assert_ne!(trace_canary(&seen[0]), trace_canary(&seen[1]));
+
+    let (outcome, _) = probe_against("methods/trace", |_| {
+        respond(
+            200,
+            &[("content-type", "message/http")],
+            "TRACE / HTTP/1.1\r\nx-picket-canary: picket-trace-canary-5f1c9a\r\n",
+        )
+    })
+    .await;
+    expect_pass("TRACE page quoting a fixed canary", &outcome);
 }
 
 #[tokio::test]
@@ -1322,9 +1359,29 @@ async fn security_txt_html_page_with_contact_line_fails() {
 // cors/credentialed-reflection (GET and preflight, a canary origin and `null`)
 // ---------------------------------------------------------------------------------------------
 
-const CANARY_ORIGIN: &str = "https://picket-canary.invalid";
+/// What the canary origin starts with; the rest is the run's canary and `.invalid`.
+const CANARY_ORIGIN: &str = "https://picket-";
 
-/// (probe, the `Origin` it sends, whether it is a preflight)
+/// Whether `origin` is `https://picket-<canary>.invalid`.
+fn is_canary_origin(origin: &str) -> bool {
+    origin
+        .strip_prefix(CANARY_ORIGIN)
+        .and_then(|rest| rest.strip_suffix(".invalid"))
+        .is_some_and(is_canary)
+}
+
+/// Whether a request's `Origin` is the one a CORS probe sends: `null`, or a canary origin.
+fn sent_origin_is(seen: &Seen, origin: &str) -> bool {
+    let sent = sent(seen, "origin").unwrap_or_default();
+    if origin == CANARY_ORIGIN {
+        is_canary_origin(sent)
+    } else {
+        sent == origin
+    }
+}
+
+/// (probe, the `Origin` it sends (for the canary, [`CANARY_ORIGIN`], its start), whether it
+/// is a preflight)
 const CORS_PROBES: &[(&str, &str, bool)] = &[
     ("cors/credentialed-reflection", CANARY_ORIGIN, false),
     ("cors/credentialed-reflection-null", "null", false),
@@ -1386,7 +1443,11 @@ async fn cors_reflected_origin_with_credentials_fails() {
         assert_eq!(seen.len(), 1, "{probe}: one request");
         let request = &seen[0];
         assert_eq!(request.path_and_query, "/", "{probe}");
-        assert_eq!(sent(request, "origin"), Some(*origin), "{probe}");
+        assert!(
+            sent_origin_is(request, origin),
+            "{probe}: {:?}",
+            sent(request, "origin")
+        );
         if *preflight {
             assert_eq!(request.method, Method::OPTIONS, "{probe}");
             assert_eq!(
@@ -1474,6 +1535,41 @@ async fn cors_safe_configurations_pass() {
     }
 }
 
+/// The canary probes send a new origin every run, and judge the answer against that one: two
+/// runs against a reflecting server send different origins and both fail; a server whose
+/// allow-list holds a fixed canary-like origin (the one an older version of the probes sent)
+/// passes, since it does not grant this run's origin.
+#[tokio::test]
+async fn cors_canary_origin_is_new_every_run() {
+    for (probe, origin, _) in CORS_PROBES {
+        if *origin != CANARY_ORIGIN {
+            continue;
+        }
+        let server = TestServer::start(cors_server(200, reflect, "true")).await;
+        let mut sent_origins = Vec::new();
+        for _ in 0..2 {
+            let outcome = run_shipped_with(probe, &server.url(), "").await;
+            let seen = server.seen();
+            let this = sent(seen.last().unwrap(), "origin").unwrap().to_string();
+            assert!(is_canary_origin(&this), "{probe}: {this}");
+            expect_fail(
+                probe,
+                &outcome,
+                &[&format!("Access-Control-Allow-Origin: {this}")],
+            );
+            sent_origins.push(this);
+        }
+        assert_ne!(sent_origins[0], sent_origins[1], "{probe}");
+
+        let fixed = |_: &str| Some("https://picket-canary.invalid".to_string());
+        let (outcome, _) = probe_against(probe, cors_server(200, fixed, "true")).await;
+        expect_pass(
+            &format!("{probe} with a fixed allow-listed origin"),
+            &outcome,
+        );
+    }
+}
+
 #[tokio::test]
 async fn cors_passes_on_the_soft_404_twin_and_redirects() {
     for (probe, _, _) in CORS_PROBES {
@@ -1531,7 +1627,10 @@ async fn cors_get_probes_use_target_auth_and_preflights_do_not() {
 // redirect/open-redirect
 // ---------------------------------------------------------------------------------------------
 
-const CANARY_URL: &str = "https://picket-canary.invalid/";
+/// Whether `url` is the open-redirect probe's canary URL, `https://picket-<canary>.invalid/`.
+fn is_canary_url(url: &str) -> bool {
+    url.strip_suffix('/').is_some_and(is_canary_origin)
+}
 const REDIRECT_PARAMS: &[&str] = &["next", "url", "redirect", "returnTo"];
 
 /// The decoded value of the first query parameter of the request named one of `names`.
@@ -1567,7 +1666,7 @@ async fn open_redirect_fails_on_each_parameter_and_names_it() {
         let findings = expect_fail(
             &what,
             &outcome,
-            &["status 302", "Location: https://picket-canary.invalid/"],
+            &["status 302", "Location: https://picket-"],
         );
         assert_eq!(findings.len(), 1, "{what}:{}", show(&findings));
         let prefix = format!("GET /?{param}=");
@@ -1577,17 +1676,15 @@ async fn open_redirect_fails_on_each_parameter_and_names_it() {
             show(&findings)
         );
 
-        // One GET of `/` per parameter, each carrying the canary URL.
+        // One GET of `/` per parameter, each carrying the run's canary URL.
         assert_eq!(seen.len(), REDIRECT_PARAMS.len(), "{what}");
+        let first = query_param(&seen[0], &[REDIRECT_PARAMS[0]]).unwrap();
         for (request, name) in seen.iter().zip(REDIRECT_PARAMS) {
             assert_eq!(request.method, Method::GET);
             assert!(request.path_and_query.starts_with("/?"), "{what}");
-            assert_eq!(
-                query_param(request, &[name]).as_deref(),
-                Some(CANARY_URL),
-                "{what}: {}",
-                request.path_and_query
-            );
+            let value = query_param(request, &[name]).unwrap_or_default();
+            assert!(is_canary_url(&value), "{what}: {}", request.path_and_query);
+            assert_eq!(value, first, "{what}: one canary per run");
         }
     }
 }
@@ -1615,11 +1712,35 @@ async fn open_redirect_fails_for_every_redirect_status_and_spelling() {
         }),
     )
     .await;
-    expect_fail(
-        "scheme-relative",
-        &outcome,
-        &["Location: //picket-canary.invalid/"],
-    );
+    expect_fail("scheme-relative", &outcome, &["Location: //picket-"]);
+}
+
+/// Each run puts a new canary host in the parameters and looks for that one: two runs send
+/// different ones and both fail on a server that redirects to them; a server that redirects
+/// to a fixed look-alike host (the canary an older version of the probe sent) passes.
+#[tokio::test]
+async fn open_redirect_canary_is_new_every_run() {
+    let server = TestServer::start(redirector(REDIRECT_PARAMS, 302, str::to_string)).await;
+    let mut canaries = Vec::new();
+    for run in 0..2 {
+        let outcome = run_shipped_with("redirect/open-redirect", &server.url(), "").await;
+        let seen = server.seen();
+        let value = query_param(&seen[run * REDIRECT_PARAMS.len()], REDIRECT_PARAMS).unwrap();
+        assert!(is_canary_url(&value), "{value}");
+        let findings = expect_fail("open redirect", &outcome, &[&format!("Location: {value}")]);
+        assert_eq!(findings.len(), REDIRECT_PARAMS.len(), "{}", show(&findings));
+        canaries.push(value);
+    }
+    assert_ne!(canaries[0], canaries[1]);
+
+    let (outcome, _) = probe_against(
+        "redirect/open-redirect",
+        redirector(REDIRECT_PARAMS, 302, |_| {
+            "https://picket-canary.invalid/".to_string()
+        }),
+    )
+    .await;
+    expect_pass("redirect to a fixed look-alike host", &outcome);
 }
 
 #[tokio::test]
@@ -1640,14 +1761,14 @@ async fn open_redirect_safe_servers_pass() {
         ("to its SSO host, canary in the query", 302, |v| {
             format!("https://sso.example/authorize?return={v}")
         }),
-        ("canary as a subdomain label of another host", 302, |_| {
-            "https://picket-canary.invalid.sso.example/".to_string()
+        ("canary as a subdomain label of another host", 302, |v| {
+            format!("{}.sso.example/", v.trim_end_matches('/'))
         }),
-        ("canary as user info of another host", 302, |_| {
-            "https://picket-canary.invalid@sso.example/".to_string()
+        ("canary as user info of another host", 302, |v| {
+            format!("{}@sso.example/", v.trim_end_matches('/'))
         }),
-        ("canary as a relative path", 302, |_| {
-            "/picket-canary.invalid/".to_string()
+        ("canary as a relative path", 302, |v| {
+            format!("/{}", v.trim_start_matches("https://"))
         }),
         // A Location on a non-3xx response is not a redirect.
         ("200 with a canary Location", 200, str::to_string),
@@ -1678,10 +1799,12 @@ async fn open_redirect_passes_on_the_soft_404_twin_and_login_redirects() {
     assert!(seen.iter().all(|s| s.path_and_query != "/login"));
 }
 
-/// The `Location` regex on values a live server would rarely produce.
+/// The `Location` regex on values a live server would rarely produce, for one run's canary.
 #[test]
 fn open_redirect_location_values() {
-    let checks = shipped_checks("redirect/open-redirect");
+    const CANARY: &str = "k9canary0x1z";
+    let shipped = shipped_checks("redirect/open-redirect");
+    let checks = picket::check::canary::bind_random(&shipped, CANARY);
     let cases: &[(&str, bool)] = &[
         // The canary host: fail.
         ("https://picket-canary.invalid/", true),
@@ -1717,6 +1840,12 @@ fn open_redirect_location_values() {
         ("javascript://picket-canary.invalid/%0aalert(1)", false),
     ];
     for (location, fails) in cases {
+        let location = &location
+            .replace("picket-canary", &format!("picket-{CANARY}"))
+            .replace(
+                "PICKET-CANARY",
+                &format!("PICKET-{}", CANARY.to_uppercase()),
+            );
         let mut response = response_with(&[("location", location)]);
         response.status = StatusCode::FOUND;
         let findings = picket::check::http::evaluate(&checks, &response).findings;
