@@ -228,10 +228,10 @@ const COVERED: &[(&str, &str)] = &[
     ("exposure/api-docs", "info"),
     ("headers/csp", "medium"),
     ("headers/csp-unsafe-inline", "low"),
-    // PROBES.md grades cookies "by case"; one probe has one severity (see the probe's
-    // description): medium, the case of a missing HttpOnly.
-    ("cookies/flags", "medium"),
+    // Graded by cookie name; the probe declares its most severe grade.
+    ("cookies/flags", "high"),
     ("cookies/flags-http", "medium"),
+    ("cookies/prefixes", "low"),
 ];
 
 fn probe_files() -> Vec<PathBuf> {
@@ -2575,76 +2575,119 @@ fn cookie_flag_probes_select_targets_by_scheme() {
 }
 
 /// `cookies/flags` runs only against https targets and the test servers speak http, so its
-/// checks are evaluated on hand-built responses (as `hsts_header_values` does).
+/// checks are evaluated on hand-built responses (as `hsts_header_values` does), then folded
+/// as a run folds them.
 #[test]
 fn cookie_flags_set_cookie_values() {
-    // (Set-Cookie values; None = pass, Some((check, observed)) = a finding with these)
+    use picket::units::Severity::{High, Low, Medium};
+    // (Set-Cookie values, the findings: check, observed, severity)
     type Case = (
         &'static [&'static str],
-        Option<(&'static str, &'static str)>,
+        &'static [(&'static str, &'static str, picket::units::Severity)],
     );
     let cases: &[Case] = &[
-        (&[], None),
-        (&["sid=abc; Path=/; Secure; HttpOnly"], None),
-        (&["sid=abc; secure; httponly; samesite=strict"], None),
-        (&["sid=abc; Secure; HttpOnly; SameSite=Lax"], None),
-        (&["sid=abc; Secure; HttpOnly; SameSite=None"], None),
+        (&[], &[]),
+        (&["sid=abc; Path=/; Secure; HttpOnly"], &[]),
+        (&["sid=abc; secure; httponly; samesite=strict"], &[]),
+        (&["sid=abc; Secure; HttpOnly; SameSite=Lax"], &[]),
+        (&["sid=abc; Secure; HttpOnly; SameSite=None"], &[]),
         (
             &["sid=abc; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly"],
-            None,
+            &[],
         ),
         (
             &[
-                "sid=abc; Secure; HttpOnly",
-                "theme=dark; Secure; HttpOnly; SameSite=Lax",
+                "PHPSESSID=abc; Secure; HttpOnly",
+                "theme=dark; Secure; SameSite=Lax",
             ],
-            None,
+            &[],
         ),
+        // A CSRF double-submit token must be readable by scripts: no HttpOnly needed.
+        (&["csrftoken=xyz; Secure; SameSite=Strict"], &[]),
+        (&["XSRF-TOKEN=xyz; Secure"], &[]),
+        // A session cookie without Secure: high.
         (
             &["sid=abc; Path=/; HttpOnly"],
-            Some(("cookie sid has secure", "missing secure")),
+            &[("cookie sid has secure", "missing secure", High)],
         ),
         (
-            &["sid=abc; Path=/; Secure"],
-            Some(("cookie sid has httponly", "missing httponly")),
+            &["JSESSIONID=abc; Path=/; HttpOnly"],
+            &[("cookie JSESSIONID has secure", "missing secure", High)],
+        ),
+        // Any other cookie without Secure: low.
+        (
+            &["theme=dark; Path=/"],
+            &[("cookie theme has secure", "missing secure", Low)],
+        ),
+        // A session cookie without HttpOnly: medium.
+        (
+            &["connect.sid=abc; Path=/; Secure"],
+            &[(
+                "cookie connect.sid has httponly",
+                "missing httponly",
+                Medium,
+            )],
         ),
         (
             &["sid=abc; Secure; HttpOnly; SameSite=Bogus"],
-            Some(("cookie sid samesite", "invalid samesite \"Bogus\"")),
+            &[(
+                "cookie sid has a valid samesite",
+                "invalid samesite \"Bogus\"",
+                Low,
+            )],
         ),
-        // SameSite=None without Secure: reported as the missing Secure.
+        // SameSite=None without Secure: the missing Secure, and the rejected SameSite.
         (
             &["sid=abc; HttpOnly; SameSite=None"],
-            Some(("cookie sid has secure", "missing secure")),
+            &[
+                ("cookie sid has secure", "missing secure", High),
+                (
+                    "cookie sid has a valid samesite",
+                    "samesite none without secure",
+                    Low,
+                ),
+            ],
         ),
-        // One good cookie does not cover a bad one.
+        // Every cookie is judged on its own.
         (
-            &["sid=abc; Secure; HttpOnly", "csrf=xyz; Secure"],
-            Some(("cookie csrf has httponly", "missing httponly")),
+            &[
+                "session=abc; Path=/",
+                "prefs=1; Secure",
+                "lang=en; Path=/; SameSite=lax",
+            ],
+            &[
+                ("cookie session has secure", "missing secure", High),
+                ("cookie session has httponly", "missing httponly", Medium),
+                ("cookie lang has secure", "missing secure", Low),
+            ],
         ),
     ];
     let checks = shipped_checks("cookies/flags");
-    for (values, fail) in cases {
+    for (values, want) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
-        let findings = picket::check::http::evaluate(&checks, &response_with(&headers)).findings;
-        match fail {
-            None => assert!(findings.is_empty(), "{values:?}:{}", show(&findings)),
-            Some((check, observed)) => assert!(
-                findings
-                    .iter()
-                    .any(|f| f.check.starts_with(check) && f.observed == *observed),
-                "{values:?}: want {check:?} / {observed:?}:{}",
-                show(&findings)
-            ),
-        }
+        let findings = picket::outcome::fold_graded(
+            picket::check::http::evaluate(&checks, &response_with(&headers)).findings,
+        );
+        let got: Vec<(&str, &str, picket::units::Severity)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.check.as_str(),
+                    f.observed.as_str(),
+                    f.severity.expect("every check is graded"),
+                )
+            })
+            .collect();
+        let mut got = got;
+        got.sort();
+        let mut want = want.to_vec();
+        want.sort();
+        assert_eq!(got, want, "{values:?}");
+        // The run counts at its most severe finding.
+        let severity = picket::outcome::severity_of(&findings, picket::units::Severity::High);
+        let most = want.iter().map(|w| w.2).max().unwrap_or(High);
+        assert_eq!(severity, most, "{values:?}");
     }
-    // Both flags missing: two findings.
-    let findings = picket::check::http::evaluate(
-        &checks,
-        &response_with(&[("set-cookie", "sid=abc; Path=/")]),
-    )
-    .findings;
-    assert_eq!(findings.len(), 2, "{}", show(&findings));
 }
 
 /// `cookies/flags` against a real loopback server: the shipped file with its
@@ -2685,6 +2728,10 @@ async fn cookie_flags_against_a_loopback_server_with_the_scheme_selector_lifted(
         &["missing secure", "missing httponly"],
     );
     assert!(findings.iter().all(|f| f.check.starts_with("cookie sid ")));
+    assert_eq!(
+        picket::outcome::severity_of(&findings, picket::units::Severity::Info),
+        picket::units::Severity::High
+    );
 
     let (outcome, _) = run(|_| {
         respond(
@@ -2744,12 +2791,18 @@ async fn cookie_flags_http() {
             (&[(SC, "sid=abc; HttpOnly; SameSite=Strict")], None),
             (&[(SC, "sid=abc; Path=/")], Some("missing httponly")),
             (
-                &[(SC, "sid=abc; HttpOnly"), (SC, "prefs=1; Path=/")],
+                &[(SC, "prefs=1; HttpOnly"), (SC, "PHPSESSID=1; Path=/")],
                 Some("missing httponly"),
             ),
+            // Other cookies need not be HttpOnly (a CSRF token must not be).
+            (&[(SC, "prefs=1; Path=/"), (SC, "csrftoken=x")], None),
             (
                 &[(SC, "sid=abc; HttpOnly; SameSite=Lenient")],
                 Some("invalid samesite \"Lenient\""),
+            ),
+            (
+                &[(SC, "prefs=1; SameSite=None")],
+                Some("samesite none without secure"),
             ),
         ],
     )
@@ -2766,5 +2819,81 @@ async fn cookie_flags_http() {
     })
     .await;
     expect_pass("cookies/flags-http redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// cookies/prefixes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cookie_prefixes() {
+    const SC: &str = "set-cookie";
+    header_table(
+        "cookies/prefixes",
+        &[
+            (&[], None),
+            (&[(SC, "sid=abc; Path=/")], None),
+            (&[(SC, "__Host-sid=abc; Secure; Path=/; HttpOnly")], None),
+            (
+                &[(SC, "__Secure-sid=abc; Secure; Domain=example.com")],
+                None,
+            ),
+            (&[(SC, "__Host-sid=abc; Path=/")], Some("missing secure")),
+            (&[(SC, "__Host-sid=abc; Secure")], Some("no path")),
+            (
+                &[(SC, "__Host-sid=abc; Secure; Path=/app")],
+                Some("path \"/app\""),
+            ),
+            (
+                &[(SC, "__Host-sid=abc; Secure; Path=/; Domain=example.com")],
+                Some("domain \"example.com\""),
+            ),
+            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("missing secure")),
+            (&[(SC, "__secure-id=abc")], Some("missing secure")),
+            (
+                &[
+                    (SC, "__Host-ok=1; Secure; Path=/"),
+                    (SC, "__Host-bad=1; Secure; Path=/; Domain=example.com"),
+                ],
+                Some("domain"),
+            ),
+        ],
+    )
+    .await;
+
+    let (outcome, _) = probe_against("cookies/prefixes", |_| {
+        respond(
+            200,
+            &[
+                (SC, "__Host-a=1"),
+                (SC, "__Secure-b=1; Secure"),
+                (SC, "__Secure-c=1"),
+            ],
+            SHELL,
+        )
+    })
+    .await;
+    let findings = expect_fail("two bad prefixed cookies", &outcome, &[]);
+    let checks: Vec<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    assert_eq!(
+        checks,
+        [
+            "cookie __Host-a keeps the __Host- prefix rules",
+            "cookie __Secure-c keeps the __Secure- prefix rules"
+        ]
+    );
+
+    let (outcome, _) = probe_against("cookies/prefixes", soft_404).await;
+    expect_pass("cookies/prefixes on the soft-404 shell", &outcome);
+    let (outcome, seen) = probe_against("cookies/prefixes", |seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(200, &[(SC, "__Host-sid=abc")], SHELL)
+        } else {
+            respond(302, &[("location", "/login")], "")
+        }
+    })
+    .await;
+    expect_pass("cookies/prefixes redirected to /login", &outcome);
     assert!(seen.iter().all(|s| s.path_and_query != "/login"));
 }
