@@ -2325,6 +2325,47 @@ async fn api_docs_pass_on_correct_servers_look_alikes_soft_404_and_redirects() {
     }
 }
 
+/// Targets tagged `internal-only` are exempt (`not_tags`): no series, and `list` shows the
+/// pair as skipped with the tag; every other target, tagged or not, gets the probe.
+#[tokio::test]
+async fn api_docs_exempts_internal_only_targets() {
+    let config = format!(
+        "probes: [{:?}]\ntargets:\n  - name: public-api\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: admin-api\n    url: http://127.0.0.1:9\n    tags: [internal-only, pci]\n  - name: plain\n    url: http://127.0.0.1:9\n",
+        shipped("exposure/api-docs").display().to_string()
+    );
+    let ws = workspace(&[("picket.yaml", &config)]);
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_: &str| None).unwrap();
+    let plan = picket::plan::plan(&loaded);
+    let planned: Vec<&str> = plan.series.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(
+        planned,
+        ["exposure/api-docs@public-api", "exposure/api-docs@plain"]
+    );
+    assert_eq!(
+        plan.skipped,
+        [picket::plan::Skipped {
+            probe: "exposure/api-docs".into(),
+            target: "admin-api".into(),
+            reason: "the probe exempts targets tagged `internal-only` (`not_tags`)".into(),
+        }]
+    );
+
+    let out = crate::helpers::run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("SERIES (2)"), "{stdout}");
+    let skipped = stdout
+        .split("SKIPPED (1)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        skipped.contains("exposure/api-docs")
+            && skipped.contains("admin-api")
+            && skipped.contains("exempts targets tagged `internal-only`"),
+        "{stdout}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // headers/csp, headers/csp-unsafe-inline
 // ---------------------------------------------------------------------------------------------
