@@ -1415,7 +1415,7 @@ mod tests {
             // exposure/api-docs: a JSON document starts with `{`.
             ("\\A\\x{FEFF}?\\s*\\{", "<!doctype html>", "fails"),
             ("\\A\\x{FEFF}?\\s*\\{", "   \n  ", "undecided"),
-            // exposure/spring-actuator-heapdump.
+            // exposure/spring-actuator (heap dump).
             ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "<html>", "fails"),
             ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "JAVA PRO", "undecided"),
             // Unanchored patterns can always match later.

@@ -208,8 +208,8 @@ const COVERED: &[(&str, &str)] = &[
     ("exposure/git", "high"),
     ("exposure/pprof", "medium"),
     ("exposure/server-status", "low"),
-    ("exposure/spring-actuator-env", "high"),
-    ("exposure/spring-actuator-heapdump", "critical"),
+    // Graded per path: env high, heap dump critical.
+    ("exposure/spring-actuator", "critical"),
     ("headers/clickjacking", "medium"),
     ("headers/hsts", "medium"),
     ("headers/nosniff", "low"),
@@ -834,28 +834,28 @@ fn exposed() -> Vec<Exposed> {
             &["<title>phpinfo()</title>"],
         ),
         e(
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             ACTUATOR_JSON,
             ACTUATOR_ENV,
             &["activeProfiles", "propertySources"],
         ),
         e(
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/env",
             "application/json",
             ACTUATOR_ENV,
             &["activeProfiles"],
         ),
         e(
-            "exposure/spring-actuator-heapdump",
+            "exposure/spring-actuator",
             "/actuator/heapdump",
             "application/octet-stream",
             "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f",
             &["JAVA PROFILE 1.0.2"],
         ),
         e(
-            "exposure/spring-actuator-heapdump",
+            "exposure/spring-actuator",
             "/heapdump",
             "application/octet-stream",
             "JAVA PROFILE 1.0.1\0\0\0\0\x08",
@@ -923,8 +923,7 @@ const EXPOSURE_PROBES: &[&str] = &[
     "exposure/git",
     "exposure/pprof",
     "exposure/server-status",
-    "exposure/spring-actuator-env",
-    "exposure/spring-actuator-heapdump",
+    "exposure/spring-actuator",
 ];
 
 #[tokio::test]
@@ -1025,13 +1024,13 @@ async fn exposure_look_alikes_pass() {
         ),
         // Actuator health is fine; only env markers count.
         (
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             "application/json",
             "{\"status\":\"UP\"}",
         ),
         (
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             "application/json",
             "{\"activeProfiles\":[\"prod\"]}",
@@ -1077,7 +1076,7 @@ async fn server_status_detects_current_phpinfo() {
 #[tokio::test]
 async fn spring_actuator_env_detects_boot_1_env() {
     let (outcome, _) = probe_against(
-        "exposure/spring-actuator-env",
+        "exposure/spring-actuator",
         serve_at(
             "/env",
             200,
@@ -1091,43 +1090,79 @@ async fn spring_actuator_env_detects_boot_1_env() {
     expect_fail("Spring Boot 1.x /env", &outcome, &["applicationConfig"]);
 }
 
-/// PROBES.md's exposure/spring-actuator row also covers `/actuator/heapdump` (HPROF or gzip
-/// magic, critical). No shipped probe requests it, so an exposed heap dump passes the whole
-/// library.
+/// One probe, graded per path by what it finds: an env document is a high finding, a heap
+/// dump a critical one, each naming its path; a run with both counts as critical.
 #[tokio::test]
-async fn some_probe_detects_an_exposed_heapdump() {
-    let all = picket::load::load_probe_paths(
-        &[repo_root().join("probes")],
-        &picket::config::Defaults::default(),
-    )
-    .unwrap_or_else(|d| panic!("{d}"));
-    let Some(probe) = all.iter().find(|p| {
-        p.kind
-            .as_http()
-            .unwrap()
-            .request
-            .paths
-            .iter()
-            .any(|t| t.text == "/actuator/heapdump")
-    }) else {
-        panic!("no shipped probe requests /actuator/heapdump");
+async fn spring_actuator_grades_env_high_and_heapdump_critical() {
+    use picket::units::Severity;
+    const HPROF: &str = "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f";
+    let handler = |env: bool, heapdump: bool| {
+        move |seen: Seen| match seen.path_and_query.as_str() {
+            "/actuator/env" if env => {
+                respond(200, &[("content-type", ACTUATOR_JSON)], ACTUATOR_ENV)
+            }
+            "/actuator/heapdump" if heapdump => {
+                respond(200, &[("content-type", "application/octet-stream")], HPROF)
+            }
+            _ => respond(404, &[("content-type", TEXT)], ""),
+        }
     };
-    let name = probe
-        .source
-        .strip_prefix(repo_root().join("probes"))
-        .unwrap()
-        .with_extension("");
-    let (outcome, _) = probe_against(
-        name.to_str().unwrap(),
-        serve_at(
-            "/actuator/heapdump",
-            200,
-            "application/octet-stream",
-            "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f",
-        ),
-    )
+    let severities = |outcome: &Outcome| -> Vec<(String, Severity)> {
+        outcome
+            .findings()
+            .iter()
+            .map(|f| (f.check.clone(), f.severity.expect("graded")))
+            .collect()
+    };
+
+    let (outcome, seen) = probe_against("exposure/spring-actuator", handler(true, false)).await;
+    assert_eq!(seen.len(), 4, "one request per path");
+    expect_fail("env", &outcome, &["activeProfiles"]);
+    assert_eq!(
+        severities(&outcome),
+        [(
+            "GET /actuator/env: the actuator's environment is not served".to_string(),
+            Severity::High
+        )]
+    );
+
+    let (outcome, _) = probe_against("exposure/spring-actuator", handler(false, true)).await;
+    expect_fail("heapdump", &outcome, &["JAVA PROFILE 1.0.2"]);
+    assert_eq!(
+        severities(&outcome),
+        [(
+            "GET /actuator/heapdump: no JVM heap dump is served".to_string(),
+            Severity::Critical
+        )]
+    );
+
+    let (outcome, _) = probe_against("exposure/spring-actuator", handler(true, true)).await;
+    let findings = expect_fail("both", &outcome, &[]);
+    assert_eq!(findings.len(), 2, "{}", show(&findings));
+    assert_eq!(
+        picket::outcome::severity_of(&findings, Severity::Info),
+        Severity::Critical
+    );
+
+    // Gzip magic (a compressed dump) counts too.
+    let (outcome, _) = probe_against("exposure/spring-actuator", |seen: Seen| {
+        if seen.path_and_query == "/heapdump" {
+            respond(
+                200,
+                &[("content-type", "application/octet-stream")],
+                axum::body::Body::from(vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
+            )
+        } else {
+            respond(404, &[], "")
+        }
+    })
     .await;
-    expect_fail("exposed heapdump", &outcome, &[]);
+    let findings = expect_fail("gzip heapdump", &outcome, &[]);
+    assert!(
+        findings[0].check.starts_with("GET /heapdump: "),
+        "{}",
+        show(&findings)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
