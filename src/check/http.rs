@@ -649,7 +649,11 @@ fn seen(check: &Check, response: &Response) -> String {
         Check::Body(BodyTest::Matches(re)) => {
             let body = body_text(response);
             match decisive_match(re, &body, response.truncated) {
-                Some(m) => format!("the body has {:?} at byte {}", m.as_str(), m.start()),
+                Some(m) => format!(
+                    "the body has {:?} at byte {}",
+                    matched(&body, &m),
+                    m.start()
+                ),
                 None => check.title(),
             }
         }
@@ -696,7 +700,7 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
             finding(
                 check,
                 "no forbidden value",
-                format!("{v:?} (forbidden: {:?})", m.as_str()),
+                format!("{v:?} (forbidden: {:?})", matched(v, &m)),
             )
         }),
         (HeaderTest::NotMatches(_), None) => None,
@@ -844,6 +848,12 @@ fn excerpt(body: &str, at: usize, len: usize) -> String {
         .replace(['\n', '\r'], " ")
 }
 
+/// The text of a regex match, for a finding. A match is a cut like an excerpt (`Bearer.{0,40}`
+/// can end inside a token), so it is widened over any secret it overlaps and scrubbed.
+fn matched(text: &str, m: &regex::Match<'_>) -> String {
+    redact::global().scrub_excerpt(text, m.range())
+}
+
 fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict {
     let body = body_text(response);
     let truncated = response.truncated;
@@ -886,7 +896,7 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
             Some(m) => Verdict::Fails(vec![finding(
                 check,
                 "no forbidden content",
-                format!("found {:?} at byte {}", m.as_str(), m.start()),
+                format!("found {:?} at byte {}", matched(&body, &m), m.start()),
             )]),
             None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
             None => Verdict::Holds,

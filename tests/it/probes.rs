@@ -223,6 +223,7 @@ const COVERED: &[(&str, &str)] = &[
     ("redirect/open-redirect", "medium"),
     ("auth/required", "high"),
     ("auth/required-garbage-token", "high"),
+    ("auth/jwt-alg-none", "critical"),
     ("exposure/directory-listing", "medium"),
     ("exposure/directory-listing-declared", "medium"),
     ("exposure/api-docs", "info"),
@@ -2064,6 +2065,169 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
         assert_eq!(plan.series.len(), 1, "{probe}");
         assert!(plan.skipped.is_empty(), "{probe}: {:?}", plan.skipped);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth/jwt-alg-none
+// ---------------------------------------------------------------------------------------------
+
+/// A well-formed HS256 sample token: `{"alg":"HS256","typ":"JWT","kid":"k1"}`,
+/// `{"sub":"picket-test","exp":4102444800}` and a made-up signature.
+const SAMPLE_JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.\
+     eyJzdWIiOiJwaWNrZXQtdGVzdCIsImV4cCI6NDEwMjQ0NDgwMH0.\
+     bm90LWEtcmVhbC1zaWduYXR1cmUtanVzdC1ieXRlcw";
+/// The target: a valid token in its headers, the protected paths and the sample token.
+const JWT_TARGET: &str = concat!(
+    "    headers:\n      Authorization: Bearer web-token\n",
+    "    vars:\n      protected_paths: [/admin, /api/users]\n",
+    "      sample_jwt: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJwaWNrZXQtdGVzdCIsImV4cCI6NDEwMjQ0NDgwMH0.bm90LWEtcmVhbC1zaWduYXR1cmUtanVzdC1ieXRlcw\n",
+);
+
+/// The header of the bearer JWT a request carried, decoded.
+fn jwt_header(seen: &Seen) -> serde_json::Value {
+    use base64::Engine as _;
+    let token = sent(seen, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// An API whose protected paths answer 200 when `accepts(the bearer token's header, the
+/// token)` and 401 otherwise; 404 elsewhere.
+fn jwt_api(
+    accepts: fn(&serde_json::Value, &str) -> bool,
+) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| {
+        if !PROTECTED_PATHS.contains(&seen.path_and_query.as_str()) {
+            return respond(404, &[], "");
+        }
+        let token = sent(&seen, "authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if accepts(&jwt_header(&seen), token) {
+            respond(
+                200,
+                &[("content-type", "application/json")],
+                "{\"users\": []}",
+            )
+        } else {
+            respond(401, &[("www-authenticate", "Bearer")], "")
+        }
+    }
+}
+
+#[tokio::test]
+async fn jwt_alg_none_accepted_fails_and_the_forged_token_is_well_formed() {
+    // A library that trusts the token's `alg`: `none` needs no signature.
+    let trusting =
+        |header: &serde_json::Value, token: &str| header["alg"] == "none" || token == SAMPLE_JWT;
+    let (outcome, seen) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, jwt_api(trusting)).await;
+    let findings = expect_fail("alg none accepted", &outcome, &["200"]);
+    assert_eq!(findings.len(), 2, "{}", show(&findings));
+    assert!(
+        findings[0].check.starts_with("GET /admin: "),
+        "{}",
+        show(&findings)
+    );
+
+    let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+    assert_eq!(paths, PROTECTED_PATHS);
+    for request in &seen {
+        // The target's own token is not sent; the forged one is: the sample's header with
+        // `alg` replaced, the sample's payload, no signature.
+        let token = sent(request, "authorization")
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{token}");
+        assert_eq!(parts[1], SAMPLE_JWT.split('.').nth(1).unwrap());
+        assert_eq!(parts[2], "");
+        assert_eq!(
+            jwt_header(request),
+            serde_json::json!({"alg": "none", "typ": "JWT", "kid": "k1"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn jwt_alg_none_refused_passes() {
+    // Verifies the signature with the algorithm it expects: only the real token gets in.
+    let strict = |_: &serde_json::Value, token: &str| token == SAMPLE_JWT;
+    let (outcome, seen) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, jwt_api(strict)).await;
+    expect_pass("alg none refused", &outcome);
+    assert_eq!(seen.len(), PROTECTED_PATHS.len());
+    // Refused with 403, or by a redirect to the login page that is not followed.
+    let (outcome, _) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, |_| respond(403, &[], "")).await;
+    expect_pass("alg none refused with 403", &outcome);
+    let (outcome, seen) = probe_against_with(
+        "auth/jwt-alg-none",
+        JWT_TARGET,
+        redirect_to_login(HTML, SHELL),
+    )
+    .await;
+    expect_pass("alg none redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+/// As for the other auth probes, any 2xx fails: an app that answers every path with its HTML
+/// shell accepts the forged token as far as the server is concerned.
+#[tokio::test]
+async fn jwt_alg_none_soft_404_shell_fails() {
+    let (outcome, _) = probe_against_with("auth/jwt-alg-none", JWT_TARGET, soft_404).await;
+    let findings = expect_fail("alg none on the soft-404 shell", &outcome, &["200"]);
+    assert_eq!(findings.len(), 2);
+}
+
+#[test]
+fn jwt_alg_none_is_skipped_without_a_sample_token_or_protected_paths() {
+    for (extra, missing) in [
+        ("", "protected_paths"),
+        (AUTH_TARGET, "sample_jwt"),
+        ("    vars: { sample_jwt: a.b.c }\n", "protected_paths"),
+    ] {
+        let plan = picket::plan::plan(&load_one_with(
+            "auth/jwt-alg-none",
+            "http://127.0.0.1:9",
+            extra,
+        ));
+        assert!(plan.series.is_empty(), "{extra}");
+        assert_eq!(
+            plan.skipped,
+            vec![picket::plan::Skipped {
+                probe: "auth/jwt-alg-none".into(),
+                target: "web".into(),
+                reason: format!("target declares no `vars.{missing}`"),
+            }],
+            "{extra}"
+        );
+    }
+    let plan = picket::plan::plan(&load_one_with(
+        "auth/jwt-alg-none",
+        "http://127.0.0.1:9",
+        JWT_TARGET,
+    ));
+    assert_eq!(plan.series.len(), 1);
+}
+
+/// A `sample_jwt` that is not a JWT makes the run an error that says so without quoting it.
+#[tokio::test]
+async fn jwt_alg_none_with_a_malformed_sample_is_an_error() {
+    let target = "    vars:\n      protected_paths: [/admin]\n      sample_jwt: not-a-jwt-at-all\n";
+    let (outcome, seen) = probe_against_with("auth/jwt-alg-none", target, soft_404).await;
+    let Outcome::Error(e) = &outcome else {
+        panic!("expected an error, got {outcome:?}")
+    };
+    assert!(e.message.contains("`vars.sample_jwt` is not a JWT"), "{e}");
+    assert!(!e.message.contains("not-a-jwt-at-all"), "{e}");
+    assert!(seen.is_empty(), "nothing is sent");
 }
 
 // ---------------------------------------------------------------------------------------------
