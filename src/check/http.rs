@@ -522,10 +522,15 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             let token = last_known_token(&response.headers, name, known);
             let finding = evaluate_header(check, test, token.as_deref()).map(|mut f| {
                 // Say which value the token was read from, when it is not the whole value.
-                if let Some(whole) = header_value(&response.headers, name)
-                    && token.as_deref() != Some(whole.as_str())
-                {
-                    f.observed = format!("{} (the last recognised token of {whole:?})", f.observed);
+                if let Some(whole) = header_value(&response.headers, name) {
+                    match &token {
+                        None => f.observed = format!("no recognised token in {whole:?}"),
+                        Some(t) if *t != whole => {
+                            f.observed =
+                                format!("{} (the last recognised token of {whole:?})", f.observed);
+                        }
+                        Some(_) => {}
+                    }
                 }
                 f
             });
@@ -1734,7 +1739,7 @@ mod tests {
         // No known token: the header counts as absent.
         let present = token_check(HeaderTest::Present);
         let f = evaluate(&[present], &response(&[("referrer-policy", "bogus")], "")).findings;
-        assert_eq!(f[0].observed, "absent");
+        assert_eq!(f[0].observed, "no recognised token in \"bogus\"");
     }
 
     fn date_check(after_now: bool) -> Check {
