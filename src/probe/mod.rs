@@ -1828,6 +1828,8 @@ mod tests {
         assert!(check_path("/\\evil.example").is_err());
         assert!(check_path("admin").is_err());
         assert!(check_path("{{vars.protected_paths}}").is_ok());
+        assert!(check_path("{{random}}/x").is_err());
+        assert!(check_path("/x?c={{random}}").is_ok());
         assert!(check_path("/login?next=https://evil.example/").is_ok());
         assert!(check_path("/a://b?x").is_err());
         assert!(check_path("/a b").is_err());
