@@ -28,15 +28,15 @@ pub fn new_canary() -> String {
 }
 
 /// A text template: literal text with `{{vars.NAME}}`, `{{vars.NAME | FILTER}}` and
-/// `{{random}}` placeholders.
+/// `{{random}}` placeholders. The text is validated by [`Template::parse`]; it is cut into its
+/// [`Part`]s again when rendered (a few string slices), which keeps the type a plain text that
+/// other probe sources can build from a literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// The text as written.
     pub text: String,
     /// Variable names it uses, in order of appearance.
     pub vars: Vec<String>,
-    /// The text cut at its placeholders.
-    pub parts: Vec<Part>,
 }
 
 /// A piece of a [`Template`].
@@ -84,75 +84,34 @@ impl Filter {
 impl Template {
     /// Parses placeholders: `{{vars.NAME}}`, `{{vars.NAME | jwt_alg_none}}`, `{{random}}`.
     pub fn parse(text: &str) -> Result<Template, String> {
-        let mut vars = Vec::new();
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(Part::Text(rest[..start].to_string()));
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
-            let inner = after[..end].trim();
-            let mut pipes = inner.split('|').map(str::trim);
-            let head = pipes.next().unwrap_or_default();
-            let filters: Vec<&str> = pipes.collect();
-            if head == "random" {
-                if !filters.is_empty() {
-                    return Err(format!("`{{{{{inner}}}}}`: `random` takes no filter"));
-                }
-                parts.push(Part::Random);
-            } else {
-                let name = head.strip_prefix("vars.").ok_or_else(|| {
-                    format!(
-                        "unknown placeholder `{{{{{inner}}}}}`; known are `{{{{vars.NAME}}}}` and `{{{{random}}}}`"
-                    )
-                })?;
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                {
-                    return Err(format!("invalid variable name `{name}`"));
-                }
-                let filter = match filters.as_slice() {
-                    [] => None,
-                    [one] => Some(Filter::parse(one).ok_or_else(|| {
-                        format!(
-                            "unknown filter `{one}` in `{{{{{inner}}}}}`; known is `jwt_alg_none`"
-                        )
-                    })?),
-                    _ => return Err(format!("`{{{{{inner}}}}}` has more than one filter")),
-                };
-                vars.push(name.to_string());
-                parts.push(Part::Var {
-                    name: name.to_string(),
-                    filter,
-                });
-            }
-            rest = &after[end + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
+        let vars = parts(text)?
+            .into_iter()
+            .filter_map(|p| match p {
+                Part::Var { name, .. } => Some(name),
+                _ => None,
+            })
+            .collect();
         Ok(Template {
             text: text.to_string(),
             vars,
-            parts,
         })
+    }
+
+    /// The text cut at its placeholders.
+    pub fn parts(&self) -> Result<Vec<Part>, String> {
+        parts(&self.text)
     }
 
     /// Whether the template uses `{{random}}`.
     pub fn uses_random(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Random))
+        self.parts()
+            .is_ok_and(|parts| parts.iter().any(|p| matches!(p, Part::Random)))
     }
 
     /// One rendering for a header or a body: a list variable's items are joined with `, `.
     pub fn render(&self, vars: &BTreeMap<String, Var>, canary: &str) -> Result<String, String> {
         let mut out = String::new();
-        for part in &self.parts {
+        for part in &self.parts()? {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Random => out.push_str(canary),
@@ -173,7 +132,7 @@ impl Template {
         limit: usize,
     ) -> Result<Vec<String>, String> {
         let mut partial = vec![String::new()];
-        for part in &self.parts {
+        for part in &self.parts()? {
             let values = match part {
                 Part::Text(t) => vec![t.clone()],
                 Part::Random => vec![canary.to_string()],
@@ -189,6 +148,60 @@ impl Template {
         }
         Ok(partial)
     }
+}
+
+/// `text` cut at its placeholders, each checked.
+fn parts(text: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            parts.push(Part::Text(rest[..start].to_string()));
+        }
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
+        let inner = after[..end].trim();
+        let mut pipes = inner.split('|').map(str::trim);
+        let head = pipes.next().unwrap_or_default();
+        let filters: Vec<&str> = pipes.collect();
+        if head == "random" {
+            if !filters.is_empty() {
+                return Err(format!("`{{{{{inner}}}}}`: `random` takes no filter"));
+            }
+            parts.push(Part::Random);
+        } else {
+            let name = head.strip_prefix("vars.").ok_or_else(|| {
+                    format!(
+                        "unknown placeholder `{{{{{inner}}}}}`; known are `{{{{vars.NAME}}}}` and `{{{{random}}}}`"
+                    )
+                })?;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!("invalid variable name `{name}`"));
+            }
+            let filter = match filters.as_slice() {
+                [] => None,
+                [one] => Some(Filter::parse(one).ok_or_else(|| {
+                    format!("unknown filter `{one}` in `{{{{{inner}}}}}`; known is `jwt_alg_none`")
+                })?),
+                _ => return Err(format!("`{{{{{inner}}}}}` has more than one filter")),
+            };
+            parts.push(Part::Var {
+                name: name.to_string(),
+                filter,
+            });
+        }
+        rest = &after[end + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Ok(parts)
 }
 
 /// The values of a variable (one, or a list's items), through `filter`.
@@ -263,7 +276,7 @@ mod tests {
         let t = Template::parse("Bearer {{ vars.sample_jwt | jwt_alg_none }}").unwrap();
         assert_eq!(t.vars, vec!["sample_jwt"]);
         assert_eq!(
-            t.parts[1],
+            t.parts().unwrap()[1],
             Part::Var {
                 name: "sample_jwt".into(),
                 filter: Some(Filter::JwtAlgNone)
