@@ -303,6 +303,16 @@ pub fn validate(
                     "{}",
                     escape_controls(&redact::scrub_global(&diags.to_string()))
                 );
+                // For folders of probes or templates of which some load: how many (on stdout;
+                // stderr holds only the located errors and their count).
+                let (files, refused) = load::probe_file_census(paths, &diags);
+                if refused < files {
+                    let _ = writeln!(
+                        out,
+                        "{} of {files} probe files load; {refused} refused (see the errors)",
+                        files - refused
+                    );
+                }
                 EXIT_CONFIG
             }
         };

@@ -295,15 +295,12 @@ pub fn load_probe_file(
             return None;
         }
     };
+    if probe::nuclei::looks_like_nuclei(&text) {
+        return probe::nuclei::load(file, &text, defaults, diags);
+    }
     match parse_yaml::<probe::raw::Probe>(file, &text) {
         Ok(raw) => probe::compile(file, raw, defaults, diags),
-        Err(mut d) => {
-            if d.message == "unknown field `info`" || d.message == "unknown field `requests`" {
-                d.hint = Some(
-                    "this looks like a nuclei template; this version of picket loads only picket probes"
-                        .into(),
-                );
-            }
+        Err(d) => {
             diags.push(d);
             None
         }
@@ -416,6 +413,21 @@ pub fn load_probe_paths(
     }
 }
 
+/// For `validate`'s summary over folders of probes and templates: how many probe files
+/// `paths` hold, and how many of them are refused in `diags`.
+pub fn probe_file_census(paths: &[PathBuf], diags: &Diagnostics) -> (usize, usize) {
+    let files: std::collections::BTreeSet<PathBuf> = paths
+        .iter()
+        .filter_map(|r| yaml_files(r).ok())
+        .flat_map(|l| l.files)
+        .collect();
+    let refused = files
+        .iter()
+        .filter(|f| diags.iter().any(|d| d.path == **f))
+        .count();
+    (files.len(), refused)
+}
+
 /// Reads only the `probes:` list of a config that failed to load, ignoring everything else.
 fn lenient_probe_paths(path: &Path) -> Option<Vec<config::SourcedPath>> {
     #[derive(serde::Deserialize)]
@@ -447,8 +459,25 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
         let Some(http) = p.kind.as_http() else {
             continue;
         };
+        let paths: Vec<(&probe::Template, Pos)> = http
+            .exchanges
+            .iter()
+            .flat_map(|e| {
+                let r = &e.request;
+                r.paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t, r.path_pos.get(i).copied().unwrap_or(Pos::START)))
+            })
+            .collect();
         for target in config.targets.iter().filter(|t| p.applies_to(t)) {
-            let Some(counts) = http.request.request_counts(&target.vars) else {
+            let Some(counts) = http
+                .exchanges
+                .iter()
+                .map(|e| e.request.request_counts(&target.vars))
+                .collect::<Option<Vec<Vec<usize>>>>()
+                .map(|c| c.concat())
+            else {
                 continue;
             };
             let mut total: usize = 0;
@@ -458,7 +487,8 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             });
             let Some(i) = crossing else { continue };
             let all = counts.iter().fold(0usize, |a, n| a.saturating_add(*n));
-            let lists: Vec<String> = http.request.paths[i]
+            let lists: Vec<String> = paths[i]
+                .0
                 .vars
                 .iter()
                 .filter_map(|name| match target.vars.get(name) {
@@ -471,7 +501,7 @@ fn check_request_caps(config: &Config, probes: &[Probe], diags: &mut Diagnostics
             diags.push(
                 Diagnostic::new(
                     &p.source,
-                    http.request.path_pos.get(i).copied().unwrap_or(Pos::START),
+                    paths[i].1,
                     format!(
                         "probe `{}` would send {all} requests per run to target `{}`; one run sends at most {cap}",
                         p.id, target.name

@@ -39,6 +39,9 @@ pub struct ResultRow {
     /// Probe references (not in JSON).
     #[serde(skip)]
     pub references: Vec<String>,
+    /// A nuclei template's classification (not in JSON; SARIF rule properties).
+    #[serde(skip)]
+    pub classification: Vec<(String, String)>,
     /// The URL of the first request, secrets removed (not in JSON).
     #[serde(skip)]
     pub url: String,
@@ -87,6 +90,7 @@ impl Report {
                 name: s.probe.name.clone(),
                 remediation: s.probe.remediation.clone(),
                 references: s.probe.references.clone(),
+                classification: s.probe.classification.clone(),
                 url: r.url,
             })
             .collect();
@@ -167,6 +171,14 @@ impl Report {
         let mut seen = std::collections::BTreeSet::new();
         for r in &self.results {
             if seen.insert(r.probe.clone()) {
+                let mut properties = serde_json::Map::new();
+                properties.insert(
+                    "security-severity".into(),
+                    security_severity(r.probe_severity).into(),
+                );
+                for (key, value) in &r.classification {
+                    properties.insert(key.clone(), value.clone().into());
+                }
                 rules.push(serde_json::json!({
                     "id": r.probe,
                     "name": r.name,
@@ -174,7 +186,7 @@ impl Report {
                     "help": { "text": r.remediation.clone().unwrap_or_default() },
                     "helpUri": r.references.first(),
                     "defaultConfiguration": { "level": sarif_level(r.probe_severity) },
-                    "properties": { "security-severity": security_severity(r.probe_severity) },
+                    "properties": properties,
                 }));
             }
         }

@@ -121,6 +121,7 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
                 tags: s.target.tags.iter().cloned().collect(),
                 name: s.probe.name.clone(),
                 reference: s.probe.references.first().cloned(),
+                classification: s.probe.classification.clone(),
                 confirm: s.probe.confirm,
                 recover: s.probe.recover,
             };

@@ -155,6 +155,9 @@ pub struct SeriesLabels<'a> {
     pub rule_category: &'a str,
     /// First reference URL of the probe, reported as `security_rule.reference`.
     pub rule_reference: Option<&'a str>,
+    /// A nuclei template's classification, reported as `security_rule.cve_id`,
+    /// `security_rule.cwe_id` and `security_rule.cvss_score`.
+    pub classification: &'a [(String, String)],
 }
 
 impl<'a> SeriesLabels<'a> {
@@ -167,6 +170,7 @@ impl<'a> SeriesLabels<'a> {
             rule_name: &series.probe.name,
             rule_category: category(&series.probe.id),
             rule_reference: series.probe.references.first().map(String::as_str),
+            classification: &series.probe.classification,
         }
     }
 
@@ -183,6 +187,7 @@ impl<'a> SeriesLabels<'a> {
             rule_name: &info.name,
             rule_category: category(&info.probe),
             rule_reference: info.reference.as_deref(),
+            classification: &info.classification,
         }
     }
 
@@ -845,6 +850,12 @@ fn emit_transition(
     record.add_attribute("security_rule.category", labels.rule_category.to_owned());
     if let Some(reference) = labels.rule_reference {
         record.add_attribute("security_rule.reference", reference.to_owned());
+    }
+    for (key, value) in labels.classification {
+        record.add_attribute(
+            format!("security_rule.{}", key.replace('-', "_")),
+            value.clone(),
+        );
     }
     record.add_attribute("picket.state.since", since);
     record.add_attribute("findings", findings_json);

@@ -238,6 +238,8 @@ pub enum Check {
     /// The inner check does not hold. `not: { all_of: [...] }` describes an exposure:
     /// "it must not be that the status is 200 and the body has `[core]` and no `<html`".
     Not(Box<Check>),
+    /// A nuclei template's matchers must not match (each match is a finding).
+    Nuclei(super::nuclei::Matchers),
 }
 
 impl Check {
@@ -299,6 +301,7 @@ impl Check {
             Check::AllOf(checks) => format!("all of [{}]", describe_list(checks)),
             Check::AnyOf(checks) => format!("any of [{}]", describe_list(checks)),
             Check::Not(inner) => format!("not {}", inner.describe()),
+            Check::Nuclei(block) => format!("nuclei matchers {}", block.describe()),
         }
     }
 }
@@ -368,6 +371,7 @@ impl Check {
                 Check::AllOf(_) | Check::AnyOf(_) => format!("not ({})", inner.title()),
                 other => format!("not: {}", other.title()),
             },
+            Check::Nuclei(block) => block.title(),
         }
     }
 
@@ -384,6 +388,7 @@ impl Check {
             ),
             Check::AllOf(checks) | Check::AnyOf(checks) => checks.iter().any(Check::has_regex),
             Check::Not(inner) => inner.has_regex(),
+            Check::Nuclei(block) => block.has_regex(),
             _ => false,
         }
     }
@@ -398,7 +403,7 @@ fn join_titles(checks: &[Check], sep: &str) -> String {
 }
 
 /// A header name as people write it: `X-Frame-Options`, `Content-Security-Policy`.
-fn header_display(name: &HeaderName) -> String {
+pub(crate) fn header_display(name: &HeaderName) -> String {
     name.as_str()
         .split('-')
         .map(|part| {
@@ -576,6 +581,11 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
                 )])
             }
         }
+        Check::Nuclei(block) => match super::nuclei::evaluate(block, response) {
+            Some(found) if found.is_empty() => Verdict::Holds,
+            Some(found) => Verdict::Fails(found),
+            None => Verdict::Undecided,
+        },
         Check::Not(inner) => match evaluate_one(inner, response) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,

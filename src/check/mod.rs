@@ -6,11 +6,13 @@
 //!
 //! - [`http`]: status, headers, body, JSON, cookies and timing of a response, with `all_of`,
 //!   `any_of` and `not`;
+//! - [`nuclei`]: a nuclei template's matcher block, as one more http check;
 //! - [`tcp`]: whether a port connects, and the banner it sends;
 //! - [`tls`]: protocol versions, cipher suites, the certificate and client-certificate demands.
 
 pub mod canary;
 pub mod http;
+pub mod nuclei;
 pub mod tcp;
 pub mod tls;
 

@@ -61,7 +61,11 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
             TcpCheck::Reachable(want) => {
                 let open = matches!(found, Connect::Open { .. });
                 (open != *want).then(|| Finding {
-                    check: format!("port {port} reachable: {want}"),
+                    check: if *want {
+                        format!("port {port} accepts connections")
+                    } else {
+                        format!("port {port} is not reachable")
+                    },
                     expected: if *want {
                         "the port accepts a connection".into()
                     } else {
@@ -73,23 +77,31 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
                 })
             }
             TcpCheck::Banner(test) => {
+                // In words; a regex goes to the detail.
                 let failed = match test {
                     BannerTest::Contains(text) => (!banner.contains(text.as_str())).then(|| {
                         (
                             format!("banner contains {text:?}"),
                             format!("contains {text:?}"),
+                            None,
                         )
                     }),
-                    BannerTest::Matches(re) => (!re.is_match(&banner))
-                        .then(|| (format!("banner matches /{re}/"), format!("matches /{re}/"))),
+                    BannerTest::Matches(re) => (!re.is_match(&banner)).then(|| {
+                        (
+                            "banner has the expected form".to_string(),
+                            "a banner of the expected form".to_string(),
+                            Some(format!("port {port} banner matches /{re}/")),
+                        )
+                    }),
                     BannerTest::NotMatches(re) => re.find(&banner).map(|_| {
                         (
-                            format!("banner not matches /{re}/"),
-                            format!("does not match /{re}/"),
+                            "banner shows nothing forbidden".to_string(),
+                            "no banner of the forbidden form".to_string(),
+                            Some(format!("port {port} banner not matches /{re}/")),
                         )
                     }),
                 };
-                failed.map(|(name, expected)| Finding {
+                failed.map(|(name, expected, detail)| Finding {
                     check: format!("port {port} {name}"),
                     expected,
                     observed: match found {
@@ -97,7 +109,7 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
                         Connect::Open { .. } => format!("banner {banner:?}"),
                         other => other.said().into(),
                     },
-                    detail: None,
+                    detail,
                     severity: None,
                 })
             }

@@ -13,15 +13,36 @@ use crate::check::http::Check;
 use crate::config::Var;
 use crate::diag::{Diagnostic, Pos};
 
-/// An `http` probe: what it sends and what must hold of the answer.
+/// An `http` probe: what it sends and what must hold of the answers.
 #[derive(Debug, Clone)]
 pub struct Http {
-    /// The request.
+    /// The exchanges, in order: a picket probe has one; a nuclei template one per request
+    /// block.
+    pub exchanges: Vec<Exchange>,
+    /// The probe's own `max_body_bytes`, over the config's.
+    pub max_body_bytes: Option<u64>,
+}
+
+/// One request description and the checks every response to it must pass.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The request (one or more paths).
     pub request: HttpRequest,
     /// The checks.
     pub checks: Vec<Graded<Check>>,
-    /// The probe's own `max_body_bytes`, over the config's.
-    pub max_body_bytes: Option<u64>,
+    /// Send no more of this exchange's paths once a response fails a check (nuclei's
+    /// `stop-at-first-match`).
+    pub stop_at_first_finding: bool,
+}
+
+impl Http {
+    /// Every variable name the requests use.
+    pub fn vars(&self) -> BTreeSet<&str> {
+        self.exchanges
+            .iter()
+            .flat_map(|e| e.request.vars())
+            .collect()
+    }
 }
 
 /// A validated HTTP request description.

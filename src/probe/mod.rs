@@ -22,6 +22,7 @@ use crate::units::{self, Schedule, Severity};
 
 /// The raw YAML shapes of a probe file.
 pub mod http;
+pub mod nuclei;
 pub mod tcp;
 pub mod template;
 pub mod tls;
@@ -550,19 +551,19 @@ impl Kind {
         }
     }
 
-    /// The checks of an `http` probe (empty for other kinds, whose checks have their own
-    /// types).
-    pub fn checks(&self) -> &[Graded<Check>] {
+    /// The checks of an `http` probe, of all its exchanges (empty for other kinds, whose
+    /// checks have their own types).
+    pub fn checks(&self) -> Vec<Graded<Check>> {
         match self {
-            Kind::Http(h) => &h.checks,
-            Kind::Tcp(_) | Kind::Tls(_) => &[],
+            Kind::Http(h) => h.exchanges.iter().flat_map(|e| e.checks.clone()).collect(),
+            Kind::Tcp(_) | Kind::Tls(_) => Vec::new(),
         }
     }
 
     /// How many checks the probe has, whatever its kind.
     pub fn check_count(&self) -> usize {
         match self {
-            Kind::Http(h) => h.checks.len(),
+            Kind::Http(h) => h.exchanges.iter().map(|e| e.checks.len()).sum(),
             Kind::Tcp(t) => t.checks.len(),
             Kind::Tls(t) => t.checks.len(),
         }
@@ -571,7 +572,7 @@ impl Kind {
     /// Every `{{vars.NAME}}` the probe uses: a target without one of them is skipped.
     pub fn vars(&self) -> BTreeSet<&str> {
         match self {
-            Kind::Http(h) => h.request.vars(),
+            Kind::Http(h) => h.vars(),
             Kind::Tcp(t) => t.vars(),
             Kind::Tls(_) => BTreeSet::new(),
         }
@@ -625,6 +626,9 @@ pub struct Probe {
     pub target_name_pos: Vec<(String, Pos)>,
     /// Heap memory held by the probe's compiled regexes, for the budget over all probes.
     pub regex_bytes: usize,
+    /// A nuclei template's `info.classification` (`cve-id`, `cwe-id`, `cvss-score`), carried
+    /// into SARIF rules and regression events; empty for picket probes.
+    pub classification: Vec<(String, String)>,
 }
 
 /// Most requests one run of a series may send, after list variables are expanded. A probe
@@ -964,8 +968,11 @@ pub fn compile(
                 .collect();
             request.map(|request| {
                 Kind::Http(http::Http {
-                    request,
-                    checks,
+                    exchanges: vec![http::Exchange {
+                        request,
+                        checks,
+                        stop_at_first_finding: false,
+                    }],
                     max_body_bytes,
                 })
             })
@@ -995,6 +1002,7 @@ pub fn compile(
         id_pos: Pos::from_location(&raw.id.referenced),
         target_name_pos,
         regex_bytes,
+        classification: Vec::new(),
     })
 }
 

@@ -10,19 +10,21 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Gate, Runner, SetupError, redact_url};
-use crate::check::http::{self as check, Response};
+use crate::check::Graded;
+use crate::check::http::{self as check, Check, Response};
 use crate::config::Target;
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
-use crate::probe::http::{Http, HttpRequest};
+use crate::probe::http::{Exchange, Http, HttpRequest};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
 /// Most redirects followed within one request.
 pub const MAX_REDIRECTS: usize = 10;
 
-/// Runs an HTTP probe's requests, one per expanded path, and evaluates its checks.
+/// Runs an HTTP probe's exchanges in order, one request per expanded path, and evaluates
+/// each exchange's checks on its responses.
 pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
@@ -33,59 +35,95 @@ pub(super) async fn execute(
     let target = &series.target;
     // One canary per run: every request and every check of the run sees the same value.
     let canary = crate::probe::template::new_canary();
-    let checks = crate::check::canary::bind_random(&spec.checks, &canary);
-    let paths = match expand_paths(&spec.request.paths, target, &canary) {
-        Ok(p) => p,
-        Err(message) => {
-            return Outcome::Error(RunError {
-                kind: ErrorKind::Request,
-                message,
-            });
-        }
-    };
-    let many = paths.len() > 1;
-    let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
-    let mut findings = Vec::new();
-    let mut undecided = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        let url = match join(&target.url, path) {
-            Ok(u) => u,
+    let mut planned = Vec::new();
+    for exchange in &spec.exchanges {
+        match expand_paths(&exchange.request.paths, target, &canary) {
+            Ok(paths) => planned.push((
+                exchange,
+                crate::check::canary::bind_random(&exchange.checks, &canary),
+                paths,
+            )),
             Err(message) => {
                 return Outcome::Error(RunError {
                     kind: ErrorKind::Request,
                     message,
                 });
             }
-        };
-        if i == 0 {
-            result.url = redact_url(&url, &runner.redactor);
         }
-        let response = match exchange(series, spec, gate, url, max_body_bytes, &canary).await {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(e),
-        };
-        result.status = Some(response.status.as_u16());
-        let evaluation = check::evaluate(&checks, &response);
-        let name = |check: String| {
-            if many {
-                format!("{} {path}: {check}", spec.request.method)
-            } else {
-                check
+    }
+    let many = planned.iter().map(|(_, _, p)| p.len()).sum::<usize>() > 1;
+    let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
+    let mut findings = Vec::new();
+    let mut undecided = Vec::new();
+    let mut first = true;
+    for (exchange, checks, paths) in &planned {
+        for path in paths {
+            let failed = run_path(
+                series,
+                (exchange, checks, &canary),
+                gate,
+                path,
+                many,
+                max_body_bytes,
+                (&mut findings, &mut undecided),
+                (runner, result, &mut first),
+            )
+            .await;
+            match failed {
+                Err(e) => return Outcome::Error(e),
+                Ok(true) if exchange.stop_at_first_finding => break,
+                Ok(_) => {}
             }
-        };
-        for mut f in evaluation.findings {
-            f.check = name(f.check);
-            findings.push(f);
         }
-        undecided.extend(evaluation.undecided.into_iter().map(name));
     }
     decide(findings, &undecided, max_body_bytes)
 }
 
-/// Sends one request, following same-origin redirects when allowed, and reads the body.
-async fn exchange(
+/// Sends one expanded path of an exchange and evaluates its checks (bound to the run's
+/// canary); whether it found anything.
+#[allow(clippy::too_many_arguments)]
+async fn run_path(
     series: &Series,
-    spec: &Http,
+    (exchange, checks, canary): (&Exchange, &[Graded<Check>], &str),
+    gate: &Gate,
+    path: &str,
+    many: bool,
+    max_body_bytes: u64,
+    (findings, undecided): (&mut Vec<Finding>, &mut Vec<String>),
+    (runner, result, first): (&Runner, &mut RunResult, &mut bool),
+) -> Result<bool, RunError> {
+    let target = &series.target;
+    let url = join(&target.url, path).map_err(|message| RunError {
+        kind: ErrorKind::Request,
+        message,
+    })?;
+    if std::mem::take(first) {
+        result.url = redact_url(&url, &runner.redactor);
+    }
+    let response =
+        exchange_one(series, &exchange.request, gate, url, max_body_bytes, canary).await?;
+    result.status = Some(response.status.as_u16());
+    let evaluation = check::evaluate(checks, &response);
+    let name = |check: String| {
+        if many {
+            format!("{} {path}: {check}", exchange.request.method)
+        } else {
+            check
+        }
+    };
+    let found = !evaluation.findings.is_empty();
+    for mut f in evaluation.findings {
+        f.check = name(f.check);
+        findings.push(f);
+    }
+    undecided.extend(evaluation.undecided.into_iter().map(name));
+    Ok(found)
+}
+
+/// Sends one request, following same-origin redirects when allowed, and reads the body.
+async fn exchange_one(
+    series: &Series,
+    request: &HttpRequest,
     gate: &Gate,
     url: Url,
     max_body_bytes: u64,
@@ -93,11 +131,11 @@ async fn exchange(
 ) -> Result<Response, RunError> {
     let target = &series.target;
     let origin = target.url.origin();
-    let headers = request_headers(&spec.request, target, canary).map_err(|message| RunError {
+    let headers = request_headers(request, target, canary).map_err(|message| RunError {
         kind: ErrorKind::Request,
         message,
     })?;
-    let body = match &spec.request.body {
+    let body = match &request.body {
         Some(t) => Some(t.render(&target.vars, canary).map_err(|message| RunError {
             kind: ErrorKind::Request,
             message,
@@ -105,7 +143,7 @@ async fn exchange(
         None => None,
     };
 
-    let mut method = spec.request.method.clone();
+    let mut method = request.method.clone();
     let mut body = body;
     let mut url = url;
     let start = Instant::now();
@@ -118,21 +156,21 @@ async fn exchange(
             });
         }
         gate.rate.acquire().await;
-        let mut request = gate
+        let mut sending = gate
             .client
             .request(method.clone(), url.clone())
             .headers(headers.clone());
         if let Some(b) = &body {
-            request = request.body(b.clone());
+            sending = sending.body(b.clone());
         }
-        let mut response = request.send().await.map_err(|e| classify(&e))?;
+        let mut response = sending.send().await.map_err(|e| classify(&e))?;
         let status = response.status();
         let location = response
             .headers()
             .get(http::header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| url.join(l).ok());
-        if spec.request.follow_redirects
+        if request.follow_redirects
             && status.is_redirection()
             && let Some(next) = location.filter(|n| n.origin() == origin)
         {

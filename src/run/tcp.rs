@@ -48,7 +48,6 @@ pub(super) async fn execute(
     // filtered ports (which only time out) cannot starve the rest.
     let share = series.probe.timeout / (ports.len() as u32 + 1);
     let connect_timeout = share.clamp(Duration::from_millis(200), Duration::from_secs(5));
-    let many = ports.len() > 1;
     let mut findings = Vec::new();
     for (i, port) in ports.iter().enumerate() {
         let addr = match resolve(target, *port).await {
@@ -65,12 +64,7 @@ pub(super) async fn execute(
             Ok(f) => f,
             Err(e) => return Outcome::Error(e),
         };
-        for mut f in tcp::evaluate(&spec.checks, *port, &found) {
-            if !many {
-                f.check = f.check.replacen(&format!("port {port} "), "", 1);
-            }
-            findings.push(f);
-        }
+        findings.extend(tcp::evaluate(&spec.checks, *port, &found));
     }
     if findings.is_empty() {
         Outcome::Pass

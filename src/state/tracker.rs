@@ -39,6 +39,8 @@ pub struct SeriesInfo {
     pub name: String,
     /// The probe's first reference URL.
     pub reference: Option<String>,
+    /// The probe's vulnerability classification (`cve-id`, `cwe-id`, `cvss-score`).
+    pub classification: Vec<(String, String)>,
     /// Failing runs before a regression.
     pub confirm: u32,
     /// Passing runs before a recovery.
@@ -260,6 +262,7 @@ mod tests {
             tags: vec![],
             name: probe.into(),
             reference: None,
+            classification: Vec::new(),
             confirm: 1,
             recover: 1,
         }

@@ -14,7 +14,7 @@ fn regression_logs(receiver: &crate::otlp::Receiver) -> usize {
         .count()
 }
 
-fn telemetry_block(receiver: &crate::otlp::Receiver, protocol: &str) -> String {
+pub(crate) fn telemetry_block(receiver: &crate::otlp::Receiver, protocol: &str) -> String {
     format!(
         "telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: {protocol} }}\n  export_interval: 300ms\n",
         receiver.endpoint()

@@ -36,7 +36,11 @@ fn shipped_regexes() -> Vec<String> {
     let mut out = Vec::new();
     for p in &probes {
         match &p.kind {
-            Kind::Http(h) => h.checks.iter().for_each(|g| walk(&g.check, &mut out)),
+            Kind::Http(h) => h
+                .exchanges
+                .iter()
+                .flat_map(|e| &e.checks)
+                .for_each(|g| walk(&g.check, &mut out)),
             Kind::Tcp(t) => {
                 for g in &t.checks {
                     if let picket::check::tcp::TcpCheck::Banner(
@@ -89,7 +93,8 @@ fn insecure(seen: Seen) -> axum::response::Response {
             "heap profile: 1: 2 [3: 4] @ heap/1048576\n".into(),
         ),
         "/server-status" => (200, with(&[]), "<h1>Apache Server Status for x</h1>".into()),
-        p if p.starts_with("/?") && p.contains("canary") => {
+        // The open-redirect probe's canary URL, `https://picket-<random>.invalid/`.
+        p if p.starts_with("/?") && p.contains(".invalid") => {
             let location = urlencoding_decode(p.split('=').nth(1).unwrap_or(""));
             (302, vec![("location".into(), location)], String::new())
         }
@@ -216,4 +221,101 @@ async fn no_output_format_shows_a_regex_unless_verbose() {
                 .is_some_and(|d| regexes.iter().any(|re| d.contains(re.as_str())))),
         "no JSON finding has a detail with its regex"
     );
+}
+
+/// Replaces what changes from run to run (ports, durations, dates, canaries) with fixed words.
+fn normalise(text: &str, ports: &[u16]) -> String {
+    let mut text = text.to_string();
+    for port in ports {
+        text = text.replace(&port.to_string(), "PORT");
+    }
+    let ms = regex::Regex::new(r"\b\d+ms\b").unwrap();
+    let text = ms.replace_all(&text, "Nms");
+    let date = regex::Regex::new(r"notAfter \d{4}-\d{2}-\d{2}").unwrap();
+    let text = date.replace_all(&text, "notAfter DATE");
+    // The run's canary (`{{random}}`), new every run.
+    let canary = regex::Regex::new(r"picket-[a-z0-9]{12}\b").unwrap();
+    canary.replace_all(&text, "picket-CANARY").into_owned()
+}
+
+/// The text output of `check` with a finding from every theme, against a golden file:
+/// `tests/golden/check/every-theme.txt` (`UPDATE_GOLDEN=1` rewrites it; read the diff).
+#[tokio::test]
+async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file() {
+    use crate::tls_servers::{LeafSpec, Pki};
+    let web = TestServer::start(insecure).await;
+    let pki = Pki::new();
+    let now = time::OffsetDateTime::now_utc();
+    let leaf = pki.leaf(
+        "golden",
+        LeafSpec {
+            not_after: now + time::Duration::days(10) + time::Duration::hours(12),
+            ..LeafSpec::default()
+        },
+    );
+    let tls = pki
+        .serve(
+            &leaf,
+            &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+        )
+        .await;
+    let web_port = web.addr.port();
+    let config = format!(
+        "probes: [\"{probes}\"]\n\
+         targets:\n\
+         \x20 - name: web\n    url: {url}\n    vars:\n      protected_paths: [/admin]\n      closed_ports: [{web_port}]\n\
+         \x20 - name: broker\n    url: tls://127.0.0.1:{tls_port}\n    tls: {{ ca_file: \"{ca}\", server_name: localhost }}\n\
+         limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
+        probes = repo_root().join("probes").display(),
+        url = web.url(),
+        tls_port = tls.port,
+        ca = pki.ca_file.display(),
+    );
+    let ws = workspace(&[("picket.yaml", &config)]);
+    let out = run_picket(
+        ws.path(),
+        &[
+            "check",
+            "-c",
+            "picket.yaml",
+            "--no-progress",
+            "--fail-on",
+            "critical",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let shown = normalise(&stdout, &[web_port, tls.port]);
+    let golden = repo_root().join("tests/golden/check/every-theme.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &shown).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(
+        shown == want,
+        "check output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{shown}",
+        golden.display()
+    );
+    // Every theme of the library has a finding in it.
+    for theme in [
+        "headers/",
+        "exposure/",
+        "cookies/",
+        "cors/",
+        "disclosure/",
+        "auth/",
+        "redirect/",
+        "tls/",
+        "network/",
+    ] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.starts_with("FAIL ") && l.contains(theme)),
+            "no finding of {theme} in:\n{shown}"
+        );
+    }
 }

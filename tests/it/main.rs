@@ -13,6 +13,7 @@ mod e2e;
 mod files;
 mod findings;
 mod limits;
+mod nuclei;
 mod otlp;
 mod probes;
 mod props;

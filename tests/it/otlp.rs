@@ -492,6 +492,7 @@ fn hsts() -> SeriesLabels<'static> {
         rule_name: "HSTS header is set",
         rule_category: "headers",
         rule_reference: Some(HSTS_REFERENCE),
+        classification: &[],
     }
 }
 
@@ -503,6 +504,7 @@ fn nosniff() -> SeriesLabels<'static> {
         rule_name: "X-Content-Type-Options is nosniff",
         rule_category: "headers",
         rule_reference: None,
+        classification: &[],
     }
 }
 

@@ -870,7 +870,10 @@ fn exposure_paths(probe: &str) -> usize {
     let probes =
         picket::load::load_probe_paths(&[shipped(probe)], &picket::config::Defaults::default())
             .unwrap_or_else(|d| panic!("{d}"));
-    probes[0].kind.as_http().unwrap().request.paths.len()
+    probes[0].kind.as_http().unwrap().exchanges[0]
+        .request
+        .paths
+        .len()
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ async fn an_open_port_fails_reachable_false_and_a_closed_one_passes() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(
         findings[0].check,
-        format!("port {} reachable: false", open.port())
+        format!("port {} is not reachable", open.port())
     );
     assert_eq!(findings[0].expected, "the port is not reachable from here");
     assert_eq!(findings[0].observed, "connection accepted");

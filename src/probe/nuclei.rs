@@ -1,0 +1,869 @@
+//! nuclei templates as a source format of `http` probes: a file with nuclei's shape (`id`,
+//! `info`, and `http` or the legacy `requests`) compiles into an `http` probe whose exchanges
+//! are the template's request blocks, each checked by a nuclei matcher block
+//! ([`crate::check::nuclei`]). Nothing else in picket knows the probe came from nuclei.
+//!
+//! The subset is faithful or refused: any field outside it is a located error naming it, so a
+//! template never runs half-understood.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ::http::{HeaderName, Method};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::http::{Exchange, Http, HttpRequest};
+use super::{Ctx, Kind, Probe, Template, stays_on_target};
+use crate::check::Graded;
+use crate::check::http::Check;
+use crate::check::nuclei::{Condition, Matcher, Matchers, Part, Test};
+use crate::config::{self, Defaults};
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::units::{self, Severity};
+
+/// The raw shape of a template, as far as picket runs it.
+pub mod raw {
+    use super::*;
+
+    /// Just enough to tell a nuclei template from a picket probe.
+    #[derive(Debug, Deserialize)]
+    pub struct Shape {
+        /// nuclei's `info` block (picket probes have none).
+        #[serde(default)]
+        pub info: Option<serde::de::IgnoredAny>,
+        /// nuclei's legacy `requests` (picket probes have none).
+        #[serde(default)]
+        pub requests: Option<serde::de::IgnoredAny>,
+        /// The fields a picket probe always has.
+        #[serde(default)]
+        pub checks: Option<serde::de::IgnoredAny>,
+    }
+
+    /// A template.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Template {
+        /// The template id.
+        pub id: Spanned<String>,
+        /// Its metadata.
+        pub info: Spanned<Info>,
+        /// HTTP request blocks.
+        #[serde(default)]
+        pub http: Option<Spanned<Vec<Spanned<Request>>>>,
+        /// The legacy name of `http`.
+        #[serde(default)]
+        pub requests: Option<Spanned<Vec<Spanned<Request>>>>,
+        /// picket's own settings for the probe.
+        #[serde(default)]
+        pub picket: Option<Spanned<PicketBlock>>,
+    }
+
+    /// `info`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Info {
+        /// Title.
+        pub name: Spanned<String>,
+        /// Authors (not used).
+        #[serde(default)]
+        pub author: Option<serde::de::IgnoredAny>,
+        /// `info` … `critical`, or `unknown`.
+        pub severity: Spanned<String>,
+        /// Comma-separated or a list.
+        #[serde(default)]
+        pub tags: Option<OneOrMany>,
+        /// Description.
+        #[serde(default)]
+        pub description: Option<String>,
+        /// References: one or a list.
+        #[serde(default)]
+        pub reference: Option<OneOrMany>,
+        /// Remediation.
+        #[serde(default)]
+        pub remediation: Option<String>,
+        /// Impact (shown with the description).
+        #[serde(default)]
+        pub impact: Option<String>,
+        /// Kept, not interpreted.
+        #[serde(default)]
+        pub metadata: Option<serde::de::IgnoredAny>,
+        /// `cve-id`, `cwe-id`, `cvss-score` … carried into reports.
+        #[serde(default)]
+        pub classification: Option<BTreeMap<String, Scalar>>,
+    }
+
+    /// A scalar or a list of scalars, as nuclei's metadata fields are written.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum Scalar {
+        /// Text.
+        Text(String),
+        /// A number.
+        Number(f64),
+        /// A list.
+        List(Vec<String>),
+        /// Nothing.
+        Null(()),
+    }
+
+    /// One string or a list of strings.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum OneOrMany {
+        /// A list.
+        Many(Vec<String>),
+        /// One (tags: comma-separated).
+        One(String),
+    }
+
+    /// One request block.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Request {
+        /// The method (GET).
+        #[serde(default)]
+        pub method: Option<Spanned<String>>,
+        /// Paths, each starting with `{{BaseURL}}` or `{{RootURL}}`.
+        #[serde(default)]
+        pub path: Option<Spanned<Vec<Spanned<String>>>>,
+        /// Headers.
+        #[serde(default)]
+        pub headers: BTreeMap<String, Spanned<String>>,
+        /// Body.
+        #[serde(default)]
+        pub body: Option<Spanned<String>>,
+        /// Follow redirects (same-origin only, as every picket probe).
+        #[serde(default)]
+        pub redirects: Option<bool>,
+        /// At most this many redirects (picket follows at most 10).
+        #[serde(default, rename = "max-redirects")]
+        pub max_redirects: Option<Spanned<i64>>,
+        /// Stop trying further paths once one matches.
+        #[serde(default, rename = "stop-at-first-match")]
+        pub stop_at_first_match: Option<bool>,
+        /// `and` or `or` (default).
+        #[serde(default, rename = "matchers-condition")]
+        pub matchers_condition: Option<Spanned<String>>,
+        /// The matchers.
+        #[serde(default)]
+        pub matchers: Option<Spanned<Vec<Spanned<Matcher>>>>,
+    }
+
+    /// One matcher.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Matcher {
+        /// `status`, `word`, `regex` or `size`.
+        #[serde(rename = "type")]
+        pub kind: Spanned<String>,
+        /// The part read.
+        #[serde(default)]
+        pub part: Option<Spanned<String>>,
+        /// `word`: the words.
+        #[serde(default)]
+        pub words: Option<Vec<Spanned<String>>>,
+        /// `regex`: the patterns.
+        #[serde(default)]
+        pub regex: Option<Vec<Spanned<String>>>,
+        /// `status`: the codes.
+        #[serde(default)]
+        pub status: Option<Vec<Spanned<i64>>>,
+        /// `size`: the lengths.
+        #[serde(default)]
+        pub size: Option<Vec<Spanned<i64>>>,
+        /// `and` or `or` (default) over the items.
+        #[serde(default)]
+        pub condition: Option<Spanned<String>>,
+        /// Invert.
+        #[serde(default)]
+        pub negative: Option<bool>,
+        /// `word`: compare lowercased.
+        #[serde(default, rename = "case-insensitive")]
+        pub case_insensitive: Option<bool>,
+        /// Reported name.
+        #[serde(default)]
+        pub name: Option<String>,
+    }
+
+    /// `picket:` in a template: what a picket probe sets besides its checks.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PicketBlock {
+        /// Schedule override.
+        #[serde(default)]
+        pub schedule: Option<Spanned<crate::config::raw::Schedule>>,
+        /// Which targets (default: all).
+        #[serde(default)]
+        pub targets: Option<Spanned<crate::probe::raw::Selector>>,
+        /// Override of `defaults.confirm`.
+        #[serde(default)]
+        pub confirm: Option<Spanned<i64>>,
+        /// Override of `defaults.recover`.
+        #[serde(default)]
+        pub recover: Option<Spanned<i64>>,
+        /// Override of `defaults.timeout`.
+        #[serde(default)]
+        pub timeout: Option<Spanned<String>>,
+    }
+}
+
+/// Whether YAML `text` has nuclei's shape rather than a picket probe's.
+pub fn looks_like_nuclei(text: &str) -> bool {
+    serde_saphyr::from_str::<raw::Shape>(text)
+        .is_ok_and(|s| (s.info.is_some() || s.requests.is_some()) && s.checks.is_none())
+}
+
+/// Why a nuclei field is outside the subset, for the error that names it.
+fn unsupported_reason(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "raw" => {
+            "raw requests are not run: write the request with `method`, `path`, `headers` and `body`"
+        }
+        "dsl" => "DSL expressions are not evaluated",
+        "payloads" | "attack" | "threads" => "payloads and attack modes are not expanded",
+        "extractors" => "extractors (and requests that depend on them) are not run",
+        "internal" => "internal matchers feed other requests, which picket does not chain",
+        "flow" => "flows between requests are not run",
+        "variables" => "variables and helper functions are not evaluated",
+        "self-contained" => {
+            "self-contained requests name their own host; picket probes only their target"
+        }
+        "unsafe" => "unsafe raw requests are not sent",
+        "fuzzing" | "pre-condition" => "DAST fuzzing is not run",
+        "dns" | "tcp" | "network" | "ssl" | "headless" | "file" | "code" | "javascript"
+        | "websocket" | "whois" => "only http templates run in picket",
+        "binary" | "xpath" | "json" | "encoding" | "match-all" => {
+            "this matcher feature is outside picket's nuclei subset"
+        }
+        "host-redirects" | "cookie-reuse" | "req-condition" | "race" | "pipeline" => {
+            "this request option is outside picket's nuclei subset"
+        }
+        _ => return None,
+    })
+}
+
+/// Every key outside the subset, with its position, found by reading the template's lines
+/// (outside `info:`, whose metadata may hold any key), and every matcher `type:` outside it.
+fn scan_unsupported(file: &Path, text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut in_info = false;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') && !line.starts_with('-') {
+            in_info = line.starts_with("info:");
+        }
+        if in_info {
+            continue;
+        }
+        let body = line.trim_start();
+        let body = body.strip_prefix("- ").map_or(body, str::trim_start);
+        let Some((key, value)) = body.split_once(':') else {
+            continue;
+        };
+        let column = line.len() - body.len() + 1;
+        let at = Pos {
+            line: u64::try_from(n + 1).unwrap_or(u64::MAX),
+            column: u64::try_from(column).unwrap_or(u64::MAX),
+        };
+        let value = value.trim();
+        if key == "type" && matches!(value, "dsl" | "binary" | "xpath" | "json") {
+            out.push(
+                Diagnostic::new(
+                    file,
+                    at,
+                    format!("nuclei matcher type `{value}` is not supported"),
+                )
+                .with_hint("matcher types are status, word, regex and size"),
+            );
+        } else if let Some(reason) = unsupported_reason(key) {
+            out.push(
+                Diagnostic::new(file, at, format!("nuclei `{key}` is not supported"))
+                    .with_hint(reason),
+            );
+        }
+    }
+    out
+}
+
+/// Rewrites serde's "unknown field" errors into the unsupported-feature error.
+fn explain(mut d: Diagnostic) -> Diagnostic {
+    let field = d
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_string);
+    if let Some(field) = field {
+        let reason = unsupported_reason(&field)
+            .unwrap_or("picket runs a subset of nuclei; this field is not part of it");
+        d.message = format!("nuclei `{field}` is not supported");
+        d.hint = Some(reason.to_string());
+    }
+    d
+}
+
+/// Loads one template file's text as a probe.
+pub fn load(
+    file: &Path,
+    text: &str,
+    defaults: &Defaults,
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    let raw: raw::Template = match crate::load::parse_yaml(file, text) {
+        Ok(t) => t,
+        Err(d) => {
+            // Name every feature outside the subset, not only the first serde met.
+            let found = scan_unsupported(file, text);
+            if found.is_empty() {
+                diags.push(explain(d));
+            } else {
+                found.into_iter().for_each(|d| diags.push(d));
+            }
+            return None;
+        }
+    };
+    compile(file, raw, defaults, diags)
+}
+
+/// Builds the probe: info → probe fields, each request block → one exchange.
+pub fn compile(
+    file: &Path,
+    raw: raw::Template,
+    defaults: &Defaults,
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    let before = diags.len();
+    let mut ctx = Ctx {
+        file,
+        diags,
+        regex_bytes: 0,
+    };
+    let id: String = raw
+        .id
+        .value
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '/' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let id = format!("nuclei/{}", id.trim_matches('/'));
+    if !super::valid_probe_id(&id) {
+        ctx.err_hint(
+            &raw.id,
+            format!("template id `{}` cannot name a probe", raw.id.value),
+            "use letters, digits and `-`",
+        );
+    }
+    let info = raw.info.value;
+    let severity = match info.severity.value.trim().to_ascii_lowercase().as_str() {
+        "info" | "unknown" => Severity::Info,
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        other => {
+            ctx.err_hint(
+                &info.severity,
+                format!("unknown nuclei severity `{other}`"),
+                "expected info, low, medium, high, critical or unknown",
+            );
+            Severity::Info
+        }
+    };
+    let tags: Vec<String> = match &info.tags {
+        Some(raw::OneOrMany::One(t)) => t
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        Some(raw::OneOrMany::Many(list)) => list.clone(),
+        None => Vec::new(),
+    };
+    let references: Vec<String> = match &info.reference {
+        Some(raw::OneOrMany::One(r)) => vec![r.clone()],
+        Some(raw::OneOrMany::Many(list)) => list.clone(),
+        None => Vec::new(),
+    }
+    .into_iter()
+    .map(|r| r.trim().to_string())
+    .filter(|r| url::Url::parse(r).is_ok())
+    .collect();
+    let description = match (&info.description, &info.impact) {
+        (Some(d), Some(i)) => Some(format!("{}\n\nImpact: {}", d.trim(), i.trim())),
+        (Some(d), None) => Some(d.trim().to_string()),
+        (None, Some(i)) => Some(format!("Impact: {}", i.trim())),
+        (None, None) => None,
+    };
+    let mut classification = Vec::new();
+    for (key, value) in info.classification.iter().flatten() {
+        let text = match value {
+            raw::Scalar::Text(t) => t.trim().to_string(),
+            raw::Scalar::Number(n) => n.to_string(),
+            raw::Scalar::List(l) => l.join(","),
+            raw::Scalar::Null(()) => continue,
+        };
+        if matches!(key.as_str(), "cve-id" | "cwe-id" | "cvss-score") && !text.is_empty() {
+            classification.push((key.clone(), text));
+        }
+    }
+
+    let blocks = match (&raw.http, &raw.requests) {
+        (Some(b), None) | (None, Some(b)) => Some(b),
+        (Some(_), Some(r)) => {
+            ctx.err_hint(
+                r,
+                "a template has `http` or `requests`, not both",
+                "keep `http`",
+            );
+            None
+        }
+        (None, None) => {
+            ctx.err_hint(
+                &raw.id,
+                "this nuclei template has no `http` requests",
+                "only http templates run in picket",
+            );
+            None
+        }
+    };
+    let mut exchanges = Vec::new();
+    for block in blocks.map(|b| b.value.as_slice()).unwrap_or_default() {
+        if let Some(e) = exchange(&mut ctx, block) {
+            exchanges.push(e);
+        }
+    }
+    if let Some(b) = blocks.filter(|b| b.value.is_empty()) {
+        ctx.err(b, "`http` is empty");
+    }
+
+    let picket = raw.picket.as_ref().map(|p| &p.value);
+    let schedule = match picket.and_then(|p| p.schedule.as_ref()) {
+        Some(s) => config::compile_schedule(file, s, &defaults.schedule, ctx.diags),
+        None => defaults.schedule.clone(),
+    };
+    let confirm = picket
+        .and_then(|p| p.confirm.as_ref())
+        .and_then(|c| config::streak_in(file, c, "confirm", ctx.diags))
+        .unwrap_or(defaults.confirm);
+    let recover = picket
+        .and_then(|p| p.recover.as_ref())
+        .and_then(|c| config::streak_in(file, c, "recover", ctx.diags))
+        .unwrap_or(defaults.recover);
+    let timeout = match picket.and_then(|p| p.timeout.as_ref()) {
+        None => defaults.timeout,
+        Some(t) => config::duration_in(
+            file,
+            t,
+            "timeout",
+            &units::ranges::TIMEOUT,
+            config::TIMEOUT_HINT,
+            ctx.diags,
+        )
+        .unwrap_or(defaults.timeout),
+    };
+    let selector = picket.and_then(|p| p.targets.as_ref());
+    let targets = super::compile_selector(&mut ctx, selector);
+    let target_name_pos = selector
+        .and_then(|t| t.value.names.as_ref())
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| (n.value.clone(), Ctx::pos(n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let regex_bytes = ctx.regex_bytes;
+    if diags.len() > before {
+        return None;
+    }
+    Some(Probe {
+        id,
+        name: info.name.value.trim().to_string(),
+        severity,
+        tags,
+        description,
+        remediation: info.remediation.map(|r| r.trim().to_string()),
+        references,
+        schedule,
+        targets,
+        schemes: ["http".to_string(), "https".to_string()].into(),
+        confirm,
+        recover,
+        timeout,
+        kind: Kind::Http(Http {
+            exchanges,
+            max_body_bytes: None,
+        }),
+        source: file.to_path_buf(),
+        id_pos: Pos::from_location(&raw.id.referenced),
+        target_name_pos,
+        regex_bytes,
+        classification,
+    })
+}
+
+fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange> {
+    let before = ctx.diags.len();
+    let r = &block.value;
+    let method = match &r.method {
+        None => Method::GET,
+        Some(m) => match Method::from_bytes(m.value.trim().to_ascii_uppercase().as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                ctx.err(m, format!("invalid method `{}`", m.value));
+                Method::GET
+            }
+        },
+    };
+    let mut paths = Vec::new();
+    let mut path_pos = Vec::new();
+    match &r.path {
+        None => ctx.err_hint(
+            block,
+            "request has no `path`",
+            "add `path: [\"{{BaseURL}}/…\"]`",
+        ),
+        Some(list) if list.value.is_empty() => ctx.err(list, "`path` is empty"),
+        Some(list) => {
+            for p in &list.value {
+                if let Some(path) = base_relative(ctx, p) {
+                    paths.push(path);
+                    path_pos.push(Ctx::pos(p));
+                }
+            }
+        }
+    }
+    let mut headers = Vec::new();
+    for (name, value) in &r.headers {
+        refuse_placeholders(ctx, value);
+        match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => headers.push((
+                h,
+                Template {
+                    text: value.value.clone(),
+                    vars: Vec::new(),
+                },
+            )),
+            Err(_) => ctx.err(value, format!("invalid header name `{name}`")),
+        }
+    }
+    let body = r.body.as_ref().map(|b| {
+        refuse_placeholders(ctx, b);
+        Template {
+            text: b.value.clone(),
+            vars: Vec::new(),
+        }
+    });
+    if let Some(m) = &r.max_redirects
+        && !(0..=i64::try_from(crate::run::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
+    {
+        ctx.err_hint(
+            m,
+            format!("`max-redirects: {}`", m.value),
+            "picket follows at most 10 redirects, all on the target's origin",
+        );
+    }
+    let condition = condition(ctx, r.matchers_condition.as_ref());
+    let matchers: Vec<Matcher> = match &r.matchers {
+        None => {
+            ctx.err_hint(
+                block,
+                "request has no `matchers`",
+                "a template without matchers reports nothing; picket needs at least one",
+            );
+            Vec::new()
+        }
+        Some(list) => list.value.iter().filter_map(|m| matcher(ctx, m)).collect(),
+    };
+    if ctx.diags.len() > before {
+        return None;
+    }
+    Some(Exchange {
+        request: HttpRequest {
+            method,
+            paths,
+            path_pos,
+            headers,
+            body,
+            follow_redirects: r.redirects.unwrap_or(false),
+            use_target_auth: false,
+        },
+        checks: vec![Graded::from(Check::Nuclei(Matchers {
+            matchers,
+            condition,
+        }))],
+        stop_at_first_finding: r.stop_at_first_match.unwrap_or(false),
+    })
+}
+
+/// `{{BaseURL}}/x` → `/x`, a path of the target like any probe's.
+fn base_relative(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<Template> {
+    let text = p.value.trim();
+    let Some(rest) = text.strip_prefix("{{BaseURL}}") else {
+        let hint = if text.starts_with("{{RootURL}}") {
+            "`{{RootURL}}` is not supported yet: use `{{BaseURL}}` (the same for a target URL without a path)"
+        } else {
+            "paths start with `{{BaseURL}}`; picket requests only its target"
+        };
+        ctx.err_hint(p, format!("unsupported path `{text}`"), hint);
+        return None;
+    };
+    if rest.contains("{{") {
+        ctx.err_hint(
+            p,
+            format!("unsupported placeholder in path `{text}`"),
+            "helper functions and variables (`{{randstr}}`, `{{paths}}` …) are not evaluated",
+        );
+        return None;
+    }
+    let path = if rest.is_empty() {
+        "/".to_string()
+    } else if rest.starts_with('/') || rest.starts_with('?') {
+        if rest.starts_with('?') {
+            format!("/{rest}")
+        } else {
+            rest.to_string()
+        }
+    } else {
+        ctx.err_hint(
+            p,
+            format!("path `{text}` does not continue the base URL with `/`"),
+            "write `{{BaseURL}}/path`",
+        );
+        return None;
+    };
+    if let Err(e) = stays_on_target(&path) {
+        ctx.err_hint(p, e, "picket requests only its target");
+        return None;
+    }
+    Some(Template {
+        text: path,
+        vars: Vec::new(),
+    })
+}
+
+fn refuse_placeholders(ctx: &mut Ctx<'_>, value: &Spanned<String>) {
+    if value.value.contains("{{") {
+        ctx.err_hint(
+            value,
+            "unsupported nuclei placeholder",
+            "helper functions and variables are not evaluated in headers and bodies",
+        );
+    }
+}
+
+fn condition(ctx: &mut Ctx<'_>, raw: Option<&Spanned<String>>) -> Condition {
+    match raw.map(|c| (c, c.value.trim().to_ascii_lowercase())) {
+        None => Condition::Or,
+        Some((_, c)) if c == "or" => Condition::Or,
+        Some((_, c)) if c == "and" => Condition::And,
+        Some((at, c)) => {
+            ctx.err_hint(
+                at,
+                format!("unknown condition `{c}`"),
+                "expected `and` or `or`",
+            );
+            Condition::Or
+        }
+    }
+}
+
+fn matcher(ctx: &mut Ctx<'_>, m: &Spanned<raw::Matcher>) -> Option<Matcher> {
+    let before = ctx.diags.len();
+    let r = &m.value;
+    let part = match r
+        .part
+        .as_ref()
+        .map(|p| (p, p.value.trim().to_ascii_lowercase()))
+    {
+        None => Part::Body,
+        Some((_, p)) if p == "body" => Part::Body,
+        Some((_, p)) if p == "header" || p == "all_headers" => Part::Headers,
+        Some((_, p)) if p == "all" || p == "response" || p == "raw" => Part::All,
+        Some((at, p)) => {
+            match (p != "interactsh_protocol" && p != "interactsh_request")
+                .then(|| HeaderName::from_bytes(p.replace('_', "-").as_bytes()).ok())
+                .flatten()
+            {
+                Some(h) => Part::Header(h),
+                None => {
+                    ctx.err_hint(
+                        at,
+                        format!("nuclei `part: {p}` is not supported"),
+                        "parts are body, header, all_headers, all, response or a header name",
+                    );
+                    Part::Body
+                }
+            }
+        }
+    };
+    let condition = condition(ctx, r.condition.as_ref());
+    let kind = r.kind.value.trim().to_ascii_lowercase();
+    let test = match kind.as_str() {
+        "status" => Test::Status(
+            r.status
+                .iter()
+                .flatten()
+                .filter_map(|s| match u16::try_from(s.value) {
+                    Ok(c) if (100..=599).contains(&c) => Some(c),
+                    _ => {
+                        ctx.err(s, format!("`{}` is not an HTTP status", s.value));
+                        None
+                    }
+                })
+                .collect(),
+        ),
+        "word" => {
+            let ci = r.case_insensitive.unwrap_or(false);
+            let words: Vec<String> = r
+                .words
+                .iter()
+                .flatten()
+                .map(|w| {
+                    if w.value.contains("{{") {
+                        ctx.err_hint(
+                            w,
+                            "unsupported nuclei placeholder in a word",
+                            "helper functions and variables are not evaluated",
+                        );
+                    }
+                    if ci {
+                        w.value.to_ascii_lowercase()
+                    } else {
+                        w.value.clone()
+                    }
+                })
+                .collect();
+            Test::Words {
+                words,
+                condition,
+                case_insensitive: ci,
+            }
+        }
+        "regex" => Test::Regex {
+            regexes: r
+                .regex
+                .iter()
+                .flatten()
+                .filter_map(|p| re2(ctx, p))
+                .collect(),
+            condition,
+        },
+        "size" => Test::Size(
+            r.size
+                .iter()
+                .flatten()
+                .filter_map(|s| usize::try_from(s.value).ok())
+                .collect(),
+        ),
+        other => {
+            let hint = unsupported_reason(other)
+                .unwrap_or("matcher types are status, word, regex and size");
+            ctx.err_hint(
+                &r.kind,
+                format!("nuclei matcher type `{other}` is not supported"),
+                hint,
+            );
+            return None;
+        }
+    };
+    let empty = match &test {
+        Test::Status(c) => c.is_empty(),
+        Test::Words { words, .. } => words.is_empty(),
+        Test::Regex { regexes, .. } => regexes.is_empty(),
+        Test::Size(s) => s.is_empty(),
+    };
+    if empty && ctx.diags.len() == before {
+        ctx.err_hint(
+            &r.kind,
+            format!("`{kind}` matcher has nothing to match"),
+            format!(
+                "add its `{}:` list",
+                match kind.as_str() {
+                    "word" => "words",
+                    other => other,
+                }
+            ),
+        );
+    }
+    if r.case_insensitive.is_some() && kind != "word" {
+        ctx.err_hint(
+            &r.kind,
+            "`case-insensitive` applies to word matchers",
+            "use `(?i)` in a regex",
+        );
+    }
+    (ctx.diags.len() == before).then(|| Matcher {
+        name: r.name.clone(),
+        test,
+        part,
+        negative: r.negative.unwrap_or(false),
+    })
+}
+
+/// Compiles an RE2 pattern as Go reads it: bytes, ASCII `\d \w \s \b`. A pattern the `regex`
+/// crate would read differently, or cannot compile, is refused.
+fn re2(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<regex::bytes::Regex> {
+    let pattern = &p.value;
+    let differs = if pattern.contains("{,") {
+        Some("`{,n}` is a literal in RE2 but a repetition in Rust's regex")
+    } else if pattern.contains("(?i") && !pattern.is_ascii() {
+        Some("case-insensitive matching of non-ASCII letters differs between RE2 and picket")
+    } else {
+        None
+    };
+    if let Some(why) = differs {
+        ctx.err_hint(p, "regex would not match as nuclei matches it", why);
+        return None;
+    }
+    if pattern.len() > super::MAX_REGEX_BYTES {
+        ctx.err(
+            p,
+            format!(
+                "regex is {} bytes; picket compiles regexes of up to {} bytes",
+                pattern.len(),
+                super::MAX_REGEX_BYTES
+            ),
+        );
+        return None;
+    }
+    match regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(super::REGEX_SIZE_LIMIT)
+        .dfa_size_limit(super::REGEX_DFA_SIZE_LIMIT)
+        .build()
+    {
+        Ok(re) => {
+            ctx.regex_bytes = ctx
+                .regex_bytes
+                .saturating_add(pattern.len().saturating_mul(64).max(4096));
+            Some(re)
+        }
+        Err(e) => {
+            let detail = e.to_string();
+            let reason = detail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("error: ")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            ctx.err_hint(
+                p,
+                format!("regex cannot be compiled as RE2: {reason}"),
+                "nuclei regexes are RE2 (Go); picket refuses what it cannot match the same way",
+            );
+            None
+        }
+    }
+}
