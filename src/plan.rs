@@ -45,7 +45,8 @@ pub struct Skipped {
 pub struct Plan {
     /// Series, ordered by probe id then target name.
     pub series: Vec<Series>,
-    /// Pairs that the selector matched but that lack a variable the probe needs.
+    /// Pairs that the selector matched but that lack a variable the probe needs, are of a
+    /// scheme the probe's kind cannot reach, or that the probe exempts by tag (`not_tags`).
     pub skipped: Vec<Skipped>,
 }
 
@@ -82,6 +83,13 @@ pub fn plan(loaded: &Loaded) -> Plan {
         let tls = matches!(probe.kind, crate::probe::Kind::Tls(_));
         for target in &targets {
             if !probe.applies_to(target) {
+                if let Some(tag) = probe.exempted_by(target) {
+                    out.skipped.push(Skipped {
+                        probe: probe.id.clone(),
+                        target: target.name.clone(),
+                        reason: format!("the probe exempts targets tagged `{tag}` (`not_tags`)"),
+                    });
+                }
                 continue;
             }
             let scheme = target.url.scheme();

@@ -109,6 +109,13 @@ pub fn is_builtin(name: &str) -> bool {
 
 pub(super) fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
+    // The canary is letters and digits: a path that starts with it cannot start with `/`.
+    if path
+        .strip_prefix("{{")
+        .is_some_and(|rest| rest.trim_start().starts_with("random"))
+    {
+        return Err((format!("path `{path}` must start with `/`"), hint));
+    }
     // A path that starts with a placeholder is checked again after expansion, in the runner.
     if !path.starts_with("{{") {
         stays_on_target(path).map_err(|e| (e, hint))?;
