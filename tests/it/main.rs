@@ -12,6 +12,7 @@ mod crash;
 mod e2e;
 mod files;
 mod findings;
+mod library;
 mod limits;
 mod nuclei;
 mod otlp;
