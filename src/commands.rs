@@ -322,6 +322,12 @@ pub fn validate(
             Ok(extra) => {
                 if let Ok(l) = &mut result {
                     l.probes.extend(extra);
+                    // The PATHs join the config's probes, the library's included: one id each.
+                    let mut diags = crate::diag::Diagnostics::default();
+                    crate::probe::check_unique_ids(&l.probes, &mut diags);
+                    if !diags.is_empty() {
+                        result = Err(diags);
+                    }
                 }
             }
             Err(d) => result = Err(d),

@@ -455,6 +455,22 @@ async fn team_probes_are_added_beside_the_library_and_may_not_take_a_library_id(
     let (code, stdout, stderr) = validate().await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.starts_with("ok: 2 probe(s)"), "{stdout}");
+
+    // `validate -c FILE PATH…` adds the PATHs beside the library too: one id each.
+    std::fs::write(
+        ws.path().join("plain.yaml"),
+        "targets:\n  - name: web\n    url: http://127.0.0.1:9\n",
+    )
+    .unwrap();
+    let out = run_picket(ws.path(), &["validate", "-c", "plain.yaml", "team/"], &[]).await;
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "team/hsts.yaml:1:5: duplicate probe id `headers/hsts`\n  hint: first defined at library:headers/hsts.yaml:1:5\n"
+        ),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
