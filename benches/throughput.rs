@@ -48,7 +48,7 @@ fn workspace(probes: usize, targets: usize, url: &str, every: &str) -> tempfile:
     std::fs::write(
         dir.path().join("picket.yaml"),
         format!(
-            "probes: [{}]\ntargets:\n{targets}defaults:\n  schedule: {{ every: {every}, jitter: 0% }}\nlimits:\n  concurrency: 64\n  per_target_concurrency: 64\n  per_target_rps: 100000\n",
+            "library: false\nprobes: [{}]\ntargets:\n{targets}defaults:\n  schedule: {{ every: {every}, jitter: 0% }}\nlimits:\n  concurrency: 64\n  per_target_concurrency: 64\n  per_target_rps: 100000\n",
             pdir.display()
         ),
     )

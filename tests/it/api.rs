@@ -41,7 +41,7 @@ fn api_workspace(target: &str, api: &str) -> tempfile::TempDir {
         (
             "picket.yaml",
             &format!(
-                "probes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
                  defaults:\n  schedule: {{ every: 1s }}\nstate: {{ path: state }}\n{api}"
             ),
         ),

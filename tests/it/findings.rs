@@ -155,8 +155,7 @@ async fn no_output_format_shows_a_regex_unless_verbose() {
     assert!(regexes.len() >= 10, "{regexes:?}");
     let server = TestServer::start(insecure).await;
     let config = format!(
-        "probes: [\"{}\"]\ntargets:\n  - name: web\n    url: {}\n    vars:\n      protected_paths: [/admin]\nlimits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
-        repo_root().join("probes").display(),
+        "targets:\n  - name: web\n    url: {}\n    vars:\n      protected_paths: [/admin]\nlimits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
         server.url()
     );
     let ws = workspace(&[("picket.yaml", &config)]);
@@ -261,12 +260,10 @@ async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file()
         .await;
     let web_port = web.addr.port();
     let config = format!(
-        "probes: [\"{probes}\"]\n\
-         targets:\n\
+        "targets:\n\
          \x20 - name: web\n    url: {url}\n    vars:\n      protected_paths: [/admin]\n      closed_ports: [{web_port}]\n\
          \x20 - name: broker\n    url: tls://127.0.0.1:{tls_port}\n    tls: {{ ca_file: \"{ca}\", server_name: localhost }}\n\
          limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
-        probes = repo_root().join("probes").display(),
         url = web.url(),
         tls_port = tls.port,
         ca = pki.ca_file.display(),

@@ -13,6 +13,7 @@ mod dashboard;
 mod e2e;
 mod files;
 mod findings;
+mod library;
 mod limits;
 mod nuclei;
 mod otlp;

@@ -52,7 +52,7 @@ fn load_one_with(probe: &str, url: &str, target_extra: &str) -> Loaded {
     let path = shipped(probe);
     assert!(path.is_file(), "{} does not exist", path.display());
     let config = format!(
-        "probes: [{path:?}]\n\
+        "library: false\nprobes: [{path:?}]\n\
          targets:\n  - name: web\n    url: {url}\n{target_extra}\
          limits: {{per_target_rps: 1000, per_target_concurrency: 16}}\n",
         path = path.display().to_string(),

@@ -169,7 +169,7 @@ mod sweep {
 
     fn config(server: &TestServer, extra: &str) -> String {
         format!(
-            "probes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
             server.url()
         )
     }
@@ -465,7 +465,7 @@ async fn dependency_log_lines_are_scrubbed_too() {
         (
             "picket.yaml",
             &format!(
-                "probes: [probes/]\ntargets:\n  - name: web\n    url: \"http://${{env:PICKET_TEST_HOST}}:{port}/\"\n"
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"http://${{env:PICKET_TEST_HOST}}:{port}/\"\n"
             ),
         ),
         ("probes/p.yaml", PROBE),

@@ -266,7 +266,7 @@ async fn certificate_expiry_is_exported_over_otlp() {
         std::fs::read_to_string(repo_root().join("probes/tls/certificate-expiry.yaml")).unwrap();
     let ws = crate::helpers::workspace(&[("probes/expiry.yaml", &probe)]);
     let config = format!(
-        "probes: [probes/]\ntargets:\n  - name: web\n    url: https://127.0.0.1:{}\n    tls: {{ ca_file: \"{}\", server_name: localhost }}\n\
+        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: https://127.0.0.1:{}\n    tls: {{ ca_file: \"{}\", server_name: localhost }}\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n\
          telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
         server.port,
@@ -336,6 +336,8 @@ async fn http_probes_trust_the_ca_file_and_a_self_signed_certificate_given_as_it
             &url,
             "--probes",
             "probes",
+            "--probe",
+            "test/ok",
             "--ca-file",
             &cert,
         ],
