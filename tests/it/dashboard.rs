@@ -41,7 +41,7 @@ fn dashboard_workspace(web: &str, stat: &str) -> tempfile::TempDir {
     ]);
     let root = ws.path();
     let config = format!(
-        "probes: [{probes}]\ntargets:\n  - name: web\n    url: {web}\n    tags: [public]\n\
+        "library: false\nprobes: [{probes}]\ntargets:\n  - name: web\n    url: {web}\n    tags: [public]\n\
          \x20 - name: static\n    url: {stat}\n    tags: [internal]\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 2\n  recover: 1\n  timeout: 2s\n\
          limits:\n  per_target_rps: 100\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n",

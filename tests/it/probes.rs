@@ -2533,7 +2533,7 @@ async fn api_docs_pass_on_correct_servers_look_alikes_soft_404_and_redirects() {
 #[tokio::test]
 async fn api_docs_exempts_internal_only_targets() {
     let config = format!(
-        "probes: [{:?}]\ntargets:\n  - name: public-api\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: admin-api\n    url: http://127.0.0.1:9\n    tags: [internal-only, pci]\n  - name: plain\n    url: http://127.0.0.1:9\n",
+        "library: false\nprobes: [{:?}]\ntargets:\n  - name: public-api\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: admin-api\n    url: http://127.0.0.1:9\n    tags: [internal-only, pci]\n  - name: plain\n    url: http://127.0.0.1:9\n",
         shipped("exposure/api-docs").display().to_string()
     );
     let ws = workspace(&[("picket.yaml", &config)]);
