@@ -138,10 +138,14 @@ async fn exchange_one(
         message,
     })?;
     let body = match &request.body {
-        Some(t) => Some(with_target(t, &target.url).render(&target.vars, canary).map_err(|message| RunError {
-            kind: ErrorKind::Request,
-            message,
-        })?),
+        Some(t) => Some(
+            with_target(t, &target.url)
+                .render(&target.vars, canary)
+                .map_err(|message| RunError {
+                    kind: ErrorKind::Request,
+                    message,
+                })?,
+        ),
         None => None,
     };
 
@@ -332,7 +336,8 @@ fn expand_paths(
 ) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for t in templates {
-        let partial = with_target(t, &target.url).expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
+        let partial =
+            with_target(t, &target.url).expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
         for p in &partial {
             if crate::probe::stays_on_target(p).is_err() {
                 return Err(format!(
