@@ -21,6 +21,8 @@
 //! - [`shape`]: when a file does not deserialize, every wrong key and value in it, found
 //!   against its format's JSON Schema, and the repair that lets validation go on.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
+//! - [`library`]: the shipped probe library, embedded in the binary at build time and loaded
+//!   like files on disk (`library:headers/hsts.yaml`).
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits; one runner
@@ -35,7 +37,7 @@
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
 //! - [`report`]: the output formats of `picket check`.
-//! - [`commands`]: `check`, `validate`, `list`, each returning an exit code.
+//! - [`commands`]: `check`, `validate`, `list`, `probes`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
 //! - [`diag`], [`redact`], [`term`], [`units`]: diagnostics, secret handling, terminal-safe
 //!   text, value types.
@@ -50,6 +52,7 @@ pub mod config;
 pub mod demo;
 pub mod diag;
 pub mod files;
+pub mod library;
 pub mod load;
 pub mod outcome;
 pub mod plan;

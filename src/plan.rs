@@ -23,6 +23,12 @@ pub struct Series {
     pub hash: u64,
 }
 
+/// The key of the series of `probe` on `target`: `probe id @ target name`. Unambiguous, as
+/// a probe id has no `@`.
+pub fn series_key(probe: &str, target: &str) -> String {
+    format!("{probe}@{target}")
+}
+
 /// A probe/target pair that was not planned, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -59,6 +65,8 @@ pub enum Reason {
     },
     /// The target lacks a `vars` entry the probe uses.
     MissingVar(String),
+    /// The probe exempts targets with this tag (`targets: { not_tags }`).
+    Exempt(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -79,6 +87,9 @@ impl std::fmt::Display for Reason {
             ),
             Reason::Kind { kind, scheme } => write!(f, "{kind} probe; target is {scheme}://"),
             Reason::MissingVar(name) => write!(f, "vars.{name} not set"),
+            Reason::Exempt(tag) => {
+                write!(f, "the probe exempts targets tagged `{tag}` (`not_tags`)")
+            }
         }
     }
 }
@@ -108,13 +119,11 @@ pub fn stable_hash(text: &str) -> u64 {
 /// its scheme filter, its kind against the target's scheme, and the variables it uses.
 fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
     let scheme = target.url.scheme();
+    if let Some(tag) = probe.exempted_by(target) {
+        return Some(Reason::Exempt(tag.to_string()));
+    }
     if !probe.targets.selects(target) {
-        return Some(match &probe.targets {
-            Selector::Tags(tags) => Reason::Tags(tags.iter().cloned().collect()),
-            Selector::Names(names) => Reason::Names(names.iter().cloned().collect()),
-            // `All` selects every target.
-            Selector::All => return None,
-        });
+        return left_out_by(&probe.targets);
     }
     if !probe.schemes.is_empty() && !probe.schemes.contains(scheme) {
         return Some(Reason::Schemes {
@@ -139,6 +148,18 @@ fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
         .into_iter()
         .find(|v| !target.vars.contains_key(*v))
         .map(|v| Reason::MissingVar(v.to_string()))
+}
+
+/// The reason a selector that does not pick a target gives (`not_tags` exemptions are
+/// reported before, with their tag).
+fn left_out_by(selector: &Selector) -> Option<Reason> {
+    match selector {
+        Selector::Tags(tags) => Some(Reason::Tags(tags.iter().cloned().collect())),
+        Selector::Names(names) => Some(Reason::Names(names.iter().cloned().collect())),
+        // `All` selects every target.
+        Selector::All => None,
+        Selector::Except(inner, _) => left_out_by(inner),
+    }
 }
 
 /// Whether a probe's selector picks a target.
@@ -168,7 +189,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                 });
                 continue;
             }
-            let key = format!("{}@{}", probe.id, target.name);
+            let key = series_key(&probe.id, &target.name);
             out.series.push(Series {
                 probe: Arc::clone(probe),
                 target: Arc::clone(target),

@@ -10,12 +10,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Lane, Runner, SetupError, redact_url};
-use crate::check::http::{self as check, Response};
-use crate::config::{Target, Var};
+use crate::check::Graded;
+use crate::check::http::{self as check, Check, Response};
+use crate::config::Target;
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
-use crate::probe::http::{Exchange, Http, HttpRequest};
+use crate::probe::http::{Exchange, Http, HttpRequest, is_builtin};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
@@ -32,10 +33,16 @@ pub(super) async fn execute(
     result: &mut RunResult,
 ) -> Outcome {
     let target = &series.target;
+    // One canary per run: every request and every check of the run sees the same value.
+    let canary = crate::probe::template::new_canary();
     let mut planned = Vec::new();
     for exchange in &spec.exchanges {
-        match expand_paths(&exchange.request.paths, target) {
-            Ok(paths) => planned.push((exchange, paths)),
+        match expand_paths(&exchange.request.paths, target, &canary) {
+            Ok(paths) => planned.push((
+                exchange,
+                crate::check::canary::bind_random(&exchange.checks, &canary),
+                paths,
+            )),
             Err(message) => {
                 return Outcome::Error(RunError {
                     kind: ErrorKind::Request,
@@ -44,16 +51,16 @@ pub(super) async fn execute(
             }
         }
     }
-    let many = planned.iter().map(|(_, p)| p.len()).sum::<usize>() > 1;
+    let many = planned.iter().map(|(_, _, p)| p.len()).sum::<usize>() > 1;
     let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
     let mut findings = Vec::new();
     let mut undecided = Vec::new();
     let mut first = true;
-    for (exchange, paths) in &planned {
+    for (exchange, checks, paths) in &planned {
         for path in paths {
             let failed = run_path(
                 series,
-                exchange,
+                (exchange, checks, &canary),
                 lane,
                 path,
                 many,
@@ -72,12 +79,12 @@ pub(super) async fn execute(
     decide(findings, &undecided, max_body_bytes)
 }
 
-/// Sends one expanded path of an exchange and evaluates its checks; whether it found
-/// anything.
+/// Sends one expanded path of an exchange and evaluates its checks (bound to the run's
+/// canary); whether it found anything.
 #[allow(clippy::too_many_arguments)]
 async fn run_path(
     series: &Series,
-    exchange: &Exchange,
+    (exchange, checks, canary): (&Exchange, &[Graded<Check>], &str),
     lane: &Lane<'_>,
     path: &str,
     many: bool,
@@ -93,12 +100,15 @@ async fn run_path(
     if std::mem::take(first) {
         result.url = redact_url(&url, &runner.redactor);
     }
-    let response = exchange_one(series, &exchange.request, lane, url, max_body_bytes).await?;
+    let response =
+        exchange_one(series, &exchange.request, lane, url, max_body_bytes, canary).await?;
     result.status = Some(response.status.as_u16());
-    let evaluation = check::evaluate(&exchange.checks, &response);
+    let evaluation = check::evaluate(checks, &response);
+    // The request as the probe wrote it: a finding keeps its name from run to run.
+    let label = path.replace(canary, "{{random}}");
     let name = |check: String| {
         if many {
-            format!("{} {path}: {check}", exchange.request.method)
+            format!("{} {label}: {check}", exchange.request.method)
         } else {
             check
         }
@@ -119,18 +129,23 @@ async fn exchange_one(
     lane: &Lane<'_>,
     url: Url,
     max_body_bytes: u64,
+    canary: &str,
 ) -> Result<Response, RunError> {
     let target = &series.target;
     let origin = target.url.origin();
-    let headers = request_headers(request, target).map_err(|message| RunError {
+    let headers = request_headers(request, target, canary).map_err(|message| RunError {
         kind: ErrorKind::Request,
         message,
     })?;
     let body = match &request.body {
-        Some(t) => Some(render(t, target).map_err(|message| RunError {
-            kind: ErrorKind::Request,
-            message,
-        })?),
+        Some(t) => Some(
+            with_target(t, &target.url)
+                .render(&target.vars, canary)
+                .map_err(|message| RunError {
+                    kind: ErrorKind::Request,
+                    message,
+                })?,
+        ),
         None => None,
     };
 
@@ -316,31 +331,17 @@ fn join(base: &Url, path: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Expands path templates: each list variable yields one path per item.
-fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, String> {
+/// Expands path templates: each list variable yields one path per item; `{{random}}` is the
+/// run's canary.
+fn expand_paths(
+    templates: &[Template],
+    target: &Target,
+    canary: &str,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for t in templates {
-        let mut partial = vec![t.text.clone()];
-        for name in &t.vars {
-            let placeholder = format!("{{{{vars.{name}}}}}");
-            let values: Vec<&str> = match target.vars.get(name) {
-                Some(Var::One(v)) => vec![v.expose().as_str()],
-                Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
-                None => return Err(format!("target declares no `vars.{name}`")),
-            };
-            partial = partial
-                .iter()
-                .flat_map(|p| {
-                    let placeholder = &placeholder;
-                    values.iter().map(move |v| p.replacen(placeholder, v, 1))
-                })
-                .collect();
-            if partial.len() > MAX_REQUESTS_PER_RUN {
-                return Err(format!(
-                    "variables expand to more than {MAX_REQUESTS_PER_RUN} requests"
-                ));
-            }
-        }
+        let partial =
+            with_target(t, &target.url).expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
         for p in &partial {
             if crate::probe::stays_on_target(p).is_err() {
                 return Err(format!(
@@ -359,26 +360,44 @@ fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// Renders a header or body template; list variables are joined with `, `.
-fn render(template: &Template, target: &Target) -> Result<String, String> {
-    let mut text = template.text.clone();
-    for name in &template.vars {
-        let value = match target.vars.get(name) {
-            Some(Var::One(v)) => v.expose().clone(),
-            Some(Var::List(vs)) => vs
-                .iter()
-                .map(|v| v.expose().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => return Err(format!("target declares no `vars.{name}`")),
-        };
-        text = text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
+/// The template with the target's own placeholders (`{{vars.@host}}` …, which nuclei
+/// templates use) filled in from its URL; the rest is rendered by [`Template`].
+fn with_target(template: &Template, url: &Url) -> Template {
+    let mut t = template.clone();
+    for name in template.vars.iter().filter(|n| is_builtin(n)) {
+        let value = builtin(name, url).unwrap_or_default();
+        t.text = t.text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
     }
-    Ok(text)
+    t.vars.retain(|n| !is_builtin(n));
+    t
+}
+
+/// The value of a placeholder taken from the target's URL (see
+/// [`crate::probe::http::is_builtin`]).
+fn builtin(name: &str, url: &Url) -> Option<String> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Some(match name {
+        "@base" => url.as_str().trim_end_matches('/').to_string(),
+        "@root" => format!("{}://{with_port}", url.scheme()),
+        "@host" => with_port,
+        "@hostname" => host.to_string(),
+        "@port" => port.to_string(),
+        "@scheme" => url.scheme().to_string(),
+        "@up" => "/..".repeat(
+            url.path_segments()
+                .map_or(0, |s| s.filter(|s| !s.is_empty()).count()),
+        ),
+        _ => return None,
+    })
 }
 
 /// Request headers: the target's (when the probe uses target auth), then the probe's own.
-fn request_headers(http: &HttpRequest, target: &Target) -> Result<HeaderMap, String> {
+fn request_headers(http: &HttpRequest, target: &Target, canary: &str) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     if http.use_target_auth {
         for (name, value) in &target.headers {
@@ -386,7 +405,7 @@ fn request_headers(http: &HttpRequest, target: &Target) -> Result<HeaderMap, Str
         }
     }
     for (name, template) in &http.headers {
-        let text = render(template, target)?;
+        let text = with_target(template, &target.url).render(&target.vars, canary)?;
         let mut value = HeaderValue::from_str(&text)
             .map_err(|_| format!("header `{name}` has an invalid value after expansion"))?;
         if !template.vars.is_empty() {

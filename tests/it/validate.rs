@@ -306,6 +306,8 @@ golden_cases! {
     severity_inside_combinator => "severity-inside-combinator",
     three_wrong_fields => "three-wrong-fields",
     config_wrong_fields => "config-wrong-fields",
+    library_id_taken => "library-id-taken",
+    library_exclude_matches_nothing => "library-exclude-matches-nothing",
 }
 
 /// A folder without a test would silently check nothing; a test without a folder fails anyway.
