@@ -402,7 +402,8 @@ async fn adhoc_targets_are_named_host_and_port() {
         let out = run_picket(
             ws.path(),
             &[
-                "check", "--target", &url, "--probes", "probes", "--format", "json",
+                "check", "--target", &url, "--probes", "probes", "--probe", "test/ok", "--format",
+                "json",
             ],
             &[],
         )
@@ -427,7 +428,7 @@ async fn list_shows_every_pair_that_is_not_a_series_with_its_reason() {
     let ws = crate::helpers::workspace(&[
         (
             "picket.yaml",
-            "probes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: inside\n    url: http://127.0.0.1:10\n    vars: { protected_paths: [/admin] }\n  - name: cache\n    url: tcp://127.0.0.1:6379\n    tags: [public]\n",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: inside\n    url: http://127.0.0.1:10\n    vars: { protected_paths: [/admin] }\n  - name: cache\n    url: tcp://127.0.0.1:6379\n    tags: [public]\n",
         ),
         ("probes/any.yaml", &http("t/any", "", "/")),
         (
@@ -475,7 +476,7 @@ async fn list_groups_hundreds_of_skipped_pairs() {
         .collect();
     files.push((
         "picket.yaml".into(),
-        format!("probes: [probes/]\ntargets:\n{targets}"),
+        format!("library: false\nprobes: [probes/]\ntargets:\n{targets}"),
     ));
     let refs: Vec<(&str, &str)> = files
         .iter()

@@ -263,7 +263,7 @@ async fn requests_to_one_target_are_spaced_by_per_target_rps() {
 async fn durations_are_the_exchange_not_the_wait_for_rate_slots() {
     let (server, _) = concurrency_meter(Duration::ZERO).await;
     let config = format!(
-        "probes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 4\n",
+        "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 4\n",
         server.url()
     );
     // Six series at 4/s: the last one's slot comes 1.25 s after the first, however fast the
@@ -294,7 +294,7 @@ async fn a_probe_timeout_does_not_count_the_waits_between_its_requests() {
         "id: test/paths\nname: paths\nseverity: low\ntimeout: 300ms\nhttp:\n  paths: [/a, /b, /c]\nchecks:\n  - status: 200\n",
     )]);
     let config = format!(
-        "probes: [{}]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 2\n",
+        "library: false\nprobes: [{}]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 2\n",
         ws.path().join("probes").display(),
         server.url()
     );
@@ -333,7 +333,7 @@ async fn check_json_reports_the_wait_apart_from_the_duration() {
         .chain([(
             "picket.yaml".to_string(),
             format!(
-                "probes: [probes/]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 4\n",
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 4\n",
                 server.url()
             ),
         )])

@@ -2560,7 +2560,7 @@ async fn api_docs_exempts_internal_only_targets() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("SERIES (2)"), "{stdout}");
     let skipped = stdout
-        .split("SKIPPED (1)")
+        .split("SKIPPED (1 probe/target pair)")
         .nth(1)
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
