@@ -600,7 +600,7 @@ async fn durations_in_the_api_histogram_and_spans_leave_out_rate_waits() {
     std::fs::write(
         root.join("picket.yaml"),
         format!(
-            "probes: [{probes}]\ntargets:\n  - name: web\n    url: {url}\n\
+            "library: false\nprobes: [{probes}]\ntargets:\n  - name: web\n    url: {url}\n\
              defaults:\n  schedule: {{ every: 2s, jitter: 0% }}\n\
              limits:\n  per_target_rps: 2\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{telemetry}",
             probes = root.join("probes").display(),
