@@ -213,6 +213,7 @@ pub async fn run_all(
                 }),
                 started: std::time::SystemTime::now(),
                 duration: std::time::Duration::ZERO,
+                wait: std::time::Duration::ZERO,
                 url: String::new(),
                 server_address: String::new(),
                 server_port: 0,
@@ -264,7 +265,7 @@ pub async fn check(
         Format::Text => report.to_text(opts.verbose),
         Format::Json => report.to_json() + "\n",
         Format::Sarif => report.to_sarif() + "\n",
-        Format::Junit => report.to_junit(),
+        Format::Junit => report.to_junit(opts.fail_on),
     };
     // Defence in depth: findings were scrubbed by the runner; scrub the whole text again.
     let text = config.redactor.scrub(&text);
@@ -421,10 +422,7 @@ pub fn list(
         );
     }
     if !plan.skipped.is_empty() {
-        let _ = writeln!(text, "\nSKIPPED ({})", plan.skipped.len());
-        for s in &plan.skipped {
-            let _ = writeln!(text, "  {:<w$} {:<tw$} {}", s.probe, s.target, s.reason);
-        }
+        write_skipped(&mut text, &plan.skipped);
     }
     // Scrubbed of secrets (a `vars` value can be part of a URL), then made terminal-safe.
     let _ = out.write_all(escape_controls(&loaded.config.redactor.scrub(&text)).as_bytes());
@@ -515,6 +513,79 @@ fn clip_words(text: &str, max: usize) -> String {
     }
     out.push('…');
     out
+}
+
+/// The pairs that are not series, grouped so that hundreds of them stay readable: one block
+/// per reason, and in it the probes that skip the same targets for it on one line and those
+/// targets on the next.
+///
+/// ```text
+/// SKIPPED (5 probe/target pairs)
+///   http probe; target is tcp:// (4 pairs)
+///     probes:  headers/hsts, headers/nosniff
+///     targets: cache, queue
+///   vars.protected_paths not set (1 pair)
+///     probes:  auth/required
+///     targets: web
+/// ```
+fn write_skipped(text: &mut String, skipped: &[plan::Skipped]) {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    // reason -> probe -> targets, all in a stable order.
+    let mut by_reason: BTreeMap<&plan::Reason, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+    for s in skipped {
+        by_reason
+            .entry(&s.reason)
+            .or_default()
+            .entry(&s.probe)
+            .or_default()
+            .push(&s.target);
+    }
+    let plural = |n: usize| if n == 1 { "pair" } else { "pairs" };
+    let _ = writeln!(
+        text,
+        "\nSKIPPED ({} probe/target {})",
+        skipped.len(),
+        plural(skipped.len())
+    );
+    for (reason, probes) in by_reason {
+        let pairs: usize = probes.values().map(Vec::len).sum();
+        let _ = writeln!(text, "  {reason} ({pairs} {})", plural(pairs));
+        // Probes that skip the same targets share a block.
+        let mut by_targets: BTreeMap<Vec<&str>, Vec<&str>> = BTreeMap::new();
+        for (probe, mut targets) in probes {
+            targets.sort_unstable();
+            by_targets.entry(targets).or_default().push(probe);
+        }
+        for (targets, probes) in by_targets {
+            write_list(text, "    probes:  ", &probes);
+            write_list(text, "    targets: ", &targets);
+        }
+    }
+}
+
+/// Writes `items` comma-separated after `label`, wrapped at 100 columns under the first item.
+fn write_list(text: &mut String, label: &str, items: &[&str]) {
+    const WIDTH: usize = 100;
+    let indent = " ".repeat(label.len());
+    let mut line = label.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            (*item).to_string()
+        };
+        if line.len() > label.len() && line.len() + 1 + piece.len() > WIDTH {
+            text.push_str(line.trim_end());
+            text.push('\n');
+            line = indent.clone();
+        } else if line.len() > label.len() {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+    }
+    text.push_str(&line);
+    text.push('\n');
 }
 
 #[cfg(test)]

@@ -23,26 +23,31 @@ use crate::units::{self, Schedule};
 pub mod raw {
     use std::collections::BTreeMap;
 
+    use schemars::JsonSchema;
     use serde::Deserialize;
     use serde_saphyr::Spanned;
 
     /// The whole service config file.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Config {
         /// Team probe files and folders (searched recursively for `*.yaml` and `*.yml`),
         /// loaded beside the built-in library.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub probes: Vec<Spanned<String>>,
         /// The built-in probe library: `false` to load only the `probes:` files, or
         /// `{ exclude: [GLOB, …] }` to leave library probes out by id.
         #[serde(default)]
+        #[schemars(with = "Option<LibrarySetting>")]
         pub library: Option<Spanned<LibrarySetting>>,
         /// The services to probe.
         #[serde(default)]
+        #[schemars(with = "Vec<Target>")]
         pub targets: Vec<Spanned<Target>>,
         /// Files or folders holding more targets, each file a YAML list of targets.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub targets_from: Vec<Spanned<String>>,
         /// Defaults that probes may override.
         #[serde(default)]
@@ -71,15 +76,33 @@ pub mod raw {
     }
 
     /// The built-in probe library's settings.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Library {
         /// Load the built-in library (`true`); `false` loads only the `probes:` files.
+        #[schemars(with = "Option<bool>")]
         pub enabled: Option<Spanned<bool>>,
         /// Globs on library probe ids to leave out (`tls/*`, `exposure/api-docs`); `*`
         /// matches across `/`. Each must match at least one library probe.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub exclude: Vec<Spanned<String>>,
+    }
+
+    // Written by hand, as its `Deserialize` is: a boolean or the settings mapping.
+    impl JsonSchema for LibrarySetting {
+        fn schema_name() -> std::borrow::Cow<'static, str> {
+            "LibrarySetting".into()
+        }
+
+        fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+            let settings = generator.subschema_for::<Library>();
+            schemars::json_schema!({
+                "description": "`true` or `false`, or `{ enabled: …, exclude: [GLOB, …] }`.",
+                "anyOf": [{ "type": "boolean" }, settings],
+                "x-picket-expected": "true, false, or a mapping with `enabled` and `exclude`",
+            })
+        }
     }
 
     impl<'de> Deserialize<'de> for LibrarySetting {
@@ -107,40 +130,49 @@ pub mod raw {
     }
 
     /// One service endpoint.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Target {
         /// Unique name, `[a-z0-9][a-z0-9-_.]*`.
+        #[schemars(with = "String")]
         pub name: Spanned<String>,
         /// Base URL; probe paths are appended to its path.
+        #[schemars(with = "String")]
         pub url: Spanned<String>,
         /// Tags that probes select targets by.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub tags: Vec<Spanned<String>>,
         /// Headers sent by probes that use target auth. Use `${env:NAME}` for secrets.
         #[serde(default)]
+        #[schemars(with = "BTreeMap<String, String>")]
         pub headers: BTreeMap<String, Spanned<String>>,
         /// TLS settings for this target.
         #[serde(default)]
+        #[schemars(with = "Option<TargetTls>")]
         pub tls: Option<Spanned<TargetTls>>,
         /// Per-target facts that some probes need (`{{vars.NAME}}`).
         #[serde(default)]
+        #[schemars(with = "BTreeMap<String, VarValue>")]
         pub vars: BTreeMap<String, Spanned<VarValue>>,
     }
 
     /// TLS settings of a target.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct TargetTls {
         /// A PEM file of CA certificates trusted for this target, besides the system roots.
+        #[schemars(with = "Option<String>")]
         pub ca_file: Option<Spanned<String>>,
         /// The name to verify the certificate against, when it differs from the URL host.
+        #[schemars(with = "Option<String>")]
         pub server_name: Option<Spanned<String>>,
     }
 
     /// A target variable: a scalar or a list of scalars.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend("x-picket-expected" = "a value such as /admin, or a list of values such as [/admin, /internal]"))]
     pub enum VarValue {
         /// A list, expanded to one request per item.
         List(Vec<Scalar>),
@@ -149,7 +181,7 @@ pub mod raw {
     }
 
     /// A scalar YAML value, kept as text.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
     pub enum Scalar {
         /// An integer.
@@ -175,37 +207,45 @@ pub mod raw {
     }
 
     /// When series run: `every` or `cron`, plus `jitter`.
-    #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Schedule {
         /// Interval such as `5m`.
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub every: Option<Spanned<String>>,
         /// Cron expression (5 or 6 fields, UTC).
         #[schemars(with = "Option<String>")]
         pub cron: Option<Spanned<String>>,
         /// Random spread such as `10%`.
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::PercentText>")]
         pub jitter: Option<Spanned<String>>,
     }
 
     /// Config-wide defaults.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Defaults {
         /// Default schedule (`every: 5m, jitter: 10%`).
+        #[schemars(with = "Option<Schedule>")]
         pub schedule: Option<Spanned<Schedule>>,
         /// Timeout for one whole run (`10s`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub timeout: Option<Spanned<String>>,
         /// Failing runs before a regression is declared (2; 1 to 100).
+        #[schemars(with = "Option<u32>", example = 2)]
         pub confirm: Option<Spanned<i64>>,
         /// Passing runs before a recovery is declared (1; 1 to 100).
+        #[schemars(with = "Option<u32>", example = 1)]
         pub recover: Option<Spanned<i64>>,
     }
 
     /// A size: a number of bytes or text like `1MiB`.
-    #[derive(Debug, Deserialize, schemars::JsonSchema)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend(
+        "x-picket-expected" = "a size such as 1MiB",
+        "x-picket-hint" = "a number of bytes, or a number and a unit such as `512KiB` or `1MiB`"
+    ))]
     pub enum Size {
         /// Bytes.
         Bytes(u64),
@@ -214,53 +254,63 @@ pub mod raw {
     }
 
     /// Limits that protect the probed services and picket itself.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Limits {
         /// Runs in flight in the whole process (64; 1 to 10000).
+        #[schemars(with = "Option<u32>", example = 64)]
         pub concurrency: Option<Spanned<i64>>,
         /// Runs in flight per target (4; 1 to 1000).
+        #[schemars(with = "Option<u32>", example = 4)]
         pub per_target_concurrency: Option<Spanned<i64>>,
         /// Requests per second per target (10; 0.01 to 100000).
+        #[schemars(with = "Option<f64>", example = 10)]
         pub per_target_rps: Option<Spanned<f64>>,
         /// Cap on each response body read (`1MiB`; 1 byte to `64MiB`).
+        #[schemars(with = "Option<Size>")]
         pub max_body_bytes: Option<Spanned<Size>>,
     }
 
     /// The embedded state store.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct State {
         /// Directory of the store (`.picket/state`).
+        #[schemars(with = "Option<String>")]
         pub path: Option<Spanned<String>>,
     }
 
     /// Telemetry export.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Telemetry {
         /// OTLP exporter; absent means no export.
+        #[schemars(with = "Option<Otlp>")]
         pub otlp: Option<Spanned<Otlp>>,
         /// How often metrics are exported (`10s`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub export_interval: Option<Spanned<String>>,
     }
 
     /// An OTLP endpoint.
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Otlp {
         /// Collector URL, e.g. `http://127.0.0.1:4317`.
+        #[schemars(with = "String")]
         pub endpoint: Spanned<String>,
         /// `grpc` (default) or `http/protobuf`.
+        #[schemars(with = "Option<String>")]
         pub protocol: Option<Spanned<String>>,
     }
 
     /// The HTTP API.
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Api {
         /// Listen address (`127.0.0.1:9750`). Off loopback picket warns at startup: the API
         /// then answers anyone who can reach the address.
+        #[schemars(with = "Option<String>")]
         pub listen: Option<Spanned<String>>,
         /// Host names the API answers to, besides IP addresses, `localhost` and
         /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
@@ -268,8 +318,19 @@ pub mod raw {
         /// through a name it rebinds to this machine (DNS rebinding). `/healthz` and
         /// `/readyz` answer whatever the `Host`.
         #[serde(default)]
+        #[schemars(with = "Vec<String>")]
         pub allowed_hosts: Vec<Spanned<String>>,
     }
+}
+
+/// The JSON Schema (2020-12) of the service config file, generated from [`raw::Config`].
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(raw::Config).to_value()
+}
+
+/// The JSON Schema of a `targets_from` file: a list of targets.
+pub fn targets_schema() -> serde_json::Value {
+    schemars::schema_for!(Vec<raw::Target>).to_value()
 }
 
 /// A validated service configuration.
@@ -456,8 +517,9 @@ impl Default for Telemetry {
 
 impl Config {
     /// A config with one target and defaults everywhere, for `picket check --target URL`.
+    /// The target is named [`adhoc_name`].
     pub fn adhoc(url: Url, probe_paths: Vec<PathBuf>) -> Config {
-        let name = url.host_str().unwrap_or("target").to_ascii_lowercase();
+        let name = adhoc_name(&url);
         Config {
             source: PathBuf::new(),
             probe_paths: probe_paths
@@ -492,6 +554,19 @@ impl Config {
     /// Finds a target by name.
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// The name of the ad-hoc target of `picket check --target URL`: `host:port` as the URL
+/// gives them, with the scheme's port when the URL has none (`127.0.0.1:8080`, `[::1]:8443`,
+/// `example.com:443`). Reports then say which service they are about, and two services on
+/// one host are not confused.
+pub fn adhoc_name(url: &Url) -> String {
+    // `host_str` keeps the brackets of an IPv6 literal.
+    let host = url.host_str().unwrap_or("target").to_ascii_lowercase();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
     }
 }
 
@@ -966,8 +1041,12 @@ fn compile_duration(
                 None
             }
         },
-        Err(e) => {
-            ctx.err_hint(value, e, units::DURATION_HINT);
+        Err(_) => {
+            ctx.err_hint(
+                value,
+                units::duration_error(name, &value.value),
+                units::DURATION_HINT,
+            );
             None
         }
     }
@@ -1298,6 +1377,15 @@ mod tests {
             resolve_env("${env:TOKEN", &env),
             Err(EnvError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn adhoc_targets_are_named_host_and_port() {
+        let name = |u: &str| adhoc_name(&Url::parse(u).unwrap());
+        assert_eq!(name("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+        assert_eq!(name("http://[::1]:8080"), "[::1]:8080");
+        assert_eq!(name("https://Payments.Example"), "payments.example:443");
+        assert_eq!(name("http://example.com/api"), "example.com:80");
     }
 
     #[test]

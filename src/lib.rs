@@ -18,6 +18,8 @@
 //!   probe kinds is [`probe::Kind`], one variant and one module per kind (`probe/http.rs`,
 //!   `probe/tcp.rs`, `probe/tls.rs`).
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
+//! - [`shape`]: when a file does not deserialize, every wrong key and value in it, found
+//!   against its format's JSON Schema, and the repair that lets validation go on.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
 //! - [`library`]: the shipped probe library, embedded in the binary at build time and loaded
 //!   like files on disk (`library:headers/hsts.yaml`).
@@ -60,6 +62,7 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod service;
+pub mod shape;
 pub mod state;
 pub mod telemetry;
 pub mod term;

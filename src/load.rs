@@ -45,6 +45,26 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
+/// The options of the second reading of a file that did not deserialize ([`crate::shape`]):
+/// the same, with budgets ten times smaller. That reading expands what serde may have
+/// stopped before (an alias bomb under a key serde refused at once), so it must stay cheap;
+/// a file of more than 20,000 values whose first error was a wrong shape gets that first
+/// error only.
+fn shape_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+            max_nodes: 20_000,
+            max_aliases: 1_000,
+            max_total_scalar_bytes: 8 << 20,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 20_000,
+        },
+    }
+}
+
 /// Reads a file as UTF-8 text, refusing huge, binary or non-regular files (FIFOs, sockets,
 /// devices) with a positioned message. Never blocks and never reads past the cap; see
 /// [`files::read_regular`].
@@ -70,15 +90,127 @@ fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
 
 /// Parses YAML text into `T`, turning any failure into one diagnostic.
 pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
-    let blank = text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
-    if blank {
+    if is_blank(text) {
         return Err(Diagnostic::new(path, Pos::START, "file is empty")
             .with_hint("a YAML mapping is expected here"));
     }
     serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|e| diag::from_yaml_error(path, &e))
+}
+
+/// Whether a file holds nothing but blank lines and comments.
+fn is_blank(text: &str) -> bool {
+    text.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// What reading a file of a known format gave ([`parse_checked`]).
+#[derive(Debug)]
+pub enum Parsed<T> {
+    /// The file deserialized.
+    Clean(T),
+    /// It did not, but its shape problems could be blanked out of the text: `value` is
+    /// the rest of the file, for the validation stage to report its own problems in the
+    /// same pass. What that stage reports at a `quiet` position follows from the repair
+    /// and is left out ([`without_quiet`]).
+    Repaired {
+        /// The file without its problems.
+        value: T,
+        /// The shape problems.
+        problems: Vec<Diagnostic>,
+        /// Where validation errors are consequences of the repair.
+        quiet: Vec<Pos>,
+    },
+    /// It did not; these are all its problems that could be found.
+    Failed(Vec<Diagnostic>),
+}
+
+/// Parses YAML text into `T`. When serde refuses it and the text is well-formed YAML, the
+/// file is checked against `schema` (the JSON Schema of `T`), so that every unknown key and
+/// every value of the wrong type is reported, not only the first ([`crate::shape`]).
+pub fn parse_checked<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    schema: &serde_json::Value,
+) -> Parsed<T> {
+    if is_blank(text) {
+        return Parsed::Failed(vec![
+            Diagnostic::new(path, Pos::START, "file is empty")
+                .with_hint("a YAML mapping is expected here"),
+        ]);
+    }
+    let error = match serde_saphyr::from_str_with_options::<T>(text, yaml_options()) {
+        Ok(value) => return Parsed::Clean(value),
+        Err(e) => e,
+    };
+    let first = diag::from_yaml_error(path, &error);
+    // Syntax errors, budgets and the like: the text is no tree to walk.
+    if !crate::shape::worth_checking(&error) {
+        return Parsed::Failed(vec![first]);
+    }
+    let Some(found) = crate::shape::check(text, schema, shape_options()) else {
+        return Parsed::Failed(vec![first]);
+    };
+    let mut problems: Vec<Diagnostic> = found
+        .problems
+        .iter()
+        .map(|p| Diagnostic {
+            path: path.to_path_buf(),
+            pos: p.pos,
+            message: p.message.clone(),
+            hint: p.hint.clone(),
+        })
+        .collect();
+    if problems.is_empty() {
+        return Parsed::Failed(vec![first]);
+    }
+    if let Some(value) = found
+        .repair(text)
+        .and_then(|t| serde_saphyr::from_str_with_options::<T>(&t, yaml_options()).ok())
+    {
+        return Parsed::Repaired {
+            value,
+            problems,
+            quiet: found.quiet,
+        };
+    }
+    // serde's error is one of the problems found (then it keeps serde's position, which
+    // for a missing field is where serde noticed), unless the check is more lenient than
+    // serde somewhere: then it is reported too.
+    if let Some(same) = problems.iter_mut().find(|p| p.message == first.message) {
+        same.pos = first.pos;
+    } else if !problems.iter().any(|p| p.pos == first.pos) {
+        problems.push(first);
+    }
+    Parsed::Failed(problems)
+}
+
+/// Moves `from` into `into`, leaving out what was reported at a `quiet` position of `file`.
+pub fn without_quiet(from: Diagnostics, file: &Path, quiet: &[Pos], into: &mut Diagnostics) {
+    for d in from.iter() {
+        if !(d.path == file && quiet.contains(&d.pos)) {
+            into.push(d.clone());
+        }
+    }
+}
+
+/// The JSON Schemas of the file formats, made once.
+fn probe_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(probe::probe_schema);
+    &SCHEMA
+}
+
+fn config_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(config::config_schema);
+    &SCHEMA
+}
+
+fn targets_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(config::targets_schema);
+    &SCHEMA
 }
 
 /// The YAML files found under a path, and what could not be walked.
@@ -471,10 +603,23 @@ fn load_probe_text(
     if probe::nuclei::looks_like_nuclei(text) {
         return probe::nuclei::load(file, text, defaults, diags);
     }
-    match parse_yaml::<probe::raw::Probe>(file, text) {
-        Ok(raw) => probe::compile(file, raw, defaults, diags),
-        Err(d) => {
-            diags.push(d);
+    match parse_checked::<probe::raw::Probe>(file, text, probe_schema()) {
+        Parsed::Clean(raw) => probe::compile(file, raw, defaults, diags),
+        Parsed::Repaired {
+            value,
+            problems,
+            quiet,
+        } => {
+            problems.into_iter().for_each(|d| diags.push(d));
+            // The rest of the file is validated for its own problems; the probe is not
+            // loaded, whatever that finds.
+            let mut rest = Diagnostics::default();
+            let _ = probe::compile(file, value, defaults, &mut rest);
+            without_quiet(rest, file, &quiet, diags);
+            None
+        }
+        Parsed::Failed(problems) => {
+            problems.into_iter().for_each(|d| diags.push(d));
             None
         }
     }
@@ -487,10 +632,27 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
         diags.push(missing);
         return Err(diags);
     }
-    let raw: config::raw::Config = match read_text(path).and_then(|t| parse_yaml(path, &t)) {
-        Ok(raw) => raw,
-        Err(d) => {
-            diags.push(d);
+    // Shape problems of the config and targets files, kept apart until the end: what the
+    // validation of their repaired rest reports at a quiet position is left out.
+    let mut shape = Diagnostics::default();
+    let mut quiet: Vec<(PathBuf, Pos)> = Vec::new();
+    let parsed = match read_text(path) {
+        Ok(text) => parse_checked::<config::raw::Config>(path, &text, config_schema()),
+        Err(d) => Parsed::Failed(vec![d]),
+    };
+    let raw = match parsed {
+        Parsed::Clean(raw) => raw,
+        Parsed::Repaired {
+            value,
+            problems,
+            quiet: q,
+        } => {
+            problems.into_iter().for_each(|d| shape.push(d));
+            quiet.extend(q.into_iter().map(|p| (path.to_path_buf(), p)));
+            value
+        }
+        Parsed::Failed(problems) => {
+            problems.into_iter().for_each(|d| diags.push(d));
             // The config is invalid, but its `probes:` list may still be readable: validate
             // those probes too, so one run reports every error in every file.
             if let Some(paths) = lenient_probe_paths(path) {
@@ -533,12 +695,27 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
             }
         };
         for file in files {
-            let raw = match read_text(&file)
-                .and_then(|t| parse_yaml::<Vec<Spanned<config::raw::Target>>>(&file, &t))
-            {
-                Ok(r) => r,
-                Err(d) => {
-                    diags.push(d);
+            let parsed = match read_text(&file) {
+                Ok(text) => parse_checked::<Vec<Spanned<config::raw::Target>>>(
+                    &file,
+                    &text,
+                    targets_schema(),
+                ),
+                Err(d) => Parsed::Failed(vec![d]),
+            };
+            let raw = match parsed {
+                Parsed::Clean(raw) => raw,
+                Parsed::Repaired {
+                    value,
+                    problems,
+                    quiet: q,
+                } => {
+                    problems.into_iter().for_each(|d| shape.push(d));
+                    quiet.extend(q.into_iter().map(|p| (file.clone(), p)));
+                    value
+                }
+                Parsed::Failed(problems) => {
+                    problems.into_iter().for_each(|d| diags.push(d));
                     continue;
                 }
             };
@@ -561,6 +738,16 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
     check_selectors(&config, &probes, &mut diags);
     check_request_caps(&config, &probes, &mut diags);
 
+    if !shape.is_empty() {
+        let mut kept = Diagnostics::default();
+        for d in diags.iter() {
+            if !quiet.iter().any(|(f, p)| *f == d.path && *p == d.pos) {
+                kept.push(d.clone());
+            }
+        }
+        kept.extend(shape);
+        diags = kept;
+    }
     if diags.is_empty() {
         Ok(Loaded { config, probes })
     } else {

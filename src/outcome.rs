@@ -169,8 +169,12 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// When the run started (wall clock).
     pub started: SystemTime,
-    /// How long it took, including waits for rate slots.
+    /// How long the exchange with the target took: from the first request (or connection)
+    /// to the verdict. Waits for concurrency permits and rate slots are not in it.
     pub duration: Duration,
+    /// How long the run waited for concurrency permits and per-target rate slots, before
+    /// and between its requests.
+    pub wait: Duration,
     /// The first request's URL, secrets removed.
     pub url: String,
     /// Host of the target.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::Target;
 use crate::load::Loaded;
-use crate::probe::{Probe, Selector};
+use crate::probe::{Kind, Probe, Selector};
 
 /// One probe applied to one target: the unit that is scheduled, stored and reported.
 #[derive(Debug, Clone)]
@@ -37,16 +37,71 @@ pub struct Skipped {
     /// Target name.
     pub target: String,
     /// Why the pair does not run.
-    pub reason: String,
+    pub reason: Reason,
 }
 
-/// Every series to run, plus the pairs skipped for missing target facts.
+/// Why a probe does not run against a target. Displayed as a short phrase that reads the
+/// same for every pair it applies to, so `picket list` can group pairs by it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// The probe's `targets: { tags }` shares no tag with the target.
+    Tags(Vec<String>),
+    /// The probe's `targets: { names }` does not name the target.
+    Names(Vec<String>),
+    /// The probe's `targets: { schemes }` leaves out the target's URL scheme.
+    Schemes {
+        /// The schemes the probe allows.
+        allowed: Vec<String>,
+        /// The target's.
+        scheme: String,
+    },
+    /// The probe's kind cannot run against a target with this URL scheme (an http probe on
+    /// a `tcp://` service).
+    Kind {
+        /// `http` or `tls`.
+        kind: &'static str,
+        /// The target's scheme.
+        scheme: String,
+    },
+    /// The target lacks a `vars` entry the probe uses.
+    MissingVar(String),
+    /// The probe exempts targets with this tag (`targets: { not_tags }`).
+    Exempt(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Tags(tags) => write!(f, "targets: tags [{}] not on target", tags.join(", ")),
+            Reason::Names(names) => {
+                write!(
+                    f,
+                    "targets: names [{}] do not include target",
+                    names.join(", ")
+                )
+            }
+            Reason::Schemes { allowed, scheme } => write!(
+                f,
+                "targets: schemes [{}]; target is {scheme}://",
+                allowed.join(", ")
+            ),
+            Reason::Kind { kind, scheme } => write!(f, "{kind} probe; target is {scheme}://"),
+            Reason::MissingVar(name) => write!(f, "vars.{name} not set"),
+            Reason::Exempt(tag) => {
+                write!(f, "the probe exempts targets tagged `{tag}` (`not_tags`)")
+            }
+        }
+    }
+}
+
+/// Every series to run, plus every probe/target pair that is not one, with its reason.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     /// Series, ordered by probe id then target name.
     pub series: Vec<Series>,
-    /// Pairs that the selector matched but that lack a variable the probe needs, are of a
-    /// scheme the probe's kind cannot reach, or that the probe exempts by tag (`not_tags`).
+    /// Pairs not planned: the probe's selector leaves the target out, the probe cannot run
+    /// against the target's scheme, or the target lacks a variable the probe uses. Ordered
+    /// like `series`.
     pub skipped: Vec<Skipped>,
 }
 
@@ -58,6 +113,53 @@ pub fn stable_hash(text: &str) -> u64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash
+}
+
+/// Why `probe` does not run against `target`, if it does not: the first of its selector,
+/// its scheme filter, its kind against the target's scheme, and the variables it uses.
+fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
+    let scheme = target.url.scheme();
+    if let Some(tag) = probe.exempted_by(target) {
+        return Some(Reason::Exempt(tag.to_string()));
+    }
+    if !probe.targets.selects(target) {
+        return left_out_by(&probe.targets);
+    }
+    if !probe.schemes.is_empty() && !probe.schemes.contains(scheme) {
+        return Some(Reason::Schemes {
+            allowed: probe.schemes.iter().cloned().collect(),
+            scheme: scheme.to_string(),
+        });
+    }
+    let kind = match probe.kind {
+        Kind::Http(_) if !matches!(scheme, "http" | "https") => Some("http"),
+        Kind::Tls(_) if !matches!(scheme, "https" | "tls") => Some("tls"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Some(Reason::Kind {
+            kind,
+            scheme: scheme.to_string(),
+        });
+    }
+    probe
+        .kind
+        .vars()
+        .into_iter()
+        .find(|v| !target.vars.contains_key(*v))
+        .map(|v| Reason::MissingVar(v.to_string()))
+}
+
+/// The reason a selector that does not pick a target gives (`not_tags` exemptions are
+/// reported before, with their tag).
+fn left_out_by(selector: &Selector) -> Option<Reason> {
+    match selector {
+        Selector::Tags(tags) => Some(Reason::Tags(tags.iter().cloned().collect())),
+        Selector::Names(names) => Some(Reason::Names(names.iter().cloned().collect())),
+        // `All` selects every target.
+        Selector::All => None,
+        Selector::Except(inner, _) => left_out_by(inner),
+    }
 }
 
 /// Whether a probe's selector picks a target.
@@ -78,41 +180,12 @@ pub fn plan(loaded: &Loaded) -> Plan {
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = Plan::default();
     for probe in &probes {
-        let needed = probe.kind.vars();
-        let http = probe.kind.as_http().is_some();
-        let tls = matches!(probe.kind, crate::probe::Kind::Tls(_));
         for target in &targets {
-            if !probe.applies_to(target) {
-                if let Some(tag) = probe.exempted_by(target) {
-                    out.skipped.push(Skipped {
-                        probe: probe.id.clone(),
-                        target: target.name.clone(),
-                        reason: format!("the probe exempts targets tagged `{tag}` (`not_tags`)"),
-                    });
-                }
-                continue;
-            }
-            let scheme = target.url.scheme();
-            let wrong = if http && !matches!(scheme, "http" | "https") {
-                Some("an http probe")
-            } else if tls && !matches!(scheme, "https" | "tls") {
-                Some("a tls probe")
-            } else {
-                None
-            };
-            if let Some(what) = wrong {
+            if let Some(reason) = skip_reason(probe, target) {
                 out.skipped.push(Skipped {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
-                    reason: format!("{what}; the target is a `{scheme}://` service"),
-                });
-                continue;
-            }
-            if let Some(missing) = needed.iter().find(|v| !target.vars.contains_key(**v)) {
-                out.skipped.push(Skipped {
-                    probe: probe.id.clone(),
-                    target: target.name.clone(),
-                    reason: format!("target declares no `vars.{missing}`"),
+                    reason,
                 });
                 continue;
             }

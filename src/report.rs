@@ -24,8 +24,12 @@ pub struct ResultRow {
     pub probe_severity: Severity,
     /// `pass`, `fail` or `error`.
     pub outcome: &'static str,
-    /// Run duration in milliseconds.
+    /// How long the exchange with the target took, in milliseconds; queueing for
+    /// concurrency permits and rate slots is not in it.
     pub duration_ms: u64,
+    /// How long the run queued for concurrency permits and per-target rate slots, in
+    /// milliseconds.
+    pub wait_ms: u64,
     /// Failed checks.
     pub findings: Vec<Finding>,
     /// Error message when the outcome is `error`.
@@ -82,6 +86,7 @@ impl Report {
                 probe_severity: s.probe.severity,
                 outcome: r.outcome.as_str(),
                 duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+                wait_ms: u64::try_from(r.wait.as_millis()).unwrap_or(u64::MAX),
                 findings: r.outcome.findings().to_vec(),
                 error: match &r.outcome {
                     Outcome::Error(e) => Some(e.to_string()),
@@ -227,23 +232,30 @@ impl Report {
         serde_json::to_string_pretty(&doc).unwrap_or_default()
     }
 
-    /// JUnit XML: one testcase per series; failures carry the findings.
-    pub fn to_junit(&self) -> String {
+    /// JUnit XML: one testcase per series. A series with a finding at or above `fail_on`
+    /// (the threshold of the exit code) is a failure carrying its findings; one whose
+    /// findings are all below it passes, with the findings in `<system-out>` so a CI report
+    /// shows them without failing the build the exit code let through.
+    pub fn to_junit(&self, fail_on: Severity) -> String {
         let s = &self.summary;
+        let failures = self
+            .results
+            .iter()
+            .filter(|r| r.outcome == "fail" && r.severity >= fail_on)
+            .count();
         let total_ms: u64 = self.results.iter().map(|r| r.duration_ms).sum();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
-            "<testsuites name=\"picket\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+            "<testsuites name=\"picket\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\" time=\"{:.3}\">",
             s.series,
-            s.fail,
             s.error,
             total_ms as f64 / 1000.0
         );
         let _ = writeln!(
             out,
-            "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
-            s.series, s.fail, s.error
+            "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\">",
+            s.series, s.error
         );
         for r in &self.results {
             let _ = write!(
@@ -253,11 +265,11 @@ impl Report {
                 xml(&r.probe),
                 r.duration_ms as f64 / 1000.0
             );
+            let text: Vec<String> = r.findings.iter().map(Finding::sentence).collect();
             match r.outcome {
                 "pass" => out.push_str("/>\n"),
-                "fail" => {
+                "fail" if r.severity >= fail_on => {
                     out.push_str(">\n");
-                    let text: Vec<String> = r.findings.iter().map(Finding::sentence).collect();
                     let _ = writeln!(
                         out,
                         "      <failure type=\"{}\" message=\"{}\">{}</failure>",
@@ -268,6 +280,20 @@ impl Report {
                             r.severity
                         )),
                         xml(&text.join("\n"))
+                    );
+                    out.push_str("    </testcase>\n");
+                }
+                "fail" => {
+                    out.push_str(">\n");
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>{}</system-out>",
+                        xml(&format!(
+                            "{} finding(s), severity {}, below --fail-on {fail_on}:\n{}",
+                            r.findings.len(),
+                            r.severity,
+                            text.join("\n")
+                        ))
                     );
                     out.push_str("    </testcase>\n");
                 }

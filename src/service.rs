@@ -344,9 +344,15 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
     shared
         .telemetry
         .record_lateness(fire.lateness.as_secs_f64());
-    let span = telemetry::run_span(&labels);
     let runner = shared.runner();
-    let result = runner.run(&series).instrument(span.clone()).await;
+    // The span covers the exchange only: queueing for permits and the first rate slot
+    // happens before it starts (and is reported as the run's wait).
+    let admission = runner.admit(&series).await;
+    let span = telemetry::run_span(&labels);
+    let result = runner
+        .run_admitted(&series, admission)
+        .instrument(span.clone())
+        .await;
     telemetry::finish_run_span(&span, &result);
     shared.telemetry.record_run(&labels, &result);
 

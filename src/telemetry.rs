@@ -638,19 +638,27 @@ pub fn run_span(labels: &SeriesLabels) -> tracing::Span {
         tls.server.subject = Empty,
         tls.server.issuer = Empty,
         error.type = Empty,
+        picket.wait_ms = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
     )
 }
 
 /// Records a run's result on its span: `outcome`, `url.full` (already scrubbed of secrets),
-/// `server.address`, `server.port`, `http.response.status_code`, and on error `error.type`
-/// with an error status. A failed check is not an error of the run.
+/// `server.address`, `server.port`, `http.response.status_code`, `picket.wait_ms` (time
+/// queued for permits and rate slots), and on error `error.type` with an error status. A
+/// failed check is not an error of the run.
 pub fn finish_run_span(span: &tracing::Span, result: &RunResult) {
     span.record("outcome", result.outcome.as_str());
     span.record("url.full", result.url.as_str());
     span.record("server.address", result.server_address.as_str());
     span.record("server.port", u64::from(result.server_port));
+    // The span starts once the run is admitted (permits and first rate slot); this is the
+    // run's whole wait, the same as `wait_ms` in `check --format json`.
+    span.record(
+        "picket.wait_ms",
+        u64::try_from(result.wait.as_millis()).unwrap_or(u64::MAX),
+    );
     if let Some(status) = result.status {
         span.record("http.response.status_code", u64::from(status));
     }

@@ -11,6 +11,57 @@ use serde::{Deserialize, Serialize};
 pub const DURATION_HINT: &str =
     "write a number and a unit, e.g. `500ms`, `10s`, `5m`, `1h` or `14d`";
 
+/// The JSON Schema keyword by which the file formats' schemas say in words what a value must
+/// look like (`a duration such as 10s`). Load errors for a value of the wrong shape quote it
+/// ([`crate::shape`]); editors ignore it.
+pub const EXPECTED: &str = "x-picket-expected";
+
+/// The JSON Schema keyword by which a schema says how to write a value of its shape, for
+/// the hint under a load error.
+pub const HINT: &str = "x-picket-hint";
+
+/// What a duration field expects, in the words of load errors.
+pub const DURATION_EXPECTED: &str = "a duration such as 10s";
+
+/// The schema of a duration written as text (`10s`), for `#[schemars(with = …)]` on raw
+/// fields that hold one.
+pub struct DurationText;
+
+impl schemars::JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A number and a unit: `500ms`, `10s`, `5m`, `1h`, `14d`.",
+            "examples": ["10s"],
+            EXPECTED: DURATION_EXPECTED,
+            HINT: DURATION_HINT,
+        })
+    }
+}
+
+/// The schema of a percentage written as text (`10%`).
+pub struct PercentText;
+
+impl schemars::JsonSchema for PercentText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A share from `0%` to `100%`.",
+            "examples": ["10%"],
+            EXPECTED: "a percentage such as 10%",
+            HINT: "a share of the interval from `0%` to `100%`, written with `%`",
+        })
+    }
+}
+
 /// Parses a duration such as `500ms`, `10s`, `5m`, `1h30m` or `14d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -21,6 +72,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration `{text}` has no unit"));
     }
     humantime::parse_duration(text).map_err(|_| format!("invalid duration `{text}`"))
+}
+
+/// The load error for a field whose text is not a duration:
+/// `timeout: expected a duration such as 10s, found `30` (no unit)`.
+pub fn duration_error(field: &str, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return format!("{field}: expected {DURATION_EXPECTED}, found nothing");
+    }
+    let shown = crate::term::escape_controls(text);
+    if text.chars().all(|c| c.is_ascii_digit()) {
+        format!("{field}: expected {DURATION_EXPECTED}, found `{shown}` (no unit)")
+    } else {
+        format!("{field}: expected {DURATION_EXPECTED}, found `{shown}`")
+    }
 }
 
 /// Formats a time as RFC 3339 in UTC, to the second (`2026-11-26T14:00:00Z`): the one time

@@ -77,15 +77,15 @@ pub mod raw {
         pub targets: Option<Spanned<Selector>>,
         /// Override of `defaults.confirm` (1 to 100).
         #[serde(default)]
-        #[schemars(with = "Option<u32>")]
+        #[schemars(with = "Option<u32>", example = 2)]
         pub confirm: Option<Spanned<i64>>,
         /// Override of `defaults.recover` (1 to 100).
         #[serde(default)]
-        #[schemars(with = "Option<u32>")]
+        #[schemars(with = "Option<u32>", example = 1)]
         pub recover: Option<Spanned<i64>>,
         /// Override of `defaults.timeout` (`100ms` to `10m`).
         #[serde(default)]
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub timeout: Option<Spanned<String>>,
         /// Override of `limits.max_body_bytes` for this probe's responses: a number of bytes or
         /// text like `4MiB`, at most `64MiB`. A body longer than the cap is read no further, and
@@ -171,7 +171,7 @@ pub mod raw {
     #[serde(untagged)]
     pub enum StatusItem {
         /// `200` (100 to 599).
-        Code(#[schemars(with = "u16")] i64),
+        Code(#[schemars(with = "u16", example = 200)] i64),
         /// `4xx`.
         Class(String),
     }
@@ -179,6 +179,7 @@ pub mod raw {
     /// `status:` takes one entry or a list.
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend("x-picket-expected" = "a status code such as 200, a class such as 4xx, or a list of them"))]
     pub enum Status {
         /// A list.
         Many(Vec<StatusItem>),
@@ -229,11 +230,11 @@ pub mod raw {
         pub capture: Option<Spanned<String>>,
         /// Inclusive lower bound for `capture`.
         #[serde(default)]
-        #[schemars(with = "Option<f64>")]
+        #[schemars(with = "Option<f64>", example = 15552000)]
         pub at_least: Option<Spanned<f64>>,
         /// Inclusive upper bound for `capture`.
         #[serde(default)]
-        #[schemars(with = "Option<f64>")]
+        #[schemars(with = "Option<f64>", example = 31536000)]
         pub at_most: Option<Spanned<f64>>,
         /// Body assertion.
         #[serde(default)]
@@ -321,7 +322,7 @@ pub mod raw {
     pub struct Tls {
         /// The port (default: the target URL's port).
         #[serde(default)]
-        #[schemars(with = "Option<u16>")]
+        #[schemars(with = "Option<u16>", example = 443)]
         pub port: Option<Spanned<i64>>,
     }
 
@@ -350,7 +351,7 @@ pub mod raw {
     pub struct Certificate {
         /// The leaf stays valid at least this long (`14d`).
         #[serde(default)]
-        #[schemars(with = "Option<String>")]
+        #[schemars(with = "Option<crate::units::DurationText>")]
         pub valid_for_at_least: Option<Spanned<String>>,
         /// The checked name (the target's `server_name`, else its host) is in the SAN list.
         #[serde(default)]
@@ -362,7 +363,7 @@ pub mod raw {
         pub chain_trusted: Option<Spanned<bool>>,
         /// The leaf key has at least this many bits (RSA 2048; EC keys count their curve size).
         #[serde(default)]
-        #[schemars(with = "Option<u32>")]
+        #[schemars(with = "Option<u32>", example = 2048)]
         pub key_bits_at_least: Option<Spanned<i64>>,
         /// Signature hashes the leaf must not use: `sha1`, `md5`.
         #[serde(default)]
@@ -376,7 +377,7 @@ pub mod raw {
     pub struct Tcp {
         /// One port (default: the target URL's port).
         #[serde(default)]
-        #[schemars(with = "Option<u16>")]
+        #[schemars(with = "Option<u16>", example = 6379)]
         pub port: Option<Spanned<i64>>,
         /// Several ports: a list, or `"{{vars.NAME}}"` naming a target's list variable.
         #[serde(default)]
@@ -392,6 +393,7 @@ pub mod raw {
     /// Ports: a list of numbers or a `{{vars.NAME}}` placeholder.
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(untagged)]
+    #[schemars(extend("x-picket-expected" = "a list of ports such as [5432, 6379], or a placeholder such as \"{{vars.closed_ports}}\""))]
     pub enum Ports {
         /// Port numbers.
         List(Vec<i64>),
@@ -504,7 +506,7 @@ pub mod raw {
     #[serde(deny_unknown_fields)]
     pub struct ResponseTime {
         /// Upper bound, e.g. `2s`.
-        #[schemars(with = "String")]
+        #[schemars(with = "crate::units::DurationText")]
         pub below: Spanned<String>,
     }
 }
@@ -1380,8 +1382,12 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
                     None
                 }
             },
-            Err(e) => {
-                ctx.err_hint(below, e, units::DURATION_HINT);
+            Err(_) => {
+                ctx.err_hint(
+                    below,
+                    units::duration_error("below", &below.value),
+                    units::DURATION_HINT,
+                );
                 None
             }
         };

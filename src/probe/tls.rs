@@ -123,7 +123,11 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
     if let Some(d) = &v.valid_for_at_least {
         match units::parse_duration(&d.value) {
             Ok(days) => out.push(TlsCheck::Certificate(CertTest::ValidFor(days))),
-            Err(e) => ctx.err_hint(d, e, "write e.g. `14d`"),
+            Err(_) => ctx.err_hint(
+                d,
+                units::duration_error("valid_for_at_least", &d.value),
+                "write e.g. `14d`",
+            ),
         }
     }
     if let Some(b) = &v.hostname_matches {

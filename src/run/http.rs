@@ -9,7 +9,7 @@ use reqwest::Client;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Gate, Runner, SetupError, redact_url};
+use super::{Lane, Runner, SetupError, redact_url};
 use crate::check::Graded;
 use crate::check::http::{self as check, Check, Response};
 use crate::config::Target;
@@ -29,7 +29,7 @@ pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
     spec: &Http,
-    gate: &Gate,
+    lane: &Lane<'_>,
     result: &mut RunResult,
 ) -> Outcome {
     let target = &series.target;
@@ -61,7 +61,7 @@ pub(super) async fn execute(
             let failed = run_path(
                 series,
                 (exchange, checks, &canary),
-                gate,
+                lane,
                 path,
                 many,
                 max_body_bytes,
@@ -85,7 +85,7 @@ pub(super) async fn execute(
 async fn run_path(
     series: &Series,
     (exchange, checks, canary): (&Exchange, &[Graded<Check>], &str),
-    gate: &Gate,
+    lane: &Lane<'_>,
     path: &str,
     many: bool,
     max_body_bytes: u64,
@@ -101,7 +101,7 @@ async fn run_path(
         result.url = redact_url(&url, &runner.redactor);
     }
     let response =
-        exchange_one(series, &exchange.request, gate, url, max_body_bytes, canary).await?;
+        exchange_one(series, &exchange.request, lane, url, max_body_bytes, canary).await?;
     result.status = Some(response.status.as_u16());
     let evaluation = check::evaluate(checks, &response);
     // The request as the probe wrote it: a finding keeps its name from run to run.
@@ -126,7 +126,7 @@ async fn run_path(
 async fn exchange_one(
     series: &Series,
     request: &HttpRequest,
-    gate: &Gate,
+    lane: &Lane<'_>,
     url: Url,
     max_body_bytes: u64,
     canary: &str,
@@ -152,7 +152,9 @@ async fn exchange_one(
     let mut method = request.method.clone();
     let mut body = body;
     let mut url = url;
+    // The response time is the exchange's own: rate-limit waits between hops are not in it.
     let start = Instant::now();
+    let waited_before = lane.waited();
     for _hop in 0..=MAX_REDIRECTS {
         if url.origin() != origin {
             // Unreachable by construction; kept as the last line of defence.
@@ -161,8 +163,8 @@ async fn exchange_one(
                 message: "refused to send a request outside the target".into(),
             });
         }
-        gate.rate.acquire().await;
-        let mut sending = gate
+        lane.pace().await;
+        let mut sending = lane
             .client
             .request(method.clone(), url.clone())
             .headers(headers.clone());
@@ -196,7 +198,9 @@ async fn exchange_one(
             headers: response.headers().clone(),
             body: bytes,
             truncated,
-            elapsed: start.elapsed(),
+            elapsed: start
+                .elapsed()
+                .saturating_sub(lane.waited().saturating_sub(waited_before)),
         });
     }
     Err(RunError {

@@ -1,8 +1,12 @@
 //! The runner: executes one series and returns its [`RunResult`].
 //!
-//! Everything that touches the network is bounded here. A run holds a global permit and a
-//! per-target permit for its whole duration, waits for its per-target rate slot before each
-//! request, and is cut off by the probe's timeout. Bodies are read up to `max_body_bytes` (the
+//! Everything that touches the network is bounded here. A run is first admitted: it waits
+//! for a global permit, a per-target permit (both held for its whole duration) and its first
+//! per-target rate slot. Only then does its exchange start, waiting for a further rate slot
+//! before each later request. What a run reports as its duration, and what the probe's
+//! timeout bounds, is the exchange alone: time spent queueing for permits and rate slots is
+//! reported apart, as the run's wait, so a polite rate limit never reads as a slow or
+//! timed-out target. Bodies are read up to `max_body_bytes` (the
 //! probe's own, else the config's) and no further; checks that the unread rest could change
 //! make the run an `error`, not a pass. Requests only ever go to the series' own target: paths
 //! were vetted at load, every URL is checked against the target's origin before it is sent,
@@ -11,13 +15,15 @@
 //! telemetry.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, SystemTime};
 
 use reqwest::Client;
 use thiserror::Error;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use url::Url;
 
 use crate::config::Config;
@@ -79,16 +85,25 @@ impl RateLimiter {
         }
     }
 
-    /// Waits for this caller's slot. Slots are handed out in order, so waiting is fair.
-    async fn acquire(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let slot = (*next).max(now);
-            *next = slot.checked_add(self.interval).unwrap_or(slot);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+    /// Takes the next free slot and says how long until it comes. Slots are handed out in
+    /// order, so waiting is fair.
+    fn reserve(&self) -> Duration {
+        // Never poisoned: nothing in the critical section can panic.
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let slot = (*next).max(now);
+        *next = slot.checked_add(self.interval).unwrap_or(slot);
+        slot - now
+    }
+
+    /// Waits for this caller's slot; how long it waited.
+    async fn acquire(&self) -> Duration {
+        let wait = self.reserve();
+        tokio::time::sleep(wait).await;
+        wait
     }
 }
 
@@ -98,6 +113,57 @@ struct Gate {
     client: Client,
     permits: Arc<Semaphore>,
     rate: RateLimiter,
+}
+
+/// What one run uses of its target's gate: the HTTP client, and the rate limit, with the
+/// time this run's exchange has spent waiting on it.
+struct Lane<'a> {
+    client: &'a Client,
+    rate: &'a RateLimiter,
+    /// The first slot was taken at admission; the first request uses it.
+    prepaid: AtomicBool,
+    /// Nanoseconds waited for slots since admission, counted when a wait begins, so the
+    /// run's timeout can allow for a wait still in progress.
+    waited: AtomicU64,
+}
+
+impl Lane<'_> {
+    /// Waits for the next rate slot before a request.
+    async fn pace(&self) {
+        if self.prepaid.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let wait = self.rate.reserve();
+        if wait.is_zero() {
+            return;
+        }
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.waited.fetch_add(nanos, Ordering::Relaxed);
+        // A span of its own, inside the run's: a trace shows the gap as waiting, not as the
+        // target being slow.
+        let span = tracing::info_span!(
+            "rate_slot",
+            otel.name = "wait for rate slot",
+            picket.wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        );
+        tokio::time::sleep(wait).instrument(span).await;
+    }
+
+    /// Time waited for rate slots during the exchange so far (including a wait under way).
+    fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited.load(Ordering::Relaxed))
+    }
+}
+
+/// A series let in to run ([`Runner::admit`]): its permits, held until the run ends, and
+/// how long it queued for them and for its first rate slot.
+#[derive(Debug)]
+pub struct Admission {
+    permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    /// Whether the first rate slot was taken.
+    prepaid: bool,
+    /// Time spent queueing before the exchange.
+    waited: Duration,
 }
 
 /// Executes series, within the configured limits.
@@ -143,8 +209,48 @@ impl Runner {
         })
     }
 
-    /// Runs one series once. Never panics and never returns `Err`: faults are outcomes.
+    /// Runs one series once: [`Runner::admit`], then [`Runner::run_admitted`]. Never panics
+    /// and never returns `Err`: faults are outcomes.
     pub async fn run(&self, series: &Series) -> RunResult {
+        let admission = self.admit(series).await;
+        self.run_admitted(series, admission).await
+    }
+
+    /// Waits until `series` may run: a global permit, a permit of its target, and its
+    /// first rate slot toward the target. Callers that time the run (its span) start the
+    /// clock after this returns.
+    pub async fn admit(&self, series: &Series) -> Admission {
+        let queued = Instant::now();
+        let Some(gate) = self.gates.get(&series.target.name) else {
+            return Admission {
+                permits: None,
+                prepaid: false,
+                waited: Duration::ZERO,
+            };
+        };
+        // Semaphores are never closed, so acquiring cannot fail; treat it as an error anyway.
+        let (Ok(global), Ok(local)) = (
+            self.global.clone().acquire_owned().await,
+            gate.permits.clone().acquire_owned().await,
+        ) else {
+            return Admission {
+                permits: None,
+                prepaid: false,
+                waited: queued.elapsed(),
+            };
+        };
+        gate.rate.acquire().await;
+        Admission {
+            permits: Some((global, local)),
+            prepaid: true,
+            waited: queued.elapsed(),
+        }
+    }
+
+    /// Runs an admitted series once. `duration` is the exchange with the target alone;
+    /// `wait` is the time queued at admission plus the waits for later rate slots, which
+    /// the probe's timeout does not count either.
+    pub async fn run_admitted(&self, series: &Series, admission: Admission) -> RunResult {
         let started = SystemTime::now();
         let clock = Instant::now();
         let target = &series.target;
@@ -154,6 +260,7 @@ impl Runner {
             outcome: Outcome::Pass,
             started,
             duration: Duration::ZERO,
+            wait: admission.waited,
             url: redact_url(&target.url, &self.redactor),
             server_address: self
                 .redactor
@@ -171,32 +278,34 @@ impl Runner {
             });
             return result;
         };
-        // Semaphores are never closed, so acquiring cannot fail; treat it as an error anyway.
-        let (Ok(_global), Ok(_local)) = (
-            self.global.clone().acquire_owned().await,
-            gate.permits.clone().acquire_owned().await,
-        ) else {
+        let Some(_permits) = admission.permits else {
             result.outcome = Outcome::Error(RunError {
                 kind: ErrorKind::Request,
                 message: "runner is shutting down".into(),
             });
             return result;
         };
+        let lane = Lane {
+            client: &gate.client,
+            rate: &gate.rate,
+            prepaid: AtomicBool::new(admission.prepaid),
+            waited: AtomicU64::new(0),
+        };
 
         let timeout = series.probe.timeout;
         let work = async {
             match &series.probe.kind {
-                Kind::Http(spec) => http::execute(self, series, spec, gate, &mut result).await,
-                Kind::Tcp(spec) => tcp::execute(self, series, spec, gate, &mut result).await,
+                Kind::Http(spec) => http::execute(self, series, spec, &lane, &mut result).await,
+                Kind::Tcp(spec) => tcp::execute(self, series, spec, &lane, &mut result).await,
                 Kind::Tls(spec) => {
-                    gate.rate.acquire().await;
+                    lane.pace().await;
                     tls::execute(series, spec, &mut result).await
                 }
             }
         };
-        let outcome = match tokio::time::timeout(timeout, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Error(RunError {
+        let outcome = match within(timeout, clock, &lane, work).await {
+            Some(outcome) => outcome,
+            None => Outcome::Error(RunError {
                 kind: ErrorKind::Timeout,
                 message: format!(
                     "run did not finish within {}",
@@ -205,7 +314,9 @@ impl Runner {
             }),
         };
         result.outcome = self.scrub(outcome);
-        result.duration = clock.elapsed();
+        let paced = lane.waited();
+        result.duration = clock.elapsed().saturating_sub(paced);
+        result.wait = result.wait.saturating_add(paced);
         tracing::debug!(
             probe.id = %result.probe,
             target.name = %result.target,
@@ -213,6 +324,7 @@ impl Runner {
             outcome = result.outcome.as_str(),
             http.response.status_code = ?result.status,
             duration_ms = result.duration.as_millis() as u64,
+            wait_ms = result.wait.as_millis() as u64,
             "run finished"
         );
         for f in result.outcome.findings() {
@@ -256,6 +368,35 @@ impl Runner {
     }
 }
 
+/// Runs `work` under a timeout that counts only the exchange: the deadline moves on by
+/// however long the run has waited for rate slots since `start`, a wait under way included.
+/// `None` when the exchange took longer than `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    start: Instant,
+    lane: &Lane<'_>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    // Timeouts are at most minutes and waits are bounded, so this cannot overflow; if it
+    // did, the plain timeout would stand.
+    let deadline = || {
+        start
+            .checked_add(timeout.saturating_add(lane.waited()))
+            .unwrap_or(start + timeout)
+    };
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return Some(out),
+            () = tokio::time::sleep_until(deadline()) => {
+                if deadline() <= Instant::now() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Renders a URL for output with secret values removed.
 fn redact_url(url: &Url, redactor: &Redactor) -> String {
     let mut url = url.clone();
@@ -291,9 +432,11 @@ mod tests {
     async fn rate_limiter_spaces_requests() {
         let limiter = RateLimiter::new(10.0);
         let start = Instant::now();
+        let mut waited = Duration::ZERO;
         for _ in 0..5 {
-            limiter.acquire().await;
+            waited += limiter.acquire().await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(400));
+        assert_eq!(waited, Duration::from_millis(400));
     }
 }

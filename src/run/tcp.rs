@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::Host;
 
-use super::{Gate, Runner};
+use super::{Lane, Runner};
 use crate::check::tcp::{self, Connect};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Outcome, RunError, RunResult};
@@ -30,7 +30,7 @@ pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
     spec: &Tcp,
-    gate: &Gate,
+    lane: &Lane<'_>,
     result: &mut RunResult,
 ) -> Outcome {
     let _ = runner;
@@ -58,7 +58,7 @@ pub(super) async fn execute(
             result.url = format!("tcp://{}:{port}", result.server_address);
             result.server_port = *port;
         }
-        gate.rate.acquire().await;
+        lane.pace().await;
         let found = attempt(addr, spec.send.as_deref(), connect_timeout).await;
         let found = match found {
             Ok(f) => f,

@@ -270,6 +270,7 @@ mod tests {
             outcome,
             started: SystemTime::now(),
             duration: std::time::Duration::from_millis(1),
+            wait: std::time::Duration::ZERO,
             url: String::new(),
             server_address: String::new(),
             server_port: 0,

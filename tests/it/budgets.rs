@@ -184,7 +184,7 @@ const CASES: &[Case] = &[
     case("timeout", "config", "defaults:\n  timeout: 1ms\n", 2, "`timeout: 1ms` is out of range: it must be from 100ms to 10m"),
     case("timeout", "config", "defaults:\n  timeout: 11m\n", 2, OUT),
     case("timeout", "config", "defaults:\n  timeout: 0s\n", 2, OUT),
-    case("timeout", "config", "defaults:\n  timeout: 100000000000000y\n", 2, "invalid duration"),
+    case("timeout", "config", "defaults:\n  timeout: 100000000000000y\n", 2, "timeout: expected a duration such as 10s, found `100000000000000y`"),
     case("confirm", "config", "defaults:\n  confirm: 0\n", 2, "`confirm: 0` is out of range: it must be from 1 to 100"),
     case("confirm", "config", "defaults:\n  confirm: 5000000000\n", 2, OUT),
     case("recover", "config", "defaults:\n  recover: 101\n", 2, OUT),

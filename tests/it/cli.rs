@@ -63,6 +63,8 @@ async fn json_output_has_the_spec_shape() {
                 "severity",
                 "outcome",
                 "duration_ms",
+                // A picket extension: time queued for permits and rate slots.
+                "wait_ms",
                 "findings",
                 "error"
             ])
@@ -306,6 +308,200 @@ async fn adhoc_url_uses_the_shipped_library() {
         .collect();
     assert!(probes.contains(&"headers/nosniff"), "{probes:?}");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// JUnit follows `--fail-on`: a series whose findings are all below it is a passed testcase
+/// with the findings in `<system-out>`; at or above, a failure. The exit code agrees.
+#[tokio::test]
+async fn junit_reports_findings_below_fail_on_as_passed_with_their_text() {
+    let server = insecure_server().await;
+    let ws = ws_for(&server.url());
+    let junit = |fail_on: &'static str| {
+        let dir = ws.path().to_path_buf();
+        async move {
+            let out = run_picket(
+                &dir,
+                &[
+                    "check",
+                    "-c",
+                    "picket.yaml",
+                    "--format",
+                    "junit",
+                    "--fail-on",
+                    fail_on,
+                ],
+                &[],
+            )
+            .await;
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        }
+    };
+    // headers/nosniff fails at medium; exposure/git passes.
+    let (code, xml) = junit("high").await;
+    assert_eq!(code, Some(0), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 0, "{xml}");
+    assert!(
+        xml.contains("tests=\"2\" failures=\"0\" errors=\"0\""),
+        "{xml}"
+    );
+    let case = xml
+        .split("<testcase ")
+        .find(|c| c.contains("name=\"headers/nosniff\""))
+        .unwrap();
+    assert!(
+        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected nosniff, observed absent</system-out>"),
+        "{case}"
+    );
+    assert!(case.contains("</system-out>\n    </testcase>"), "{case}");
+
+    for at_or_below in ["medium", "low"] {
+        let (code, xml) = junit(at_or_below).await;
+        assert_eq!(code, Some(1), "{xml}");
+        assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+        assert!(!xml.contains("<system-out>"), "{xml}");
+        assert!(
+            xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
+    }
+}
+
+/// The ad-hoc target of `check --target URL` is named `host:port`, IPv6 literals bracketed.
+#[tokio::test]
+async fn adhoc_targets_are_named_host_and_port() {
+    let ws = crate::helpers::workspace(&[(
+        "probes/ok.yaml",
+        "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n",
+    )]);
+    let v4 = insecure_server().await;
+    // A minimal HTTP server on ::1 (the test helper binds 127.0.0.1 only).
+    let v6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let v6_port = v6.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = v6.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    for (url, want) in [
+        (v4.url(), format!("127.0.0.1:{}", v4.addr.port())),
+        (
+            format!("http://[::1]:{v6_port}/"),
+            format!("[::1]:{v6_port}"),
+        ),
+    ] {
+        let out = run_picket(
+            ws.path(),
+            &[
+                "check", "--target", &url, "--probes", "probes", "--probe", "test/ok", "--format",
+                "json",
+            ],
+            &[],
+        )
+        .await;
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["results"][0]["target"], want.as_str(), "{stdout}");
+        assert_eq!(doc["results"][0]["outcome"], "pass", "{stdout}");
+    }
+}
+
+/// `list` names every probe/target pair that is not a series, with its reason: the probe's
+/// selector, its kind against the target's scheme, a missing target variable.
+#[tokio::test]
+async fn list_shows_every_pair_that_is_not_a_series_with_its_reason() {
+    let http = |id: &str, extra: &str, path: &str| {
+        format!(
+            "id: {id}\nname: {id}\nseverity: low\n{extra}http:\n  path: \"{path}\"\nchecks:\n  - status: 200\n"
+        )
+    };
+    let ws = crate::helpers::workspace(&[
+        (
+            "picket.yaml",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: inside\n    url: http://127.0.0.1:10\n    vars: { protected_paths: [/admin] }\n  - name: cache\n    url: tcp://127.0.0.1:6379\n    tags: [public]\n",
+        ),
+        ("probes/any.yaml", &http("t/any", "", "/")),
+        (
+            "probes/public.yaml",
+            &http("t/public", "targets: { tags: [public] }\n", "/"),
+        ),
+        (
+            "probes/auth.yaml",
+            &http("t/auth", "", "{{vars.protected_paths}}"),
+        ),
+    ]);
+    let out = run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // 3 probes x 3 targets: t/any on web and inside, t/public on web, t/auth on inside.
+    assert!(stdout.contains("SERIES (4)"), "{stdout}");
+    let skipped = &stdout[stdout.find("SKIPPED").expect("a SKIPPED section")..];
+    let want = "SKIPPED (5 probe/target pairs)
+  targets: tags [public] not on target (1 pair)
+    probes:  t/public
+    targets: inside
+  http probe; target is tcp:// (3 pairs)
+    probes:  t/any, t/auth, t/public
+    targets: cache
+  vars.protected_paths not set (1 pair)
+    probes:  t/auth
+    targets: web
+";
+    assert_eq!(skipped, want, "{stdout}");
+}
+
+/// Hundreds of skipped pairs stay a few lines: grouped by reason, probes and targets listed once.
+#[tokio::test]
+async fn list_groups_hundreds_of_skipped_pairs() {
+    let mut files: Vec<(String, String)> = (0..30)
+        .map(|i| {
+            (
+                format!("probes/p{i:02}.yaml"),
+                format!("id: web/p{i:02}\nname: p\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n"),
+            )
+        })
+        .collect();
+    let targets: String = (0..10)
+        .map(|t| format!("  - name: db{t}\n    url: tcp://127.0.0.1:{}\n", 5000 + t))
+        .collect();
+    files.push((
+        "picket.yaml".into(),
+        format!("library: false\nprobes: [probes/]\ntargets:\n{targets}"),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ws = crate::helpers::workspace(&refs);
+    let out = run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let skipped = &stdout[stdout.find("SKIPPED").expect("a SKIPPED section")..];
+    assert!(
+        skipped.starts_with(
+            "SKIPPED (300 probe/target pairs)\n  http probe; target is tcp:// (300 pairs)\n"
+        ),
+        "{skipped}"
+    );
+    let lines: Vec<&str> = skipped.lines().collect();
+    assert!(lines.len() <= 10, "{skipped}");
+    assert!(lines.iter().all(|l| l.len() <= 100), "{skipped}");
+    for i in 0..30 {
+        assert!(skipped.contains(&format!("web/p{i:02}")), "{skipped}");
+    }
+    for t in 0..10 {
+        assert!(skipped.contains(&format!("db{t}")), "{skipped}");
+    }
 }
 
 #[tokio::test]

@@ -582,3 +582,73 @@ async fn a_removed_target_disappears_from_memory_and_the_store() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].contains("kept"), "{keys:?}");
 }
+
+/// What the service reports as a run's duration — the API's `last_duration_ms`, the
+/// `picket.probe.duration` histogram — is its exchange with the target. The waits for rate
+/// slots between its requests are reported apart: `picket.wait_ms` on the run's span, and
+/// a `wait for rate slot` span inside it for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_in_the_api_histogram_and_spans_leave_out_rate_waits() {
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let target =
+        crate::helpers::TestServer::start(|_| crate::helpers::respond(200, &[], "ok")).await;
+    let ws = crate::helpers::workspace(&[(
+        "probes/paths.yaml",
+        "id: t/paths\nname: paths\nseverity: low\nhttp:\n  paths: [/a, /b, /c]\nchecks:\n  - status: 200\n",
+    )]);
+    let root = ws.path();
+    std::fs::write(
+        root.join("picket.yaml"),
+        format!(
+            "library: false\nprobes: [{probes}]\ntargets:\n  - name: web\n    url: {url}\n\
+             defaults:\n  schedule: {{ every: 2s, jitter: 0% }}\n\
+             limits:\n  per_target_rps: 2\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{telemetry}",
+            probes = root.join("probes").display(),
+            url = target.url(),
+            state = root.join("state").display(),
+            telemetry = telemetry_block(&receiver, "grpc"),
+        ),
+    )
+    .unwrap();
+    let service = spawn_service(root, &[]);
+    // Three requests at 2/s: a second of waiting inside the run.
+    let mut row = None;
+    for _ in 0..300 {
+        let rows = crate::service::get_rows(service.api, "/api/v1/series").await;
+        if let Some(r) = rows.into_iter().find(|r| r.last_run.is_some()) {
+            row = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let row = row.expect("the series ran within 30 s");
+    assert!(
+        row.last_duration_ms < 500,
+        "last_duration_ms {} for three loopback requests",
+        row.last_duration_ms
+    );
+    let arrived = receiver
+        .wait_until(
+            |r| {
+                r.spans().iter().any(|s| s.name == "probe t/paths")
+                    && !r.histogram_points("picket.probe.duration").is_empty()
+            },
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(arrived, "{}", receiver.dump());
+    let spans = receiver.spans();
+    let run = spans.iter().find(|s| s.name == "probe t/paths").unwrap();
+    let waited: u64 = run.attrs["picket.wait_ms"].parse().unwrap();
+    assert!(waited >= 900, "picket.wait_ms {waited}");
+    let waits = spans
+        .iter()
+        .filter(|s| s.name == "wait for rate slot")
+        .count();
+    assert!(waits >= 2, "{:?}", receiver.span_names());
+    let (_, count, sum) = receiver.histogram_points("picket.probe.duration")[0].clone();
+    assert!(count >= 1);
+    let mean = sum / count as f64;
+    assert!(mean < 0.5, "mean duration {mean} s");
+    assert_eq!(service.terminate().await.code(), Some(0));
+}

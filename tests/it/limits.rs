@@ -179,6 +179,14 @@ async fn concurrency_meter(hold: Duration) -> (TestServer, Arc<AtomicUsize>) {
 }
 
 async fn run_many(config: &str, probes: usize) -> Duration {
+    run_many_results(config, probes).await.0
+}
+
+/// Like [`run_many`], also returning the results.
+async fn run_many_results(
+    config: &str,
+    probes: usize,
+) -> (Duration, Vec<picket::outcome::RunResult>) {
     let mut files: Vec<(String, String)> = (0..probes)
         .map(|i| {
             (
@@ -208,7 +216,7 @@ async fn run_many(config: &str, probes: usize) -> Duration {
         results.iter().all(|r| r.outcome == Outcome::Pass),
         "{results:?}"
     );
-    start.elapsed()
+    (start.elapsed(), results)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,4 +257,117 @@ async fn requests_to_one_target_are_spaced_by_per_target_rps() {
         took >= Duration::from_millis(990),
         "21 requests at 20 rps took {took:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_are_the_exchange_not_the_wait_for_rate_slots() {
+    let (server, _) = concurrency_meter(Duration::ZERO).await;
+    let config = format!(
+        "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 4\n",
+        server.url()
+    );
+    // Six series at 4/s: the last one's slot comes 1.25 s after the first, however fast the
+    // target answers. Each exchange with a loopback server takes milliseconds.
+    let (took, results) = run_many_results(&config, 6).await;
+    assert!(took >= Duration::from_millis(1200), "took {took:?}");
+    for r in &results {
+        assert!(
+            r.duration < Duration::from_millis(200),
+            "{} reports {:?} for a loopback exchange (waited {:?})",
+            r.probe,
+            r.duration,
+            r.wait
+        );
+    }
+    let longest = results.iter().map(|r| r.wait).max().unwrap();
+    assert!(
+        longest >= Duration::from_millis(1200),
+        "the last series waited {longest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_timeout_does_not_count_the_waits_between_its_requests() {
+    let (server, _) = concurrency_meter(Duration::ZERO).await;
+    let ws = crate::helpers::workspace(&[(
+        "probes/p.yaml",
+        "id: test/paths\nname: paths\nseverity: low\ntimeout: 300ms\nhttp:\n  paths: [/a, /b, /c]\nchecks:\n  - status: 200\n",
+    )]);
+    let config = format!(
+        "library: false\nprobes: [{}]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 2\n",
+        ws.path().join("probes").display(),
+        server.url()
+    );
+    let path = ws.path().join("picket.yaml");
+    std::fs::write(&path, config).unwrap();
+    let loaded = picket::load::load(&path, &|_| None).unwrap();
+    let plan = picket::plan::plan(&loaded);
+    let runner = picket::run::Runner::new(&loaded.config).unwrap();
+    let start = std::time::Instant::now();
+    let result = runner.run(&plan.series[0]).await;
+    // Three requests at 2/s: a second of politeness inside a 300 ms budget for the exchange.
+    assert!(start.elapsed() >= Duration::from_millis(950));
+    assert_eq!(result.outcome, Outcome::Pass, "{:?}", result.outcome);
+    assert!(
+        result.duration < Duration::from_millis(300),
+        "{:?}",
+        result.duration
+    );
+    assert!(
+        result.wait >= Duration::from_millis(950),
+        "{:?}",
+        result.wait
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_json_reports_the_wait_apart_from_the_duration() {
+    let (server, _) = concurrency_meter(Duration::ZERO).await;
+    let files: Vec<(String, String)> = (0..5)
+        .map(|i| {
+            (
+                format!("probes/p{i}.yaml"),
+                format!("id: many/p{i}\nname: p{i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n"),
+            )
+        })
+        .chain([(
+            "picket.yaml".to_string(),
+            format!(
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_rps: 4\n",
+                server.url()
+            ),
+        )])
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let ws = crate::helpers::workspace(&refs);
+    let start = std::time::Instant::now();
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "json"],
+        &[],
+    )
+    .await;
+    let took = start.elapsed();
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    // Five requests at 4/s take at least a second of wall time...
+    assert!(took >= Duration::from_secs(1), "took {took:?}");
+    // ...none of which is any series' duration; it is its wait.
+    for r in results {
+        let ms = r["duration_ms"].as_u64().unwrap();
+        assert!(ms < 200, "duration_ms {ms} in {r}");
+        assert!(r["wait_ms"].as_u64().is_some(), "{r}");
+    }
+    let waits: u64 = results
+        .iter()
+        .map(|r| r["wait_ms"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(waits >= 950, "longest wait_ms {waits}");
 }

@@ -215,6 +215,28 @@ impl Receiver {
         })
     }
 
+    /// The latest `(attributes, count, sum)` of each point of a histogram.
+    pub fn histogram_points(&self, name: &str) -> Vec<(BTreeMap<String, String>, u64, f64)> {
+        self.with(|r| {
+            let mut latest = BTreeMap::new();
+            let metrics = r
+                .metrics
+                .iter()
+                .flat_map(|req| &req.resource_metrics)
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .filter(|m| m.name == name);
+            for m in metrics {
+                if let Some(metric::Data::Histogram(h)) = &m.data {
+                    for p in &h.data_points {
+                        latest.insert(attrs(&p.attributes), (p.count, p.sum.unwrap_or(f64::NAN)));
+                    }
+                }
+            }
+            latest.into_iter().map(|(a, (c, s))| (a, c, s)).collect()
+        })
+    }
+
     /// Everything received, as one debug string: for "this text appears nowhere" checks.
     pub fn dump(&self) -> String {
         self.with(|r| format!("{:?}{:?}{:?}", r.traces, r.metrics, r.logs))
@@ -525,6 +547,7 @@ fn result(labels: &SeriesLabels, outcome: Outcome, millis: u64, status: Option<u
         outcome,
         started: SystemTime::now(),
         duration: Duration::from_millis(millis),
+        wait: Duration::ZERO,
         url: "https://payments.internal:8443/login?token=[REDACTED]".into(),
         server_address: "payments.internal".into(),
         server_port: 8443,

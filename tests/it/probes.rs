@@ -312,7 +312,9 @@ fn hsts_selects_only_https_targets() {
         "hsts planned for an http target: {:?}",
         plan.series.iter().map(|s| &s.key).collect::<Vec<_>>()
     );
-    assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+    // The pair is listed as skipped, with the probe's scheme filter as the reason.
+    let reasons: Vec<String> = plan.skipped.iter().map(|s| s.reason.to_string()).collect();
+    assert_eq!(reasons, ["targets: schemes [https]; target is http://"]);
 
     // Loading and planning make no request, so an unreachable https URL is fine here.
     let https = load_one("headers/hsts", "https://127.0.0.1:9");
@@ -2060,7 +2062,7 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
             vec![picket::plan::Skipped {
                 probe: probe.to_string(),
                 target: "web".into(),
-                reason: "target declares no `vars.protected_paths`".into(),
+                reason: picket::plan::Reason::MissingVar("protected_paths".into()),
             }],
             "{probe}"
         );
@@ -2208,7 +2210,7 @@ fn jwt_alg_none_is_skipped_without_a_sample_token_or_protected_paths() {
             vec![picket::plan::Skipped {
                 probe: "auth/jwt-alg-none".into(),
                 target: "web".into(),
-                reason: format!("target declares no `vars.{missing}`"),
+                reason: picket::plan::Reason::MissingVar(missing.to_string()),
             }],
             "{extra}"
         );
@@ -2382,8 +2384,8 @@ fn directory_listing_declared_is_skipped_without_directories() {
     assert!(plan.series.is_empty());
     assert_eq!(plan.skipped.len(), 1);
     assert_eq!(
-        plan.skipped[0].reason,
-        "target declares no `vars.directories`"
+        plan.skipped[0].reason.to_string(),
+        "vars.directories not set"
     );
     // The root probe needs no variables.
     let plan = picket::plan::plan(&load_one(
@@ -2549,7 +2551,7 @@ async fn api_docs_exempts_internal_only_targets() {
         [picket::plan::Skipped {
             probe: "exposure/api-docs".into(),
             target: "admin-api".into(),
-            reason: "the probe exempts targets tagged `internal-only` (`not_tags`)".into(),
+            reason: picket::plan::Reason::Exempt("internal-only".into()),
         }]
     );
 
@@ -2558,7 +2560,7 @@ async fn api_docs_exempts_internal_only_targets() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("SERIES (2)"), "{stdout}");
     let skipped = stdout
-        .split("SKIPPED (1)")
+        .split("SKIPPED (1 probe/target pair)")
         .nth(1)
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
@@ -2811,9 +2813,19 @@ fn cookie_flag_probes_select_targets_by_scheme() {
     for (probe, scheme) in [("cookies/flags", "https"), ("cookies/flags-http", "http")] {
         for url in ["http://127.0.0.1:9", "https://127.0.0.1:9"] {
             let plan = picket::plan::plan(&load_one(probe, url));
-            assert!(plan.skipped.is_empty(), "{probe}: {:?}", plan.skipped);
             let selected = url.starts_with(&format!("{scheme}:"));
             assert_eq!(plan.series.len(), usize::from(selected), "{probe} on {url}");
+            // The other scheme is listed as skipped, for the probe's scheme filter.
+            let reasons: Vec<String> = plan.skipped.iter().map(|s| s.reason.to_string()).collect();
+            let want: Vec<String> = if selected {
+                vec![]
+            } else {
+                vec![format!(
+                    "targets: schemes [{scheme}]; target is {}://",
+                    url.split(':').next().unwrap()
+                )]
+            };
+            assert_eq!(reasons, want, "{probe} on {url}");
         }
     }
 }

@@ -187,7 +187,7 @@ async fn a_tcp_probe_cannot_name_another_host_and_http_probes_skip_tcp_targets()
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("SERIES (1)"), "{stdout}");
     assert!(
-        stdout.contains("headers/x") && stdout.contains("the target is a `tcp://` service"),
+        stdout.contains("headers/x") && stdout.contains("http probe; target is tcp://"),
         "{stdout}"
     );
     // A tcp:// target needs a port.

@@ -304,6 +304,8 @@ golden_cases! {
     config_error_still_checks_probes => "config-error-still-checks-probes",
     probe_max_body_bytes => "probe-max-body-bytes",
     severity_inside_combinator => "severity-inside-combinator",
+    three_wrong_fields => "three-wrong-fields",
+    config_wrong_fields => "config-wrong-fields",
     library_id_taken => "library-id-taken",
     library_exclude_matches_nothing => "library-exclude-matches-nothing",
 }
@@ -374,6 +376,146 @@ fn errors_in_three_files_are_reported_in_one_run() {
     assert_eq!((errors[1].line, errors[1].column), (3, 1), "{stderr}");
     assert_eq!((errors[2].line, errors[2].column), (6, 22), "{stderr}");
     assert!(stderr.ends_with("\n3 errors\n"), "{stderr}");
+}
+
+/// Three wrong fields in one well-formed probe file are three located errors of one run,
+/// each naming the field and what it expects, and the exit code is 2 for `validate` and
+/// `check` alike.
+#[test]
+fn three_wrong_fields_in_a_probe_are_three_located_errors() {
+    let dir = workspace(&[
+        ("picket.yaml", CONFIG),
+        (
+            "probes/p.yaml",
+            "id: t/p\nname: p\nseverity: low\nconfirm: two\ntimeout: [10s]\nhttp:\n  path: /\n  follow_redirects: maybe\nchecks:\n  - status: 200\n",
+        ),
+    ]);
+    let out = validate_in(dir.path());
+    let stderr = assert_rejected(&out);
+    let errors: Vec<(u64, u64, &str)> = error_lines(&stderr)
+        .iter()
+        .map(|e| (e.line, e.column, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                4,
+                10,
+                "confirm: expected a whole number such as 2, found `two`"
+            ),
+            (
+                5,
+                10,
+                "timeout: expected a duration such as 10s, found a list"
+            ),
+            (
+                8,
+                21,
+                "follow_redirects: expected true or false, found `maybe`"
+            ),
+        ],
+        "{stderr}"
+    );
+    let mut cmd = crate::helpers::picket(dir.path());
+    cmd.args(["check", "-c", "picket.yaml"]);
+    let out = output_within(cmd, TIME_LIMIT);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.ends_with("3 errors\n"), "{stderr}");
+}
+
+/// Wrong types do not hide the file's other problems: the rest of the file is still
+/// validated, so a bad duration, a bad regex and an unknown key come out in the same run,
+/// and nothing that only follows from a dropped field does.
+#[test]
+fn wrong_types_and_bad_values_of_one_file_come_out_together() {
+    let dir = workspace(&[
+        ("picket.yaml", CONFIG),
+        (
+            "probes/p.yaml",
+            "id: t/p\nname: p\nseverity: low\nhttp: { path: /, follow_redirects: 1, methd: GET }\nchecks:\n  - header: x\n    present: yes-please\n  - body: { matches: '(unclosed' }\n  - response_time: { below: soon }\n",
+        ),
+    ]);
+    let out = validate_in(dir.path());
+    let stderr = assert_rejected(&out);
+    let errors: Vec<(u64, u64, &str)> = error_lines(&stderr)
+        .iter()
+        .map(|e| (e.line, e.column, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (4, 36, "follow_redirects: expected true or false, found `1`"),
+            (4, 39, "unknown field `methd`"),
+            (7, 14, "present: expected true or false, found `yes-please`"),
+            (8, 22, "invalid regex `(unclosed`: unclosed group"),
+            (
+                9,
+                29,
+                "below: expected a duration such as 10s, found `soon`"
+            ),
+        ],
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: did you mean `method`?"), "{stderr}");
+}
+
+/// The same holds for the config and for a `targets_from` file.
+#[test]
+fn every_wrong_field_of_the_config_and_a_targets_file_is_reported() {
+    let dir = workspace(&[
+        (
+            "picket.yaml",
+            "probes: [probes/]\ntargets_from: [targets/]\ndefaults:\n  confirm: many\n  timeout: 1 fortnight\nlimits:\n  concurrency: [64]\n",
+        ),
+        (
+            "targets/a.yaml",
+            "- name: a\n  url: http://127.0.0.1:8080\n  tags: web\n  headers: { X-Team: [a, b] }\n- name: b\n  url: http://127.0.0.1:8081\n  vars: { closed_ports: { a: 1 } }\n",
+        ),
+        (
+            "probes/p.yaml",
+            "id: t/p\nname: p\nseverity: low\nhttp: { path: / }\nchecks:\n  - status: 200\n",
+        ),
+    ]);
+    let out = validate_in(dir.path());
+    let stderr = assert_rejected(&out);
+    let errors: Vec<(&str, u64, &str)> = error_lines(&stderr)
+        .iter()
+        .map(|e| (e.path, e.line, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "picket.yaml",
+                4,
+                "confirm: expected a whole number such as 2, found `many`"
+            ),
+            (
+                "picket.yaml",
+                5,
+                "timeout: expected a duration such as 10s, found `1 fortnight`"
+            ),
+            (
+                "picket.yaml",
+                7,
+                "concurrency: expected a whole number such as 64, found a list"
+            ),
+            ("targets/a.yaml", 3, "tags: expected a list, found `web`"),
+            (
+                "targets/a.yaml",
+                4,
+                "headers.X-Team: expected text, found a list"
+            ),
+            (
+                "targets/a.yaml",
+                7,
+                "vars.closed_ports: expected a value such as /admin, or a list of values such as [/admin, /internal], found a mapping"
+            ),
+        ],
+        "{stderr}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
