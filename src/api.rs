@@ -99,8 +99,11 @@ pub struct Row {
     pub state: SeriesStateKind,
     /// When the state began (RFC 3339, UTC).
     pub since: Option<String>,
-    /// `pass`, `fail` or `error`.
+    /// `pass`, `fail`, `error` or `skip`.
     pub last_outcome: Option<Mark>,
+    /// Why the last run was skipped (only when it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// When the last run started (RFC 3339, UTC).
     pub last_run: Option<String>,
     /// Duration of the last run.
@@ -120,6 +123,7 @@ impl From<&Entry> for Row {
             state: e.state.state,
             since: e.state.since.map(rfc3339),
             last_outcome: e.state.last_outcome,
+            skipped: e.state.last_skip.clone(),
             last_run: e.state.last_run.map(rfc3339),
             last_duration_ms: e.state.last_duration_ms,
             findings: e.state.findings.clone(),
@@ -365,7 +369,7 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
         "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}",
         ".regressed{color:#b00;font-weight:bold}.failing{color:#c60}.passing{color:#080}.unknown{color:#888}",
         ".h{white-space:nowrap}.h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
-        ".pass{background:#3a3}.fail{background:#c33}.error{background:#999}small{color:#666}</style>",
+        ".pass{background:#3a3}.fail{background:#c33}.error{background:#999}.skip{background:#dde}small{color:#666}</style>",
         "</head><body><h1>picket</h1>"
     ));
     let select = |html: &mut String, name: &str, values: &[&str], current: &Option<String>| {
@@ -421,6 +425,7 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
                 Mark::Pass => "pass",
                 Mark::Fail => "fail",
                 Mark::Error => "error",
+                Mark::Skip => "skip",
             };
             let _ = write!(html, "<span class=\"{c}\" title=\"{c}\"></span>");
         }
@@ -436,6 +441,9 @@ async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) 
         }
         if let Some(err) = &e.state.last_error {
             let _ = write!(html, "<small>error: {}</small>", esc(err));
+        }
+        if let Some(reason) = &e.state.last_skip {
+            let _ = write!(html, "<small>skipped: {}</small>", esc(reason));
         }
         html.push_str("</td></tr>");
     }

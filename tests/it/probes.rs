@@ -110,6 +110,17 @@ fn expect_pass(what: &str, outcome: &Outcome) {
         Outcome::Pass => {}
         Outcome::Fail(f) => panic!("{what}: expected pass, got fail:{}", show(f)),
         Outcome::Error(e) => panic!("{what}: expected pass, got error: {e}"),
+        Outcome::Skip(r) => panic!("{what}: expected pass, got skip: {r}"),
+    }
+}
+
+/// The reason of a skipped run.
+#[track_caller]
+fn expect_skip(what: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Skip(reason) => reason.clone(),
+        Outcome::Fail(f) => panic!("{what}: expected skip, got fail:{}", show(f)),
+        other => panic!("{what}: expected skip, got {other:?}"),
     }
 }
 
@@ -120,6 +131,7 @@ fn expect_fail(what: &str, outcome: &Outcome, observed: &[&str]) -> Vec<Finding>
         Outcome::Fail(f) => f.clone(),
         Outcome::Pass => panic!("{what}: expected fail, got pass"),
         Outcome::Error(e) => panic!("{what}: expected fail, got error: {e}"),
+        Outcome::Skip(r) => panic!("{what}: expected fail, got skip: {r}"),
     };
     for needle in observed {
         assert!(
