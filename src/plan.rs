@@ -71,7 +71,6 @@ pub fn plan(loaded: &Loaded) -> Plan {
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = Plan::default();
     for probe in &probes {
-        let needed = probe.kind.vars();
         let http = probe.kind.as_http().is_some();
         let tls = matches!(probe.kind, crate::probe::Kind::Tls(_));
         for target in &targets {
@@ -94,6 +93,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                 });
                 continue;
             }
+            let needed = probe.kind.vars_for(target);
             if let Some(missing) = needed.iter().find(|v| !target.vars.contains_key(**v)) {
                 out.skipped.push(Skipped {
                     probe: probe.id.clone(),

@@ -550,6 +550,7 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
                 Template {
                     text: value.value.clone(),
                     vars: Vec::new(),
+                    optional: Default::default(),
                 },
             )),
             Err(_) => ctx.err(value, format!("invalid header name `{name}`")),
@@ -560,6 +561,7 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
         Template {
             text: b.value.clone(),
             vars: Vec::new(),
+            optional: Default::default(),
         }
     });
     if let Some(m) = &r.max_redirects
@@ -595,6 +597,9 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
             body,
             follow_redirects: r.redirects.unwrap_or(false),
             use_target_auth: false,
+            on_redirect: crate::probe::http::OnRedirect::Evaluate,
+            plain_http: false,
+            discover: None,
         },
         checks: vec![Graded::from(Check::Nuclei(Matchers {
             matchers,
@@ -647,6 +652,7 @@ fn base_relative(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<Template> {
     Some(Template {
         text: path,
         vars: Vec::new(),
+        optional: Default::default(),
     })
 }
 

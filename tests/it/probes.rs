@@ -353,6 +353,7 @@ fn response_with(headers: &[(&str, &str)]) -> picket::check::http::Response {
         body: SHELL.as_bytes().to_vec(),
         truncated: false,
         elapsed: Duration::from_millis(1),
+        url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
     }
 }
 
