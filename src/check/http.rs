@@ -380,14 +380,11 @@ impl Check {
             Check::Cookies { .. } => "cookies are protected".to_string(),
             Check::Csp { test, .. } => match test {
                 CspTest::Parsable => "a Content-Security-Policy is enforced".to_string(),
-                CspTest::HasDirective(d) => format!("the Content-Security-Policy has {d}"),
-                CspTest::RestrictsFraming => {
-                    "the Content-Security-Policy restricts framing (frame-ancestors)".to_string()
+                CspTest::HasDirective(d) => format!("CSP has {d}"),
+                CspTest::RestrictsFraming => "CSP frame-ancestors restricts framing".to_string(),
+                CspTest::ForbidScriptKeywords(k) => {
+                    format!("CSP does not allow {} for scripts", keyword_list(k))
                 }
-                CspTest::ForbidScriptKeywords(k) => format!(
-                    "the Content-Security-Policy does not allow {} for scripts",
-                    keyword_list(k)
-                ),
             },
             Check::Location { scheme, same_host } => format!(
                 "the response redirects{}",
@@ -950,7 +947,7 @@ fn csp_text(policies: &[csp::Policy]) -> String {
 }
 
 fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) -> Verdict {
-    const NONE: &str = "no Content-Security-Policy";
+    const NONE: &str = "absent";
     let fails =
         |expected: &str, observed: String| Verdict::Fails(vec![finding(check, expected, observed)]);
     match test {
@@ -972,7 +969,7 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
             } else if open {
                 Verdict::Undecided
             } else if policies.is_empty() {
-                fails(expected, format!("{NONE} (absent)"))
+                fails(expected, NONE.to_string())
             } else {
                 fails(
                     expected,
@@ -991,7 +988,7 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
             } else if open {
                 Verdict::Undecided
             } else if policies.is_empty() {
-                fails(&format!("a policy with {name}"), format!("{NONE} (absent)"))
+                fails(&format!("a policy with {name}"), NONE.to_string())
             } else {
                 fails(
                     &format!("a policy with {name}"),
@@ -1017,7 +1014,7 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
                     format!("{:?} lets any site frame the page", open.text),
                 )
             } else if policies.is_empty() {
-                fails(expected, format!("{NONE} (absent)"))
+                fails(expected, NONE.to_string())
             } else {
                 fails(
                     expected,
@@ -1669,7 +1666,7 @@ mod tests {
         );
         assert_eq!(verdict(&meta_off, &r), "fails");
         let f = evaluate(&[check], &response(&[], "")).findings;
-        assert_eq!(f[0].observed, "no Content-Security-Policy (absent)");
+        assert_eq!(f[0].observed, "absent");
         assert_eq!(f[0].check, "a Content-Security-Policy is enforced");
     }
 
