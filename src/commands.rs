@@ -134,6 +134,9 @@ fn prepare(
     };
 
     let mut plan = plan::plan(&loaded);
+    // A probe of another kind than the target (http probes and a `tcp://` target) is noise in
+    // a check report; a variable the target could declare is not.
+    plan.skipped.retain(|s| !s.wrong_kind);
     if let Some(name) = opts.target.as_deref().filter(|_| adhoc_url.is_none()) {
         if loaded.config.target(name).is_none() {
             let names: Vec<&str> = loaded

@@ -32,6 +32,10 @@ pub struct Skipped {
     pub target: String,
     /// Why the pair does not run.
     pub reason: String,
+    /// The probe's kind does not apply to the target's scheme at all (an http probe and a
+    /// `tcp://` target), as opposed to a fact the target could declare: `check` does not
+    /// report these pairs, `list` does.
+    pub wrong_kind: bool,
 }
 
 /// Every series to run, plus the pairs skipped for missing target facts.
@@ -90,6 +94,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
                     reason: format!("{what}; the target is a `{scheme}://` service"),
+                    wrong_kind: true,
                 });
                 continue;
             }
@@ -99,6 +104,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
                     reason: format!("target declares no `vars.{missing}`"),
+                    wrong_kind: false,
                 });
                 continue;
             }

@@ -1923,6 +1923,7 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
                 probe: probe.to_string(),
                 target: "web".into(),
                 reason: "target declares no `vars.protected_paths`".into(),
+                wrong_kind: false,
             }],
             "{probe}"
         );
@@ -3068,6 +3069,7 @@ fn https_redirect_is_skipped_for_https_targets_without_http_port() {
             probe: "transport/https-redirect".into(),
             target: "web".into(),
             reason: "target declares no `vars.http_port`".into(),
+            wrong_kind: false,
         }]
     );
     // Plain-HTTP targets need nothing declared.
