@@ -214,10 +214,7 @@ pub fn allows_any_ancestor(source: &str) -> bool {
         Some((scheme, rest)) if is_scheme(scheme) => rest,
         _ => &s,
     };
-    let host = host_part
-        .split(|c| c == ':' || c == '/')
-        .next()
-        .unwrap_or_default();
+    let host = host_part.split([':', '/']).next().unwrap_or_default();
     host == "*"
 }
 
@@ -296,17 +293,21 @@ fn allows(policy: &Policy, keyword: ScriptKeyword, chain: &[&str]) -> Allows {
     }
 }
 
-/// The verdict on a script keyword over every enforced policy: `Ok(None)` when it is not let
-/// through, `Ok(Some(directive))` when every policy lets it through and this directive names it,
-/// `Err(())` when policies not yet read (`open`) could still block it.
-///
-/// A browser runs a script only if every policy allows it, so one blocking policy is enough;
-/// a keyword is a finding only when some policy names it and none blocks it.
-pub fn script_keyword(
-    policies: &[Policy],
-    open: bool,
-    keyword: ScriptKeyword,
-) -> Result<Option<String>, ()> {
+/// What the enforced policies do with a script keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeywordVerdict {
+    /// Not let through (some policy blocks it, or none names it).
+    Blocked,
+    /// Every policy lets it through, and this directive (as written) names it.
+    Allowed(String),
+    /// Policies not yet read (a cut `<head>`) could still block it or name it.
+    Open,
+}
+
+/// The verdict on a script keyword over every enforced policy; `open` when more policies may
+/// follow. A browser runs a script only if every policy allows it, so one blocking policy is
+/// enough; a keyword is a finding only when some policy names it and none blocks it.
+pub fn script_keyword(policies: &[Policy], open: bool, keyword: ScriptKeyword) -> KeywordVerdict {
     let mut undecided = false;
     for chain in keyword.chains() {
         let mut literal = None;
@@ -329,10 +330,14 @@ pub fn script_keyword(
             continue;
         }
         if let Some(text) = literal {
-            return Ok(Some(text));
+            return KeywordVerdict::Allowed(text);
         }
     }
-    if undecided { Err(()) } else { Ok(None) }
+    if undecided {
+        KeywordVerdict::Open
+    } else {
+        KeywordVerdict::Blocked
+    }
 }
 
 #[cfg(test)]
@@ -340,7 +345,11 @@ mod tests {
     use super::*;
 
     fn verdict(csp: &[&str], keyword: ScriptKeyword) -> Option<String> {
-        script_keyword(&header_policies(csp.iter().copied()), false, keyword).unwrap()
+        match script_keyword(&header_policies(csp.iter().copied()), false, keyword) {
+            KeywordVerdict::Allowed(text) => Some(text),
+            KeywordVerdict::Blocked => None,
+            KeywordVerdict::Open => panic!("open without unread policies"),
+        }
     }
 
     #[test]
@@ -489,9 +498,15 @@ mod tests {
     fn unread_meta_policies_leave_open_only_what_they_could_change() {
         use ScriptKeyword::*;
         let blocking = header_policies(["default-src 'self'"]);
-        assert_eq!(script_keyword(&blocking, true, UnsafeInline), Ok(None));
+        assert_eq!(
+            script_keyword(&blocking, true, UnsafeInline),
+            KeywordVerdict::Blocked
+        );
         let allowing = header_policies(["script-src 'unsafe-inline'"]);
-        assert_eq!(script_keyword(&allowing, true, UnsafeInline), Err(()));
-        assert_eq!(script_keyword(&[], true, UnsafeEval), Err(()));
+        assert_eq!(
+            script_keyword(&allowing, true, UnsafeInline),
+            KeywordVerdict::Open
+        );
+        assert_eq!(script_keyword(&[], true, UnsafeEval), KeywordVerdict::Open);
     }
 }

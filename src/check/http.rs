@@ -1028,13 +1028,13 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
             let mut undecided = false;
             for keyword in keywords {
                 match csp::script_keyword(&policies, open, *keyword) {
-                    Ok(None) => {}
-                    Ok(Some(directive)) => findings.push(finding(
+                    csp::KeywordVerdict::Blocked => {}
+                    csp::KeywordVerdict::Allowed(directive) => findings.push(finding(
                         check,
                         format!("no {} for scripts", keyword.as_source()),
                         format!("{directive:?} allows {}", keyword.as_source()),
                     )),
-                    Err(()) => undecided = true,
+                    csp::KeywordVerdict::Open => undecided = true,
                 }
             }
             if !findings.is_empty() {

@@ -2954,9 +2954,7 @@ async fn check_reports_a_redirect_skip_in_text_and_json() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("SKIP  headers/nosniff"), "{stdout}");
     assert!(
-        stdout.contains(&format!(
-            "skipped: redirects to https://127.0.0.1:8443/; probe that target"
-        )),
+        stdout.contains("skipped: redirects to https://127.0.0.1:8443/; probe that target"),
         "{stdout}"
     );
     assert!(
