@@ -1,41 +1,47 @@
 //! The HTTP API and dashboard (SPEC §8): health, readiness, series and regressions as JSON,
-//! and a server-rendered page. It reads a [`View`] that the service keeps current; it never
-//! touches the runner or the store.
+//! and the server-rendered pages (`dashboard`). It reads a [`View`] that the service keeps
+//! current; it never touches the runner or the store.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Finding;
-use crate::state::{Mark, SeriesState, State as SeriesStateKind, Tracker};
+use crate::state::{Mark, SeriesInfo, SeriesState, State as SeriesStateKind, Tracked, Tracker};
 use crate::units::Severity;
 
-/// What the API shows of one series.
+mod dashboard;
+
+/// What the API shows of one series: its labels and loaded probe, read from the tracker
+/// (not copied), and its state.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Probe id.
-    pub probe: String,
-    /// Target name.
-    pub target: String,
-    /// Probe severity.
+    /// The loaded probe, the target's name and tags.
+    pub info: Arc<SeriesInfo>,
+    /// The series' severity now (the highest of its findings, else the probe's).
     pub severity: Severity,
-    /// Target tags (for filtering).
-    pub tags: Vec<String>,
-    /// Probe title.
-    pub name: String,
     /// The state.
     pub state: SeriesState,
+}
+
+impl From<Tracked> for Entry {
+    fn from(t: Tracked) -> Entry {
+        Entry {
+            severity: t.state.severity(t.info.probe.severity),
+            info: t.info,
+            state: t.state,
+        }
+    }
 }
 
 /// What the API reads: the series states, from their one owner (the [`Tracker`]; the API
@@ -70,19 +76,20 @@ impl View {
         self.entries().iter().map(Row::from).collect()
     }
 
-    fn entries(&self) -> Vec<Entry> {
+    /// Every series, in key order.
+    pub fn entries(&self) -> Vec<Entry> {
         self.tracker
             .snapshot()
             .into_iter()
-            .map(|t| Entry {
-                probe: t.info.probe.clone(),
-                target: t.info.target.clone(),
-                severity: t.state.severity(t.info.severity),
-                tags: t.info.tags.clone(),
-                name: t.info.name.clone(),
-                state: t.state,
-            })
+            .map(Entry::from)
             .collect()
+    }
+
+    /// The series of `probe` on `target`, if tracked.
+    pub fn entry(&self, probe: &str, target: &str) -> Option<Entry> {
+        self.tracker
+            .get(&crate::plan::series_key(probe, target))
+            .map(Entry::from)
     }
 }
 
@@ -117,8 +124,8 @@ pub struct Row {
 impl From<&Entry> for Row {
     fn from(e: &Entry) -> Row {
         Row {
-            probe: e.probe.clone(),
-            target: e.target.clone(),
+            probe: e.info.probe.id.clone(),
+            target: e.info.target.clone(),
             severity: e.severity,
             state: e.state.state,
             since: e.state.since.map(rfc3339),
@@ -127,7 +134,7 @@ impl From<&Entry> for Row {
             last_run: e.state.last_run.map(rfc3339),
             last_duration_ms: e.state.last_duration_ms,
             findings: e.state.findings.clone(),
-            history: e.state.history.iter().copied().collect(),
+            history: e.state.history.iter().map(|r| r.outcome).collect(),
         }
     }
 }
@@ -231,7 +238,8 @@ pub fn router(view: Arc<View>, hosts: HostRule) -> Router {
     Router::new()
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
-        .route("/", get(dashboard))
+        .route("/", get(dashboard::index))
+        .route("/series", get(dashboard::series))
         .route_layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -312,163 +320,6 @@ async fn regressions(State(view): State<Arc<View>>) -> Response {
     // RFC 3339 UTC strings of equal precision sort as times.
     rows.sort_by(|a, b| b.since.cmp(&a.since));
     json(&rows)
-}
-
-/// Dashboard filters, from the query string.
-#[derive(Debug, Default, Deserialize)]
-struct Filter {
-    target: Option<String>,
-    tag: Option<String>,
-    severity: Option<String>,
-}
-
-fn state_rank(s: SeriesStateKind) -> u8 {
-    match s {
-        SeriesStateKind::Regressed => 0,
-        SeriesStateKind::Failing => 1,
-        SeriesStateKind::Unknown => 2,
-        SeriesStateKind::Passing => 3,
-    }
-}
-
-async fn dashboard(State(view): State<Arc<View>>, Query(filter): Query<Filter>) -> Response {
-    let empty = |s: &Option<String>| s.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
-    let (target, tag, severity) = (
-        empty(&filter.target),
-        empty(&filter.tag),
-        empty(&filter.severity),
-    );
-    let all = view.entries();
-    let mut entries: Vec<&Entry> = all
-        .iter()
-        .filter(|e| target.as_deref().is_none_or(|t| e.target == t))
-        .filter(|e| tag.as_deref().is_none_or(|t| e.tags.iter().any(|x| x == t)))
-        .filter(|e| severity.as_deref().is_none_or(|s| e.severity.as_str() == s))
-        .collect();
-    // Regressions first, newest first; then failing, unknown, passing.
-    entries.sort_by(|a, b| {
-        state_rank(a.state.state)
-            .cmp(&state_rank(b.state.state))
-            .then(b.state.since.cmp(&a.state.since))
-            .then((&a.probe, &a.target).cmp(&(&b.probe, &b.target)))
-    });
-    let mut targets: Vec<&str> = all.iter().map(|e| e.target.as_str()).collect();
-    targets.sort_unstable();
-    targets.dedup();
-    let mut tags: Vec<&str> = all
-        .iter()
-        .flat_map(|e| e.tags.iter().map(String::as_str))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-
-    let mut html = String::from(concat!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>picket</title>",
-        "<meta http-equiv=\"refresh\" content=\"10\">",
-        "<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}",
-        "td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}",
-        ".regressed{color:#b00;font-weight:bold}.failing{color:#c60}.passing{color:#080}.unknown{color:#888}",
-        ".h{white-space:nowrap}.h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
-        ".pass{background:#3a3}.fail{background:#c33}.error{background:#999}.skip{background:#dde}small{color:#666}</style>",
-        "</head><body><h1>picket</h1>"
-    ));
-    let select = |html: &mut String, name: &str, values: &[&str], current: &Option<String>| {
-        let _ = write!(
-            html,
-            "<label>{name} <select name=\"{name}\"><option value=\"\">all</option>"
-        );
-        for v in values {
-            let sel = if current.as_deref() == Some(*v) {
-                " selected"
-            } else {
-                ""
-            };
-            let _ = write!(html, "<option{sel}>{}</option>", esc(v));
-        }
-        html.push_str("</select></label> ");
-    };
-    html.push_str("<form method=\"get\">");
-    select(&mut html, "target", &targets, &target);
-    select(&mut html, "tag", &tags, &tag);
-    select(
-        &mut html,
-        "severity",
-        &["info", "low", "medium", "high", "critical"],
-        &severity,
-    );
-    html.push_str("<button>filter</button></form>");
-    let regressed = entries
-        .iter()
-        .filter(|e| e.state.state == SeriesStateKind::Regressed)
-        .count();
-    let _ = write!(
-        html,
-        "<p>{} series, <span class=\"regressed\">{regressed} regressed</span></p>",
-        entries.len()
-    );
-    html.push_str("<table><tr><th>state</th><th>probe</th><th>target</th><th>severity</th><th>since</th><th>last run</th><th>history</th><th>findings</th></tr>");
-    for e in entries {
-        let s = e.state.state.as_str();
-        let _ = write!(
-            html,
-            "<tr><td class=\"{s}\">{s}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><small>{} ms</small></td><td class=\"h\">",
-            esc(&e.probe),
-            esc(&e.name),
-            esc(&e.target),
-            e.severity,
-            e.state.since.map(rfc3339).unwrap_or_default(),
-            e.state.last_run.map(rfc3339).unwrap_or_default(),
-            e.state.last_duration_ms,
-        );
-        for m in &e.state.history {
-            let c = match m {
-                Mark::Pass => "pass",
-                Mark::Fail => "fail",
-                Mark::Error => "error",
-                Mark::Skip => "skip",
-            };
-            let _ = write!(html, "<span class=\"{c}\" title=\"{c}\"></span>");
-        }
-        html.push_str("</td><td>");
-        for f in &e.state.findings {
-            let _ = write!(
-                html,
-                "{}<br><small>expected {}, observed {}</small><br>",
-                esc(&f.check),
-                esc(&f.expected),
-                esc(&f.observed)
-            );
-        }
-        if let Some(err) = &e.state.last_error {
-            let _ = write!(html, "<small>error: {}</small>", esc(err));
-        }
-        if let Some(reason) = &e.state.last_skip {
-            let _ = write!(html, "<small>skipped: {}</small>", esc(reason));
-        }
-        html.push_str("</td></tr>");
-    }
-    html.push_str("</table></body></html>");
-    // picket's own page holds itself to the headers its probes ask of others.
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(html),
-    )
-        .into_response()
-}
-
-/// Escapes text for HTML, control characters shown as `\u{1b}` like everywhere else.
-fn esc(text: &str) -> String {
-    crate::term::escape_controls(text)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

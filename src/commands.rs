@@ -1,4 +1,4 @@
-//! The one-shot commands behind the CLI: `check`, `validate`, `list`.
+//! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`.
 //!
 //! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
 //! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or
@@ -28,15 +28,13 @@ pub const EXIT_CONFIG: u8 = 2;
 
 /// The config file used when `-c` is not given.
 pub const DEFAULT_CONFIG: &str = "config/picket.yaml";
-/// The shipped probe library, relative to the working directory.
-pub const DEFAULT_PROBES: &str = "probes";
 
 /// Output formats of `picket check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Human-readable lines.
     Text,
-    /// The JSON document of SPEC §6.
+    /// One JSON document: every result with its findings, and a summary.
     Json,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
@@ -57,7 +55,7 @@ pub struct CheckOptions {
     pub format: Format,
     /// Lowest severity that makes the exit code 1.
     pub fail_on: Severity,
-    /// Probe paths for ad-hoc checks.
+    /// Team probe files and folders for ad-hoc checks, added to the built-in library.
     pub probes: Vec<PathBuf>,
     /// A CA file (PEM) the ad-hoc `--target URL` is trusted with, as a target's `tls.ca_file`.
     pub ca_file: Option<PathBuf>,
@@ -105,7 +103,7 @@ fn prepare(
             config.targets[0].ca_file = Some(ca.clone());
         }
         let mut diags = crate::diag::Diagnostics::default();
-        let probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
+        let probes = load::load_config_probes(&config, &mut diags);
         if !diags.is_empty() {
             let _ = writeln!(
                 err,
@@ -136,7 +134,7 @@ fn prepare(
     let mut plan = plan::plan(&loaded);
     // A probe of another kind than the target (http probes and a `tcp://` target) is noise in
     // a check report; a variable the target could declare is not.
-    plan.skipped.retain(|s| !s.wrong_kind);
+    plan.skipped.retain(|s| !s.by_design);
     if let Some(name) = opts.target.as_deref().filter(|_| adhoc_url.is_none()) {
         if loaded.config.target(name).is_none() {
             let names: Vec<&str> = loaded
@@ -330,6 +328,12 @@ pub fn validate(
             Ok(extra) => {
                 if let Ok(l) = &mut result {
                     l.probes.extend(extra);
+                    // The PATHs join the config's probes, the library's included: one id each.
+                    let mut diags = crate::diag::Diagnostics::default();
+                    crate::probe::check_unique_ids(&l.probes, &mut diags);
+                    if !diags.is_empty() {
+                        result = Err(diags);
+                    }
                 }
             }
             Err(d) => result = Err(d),
@@ -431,4 +435,115 @@ pub fn list(
     // Scrubbed of secrets (a `vars` value can be part of a URL), then made terminal-safe.
     let _ = out.write_all(escape_controls(&loaded.config.redactor.scrub(&text)).as_bytes());
     EXIT_OK
+}
+
+/// `picket probes`: the built-in library, one line per probe (id, severity, the first
+/// sentence of its description), sorted by id.
+pub fn probes(out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    use std::fmt::Write as _;
+    let mut diags = crate::diag::Diagnostics::default();
+    let mut probes = load::library_probes(&crate::config::Defaults::default(), &mut diags);
+    if !diags.is_empty() {
+        // Only a broken build gets here: a test loads the library.
+        let _ = writeln!(err, "{}", escape_controls(&diags.to_string()));
+        return EXIT_CONFIG;
+    }
+    probes.sort_by(|a, b| a.id.cmp(&b.id));
+    let w = probes.iter().map(|p| p.id.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for p in &probes {
+        // A first sentence of a few words ("HTTPS targets only.") says less than the name.
+        let about = p
+            .description
+            .as_deref()
+            .map(first_sentence)
+            .filter(|s| s.split(' ').count() >= 4)
+            .map_or_else(|| p.name.clone(), |s| clip_words(&s, 80));
+        let _ = writeln!(text, "{:<w$}  {:<8}  {about}", p.id, p.severity);
+    }
+    let _ = out.write_all(escape_controls(&text).as_bytes());
+    EXIT_OK
+}
+
+/// `picket probes --export DIR`: writes the library's files under `dir`.
+pub fn export_probes(dir: &Path, force: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let shown = dir.display().to_string();
+    let shown = escape_controls(&shown);
+    match crate::library::export(dir, force) {
+        Ok(n) => {
+            let _ = writeln!(out, "wrote {n} probe files to {shown}");
+            let _ = writeln!(
+                out,
+                "to run these copies instead of the built-in library, set `library: false` and `probes: [{shown}]` in the config"
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", escape_controls(&e.to_string()));
+            if matches!(e, crate::library::ExportError::Exists { .. }) {
+                let _ = writeln!(err, "  hint: pass --force to overwrite them");
+            }
+            EXIT_CONFIG
+        }
+    }
+}
+
+/// The first sentence of a description, on one line: up to the first `. ` that is not part
+/// of `e.g.`/`i.e.`, or all of it.
+fn first_sentence(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat.as_str();
+    let mut from = 0;
+    while let Some(i) = flat[from..].find(". ").map(|i| from + i) {
+        let before = &flat[..i];
+        if !(before.ends_with("e.g") || before.ends_with("i.e") || before.ends_with("etc")) {
+            return flat[..=i].to_string();
+        }
+        from = i + 2;
+    }
+    flat.to_string()
+}
+
+/// `text` cut at a word boundary to at most `max` characters, with `…` when cut.
+fn clip_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for word in text.split(' ') {
+        if out.chars().count() + word.chars().count() + 1 >= max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sentences_are_clipped_at_a_word() {
+        assert_eq!(clip_words("short enough", 20), "short enough");
+        assert_eq!(clip_words("one two three four", 12), "one two…");
+    }
+
+    #[test]
+    fn first_sentences() {
+        assert_eq!(
+            first_sentence("Browsers must use HTTPS.\n  Fails when it is missing."),
+            "Browsers must use HTTPS."
+        );
+        assert_eq!(
+            first_sentence("Some servers, e.g. nginx. Second."),
+            "Some servers, e.g. nginx."
+        );
+        assert_eq!(first_sentence("No full stop"), "No full stop");
+        assert_eq!(first_sentence("  "), "");
+    }
 }

@@ -30,9 +30,14 @@ pub mod raw {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Config {
-        /// Probe files and folders (searched recursively for `*.yaml` and `*.yml`).
+        /// Team probe files and folders (searched recursively for `*.yaml` and `*.yml`),
+        /// loaded beside the built-in library.
         #[serde(default)]
         pub probes: Vec<Spanned<String>>,
+        /// The built-in probe library: `false` to load only the `probes:` files, or
+        /// `{ exclude: [GLOB, …] }` to leave library probes out by id.
+        #[serde(default)]
+        pub library: Option<Spanned<LibrarySetting>>,
         /// The services to probe.
         #[serde(default)]
         pub targets: Vec<Spanned<Target>>,
@@ -54,6 +59,51 @@ pub mod raw {
         /// The HTTP API and dashboard.
         #[serde(default)]
         pub api: Api,
+    }
+
+    /// `library:` as written: `true`/`false`, or a mapping.
+    #[derive(Debug)]
+    pub enum LibrarySetting {
+        /// `library: false` (only the team's probes) or `library: true` (the default).
+        Switch(bool),
+        /// `library: { enabled: …, exclude: […] }`.
+        Settings(Library),
+    }
+
+    /// The built-in probe library's settings.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Library {
+        /// Load the built-in library (`true`); `false` loads only the `probes:` files.
+        pub enabled: Option<Spanned<bool>>,
+        /// Globs on library probe ids to leave out (`tls/*`, `exposure/api-docs`); `*`
+        /// matches across `/`. Each must match at least one library probe.
+        #[serde(default)]
+        pub exclude: Vec<Spanned<String>>,
+    }
+
+    impl<'de> Deserialize<'de> for LibrarySetting {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = LibrarySetting;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("`true`, `false`, or a mapping with `enabled` and `exclude`")
+                }
+                fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                    Ok(LibrarySetting::Switch(v))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    map: A,
+                ) -> Result<Self::Value, A::Error> {
+                    // The mapping form keeps `deny_unknown_fields` and its did-you-mean.
+                    Library::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                        .map(LibrarySetting::Settings)
+                }
+            }
+            d.deserialize_any(Visitor)
+        }
     }
 
     /// One service endpoint.
@@ -227,8 +277,10 @@ pub mod raw {
 pub struct Config {
     /// The file it was loaded from (empty for ad-hoc runs).
     pub source: PathBuf,
-    /// Probe files and folders.
+    /// Team probe files and folders, loaded beside the library.
     pub probe_paths: Vec<SourcedPath>,
+    /// Which built-in library probes are loaded.
+    pub library: Library,
     /// All targets, from the file and from `targets_from`.
     pub targets: Vec<Target>,
     /// Files or folders of extra targets.
@@ -256,6 +308,38 @@ pub struct SourcedPath {
     /// The path.
     pub path: PathBuf,
     /// The config file that named it.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub pos: Pos,
+}
+
+/// Which probes of the built-in library ([`crate::library`]) are loaded.
+#[derive(Debug, Clone)]
+pub struct Library {
+    /// Whether the library is loaded at all (`library: false` turns it off).
+    pub enabled: bool,
+    /// Globs on library probe ids to leave out.
+    pub exclude: Vec<Exclude>,
+}
+
+impl Default for Library {
+    fn default() -> Self {
+        Library {
+            enabled: true,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// One `library.exclude` glob, compiled, with where it was written (a glob that matches no
+/// library probe is an error there).
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    /// The glob as written.
+    pub glob: String,
+    /// The compiled glob; `*` matches across `/`, as `picket check --probe` does.
+    pub matcher: globset::GlobMatcher,
+    /// The config file that holds it.
     pub file: PathBuf,
     /// Where in that file.
     pub pos: Pos,
@@ -381,9 +465,10 @@ impl Config {
                 .map(|path| SourcedPath {
                     path,
                     file: PathBuf::from("<command line>"),
-                    pos: Pos::START,
+                    pos: Pos::FILE,
                 })
                 .collect(),
+            library: Library::default(),
             targets: vec![Target {
                 name,
                 url,
@@ -572,6 +657,8 @@ pub fn compile(
         })
         .collect();
 
+    let library = compile_library(&mut ctx, raw.library.as_ref());
+
     let mut targets = Vec::new();
     for target in &raw.targets {
         if let Some(t) = compile_target(&mut ctx, &target.value) {
@@ -596,6 +683,7 @@ pub fn compile(
     Config {
         source: file.to_path_buf(),
         probe_paths,
+        library,
         targets,
         targets_from,
         defaults,
@@ -606,6 +694,51 @@ pub fn compile(
         api_allowed_hosts,
         redactor,
     }
+}
+
+/// Validates `library:`: the exclude globs compile, and excluding from a disabled library is
+/// a mistake. Whether each glob matches a library probe is checked once the library is loaded
+/// ([`crate::load`]).
+fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>) -> Library {
+    let mut library = Library::default();
+    let settings = match raw.map(|r| &r.value) {
+        None => return library,
+        Some(raw::LibrarySetting::Switch(on)) => {
+            library.enabled = *on;
+            return library;
+        }
+        Some(raw::LibrarySetting::Settings(s)) => s,
+    };
+    library.enabled = settings.enabled.as_ref().is_none_or(|e| e.value);
+    if !library.enabled
+        && let Some(first) = settings.exclude.first()
+    {
+        ctx.err_hint(
+            first,
+            "`library.exclude` leaves out library probes, but the library is disabled",
+            "remove `enabled: false` to load the library without these probes, or remove `exclude`",
+        );
+    }
+    for glob in &settings.exclude {
+        match globset::Glob::new(&glob.value) {
+            Ok(g) => library.exclude.push(Exclude {
+                glob: glob.value.clone(),
+                matcher: g.compile_matcher(),
+                file: ctx.file.to_path_buf(),
+                pos: Pos::from_location(&glob.referenced),
+            }),
+            Err(e) => ctx.err_hint(
+                glob,
+                format!(
+                    "invalid glob `{}` in library.exclude: {}",
+                    crate::term::escape_controls(&glob.value),
+                    e.kind()
+                ),
+                "write a probe id (`exposure/api-docs`) or a glob on ids (`tls/*`)",
+            ),
+        }
+    }
+    library
 }
 
 /// Validates the `api` section: the listen address and the allowed host names.

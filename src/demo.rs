@@ -121,7 +121,7 @@ async fn handle(State(target): State<DemoTarget>, uri: Uri) -> Response {
 /// Options of `picket demo`.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// Probe library.
+    /// Team probe files and folders, added to the built-in library.
     pub probes: Vec<PathBuf>,
     /// How often the target flips.
     pub flip_every: Duration,
@@ -161,7 +161,7 @@ pub async fn run(
     let state_dir = std::env::temp_dir().join(format!("picket-demo-{}", std::process::id()));
     config.state_path = state_dir.clone();
     let mut diags = crate::diag::Diagnostics::default();
-    let mut probes = load::load_probes(&config.probe_paths, &config.defaults, &mut diags);
+    let mut probes = load::load_config_probes(&config, &mut diags);
     if !diags.is_empty() {
         anyhow::bail!("the probe library has errors:\n{diags}");
     }
@@ -254,7 +254,7 @@ pub async fn run(
                     None => continue,
                 };
                 let info = &change.info;
-                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe, info.target, change.state.severity(info.severity))?;
+                writeln!(out, "[{:>3}s] {word:<10} {} on {} ({})", started.elapsed().as_secs(), info.probe.id, info.target, change.state.severity(info.probe.severity))?;
                 for f in &change.state.findings {
                     let line = format!("             {}", f.sentence());
                     writeln!(out, "{}", crate::term::escape_controls(&line))?;

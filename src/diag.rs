@@ -22,6 +22,10 @@ impl Pos {
     /// A position at the start of a file, used for problems without a better anchor.
     pub const START: Pos = Pos { line: 1, column: 1 };
 
+    /// The file as a whole, for problems no place in it can show (it does not exist): shown
+    /// as `path: message`, without an invented `1:1`.
+    pub const FILE: Pos = Pos { line: 0, column: 0 };
+
     /// Converts a serde-saphyr location, falling back to the start of the file.
     pub fn from_location(location: &serde_saphyr::Location) -> Pos {
         if location.line() == 0 {
@@ -68,14 +72,18 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path.display(),
-            self.pos.line,
-            self.pos.column,
-            self.message
-        )?;
+        if self.pos == Pos::FILE {
+            write!(f, "{}: {}", self.path.display(), self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                self.pos.line,
+                self.pos.column,
+                self.message
+            )?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }

@@ -19,6 +19,8 @@
 //!   `probe/tcp.rs`, `probe/tls.rs`).
 //! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
+//! - [`library`]: the shipped probe library, embedded in the binary at build time and loaded
+//!   like files on disk (`library:headers/hsts.yaml`).
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits; one runner
@@ -33,7 +35,7 @@
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
 //! - [`report`]: the output formats of `picket check`.
-//! - [`commands`]: `check`, `validate`, `list`, each returning an exit code.
+//! - [`commands`]: `check`, `validate`, `list`, `probes`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
 //! - [`diag`], [`redact`], [`term`], [`units`]: diagnostics, secret handling, terminal-safe
 //!   text, value types.
@@ -48,6 +50,7 @@ pub mod config;
 pub mod demo;
 pub mod diag;
 pub mod files;
+pub mod library;
 pub mod load;
 pub mod outcome;
 pub mod plan;

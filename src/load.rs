@@ -15,6 +15,7 @@ use serde_saphyr::Spanned;
 use crate::config::{self, Config, EnvLookup};
 use crate::diag::{self, Diagnostic, Diagnostics, Pos};
 use crate::files;
+use crate::library;
 use crate::probe::{self, Probe, Selector};
 
 /// Largest YAML file picket reads. Probe and config files are small; anything bigger is a
@@ -55,6 +56,11 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
             None => d,
         }
     })?;
+    decode(path, bytes)
+}
+
+/// The bytes of the file shown as `path`, as UTF-8 text, or where they stop being UTF-8.
+fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     String::from_utf8(bytes).map_err(|e| {
         let pos = diag::utf8_error_pos(e.as_bytes(), &e.utf8_error());
         Diagnostic::new(path, pos, "file is not valid UTF-8")
@@ -216,8 +222,167 @@ pub fn yaml_files(path: &Path) -> std::io::Result<Listing> {
     Ok(out)
 }
 
-/// Loads every probe under `paths`, validating each file; problems go to `diags`.
+/// Loads every probe under `paths`, validating each file; problems go to `diags`. Only these
+/// files: the built-in library is added by [`load_config_probes`].
 pub fn load_probes(
+    paths: &[config::SourcedPath],
+    defaults: &config::Defaults,
+    diags: &mut Diagnostics,
+) -> Vec<Probe> {
+    let probes = load_path_probes(paths, defaults, diags);
+    probe::check_unique_ids(&probes, diags);
+    check_regex_budget(&probes, diags);
+    probes
+}
+
+/// The probes a config loads: the built-in library (unless `library: false`) without the
+/// probes its `library.exclude` globs leave out, then the team's files from `probes:`. A team
+/// probe may not take the id of a library probe that is loaded: replacing one is said out
+/// loud, by excluding it.
+pub fn load_config_probes(config: &Config, diags: &mut Diagnostics) -> Vec<Probe> {
+    let library = load_library(&config.library, &config.defaults, diags);
+    let team = load_path_probes(&config.probe_paths, &config.defaults, diags);
+    check_library_overlap(&config.probe_paths, &library, &team, diags);
+    probe::check_unique_ids(&team, diags);
+    let mut probes = library;
+    probes.extend(team);
+    check_regex_budget(&probes, diags);
+    probes
+}
+
+/// Every probe of the built-in library, through the same loader as files on disk (errors read
+/// `library:headers/hsts.yaml:3:1: …`).
+pub fn library_probes(defaults: &config::Defaults, diags: &mut Diagnostics) -> Vec<Probe> {
+    library::files()
+        .iter()
+        .filter_map(|f| {
+            let path = f.display_path();
+            match decode(&path, f.bytes.to_vec()) {
+                Ok(text) => load_probe_text(&path, &text, defaults, diags),
+                Err(d) => {
+                    diags.push(d);
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The library probes `selection` keeps. Every exclude glob must leave out at least one
+/// library probe: one that matches nothing is a typo or a probe renamed since, and silently
+/// keeping the probe it meant would be worse than saying so.
+fn load_library(
+    selection: &config::Library,
+    defaults: &config::Defaults,
+    diags: &mut Diagnostics,
+) -> Vec<Probe> {
+    if !selection.enabled {
+        return Vec::new();
+    }
+    let mut probes = library_probes(defaults, diags);
+    let ids: Vec<&str> = probes.iter().map(|p| p.id.as_str()).collect();
+    for ex in &selection.exclude {
+        if ids.iter().any(|id| ex.matcher.is_match(id)) {
+            continue;
+        }
+        let hint = match diag::did_you_mean(&ex.glob, &ids) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "`picket probes` lists the library's probe ids".to_string(),
+        };
+        diags.push(
+            Diagnostic::new(
+                &ex.file,
+                ex.pos,
+                format!(
+                    "`{}` in library.exclude matches no library probe",
+                    crate::term::escape_controls(&ex.glob)
+                ),
+            )
+            .with_hint(hint),
+        );
+    }
+    probes.retain(|p| {
+        !selection
+            .exclude
+            .iter()
+            .any(|ex| ex.matcher.is_match(&p.id))
+    });
+    probes
+}
+
+/// Reports team probes whose id is that of a loaded library probe. A folder holding copies of
+/// library files (the repository's own `probes/`, or an old `picket probes --export`) is
+/// said once, at its `probes:` entry, rather than once per copy.
+fn check_library_overlap(
+    paths: &[config::SourcedPath],
+    library: &[Probe],
+    team: &[Probe],
+    diags: &mut Diagnostics,
+) {
+    let mut copies: Vec<Vec<&str>> = vec![Vec::new(); paths.len()];
+    for p in team {
+        let Some(lib) = library.iter().find(|l| l.id == p.id) else {
+            continue;
+        };
+        let embedded = library::file_at(&lib.source);
+        let is_copy = embedded.is_some_and(|e| {
+            files::read_regular(&p.source, MAX_FILE_BYTES).is_ok_and(|b| b == e.bytes)
+        });
+        let entry = paths.iter().position(|s| p.source.starts_with(&s.path));
+        if let (true, Some(i)) = (is_copy, entry) {
+            copies[i].push(&p.id);
+            continue;
+        }
+        let hint = if is_copy {
+            format!(
+                "this file is a copy of `{}`, which is built into picket: remove the copy",
+                lib.source.display()
+            )
+        } else {
+            format!(
+                "to use this probe instead of the built-in one, leave that one out with `library: {{ exclude: [\"{}\"] }}` in the config; or give this probe another id",
+                p.id
+            )
+        };
+        diags.push(
+            Diagnostic::new(
+                &p.source,
+                p.id_pos,
+                format!(
+                    "probe id `{}` is taken by the built-in library probe `{}`",
+                    p.id,
+                    lib.source.display()
+                ),
+            )
+            .with_hint(hint),
+        );
+    }
+    for (sourced, ids) in paths.iter().zip(copies) {
+        let Some(first) = ids.first() else { continue };
+        let message = if ids.len() == 1 {
+            format!(
+                "`{}` holds a copy of the built-in library probe `{first}`",
+                sourced.path.display()
+            )
+        } else {
+            format!(
+                "`{}` holds copies of {} built-in library probes ({first}, …)",
+                sourced.path.display(),
+                ids.len()
+            )
+        };
+        diags.push(
+            Diagnostic::new(&sourced.file, sourced.pos, message).with_hint(
+                "the library is built into picket and loads without a `probes:` entry: remove \
+                 the copies (or this entry, if it holds nothing else); to run edited copies \
+                 instead, set `library: false`",
+            ),
+        );
+    }
+}
+
+/// Loads the probe files under `paths`, without checks across probes.
+fn load_path_probes(
     paths: &[config::SourcedPath],
     defaults: &config::Defaults,
     diags: &mut Diagnostics,
@@ -249,8 +414,6 @@ pub fn load_probes(
             }
         }
     }
-    probe::check_unique_ids(&probes, diags);
-    check_regex_budget(&probes, diags);
     probes
 }
 
@@ -288,17 +451,27 @@ pub fn load_probe_file(
     defaults: &config::Defaults,
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
-    let text = match read_text(file) {
-        Ok(t) => t,
+    match read_text(file) {
+        Ok(text) => load_probe_text(file, &text, defaults, diags),
         Err(d) => {
             diags.push(d);
-            return None;
+            None
         }
-    };
-    if probe::nuclei::looks_like_nuclei(&text) {
-        return probe::nuclei::load(file, &text, defaults, diags);
     }
-    match parse_yaml::<probe::raw::Probe>(file, &text) {
+}
+
+/// Parses and validates the text of one probe file (a picket probe or a nuclei template)
+/// shown as `file`.
+fn load_probe_text(
+    file: &Path,
+    text: &str,
+    defaults: &config::Defaults,
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    if probe::nuclei::looks_like_nuclei(text) {
+        return probe::nuclei::load(file, text, defaults, diags);
+    }
+    match parse_yaml::<probe::raw::Probe>(file, text) {
         Ok(raw) => probe::compile(file, raw, defaults, diags),
         Err(d) => {
             diags.push(d);
@@ -310,6 +483,10 @@ pub fn load_probe_file(
 /// Loads the config file at `path`, its `targets_from` files and its probes.
 pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
+    if let Some(missing) = missing_config(path) {
+        diags.push(missing);
+        return Err(diags);
+    }
     let raw: config::raw::Config = match read_text(path).and_then(|t| parse_yaml(path, &t)) {
         Ok(raw) => raw,
         Err(d) => {
@@ -380,7 +557,7 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
     }
     config::check_unique_targets(&origins, &mut diags);
 
-    let probes = load_probes(&config.probe_paths, &config.defaults, &mut diags);
+    let probes = load_config_probes(&config, &mut diags);
     check_selectors(&config, &probes, &mut diags);
     check_request_caps(&config, &probes, &mut diags);
 
@@ -388,6 +565,28 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
         Ok(Loaded { config, probes })
     } else {
         Err(diags)
+    }
+}
+
+/// A config file that is not there at all (or a dangling symlink) is said plainly, with no
+/// position and with where a relative path was looked for.
+fn missing_config(path: &Path) -> Option<Diagnostic> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let looked_in = if path.is_relative() {
+                std::env::current_dir()
+                    .map(|d| format!("looked for it in the working directory, {}; ", d.display()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            Some(
+                Diagnostic::new(path, Pos::FILE, "no such file").with_hint(format!(
+                    "{looked_in}pass the service config with `-c PATH` (`picket check --target URL` needs none)"
+                )),
+            )
+        }
+        _ => None,
     }
 }
 

@@ -66,7 +66,7 @@ enum Command {
     ///
     /// Exits 0 when no finding is at or above --fail-on, 1 when one is, and 2 on a config or
     /// usage error, so it can gate a deploy. With --target URL and no -c, probes that URL
-    /// with the shipped probe library and no config file.
+    /// with the built-in probe library and no config file, from any directory.
     Check {
         /// Service config file.
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -83,8 +83,9 @@ enum Command {
         /// Lowest severity whose findings make the exit code 1.
         #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = parse_severity)]
         fail_on: Severity,
-        /// Probe library for ad-hoc URL checks.
-        #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
+        /// Team probe file or folder for an ad-hoc `--target URL`, added to the built-in
+        /// library (repeatable; `--probe GLOB` selects among them all).
+        #[arg(long, value_name = "PATH")]
         probes: Vec<PathBuf>,
         /// PEM file of CA certificates to trust for an ad-hoc `--target URL` (a self-signed
         /// server certificate may be given as itself), like a target's `tls.ca_file`.
@@ -122,11 +123,25 @@ enum Command {
     /// Print the JSON Schema of the probe file format, for editor completion (e.g.
     /// yaml-language-server).
     Schema,
-    /// Start a deliberately misconfigured loopback service and probe it with the shipped
-    /// probes, so you can watch findings appear and disappear.
+    /// List the built-in probe library: id, severity and what each probe checks.
+    ///
+    /// The library is built into picket: a config without `probes:` uses it, and `probes:`
+    /// adds the team's own files beside it. With --export DIR, writes the library's files
+    /// under DIR (e.g. to read them, or to start a probe of your own from one).
+    Probes {
+        /// Write the library's probe files under this folder (created if missing), as
+        /// DIR/headers/hsts.yaml and so on.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        /// With --export: overwrite files that already exist (otherwise nothing is written).
+        #[arg(long, requires = "export")]
+        force: bool,
+    },
+    /// Start a deliberately misconfigured loopback service and probe it with the built-in
+    /// probe library, so you can watch findings appear and disappear.
     Demo {
-        /// Probe library.
-        #[arg(long, value_name = "PATH", default_value = commands::DEFAULT_PROBES)]
+        /// Team probe file or folder to run too, added to the built-in library (repeatable).
+        #[arg(long, value_name = "PATH")]
         probes: Vec<PathBuf>,
         /// How often the demo target flips between secure and insecure.
         #[arg(long, default_value = "12s", value_parser = parse_demo_interval)]
@@ -419,6 +434,10 @@ async fn main() -> ExitCode {
             let _ = writeln!(out, "{:#}", picket::probe::probe_schema());
             commands::EXIT_OK
         }
+        Command::Probes { export, force } => match export {
+            Some(dir) => commands::export_probes(&dir, force, &mut out, &mut err),
+            None => commands::probes(&mut out, &mut err),
+        },
         Command::Run { .. } => unreachable!("handled above"),
         Command::Demo {
             probes,

@@ -23,6 +23,12 @@ pub struct Series {
     pub hash: u64,
 }
 
+/// The key of the series of `probe` on `target`: `probe id @ target name`. Unambiguous, as
+/// a probe id has no `@`.
+pub fn series_key(probe: &str, target: &str) -> String {
+    format!("{probe}@{target}")
+}
+
 /// A probe/target pair that was not planned, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -32,10 +38,10 @@ pub struct Skipped {
     pub target: String,
     /// Why the pair does not run.
     pub reason: String,
-    /// The probe's kind does not apply to the target's scheme at all (an http probe and a
-    /// `tcp://` target), as opposed to a fact the target could declare: `check` does not
-    /// report these pairs, `list` does.
-    pub wrong_kind: bool,
+    /// The pair is not meant to run (a probe of another kind than the target's scheme, an http
+    /// probe and a `tcp://` target; a target the probe exempts by tag), as opposed to a fact the
+    /// target could declare: `check` does not report these pairs, `list` does.
+    pub by_design: bool,
 }
 
 /// Every series to run, plus the pairs skipped for missing target facts.
@@ -43,7 +49,8 @@ pub struct Skipped {
 pub struct Plan {
     /// Series, ordered by probe id then target name.
     pub series: Vec<Series>,
-    /// Pairs that the selector matched but that lack a variable the probe needs.
+    /// Pairs that the selector matched but that lack a variable the probe needs, are of a
+    /// scheme the probe's kind cannot reach, or that the probe exempts by tag (`not_tags`).
     pub skipped: Vec<Skipped>,
 }
 
@@ -79,6 +86,14 @@ pub fn plan(loaded: &Loaded) -> Plan {
         let tls = matches!(probe.kind, crate::probe::Kind::Tls(_));
         for target in &targets {
             if !probe.applies_to(target) {
+                if let Some(tag) = probe.exempted_by(target) {
+                    out.skipped.push(Skipped {
+                        probe: probe.id.clone(),
+                        target: target.name.clone(),
+                        reason: format!("the probe exempts targets tagged `{tag}` (`not_tags`)"),
+                        by_design: true,
+                    });
+                }
                 continue;
             }
             let scheme = target.url.scheme();
@@ -94,7 +109,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
                     reason: format!("{what}; the target is a `{scheme}://` service"),
-                    wrong_kind: true,
+                    by_design: true,
                 });
                 continue;
             }
@@ -104,11 +119,11 @@ pub fn plan(loaded: &Loaded) -> Plan {
                     probe: probe.id.clone(),
                     target: target.name.clone(),
                     reason: format!("target declares no `vars.{missing}`"),
-                    wrong_kind: false,
+                    by_design: false,
                 });
                 continue;
             }
-            let key = format!("{}@{}", probe.id, target.name);
+            let key = series_key(&probe.id, &target.name);
             out.series.push(Series {
                 probe: Arc::clone(probe),
                 target: Arc::clone(target),

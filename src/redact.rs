@@ -133,8 +133,16 @@ impl Redactor {
     pub const MIN_SECRET_LEN: usize = 4;
 
     /// Remembers a secret value. Values shorter than [`Redactor::MIN_SECRET_LEN`] are ignored
-    /// here: the loader refuses them with a located error before they get this far.
+    /// here: the loader refuses them with a located error before they get this far. A value
+    /// that is a JWT brings its pieces along (see [`jwt_pieces`]).
     pub fn add(&mut self, value: &str) {
+        self.add_one(value);
+        for piece in jwt_pieces(value) {
+            self.add_one(&piece);
+        }
+    }
+
+    fn add_one(&mut self, value: &str) {
         if value.chars().count() < Self::MIN_SECRET_LEN
             || self.inner.secrets.iter().any(|s| s == value)
         {
@@ -213,6 +221,46 @@ impl Redactor {
         }
         self.scrub(&text[start..end]).into_owned()
     }
+}
+
+/// The pieces of a JWT that can travel without the rest of it, each a secret of its own: a
+/// probe's `jwt_alg_none` filter sends the payload segment under a new header with no
+/// signature, and a target may echo that, or the payload decoded. So for a value of three
+/// dot-separated base64url segments whose first is a JSON object (a JWS in compact form):
+/// `header.payload`, the payload segment, the signature segment and the decoded payload text.
+/// Anything else yields nothing: a dotted host name is not cut into words.
+pub fn jwt_pieces(value: &str) -> Vec<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let segments: Vec<&str> = value.trim().split('.').collect();
+    let base64url = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let [header, payload, signature] = segments.as_slice() else {
+        return Vec::new();
+    };
+    if !base64url(header) || !base64url(payload) {
+        return Vec::new();
+    }
+    let is_object = URL_SAFE_NO_PAD.decode(header).ok().is_some_and(|h| {
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&h).is_ok()
+    });
+    if !is_object {
+        return Vec::new();
+    }
+    let mut pieces = vec![format!("{header}.{payload}"), (*payload).to_string()];
+    if !signature.is_empty() {
+        pieces.push((*signature).to_string());
+    }
+    if let Some(text) = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|p| String::from_utf8(p).ok())
+    {
+        pieces.push(text);
+    }
+    pieces
 }
 
 fn floor_char(text: &str, mut at: usize) -> usize {
@@ -536,6 +584,26 @@ mod tests {
         let cut = r.scrub_excerpt(text, 10..26);
         assert_eq!(cut, "<redacted> bbbb");
         assert_eq!(r.scrub_excerpt("héllo wörld", 2..8), "éllo w");
+    }
+
+    #[test]
+    fn a_jwt_secret_scrubs_its_payload_wherever_it_travels() {
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+                   eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.\
+                   SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        let r = redactor(&[jwt]);
+        let forged = crate::probe::template::jwt_alg_none(jwt).unwrap();
+        let payload = jwt.split('.').nth(1).unwrap();
+        let sent = format!("got Bearer {forged}");
+        let out = r.scrub(&sent);
+        assert!(!out.contains(payload), "{out}");
+        assert!(out.ends_with(".<redacted>."), "{out}");
+        // The claims decoded, as a target might quote them.
+        let out = r.scrub(r#"bad token {"sub":"1234567890","name":"John Doe","iat":1516239022}"#);
+        assert_eq!(out, "bad token <redacted>");
+        // Dotted values that are no JWT are not cut up.
+        assert!(jwt_pieces("api.example.com").is_empty());
+        assert!(jwt_pieces("YWJj.ZGVm.Z2hp").is_empty());
     }
 
     #[test]

@@ -115,15 +115,9 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
         .iter()
         .map(|s| {
             let info = SeriesInfo {
-                probe: s.probe.id.clone(),
+                probe: Arc::clone(&s.probe),
                 target: s.target.name.clone(),
-                severity: s.probe.severity,
                 tags: s.target.tags.iter().cloned().collect(),
-                name: s.probe.name.clone(),
-                reference: s.probe.references.first().cloned(),
-                classification: s.probe.classification.clone(),
-                confirm: s.probe.confirm,
-                recover: s.probe.recover,
             };
             (s.key.clone(), info)
         })
@@ -134,7 +128,7 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
 /// state is reported, every forgotten one is no longer.
 async fn track(tracker: &Tracker, telemetry: &Telemetry, series: &[Series]) {
     for gone in tracker.track(tracked(series)).await {
-        telemetry.forget_series(&gone.probe, &gone.target);
+        telemetry.forget_series(&gone.probe.id, &gone.target);
     }
     for t in tracker.snapshot() {
         if t.state.state != state::State::Unknown {

@@ -181,13 +181,13 @@ impl<'a> SeriesLabels<'a> {
         state: &crate::state::SeriesState,
     ) -> SeriesLabels<'a> {
         SeriesLabels {
-            probe_id: &info.probe,
+            probe_id: &info.probe.id,
             target_name: &info.target,
-            severity: state.severity(info.severity),
-            rule_name: &info.name,
-            rule_category: category(&info.probe),
-            rule_reference: info.reference.as_deref(),
-            classification: &info.classification,
+            severity: state.severity(info.probe.severity),
+            rule_name: &info.probe.name,
+            rule_category: category(&info.probe.id),
+            rule_reference: info.probe.references.first().map(String::as_str),
+            classification: &info.probe.classification,
         }
     }
 

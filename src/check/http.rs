@@ -161,6 +161,14 @@ pub enum BodyTest {
     Matches(Regex),
     /// The body matches this regex nowhere.
     NotMatches(Regex),
+    /// The regex's first group, at its first match, is an RFC 3339 date-time later than now
+    /// (`after_now: true`) or not later (`false`). No match fails.
+    CaptureDate {
+        /// Regex with at least one group.
+        regex: Regex,
+        /// Whether the date must lie in the future.
+        after_now: bool,
+    },
 }
 
 /// What a JSON check asserts about the value at a pointer.
@@ -252,12 +260,31 @@ pub enum Check {
         /// The assertion.
         test: JsonTest,
     },
-    /// Every `Set-Cookie` carries these flags and at least this SameSite.
+    /// Every `Set-Cookie` (or, with `session_like`, those of one kind of name) carries these
+    /// flags, at least this SameSite, a valid SameSite, and keeps the rules of its name prefix.
+    /// Each cookie and each rule it breaks is one finding.
     Cookies {
         /// Required flags.
         all_have: Vec<CookieFlag>,
         /// Minimum SameSite.
         samesite_at_least: Option<SameSite>,
+        /// Only cookies whose name looks like a session's (`true`) or does not (`false`).
+        session_like: Option<bool>,
+        /// SameSite, when given, is `Strict`, `Lax` or `None`, and `None` comes with `Secure`.
+        samesite_valid: bool,
+        /// `__Host-` cookies are Secure, `Path=/` and without Domain; `__Secure-` are Secure.
+        prefix_rules: bool,
+    },
+    /// A header read as its last comma-separated token that is one of `known` (compared
+    /// case-insensitively), as browsers read a list header whose unknown tokens they skip;
+    /// with no known token, the header counts as absent.
+    HeaderToken {
+        /// Header name (case-insensitive).
+        name: HeaderName,
+        /// The tokens recognised, lowercase.
+        known: Vec<String>,
+        /// The assertion on that token.
+        test: HeaderTest,
     },
     /// The response arrived within this time.
     ResponseTime {
@@ -303,6 +330,14 @@ impl Check {
                 BodyTest::NotContains(v) => format!("body not contains {v:?}"),
                 BodyTest::Matches(re) => format!("body matches /{re}/"),
                 BodyTest::NotMatches(re) => format!("body not matches /{re}/"),
+                BodyTest::CaptureDate { regex, after_now } => format!(
+                    "body capture /{regex}/ {}",
+                    if *after_now {
+                        "after now"
+                    } else {
+                        "not after now"
+                    }
+                ),
             },
             Check::Json { pointer, test } => match test {
                 JsonTest::Equals(v) => format!("json {pointer} equals {v}"),
@@ -325,6 +360,16 @@ impl Check {
             Check::Location { scheme, same_host } => {
                 format!("location{}", location_terms(scheme.as_deref(), *same_host))
             }
+            Check::HeaderToken { name, known, test } => format!(
+                "{} (last token of [{}])",
+                Check::Header {
+                    name: name.clone(),
+                    test: test.clone(),
+                    distinct: false,
+                }
+                .describe(),
+                known.join(", ")
+            ),
             Check::ResponseTime { below } => {
                 format!("response time below {}", format_duration(*below))
             }
@@ -370,6 +415,12 @@ impl Check {
                 BodyTest::NotContains(v) => format!("the body does not contain {v:?}"),
                 BodyTest::Matches(_) => "the body has the expected content".to_string(),
                 BodyTest::NotMatches(_) => "the body has no forbidden content".to_string(),
+                BodyTest::CaptureDate {
+                    after_now: true, ..
+                } => "the date in the body is in the future".to_string(),
+                BodyTest::CaptureDate {
+                    after_now: false, ..
+                } => "the date in the body is not in the future".to_string(),
             },
             Check::Json { pointer, test } => match test {
                 JsonTest::Equals(v) => format!("JSON {pointer} is {v}"),
@@ -390,6 +441,15 @@ impl Check {
                 "the response redirects{}",
                 location_terms(scheme.as_deref(), *same_host)
             ),
+            Check::HeaderToken { name, test, .. } => format!(
+                "{} (its last recognised token)",
+                Check::Header {
+                    name: name.clone(),
+                    test: test.clone(),
+                    distinct: false,
+                }
+                .title()
+            ),
             Check::ResponseTime { below } => {
                 format!("the response arrives within {}", format_duration(*below))
             }
@@ -406,11 +466,14 @@ impl Check {
     /// Whether the check (or one inside it) uses a regex, which its title leaves out.
     pub fn has_regex(&self) -> bool {
         match self {
-            Check::Header { test, .. } => matches!(
+            Check::Header { test, .. } | Check::HeaderToken { test, .. } => matches!(
                 test,
                 HeaderTest::Matches(_) | HeaderTest::NotMatches(_) | HeaderTest::Capture { .. }
             ),
-            Check::Body(test) => matches!(test, BodyTest::Matches(_) | BodyTest::NotMatches(_)),
+            Check::Body(test) => matches!(
+                test,
+                BodyTest::Matches(_) | BodyTest::NotMatches(_) | BodyTest::CaptureDate { .. }
+            ),
             Check::AllOf(checks) | Check::AnyOf(checks) => checks.iter().any(Check::has_regex),
             Check::Not(inner) => inner.has_regex(),
             Check::Nuclei(block) => block.has_regex(),
@@ -590,16 +653,31 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
         )),
         Check::Body(test) => evaluate_body(check, test, response),
         Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
-        Check::Cookies {
-            all_have,
-            samesite_at_least,
-        } => {
-            let findings = evaluate_cookies(check, all_have, *samesite_at_least, &response.headers);
+        Check::Cookies { .. } => {
+            let findings = evaluate_cookies(check, &response.headers);
             if findings.is_empty() {
                 Verdict::Holds
             } else {
                 Verdict::Fails(findings)
             }
+        }
+        Check::HeaderToken { name, known, test } => {
+            let token = last_known_token(&response.headers, name, known);
+            let finding = evaluate_header(check, test, token.as_deref()).map(|mut f| {
+                // Say which value the token was read from, when it is not the whole value.
+                if let Some(whole) = header_value(&response.headers, name) {
+                    match &token {
+                        None => f.observed = format!("no recognised token in {whole:?}"),
+                        Some(t) if *t != whole => {
+                            f.observed =
+                                format!("{} (the last recognised token of {whole:?})", f.observed);
+                        }
+                        Some(_) => {}
+                    }
+                }
+                f
+            });
+            Verdict::from_finding(finding)
         }
         // Kleene conjunction: one failure decides; otherwise one unknown leaves it open.
         Check::AllOf(checks) => {
@@ -705,10 +783,12 @@ fn held_text(check: &Check, response: &Response) -> String {
 fn seen(check: &Check, response: &Response) -> String {
     match check {
         Check::Status(_) => format!("status {}", response.status.as_u16()),
-        Check::Header { name, .. } => match header_value(&response.headers, name) {
-            Some(v) => format!("{}: {v}", header_display(name)),
-            None => format!("{} not sent", header_display(name)),
-        },
+        Check::Header { name, .. } | Check::HeaderToken { name, .. } => {
+            match header_value(&response.headers, name) {
+                Some(v) => format!("{}: {v}", header_display(name)),
+                None => format!("{} not sent", header_display(name)),
+            }
+        }
         Check::Body(BodyTest::Contains(want)) => {
             let body = body_text(response);
             match body.find(want.as_str()) {
@@ -722,7 +802,11 @@ fn seen(check: &Check, response: &Response) -> String {
         Check::Body(BodyTest::Matches(re)) => {
             let body = body_text(response);
             match decisive_match(re, &body, response.truncated) {
-                Some(m) => format!("the body has {:?} at byte {}", m.as_str(), m.start()),
+                Some(m) => format!(
+                    "the body has {:?} at byte {}",
+                    matched(&body, &m),
+                    m.start()
+                ),
                 None => check.title(),
             }
         }
@@ -769,7 +853,7 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
             finding(
                 check,
                 "no forbidden value",
-                format!("{v:?} (forbidden: {:?})", m.as_str()),
+                format!("{v:?} (forbidden: {:?})", matched(v, &m)),
             )
         }),
         (HeaderTest::NotMatches(_), None) => None,
@@ -1102,6 +1186,12 @@ fn evaluate_location(
     })
 }
 
+/// The text of a regex match, for a finding. A match is a cut like an excerpt (`Bearer.{0,40}`
+/// can end inside a token), so it is widened over any secret it overlaps and scrubbed.
+fn matched(text: &str, m: &regex::Match<'_>) -> String {
+    redact::global().scrub_excerpt(text, m.range())
+}
+
 fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict {
     let body = body_text(response);
     let truncated = response.truncated;
@@ -1144,11 +1234,14 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
             Some(m) => Verdict::Fails(vec![finding(
                 check,
                 "no forbidden content",
-                format!("found {:?} at byte {}", m.as_str(), m.start()),
+                format!("found {:?} at byte {}", matched(&body, &m), m.start()),
             )]),
             None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
             None => Verdict::Holds,
         },
+        BodyTest::CaptureDate { regex, after_now } => {
+            evaluate_date(check, regex, *after_now, response)
+        }
     }
 }
 
@@ -1194,6 +1287,10 @@ struct SetCookie {
     secure: bool,
     http_only: bool,
     same_site: Option<Result<SameSite, String>>,
+    /// The last `Path` attribute's value.
+    path: Option<String>,
+    /// The last non-empty `Domain` attribute's value (user agents ignore an empty one).
+    domain: Option<String>,
 }
 
 fn parse_set_cookie(header: &str) -> SetCookie {
@@ -1209,6 +1306,8 @@ fn parse_set_cookie(header: &str) -> SetCookie {
         secure: false,
         http_only: false,
         same_site: None,
+        path: None,
+        domain: None,
     };
     for attr in parts {
         let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
@@ -1219,40 +1318,91 @@ fn parse_set_cookie(header: &str) -> SetCookie {
                 cookie.same_site =
                     Some(SameSite::parse(value).ok_or_else(|| value.trim().to_string()))
             }
+            "path" => cookie.path = Some(value.trim().to_string()),
+            "domain" if !value.trim().is_empty() => cookie.domain = Some(value.trim().to_string()),
             _ => {}
         }
     }
     cookie
 }
 
-fn evaluate_cookies(
-    check: &Check,
-    all_have: &[CookieFlag],
-    samesite_at_least: Option<SameSite>,
-    headers: &HeaderMap,
-) -> Vec<Finding> {
+/// Parts of cookie names that mark a session or credential cookie (compared
+/// case-insensitively): `PHPSESSID`, `JSESSIONID`, `ASP.NET_SessionId`, `laravel_session`,
+/// `_session_id` (sess), `connect.sid`, `SID`, `APISID` (sid), `.ASPXAUTH` (auth),
+/// `access_token`, `CFTOKEN` (token), `jwt`, `login`, `logged_in`, `remember_token`,
+/// `KEYCLOAK_IDENTITY` (identity).
+const SESSION_WORDS: [&str; 8] = [
+    "sess",
+    "auth",
+    "token",
+    "jwt",
+    "login",
+    "logged_in",
+    "remember",
+    "identity",
+];
+
+/// Whether a cookie name looks like a session's: it has one of [`SESSION_WORDS`], or `sid`
+/// not followed by a letter (`connect.sid`, `SID`, `sid_v2`, but not `sidebar`), or is
+/// ColdFusion's `CFID`. CSRF tokens (`csrf`, `xsrf` in the name) are not: scripts must read
+/// them for the double-submit pattern.
+pub fn session_like(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("csrf") || lower.contains("xsrf") {
+        return false;
+    }
+    let sid = lower.match_indices("sid").any(|(at, _)| {
+        !lower[at + 3..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    });
+    sid || lower == "cfid" || SESSION_WORDS.iter().any(|w| lower.contains(w))
+}
+
+fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
+    let Check::Cookies {
+        all_have,
+        samesite_at_least,
+        session_like: only,
+        samesite_valid,
+        prefix_rules,
+    } = check
+    else {
+        return Vec::new();
+    };
     let mut findings = Vec::new();
     for value in headers.get_all(http::header::SET_COOKIE) {
         let cookie = parse_set_cookie(&String::from_utf8_lossy(value.as_bytes()));
+        if only.is_some_and(|want| session_like(&cookie.name) != want) {
+            continue;
+        }
         // The name and the SameSite value come from the target: `Finding::redacted` scrubs
         // and clips them like any observation.
         let label = format!("cookie {}", cookie.name);
+        let mut push = |check: String, expected: String, observed: String| {
+            findings.push(Finding {
+                check,
+                expected,
+                observed,
+                detail: None,
+                severity: None,
+            });
+        };
         for flag in all_have {
             let (has, flag_name) = match flag {
                 CookieFlag::Secure => (cookie.secure, "secure"),
                 CookieFlag::HttpOnly => (cookie.http_only, "httponly"),
             };
             if !has {
-                findings.push(Finding {
-                    check: format!("{label} has {flag_name}"),
-                    expected: flag_name.to_string(),
-                    observed: format!("missing {flag_name}"),
-                    detail: None,
-                    severity: None,
-                });
+                push(
+                    format!("{label} has {flag_name}"),
+                    flag_name.to_string(),
+                    format!("missing {flag_name}"),
+                );
             }
         }
-        if let Some(min) = samesite_at_least {
+        if let Some(min) = *samesite_at_least {
             // Browsers treat a missing SameSite as Lax.
             let observed = match &cookie.same_site {
                 None => Ok(SameSite::Lax),
@@ -1263,24 +1413,133 @@ fn evaluate_cookies(
                 Err(_) => true,
             };
             if weak {
-                findings.push(Finding {
-                    check: format!("{label} samesite at least {}", min.as_str()),
-                    expected: format!("samesite {} or stricter", min.as_str()),
-                    observed: match observed {
+                push(
+                    format!("{label} samesite at least {}", min.as_str()),
+                    format!("samesite {} or stricter", min.as_str()),
+                    match observed {
                         Ok(level) if cookie.same_site.is_none() => {
                             format!("no samesite (treated as {})", level.as_str())
                         }
                         Ok(level) => format!("samesite {}", level.as_str()),
                         Err(raw) => format!("invalid samesite {raw:?}"),
                     },
-                    detail: None,
-                    severity: None,
-                });
+                );
             }
         }
+        if *samesite_valid {
+            let observed = match &cookie.same_site {
+                Some(Err(raw)) => Some(format!("invalid samesite {raw:?}")),
+                // Browsers reject a SameSite=None cookie without Secure.
+                Some(Ok(SameSite::None)) if !cookie.secure => {
+                    Some("samesite none without secure".to_string())
+                }
+                _ => None,
+            };
+            if let Some(observed) = observed {
+                push(
+                    format!("{label} has a valid samesite"),
+                    "samesite strict, lax, or none with secure".to_string(),
+                    observed,
+                );
+            }
+        }
+        if *prefix_rules && let Some((prefix, expected, broken)) = prefix_violations(&cookie) {
+            push(
+                format!("{label} keeps the {prefix} prefix rules"),
+                expected.to_string(),
+                broken.join("; "),
+            );
+        }
     }
-    let _ = check;
     findings
+}
+
+/// The rules of RFC 6265bis cookie name prefixes (matched case-insensitively, as current
+/// browsers do) that `cookie` breaks: `__Secure-` needs `Secure`; `__Host-` needs `Secure`,
+/// `Path=/` and no `Domain`. `None` when the name has no prefix or keeps its rules.
+fn prefix_violations(cookie: &SetCookie) -> Option<(&'static str, &'static str, Vec<String>)> {
+    let lower = cookie.name.to_ascii_lowercase();
+    let mut broken = Vec::new();
+    if !cookie.secure {
+        broken.push("missing secure".to_string());
+    }
+    let (prefix, expected) = if lower.starts_with("__host-") {
+        match cookie.path.as_deref() {
+            Some("/") => {}
+            Some(path) => broken.push(format!("path {path:?}")),
+            None => broken.push("no path".to_string()),
+        }
+        if let Some(domain) = &cookie.domain {
+            broken.push(format!("domain {domain:?}"));
+        }
+        ("__Host-", "secure, path / and no domain")
+    } else if lower.starts_with("__secure-") {
+        ("__Secure-", "secure")
+    } else {
+        return None;
+    };
+    (!broken.is_empty()).then_some((prefix, expected, broken))
+}
+
+/// The last comma-separated token of a header's combined value that is one of `known`
+/// (lowercase), compared case-insensitively; `None` when there is none.
+fn last_known_token(headers: &HeaderMap, name: &HeaderName, known: &[String]) -> Option<String> {
+    let value = header_value(headers, name)?;
+    value
+        .split(',')
+        .map(str::trim)
+        .rfind(|t| known.iter().any(|k| k.eq_ignore_ascii_case(t)))
+        .map(str::to_string)
+}
+
+/// The first match of a date capture that the unread rest of a truncated body cannot change:
+/// one that ends before the cut (its group and any assertion after it are then decided).
+fn date_capture<'t>(re: &Regex, text: &'t str, truncated: bool) -> Option<regex::Captures<'t>> {
+    re.captures_iter(text)
+        .find(|c| !truncated || c.get(0).is_some_and(|m| m.end() < text.len()))
+}
+
+fn evaluate_date(check: &Check, re: &Regex, after_now: bool, response: &Response) -> Verdict {
+    let body = body_text(response);
+    let expected = if after_now {
+        "a date-time after now (RFC 3339)"
+    } else {
+        "a date-time not after now (RFC 3339)"
+    };
+    let Some(captures) = date_capture(re, &body, response.truncated) else {
+        return if response.truncated {
+            Verdict::Undecided
+        } else {
+            Verdict::Fails(vec![finding(
+                check,
+                expected,
+                format!("no match in {} bytes", response.body.len()),
+            )])
+        };
+    };
+    let captured = captures.get(1).map_or("", |m| m.as_str()).trim();
+    let Ok(date) = chrono::DateTime::parse_from_rfc3339(captured) else {
+        return Verdict::Fails(vec![finding(
+            check,
+            expected,
+            format!("{captured:?}, not an RFC 3339 date-time"),
+        )]);
+    };
+    let future = date > chrono::Utc::now();
+    if future == after_now {
+        Verdict::Holds
+    } else {
+        let when = if future {
+            "in the future"
+        } else {
+            "in the past"
+        };
+        Verdict::Fails(vec![finding(
+            check,
+            expected,
+            format!("{captured} ({when})"),
+        )])
+    }
 }
 
 #[cfg(test)]
@@ -1379,6 +1638,9 @@ mod tests {
         let check = Check::Cookies {
             all_have: vec![CookieFlag::Secure, CookieFlag::HttpOnly],
             samesite_at_least: Some(SameSite::Lax),
+            session_like: None,
+            samesite_valid: false,
+            prefix_rules: false,
         };
         let good = response(
             &[("set-cookie", "sid=1; Secure; HttpOnly; SameSite=Strict")],
@@ -1503,7 +1765,7 @@ mod tests {
             // exposure/api-docs: a JSON document starts with `{`.
             ("\\A\\x{FEFF}?\\s*\\{", "<!doctype html>", "fails"),
             ("\\A\\x{FEFF}?\\s*\\{", "   \n  ", "undecided"),
-            // exposure/spring-actuator-heapdump.
+            // exposure/spring-actuator (heap dump).
             ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "<html>", "fails"),
             ("\\A(?:JAVA PROFILE 1\\.0\\.[12])", "JAVA PRO", "undecided"),
             // Unanchored patterns can always match later.
@@ -1861,6 +2123,9 @@ mod tests {
         let check = Check::Cookies {
             all_have: vec![],
             samesite_at_least: Some(SameSite::None),
+            session_like: None,
+            samesite_valid: false,
+            prefix_rules: false,
         };
         let long = format!("sid=1; SameSite={}", "x\t".repeat(500));
         let f: Vec<Finding> = evaluate(&[check], &response(&[("set-cookie", &long)], ""))
@@ -1875,5 +2140,234 @@ mod tests {
             f[0].observed
         );
         assert!(f[0].observed.chars().count() <= MAX_OBSERVED_CHARS + 1);
+    }
+
+    fn cookie_check(
+        all_have: Vec<CookieFlag>,
+        session_like: Option<bool>,
+        samesite_valid: bool,
+        prefix_rules: bool,
+    ) -> Check {
+        Check::Cookies {
+            all_have,
+            samesite_at_least: None,
+            session_like,
+            samesite_valid,
+            prefix_rules,
+        }
+    }
+
+    /// (check, observed) of every finding of `check` on these `Set-Cookie` values.
+    fn cookie_findings(check: &Check, values: &[&str]) -> Vec<(String, String)> {
+        let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
+        evaluate(std::slice::from_ref(check), &response(&headers, ""))
+            .findings
+            .into_iter()
+            .map(|f| (f.check, f.observed))
+            .collect()
+    }
+
+    #[test]
+    fn session_like_cookie_names() {
+        for name in [
+            "PHPSESSID",
+            "JSESSIONID",
+            "ASP.NET_SessionId",
+            "connect.sid",
+            "laravel_session",
+            "_session_id",
+            "_shop_session",
+            "sessionid",
+            "SID",
+            "APISID",
+            "sid_v2",
+            ".ASPXAUTH",
+            "access_token",
+            "CFID",
+            "CFTOKEN",
+            "jwt",
+            "remember_web_59ba36",
+            "wordpress_logged_in_abc",
+            "KEYCLOAK_IDENTITY",
+            "__Host-next-auth.session-token",
+        ] {
+            assert!(session_like(name), "{name}");
+        }
+        for name in [
+            "theme",
+            "lang",
+            "sidebar_state",
+            "_ga",
+            "csrftoken",
+            "XSRF-TOKEN",
+            "__Host-csrf",
+            "consent",
+            "",
+        ] {
+            assert!(!session_like(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn cookies_select_session_like_names() {
+        let set = ["sid=1; Path=/", "theme=dark; Path=/"];
+        let session = cookie_check(vec![CookieFlag::HttpOnly], Some(true), false, false);
+        assert_eq!(
+            cookie_findings(&session, &set),
+            [("cookie sid has httponly".into(), "missing httponly".into())]
+        );
+        let others = cookie_check(vec![CookieFlag::HttpOnly], Some(false), false, false);
+        assert_eq!(
+            cookie_findings(&others, &set),
+            [(
+                "cookie theme has httponly".into(),
+                "missing httponly".into()
+            )]
+        );
+        let all = cookie_check(vec![CookieFlag::HttpOnly], None, false, false);
+        assert_eq!(cookie_findings(&all, &set).len(), 2);
+    }
+
+    #[test]
+    fn samesite_must_be_known_and_none_needs_secure() {
+        let check = cookie_check(vec![], None, true, false);
+        for good in [
+            "a=1",
+            "a=1; SameSite=Lax",
+            "a=1; samesite=STRICT",
+            "a=1; SameSite=None; Secure",
+        ] {
+            assert!(cookie_findings(&check, &[good]).is_empty(), "{good}");
+        }
+        assert_eq!(
+            cookie_findings(&check, &["a=1; SameSite=None"]),
+            [(
+                "cookie a has a valid samesite".into(),
+                "samesite none without secure".into()
+            )]
+        );
+        assert_eq!(
+            cookie_findings(&check, &["a=1; Secure; SameSite=Lenient"])[0].1,
+            "invalid samesite \"Lenient\""
+        );
+    }
+
+    #[test]
+    fn cookie_prefixes_keep_their_rules() {
+        let check = cookie_check(vec![], None, false, true);
+        for good in [
+            "plain=1",
+            "__Host-id=1; Secure; Path=/",
+            "__host-id=1; secure; path=/; SameSite=Lax",
+            "__Host-id=1; Secure; Path=/; Domain=",
+            "__Secure-id=1; Secure; Domain=example.com; Path=/app",
+            // No prefix: the rules do not apply.
+            "_Host-id=1",
+        ] {
+            assert!(cookie_findings(&check, &[good]).is_empty(), "{good}");
+        }
+        let cases: &[(&str, &str)] = &[
+            ("__Host-id=1; Path=/", "missing secure"),
+            ("__Host-id=1; Secure", "no path"),
+            ("__Host-id=1; Secure; Path=/app", "path \"/app\""),
+            (
+                "__Host-id=1; Secure; Path=/; Domain=example.com",
+                "domain \"example.com\"",
+            ),
+            (
+                "__HOST-id=1; Domain=example.com",
+                "missing secure; no path; domain \"example.com\"",
+            ),
+            ("__Secure-id=1; HttpOnly", "missing secure"),
+        ];
+        for (value, observed) in cases {
+            let f = cookie_findings(&check, &[value]);
+            assert_eq!(f.len(), 1, "{value}");
+            assert_eq!(f[0].1, *observed, "{value}");
+            assert!(f[0].0.ends_with("prefix rules"), "{}", f[0].0);
+        }
+    }
+
+    fn token_check(test: HeaderTest) -> Check {
+        Check::HeaderToken {
+            name: HeaderName::from_static("referrer-policy"),
+            known: ["no-referrer", "origin", "unsafe-url", "strict-origin"]
+                .map(String::from)
+                .to_vec(),
+            test,
+        }
+    }
+
+    #[test]
+    fn a_list_header_is_read_as_its_last_known_token() {
+        let check = token_check(HeaderTest::NotMatches(re("(?i)^(unsafe-url|origin)$")));
+        for (value, fails) in [
+            ("unsafe-url, x-future", true),
+            ("no-referrer, x-future", false),
+            ("unsafe-url,strict-origin", false),
+            ("no-referrer, UNSAFE-URL , ", true),
+            ("x-future", false),
+            ("", false),
+        ] {
+            let f = evaluate(
+                std::slice::from_ref(&check),
+                &response(&[("referrer-policy", value)], ""),
+            )
+            .findings;
+            assert_eq!(!f.is_empty(), fails, "{value:?}: {f:?}");
+        }
+        // The observed value is the token judged.
+        let f = evaluate(
+            &[check],
+            &response(&[("referrer-policy", "origin, bogus")], ""),
+        )
+        .findings;
+        assert!(f[0].observed.starts_with("\"origin\""), "{}", f[0].observed);
+        // No known token: the header counts as absent.
+        let present = token_check(HeaderTest::Present);
+        let f = evaluate(&[present], &response(&[("referrer-policy", "bogus")], "")).findings;
+        assert_eq!(f[0].observed, "no recognised token in \"bogus\"");
+    }
+
+    fn date_check(after_now: bool) -> Check {
+        body(BodyTest::CaptureDate {
+            regex: re(r"(?mi)^expires:[ \t]*(\S+)"),
+            after_now,
+        })
+    }
+
+    #[test]
+    fn a_captured_date_is_compared_with_now() {
+        let future = "Contact: x\nExpires: 2999-01-01T00:00:00Z\n";
+        let past = "Contact: x\nexpires: 2001-01-01T00:00:00.000+02:00\n";
+        assert_eq!(verdict(&date_check(true), &response(&[], future)), "holds");
+        assert_eq!(verdict(&date_check(false), &response(&[], past)), "holds");
+        let f = evaluate(&[date_check(true)], &response(&[], past)).findings;
+        assert_eq!(f[0].observed, "2001-01-01T00:00:00.000+02:00 (in the past)");
+        assert_eq!(f[0].check, "the date in the body is in the future");
+        let f = evaluate(&[date_check(true)], &response(&[], "Expires: soon\n")).findings;
+        assert_eq!(f[0].observed, "\"soon\", not an RFC 3339 date-time");
+        let f = evaluate(&[date_check(true)], &response(&[], "Contact: x\n")).findings;
+        assert_eq!(f[0].observed, "no match in 11 bytes");
+    }
+
+    #[test]
+    fn a_date_that_touches_the_cut_is_undecided() {
+        // The date may go on past the cut: `2001` could be `20011-…`.
+        assert_eq!(
+            verdict(&date_check(true), &cut(b"Expires: 2001-01-01T00:00:00Z")),
+            "undecided"
+        );
+        assert_eq!(
+            verdict(&date_check(true), &cut(b"Contact: x\n")),
+            "undecided"
+        );
+        assert_eq!(
+            verdict(
+                &date_check(true),
+                &cut(b"Expires: 2001-01-01T00:00:00Z\nmore")
+            ),
+            "fails"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! - [`tcp`]: whether a port connects, and the banner it sends;
 //! - [`tls`]: protocol versions, cipher suites, the certificate and client-certificate demands.
 
+pub mod canary;
 pub mod csp;
 pub mod http;
 pub mod nuclei;

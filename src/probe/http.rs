@@ -106,15 +106,19 @@ impl HttpRequest {
         self.paths
             .iter()
             .map(|t| {
-                t.vars.iter().try_fold(1usize, |n, name| {
-                    let items = match vars.get(name) {
-                        None if t.optional.contains(name) => 0,
-                        None => return None,
-                        Some(Var::One(_)) => 1,
-                        Some(Var::List(items)) => items.len(),
-                    };
-                    Some(n.saturating_mul(items))
-                })
+                let optional = t.optional();
+                t.vars
+                    .iter()
+                    .filter(|n| !is_builtin(n))
+                    .try_fold(1usize, |n, name| {
+                        let items = match vars.get(name) {
+                            None if optional.contains(name.as_str()) => 0,
+                            None => return None,
+                            Some(Var::One(_)) => 1,
+                            Some(Var::List(items)) => items.len(),
+                        };
+                        Some(n.saturating_mul(items))
+                    })
             })
             .collect()
     }
@@ -126,12 +130,29 @@ impl HttpRequest {
             .chain(self.headers.iter().map(|(_, t)| t))
             .chain(self.body.iter())
             .flat_map(Template::required)
+            .filter(|n| !is_builtin(n))
             .collect()
     }
 }
 
+/// Placeholders the runner fills from the target's own URL rather than its `vars` (they come
+/// from nuclei templates; a config variable can never be named so, as names have no `@`):
+/// `@base` (the URL), `@root` (scheme, host and port), `@host` (host and port, as the Host
+/// header), `@hostname`, `@port`, `@scheme`, and `@up`, which climbs from the URL's path to
+/// the root (`/..` per segment) so that a path after it is root-relative.
+pub fn is_builtin(name: &str) -> bool {
+    name.starts_with('@')
+}
+
 pub(super) fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     let hint = "paths are relative to the target URL and start with `/`, e.g. `/.git/config`";
+    // The canary is letters and digits: a path that starts with it cannot start with `/`.
+    if path
+        .strip_prefix("{{")
+        .is_some_and(|rest| rest.trim_start().starts_with("random"))
+    {
+        return Err((format!("path `{path}` must start with `/`"), hint));
+    }
     // A path that starts with a placeholder is checked again after expansion, in the runner.
     if !path.starts_with("{{") {
         stays_on_target(path).map_err(|e| (e, hint))?;

@@ -25,9 +25,11 @@ use crate::units::{self, Schedule, Severity};
 pub mod http;
 pub mod nuclei;
 pub mod tcp;
+pub mod template;
 pub mod tls;
 
 pub use http::HttpRequest;
+pub use template::Template;
 
 /// The raw YAML shapes. Field docs here are the user's reference.
 pub mod raw {
@@ -122,6 +124,12 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Vec<String>>")]
         pub names: Option<Vec<Spanned<String>>>,
+        /// Exempts targets carrying any of these tags, whatever `tags` (or no `tags`, every
+        /// target) selects: `{ not_tags: [internal-only] }`. `picket list` shows each exempt
+        /// pair as skipped, with the tag. Not with `names`.
+        #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
+        pub not_tags: Option<Vec<Spanned<String>>>,
         /// Only targets whose URL has one of these schemes (`http`, `https`).
         #[serde(default)]
         #[schemars(with = "Option<Vec<String>>")]
@@ -300,6 +308,12 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<Location>")]
         pub location: Option<Spanned<Location>>,
+        /// Beside `header`: judge only the header's last comma-separated token that is one of
+        /// these (case-insensitive), as browsers skip tokens they do not know in list headers
+        /// such as `Referrer-Policy`; with none of them, the header counts as absent.
+        #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
+        pub last_token_of: Option<Spanned<Vec<String>>>,
         /// Every inner check holds.
         #[serde(default)]
         #[schemars(with = "Option<Vec<Check>>")]
@@ -476,6 +490,15 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub not_matches: Option<Spanned<String>>,
+        /// Regex whose first group, at its first match, is read as an RFC 3339 date-time and
+        /// compared with now by `after_now`. No match fails.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub capture: Option<Spanned<String>>,
+        /// With `capture`: the date must be later than now (`true`) or not (`false`).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub after_now: Option<Spanned<bool>>,
     }
 
     /// JSON assertion.
@@ -511,6 +534,22 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub samesite_at_least: Option<Spanned<String>>,
+        /// Judge only cookies whose name looks like a session's (`true`: `sess`, `sid`,
+        /// `auth`, `token`, `jwt`, `login`, `remember`… in the name, CSRF tokens excepted; see
+        /// the README) or only the others (`false`). Default: every cookie.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub session_like: Option<Spanned<bool>>,
+        /// A SameSite attribute, when present, is `Strict`, `Lax` or `None` (any case), and
+        /// `None` comes with `Secure` (browsers reject it otherwise).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub samesite_valid: Option<Spanned<bool>>,
+        /// Cookie name prefixes keep their rules (RFC 6265bis): `__Host-` cookies have
+        /// `Secure`, `Path=/` and no `Domain`; `__Secure-` cookies have `Secure`.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub prefix_rules: Option<Spanned<bool>>,
     }
 
     /// Content-Security-Policy assertion: exactly one of `parsable`, `has_directive`,
@@ -590,79 +629,9 @@ pub enum Selector {
     Tags(BTreeSet<String>),
     /// Targets with these names.
     Names(BTreeSet<String>),
-}
-
-/// A text template: literal text with `{{vars.NAME}}` placeholders. `{{vars.NAME?}}` is
-/// optional: a target without it is not skipped, and the placeholder stands for nothing (a
-/// path template with it expands to no request; in a header or body it is empty text).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    /// The text as written.
-    pub text: String,
-    /// Variable names it uses, in order of appearance.
-    pub vars: Vec<String>,
-    /// Those of them written `{{vars.NAME?}}`.
-    pub optional: BTreeSet<String>,
-}
-
-impl Template {
-    /// The placeholder of variable `name` as written in the text.
-    pub fn placeholder(&self, name: &str) -> String {
-        let mark = if self.optional.contains(name) {
-            "?"
-        } else {
-            ""
-        };
-        format!("{{{{vars.{name}{mark}}}}}")
-    }
-
-    /// The variables a target must declare for this template.
-    pub fn required(&self) -> impl Iterator<Item = &str> {
-        self.vars
-            .iter()
-            .filter(|v| !self.optional.contains(*v))
-            .map(String::as_str)
-    }
-
-    /// Parses placeholders. Only `{{vars.NAME}}` and `{{vars.NAME?}}` are known.
-    pub fn parse(text: &str) -> Result<Template, String> {
-        let mut vars = Vec::new();
-        let mut optional = BTreeSet::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("{{") {
-            let after = &rest[start + 2..];
-            let end = after
-                .find("}}")
-                .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
-            let inner = after[..end].trim();
-            let name = inner.strip_prefix("vars.").ok_or_else(|| {
-                format!(
-                    "unknown placeholder `{{{{{inner}}}}}`; only `{{{{vars.NAME}}}}` is supported"
-                )
-            })?;
-            let name = match name.strip_suffix('?') {
-                Some(name) => {
-                    optional.insert(name.to_string());
-                    name
-                }
-                None => name,
-            };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(format!("invalid variable name `{name}`"));
-            }
-            vars.push(name.to_string());
-            rest = &after[end + 2..];
-        }
-        Ok(Template {
-            text: text.to_string(),
-            vars,
-            optional,
-        })
-    }
+    /// The targets the inner selector picks, except those carrying any of these tags
+    /// (`not_tags`).
+    Except(Box<Selector>, BTreeSet<String>),
 }
 
 /// What a probe sends and what must hold: the thing that varies between probe kinds. Each
@@ -779,6 +748,20 @@ impl Selector {
             Selector::All => true,
             Selector::Tags(tags) => tags.iter().any(|t| target.tags.contains(t)),
             Selector::Names(names) => names.contains(&target.name),
+            Selector::Except(inner, not_tags) => {
+                inner.selects(target) && !not_tags.iter().any(|t| target.tags.contains(t))
+            }
+        }
+    }
+
+    /// The `not_tags` tag that keeps a target the selector would otherwise pick out.
+    pub fn exempting_tag(&self, target: &Target) -> Option<&str> {
+        match self {
+            Selector::Except(inner, not_tags) if inner.selects(target) => not_tags
+                .iter()
+                .find(|t| target.tags.contains(*t))
+                .map(String::as_str),
+            _ => None,
         }
     }
 }
@@ -789,6 +772,15 @@ impl Probe {
     pub fn applies_to(&self, target: &Target) -> bool {
         self.targets.selects(target)
             && (self.schemes.is_empty() || self.schemes.contains(target.url.scheme()))
+    }
+
+    /// The tag by which `target` is exempt from this probe (`targets: { not_tags: [...] }`),
+    /// when it is otherwise selected: such a pair is shown as skipped, with the tag.
+    pub fn exempted_by(&self, target: &Target) -> Option<&str> {
+        if !self.schemes.is_empty() && !self.schemes.contains(target.url.scheme()) {
+            return None;
+        }
+        self.targets.exempting_tag(target)
     }
 }
 
@@ -829,6 +821,16 @@ impl Ctx<'_> {
     ) {
         self.diags
             .push(Diagnostic::new(self.file, Self::pos(at), message).with_hint(hint));
+    }
+
+    /// A regex of an `http` check, where `{{random}}` stands for the run's canary.
+    fn check_regex(&mut self, at: &Spanned<String>) -> Option<Regex> {
+        match crate::check::canary::regex_source(&at.value) {
+            std::borrow::Cow::Borrowed(_) => self.regex(at),
+            std::borrow::Cow::Owned(source) => {
+                self.regex(&Spanned::new(source, at.referenced, at.defined))
+            }
+        }
     }
 
     fn regex(&mut self, at: &Spanned<String>) -> Option<Regex> {
@@ -1133,6 +1135,38 @@ fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> 
     let Some(sel) = raw else {
         return Selector::All;
     };
+    let Some(not_tags) = &sel.value.not_tags else {
+        return compile_inclusion(ctx, sel);
+    };
+    if sel.value.names.is_some() {
+        ctx.err_hint(
+            sel,
+            "`targets` takes `not_tags` with `tags` or alone, not with `names`",
+            "`names` already lists exactly the targets; drop the ones to exempt",
+        );
+        return Selector::All;
+    }
+    if not_tags.is_empty() {
+        ctx.err_hint(
+            sel,
+            "`not_tags` is empty",
+            "list the tags whose targets the probe exempts, e.g. `not_tags: [internal-only]`",
+        );
+        return Selector::All;
+    }
+    let inner = if sel.value.tags.is_some() {
+        compile_inclusion(ctx, sel)
+    } else {
+        Selector::All
+    };
+    Selector::Except(
+        Box::new(inner),
+        not_tags.iter().map(|t| t.value.clone()).collect(),
+    )
+}
+
+/// The `tags` or `names` part of a selector.
+fn compile_inclusion(ctx: &mut Ctx<'_>, sel: &Spanned<raw::Selector>) -> Selector {
     match (&sel.value.tags, &sel.value.names) {
         (Some(_), Some(_)) => {
             ctx.err_hint(
@@ -1151,7 +1185,9 @@ fn compile_selector(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::Selector>>) -> 
             }
             Selector::Names(names.iter().map(|t| t.value.clone()).collect())
         }
-        (None, None) if sel.value.schemes.is_some() => Selector::All,
+        (None, None) if sel.value.schemes.is_some() || sel.value.not_tags.is_some() => {
+            Selector::All
+        }
         (None, None) => {
             ctx.err_hint(
                 sel,
@@ -1377,13 +1413,16 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         && (!modifiers.is_empty()
             || c.at_least.is_some()
             || c.at_most.is_some()
-            || c.distinct.is_some())
+            || c.distinct.is_some()
+            || c.last_token_of.is_some())
     {
         let what = modifiers
             .first()
             .copied()
             .unwrap_or(if c.distinct.is_some() {
                 "distinct"
+            } else if c.last_token_of.is_some() {
+                "last_token_of"
             } else {
                 "at_least"
             });
@@ -1520,11 +1559,11 @@ fn compile_header_check(
     } else if let Some(v) = &c.contains {
         HeaderTest::Contains(v.value.clone())
     } else if let Some(m) = &c.matches {
-        HeaderTest::Matches(ctx.regex(m)?)
+        HeaderTest::Matches(ctx.check_regex(m)?)
     } else if let Some(m) = &c.not_matches {
-        HeaderTest::NotMatches(ctx.regex(m)?)
+        HeaderTest::NotMatches(ctx.check_regex(m)?)
     } else if let Some(cap) = &c.capture {
-        let regex = ctx.regex(cap)?;
+        let regex = ctx.check_regex(cap)?;
         if regex.captures_len() < 2 {
             ctx.err_hint(
                 cap,
@@ -1585,11 +1624,46 @@ fn compile_header_check(
     } else {
         return None;
     };
-    Some(Check::Header {
-        name: header,
-        test,
-        distinct: c.distinct.as_ref().is_some_and(|d| d.value),
-    })
+    let distinct = c.distinct.as_ref().is_some_and(|d| d.value);
+    match &c.last_token_of {
+        None => Some(Check::Header {
+            name: header,
+            test,
+            distinct,
+        }),
+        Some(tokens) if distinct => {
+            ctx.err_hint(
+                tokens,
+                "`distinct` and `last_token_of` do not go together",
+                "`last_token_of` already reads the header as a list of tokens",
+            );
+            None
+        }
+        Some(tokens) => compile_header_token(ctx, tokens, header, test),
+    }
+}
+
+/// A header check that judges only the last token of the header that is one of `tokens`.
+fn compile_header_token(
+    ctx: &mut Ctx<'_>,
+    tokens: &Spanned<Vec<String>>,
+    name: HeaderName,
+    test: HeaderTest,
+) -> Option<Check> {
+    let known: Vec<String> = tokens
+        .value
+        .iter()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    if known.is_empty() || known.iter().any(|t| t.is_empty() || t.contains(',')) {
+        ctx.err_hint(
+            tokens,
+            "`last_token_of` needs a list of non-empty tokens without commas",
+            "list the tokens browsers recognise, e.g. `[no-referrer, same-origin, unsafe-url]`",
+        );
+        return None;
+    }
+    Some(Check::HeaderToken { name, known, test })
 }
 
 fn compile_csp(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
@@ -1708,6 +1782,9 @@ fn compile_location(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Location>) -> Option<C
 
 fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
     let b = &raw.value;
+    if b.capture.is_some() || b.after_now.is_some() {
+        return compile_body_date(ctx, raw);
+    }
     let set = [
         b.contains.is_some(),
         b.not_contains.is_some(),
@@ -1725,7 +1802,7 @@ fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest>
             } else {
                 "body check combines several assertions"
             },
-            "give exactly one of: contains, not_contains, matches, not_matches",
+            "give exactly one of: contains, not_contains, matches, not_matches, capture",
         );
         return None;
     }
@@ -1734,12 +1811,45 @@ fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest>
     } else if let Some(v) = &b.not_contains {
         Some(BodyTest::NotContains(v.value.clone()))
     } else if let Some(m) = &b.matches {
-        ctx.regex(m).map(BodyTest::Matches)
+        ctx.check_regex(m).map(BodyTest::Matches)
     } else if let Some(m) = &b.not_matches {
-        ctx.regex(m).map(BodyTest::NotMatches)
+        ctx.check_regex(m).map(BodyTest::NotMatches)
     } else {
         None
     }
+}
+
+/// `body: { capture: REGEX, after_now: BOOL }`: a date in the body compared with now.
+fn compile_body_date(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
+    let b = &raw.value;
+    let others = [&b.contains, &b.not_contains, &b.matches, &b.not_matches];
+    let hint = "e.g. `body: { capture: '(?m)^Expires:[ \\t]*(\\S+)', after_now: true }`";
+    if others.iter().any(|o| o.is_some()) {
+        ctx.err_hint(raw, "body check combines several assertions", hint);
+        return None;
+    }
+    let (Some(cap), Some(after_now)) = (&b.capture, &b.after_now) else {
+        let message = if b.capture.is_some() {
+            "body `capture` needs `after_now`"
+        } else {
+            "`after_now` needs `capture`"
+        };
+        ctx.err_hint(raw, message, hint);
+        return None;
+    };
+    let regex = ctx.check_regex(cap)?;
+    if regex.captures_len() < 2 {
+        ctx.err_hint(
+            cap,
+            format!("capture regex {} has no group", quote(&cap.value)),
+            "wrap the date in parentheses, e.g. `Expires:[ \\t]*(\\S+)`",
+        );
+        return None;
+    }
+    Some(BodyTest::CaptureDate {
+        regex,
+        after_now: after_now.value,
+    })
 }
 
 fn compile_json(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Json>) -> Option<Check> {
@@ -1802,17 +1912,23 @@ fn compile_cookies(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Cookies>) -> Option<Che
             }
         },
     };
-    if all_have.is_empty() && samesite_at_least.is_none() {
+    let flag = |f: &Option<Spanned<bool>>| f.as_ref().is_some_and(|f| f.value);
+    let samesite_valid = flag(&raw.value.samesite_valid);
+    let prefix_rules = flag(&raw.value.prefix_rules);
+    if all_have.is_empty() && samesite_at_least.is_none() && !samesite_valid && !prefix_rules {
         ctx.err_hint(
             raw,
             "cookies check asserts nothing",
-            "add `all_have: [secure, httponly]` or `samesite_at_least: lax`",
+            "add `all_have: [secure, httponly]`, `samesite_at_least: lax`, `samesite_valid: true` or `prefix_rules: true`",
         );
         return None;
     }
     Some(Check::Cookies {
         all_have,
         samesite_at_least,
+        session_like: raw.value.session_like.as_ref().map(|s| s.value),
+        samesite_valid,
+        prefix_rules,
     })
 }
 
@@ -1845,6 +1961,109 @@ mod tests {
     use super::*;
     use crate::probe::http::check_path;
 
+    /// Compiles a probe file's text; the errors' messages when it does not compile.
+    fn compile_text(yaml: &str) -> Result<Probe, Vec<String>> {
+        let raw: raw::Probe = serde_saphyr::from_str(yaml).unwrap();
+        let mut diags = Diagnostics::default();
+        compile(Path::new("p.yaml"), raw, &Defaults::default(), &mut diags)
+            .ok_or_else(|| diags.iter().map(|d| d.message.clone()).collect())
+    }
+
+    fn http_probe(extra: &str, checks: &str) -> String {
+        format!("id: t/p\nname: t\nseverity: low\n{extra}http:\n  path: /\nchecks:\n{checks}")
+    }
+
+    #[test]
+    fn not_tags_exempt_targets_and_refuse_names() {
+        let p = compile_text(&http_probe(
+            "targets: { tags: [public], not_tags: [internal-only] }\n",
+            "  - status: 200\n",
+        ))
+        .unwrap();
+        let Selector::Except(inner, tags) = &p.targets else {
+            panic!("{:?}", p.targets)
+        };
+        assert_eq!(**inner, Selector::Tags(BTreeSet::from(["public".into()])));
+        assert_eq!(tags, &BTreeSet::from(["internal-only".to_string()]));
+        let alone = compile_text(&http_probe(
+            "targets: { not_tags: [internal-only] }\n",
+            "  - status: 200\n",
+        ))
+        .unwrap();
+        assert!(matches!(&alone.targets, Selector::Except(inner, _) if **inner == Selector::All));
+        let e = compile_text(&http_probe(
+            "targets: { names: [a], not_tags: [x] }\n",
+            "  - status: 200\n",
+        ))
+        .unwrap_err();
+        assert!(e[0].contains("not with `names`"), "{e:?}");
+    }
+
+    #[test]
+    fn new_check_keys_are_validated() {
+        for (checks, message) in [
+            (
+                "  - status: 200\n    last_token_of: [a]\n",
+                "`last_token_of` belongs to a header check",
+            ),
+            (
+                "  - header: referrer-policy\n    last_token_of: []\n    present: true\n",
+                "`last_token_of` needs a list",
+            ),
+            (
+                "  - body: { capture: '(\\S+)' }\n",
+                "body `capture` needs `after_now`",
+            ),
+            (
+                "  - body: { after_now: true }\n",
+                "`after_now` needs `capture`",
+            ),
+            (
+                "  - body: { capture: 'x', after_now: true }\n",
+                "capture regex `x` has no group",
+            ),
+            (
+                "  - body: { capture: '(x)', after_now: true, contains: y }\n",
+                "body check combines several assertions",
+            ),
+            (
+                "  - cookies: { session_like: true }\n",
+                "cookies check asserts nothing",
+            ),
+        ] {
+            let e = compile_text(&http_probe("", checks)).unwrap_err();
+            assert!(e[0].starts_with(message), "{checks}: {e:?}");
+        }
+        let p = compile_text(&http_probe(
+            "",
+            "  - cookies: { session_like: true, all_have: [secure], samesite_valid: true, prefix_rules: true }\n  - header: referrer-policy\n    last_token_of: [No-Referrer, unsafe-url]\n    not_equals: unsafe-url\n",
+        ))
+        .unwrap();
+        let checks = p.kind.checks();
+        assert!(matches!(
+            &checks[0].check,
+            Check::Cookies {
+                session_like: Some(true),
+                samesite_valid: true,
+                prefix_rules: true,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&checks[1].check, Check::HeaderToken { known, .. } if known == &["no-referrer", "unsafe-url"])
+        );
+    }
+
+    #[test]
+    fn random_in_a_check_regex_compiles_with_the_sentinel() {
+        let p = compile_text(&http_probe(
+            "",
+            "  - header: location\n    matches: '^https://{{random}}\\.invalid/'\n",
+        ))
+        .unwrap();
+        assert!(crate::check::canary::uses_random(&p.kind.checks()[0].check));
+    }
+
     #[test]
     fn probe_ids() {
         assert!(valid_probe_id("headers/hsts"));
@@ -1863,6 +2082,8 @@ mod tests {
         assert!(check_path("/\\evil.example").is_err());
         assert!(check_path("admin").is_err());
         assert!(check_path("{{vars.protected_paths}}").is_ok());
+        assert!(check_path("{{random}}/x").is_err());
+        assert!(check_path("/x?c={{random}}").is_ok());
         assert!(check_path("/login?next=https://evil.example/").is_ok());
         assert!(check_path("/a://b?x").is_err());
         assert!(check_path("/a b").is_err());
@@ -1936,18 +2157,5 @@ mod tests {
         assert!(regex_memory("\\w+") > 16 << 10);
         let (_, _, bytes) = compile_regex("max-age=(\\d+)");
         assert!(bytes > 1024, "{bytes}");
-    }
-
-    #[test]
-    fn templates_find_vars() {
-        let t = Template::parse("{{vars.protected_paths}}").unwrap();
-        assert_eq!(t.vars, vec!["protected_paths"]);
-        assert!(Template::parse("{{BaseURL}}/x").is_err());
-        let t = Template::parse("/a{{vars.dirs?}}").unwrap();
-        assert_eq!(t.vars, vec!["dirs"]);
-        assert_eq!(t.required().count(), 0);
-        assert_eq!(t.placeholder("dirs"), "{{vars.dirs?}}");
-        assert!(Template::parse("{{vars.?}}").is_err());
-        assert!(Template::parse("{{vars.x").is_err());
     }
 }

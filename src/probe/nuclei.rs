@@ -26,20 +26,6 @@ use crate::units::{self, Severity};
 pub mod raw {
     use super::*;
 
-    /// Just enough to tell a nuclei template from a picket probe.
-    #[derive(Debug, Deserialize)]
-    pub struct Shape {
-        /// nuclei's `info` block (picket probes have none).
-        #[serde(default)]
-        pub info: Option<serde::de::IgnoredAny>,
-        /// nuclei's legacy `requests` (picket probes have none).
-        #[serde(default)]
-        pub requests: Option<serde::de::IgnoredAny>,
-        /// The fields a picket probe always has.
-        #[serde(default)]
-        pub checks: Option<serde::de::IgnoredAny>,
-    }
-
     /// A template.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -208,10 +194,16 @@ pub mod raw {
     }
 }
 
-/// Whether YAML `text` has nuclei's shape rather than a picket probe's.
+/// Whether YAML `text` has nuclei's shape rather than a picket probe's: a top-level `info:`
+/// (or the legacy `requests:`) and no `checks:`. Read from the lines, without parsing twice.
 pub fn looks_like_nuclei(text: &str) -> bool {
-    serde_saphyr::from_str::<raw::Shape>(text)
-        .is_ok_and(|s| (s.info.is_some() || s.requests.is_some()) && s.checks.is_none())
+    let top = |key: &str| {
+        text.lines().any(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+    };
+    (top("info") || top("requests")) && !top("checks")
 }
 
 /// Why a nuclei field is outside the subset, for the error that names it.
@@ -543,27 +535,13 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
     }
     let mut headers = Vec::new();
     for (name, value) in &r.headers {
-        refuse_placeholders(ctx, value);
+        let template = value_template(ctx, value);
         match HeaderName::from_bytes(name.as_bytes()) {
-            Ok(h) => headers.push((
-                h,
-                Template {
-                    text: value.value.clone(),
-                    vars: Vec::new(),
-                    optional: Default::default(),
-                },
-            )),
+            Ok(h) => headers.push((h, template)),
             Err(_) => ctx.err(value, format!("invalid header name `{name}`")),
         }
     }
-    let body = r.body.as_ref().map(|b| {
-        refuse_placeholders(ctx, b);
-        Template {
-            text: b.value.clone(),
-            vars: Vec::new(),
-            optional: Default::default(),
-        }
-    });
+    let body = r.body.as_ref().map(|b| value_template(ctx, b));
     if let Some(m) = &r.max_redirects
         && !(0..=i64::try_from(crate::run::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
     {
@@ -609,61 +587,107 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
     })
 }
 
-/// `{{BaseURL}}/x` → `/x`, a path of the target like any probe's.
+/// Translates nuclei's URL placeholders into the runner's target placeholders
+/// ([`super::http::is_builtin`]); any other `{{…}}` (helper functions, variables) is refused.
+fn translate(text: &str) -> Result<Template, String> {
+    let mut out = String::new();
+    let mut vars = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
+        let name = match after[..end].trim() {
+            "BaseURL" => "@base",
+            "RootURL" => "@root",
+            "Hostname" => "@hostname",
+            "Host" => "@host",
+            "Port" => "@port",
+            "Scheme" => "@scheme",
+            other => return Err(format!("`{{{{{other}}}}}`")),
+        };
+        out.push_str(&format!("{{{{vars.{name}}}}}"));
+        vars.push(name.to_string());
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(Template { text: out, vars })
+}
+
+/// `{{BaseURL}}/x` → `/x`, a path of the target like any probe's; `{{RootURL}}/x` → `/x`
+/// from the root of the target's origin.
 fn base_relative(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<Template> {
     let text = p.value.trim();
-    let Some(rest) = text.strip_prefix("{{BaseURL}}") else {
-        let hint = if text.starts_with("{{RootURL}}") {
-            "`{{RootURL}}` is not supported yet: use `{{BaseURL}}` (the same for a target URL without a path)"
-        } else {
-            "paths start with `{{BaseURL}}`; picket requests only its target"
-        };
-        ctx.err_hint(p, format!("unsupported path `{text}`"), hint);
-        return None;
-    };
-    if rest.contains("{{") {
-        ctx.err_hint(
-            p,
-            format!("unsupported placeholder in path `{text}`"),
-            "helper functions and variables (`{{randstr}}`, `{{paths}}` …) are not evaluated",
-        );
-        return None;
-    }
-    let path = if rest.is_empty() {
-        "/".to_string()
-    } else if rest.starts_with('/') || rest.starts_with('?') {
-        if rest.starts_with('?') {
-            format!("/{rest}")
-        } else {
-            rest.to_string()
-        }
+    let (root, rest) = if let Some(rest) = text.strip_prefix("{{BaseURL}}") {
+        (false, rest)
+    } else if let Some(rest) = text.strip_prefix("{{RootURL}}") {
+        (true, rest)
     } else {
         ctx.err_hint(
             p,
-            format!("path `{text}` does not continue the base URL with `/`"),
-            "write `{{BaseURL}}/path`",
+            format!("unsupported path `{text}`"),
+            "paths start with `{{BaseURL}}` or `{{RootURL}}`; picket requests only its target",
         );
         return None;
     };
-    if let Err(e) = stays_on_target(&path) {
+    let rest = match rest.chars().next() {
+        None => "/".to_string(),
+        Some('/') => rest.to_string(),
+        Some('?') => format!("/{rest}"),
+        Some(_) => {
+            ctx.err_hint(
+                p,
+                format!("path `{text}` does not continue the base URL with `/`"),
+                "write `{{BaseURL}}/path`",
+            );
+            return None;
+        }
+    };
+    let mut template = match translate(&rest) {
+        Ok(t) => t,
+        Err(what) => {
+            ctx.err_hint(
+                p,
+                format!("unsupported placeholder {what} in path `{text}`"),
+                "helper functions and variables (`{{randstr}}`, `{{paths}}` …) are not evaluated",
+            );
+            return None;
+        }
+    };
+    if template.vars.iter().any(|v| v == "@base" || v == "@root") {
+        ctx.err_hint(
+            p,
+            format!("path `{text}` names a URL twice"),
+            "start the path with `{{BaseURL}}` only",
+        );
+        return None;
+    }
+    if let Err(e) = stays_on_target(&template.text) {
         ctx.err_hint(p, e, "picket requests only its target");
         return None;
     }
-    Some(Template {
-        text: path,
-        vars: Vec::new(),
-        optional: Default::default(),
-    })
+    if root {
+        template.text = format!("{{{{vars.@up}}}}{}", template.text);
+        template.vars.insert(0, "@up".to_string());
+    }
+    Some(template)
 }
 
-fn refuse_placeholders(ctx: &mut Ctx<'_>, value: &Spanned<String>) {
-    if value.value.contains("{{") {
+/// A header value or body with nuclei's URL placeholders; other placeholders are refused.
+fn value_template(ctx: &mut Ctx<'_>, value: &Spanned<String>) -> Template {
+    translate(&value.value).unwrap_or_else(|what| {
         ctx.err_hint(
             value,
-            "unsupported nuclei placeholder",
-            "helper functions and variables are not evaluated in headers and bodies",
+            format!("unsupported nuclei placeholder {what}"),
+            "helper functions and variables are not evaluated",
         );
-    }
+        Template {
+            text: String::new(),
+            vars: Vec::new(),
+        }
+    })
 }
 
 fn condition(ctx: &mut Ctx<'_>, raw: Option<&Spanned<String>>) -> Condition {
@@ -871,5 +895,34 @@ fn re2(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<regex::bytes::Regex> {
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_told_from_a_probe_by_its_top_level_keys() {
+        assert!(looks_like_nuclei("id: x\ninfo:\n  name: x\nhttp: []\n"));
+        assert!(looks_like_nuclei("id: x\nrequests: []\n"));
+        assert!(!looks_like_nuclei(
+            "id: a/b\nname: x\nhttp: { path: / }\nchecks: []\n"
+        ));
+        // A key nested under another is not top-level.
+        assert!(!looks_like_nuclei(
+            "id: a/b\nhttp:\n  info: x\nchecks: []\n"
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_become_unsupported_features() {
+        let d = explain(Diagnostic::new(
+            Path::new("t.yaml"),
+            Pos::START,
+            "unknown field `raw`, expected one of `method`, `path`",
+        ));
+        assert_eq!(d.message, "nuclei `raw` is not supported");
+        assert!(d.hint.unwrap().contains("raw requests"));
     }
 }

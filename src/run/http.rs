@@ -10,12 +10,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Gate, Runner, SetupError, redact_url};
-use crate::check::http::{self as check, Response};
+use crate::check::Graded;
+use crate::check::http::{self as check, Check, Response};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
-use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect};
+use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_builtin};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
@@ -50,29 +51,41 @@ pub(super) async fn execute(
             message,
         })
     };
+    // One canary per run: every request and every check of the run sees the same value.
+    let canary = crate::probe::template::new_canary();
     let mut planned = Vec::new();
     for exchange in &spec.exchanges {
         let base = match base_url(&exchange.request, target) {
             Ok(base) => base,
             Err(message) => return request_error(message),
         };
-        match expand_paths(&exchange.request.paths, target) {
-            Ok(paths) => planned.push((exchange, base, paths)),
+        match expand_paths(&exchange.request.paths, target, &canary) {
+            Ok(paths) => planned.push((
+                exchange,
+                crate::check::canary::bind_random(&exchange.checks, &canary),
+                base,
+                paths,
+            )),
             Err(message) => return request_error(message),
         }
     }
-    let sent: usize = planned.iter().map(|(_, _, p)| p.len()).sum();
+    let sent: usize = planned.iter().map(|(_, _, _, p)| p.len()).sum();
     let mut room = MAX_REQUESTS_PER_RUN.saturating_sub(sent);
-    let many = sent > 1 || planned.iter().any(|(e, _, _)| e.request.discover.is_some());
+    let many = sent > 1
+        || planned
+            .iter()
+            .any(|(e, _, _, _)| e.request.discover.is_some());
     let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
     let mut tally = Tally::default();
     let mut first = true;
-    for (exchange, base, mut paths) in planned {
+    for (exchange, checks, base, mut paths) in planned {
         let mut i = 0;
         while let Some(path) = paths.get(i).cloned() {
             let sent = Sent {
                 series,
                 exchange,
+                checks: &checks,
+                canary: &canary,
                 gate,
                 base: &base,
                 max_body_bytes,
@@ -111,6 +124,9 @@ pub(super) async fn execute(
 struct Sent<'a> {
     series: &'a Series,
     exchange: &'a Exchange,
+    /// The exchange's checks, bound to the run's canary.
+    checks: &'a [Graded<Check>],
+    canary: &'a str,
     gate: &'a Gate,
     /// The URL paths are appended to: the target's, or its plain-HTTP twin.
     base: &'a Url,
@@ -137,9 +153,11 @@ async fn run_path(
     let follow = exchange.request.follow_redirects;
     let response = exchange_one(sent, url, follow).await?;
     result.status = Some(response.status.as_u16());
+    // The request as the probe wrote it: a finding keeps its name from run to run.
+    let label = path.replace(sent.canary, "{{random}}");
     let name = |check: String| {
         if many {
-            format!("{} {path}: {check}", exchange.request.method)
+            format!("{} {label}: {check}", exchange.request.method)
         } else {
             check
         }
@@ -153,7 +171,7 @@ async fn run_path(
         tally.skipped.get_or_insert_with(|| name(reason));
         return Ok((false, response));
     }
-    let evaluation = check::evaluate(&exchange.checks, &response);
+    let evaluation = check::evaluate(sent.checks, &response);
     let found = !evaluation.findings.is_empty();
     for mut f in evaluation.findings {
         f.check = name(f.check);
@@ -244,18 +262,20 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
     let target = &sent.series.target;
     let request = &sent.exchange.request;
     let origin = sent.base.origin();
-    let headers =
-        request_headers(request, target, origin == target.url.origin()).map_err(|message| {
-            RunError {
-                kind: ErrorKind::Request,
-                message,
-            }
-        })?;
-    let body = match &request.body {
-        Some(t) => Some(render(t, target).map_err(|message| RunError {
+    let headers = request_headers(request, target, sent.canary, origin == target.url.origin())
+        .map_err(|message| RunError {
             kind: ErrorKind::Request,
             message,
-        })?),
+        })?;
+    let body = match &request.body {
+        Some(t) => Some(
+            with_target(t, &target.url)
+                .render(&target.vars, sent.canary)
+                .map_err(|message| RunError {
+                    kind: ErrorKind::Request,
+                    message,
+                })?,
+        ),
         None => None,
     };
 
@@ -468,33 +488,17 @@ fn join(base: &Url, path: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Expands path templates: each list variable yields one path per item.
-fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, String> {
+/// Expands path templates: each list variable yields one path per item; `{{random}}` is the
+/// run's canary.
+fn expand_paths(
+    templates: &[Template],
+    target: &Target,
+    canary: &str,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for t in templates {
-        let mut partial = vec![t.text.clone()];
-        for name in &t.vars {
-            let placeholder = t.placeholder(name);
-            let values: Vec<&str> = match target.vars.get(name) {
-                Some(Var::One(v)) => vec![v.expose().as_str()],
-                Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
-                // An optional variable the target does not declare: no request.
-                None if t.optional.contains(name) => Vec::new(),
-                None => return Err(format!("target declares no `vars.{name}`")),
-            };
-            partial = partial
-                .iter()
-                .flat_map(|p| {
-                    let placeholder = &placeholder;
-                    values.iter().map(move |v| p.replacen(placeholder, v, 1))
-                })
-                .collect();
-            if partial.len() > MAX_REQUESTS_PER_RUN {
-                return Err(format!(
-                    "variables expand to more than {MAX_REQUESTS_PER_RUN} requests"
-                ));
-            }
-        }
+        let partial =
+            with_target(t, &target.url).expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
         for p in &partial {
             if crate::probe::stays_on_target(p).is_err() {
                 return Err(format!(
@@ -513,23 +517,40 @@ fn expand_paths(templates: &[Template], target: &Target) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// Renders a header or body template; list variables are joined with `, `.
-fn render(template: &Template, target: &Target) -> Result<String, String> {
-    let mut text = template.text.clone();
-    for name in &template.vars {
-        let value = match target.vars.get(name) {
-            Some(Var::One(v)) => v.expose().clone(),
-            Some(Var::List(vs)) => vs
-                .iter()
-                .map(|v| v.expose().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            None if template.optional.contains(name) => String::new(),
-            None => return Err(format!("target declares no `vars.{name}`")),
-        };
-        text = text.replacen(&template.placeholder(name), &value, 1);
+/// The template with the target's own placeholders (`{{vars.@host}}` …, which nuclei
+/// templates use) filled in from its URL; the rest is rendered by [`Template`].
+fn with_target(template: &Template, url: &Url) -> Template {
+    let mut t = template.clone();
+    for name in template.vars.iter().filter(|n| is_builtin(n)) {
+        let value = builtin(name, url).unwrap_or_default();
+        t.text = t.text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
     }
-    Ok(text)
+    t.vars.retain(|n| !is_builtin(n));
+    t
+}
+
+/// The value of a placeholder taken from the target's URL (see
+/// [`crate::probe::http::is_builtin`]).
+fn builtin(name: &str, url: &Url) -> Option<String> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or_default();
+    let with_port = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Some(match name {
+        "@base" => url.as_str().trim_end_matches('/').to_string(),
+        "@root" => format!("{}://{with_port}", url.scheme()),
+        "@host" => with_port,
+        "@hostname" => host.to_string(),
+        "@port" => port.to_string(),
+        "@scheme" => url.scheme().to_string(),
+        "@up" => "/..".repeat(
+            url.path_segments()
+                .map_or(0, |s| s.filter(|s| !s.is_empty()).count()),
+        ),
+        _ => return None,
+    })
 }
 
 /// Request headers: the target's (when the probe uses target auth and the request goes to the
@@ -537,6 +558,7 @@ fn render(template: &Template, target: &Target) -> Result<String, String> {
 fn request_headers(
     http: &HttpRequest,
     target: &Target,
+    canary: &str,
     own_origin: bool,
 ) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
@@ -546,7 +568,7 @@ fn request_headers(
         }
     }
     for (name, template) in &http.headers {
-        let text = render(template, target)?;
+        let text = with_target(template, &target.url).render(&target.vars, canary)?;
         let mut value = HeaderValue::from_str(&text)
             .map_err(|_| format!("header `{name}` has an invalid value after expansion"))?;
         if !template.vars.is_empty() {

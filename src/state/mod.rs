@@ -71,12 +71,121 @@ pub enum Mark {
 }
 
 impl Mark {
+    /// The lowercase name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Pass => "pass",
+            Mark::Fail => "fail",
+            Mark::Error => "error",
+            Mark::Skip => "skip",
+        }
+    }
+
     fn of(outcome: &Outcome) -> Mark {
         match outcome {
             Outcome::Pass => Mark::Pass,
             Outcome::Fail(_) => Mark::Fail,
             Outcome::Error(_) => Mark::Error,
             Outcome::Skip(_) => Mark::Skip,
+        }
+    }
+}
+
+/// One run as the history remembers it.
+///
+/// Stored compactly (`{"outcome":"fail","started_ms":…,"duration_ms":3,"error":"timeout"}`);
+/// a store written when the history kept only outcomes (`"fail"`) still loads, with the time
+/// of those runs unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRun", into = "RunRecord")]
+pub struct Run {
+    /// Its outcome.
+    pub outcome: Mark,
+    /// When it started (`None` for runs stored by an older picket).
+    pub started: Option<SystemTime>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The class of its error (`timeout`, `dns`, `connect`, …) when it errored.
+    pub error: Option<String>,
+}
+
+impl Run {
+    fn of(outcome: &Outcome, started: SystemTime, duration: Duration) -> Run {
+        Run {
+            outcome: Mark::of(outcome),
+            // Kept as stored, so that a state reads back from the store as it was written.
+            started: Some(to_millis(started)),
+            duration_ms: millis(duration),
+            error: match outcome {
+                Outcome::Error(e) => Some(e.kind.as_str().to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn to_millis(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_millis(millis(d)),
+        Err(_) => SystemTime::UNIX_EPOCH,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A [`Run`] as stored.
+#[derive(Serialize, Deserialize)]
+struct RunRecord {
+    outcome: Mark,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_ms: Option<u64>,
+    #[serde(default)]
+    duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// A stored run in either format.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredRun {
+    Outcome(Mark),
+    Record(RunRecord),
+}
+
+impl From<StoredRun> for Run {
+    fn from(stored: StoredRun) -> Run {
+        match stored {
+            StoredRun::Outcome(outcome) => Run {
+                outcome,
+                started: None,
+                duration_ms: 0,
+                error: None,
+            },
+            StoredRun::Record(r) => Run {
+                outcome: r.outcome,
+                started: r
+                    .started_ms
+                    .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+                duration_ms: r.duration_ms,
+                error: r.error,
+            },
+        }
+    }
+}
+
+impl From<Run> for RunRecord {
+    fn from(run: Run) -> RunRecord {
+        RunRecord {
+            outcome: run.outcome,
+            started_ms: run
+                .started
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(millis),
+            duration_ms: run.duration_ms,
+            error: run.error,
         }
     }
 }
@@ -114,8 +223,8 @@ pub struct SeriesState {
     /// Why the last run was skipped, if it was (absent in stores written before skips).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_skip: Option<String>,
-    /// Recent outcomes, oldest first.
-    pub history: VecDeque<Mark>,
+    /// Recent runs, oldest first.
+    pub history: VecDeque<Run>,
 }
 
 impl SeriesState {
@@ -134,11 +243,11 @@ impl SeriesState {
         confirm: u32,
         recover: u32,
     ) -> Option<Transition> {
-        let mark = Mark::of(outcome);
-        self.last_outcome = Some(mark);
+        let run = Run::of(outcome, started, duration);
+        self.last_outcome = Some(run.outcome);
         self.last_run = Some(started);
-        self.last_duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        self.history.push_back(mark);
+        self.last_duration_ms = run.duration_ms;
+        self.history.push_back(run);
         while self.history.len() > HISTORY_LEN {
             self.history.pop_front();
         }
@@ -271,7 +380,14 @@ pub(crate) mod tests {
             assert_eq!(step(&mut s, error()), None);
             assert_eq!(s.state, State::Regressed);
         }
-        assert_eq!(s.history.iter().filter(|m| **m == Mark::Error).count(), 7);
+        assert_eq!(
+            s.history
+                .iter()
+                .filter(|r| r.outcome == Mark::Error)
+                .count(),
+            7
+        );
+        assert_eq!(s.history.back().unwrap().error.as_deref(), Some("timeout"));
     }
 
     /// A skip (a header probe on a redirect to another origin) is like an error: it neither
@@ -298,7 +414,10 @@ pub(crate) mod tests {
         assert_eq!(s.state, State::Regressed);
         assert_eq!(s.findings.len(), 1);
         assert_eq!(s.last_outcome, Some(Mark::Skip));
-        assert_eq!(s.history.iter().filter(|m| **m == Mark::Skip).count(), 3);
+        assert_eq!(
+            s.history.iter().filter(|r| r.outcome == Mark::Skip).count(),
+            3
+        );
         // A state written before skips existed still reads.
         let old = serde_json::json!({"state": "passing", "since": null, "fail_streak": 0,
             "pass_streak": 1, "last_outcome": "pass", "last_run": null, "last_duration_ms": 0,
@@ -334,5 +453,24 @@ pub(crate) mod tests {
             step(&mut s, Outcome::Pass);
         }
         assert_eq!(s.history.len(), HISTORY_LEN);
+    }
+
+    #[test]
+    fn runs_keep_their_time_and_a_store_of_bare_outcomes_still_loads() {
+        let mut s = SeriesState::default();
+        let started = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        s.apply(&error(), started, Duration::from_millis(42), 1, 1);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains(r#"{"outcome":"error","started_ms":1700000000123,"duration_ms":42,"error":"timeout"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<SeriesState>(&json).unwrap(), s);
+
+        let mut old = serde_json::to_value(&s).unwrap();
+        old["history"] = serde_json::json!(["pass", "fail"]);
+        let old: SeriesState = serde_json::from_value(old).unwrap();
+        let marks: Vec<_> = old.history.iter().map(|r| (r.outcome, r.started)).collect();
+        assert_eq!(marks, [(Mark::Pass, None), (Mark::Fail, None)]);
     }
 }

@@ -18,33 +18,25 @@ use tokio::sync::broadcast;
 
 use super::{SeriesState, State, Store, StoreError, Transition};
 use crate::outcome::RunResult;
-use crate::units::Severity;
+use crate::probe::Probe;
 
 /// How many changes a slow subscriber may fall behind before it misses some.
 pub const CHANGES_CAPACITY: usize = 4096;
 
-/// What the tracker knows of a series besides its state: labels for people and telemetry, and
-/// the thresholds of its state machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the tracker knows of a series besides its state: the loaded probe (its labels for
+/// people and telemetry, the thresholds of its state machine, its description and
+/// remediation) and the target's name and tags.
+///
+/// The probe is the one the plan holds, shared rather than copied: a reload swaps it for the
+/// newly loaded one, so what the API shows of a probe is always what runs.
+#[derive(Debug, Clone)]
 pub struct SeriesInfo {
-    /// Probe id.
-    pub probe: String,
+    /// The loaded probe.
+    pub probe: Arc<Probe>,
     /// Target name.
     pub target: String,
-    /// Probe severity.
-    pub severity: Severity,
     /// Target tags.
     pub tags: Vec<String>,
-    /// Probe title.
-    pub name: String,
-    /// The probe's first reference URL.
-    pub reference: Option<String>,
-    /// The probe's vulnerability classification (`cve-id`, `cwe-id`, `cvss-score`).
-    pub classification: Vec<(String, String)>,
-    /// Failing runs before a regression.
-    pub confirm: u32,
-    /// Passing runs before a recovery.
-    pub recover: u32,
 }
 
 /// A tracked series: its labels and its state.
@@ -159,8 +151,8 @@ impl Tracker {
             &result.outcome,
             result.started,
             result.duration,
-            info.confirm,
-            info.recover,
+            info.probe.confirm,
+            info.probe.recover,
         );
         // Durable before shown or announced: a crash after this line cannot announce it twice.
         if let Err(e) = self.store.put(key, &state).await {
@@ -255,16 +247,19 @@ mod tests {
     use crate::state::tests::fail;
 
     fn info(probe: &str) -> SeriesInfo {
+        let file = Path::new("test.yaml");
+        let yaml = format!(
+            "id: {probe}\nname: {probe}\nseverity: high\nconfirm: 1\nrecover: 1\n\
+             http:\n  path: /\nchecks:\n  - status: 200\n"
+        );
+        let raw = crate::load::parse_yaml(file, &yaml).expect("probe parses");
+        let mut diags = crate::diag::Diagnostics::default();
+        let probe = crate::probe::compile(file, raw, &Default::default(), &mut diags)
+            .expect("probe compiles");
         SeriesInfo {
-            probe: probe.into(),
+            probe: Arc::new(probe),
             target: "web".into(),
-            severity: Severity::High,
             tags: vec![],
-            name: probe.into(),
-            reference: None,
-            classification: Vec::new(),
-            confirm: 1,
-            recover: 1,
         }
     }
 

@@ -27,13 +27,21 @@ fn raw_get(api: SocketAddr, path: &str, host: Option<&str>) -> (u16, String, Str
     (status, head.to_ascii_lowercase(), body.to_string())
 }
 
+/// Every route that follows the `Host` rule.
+const PAGES: [&str; 4] = [
+    "/api/v1/series",
+    "/api/v1/regressions",
+    "/",
+    "/series?probe=headers/nosniff&target=web",
+];
+
 fn api_workspace(target: &str, api: &str) -> tempfile::TempDir {
     workspace(&[
         ("probes/nosniff.yaml", crate::service::NOSNIFF),
         (
             "picket.yaml",
             &format!(
-                "probes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
                  defaults:\n  schedule: {{ every: 1s }}\nstate: {{ path: state }}\n{api}"
             ),
         ),
@@ -68,7 +76,7 @@ async fn api_answers_only_its_own_names_and_never_lets_a_browser_sniff() {
         None,
     ];
     for host in answered {
-        for path in ["/api/v1/series", "/api/v1/regressions", "/"] {
+        for path in PAGES {
             let (status, head, _) = get(path, host.clone()).await.unwrap();
             assert_eq!(status, 200, "{path} with Host {host:?}");
             assert!(head.contains("x-content-type-options: nosniff"), "{head}");
@@ -84,7 +92,7 @@ async fn api_answers_only_its_own_names_and_never_lets_a_browser_sniff() {
         "",
     ];
     for host in refused {
-        for path in ["/api/v1/series", "/api/v1/regressions", "/"] {
+        for path in PAGES {
             let (status, head, body) = get(path, Some(host.to_string())).await.unwrap();
             assert_eq!(status, 421, "{path} with Host {host:?}: {body}");
             assert!(head.contains("content-type: text/plain"), "{head}");
@@ -112,6 +120,19 @@ async fn api_answers_only_its_own_names_and_never_lets_a_browser_sniff() {
         "{head}"
     );
     assert!(page.contains("headers/nosniff"), "the page still renders");
+    let (status, head, page) = get(PAGES[3], Some("localhost".into())).await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'")
+            && head.contains("frame-ancestors 'none'"),
+        "{head}"
+    );
+    assert!(page.contains("MIME sniffing is disabled"), "{page}");
+    let (status, head, _) = get("/series?probe=nope&target=web", Some("localhost".into()))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert!(head.contains("content-security-policy"), "{head}");
 
     let log = service.log.lock().unwrap().clone();
     assert!(

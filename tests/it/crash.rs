@@ -170,7 +170,7 @@ fn flapping_workspace(target: &str, receiver: &Receiver) -> tempfile::TempDir {
         )
     };
     let config = format!(
-        "probes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
+        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {target}\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\n  recover: 1\n  timeout: 2s\n\
          limits:\n  per_target_rps: 100\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n\
          telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",

@@ -241,7 +241,7 @@ async fn an_unreachable_collector_neither_delays_runs_nor_grows_memory() {
     files.push((
         "picket.yaml".into(),
         format!(
-            "probes: [probes/]\ntargets:\n{targets}defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n\
+            "library: false\nprobes: [probes/]\ntargets:\n{targets}defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n\
              limits:\n  per_target_rps: 1000\n  per_target_concurrency: 64\nstate: {{ path: state }}\n\
              api: {{ listen: \"127.0.0.1:0\" }}\n\
              telemetry:\n  otlp: {{ endpoint: \"http://{hole_addr}\", protocol: grpc }}\n  export_interval: 1s\n"
@@ -313,7 +313,7 @@ async fn secrets_stay_out_of_the_api_and_telemetry() {
     let probe = "id: leak/echo\nname: echo\nseverity: high\nhttp:\n  path: /\nchecks:\n  - header: x-echo\n    absent: true\n  - body: { not_contains: token }\n";
     let ws = crate::helpers::workspace(&[("probes/echo.yaml", probe)]);
     let config = format!(
-        "probes: [probes/]\ntargets:\n  - name: web\n    url: {}\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_E2E_TOKEN}}\"\n\
+        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {}\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_E2E_TOKEN}}\"\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{}",
         target.url(),
         telemetry_block(&receiver, "grpc")
@@ -497,7 +497,7 @@ async fn two_shards_split_the_series_without_overlap() {
         files.push((
             "picket.yaml".into(),
             format!(
-                "probes: [probes/]\ntargets:\n  - name: a\n    url: {url}\n  - name: b\n    url: {url}\n\
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: a\n    url: {url}\n  - name: b\n    url: {url}\n\
                  state: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n",
                 url = server.url()
             ),
@@ -557,7 +557,7 @@ async fn a_removed_target_disappears_from_memory_and_the_store() {
         ),
         (
             "picket.yaml",
-            "probes: [probes/]\ntargets_from: [targets.d/]\ndefaults:\n  schedule: { every: 1s, jitter: 0% }\nlimits:\n  per_target_rps: 100\nstate: { path: state }\napi: { listen: \"127.0.0.1:0\" }\n",
+            "library: false\nprobes: [probes/]\ntargets_from: [targets.d/]\ndefaults:\n  schedule: { every: 1s, jitter: 0% }\nlimits:\n  per_target_rps: 100\nstate: { path: state }\napi: { listen: \"127.0.0.1:0\" }\n",
         ),
     ]);
     let service =

@@ -140,8 +140,9 @@ fn a_symlink_loop_in_a_probe_folder_is_reported_and_the_other_files_still_checke
 
 #[test]
 fn a_configmap_style_probe_folder_loads_each_probe_once() {
+    let config = format!("library: false\n{CONFIG}");
     let dir = workspace(&[
-        ("picket.yaml", CONFIG),
+        ("picket.yaml", &config),
         ("probes/..2026_01_01_00_00_00.1/a.yaml", &probe("test/a")),
         ("probes/..2026_01_01_00_00_00.1/b.yaml", &probe("test/b")),
     ]);

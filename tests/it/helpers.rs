@@ -142,7 +142,7 @@ pub fn workspace_bytes(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 /// A config with one target named `web` at `url`, probes from `probes/`, fast limits.
 pub fn config_for(url: &str, extra_target_yaml: &str) -> String {
     format!(
-        "probes: [probes/]\n\
+        "library: false\nprobes: [probes/]\n\
          targets:\n  - name: web\n    url: {url}\n{extra_target_yaml}\
          limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n"
     )
@@ -176,7 +176,7 @@ pub async fn run_probe_env(
     let ws = workspace(&[("probes/p.yaml", probe_yaml)]);
     let probes = ws.path().join("probes");
     let config = format!(
-        "probes: [{}]\ntargets:\n  - name: web\n    url: {url}\n{target_extra}limits:\n  per_target_rps: 1000\n  max_body_bytes: 64KiB\n",
+        "library: false\nprobes: [{}]\ntargets:\n  - name: web\n    url: {url}\n{target_extra}limits:\n  per_target_rps: 1000\n  max_body_bytes: 64KiB\n",
         probes.display()
     );
     let path = ws.path().join("picket.yaml");

@@ -215,7 +215,7 @@ async fn run_many(config: &str, probes: usize) -> Duration {
 async fn runs_respect_per_target_and_global_concurrency() {
     let (server, max) = concurrency_meter(Duration::from_millis(100)).await;
     let config = format!(
-        "probes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 3\n  per_target_rps: 1000\n",
+        "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 3\n  per_target_rps: 1000\n",
         server.url()
     );
     run_many(&config, 12).await;
@@ -226,7 +226,7 @@ async fn runs_respect_per_target_and_global_concurrency() {
         .map(|t| format!("  - name: t{t}\n    url: {}\n", server.url()))
         .collect();
     let config = format!(
-        "probes: [PROBES]\ntargets:\n{targets}limits:\n  concurrency: 5\n  per_target_concurrency: 4\n  per_target_rps: 1000\n"
+        "library: false\nprobes: [PROBES]\ntargets:\n{targets}limits:\n  concurrency: 5\n  per_target_concurrency: 4\n  per_target_rps: 1000\n"
     );
     run_many(&config, 6).await;
     assert_eq!(
@@ -240,7 +240,7 @@ async fn runs_respect_per_target_and_global_concurrency() {
 async fn requests_to_one_target_are_spaced_by_per_target_rps() {
     let (server, _) = concurrency_meter(Duration::ZERO).await;
     let config = format!(
-        "probes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 20\n",
+        "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {}\nlimits:\n  per_target_concurrency: 8\n  per_target_rps: 20\n",
         server.url()
     );
     // 21 requests at 20/s cannot take less than 1 s, however fast the machine.

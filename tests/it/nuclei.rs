@@ -414,3 +414,39 @@ async fn sarif_rules_carry_the_template_classification() {
         "{result}"
     );
 }
+
+/// `{{RootURL}}` is the target's origin even when its URL has a path; `{{BaseURL}}`,
+/// `{{Hostname}}`, `{{Host}}`, `{{Port}}` and `{{Scheme}}` are the target's own.
+#[tokio::test]
+async fn url_placeholders_are_the_targets() {
+    let server = TestServer::start(|seen| {
+        let host = seen
+            .headers
+            .get("x-host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        respond(200, &[], format!("{} {host}", seen.path_and_query))
+    })
+    .await;
+    let port = server.addr.port();
+    let template = "id: placeholders\ninfo:\n  name: placeholders\n  severity: low\nhttp:\n  - method: GET\n    path:\n      - \"{{RootURL}}/root?h={{Hostname}}&p={{Port}}&s={{Scheme}}\"\n      - \"{{BaseURL}}/base\"\n    headers:\n      X-Host: \"{{Host}}\"\n    matchers:\n      - type: word\n        name: seen\n        words:\n          - \"/root?h=127.0.0.1&p=PORT&s=http 127.0.0.1:PORT\"\n          - \"/app/base 127.0.0.1:PORT\"\n        condition: and\n        part: body\n".replace("PORT", &port.to_string());
+    // Each path answers with what it was sent; `and` over both lines needs both paths seen
+    // in one body, so check them one at a time.
+    let first = template.replace(
+        "          - \"/app/base 127.0.0.1:PORT\"\n"
+            .replace("PORT", &port.to_string())
+            .as_str(),
+        "",
+    );
+    let r = crate::helpers::run_probe(&format!("{}/app", server.url()), &first).await;
+    assert!(matches!(r.outcome, Outcome::Fail(_)), "{:?}", r.outcome);
+    let second = template.replace(
+        "          - \"/root?h=127.0.0.1&p=PORT&s=http 127.0.0.1:PORT\"\n"
+            .replace("PORT", &port.to_string())
+            .as_str(),
+        "",
+    );
+    let r = crate::helpers::run_probe(&format!("{}/app", server.url()), &second).await;
+    assert!(matches!(r.outcome, Outcome::Fail(_)), "{:?}", r.outcome);
+}

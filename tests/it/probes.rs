@@ -23,8 +23,13 @@ use crate::helpers::{Seen, TestServer, repo_root, respond, workspace};
 const SHELL: &str = "<html><head><title>Home</title></head><body>app shell</body></html>";
 const HTML: &str = "text/html; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
-/// The canary header value `methods/trace` sends.
-const TRACE_CANARY: &str = "picket-trace-canary-5f1c9a";
+/// Whether `text` is a run's canary: twelve lowercase ASCII letters and digits.
+fn is_canary(text: &str) -> bool {
+    text.len() == 12
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -47,7 +52,7 @@ fn load_one_with(probe: &str, url: &str, target_extra: &str) -> Loaded {
     let path = shipped(probe);
     assert!(path.is_file(), "{} does not exist", path.display());
     let config = format!(
-        "probes: [{path:?}]\n\
+        "library: false\nprobes: [{path:?}]\n\
          targets:\n  - name: web\n    url: {url}\n{target_extra}\
          limits: {{per_target_rps: 1000, per_target_concurrency: 16}}\n",
         path = path.display().to_string(),
@@ -215,8 +220,8 @@ const COVERED: &[(&str, &str)] = &[
     ("exposure/git", "high"),
     ("exposure/pprof", "medium"),
     ("exposure/server-status", "low"),
-    ("exposure/spring-actuator-env", "high"),
-    ("exposure/spring-actuator-heapdump", "critical"),
+    // Graded per path: env high, heap dump critical.
+    ("exposure/spring-actuator", "critical"),
     ("headers/clickjacking", "medium"),
     ("headers/hsts", "medium"),
     ("headers/nosniff", "low"),
@@ -230,15 +235,16 @@ const COVERED: &[(&str, &str)] = &[
     ("redirect/open-redirect", "medium"),
     ("auth/required", "high"),
     ("auth/required-garbage-token", "high"),
+    ("auth/jwt-alg-none", "critical"),
     ("exposure/directory-listing", "medium"),
     ("transport/https-redirect", "medium"),
     ("exposure/api-docs", "info"),
     ("headers/csp", "medium"),
     ("headers/csp-unsafe-inline", "low"),
-    // PROBES.md grades cookies "by case"; one probe has one severity (see the probe's
-    // description): medium, the case of a missing HttpOnly.
-    ("cookies/flags", "medium"),
+    // Graded by cookie name; the probe declares its most severe grade.
+    ("cookies/flags", "high"),
     ("cookies/flags-http", "medium"),
+    ("cookies/prefixes", "low"),
 ];
 
 fn probe_files() -> Vec<PathBuf> {
@@ -641,20 +647,33 @@ async fn referrer_policy() {
     .await;
 }
 
-/// The Referrer Policy spec (§8.1) takes the last token that *is a policy*; unknown tokens
-/// are skipped. `unsafe-url, x-future-policy` is therefore `unsafe-url` in every browser, but
-/// the probe only looks at the literal last token and passes.
+/// The Referrer Policy spec takes the last token that *is a policy*; unknown tokens are
+/// skipped. `unsafe-url, x-future-policy` is therefore `unsafe-url` in every browser, and
+/// `no-referrer, x-future-policy` is `no-referrer`.
 #[tokio::test]
-#[ignore = "probe defect: headers/referrer-policy passes `unsafe-url, <unknown token>` whose effective policy is unsafe-url"]
 async fn referrer_policy_unknown_last_token_is_skipped() {
     header_table(
         "headers/referrer-policy",
-        &[(
-            &[("referrer-policy", "unsafe-url, x-future-policy")],
-            Some("unsafe-url"),
-        )],
+        &[
+            (
+                &[("referrer-policy", "unsafe-url, x-future-policy")],
+                Some("\"unsafe-url\" (forbidden: \"unsafe-url\") (the last recognised token of \"unsafe-url, x-future-policy\")"),
+            ),
+            (&[("referrer-policy", "unsafe-url, foo")], Some("unsafe-url")),
+            (&[("referrer-policy", "no-referrer, foo")], None),
+            (&[("referrer-policy", "no-referrer, x-future-policy")], None),
+            // Only unknown tokens: the browser default applies.
+            (&[("referrer-policy", "foo, bar")], None),
+            (
+                &[("referrer-policy", "origin, strict-origin, ORIGIN, foo")],
+                Some("ORIGIN"),
+            ),
+        ],
     )
     .await;
+    // The soft-404 twin sends no Referrer-Policy: the default is safe.
+    let (outcome, _) = probe_against("headers/referrer-policy", soft_404).await;
+    expect_pass("referrer-policy on the soft-404 shell", &outcome);
 }
 
 #[tokio::test]
@@ -878,28 +897,28 @@ fn exposed() -> Vec<Exposed> {
             &["<title>phpinfo()</title>"],
         ),
         e(
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             ACTUATOR_JSON,
             ACTUATOR_ENV,
             &["activeProfiles", "propertySources"],
         ),
         e(
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/env",
             "application/json",
             ACTUATOR_ENV,
             &["activeProfiles"],
         ),
         e(
-            "exposure/spring-actuator-heapdump",
+            "exposure/spring-actuator",
             "/actuator/heapdump",
             "application/octet-stream",
             "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f",
             &["JAVA PROFILE 1.0.2"],
         ),
         e(
-            "exposure/spring-actuator-heapdump",
+            "exposure/spring-actuator",
             "/heapdump",
             "application/octet-stream",
             "JAVA PROFILE 1.0.1\0\0\0\0\x08",
@@ -970,8 +989,7 @@ const EXPOSURE_PROBES: &[&str] = &[
     "exposure/git",
     "exposure/pprof",
     "exposure/server-status",
-    "exposure/spring-actuator-env",
-    "exposure/spring-actuator-heapdump",
+    "exposure/spring-actuator",
 ];
 
 #[tokio::test]
@@ -1072,13 +1090,13 @@ async fn exposure_look_alikes_pass() {
         ),
         // Actuator health is fine; only env markers count.
         (
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             "application/json",
             "{\"status\":\"UP\"}",
         ),
         (
-            "exposure/spring-actuator-env",
+            "exposure/spring-actuator",
             "/actuator/env",
             "application/json",
             "{\"activeProfiles\":[\"prod\"]}",
@@ -1124,7 +1142,7 @@ async fn server_status_detects_current_phpinfo() {
 #[tokio::test]
 async fn spring_actuator_env_detects_boot_1_env() {
     let (outcome, _) = probe_against(
-        "exposure/spring-actuator-env",
+        "exposure/spring-actuator",
         serve_at(
             "/env",
             200,
@@ -1138,41 +1156,79 @@ async fn spring_actuator_env_detects_boot_1_env() {
     expect_fail("Spring Boot 1.x /env", &outcome, &["applicationConfig"]);
 }
 
-/// PROBES.md's exposure/spring-actuator row also covers `/actuator/heapdump` (HPROF or gzip
-/// magic, critical). No shipped probe requests it, so an exposed heap dump passes the whole
-/// library.
+/// One probe, graded per path by what it finds: an env document is a high finding, a heap
+/// dump a critical one, each naming its path; a run with both counts as critical.
 #[tokio::test]
-async fn some_probe_detects_an_exposed_heapdump() {
-    let all = picket::load::load_probe_paths(
-        &[repo_root().join("probes")],
-        &picket::config::Defaults::default(),
-    )
-    .unwrap_or_else(|d| panic!("{d}"));
-    let Some(probe) = all.iter().find(|p| {
-        p.kind.as_http().unwrap().exchanges[0]
-            .request
-            .paths
-            .iter()
-            .any(|t| t.text == "/actuator/heapdump")
-    }) else {
-        panic!("no shipped probe requests /actuator/heapdump");
+async fn spring_actuator_grades_env_high_and_heapdump_critical() {
+    use picket::units::Severity;
+    const HPROF: &str = "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f";
+    let handler = |env: bool, heapdump: bool| {
+        move |seen: Seen| match seen.path_and_query.as_str() {
+            "/actuator/env" if env => {
+                respond(200, &[("content-type", ACTUATOR_JSON)], ACTUATOR_ENV)
+            }
+            "/actuator/heapdump" if heapdump => {
+                respond(200, &[("content-type", "application/octet-stream")], HPROF)
+            }
+            _ => respond(404, &[("content-type", TEXT)], ""),
+        }
     };
-    let name = probe
-        .source
-        .strip_prefix(repo_root().join("probes"))
-        .unwrap()
-        .with_extension("");
-    let (outcome, _) = probe_against(
-        name.to_str().unwrap(),
-        serve_at(
-            "/actuator/heapdump",
-            200,
-            "application/octet-stream",
-            "JAVA PROFILE 1.0.2\0\0\0\0\x08\0\0\x01\x7f",
-        ),
-    )
+    let severities = |outcome: &Outcome| -> Vec<(String, Severity)> {
+        outcome
+            .findings()
+            .iter()
+            .map(|f| (f.check.clone(), f.severity.expect("graded")))
+            .collect()
+    };
+
+    let (outcome, seen) = probe_against("exposure/spring-actuator", handler(true, false)).await;
+    assert_eq!(seen.len(), 4, "one request per path");
+    expect_fail("env", &outcome, &["activeProfiles"]);
+    assert_eq!(
+        severities(&outcome),
+        [(
+            "GET /actuator/env: the actuator's environment is not served".to_string(),
+            Severity::High
+        )]
+    );
+
+    let (outcome, _) = probe_against("exposure/spring-actuator", handler(false, true)).await;
+    expect_fail("heapdump", &outcome, &["JAVA PROFILE 1.0.2"]);
+    assert_eq!(
+        severities(&outcome),
+        [(
+            "GET /actuator/heapdump: no JVM heap dump is served".to_string(),
+            Severity::Critical
+        )]
+    );
+
+    let (outcome, _) = probe_against("exposure/spring-actuator", handler(true, true)).await;
+    let findings = expect_fail("both", &outcome, &[]);
+    assert_eq!(findings.len(), 2, "{}", show(&findings));
+    assert_eq!(
+        picket::outcome::severity_of(&findings, Severity::Info),
+        Severity::Critical
+    );
+
+    // Gzip magic (a compressed dump) counts too.
+    let (outcome, _) = probe_against("exposure/spring-actuator", |seen: Seen| {
+        if seen.path_and_query == "/heapdump" {
+            respond(
+                200,
+                &[("content-type", "application/octet-stream")],
+                axum::body::Body::from(vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]),
+            )
+        } else {
+            respond(404, &[], "")
+        }
+    })
     .await;
-    expect_fail("exposed heapdump", &outcome, &[]);
+    let findings = expect_fail("gzip heapdump", &outcome, &[]);
+    assert!(
+        findings[0].check.starts_with("GET /heapdump: "),
+        "{}",
+        show(&findings)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1193,20 +1249,26 @@ fn trace_echo(status: u16) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 
     }
 }
 
+/// The `X-Picket-Canary` value a request carried.
+fn trace_canary(seen: &Seen) -> String {
+    let value = seen
+        .headers
+        .get("x-picket-canary")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let canary = value.strip_prefix("picket-").unwrap_or_default();
+    assert!(is_canary(canary), "{value:?} is not picket-<canary>");
+    value
+}
+
 #[tokio::test]
 async fn trace_fails_only_when_the_canary_is_echoed_with_200() {
     let (outcome, seen) = probe_against("methods/trace", trace_echo(200)).await;
-    expect_fail("TRACE echoed", &outcome, &[TRACE_CANARY, "status 200"]);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method.as_str(), "TRACE");
     assert_eq!(seen[0].path_and_query, "/");
-    assert_eq!(
-        seen[0]
-            .headers
-            .get("x-picket-canary")
-            .map(HeaderValue::as_bytes),
-        Some(TRACE_CANARY.as_bytes())
-    );
+    let canary = trace_canary(&seen[0]);
+    expect_fail("TRACE echoed", &outcome, &[&canary, "status 200"]);
 
     // Echoed, but not with 200 (an error page that quotes the request).
     for status in [405, 403, 501] {
@@ -1225,6 +1287,32 @@ async fn trace_fails_only_when_the_canary_is_echoed_with_200() {
     })
     .await;
     expect_pass("TRACE 200 without echo", &outcome);
+}
+
+/// Each run sends a new canary and looks for that one: two runs against an echoing server
+/// send different values and both fail; a page that quotes a fixed canary-like header (the
+/// value an older version of the probe sent) passes.
+#[tokio::test]
+async fn trace_canary_is_new_every_run() {
+    let server = TestServer::start(trace_echo(200)).await;
+    for _ in 0..2 {
+        let outcome = run_shipped_with("methods/trace", &server.url(), "").await;
+        let seen = server.seen();
+        let canary = trace_canary(seen.last().unwrap());
+        expect_fail("TRACE echoed", &outcome, &[&canary]);
+    }
+    let seen = server.seen();
+    assert_ne!(trace_canary(&seen[0]), trace_canary(&seen[1]));
+
+    let (outcome, _) = probe_against("methods/trace", |_| {
+        respond(
+            200,
+            &[("content-type", "message/http")],
+            "TRACE / HTTP/1.1\r\nx-picket-canary: picket-trace-canary-5f1c9a\r\n",
+        )
+    })
+    .await;
+    expect_pass("TRACE page quoting a fixed canary", &outcome);
 }
 
 #[tokio::test]
@@ -1303,10 +1391,9 @@ async fn security_txt_missing_or_without_contact_fails() {
     expect_fail("security.txt redirected to /login", &outcome, &["302"]);
 }
 
-/// PROBES.md: fails when "`Expires:` in the past" (RFC 9116 2.5.5: an expired file should be
-/// treated as stale). The probe says it does not compare the date in this version.
+/// Fails when "`Expires:` in the past" (RFC 9116 2.5.5: an expired file should be treated as
+/// stale), or when the date cannot be read; a future date or no Expires line passes.
 #[tokio::test]
-#[ignore = "probe gap: disclosure/security-txt does not fail on an Expires date in the past (PROBES.md requires it)"]
 async fn security_txt_expired_fails() {
     let outcome = security_txt(serve_at(
         SECURITY_TXT,
@@ -1315,7 +1402,27 @@ async fn security_txt_expired_fails() {
         "Contact: mailto:security@example.com\nExpires: 2001-01-01T00:00:00.000Z\n",
     ))
     .await;
-    expect_fail("expired security.txt", &outcome, &["2001-01-01"]);
+    let findings = expect_fail("expired security.txt", &outcome, &["2001-01-01"]);
+    assert_eq!(findings.len(), 1, "{}", show(&findings));
+    assert_eq!(findings[0].check, "security.txt has not expired");
+
+    for body in [
+        "Contact: mailto:security@example.com\nexpires: 2020-06-30T12:00:00+02:00\n",
+        "Contact: mailto:security@example.com\nExpires: tomorrow\n",
+        "Contact: mailto:security@example.com\nExpires: 2099-12-31\n",
+    ] {
+        let outcome = security_txt(serve_at(SECURITY_TXT, 200, TEXT, body)).await;
+        expect_fail(&format!("security.txt {body:?}"), &outcome, &[]);
+    }
+    for body in [
+        "Contact: mailto:security@example.com\nExpires: 2099-12-31T23:59:59Z\n",
+        "Contact: mailto:security@example.com\n",
+        // An `Expires` that is not at the start of a line is not the field.
+        "Contact: mailto:security@example.com\n# Expires: 2001-01-01T00:00:00Z\n",
+    ] {
+        let outcome = security_txt(serve_at(SECURITY_TXT, 200, TEXT, body)).await;
+        expect_pass(&format!("security.txt {body:?}"), &outcome);
+    }
 }
 
 /// `(?mi)^contact:\s*\S`: `\s*` also matches the newline, so an empty `Contact:` followed by
@@ -1353,9 +1460,29 @@ async fn security_txt_html_page_with_contact_line_fails() {
 // cors/credentialed-reflection (GET and preflight, a canary origin and `null`)
 // ---------------------------------------------------------------------------------------------
 
-const CANARY_ORIGIN: &str = "https://picket-canary.invalid";
+/// What the canary origin starts with; the rest is the run's canary and `.invalid`.
+const CANARY_ORIGIN: &str = "https://picket-";
 
-/// (probe, the `Origin` it sends, whether it is a preflight)
+/// Whether `origin` is `https://picket-<canary>.invalid`.
+fn is_canary_origin(origin: &str) -> bool {
+    origin
+        .strip_prefix(CANARY_ORIGIN)
+        .and_then(|rest| rest.strip_suffix(".invalid"))
+        .is_some_and(is_canary)
+}
+
+/// Whether a request's `Origin` is the one a CORS probe sends: `null`, or a canary origin.
+fn sent_origin_is(seen: &Seen, origin: &str) -> bool {
+    let sent = sent(seen, "origin").unwrap_or_default();
+    if origin == CANARY_ORIGIN {
+        is_canary_origin(sent)
+    } else {
+        sent == origin
+    }
+}
+
+/// (probe, the `Origin` it sends (for the canary, [`CANARY_ORIGIN`], its start), whether it
+/// is a preflight)
 const CORS_PROBES: &[(&str, &str, bool)] = &[
     ("cors/credentialed-reflection", CANARY_ORIGIN, false),
     ("cors/credentialed-reflection-null", "null", false),
@@ -1417,7 +1544,11 @@ async fn cors_reflected_origin_with_credentials_fails() {
         assert_eq!(seen.len(), 1, "{probe}: one request");
         let request = &seen[0];
         assert_eq!(request.path_and_query, "/", "{probe}");
-        assert_eq!(sent(request, "origin"), Some(*origin), "{probe}");
+        assert!(
+            sent_origin_is(request, origin),
+            "{probe}: {:?}",
+            sent(request, "origin")
+        );
         if *preflight {
             assert_eq!(request.method, Method::OPTIONS, "{probe}");
             assert_eq!(
@@ -1505,6 +1636,41 @@ async fn cors_safe_configurations_pass() {
     }
 }
 
+/// The canary probes send a new origin every run, and judge the answer against that one: two
+/// runs against a reflecting server send different origins and both fail; a server whose
+/// allow-list holds a fixed canary-like origin (the one an older version of the probes sent)
+/// passes, since it does not grant this run's origin.
+#[tokio::test]
+async fn cors_canary_origin_is_new_every_run() {
+    for (probe, origin, _) in CORS_PROBES {
+        if *origin != CANARY_ORIGIN {
+            continue;
+        }
+        let server = TestServer::start(cors_server(200, reflect, "true")).await;
+        let mut sent_origins = Vec::new();
+        for _ in 0..2 {
+            let outcome = run_shipped_with(probe, &server.url(), "").await;
+            let seen = server.seen();
+            let this = sent(seen.last().unwrap(), "origin").unwrap().to_string();
+            assert!(is_canary_origin(&this), "{probe}: {this}");
+            expect_fail(
+                probe,
+                &outcome,
+                &[&format!("Access-Control-Allow-Origin: {this}")],
+            );
+            sent_origins.push(this);
+        }
+        assert_ne!(sent_origins[0], sent_origins[1], "{probe}");
+
+        let fixed = |_: &str| Some("https://picket-canary.invalid".to_string());
+        let (outcome, _) = probe_against(probe, cors_server(200, fixed, "true")).await;
+        expect_pass(
+            &format!("{probe} with a fixed allow-listed origin"),
+            &outcome,
+        );
+    }
+}
+
 #[tokio::test]
 async fn cors_passes_on_the_soft_404_twin_and_redirects() {
     for (probe, _, _) in CORS_PROBES {
@@ -1562,7 +1728,10 @@ async fn cors_get_probes_use_target_auth_and_preflights_do_not() {
 // redirect/open-redirect
 // ---------------------------------------------------------------------------------------------
 
-const CANARY_URL: &str = "https://picket-canary.invalid/";
+/// Whether `url` is the open-redirect probe's canary URL, `https://picket-<canary>.invalid/`.
+fn is_canary_url(url: &str) -> bool {
+    url.strip_suffix('/').is_some_and(is_canary_origin)
+}
 const REDIRECT_PARAMS: &[&str] = &["next", "url", "redirect", "returnTo"];
 
 /// The decoded value of the first query parameter of the request named one of `names`.
@@ -1598,27 +1767,26 @@ async fn open_redirect_fails_on_each_parameter_and_names_it() {
         let findings = expect_fail(
             &what,
             &outcome,
-            &["status 302", "Location: https://picket-canary.invalid/"],
+            &["status 302", "Location: https://picket-"],
         );
         assert_eq!(findings.len(), 1, "{what}:{}", show(&findings));
-        let prefix = format!("GET /?{param}=");
+        // Named by the request as written, so the name is the same in every run.
+        let prefix = format!("GET /?{param}=https%3A%2F%2Fpicket-{{{{random}}}}.invalid%2F: ");
         assert!(
             findings[0].check.starts_with(&prefix),
             "{what}: check should start with {prefix:?}:{}",
             show(&findings)
         );
 
-        // One GET of `/` per parameter, each carrying the canary URL.
+        // One GET of `/` per parameter, each carrying the run's canary URL.
         assert_eq!(seen.len(), REDIRECT_PARAMS.len(), "{what}");
+        let first = query_param(&seen[0], &[REDIRECT_PARAMS[0]]).unwrap();
         for (request, name) in seen.iter().zip(REDIRECT_PARAMS) {
             assert_eq!(request.method, Method::GET);
             assert!(request.path_and_query.starts_with("/?"), "{what}");
-            assert_eq!(
-                query_param(request, &[name]).as_deref(),
-                Some(CANARY_URL),
-                "{what}: {}",
-                request.path_and_query
-            );
+            let value = query_param(request, &[name]).unwrap_or_default();
+            assert!(is_canary_url(&value), "{what}: {}", request.path_and_query);
+            assert_eq!(value, first, "{what}: one canary per run");
         }
     }
 }
@@ -1646,11 +1814,35 @@ async fn open_redirect_fails_for_every_redirect_status_and_spelling() {
         }),
     )
     .await;
-    expect_fail(
-        "scheme-relative",
-        &outcome,
-        &["Location: //picket-canary.invalid/"],
-    );
+    expect_fail("scheme-relative", &outcome, &["Location: //picket-"]);
+}
+
+/// Each run puts a new canary host in the parameters and looks for that one: two runs send
+/// different ones and both fail on a server that redirects to them; a server that redirects
+/// to a fixed look-alike host (the canary an older version of the probe sent) passes.
+#[tokio::test]
+async fn open_redirect_canary_is_new_every_run() {
+    let server = TestServer::start(redirector(REDIRECT_PARAMS, 302, str::to_string)).await;
+    let mut canaries = Vec::new();
+    for run in 0..2 {
+        let outcome = run_shipped_with("redirect/open-redirect", &server.url(), "").await;
+        let seen = server.seen();
+        let value = query_param(&seen[run * REDIRECT_PARAMS.len()], REDIRECT_PARAMS).unwrap();
+        assert!(is_canary_url(&value), "{value}");
+        let findings = expect_fail("open redirect", &outcome, &[&format!("Location: {value}")]);
+        assert_eq!(findings.len(), REDIRECT_PARAMS.len(), "{}", show(&findings));
+        canaries.push(value);
+    }
+    assert_ne!(canaries[0], canaries[1]);
+
+    let (outcome, _) = probe_against(
+        "redirect/open-redirect",
+        redirector(REDIRECT_PARAMS, 302, |_| {
+            "https://picket-canary.invalid/".to_string()
+        }),
+    )
+    .await;
+    expect_pass("redirect to a fixed look-alike host", &outcome);
 }
 
 #[tokio::test]
@@ -1671,14 +1863,14 @@ async fn open_redirect_safe_servers_pass() {
         ("to its SSO host, canary in the query", 302, |v| {
             format!("https://sso.example/authorize?return={v}")
         }),
-        ("canary as a subdomain label of another host", 302, |_| {
-            "https://picket-canary.invalid.sso.example/".to_string()
+        ("canary as a subdomain label of another host", 302, |v| {
+            format!("{}.sso.example/", v.trim_end_matches('/'))
         }),
-        ("canary as user info of another host", 302, |_| {
-            "https://picket-canary.invalid@sso.example/".to_string()
+        ("canary as user info of another host", 302, |v| {
+            format!("{}@sso.example/", v.trim_end_matches('/'))
         }),
-        ("canary as a relative path", 302, |_| {
-            "/picket-canary.invalid/".to_string()
+        ("canary as a relative path", 302, |v| {
+            format!("/{}", v.trim_start_matches("https://"))
         }),
         // A Location on a non-3xx response is not a redirect.
         ("200 with a canary Location", 200, str::to_string),
@@ -1709,10 +1901,12 @@ async fn open_redirect_passes_on_the_soft_404_twin_and_login_redirects() {
     assert!(seen.iter().all(|s| s.path_and_query != "/login"));
 }
 
-/// The `Location` regex on values a live server would rarely produce.
+/// The `Location` regex on values a live server would rarely produce, for one run's canary.
 #[test]
 fn open_redirect_location_values() {
-    let checks = shipped_checks("redirect/open-redirect");
+    const CANARY: &str = "k9canary0x1z";
+    let shipped = shipped_checks("redirect/open-redirect");
+    let checks = picket::check::canary::bind_random(&shipped, CANARY);
     let cases: &[(&str, bool)] = &[
         // The canary host: fail.
         ("https://picket-canary.invalid/", true),
@@ -1748,6 +1942,12 @@ fn open_redirect_location_values() {
         ("javascript://picket-canary.invalid/%0aalert(1)", false),
     ];
     for (location, fails) in cases {
+        let location = &location
+            .replace("picket-canary", &format!("picket-{CANARY}"))
+            .replace(
+                "PICKET-CANARY",
+                &format!("PICKET-{}", CANARY.to_uppercase()),
+            );
         let mut response = response_with(&[("location", location)]);
         response.status = StatusCode::FOUND;
         let findings = picket::check::http::evaluate(&checks, &response).findings;
@@ -1923,7 +2123,7 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
                 probe: probe.to_string(),
                 target: "web".into(),
                 reason: "target declares no `vars.protected_paths`".into(),
-                wrong_kind: false,
+                by_design: false,
             }],
             "{probe}"
         );
@@ -1932,6 +2132,170 @@ fn auth_probes_are_skipped_for_targets_without_protected_paths() {
         assert_eq!(plan.series.len(), 1, "{probe}");
         assert!(plan.skipped.is_empty(), "{probe}: {:?}", plan.skipped);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth/jwt-alg-none
+// ---------------------------------------------------------------------------------------------
+
+/// A well-formed HS256 sample token: `{"alg":"HS256","typ":"JWT","kid":"k1"}`,
+/// `{"sub":"picket-test","exp":4102444800}` and a made-up signature.
+const SAMPLE_JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.\
+     eyJzdWIiOiJwaWNrZXQtdGVzdCIsImV4cCI6NDEwMjQ0NDgwMH0.\
+     bm90LWEtcmVhbC1zaWduYXR1cmUtanVzdC1ieXRlcw";
+/// The target: a valid token in its headers, the protected paths and the sample token.
+const JWT_TARGET: &str = concat!(
+    "    headers:\n      Authorization: Bearer web-token\n",
+    "    vars:\n      protected_paths: [/admin, /api/users]\n",
+    "      sample_jwt: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJwaWNrZXQtdGVzdCIsImV4cCI6NDEwMjQ0NDgwMH0.bm90LWEtcmVhbC1zaWduYXR1cmUtanVzdC1ieXRlcw\n",
+);
+
+/// The header of the bearer JWT a request carried, decoded.
+fn jwt_header(seen: &Seen) -> serde_json::Value {
+    use base64::Engine as _;
+    let token = sent(seen, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// An API whose protected paths answer 200 when `accepts(the bearer token's header, the
+/// token)` and 401 otherwise; 404 elsewhere.
+fn jwt_api(
+    accepts: fn(&serde_json::Value, &str) -> bool,
+) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| {
+        if !PROTECTED_PATHS.contains(&seen.path_and_query.as_str()) {
+            return respond(404, &[], "");
+        }
+        let token = sent(&seen, "authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if accepts(&jwt_header(&seen), token) {
+            respond(
+                200,
+                &[("content-type", "application/json")],
+                "{\"users\": []}",
+            )
+        } else {
+            respond(401, &[("www-authenticate", "Bearer")], "")
+        }
+    }
+}
+
+#[tokio::test]
+async fn jwt_alg_none_accepted_fails_and_the_forged_token_is_well_formed() {
+    // A library that trusts the token's `alg`: `none` needs no signature.
+    let trusting =
+        |header: &serde_json::Value, token: &str| header["alg"] == "none" || token == SAMPLE_JWT;
+    let (outcome, seen) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, jwt_api(trusting)).await;
+    let findings = expect_fail("alg none accepted", &outcome, &["200"]);
+    assert_eq!(findings.len(), 2, "{}", show(&findings));
+    assert!(
+        findings[0].check.starts_with("GET /admin: "),
+        "{}",
+        show(&findings)
+    );
+
+    let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+    assert_eq!(paths, PROTECTED_PATHS);
+    for request in &seen {
+        // The target's own token is not sent; the forged one is: the sample's header with
+        // `alg` replaced, the sample's payload, no signature.
+        let token = sent(request, "authorization")
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{token}");
+        assert_eq!(parts[1], SAMPLE_JWT.split('.').nth(1).unwrap());
+        assert_eq!(parts[2], "");
+        assert_eq!(
+            jwt_header(request),
+            serde_json::json!({"alg": "none", "typ": "JWT", "kid": "k1"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn jwt_alg_none_refused_passes() {
+    // Verifies the signature with the algorithm it expects: only the real token gets in.
+    let strict = |_: &serde_json::Value, token: &str| token == SAMPLE_JWT;
+    let (outcome, seen) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, jwt_api(strict)).await;
+    expect_pass("alg none refused", &outcome);
+    assert_eq!(seen.len(), PROTECTED_PATHS.len());
+    // Refused with 403, or by a redirect to the login page that is not followed.
+    let (outcome, _) =
+        probe_against_with("auth/jwt-alg-none", JWT_TARGET, |_| respond(403, &[], "")).await;
+    expect_pass("alg none refused with 403", &outcome);
+    let (outcome, seen) = probe_against_with(
+        "auth/jwt-alg-none",
+        JWT_TARGET,
+        redirect_to_login(HTML, SHELL),
+    )
+    .await;
+    expect_pass("alg none redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+/// As for the other auth probes, any 2xx fails: an app that answers every path with its HTML
+/// shell accepts the forged token as far as the server is concerned.
+#[tokio::test]
+async fn jwt_alg_none_soft_404_shell_fails() {
+    let (outcome, _) = probe_against_with("auth/jwt-alg-none", JWT_TARGET, soft_404).await;
+    let findings = expect_fail("alg none on the soft-404 shell", &outcome, &["200"]);
+    assert_eq!(findings.len(), 2);
+}
+
+#[test]
+fn jwt_alg_none_is_skipped_without_a_sample_token_or_protected_paths() {
+    for (extra, missing) in [
+        ("", "protected_paths"),
+        (AUTH_TARGET, "sample_jwt"),
+        ("    vars: { sample_jwt: a.b.c }\n", "protected_paths"),
+    ] {
+        let plan = picket::plan::plan(&load_one_with(
+            "auth/jwt-alg-none",
+            "http://127.0.0.1:9",
+            extra,
+        ));
+        assert!(plan.series.is_empty(), "{extra}");
+        assert_eq!(
+            plan.skipped,
+            vec![picket::plan::Skipped {
+                probe: "auth/jwt-alg-none".into(),
+                target: "web".into(),
+                reason: format!("target declares no `vars.{missing}`"),
+                by_design: false,
+            }],
+            "{extra}"
+        );
+    }
+    let plan = picket::plan::plan(&load_one_with(
+        "auth/jwt-alg-none",
+        "http://127.0.0.1:9",
+        JWT_TARGET,
+    ));
+    assert_eq!(plan.series.len(), 1);
+}
+
+/// A `sample_jwt` that is not a JWT makes the run an error that says so without quoting it.
+#[tokio::test]
+async fn jwt_alg_none_with_a_malformed_sample_is_an_error() {
+    let target = "    vars:\n      protected_paths: [/admin]\n      sample_jwt: not-a-jwt-at-all\n";
+    let (outcome, seen) = probe_against_with("auth/jwt-alg-none", target, soft_404).await;
+    let Outcome::Error(e) = &outcome else {
+        panic!("expected an error, got {outcome:?}")
+    };
+    assert!(e.message.contains("`vars.sample_jwt` is not a JWT"), "{e}");
+    assert!(!e.message.contains("not-a-jwt-at-all"), "{e}");
+    assert!(seen.is_empty(), "nothing is sent");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2365,6 +2729,48 @@ async fn api_docs_pass_on_correct_servers_look_alikes_soft_404_and_redirects() {
     }
 }
 
+/// Targets tagged `internal-only` are exempt (`not_tags`): no series, and `list` shows the
+/// pair as skipped with the tag; every other target, tagged or not, gets the probe.
+#[tokio::test]
+async fn api_docs_exempts_internal_only_targets() {
+    let config = format!(
+        "library: false\nprobes: [{:?}]\ntargets:\n  - name: public-api\n    url: http://127.0.0.1:9\n    tags: [public]\n  - name: admin-api\n    url: http://127.0.0.1:9\n    tags: [internal-only, pci]\n  - name: plain\n    url: http://127.0.0.1:9\n",
+        shipped("exposure/api-docs").display().to_string()
+    );
+    let ws = workspace(&[("picket.yaml", &config)]);
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_: &str| None).unwrap();
+    let plan = picket::plan::plan(&loaded);
+    let planned: Vec<&str> = plan.series.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(
+        planned,
+        ["exposure/api-docs@public-api", "exposure/api-docs@plain"]
+    );
+    assert_eq!(
+        plan.skipped,
+        [picket::plan::Skipped {
+            probe: "exposure/api-docs".into(),
+            target: "admin-api".into(),
+            reason: "the probe exempts targets tagged `internal-only` (`not_tags`)".into(),
+            by_design: true,
+        }]
+    );
+
+    let out = crate::helpers::run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("SERIES (2)"), "{stdout}");
+    let skipped = stdout
+        .split("SKIPPED (1)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        skipped.contains("exposure/api-docs")
+            && skipped.contains("admin-api")
+            && skipped.contains("exempts targets tagged `internal-only`"),
+        "{stdout}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // headers/csp, headers/csp-unsafe-inline
 // ---------------------------------------------------------------------------------------------
@@ -2643,76 +3049,119 @@ fn cookie_flag_probes_select_targets_by_scheme() {
 }
 
 /// `cookies/flags` runs only against https targets and the test servers speak http, so its
-/// checks are evaluated on hand-built responses (as `hsts_header_values` does).
+/// checks are evaluated on hand-built responses (as `hsts_header_values` does), then folded
+/// as a run folds them.
 #[test]
 fn cookie_flags_set_cookie_values() {
-    // (Set-Cookie values; None = pass, Some((check, observed)) = a finding with these)
+    use picket::units::Severity::{High, Low, Medium};
+    // (Set-Cookie values, the findings: check, observed, severity)
     type Case = (
         &'static [&'static str],
-        Option<(&'static str, &'static str)>,
+        &'static [(&'static str, &'static str, picket::units::Severity)],
     );
     let cases: &[Case] = &[
-        (&[], None),
-        (&["sid=abc; Path=/; Secure; HttpOnly"], None),
-        (&["sid=abc; secure; httponly; samesite=strict"], None),
-        (&["sid=abc; Secure; HttpOnly; SameSite=Lax"], None),
-        (&["sid=abc; Secure; HttpOnly; SameSite=None"], None),
+        (&[], &[]),
+        (&["sid=abc; Path=/; Secure; HttpOnly"], &[]),
+        (&["sid=abc; secure; httponly; samesite=strict"], &[]),
+        (&["sid=abc; Secure; HttpOnly; SameSite=Lax"], &[]),
+        (&["sid=abc; Secure; HttpOnly; SameSite=None"], &[]),
         (
             &["sid=abc; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly"],
-            None,
+            &[],
         ),
         (
             &[
-                "sid=abc; Secure; HttpOnly",
-                "theme=dark; Secure; HttpOnly; SameSite=Lax",
+                "PHPSESSID=abc; Secure; HttpOnly",
+                "theme=dark; Secure; SameSite=Lax",
             ],
-            None,
+            &[],
         ),
+        // A CSRF double-submit token must be readable by scripts: no HttpOnly needed.
+        (&["csrftoken=xyz; Secure; SameSite=Strict"], &[]),
+        (&["XSRF-TOKEN=xyz; Secure"], &[]),
+        // A session cookie without Secure: high.
         (
             &["sid=abc; Path=/; HttpOnly"],
-            Some(("cookie sid has secure", "missing secure")),
+            &[("cookie sid has secure", "missing secure", High)],
         ),
         (
-            &["sid=abc; Path=/; Secure"],
-            Some(("cookie sid has httponly", "missing httponly")),
+            &["JSESSIONID=abc; Path=/; HttpOnly"],
+            &[("cookie JSESSIONID has secure", "missing secure", High)],
+        ),
+        // Any other cookie without Secure: low.
+        (
+            &["theme=dark; Path=/"],
+            &[("cookie theme has secure", "missing secure", Low)],
+        ),
+        // A session cookie without HttpOnly: medium.
+        (
+            &["connect.sid=abc; Path=/; Secure"],
+            &[(
+                "cookie connect.sid has httponly",
+                "missing httponly",
+                Medium,
+            )],
         ),
         (
             &["sid=abc; Secure; HttpOnly; SameSite=Bogus"],
-            Some(("cookie sid samesite", "invalid samesite \"Bogus\"")),
+            &[(
+                "cookie sid has a valid samesite",
+                "invalid samesite \"Bogus\"",
+                Low,
+            )],
         ),
-        // SameSite=None without Secure: reported as the missing Secure.
+        // SameSite=None without Secure: the missing Secure, and the rejected SameSite.
         (
             &["sid=abc; HttpOnly; SameSite=None"],
-            Some(("cookie sid has secure", "missing secure")),
+            &[
+                ("cookie sid has secure", "missing secure", High),
+                (
+                    "cookie sid has a valid samesite",
+                    "samesite none without secure",
+                    Low,
+                ),
+            ],
         ),
-        // One good cookie does not cover a bad one.
+        // Every cookie is judged on its own.
         (
-            &["sid=abc; Secure; HttpOnly", "csrf=xyz; Secure"],
-            Some(("cookie csrf has httponly", "missing httponly")),
+            &[
+                "session=abc; Path=/",
+                "prefs=1; Secure",
+                "lang=en; Path=/; SameSite=lax",
+            ],
+            &[
+                ("cookie session has secure", "missing secure", High),
+                ("cookie session has httponly", "missing httponly", Medium),
+                ("cookie lang has secure", "missing secure", Low),
+            ],
         ),
     ];
     let checks = shipped_checks("cookies/flags");
-    for (values, fail) in cases {
+    for (values, want) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
-        let findings = picket::check::http::evaluate(&checks, &response_with(&headers)).findings;
-        match fail {
-            None => assert!(findings.is_empty(), "{values:?}:{}", show(&findings)),
-            Some((check, observed)) => assert!(
-                findings
-                    .iter()
-                    .any(|f| f.check.starts_with(check) && f.observed == *observed),
-                "{values:?}: want {check:?} / {observed:?}:{}",
-                show(&findings)
-            ),
-        }
+        let findings = picket::outcome::fold_graded(
+            picket::check::http::evaluate(&checks, &response_with(&headers)).findings,
+        );
+        let got: Vec<(&str, &str, picket::units::Severity)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.check.as_str(),
+                    f.observed.as_str(),
+                    f.severity.expect("every check is graded"),
+                )
+            })
+            .collect();
+        let mut got = got;
+        got.sort();
+        let mut want = want.to_vec();
+        want.sort();
+        assert_eq!(got, want, "{values:?}");
+        // The run counts at its most severe finding.
+        let severity = picket::outcome::severity_of(&findings, picket::units::Severity::High);
+        let most = want.iter().map(|w| w.2).max().unwrap_or(High);
+        assert_eq!(severity, most, "{values:?}");
     }
-    // Both flags missing: two findings.
-    let findings = picket::check::http::evaluate(
-        &checks,
-        &response_with(&[("set-cookie", "sid=abc; Path=/")]),
-    )
-    .findings;
-    assert_eq!(findings.len(), 2, "{}", show(&findings));
 }
 
 /// `cookies/flags` against a real loopback server: the shipped file with its
@@ -2753,6 +3202,10 @@ async fn cookie_flags_against_a_loopback_server_with_the_scheme_selector_lifted(
         &["missing secure", "missing httponly"],
     );
     assert!(findings.iter().all(|f| f.check.starts_with("cookie sid ")));
+    assert_eq!(
+        picket::outcome::severity_of(&findings, picket::units::Severity::Info),
+        picket::units::Severity::High
+    );
 
     let (outcome, _) = run(|_| {
         respond(
@@ -2812,12 +3265,18 @@ async fn cookie_flags_http() {
             (&[(SC, "sid=abc; HttpOnly; SameSite=Strict")], None),
             (&[(SC, "sid=abc; Path=/")], Some("missing httponly")),
             (
-                &[(SC, "sid=abc; HttpOnly"), (SC, "prefs=1; Path=/")],
+                &[(SC, "prefs=1; HttpOnly"), (SC, "PHPSESSID=1; Path=/")],
                 Some("missing httponly"),
             ),
+            // Other cookies need not be HttpOnly (a CSRF token must not be).
+            (&[(SC, "prefs=1; Path=/"), (SC, "csrftoken=x")], None),
             (
                 &[(SC, "sid=abc; HttpOnly; SameSite=Lenient")],
                 Some("invalid samesite \"Lenient\""),
+            ),
+            (
+                &[(SC, "prefs=1; SameSite=None")],
+                Some("samesite none without secure"),
             ),
         ],
     )
@@ -3067,7 +3526,7 @@ fn https_redirect_is_skipped_for_https_targets_without_http_port() {
             probe: "transport/https-redirect".into(),
             target: "web".into(),
             reason: "target declares no `vars.http_port`".into(),
-            wrong_kind: false,
+            by_design: false,
         }]
     );
     // Plain-HTTP targets need nothing declared.
@@ -3120,4 +3579,80 @@ async fn a_meta_policy_counts_for_csp_but_not_for_framing() {
     let (outcome, _) =
         probe_against("headers/clickjacking", meta_page("frame-ancestors 'none'")).await;
     expect_fail("frame-ancestors in meta", &outcome, &["absent"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cookies/prefixes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cookie_prefixes() {
+    const SC: &str = "set-cookie";
+    header_table(
+        "cookies/prefixes",
+        &[
+            (&[], None),
+            (&[(SC, "sid=abc; Path=/")], None),
+            (&[(SC, "__Host-sid=abc; Secure; Path=/; HttpOnly")], None),
+            (
+                &[(SC, "__Secure-sid=abc; Secure; Domain=example.com")],
+                None,
+            ),
+            (&[(SC, "__Host-sid=abc; Path=/")], Some("missing secure")),
+            (&[(SC, "__Host-sid=abc; Secure")], Some("no path")),
+            (
+                &[(SC, "__Host-sid=abc; Secure; Path=/app")],
+                Some("path \"/app\""),
+            ),
+            (
+                &[(SC, "__Host-sid=abc; Secure; Path=/; Domain=example.com")],
+                Some("domain \"example.com\""),
+            ),
+            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("missing secure")),
+            (&[(SC, "__secure-id=abc")], Some("missing secure")),
+            (
+                &[
+                    (SC, "__Host-ok=1; Secure; Path=/"),
+                    (SC, "__Host-bad=1; Secure; Path=/; Domain=example.com"),
+                ],
+                Some("domain"),
+            ),
+        ],
+    )
+    .await;
+
+    let (outcome, _) = probe_against("cookies/prefixes", |_| {
+        respond(
+            200,
+            &[
+                (SC, "__Host-a=1"),
+                (SC, "__Secure-b=1; Secure"),
+                (SC, "__Secure-c=1"),
+            ],
+            SHELL,
+        )
+    })
+    .await;
+    let findings = expect_fail("two bad prefixed cookies", &outcome, &[]);
+    let checks: Vec<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    assert_eq!(
+        checks,
+        [
+            "cookie __Host-a keeps the __Host- prefix rules",
+            "cookie __Secure-c keeps the __Secure- prefix rules"
+        ]
+    );
+
+    let (outcome, _) = probe_against("cookies/prefixes", soft_404).await;
+    expect_pass("cookies/prefixes on the soft-404 shell", &outcome);
+    let (outcome, seen) = probe_against("cookies/prefixes", |seen: Seen| {
+        if seen.path_and_query == "/login" {
+            respond(200, &[(SC, "__Host-sid=abc")], SHELL)
+        } else {
+            respond(302, &[("location", "/login")], "")
+        }
+    })
+    .await;
+    expect_pass("cookies/prefixes redirected to /login", &outcome);
+    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
 }

@@ -74,8 +74,9 @@ async fn missing_env_variable_is_a_config_error_naming_it() {
     );
 }
 
-/// The sweep: three secrets (a header token with `"` and `\` in it, a `vars` value used in a
-/// path, and part of the target URL's path), a target that reflects them in every spelling
+/// The sweep: four secrets (a header token with `"` and `\` in it, a `vars` value used in a
+/// path, part of the target URL's path, and a sample JWT that a probe re-encodes with
+/// `jwt_alg_none` and sends), a target that reflects them in every spelling
 /// (raw, case-changed, percent-encoded, JSON-escaped, base64, at the clip and excerpt
 /// boundaries), and every channel picket writes to. No 8-character piece of any secret, in
 /// any of those spellings, may appear anywhere.
@@ -92,11 +93,26 @@ mod sweep {
     const TOKEN: &str = "tok\"en\\Zq-8c1f4a9b2e7d";
     const VAR: &str = "pv 7d6c\"5b4a9f8e";
     const BASE: &str = "base-Qx7 k2m9w4";
-    const ENV: [(&str, &str); 3] = [
+    /// `{"alg":"HS256","typ":"JWT"}`, `{"sub":"sweep-user-7c4e","scope":"admin","exp":…}`.
+    const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+        eyJzdWIiOiJzd2VlcC11c2VyLTdjNGUiLCJzY29wZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.\
+        BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY";
+    const ENV: [(&str, &str); 4] = [
         ("PICKET_SWEEP_TOKEN", TOKEN),
         ("PICKET_SWEEP_VAR", VAR),
         ("PICKET_SWEEP_BASE", BASE),
+        ("PICKET_SWEEP_JWT", JWT),
     ];
+
+    /// The texts no output may hold a piece of. For the JWT: its payload and signature
+    /// segments, which the forged token and the target's echoes carry; its header segment only
+    /// names the algorithm, and the forged token's header (`{"alg":"none",…}`, re-encoded)
+    /// shares its first characters by design. The payload also covers `header.payload`.
+    fn secrets() -> Vec<&'static str> {
+        let mut jwt = JWT.split('.');
+        let (_, payload, signature) = (jwt.next(), jwt.next().unwrap(), jwt.next().unwrap());
+        vec![TOKEN, VAR, BASE, payload, signature]
+    }
 
     /// Everything a careless target could send back, when `reflect` is on.
     fn reflect(s: &Seen, reflect: &AtomicBool) -> axum::response::Response {
@@ -147,11 +163,13 @@ mod sweep {
 
     const HEADERS_PROBE: &str = "id: leak/headers\nname: reflected headers\nseverity: high\nhttp:\n  path: /\nchecks:\n  - header: x-echo\n    absent: true\n  - header: x-echo-lower\n    not_matches: '.'\n  - header: x-echo-upper\n    absent: true\n  - header: server\n    absent: true\n  - header: x-echo-pct\n    absent: true\n  - header: x-echo-path\n    absent: true\n  - header: x-echo-decoded\n    absent: true\n  - header: x-echo-b64\n    absent: true\n  - header: x-long\n    absent: true\n  - header: location\n    absent: true\n";
     const BODY_PROBE: &str = "id: leak/body\nname: reflected body\nseverity: high\nhttp:\n  path: /\nchecks:\n  - body: { not_contains: MARK }\n  - body: { not_matches: 'Bearer.{0,40}' }\n  - json: { pointer: /auth, equals: nothing }\n  - json: { pointer: /path, equals: nothing }\n  - not: { body: { contains: MARK } }\n";
+    /// Sends the sample JWT re-encoded with `alg: none`, and quotes every echo of it.
+    const JWT_PROBE: &str = "id: leak/jwt\nname: forged token\nseverity: high\nhttp:\n  path: /\n  use_target_auth: false\n  headers:\n    Authorization: \"Bearer {{vars.sample_jwt | jwt_alg_none}}\"\nchecks:\n  - header: x-echo\n    absent: true\n  - header: x-echo-upper\n    absent: true\n  - header: server\n    absent: true\n  - header: x-echo-pct\n    absent: true\n  - header: x-echo-b64\n    absent: true\n  - header: x-long\n    absent: true\n  - body: { not_contains: MARK }\n  - body: { not_matches: 'Bearer.{0,60}' }\n  - json: { pointer: /auth, equals: nothing }\n";
     const PATHS_PROBE: &str = "id: leak/paths\nname: secret in a path\nseverity: high\nhttp:\n  paths: [/, \"/v/{{vars.secret_path}}\"]\nchecks:\n  - status: 418\n";
 
     fn config(server: &TestServer, extra: &str) -> String {
         format!(
-            "probes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
             server.url()
         )
     }
@@ -189,7 +207,7 @@ mod sweep {
     /// ignoring ASCII case.
     fn assert_clean(channel: &str, text: &str) {
         let haystack = text.to_ascii_lowercase();
-        for (_, secret) in ENV {
+        for secret in secrets() {
             for spelling in spellings(secret) {
                 let chars: Vec<char> = spelling.to_ascii_lowercase().chars().collect();
                 for window in chars.windows(8) {
@@ -233,6 +251,14 @@ mod sweep {
             paths.iter().any(|p| p.ends_with(&format!("/v/{VAR}"))),
             "{paths:?}"
         );
+        // The forged token: a new header, the sample's payload, no signature.
+        let payload = JWT.split('.').nth(1).unwrap();
+        assert!(seen.iter().any(|s| {
+            s.headers.get("authorization").is_some_and(|v| {
+                let v = v.to_str().unwrap();
+                v.starts_with("Bearer ") && v.ends_with(&format!(".{payload}.")) && !v.contains(JWT)
+            })
+        }));
     }
 
     fn probes() -> Vec<(&'static str, &'static str)> {
@@ -240,6 +266,7 @@ mod sweep {
             ("probes/headers.yaml", HEADERS_PROBE),
             ("probes/body.yaml", BODY_PROBE),
             ("probes/paths.yaml", PATHS_PROBE),
+            ("probes/jwt.yaml", JWT_PROBE),
         ]
     }
 
@@ -275,6 +302,15 @@ mod sweep {
                 stderr.contains("hyper") || stderr.contains("reqwest"),
                 "{stderr}"
             );
+            if format == "text" {
+                // The forged token was echoed and quoted: its new header shows, its payload
+                // (the sample's) does not.
+                let forged_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+                assert!(
+                    stdout.contains(&format!("{forged_header}.<redacted>.")),
+                    "{stdout}"
+                );
+            }
             assert_clean(&format!("check --format {format} (stdout)"), &stdout);
             assert_clean(&format!("check --format {format} (stderr)"), &stderr);
         }
@@ -429,7 +465,7 @@ async fn dependency_log_lines_are_scrubbed_too() {
         (
             "picket.yaml",
             &format!(
-                "probes: [probes/]\ntargets:\n  - name: web\n    url: \"http://${{env:PICKET_TEST_HOST}}:{port}/\"\n"
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"http://${{env:PICKET_TEST_HOST}}:{port}/\"\n"
             ),
         ),
         ("probes/p.yaml", PROBE),

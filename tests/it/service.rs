@@ -55,7 +55,7 @@ pub fn service_workspace(target_url: &str, telemetry: &str) -> tempfile::TempDir
     let ws = workspace(&[("probes/nosniff.yaml", NOSNIFF)]);
     let root = ws.path();
     let config = format!(
-        "probes: [{probes}]\ntargets:\n  - name: web\n    url: {target_url}\n    tags: [public]\n\
+        "library: false\nprobes: [{probes}]\ntargets:\n  - name: web\n    url: {target_url}\n    tags: [public]\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 2\n  recover: 1\n  timeout: 2s\n\
          limits:\n  per_target_rps: 100\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n{telemetry}",
         probes = root.join("probes").display(),

@@ -174,7 +174,7 @@ async fn a_tcp_probe_cannot_name_another_host_and_http_probes_skip_tcp_targets()
     let ws = workspace(&[
         (
             "picket.yaml",
-            "probes: [probes/]\ntargets:\n  - name: cache\n    url: tcp://127.0.0.1:6379\n",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: cache\n    url: tcp://127.0.0.1:6379\n",
         ),
         ("probes/port.yaml", &probe("{}", "  - reachable: false\n")),
         (

@@ -87,7 +87,7 @@ async fn control_characters_from_targets_and_probes_are_shown_escaped() {
         (
             "picket.yaml",
             &format!(
-                "probes: [probes/]\ntargets:\n  - name: web\n    url: {}\n  - name: raw\n    url: http://{raw}\n\
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {}\n  - name: raw\n    url: http://{raw}\n\
                  limits:\n  per_target_rps: 1000\n",
                 server.url()
             ),

@@ -84,27 +84,32 @@ async fn tls_1_0_is_flagged_with_expected_and_observed() {
     assert_eq!(cbc.severity, Some(Severity::Low));
 }
 
-#[tokio::test]
-async fn certificate_problems_are_each_reported() {
-    let pki = Pki::new();
+/// `tls/certificate-expiry` against a leaf valid from `not_before` to `not_after` (from now).
+async fn expiry(pki: &Pki, name: &str, not_before_days: i64, not_after_days: i64) -> RunResult {
     let now = time::OffsetDateTime::now_utc();
-    let expired = pki.leaf(
-        "expired",
+    let leaf = pki.leaf(
+        name,
         LeafSpec {
-            not_before: now - time::Duration::days(90),
-            not_after: now - time::Duration::days(2),
+            not_before: now + time::Duration::days(not_before_days),
+            not_after: now + time::Duration::days(not_after_days),
             ..LeafSpec::default()
         },
     );
-    let server = pki.serve(&expired, &[]).await;
-    let r = verdict(
+    let server = pki.serve(&leaf, &[]).await;
+    verdict(
         "tls/certificate-expiry",
         server.port,
         Some(&pki.ca_file),
         "",
     )
-    .await;
-    // Every threshold is crossed; the most severe says it once: critical.
+    .await
+}
+
+#[tokio::test]
+async fn certificate_problems_are_each_reported() {
+    let pki = Pki::new();
+    // Expired: every threshold is crossed; the most severe says it once: critical.
+    let r = expiry(&pki, "expired", -90, -2).await;
     let f = fails(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].expected, "not expired");
@@ -114,21 +119,8 @@ async fn certificate_problems_are_each_reported() {
     );
     assert_eq!(graded(&r, Severity::Critical), Severity::Critical);
 
-    let soon = pki.leaf(
-        "soon",
-        LeafSpec {
-            not_after: now + time::Duration::days(10),
-            ..LeafSpec::default()
-        },
-    );
-    let server = pki.serve(&soon, &[]).await;
-    let r = verdict(
-        "tls/certificate-expiry",
-        server.port,
-        Some(&pki.ca_file),
-        "",
-    )
-    .await;
+    // 10 days left: under 30 days, high.
+    let r = expiry(&pki, "soon", -1, 10).await;
     let f = fails(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].expected, "valid for at least 30 more days");
@@ -139,21 +131,7 @@ async fn certificate_problems_are_each_reported() {
     assert_eq!(graded(&r, Severity::Critical), Severity::High);
 
     // 45 days left: only the 60-day threshold, at medium.
-    let later = pki.leaf(
-        "later",
-        LeafSpec {
-            not_after: now + time::Duration::days(45),
-            ..LeafSpec::default()
-        },
-    );
-    let server = pki.serve(&later, &[]).await;
-    let r = verdict(
-        "tls/certificate-expiry",
-        server.port,
-        Some(&pki.ca_file),
-        "",
-    )
-    .await;
+    let r = expiry(&pki, "later", -1, 45).await;
     let f = fails(&r);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].severity, Some(Severity::Medium));
@@ -288,7 +266,7 @@ async fn certificate_expiry_is_exported_over_otlp() {
         std::fs::read_to_string(repo_root().join("probes/tls/certificate-expiry.yaml")).unwrap();
     let ws = crate::helpers::workspace(&[("probes/expiry.yaml", &probe)]);
     let config = format!(
-        "probes: [probes/]\ntargets:\n  - name: web\n    url: https://127.0.0.1:{}\n    tls: {{ ca_file: \"{}\", server_name: localhost }}\n\
+        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: https://127.0.0.1:{}\n    tls: {{ ca_file: \"{}\", server_name: localhost }}\n\
          defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\n\
          telemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
         server.port,
@@ -358,6 +336,8 @@ async fn http_probes_trust_the_ca_file_and_a_self_signed_certificate_given_as_it
             &url,
             "--probes",
             "probes",
+            "--probe",
+            "test/ok",
             "--ca-file",
             &cert,
         ],

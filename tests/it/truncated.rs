@@ -239,16 +239,17 @@ async fn shipped_probes_anchored_at_the_body_start_decide_on_an_endless_body() {
     };
     // An endless HTML page: no API document and no heap dump can start there.
     let html = endless_server("text/html", "<!doctype html><html>").await;
-    for probe in ["api-docs.yaml", "spring-actuator-heapdump.yaml"] {
+    for probe in ["api-docs.yaml", "spring-actuator.yaml"] {
         let result = run_probe(&html.url(), &shipped(probe)).await;
         assert_eq!(result.outcome, Outcome::Pass, "{probe}");
     }
     // An endless heap dump is an exposure, whatever follows its header (one finding for each
-    // of the probe's two paths).
+    // of the probe's four paths: the server sends the dump everywhere), and the env check is
+    // decided too: a heap dump is no JSON object.
     let dump = endless_server("application/octet-stream", "JAVA PROFILE 1.0.2\0").await;
-    let result = run_probe(&dump.url(), &shipped("spring-actuator-heapdump.yaml")).await;
+    let result = run_probe(&dump.url(), &shipped("spring-actuator.yaml")).await;
     let f = result.outcome.findings();
-    assert_eq!(f.len(), 2, "{:?}", result.outcome);
+    assert_eq!(f.len(), 4, "{:?}", result.outcome);
     assert!(
         f[0].observed
             .ends_with("the body has \"JAVA PROFILE 1.0.2\" at byte 0")

@@ -304,6 +304,8 @@ golden_cases! {
     config_error_still_checks_probes => "config-error-still-checks-probes",
     probe_max_body_bytes => "probe-max-body-bytes",
     severity_inside_combinator => "severity-inside-combinator",
+    library_id_taken => "library-id-taken",
+    library_exclude_matches_nothing => "library-exclude-matches-nothing",
 }
 
 /// A folder without a test would silently check nothing; a test without a folder fails anyway.
