@@ -106,8 +106,11 @@ pub struct Row {
     pub state: SeriesStateKind,
     /// When the state began (RFC 3339, UTC).
     pub since: Option<String>,
-    /// `pass`, `fail` or `error`.
+    /// `pass`, `fail`, `error` or `skip`.
     pub last_outcome: Option<Mark>,
+    /// Why the last run was skipped (only when it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// When the last run started (RFC 3339, UTC).
     pub last_run: Option<String>,
     /// Duration of the last run.
@@ -127,6 +130,7 @@ impl From<&Entry> for Row {
             state: e.state.state,
             since: e.state.since.map(rfc3339),
             last_outcome: e.state.last_outcome,
+            skipped: e.state.last_skip.clone(),
             last_run: e.state.last_run.map(rfc3339),
             last_duration_ms: e.state.last_duration_ms,
             findings: e.state.findings.clone(),

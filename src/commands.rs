@@ -67,12 +67,13 @@ pub struct CheckOptions {
     pub verbose: bool,
 }
 
-/// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered.
+/// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered, and the
+/// probes (for the rows of the pairs the plan skipped).
 fn prepare(
     opts: &CheckOptions,
     env: EnvLookup<'_>,
     err: &mut dyn Write,
-) -> Result<(Config, Plan), u8> {
+) -> Result<(Config, Plan, Vec<crate::probe::Probe>), u8> {
     let adhoc_url = opts
         .target
         .as_deref()
@@ -131,6 +132,9 @@ fn prepare(
     };
 
     let mut plan = plan::plan(&loaded);
+    // A pair the probe leaves out by design (selector, scheme, kind, exemption) is noise in a
+    // check report; a variable the target could declare is not.
+    plan.skipped.retain(|s| !s.reason.by_design());
     if let Some(name) = opts.target.as_deref().filter(|_| adhoc_url.is_none()) {
         if loaded.config.target(name).is_none() {
             let names: Vec<&str> = loaded
@@ -152,6 +156,7 @@ fn prepare(
             return Err(EXIT_CONFIG);
         }
         plan.series.retain(|s| s.target.name == name);
+        plan.skipped.retain(|s| s.target == name);
     }
     if let Some(glob) = &opts.probe {
         let matcher = match probe_matcher(glob) {
@@ -167,12 +172,13 @@ fn prepare(
             }
         };
         plan.series.retain(|s| matcher.is_match(&s.probe.id));
+        plan.skipped.retain(|s| matcher.is_match(&s.probe));
     }
     if plan.series.is_empty() {
         let _ = writeln!(err, "error: no series to run (no probe matches any target)");
         return Err(EXIT_CONFIG);
     }
-    Ok((loaded.config, plan))
+    Ok((loaded.config, plan, loaded.probes))
 }
 
 /// `*` matches across `/` too, so `headers*` selects `headers/hsts`.
@@ -232,7 +238,7 @@ pub async fn check(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let (config, plan) = match prepare(opts, env, err) {
+    let (config, plan, probes) = match prepare(opts, env, err) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -260,7 +266,7 @@ pub async fn check(
     };
     let results = run_all(&runner, &plan.series, &bar).await;
     bar.finish_and_clear();
-    let report = Report::new(&plan.series, results);
+    let report = Report::new(&plan.series, results, &plan.skipped, &probes);
     let text = match opts.format {
         Format::Text => report.to_text(opts.verbose),
         Format::Json => report.to_json() + "\n",

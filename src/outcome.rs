@@ -1,5 +1,6 @@
 //! What a run produced, in terms every later stage shares without knowing the probe kind:
-//! the [`Outcome`] (pass, fail with [`Finding`]s, or error), and the [`RunResult`] around it.
+//! the [`Outcome`] (pass, fail with [`Finding`]s, error, or skip), and the [`RunResult`] around
+//! it.
 //! State, telemetry, the API and reports depend on this module, never on a runner.
 
 use std::time::{Duration, SystemTime};
@@ -86,15 +87,29 @@ pub enum Outcome {
     Fail(Vec<Finding>),
     /// The run could not be evaluated.
     Error(RunError),
+    /// The target answered with something the probe does not judge, with the reason: a probe
+    /// of a page's headers skips a response that redirects to another origin, since that
+    /// response is not the page. Like an error it never moves a series between passing and
+    /// failing; unlike one it is not a fault, and `--fail-on-error` ignores it.
+    Skip(String),
 }
 
 impl Outcome {
-    /// `pass`, `fail` or `error`.
+    /// `pass`, `fail`, `error` or `skip`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail(_) => "fail",
             Outcome::Error(_) => "error",
+            Outcome::Skip(_) => "skip",
+        }
+    }
+
+    /// Why a skipped run judged nothing.
+    pub fn skip_reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Skip(reason) => Some(reason),
+            _ => None,
         }
     }
 

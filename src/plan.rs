@@ -69,6 +69,15 @@ pub enum Reason {
     Exempt(String),
 }
 
+impl Reason {
+    /// Whether the pair is not meant to run (the probe's selector, scheme filter or kind
+    /// leaves the target out, or it exempts the target by tag), as opposed to a fact the
+    /// target could declare (a variable): `check` reports only the latter, `list` both.
+    pub fn by_design(&self) -> bool {
+        !matches!(self, Reason::MissingVar(_))
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -144,7 +153,7 @@ fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
     }
     probe
         .kind
-        .vars()
+        .vars_for(target)
         .into_iter()
         .find(|v| !target.vars.contains_key(*v))
         .map(|v| Reason::MissingVar(v.to_string()))

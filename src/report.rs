@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::outcome::{Finding, Outcome, RunResult, severity_of};
-use crate::plan::Series;
+use crate::plan::{Series, Skipped};
+use crate::probe::Probe;
 use crate::units::Severity;
 
 /// One series' result, as reported.
@@ -22,7 +23,7 @@ pub struct ResultRow {
     /// The probe's declared severity (not in JSON; SARIF's rule default).
     #[serde(skip)]
     pub probe_severity: Severity,
-    /// `pass`, `fail` or `error`.
+    /// `pass`, `fail`, `error` or `skip`.
     pub outcome: &'static str,
     /// How long the exchange with the target took, in milliseconds; queueing for
     /// concurrency permits and rate slots is not in it.
@@ -34,6 +35,9 @@ pub struct ResultRow {
     pub findings: Vec<Finding>,
     /// Error message when the outcome is `error`.
     pub error: Option<String>,
+    /// Why nothing was judged, when the outcome is `skip` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Probe title (not in JSON; used by text, SARIF and JUnit).
     #[serde(skip)]
     pub name: String,
@@ -62,6 +66,9 @@ pub struct Summary {
     pub fail: usize,
     /// Errored.
     pub error: usize,
+    /// Skipped: the probe did not apply to the target (a variable it needs is not declared) or
+    /// to what the target answered (a redirect to another origin).
+    pub skip: usize,
 }
 
 /// Everything `picket check` prints.
@@ -74,8 +81,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds the report from series and their results (same order).
-    pub fn new(series: &[Series], results: Vec<RunResult>) -> Report {
+    /// Builds the report from series and their results (same order), and the pairs the plan
+    /// skipped (their `probes` looked up by id), which show as `skip` rows.
+    pub fn new(
+        series: &[Series],
+        results: Vec<RunResult>,
+        skipped: &[Skipped],
+        probes: &[Probe],
+    ) -> Report {
         let mut rows: Vec<ResultRow> = series
             .iter()
             .zip(results)
@@ -92,6 +105,7 @@ impl Report {
                     Outcome::Error(e) => Some(e.to_string()),
                     _ => None,
                 },
+                skipped: r.outcome.skip_reason().map(str::to_string),
                 name: s.probe.name.clone(),
                 remediation: s.probe.remediation.clone(),
                 references: s.probe.references.clone(),
@@ -99,6 +113,26 @@ impl Report {
                 url: r.url,
             })
             .collect();
+        rows.extend(skipped.iter().filter_map(|k| {
+            let probe = probes.iter().find(|p| p.id == k.probe)?;
+            Some(ResultRow {
+                probe: k.probe.clone(),
+                target: k.target.clone(),
+                severity: probe.severity,
+                probe_severity: probe.severity,
+                outcome: "skip",
+                duration_ms: 0,
+                wait_ms: 0,
+                findings: Vec::new(),
+                error: None,
+                skipped: Some(k.reason.to_string()),
+                name: probe.name.clone(),
+                remediation: probe.remediation.clone(),
+                references: probe.references.clone(),
+                classification: probe.classification.clone(),
+                url: String::new(),
+            })
+        }));
         rows.sort_by(|a, b| (&a.probe, &a.target).cmp(&(&b.probe, &b.target)));
         let mut summary = Summary {
             series: rows.len(),
@@ -108,6 +142,7 @@ impl Report {
             match r.outcome {
                 "pass" => summary.pass += 1,
                 "fail" => summary.fail += 1,
+                "skip" => summary.skip += 1,
                 _ => summary.error += 1,
             }
         }
@@ -137,6 +172,7 @@ impl Report {
             let mark = match r.outcome {
                 "pass" => "PASS ",
                 "fail" => "FAIL ",
+                "skip" => "SKIP ",
                 _ => "ERROR",
             };
             let _ = writeln!(
@@ -160,12 +196,15 @@ impl Report {
             if let Some(e) = &r.error {
                 let _ = writeln!(out, "      {e}");
             }
+            if let Some(reason) = &r.skipped {
+                let _ = writeln!(out, "      skipped: {reason}");
+            }
         }
         let s = &self.summary;
         let _ = writeln!(
             out,
-            "\n{} series: {} pass, {} fail, {} error",
-            s.series, s.pass, s.fail, s.error
+            "\n{} series: {} pass, {} fail, {} error, {} skip",
+            s.series, s.pass, s.fail, s.error, s.skip
         );
         out
     }
@@ -216,6 +255,14 @@ impl Report {
                     "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
                 }));
             }
+            if let Some(reason) = &r.skipped {
+                results.push(serde_json::json!({
+                    "ruleId": r.probe,
+                    "level": "none",
+                    "kind": "notApplicable",
+                    "message": { "text": format!("{}: skipped: {reason}", r.target) },
+                }));
+            }
         }
         let doc = serde_json::json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -254,8 +301,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\">",
-            s.series, s.error
+            "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\" skipped=\"{}\">",
+            s.series, s.error, s.skip
         );
         for r in &self.results {
             let _ = write!(
@@ -294,6 +341,15 @@ impl Report {
                             r.severity,
                             text.join("\n")
                         ))
+                    );
+                    out.push_str("    </testcase>\n");
+                }
+                "skip" => {
+                    out.push_str(">\n");
+                    let _ = writeln!(
+                        out,
+                        "      <skipped message=\"{}\"/>",
+                        xml(r.skipped.as_deref().unwrap_or("skipped"))
                     );
                     out.push_str("    </testcase>\n");
                 }

@@ -111,7 +111,7 @@ pub const TRANSITION_TARGET: &str = "picket::transition";
 pub const QUEUE_SIZE: usize = 2048;
 /// Time limit of one export request; retries stop once it is spent.
 pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most attribute sets per instrument. 10,000 series × 3 outcomes fit; past the limit the SDK
+/// Most attribute sets per instrument. 10,000 series × 4 outcomes fit; past the limit the SDK
 /// folds new series into one overflow series instead of growing.
 pub const CARDINALITY_LIMIT: usize = 50_000;
 /// Spans or log records per export request.

@@ -73,9 +73,14 @@ pub fn uses_random(check: &Check) -> bool {
 
 fn bind(check: &Check, canary: &str) -> Check {
     match check {
-        Check::Header { name, test } => Check::Header {
+        Check::Header {
+            name,
+            test,
+            distinct,
+        } => Check::Header {
             name: name.clone(),
             test: bind_header(test, canary),
+            distinct: *distinct,
         },
         Check::HeaderToken { name, known, test } => Check::HeaderToken {
             name: name.clone(),
@@ -152,6 +157,7 @@ mod tests {
         Check::Header {
             name: HeaderName::from_static("access-control-allow-origin"),
             test,
+            distinct: false,
         }
     }
 

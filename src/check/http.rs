@@ -21,8 +21,10 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
+use url::Url;
 
 use super::Graded;
+use super::csp::{self, ScriptKeyword};
 use crate::outcome::Finding;
 use crate::redact;
 use crate::units::format_duration;
@@ -40,6 +42,34 @@ pub struct Response {
     pub truncated: bool,
     /// Time from sending the request to the end of reading the body.
     pub elapsed: Duration,
+    /// The URL this response answered (the last one, after redirects followed): relative
+    /// `Location`s resolve against it.
+    pub url: Url,
+}
+
+impl Response {
+    /// Where a redirect sends the client: a 3xx with a `Location`, resolved against
+    /// [`Response::url`].
+    pub fn redirect_target(&self) -> Option<Url> {
+        if !self.status.is_redirection() {
+            return None;
+        }
+        let location = self.headers.get(http::header::LOCATION)?.to_str().ok()?;
+        self.url.join(location.trim()).ok()
+    }
+
+    /// Whether the body is an HTML document, by its Content-Type.
+    fn is_html(&self) -> bool {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim();
+                essence.eq_ignore_ascii_case("text/html")
+                    || essence.eq_ignore_ascii_case("application/xhtml+xml")
+            })
+            .unwrap_or(false)
+    }
 }
 
 /// A set of acceptable status codes.
@@ -105,6 +135,19 @@ pub enum HeaderTest {
         /// Inclusive upper bound.
         at_most: Option<f64>,
     },
+}
+
+/// What a `csp` check asserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CspTest {
+    /// At least one directive, and no token that is not one.
+    Parsable,
+    /// Some policy has this directive (lowercase name).
+    HasDirective(String),
+    /// Some header policy's `frame-ancestors` lets no site but those it names frame the page.
+    RestrictsFraming,
+    /// The policies together do not let these keywords through for scripts.
+    ForbidScriptKeywords(Vec<ScriptKeyword>),
 }
 
 /// What a body check asserts.
@@ -190,6 +233,23 @@ pub enum Check {
         name: HeaderName,
         /// The assertion.
         test: HeaderTest,
+        /// Read the header's comma-separated values as a set: a value repeated (in one line or
+        /// several, compared case-insensitively) counts once.
+        distinct: bool,
+    },
+    /// An assertion on the response's Content-Security-Policy, parsed as browsers do.
+    Csp {
+        /// The assertion.
+        test: CspTest,
+        /// Whether policies in `<meta http-equiv>` of an HTML body count.
+        meta: bool,
+    },
+    /// The response redirects, and where to.
+    Location {
+        /// The scheme the resolved `Location` must have (`https`).
+        scheme: Option<String>,
+        /// Whether its host must be the request's (`true`) or another (`false`).
+        same_host: Option<bool>,
     },
     /// A body assertion.
     Body(BodyTest),
@@ -248,7 +308,7 @@ impl Check {
         match self {
             Check::Status(set) if set.0.len() == 1 => format!("status {set}"),
             Check::Status(set) => format!("status in [{set}]"),
-            Check::Header { name, test } => match test {
+            Check::Header { name, test, .. } => match test {
                 HeaderTest::Present => format!("header {name} present"),
                 HeaderTest::Absent => format!("header {name} absent"),
                 HeaderTest::Equals(v) => format!("header {name} equals {v:?}"),
@@ -286,11 +346,26 @@ impl Check {
                 JsonTest::Present(false) => format!("json {pointer} absent"),
             },
             Check::Cookies { .. } => "cookies".to_string(),
+            Check::Csp { test, meta } => {
+                let from = if *meta { "" } else { " (header only)" };
+                match test {
+                    CspTest::Parsable => format!("csp parsable{from}"),
+                    CspTest::HasDirective(d) => format!("csp has directive {d}{from}"),
+                    CspTest::RestrictsFraming => "csp restricts framing".to_string(),
+                    CspTest::ForbidScriptKeywords(k) => {
+                        format!("csp forbids script keywords {}{from}", keyword_list(k))
+                    }
+                }
+            }
+            Check::Location { scheme, same_host } => {
+                format!("location{}", location_terms(scheme.as_deref(), *same_host))
+            }
             Check::HeaderToken { name, known, test } => format!(
                 "{} (last token of [{}])",
                 Check::Header {
                     name: name.clone(),
-                    test: test.clone()
+                    test: test.clone(),
+                    distinct: false,
                 }
                 .describe(),
                 known.join(", ")
@@ -313,7 +388,7 @@ impl Check {
         match self {
             Check::Status(set) if set.0.len() == 1 => format!("status is {set}"),
             Check::Status(set) => format!("status is one of {set}"),
-            Check::Header { name, test } => {
+            Check::Header { name, test, .. } => {
                 let name = header_display(name);
                 match test {
                     HeaderTest::Present => format!("{name} is sent"),
@@ -354,11 +429,24 @@ impl Check {
                 JsonTest::Present(false) => format!("JSON {pointer} is absent"),
             },
             Check::Cookies { .. } => "cookies are protected".to_string(),
+            Check::Csp { test, .. } => match test {
+                CspTest::Parsable => "a Content-Security-Policy is enforced".to_string(),
+                CspTest::HasDirective(d) => format!("CSP has {d}"),
+                CspTest::RestrictsFraming => "CSP frame-ancestors restricts framing".to_string(),
+                CspTest::ForbidScriptKeywords(k) => {
+                    format!("CSP does not allow {} for scripts", keyword_list(k))
+                }
+            },
+            Check::Location { scheme, same_host } => format!(
+                "the response redirects{}",
+                location_terms(scheme.as_deref(), *same_host)
+            ),
             Check::HeaderToken { name, test, .. } => format!(
                 "{} (its last recognised token)",
                 Check::Header {
                     name: name.clone(),
-                    test: test.clone()
+                    test: test.clone(),
+                    distinct: false,
                 }
                 .title()
             ),
@@ -392,6 +480,27 @@ impl Check {
             _ => false,
         }
     }
+}
+
+fn keyword_list(keywords: &[ScriptKeyword]) -> String {
+    keywords
+        .iter()
+        .map(|k| k.as_source())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn location_terms(scheme: Option<&str>, same_host: Option<bool>) -> String {
+    let mut terms = String::new();
+    if let Some(scheme) = scheme {
+        terms.push_str(&format!(" to {scheme}://"));
+    }
+    match same_host {
+        Some(true) => terms.push_str(" on the same host"),
+        Some(false) => terms.push_str(" to another host"),
+        None => {}
+    }
+    terms
 }
 
 fn join_titles(checks: &[Check], sep: &str) -> String {
@@ -503,16 +612,45 @@ fn header_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     (!values.is_empty()).then(|| values.join(", "))
 }
 
+/// The distinct comma-separated values of a header, in order of first appearance, joined with
+/// `, `: what HTML's X-Frame-Options processing sees ("get, decode and split", lowercased into
+/// a set). Empty values are dropped; a header sent with only empty values reads as `""`.
+fn distinct_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let joined = header_value(headers, name)?;
+    let mut seen: Vec<&str> = Vec::new();
+    for value in joined.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        if !seen.iter().any(|s| s.eq_ignore_ascii_case(value)) {
+            seen.push(value);
+        }
+    }
+    Some(seen.join(", "))
+}
+
 fn evaluate_one(check: &Check, response: &Response) -> Verdict {
     match check {
         Check::Status(set) => Verdict::from_finding(
             (!set.contains(response.status))
                 .then(|| finding(check, set.to_string(), response.status.as_u16().to_string())),
         ),
-        Check::Header { name, test } => {
-            let value = header_value(&response.headers, name);
+        Check::Header {
+            name,
+            test,
+            distinct,
+        } => {
+            let value = if *distinct {
+                distinct_header_value(&response.headers, name)
+            } else {
+                header_value(&response.headers, name)
+            };
             Verdict::from_finding(evaluate_header(check, test, value.as_deref()))
         }
+        Check::Csp { test, meta } => evaluate_csp(check, test, *meta, response),
+        Check::Location { scheme, same_host } => Verdict::from_finding(evaluate_location(
+            check,
+            scheme.as_deref(),
+            *same_host,
+            response,
+        )),
         Check::Body(test) => evaluate_body(check, test, response),
         Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
         Check::Cookies { .. } => {
@@ -861,6 +999,191 @@ fn excerpt(body: &str, at: usize, len: usize) -> String {
     redact::global()
         .scrub_excerpt(body, start..end)
         .replace(['\n', '\r'], " ")
+}
+
+/// The response's enforced policies: the header's, then (for an HTML body, when `meta`) those
+/// of `<meta http-equiv>`; `open` when a truncated body may still hold a `<meta>` policy.
+fn csp_policies(response: &Response, meta: bool) -> (Vec<csp::Policy>, bool) {
+    let lines: Vec<String> = response
+        .headers
+        .get_all(http::header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let mut policies = csp::header_policies(lines.iter().map(String::as_str));
+    let mut open = false;
+    if meta && response.is_html() {
+        match csp::meta_policies(&body_text(response), !response.truncated) {
+            Some(found) => policies.extend(found),
+            None => open = true,
+        }
+    }
+    (policies, open)
+}
+
+/// The policies as written, for findings.
+fn csp_text(policies: &[csp::Policy]) -> String {
+    policies
+        .iter()
+        .map(|p| format!("{:?}", p.text))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) -> Verdict {
+    const NONE: &str = "absent";
+    let fails =
+        |expected: &str, observed: String| Verdict::Fails(vec![finding(check, expected, observed)]);
+    match test {
+        CspTest::Parsable => {
+            let expected = "a policy of well-formed directives";
+            let (policies, open) = csp_policies(response, meta);
+            let malformed: Vec<&str> = policies
+                .iter()
+                .flat_map(|p| p.malformed.iter().map(String::as_str))
+                .collect();
+            let directives = policies.iter().any(|p| !p.directives.is_empty());
+            if let Some(bad) = malformed.first() {
+                fails(
+                    expected,
+                    format!("{:?} is not a directive, in {}", bad, csp_text(&policies)),
+                )
+            } else if directives {
+                Verdict::Holds
+            } else if open {
+                Verdict::Undecided
+            } else if policies.is_empty() {
+                fails(expected, NONE.to_string())
+            } else {
+                fails(
+                    expected,
+                    format!(
+                        "Content-Security-Policy {} has no directive",
+                        csp_text(&policies)
+                    ),
+                )
+            }
+        }
+        CspTest::HasDirective(name) => {
+            let from_meta = meta && !csp::META_IGNORED.contains(&name.as_str());
+            let (policies, open) = csp_policies(response, from_meta);
+            if policies.iter().any(|p| p.get(name).is_some()) {
+                Verdict::Holds
+            } else if open {
+                Verdict::Undecided
+            } else if policies.is_empty() {
+                fails(&format!("a policy with {name}"), NONE.to_string())
+            } else {
+                fails(
+                    &format!("a policy with {name}"),
+                    format!("no {name} in {}", csp_text(&policies)),
+                )
+            }
+        }
+        CspTest::RestrictsFraming => {
+            // `<meta>` policies cannot set frame-ancestors.
+            let (policies, _) = csp_policies(response, false);
+            let expected = "frame-ancestors naming who may frame the page ('none', 'self', hosts)";
+            let framing: Vec<&csp::Directive> = policies
+                .iter()
+                .filter_map(|p| p.get("frame-ancestors"))
+                .collect();
+            let restricts =
+                |d: &&csp::Directive| !d.sources.iter().any(|s| csp::allows_any_ancestor(s));
+            if framing.iter().any(restricts) {
+                Verdict::Holds
+            } else if let Some(open) = framing.first() {
+                fails(
+                    expected,
+                    format!("{:?} lets any site frame the page", open.text),
+                )
+            } else if policies.is_empty() {
+                fails(expected, NONE.to_string())
+            } else {
+                fails(
+                    expected,
+                    format!("no frame-ancestors in {}", csp_text(&policies)),
+                )
+            }
+        }
+        CspTest::ForbidScriptKeywords(keywords) => {
+            let (policies, open) = csp_policies(response, meta);
+            let mut findings = Vec::new();
+            let mut undecided = false;
+            for keyword in keywords {
+                match csp::script_keyword(&policies, open, *keyword) {
+                    csp::KeywordVerdict::Blocked => {}
+                    csp::KeywordVerdict::Allowed(directive) => findings.push(finding(
+                        check,
+                        format!("no {} for scripts", keyword.as_source()),
+                        format!("{directive:?} allows {}", keyword.as_source()),
+                    )),
+                    csp::KeywordVerdict::Open => undecided = true,
+                }
+            }
+            if !findings.is_empty() {
+                Verdict::Fails(findings)
+            } else if undecided {
+                Verdict::Undecided
+            } else {
+                Verdict::Holds
+            }
+        }
+    }
+}
+
+fn evaluate_location(
+    check: &Check,
+    scheme: Option<&str>,
+    same_host: Option<bool>,
+    response: &Response,
+) -> Option<Finding> {
+    let expected = format!("a redirect{}", location_terms(scheme, same_host));
+    let Some(to) = response.redirect_target() else {
+        let location = header_value(&response.headers, &http::header::LOCATION);
+        return Some(finding(
+            check,
+            expected,
+            match location {
+                Some(l) if response.status.is_redirection() => {
+                    format!(
+                        "status {}, Location {l:?} is not a URL",
+                        response.status.as_u16()
+                    )
+                }
+                _ => format!("status {}, no redirect", response.status.as_u16()),
+            },
+        ));
+    };
+    let mut wrong = Vec::new();
+    if let Some(want) = scheme
+        && !to.scheme().eq_ignore_ascii_case(want)
+    {
+        wrong.push(format!("scheme {}", to.scheme()));
+    }
+    let here = response.url.host_str().unwrap_or_default();
+    let there = to.host_str().unwrap_or_default();
+    match same_host {
+        Some(true) if !there.eq_ignore_ascii_case(here) => {
+            wrong.push(format!("host {there}, not {here}"));
+        }
+        Some(false) if there.eq_ignore_ascii_case(here) => {
+            wrong.push(format!("the same host {there}"));
+        }
+        _ => {}
+    }
+    (!wrong.is_empty()).then(|| {
+        finding(
+            check,
+            expected,
+            format!(
+                "status {}, Location {} ({})",
+                response.status.as_u16(),
+                to,
+                wrong.join(", ")
+            ),
+        )
+    })
 }
 
 /// The text of a regex match, for a finding. A match is a cut like an excerpt (`Bearer.{0,40}`
@@ -1245,6 +1568,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             truncated: false,
             elapsed: Duration::from_millis(5),
+            url: Url::parse("http://127.0.0.1:8080/").unwrap(),
         }
     }
 
@@ -1252,6 +1576,7 @@ mod tests {
         Check::Header {
             name: HeaderName::from_bytes(name.as_bytes()).unwrap(),
             test,
+            distinct: false,
         }
     }
 
@@ -1539,6 +1864,258 @@ mod tests {
         let e = evaluate(&checks, &whole);
         assert!(e.undecided.is_empty());
         assert_eq!(e.findings.len(), 1);
+    }
+
+    fn csp(test: CspTest) -> Check {
+        Check::Csp { test, meta: true }
+    }
+
+    #[test]
+    fn csp_parsable_reads_headers_and_meta_of_html_only() {
+        let check = csp(CspTest::Parsable);
+        let html = |csp: &str| {
+            format!(
+                "<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\"></head><body>x</body></html>"
+            )
+        };
+        let cases: Vec<(Response, &str)> = vec![
+            (
+                response(&[("content-security-policy", "default-src 'self'")], ""),
+                "holds",
+            ),
+            (response(&[], ""), "fails"),
+            (
+                response(&[("content-security-policy", "default-src: 'self'")], ""),
+                "fails",
+            ),
+            (response(&[("content-security-policy", "")], ""), "fails"),
+            (
+                response(
+                    &[("content-type", "text/html")],
+                    &html("default-src 'self'"),
+                ),
+                "holds",
+            ),
+            (
+                response(&[("content-type", "text/html")], &html("'self'")),
+                "fails",
+            ),
+            // A meta tag in a JSON body is not a policy.
+            (
+                response(
+                    &[("content-type", "application/json")],
+                    &html("default-src 'self'"),
+                ),
+                "fails",
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(
+                verdict(&check, &r),
+                want,
+                "{:?} {:?}",
+                r.headers,
+                r.body.len()
+            );
+        }
+        let meta_off = Check::Csp {
+            test: CspTest::Parsable,
+            meta: false,
+        };
+        let r = response(
+            &[("content-type", "text/html")],
+            &html("default-src 'self'"),
+        );
+        assert_eq!(verdict(&meta_off, &r), "fails");
+        let f = evaluate(&[check], &response(&[], "")).findings;
+        assert_eq!(f[0].observed, "absent");
+        assert_eq!(f[0].check, "a Content-Security-Policy is enforced");
+    }
+
+    #[test]
+    fn csp_on_a_cut_head_is_undecided_until_a_header_decides() {
+        let mut r = cut(b"<html><head><title>x</title>");
+        r.headers
+            .insert(http::header::CONTENT_TYPE, "text/html".parse().unwrap());
+        assert_eq!(verdict(&csp(CspTest::Parsable), &r), "undecided");
+        let keywords = csp(CspTest::ForbidScriptKeywords(vec![
+            ScriptKeyword::UnsafeInline,
+        ]));
+        assert_eq!(verdict(&keywords, &r), "undecided");
+        r.headers.insert(
+            http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'".parse().unwrap(),
+        );
+        assert_eq!(verdict(&csp(CspTest::Parsable), &r), "holds");
+        assert_eq!(verdict(&keywords, &r), "holds");
+        // Framing never reads meta policies, so a cut head does not matter.
+        assert_eq!(verdict(&csp(CspTest::RestrictsFraming), &r), "fails");
+        // Once the head has ended, what it lacks is decided.
+        let mut done = cut(b"<html><head></head><body>");
+        done.headers
+            .insert(http::header::CONTENT_TYPE, "text/html".parse().unwrap());
+        assert_eq!(verdict(&csp(CspTest::Parsable), &done), "fails");
+    }
+
+    #[test]
+    fn csp_framing_needs_a_restrictive_frame_ancestors_in_a_header() {
+        let check = csp(CspTest::RestrictsFraming);
+        for (value, want) in [
+            ("frame-ancestors 'none'", "holds"),
+            (
+                "default-src 'self'; frame-ancestors 'self' https://app.example",
+                "holds",
+            ),
+            ("frame-ancestors *", "fails"),
+            ("frame-ancestors https:", "fails"),
+            ("frame-ancestors 'self' http:", "fails"),
+            ("frame-ancestors *:", "fails"),
+            ("default-src 'self'", "fails"),
+        ] {
+            let r = response(&[("content-security-policy", value)], "");
+            assert_eq!(verdict(&check, &r), want, "{value}");
+        }
+        // One restrictive policy among several is enough: each is enforced.
+        let two = response(
+            &[
+                ("content-security-policy", "frame-ancestors *"),
+                ("content-security-policy", "frame-ancestors 'none'"),
+            ],
+            "",
+        );
+        assert_eq!(verdict(&check, &two), "holds");
+        let f = evaluate(
+            &[check],
+            &response(&[("content-security-policy", "frame-ancestors https:")], ""),
+        )
+        .findings;
+        assert_eq!(
+            f[0].observed,
+            "\"frame-ancestors https:\" lets any site frame the page"
+        );
+        // has_directive sees frame-ancestors only in a header.
+        let has = csp(CspTest::HasDirective("frame-ancestors".into()));
+        let meta = response(
+            &[("content-type", "text/html")],
+            "<head><meta http-equiv=Content-Security-Policy content=\"frame-ancestors 'none'\"></head>",
+        );
+        assert_eq!(verdict(&has, &meta), "fails");
+        let object = csp(CspTest::HasDirective("object-src".into()));
+        let meta = response(
+            &[("content-type", "text/html")],
+            "<head><meta http-equiv=Content-Security-Policy content=\"object-src 'none'\"></head>",
+        );
+        assert_eq!(verdict(&object, &meta), "holds");
+    }
+
+    #[test]
+    fn csp_script_keywords_name_the_directive_that_allows_them() {
+        let check = csp(CspTest::ForbidScriptKeywords(vec![
+            ScriptKeyword::UnsafeInline,
+            ScriptKeyword::UnsafeEval,
+        ]));
+        let r = response(
+            &[(
+                "content-security-policy",
+                "SCRIPT-SRC 'self' 'UNSAFE-INLINE' 'unsafe-eval'",
+            )],
+            "",
+        );
+        let f = evaluate(std::slice::from_ref(&check), &r).findings;
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            f[0].observed,
+            "\"SCRIPT-SRC 'self' 'UNSAFE-INLINE' 'unsafe-eval'\" allows 'unsafe-inline'"
+        );
+        assert_eq!(f[1].expected, "no 'unsafe-eval' for scripts");
+        let nonce = response(
+            &[(
+                "content-security-policy",
+                "script-src 'nonce-abc' 'strict-dynamic' 'unsafe-inline'",
+            )],
+            "",
+        );
+        assert_eq!(verdict(&check, &nonce), "holds");
+    }
+
+    #[test]
+    fn distinct_header_values_count_once() {
+        let check = Check::Header {
+            name: HeaderName::from_static("x-frame-options"),
+            test: HeaderTest::Equals("DENY".into()),
+            distinct: true,
+        };
+        for (lines, want) in [
+            (&["DENY", "DENY"][..], "holds"),
+            (&["DENY, deny"][..], "holds"),
+            (&["DENY"][..], "holds"),
+            (&["DENY", "SAMEORIGIN"][..], "fails"),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                lines.iter().map(|l| ("x-frame-options", *l)).collect();
+            assert_eq!(verdict(&check, &response(&headers, "")), want, "{lines:?}");
+        }
+        let f = evaluate(
+            &[check],
+            &response(
+                &[
+                    ("x-frame-options", "DENY"),
+                    ("x-frame-options", "SAMEORIGIN"),
+                ],
+                "",
+            ),
+        )
+        .findings;
+        assert_eq!(f[0].observed, "DENY, SAMEORIGIN");
+    }
+
+    #[test]
+    fn location_resolves_against_the_request_and_compares_scheme_and_host() {
+        let check = Check::Location {
+            scheme: Some("https".into()),
+            same_host: Some(true),
+        };
+        let redirect = |status: u16, location: &str| {
+            let mut r = response(&[("location", location)], "");
+            r.status = StatusCode::from_u16(status).unwrap();
+            r
+        };
+        for (status, location, want) in [
+            (301, "https://127.0.0.1:8443/", "holds"),
+            (308, "https://127.0.0.1/a?b", "holds"),
+            (302, "https://127.0.0.2/", "fails"),
+            (301, "http://127.0.0.1/", "fails"),
+            (301, "/login", "fails"),
+            (301, "//127.0.0.1/", "fails"),
+            (200, "https://127.0.0.1/", "fails"),
+        ] {
+            assert_eq!(
+                verdict(&check, &redirect(status, location)),
+                want,
+                "{status} {location}"
+            );
+        }
+        let f = evaluate(
+            std::slice::from_ref(&check),
+            &redirect(302, "https://127.0.0.2/x?token=1"),
+        )
+        .findings;
+        assert_eq!(
+            f[0].observed,
+            "status 302, Location https://127.0.0.2/x?token=1 (host 127.0.0.2, not 127.0.0.1)"
+        );
+        assert_eq!(f[0].expected, "a redirect to https:// on the same host");
+        let f = evaluate(&[check], &response(&[], "")).findings;
+        assert_eq!(f[0].observed, "status 200, no redirect");
+        let other = Check::Location {
+            scheme: None,
+            same_host: Some(false),
+        };
+        assert_eq!(
+            verdict(&other, &redirect(302, "https://evil.invalid/")),
+            "holds"
+        );
+        assert_eq!(verdict(&other, &redirect(302, "/next")), "fails");
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! vs observed) and never fails; only the runner deals with infrastructure faults. Evaluation is
 //! pure, over what the runner captured, so every check is testable without a network.
 //!
-//! - [`http`]: status, headers, body, JSON, cookies and timing of a response, with `all_of`,
-//!   `any_of` and `not`;
+//! - [`http`]: status, headers, body, JSON, cookies, Content-Security-Policy ([`csp`]), the
+//!   redirect target and timing of a response, with `all_of`, `any_of` and `not`;
 //! - [`nuclei`]: a nuclei template's matcher block, as one more http check;
 //! - [`tcp`]: whether a port connects, and the banner it sends;
 //! - [`tls`]: protocol versions, cipher suites, the certificate and client-certificate demands.
 
 pub mod canary;
+pub mod csp;
 pub mod http;
 pub mod nuclei;
 pub mod tcp;

@@ -423,6 +423,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             truncated: false,
             elapsed: Duration::ZERO,
+            url: url::Url::parse("http://127.0.0.1/").unwrap(),
         }
     }
 

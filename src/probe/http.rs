@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 use super::{Ctx, MAX_REQUESTS_PER_RUN, Template, raw, stays_on_target};
 use crate::check::Graded;
 use crate::check::http::Check;
-use crate::config::Var;
+use crate::config::{Target, Var};
 use crate::diag::{Diagnostic, Pos};
 
 /// An `http` probe: what it sends and what must hold of the answers.
@@ -36,13 +36,39 @@ pub struct Exchange {
 }
 
 impl Http {
-    /// Every variable name the requests use.
-    pub fn vars(&self) -> BTreeSet<&str> {
+    /// Every variable the requests need of `target` (its optional ones not; `http_port` for a
+    /// plain-HTTP request to an `https://` target).
+    pub fn vars_for(&self, target: &Target) -> BTreeSet<&str> {
         self.exchanges
             .iter()
-            .flat_map(|e| e.request.vars())
+            .flat_map(|e| {
+                let plain = e.request.plain_http && target.url.scheme() == "https";
+                e.request
+                    .vars()
+                    .into_iter()
+                    .chain(plain.then_some(HTTP_PORT_VAR))
+            })
             .collect()
     }
+}
+
+/// The target variable that names an `https://` target's plain-HTTP port (`plain_http`).
+pub const HTTP_PORT_VAR: &str = "http_port";
+
+/// What a response that redirects to another origin is to the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedirect {
+    /// The redirect is judged like any response.
+    Evaluate,
+    /// The run is skipped: the redirect is not the page.
+    Skip,
+}
+
+/// What an exchange finds on its first page and requests too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discover {
+    /// The directories of same-origin links and scripts.
+    Directories,
 }
 
 /// A validated HTTP request description.
@@ -62,23 +88,34 @@ pub struct HttpRequest {
     pub follow_redirects: bool,
     /// Send the target's configured headers.
     pub use_target_auth: bool,
+    /// What a redirect to another origin is.
+    pub on_redirect: OnRedirect,
+    /// Send over plain HTTP (an `https://` target's `vars.http_port`).
+    pub plain_http: bool,
+    /// Paths found on the first path's page, requested too.
+    pub discover: Option<Discover>,
 }
 
 impl HttpRequest {
     /// How many requests one run sends to a target with these `vars`, path by path (list
     /// variables expand to one request per item, and per combination when a path uses
-    /// several). `None` when a variable is missing: that series is skipped, not run.
+    /// several; a missing optional variable to none). `None` when a required variable is
+    /// missing: that series is skipped, not run. Discovered paths are not counted: the runner
+    /// adds them only within the cap.
     pub fn request_counts(&self, vars: &BTreeMap<String, Var>) -> Option<Vec<usize>> {
         self.paths
             .iter()
             .map(|t| {
+                let optional = t.optional();
                 t.vars
                     .iter()
                     .filter(|n| !is_builtin(n))
                     .try_fold(1usize, |n, name| {
-                        let items = match vars.get(name)? {
-                            Var::One(_) => 1,
-                            Var::List(items) => items.len(),
+                        let items = match vars.get(name) {
+                            None if optional.contains(name.as_str()) => 0,
+                            None => return None,
+                            Some(Var::One(_)) => 1,
+                            Some(Var::List(items)) => items.len(),
                         };
                         Some(n.saturating_mul(items))
                     })
@@ -86,13 +123,13 @@ impl HttpRequest {
             .collect()
     }
 
-    /// Every variable name the request uses.
+    /// Every variable name the request requires (optional ones not).
     pub fn vars(&self) -> BTreeSet<&str> {
         self.paths
             .iter()
             .chain(self.headers.iter().map(|(_, t)| t))
             .chain(self.body.iter())
-            .flat_map(|t| t.vars.iter().map(String::as_str))
+            .flat_map(Template::required)
             .filter(|n| !is_builtin(n))
             .collect()
     }
@@ -222,6 +259,34 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
             }
         },
     };
+    let on_redirect = match &http.on_redirect {
+        None => OnRedirect::Evaluate,
+        Some(v) => match v.value.as_str() {
+            "evaluate" => OnRedirect::Evaluate,
+            "skip" => OnRedirect::Skip,
+            other => {
+                ctx.err_hint(
+                    v,
+                    format!("unknown `on_redirect` value `{other}`"),
+                    "expected `evaluate` or `skip`",
+                );
+                OnRedirect::Evaluate
+            }
+        },
+    };
+    let discover = match &http.discover {
+        None => None,
+        Some(v) if v.value == "directories" => Some(Discover::Directories),
+        Some(v) => {
+            ctx.err_hint(
+                v,
+                format!("unknown `discover` value `{}`", v.value),
+                "expected `directories`",
+            );
+            None
+        }
+    };
+    let plain_http = http.plain_http.unwrap_or(false);
     (ctx.diags.len() == before).then_some(HttpRequest {
         method,
         paths,
@@ -229,6 +294,10 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
         headers,
         body,
         follow_redirects: http.follow_redirects.unwrap_or(false),
-        use_target_auth: http.use_target_auth.unwrap_or(true),
+        // A target's credentials never travel over plain HTTP to another port.
+        use_target_auth: http.use_target_auth.unwrap_or(true) && !plain_http,
+        on_redirect,
+        plain_http,
+        discover,
     })
 }

@@ -13,8 +13,9 @@ use regex::Regex;
 use serde_saphyr::Spanned;
 
 use crate::check::Graded;
+use crate::check::csp;
 use crate::check::http::{
-    BodyTest, Check, CookieFlag, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
+    BodyTest, Check, CookieFlag, CspTest, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
 use crate::config::{self, Defaults, Target};
 use crate::diag::{Diagnostic, Diagnostics, Pos};
@@ -164,6 +165,43 @@ pub mod raw {
         /// Send the target's configured headers (true).
         #[serde(default)]
         pub use_target_auth: Option<bool>,
+        /// What a response that redirects to another origin (scheme, host or port) is:
+        /// `evaluate` (default) judges the 3xx itself; `skip` makes the run `skip`, with the
+        /// redirect as the reason: a probe of a page's headers does not judge a redirector,
+        /// which is not the page.
+        #[serde(default)]
+        #[schemars(with = "Option<OnRedirect>")]
+        pub on_redirect: Option<Spanned<String>>,
+        /// Send the request over plain HTTP: to an `http://` target's own URL, or to an
+        /// `https://` target's host on the port in its `vars.http_port` (targets without it are
+        /// skipped). The target's headers are never sent over it (false).
+        #[serde(default)]
+        pub plain_http: Option<bool>,
+        /// `directories`: after the first path, also request the directories of the same-origin
+        /// links and scripts (`href`, `src`) of the page it answered (following a same-origin
+        /// redirect to find it), each directory and its parents inside the target URL, at most
+        /// 16 new ones, within the run's request cap.
+        #[serde(default)]
+        #[schemars(with = "Option<Discover>")]
+        pub discover: Option<Spanned<String>>,
+    }
+
+    /// `on_redirect:` values.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum OnRedirect {
+        /// Judge the redirect response itself.
+        Evaluate,
+        /// Skip the run: the redirect is not the page.
+        Skip,
+    }
+
+    /// `discover:` values.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Discover {
+        /// The directories of the links and scripts on the first path's page.
+        Directories,
     }
 
     /// One status entry: a code or a class like `4xx`.
@@ -187,8 +225,8 @@ pub mod raw {
         One(StatusItem),
     }
 
-    /// A check item. Exactly one of `status`, `header`, `body`, `json`, `cookies`,
-    /// `response_time` names its kind; the header modifiers go beside `header`.
+    /// A check item. Exactly one of `status`, `header`, `body`, `json`, `cookies`, `csp`,
+    /// `location`, `response_time` names its kind; the header modifiers go beside `header`.
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Check {
@@ -256,6 +294,21 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Option<String>")]
         pub not_matches: Option<Spanned<String>>,
+        /// With `header`: read the header's comma-separated values as a set, so that a value
+        /// repeated (on one line or several, compared case-insensitively) counts once:
+        /// `X-Frame-Options: DENY` sent twice reads `DENY`, `DENY` and `SAMEORIGIN` read
+        /// `DENY, SAMEORIGIN` (false).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub distinct: Option<Spanned<bool>>,
+        /// Content-Security-Policy assertion, on the policies browsers enforce.
+        #[serde(default)]
+        #[schemars(with = "Option<Csp>")]
+        pub csp: Option<Spanned<Csp>>,
+        /// Redirect assertion: the response is a 3xx whose `Location` goes where it should.
+        #[serde(default)]
+        #[schemars(with = "Option<Location>")]
+        pub location: Option<Spanned<Location>>,
         /// Beside `header`: judge only the header's last comma-separated token that is one of
         /// these (case-insensitive), as browsers skip tokens they do not know in list headers
         /// such as `Referrer-Policy`; with none of them, the header counts as absent.
@@ -501,6 +554,58 @@ pub mod raw {
         pub prefix_rules: Option<Spanned<bool>>,
     }
 
+    /// Content-Security-Policy assertion: exactly one of `parsable`, `has_directive`,
+    /// `restricts_framing`, `forbid_script_keywords`, optionally with `meta`. The policies
+    /// are every `Content-Security-Policy` header line (each a comma-separated list) and, in an
+    /// HTML body, every `<meta http-equiv="Content-Security-Policy">` in the head; each is
+    /// parsed as browsers do (CSP3). `Content-Security-Policy-Report-Only` does not count.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Csp {
+        /// `true`: there is at least one directive and no token that is not one
+        /// (`default-src: 'self'` is not).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub parsable: Option<Spanned<bool>>,
+        /// Some policy has this directive, e.g. `object-src`.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub has_directive: Option<Spanned<String>>,
+        /// `true`: a header policy's `frame-ancestors` names who may frame the page (`'none'`,
+        /// `'self'`, hosts); `*`, a bare scheme (`https:`) or a host of `*` let anyone, and
+        /// `<meta>` policies cannot set it.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub restricts_framing: Option<Spanned<bool>>,
+        /// Keywords the policies together must not let through for scripts: `unsafe-inline`
+        /// (inline `<script>` and event handlers: `script-src-elem`/`script-src-attr`, then
+        /// `script-src`, then `default-src`; ignored next to a nonce, a hash or
+        /// `'strict-dynamic'`, as CSP2+ browsers do) and `unsafe-eval` (`script-src`, then
+        /// `default-src`). One policy that blocks a keyword blocks it.
+        #[serde(default)]
+        #[schemars(with = "Option<Vec<String>>")]
+        pub forbid_script_keywords: Option<Vec<Spanned<String>>>,
+        /// Whether `<meta http-equiv>` policies count (true).
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub meta: Option<Spanned<bool>>,
+    }
+
+    /// Redirect assertion: the response is a 3xx with a `Location` that, resolved against the
+    /// request URL, has the given scheme and host.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Location {
+        /// The scheme it must have, e.g. `https`.
+        #[serde(default)]
+        #[schemars(with = "Option<String>")]
+        pub scheme: Option<Spanned<String>>,
+        /// `true`: the host of the request (the target's); `false`: another host.
+        #[serde(default)]
+        #[schemars(with = "Option<bool>")]
+        pub same_host: Option<Spanned<bool>>,
+    }
+
     /// Latency assertion.
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -571,10 +676,11 @@ impl Kind {
         }
     }
 
-    /// Every `{{vars.NAME}}` the probe uses: a target without one of them is skipped.
-    pub fn vars(&self) -> BTreeSet<&str> {
+    /// Every `{{vars.NAME}}` the probe needs of `target` (optional ones not): a target
+    /// without one of them is skipped.
+    pub fn vars_for(&self, target: &Target) -> BTreeSet<&str> {
         match self {
-            Kind::Http(h) => h.vars(),
+            Kind::Http(h) => h.vars_for(target),
             Kind::Tcp(t) => t.vars(),
             Kind::Tls(_) => BTreeSet::new(),
         }
@@ -1189,6 +1295,8 @@ fn http_keys(c: &raw::Check) -> Vec<&'static str> {
         c.body.is_some(),
         c.json.is_some(),
         c.cookies.is_some(),
+        c.csp.is_some(),
+        c.location.is_some(),
         c.response_time.is_some(),
         c.all_of.is_some(),
         c.any_of.is_some(),
@@ -1200,12 +1308,14 @@ fn http_keys(c: &raw::Check) -> Vec<&'static str> {
     .collect()
 }
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "status",
     "header",
     "body",
     "json",
     "cookies",
+    "csp",
+    "location",
     "response_time",
     "all_of",
     "any_of",
@@ -1287,7 +1397,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
             ctx.err_hint(
                 item,
                 "check has no kind",
-                "start the check with one of: status, header, body, json, cookies, response_time, all_of, any_of, not",
+                "start the check with one of: status, header, body, json, cookies, csp, location, response_time, all_of, any_of, not",
             );
             return None;
         }
@@ -1305,12 +1415,15 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
         && (!modifiers.is_empty()
             || c.at_least.is_some()
             || c.at_most.is_some()
+            || c.distinct.is_some()
             || c.last_token_of.is_some())
     {
         let what = modifiers
             .first()
             .copied()
-            .unwrap_or(if c.last_token_of.is_some() {
+            .unwrap_or(if c.distinct.is_some() {
+                "distinct"
+            } else if c.last_token_of.is_some() {
                 "last_token_of"
             } else {
                 "at_least"
@@ -1366,6 +1479,12 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
     }
     if let Some(cookies) = &c.cookies {
         return compile_cookies(ctx, cookies);
+    }
+    if let Some(csp) = &c.csp {
+        return compile_csp(ctx, csp);
+    }
+    if let Some(location) = &c.location {
+        return compile_location(ctx, location);
     }
     if let Some(rt) = &c.response_time {
         let below = &rt.value.below;
@@ -1511,8 +1630,21 @@ fn compile_header_check(
     } else {
         return None;
     };
+    let distinct = c.distinct.as_ref().is_some_and(|d| d.value);
     match &c.last_token_of {
-        None => Some(Check::Header { name: header, test }),
+        None => Some(Check::Header {
+            name: header,
+            test,
+            distinct,
+        }),
+        Some(tokens) if distinct => {
+            ctx.err_hint(
+                tokens,
+                "`distinct` and `last_token_of` do not go together",
+                "`last_token_of` already reads the header as a list of tokens",
+            );
+            None
+        }
         Some(tokens) => compile_header_token(ctx, tokens, header, test),
     }
 }
@@ -1538,6 +1670,120 @@ fn compile_header_token(
         return None;
     }
     Some(Check::HeaderToken { name, known, test })
+}
+
+fn compile_csp(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
+    let c = &raw.value;
+    let set = [
+        c.parsable.is_some(),
+        c.has_directive.is_some(),
+        c.restricts_framing.is_some(),
+        c.forbid_script_keywords.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if set != 1 {
+        ctx.err_hint(
+            raw,
+            if set == 0 {
+                "csp check asserts nothing"
+            } else {
+                "csp check combines several assertions"
+            },
+            "give exactly one of: parsable, has_directive, restricts_framing, forbid_script_keywords",
+        );
+        return None;
+    }
+    let only_true = |ctx: &mut Ctx<'_>, flag: &Spanned<bool>, key: &str| {
+        if !flag.value {
+            ctx.err_hint(
+                flag,
+                format!("`{key}: false` asserts nothing"),
+                format!("write `{key}: true`, inside `not:` to assert the opposite"),
+            );
+        }
+        flag.value
+    };
+    let test = if let Some(p) = &c.parsable {
+        only_true(ctx, p, "parsable").then_some(CspTest::Parsable)?
+    } else if let Some(r) = &c.restricts_framing {
+        only_true(ctx, r, "restricts_framing").then_some(CspTest::RestrictsFraming)?
+    } else if let Some(d) = &c.has_directive {
+        let name = d.value.trim().to_ascii_lowercase();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        {
+            ctx.err_hint(
+                d,
+                format!("`{}` is not a directive name", d.value),
+                "directive names are letters, digits and `-`, e.g. `object-src`",
+            );
+            return None;
+        }
+        CspTest::HasDirective(name)
+    } else {
+        let list = c.forbid_script_keywords.as_deref().unwrap_or_default();
+        if list.is_empty() {
+            ctx.err_hint(
+                raw,
+                "`forbid_script_keywords` is empty",
+                "list `unsafe-inline`, `unsafe-eval` or both",
+            );
+            return None;
+        }
+        let mut keywords = Vec::new();
+        for k in list {
+            match csp::ScriptKeyword::parse(&k.value) {
+                Some(keyword) => keywords.push(keyword),
+                None => {
+                    ctx.err_hint(
+                        k,
+                        format!("unknown script keyword `{}`", k.value),
+                        "expected `unsafe-inline` or `unsafe-eval`",
+                    );
+                    return None;
+                }
+            }
+        }
+        CspTest::ForbidScriptKeywords(keywords)
+    };
+    Some(Check::Csp {
+        test,
+        meta: c.meta.as_ref().is_none_or(|m| m.value),
+    })
+}
+
+fn compile_location(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Location>) -> Option<Check> {
+    let l = &raw.value;
+    let scheme = match &l.scheme {
+        None => None,
+        Some(s) => {
+            let scheme = s.value.trim().to_ascii_lowercase();
+            let valid = scheme
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if !valid {
+                ctx.err_hint(
+                    s,
+                    format!("`{}` is not a URL scheme", s.value),
+                    "write the scheme without `://`, e.g. `https`",
+                );
+                return None;
+            }
+            Some(scheme)
+        }
+    };
+    Some(Check::Location {
+        scheme,
+        same_host: l.same_host.as_ref().map(|s| s.value),
+    })
 }
 
 fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {

@@ -575,6 +575,9 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
             body,
             follow_redirects: r.redirects.unwrap_or(false),
             use_target_auth: false,
+            on_redirect: crate::probe::http::OnRedirect::Evaluate,
+            plain_http: false,
+            discover: None,
         },
         checks: vec![Graded::from(Check::Nuclei(Matchers {
             matchers,

@@ -2,11 +2,13 @@
 //!
 //! Two placeholders exist. `{{vars.NAME}}` is a target's variable (a list variable expands a
 //! path to one request per item, and is joined with `, ` elsewhere), optionally passed through
-//! a filter: `{{vars.sample_jwt | jwt_alg_none}}`. `{{random}}` is the run's canary: twelve
+//! a filter: `{{vars.sample_jwt | jwt_alg_none}}`. `{{vars.NAME?}}` is optional: a target
+//! without it is not skipped, and the placeholder stands for nothing (a path with it expands to
+//! no request; in a header or a body it is empty text). `{{random}}` is the run's canary: twelve
 //! lowercase letters and digits, fresh for every run and the same in every request and check
 //! of that run, so a check can look for exactly what was sent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,6 +52,8 @@ pub enum Part {
         name: String,
         /// The transformation applied to each of its values.
         filter: Option<Filter>,
+        /// Written `{{vars.NAME?}}`: a target without it gives no value, not an error.
+        optional: bool,
     },
     /// The run's canary.
     Random,
@@ -102,6 +106,30 @@ impl Template {
         parts(&self.text)
     }
 
+    /// The variables written `{{vars.NAME?}}` (and nowhere without the `?`).
+    pub fn optional(&self) -> BTreeSet<&str> {
+        let parts = self.parts().unwrap_or_default();
+        let is = |want: bool, name: &str| {
+            parts.iter().any(
+                |p| matches!(p, Part::Var { name: n, optional, .. } if n == name && *optional == want),
+            )
+        };
+        self.vars
+            .iter()
+            .map(String::as_str)
+            .filter(|n| is(true, n) && !is(false, n))
+            .collect()
+    }
+
+    /// The variables a target must declare for this template.
+    pub fn required(&self) -> impl Iterator<Item = &str> {
+        let optional = self.optional();
+        self.vars
+            .iter()
+            .map(String::as_str)
+            .filter(move |n| !optional.contains(n))
+    }
+
     /// Whether the template uses `{{random}}`.
     pub fn uses_random(&self) -> bool {
         self.parts()
@@ -115,8 +143,12 @@ impl Template {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Random => out.push_str(canary),
-                Part::Var { name, filter } => {
-                    out.push_str(&values(vars, name, *filter)?.join(", "));
+                Part::Var {
+                    name,
+                    filter,
+                    optional,
+                } => {
+                    out.push_str(&values(vars, name, *filter, *optional)?.join(", "));
                 }
             }
         }
@@ -136,7 +168,11 @@ impl Template {
             let values = match part {
                 Part::Text(t) => vec![t.clone()],
                 Part::Random => vec![canary.to_string()],
-                Part::Var { name, filter } => values(vars, name, *filter)?,
+                Part::Var {
+                    name,
+                    filter,
+                    optional,
+                } => values(vars, name, *filter, *optional)?,
             };
             partial = partial
                 .iter()
@@ -172,6 +208,10 @@ fn parts(text: &str) -> Result<Vec<Part>, String> {
             }
             parts.push(Part::Random);
         } else {
+            let (head, optional) = match head.strip_suffix('?') {
+                Some(head) => (head.trim_end(), true),
+                None => (head, false),
+            };
             let name = head.strip_prefix("vars.").ok_or_else(|| {
                     format!(
                         "unknown placeholder `{{{{{inner}}}}}`; known are `{{{{vars.NAME}}}}` and `{{{{random}}}}`"
@@ -194,6 +234,7 @@ fn parts(text: &str) -> Result<Vec<Part>, String> {
             parts.push(Part::Var {
                 name: name.to_string(),
                 filter,
+                optional,
             });
         }
         rest = &after[end + 2..];
@@ -209,10 +250,12 @@ fn values(
     vars: &BTreeMap<String, Var>,
     name: &str,
     filter: Option<Filter>,
+    optional: bool,
 ) -> Result<Vec<String>, String> {
     let raw: Vec<&str> = match vars.get(name) {
         Some(Var::One(v)) => vec![v.expose().as_str()],
         Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
+        None if optional => Vec::new(),
         None => return Err(format!("target declares no `vars.{name}`")),
     };
     raw.into_iter()
@@ -279,7 +322,8 @@ mod tests {
             t.parts().unwrap()[1],
             Part::Var {
                 name: "sample_jwt".into(),
-                filter: Some(Filter::JwtAlgNone)
+                filter: Some(Filter::JwtAlgNone),
+                optional: false,
             }
         );
         let t = Template::parse("https://{{random}}.invalid").unwrap();
@@ -294,6 +338,22 @@ mod tests {
         ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn optional_variables_stand_for_nothing_when_missing() {
+        let t = Template::parse("/a{{vars.dirs?}}").unwrap();
+        assert_eq!(t.vars, vec!["dirs"]);
+        assert_eq!(t.required().count(), 0);
+        let none = BTreeMap::new();
+        assert!(t.expand(&none, "c", 10).unwrap().is_empty());
+        assert_eq!(t.render(&none, "c").unwrap(), "/a");
+        let some = vars(&[("dirs", one("/x/"))]);
+        assert_eq!(t.expand(&some, "c", 10).unwrap(), ["/a/x/"]);
+        // Written both ways, the variable is required.
+        let both = Template::parse("{{vars.d?}}{{vars.d}}").unwrap();
+        assert!(both.required().count() > 0 && both.required().all(|n| n == "d"));
+        assert!(Template::parse("{{vars.?}}").is_err());
     }
 
     #[test]

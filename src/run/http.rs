@@ -12,19 +12,31 @@ use url::Url;
 use super::{Lane, Runner, SetupError, redact_url};
 use crate::check::Graded;
 use crate::check::http::{self as check, Check, Response};
-use crate::config::Target;
+use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::Template;
-use crate::probe::http::{Exchange, Http, HttpRequest, is_builtin};
+use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_builtin};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
 /// Most redirects followed within one request.
 pub const MAX_REDIRECTS: usize = 10;
 
-/// Runs an HTTP probe's exchanges in order, one request per expanded path, and evaluates
-/// each exchange's checks on its responses.
+/// Most paths one exchange adds by `discover:`.
+pub const MAX_DISCOVERED: usize = 16;
+
+/// What the responses of one run have concluded so far.
+#[derive(Default)]
+struct Tally {
+    findings: Vec<Finding>,
+    undecided: Vec<String>,
+    /// Why a response was not judged (the first such), for a run that found nothing else.
+    skipped: Option<String>,
+}
+
+/// Runs an HTTP probe's exchanges in order, one request per expanded path (and per path that
+/// `discover:` found), and evaluates each exchange's checks on its responses.
 pub(super) async fn execute(
     runner: &Runner,
     series: &Series,
@@ -33,79 +45,116 @@ pub(super) async fn execute(
     result: &mut RunResult,
 ) -> Outcome {
     let target = &series.target;
+    let request_error = |message| {
+        Outcome::Error(RunError {
+            kind: ErrorKind::Request,
+            message,
+        })
+    };
     // One canary per run: every request and every check of the run sees the same value.
     let canary = crate::probe::template::new_canary();
     let mut planned = Vec::new();
     for exchange in &spec.exchanges {
+        let base = match base_url(&exchange.request, target) {
+            Ok(base) => base,
+            Err(message) => return request_error(message),
+        };
         match expand_paths(&exchange.request.paths, target, &canary) {
             Ok(paths) => planned.push((
                 exchange,
                 crate::check::canary::bind_random(&exchange.checks, &canary),
+                base,
                 paths,
             )),
-            Err(message) => {
-                return Outcome::Error(RunError {
-                    kind: ErrorKind::Request,
-                    message,
-                });
-            }
+            Err(message) => return request_error(message),
         }
     }
-    let many = planned.iter().map(|(_, _, p)| p.len()).sum::<usize>() > 1;
+    let sent: usize = planned.iter().map(|(_, _, _, p)| p.len()).sum();
+    let mut room = MAX_REQUESTS_PER_RUN.saturating_sub(sent);
+    let many = sent > 1
+        || planned
+            .iter()
+            .any(|(e, _, _, _)| e.request.discover.is_some());
     let max_body_bytes = spec.max_body_bytes.unwrap_or(runner.max_body_bytes);
-    let mut findings = Vec::new();
-    let mut undecided = Vec::new();
+    let mut tally = Tally::default();
     let mut first = true;
-    for (exchange, checks, paths) in &planned {
-        for path in paths {
-            let failed = run_path(
+    for (exchange, checks, base, mut paths) in planned {
+        let mut i = 0;
+        while let Some(path) = paths.get(i).cloned() {
+            let sent = Sent {
                 series,
-                (exchange, checks, &canary),
+                exchange,
+                checks: &checks,
+                canary: &canary,
                 lane,
-                path,
-                many,
+                base: &base,
                 max_body_bytes,
-                (&mut findings, &mut undecided),
+            };
+            let (found, response) = match run_path(
+                &sent,
+                &path,
+                many,
+                &mut tally,
                 (runner, result, &mut first),
             )
-            .await;
-            match failed {
+            .await
+            {
+                Ok(done) => done,
                 Err(e) => return Outcome::Error(e),
-                Ok(true) if exchange.stop_at_first_finding => break,
-                Ok(_) => {}
+            };
+            if i == 0 && exchange.request.discover == Some(Discover::Directories) {
+                let page = match discovery_page(&sent, response).await {
+                    Ok(page) => page,
+                    Err(e) => return Outcome::Error(e),
+                };
+                let found = directories(&page, &base, &paths, room.min(MAX_DISCOVERED));
+                room -= found.len();
+                paths.extend(found);
             }
+            if found && exchange.stop_at_first_finding {
+                break;
+            }
+            i += 1;
         }
     }
-    decide(findings, &undecided, max_body_bytes)
+    decide(tally, max_body_bytes)
 }
 
-/// Sends one expanded path of an exchange and evaluates its checks (bound to the run's
-/// canary); whether it found anything.
-#[allow(clippy::too_many_arguments)]
+/// One exchange of a run, and where and how it sends.
+struct Sent<'a> {
+    series: &'a Series,
+    exchange: &'a Exchange,
+    /// The exchange's checks, bound to the run's canary.
+    checks: &'a [Graded<Check>],
+    canary: &'a str,
+    lane: &'a Lane<'a>,
+    /// The URL paths are appended to: the target's, or its plain-HTTP twin.
+    base: &'a Url,
+    max_body_bytes: u64,
+}
+
+/// Sends one expanded path of an exchange and evaluates its checks: whether it found anything,
+/// and the response.
 async fn run_path(
-    series: &Series,
-    (exchange, checks, canary): (&Exchange, &[Graded<Check>], &str),
-    lane: &Lane<'_>,
+    sent: &Sent<'_>,
     path: &str,
     many: bool,
-    max_body_bytes: u64,
-    (findings, undecided): (&mut Vec<Finding>, &mut Vec<String>),
+    tally: &mut Tally,
     (runner, result, first): (&Runner, &mut RunResult, &mut bool),
-) -> Result<bool, RunError> {
-    let target = &series.target;
-    let url = join(&target.url, path).map_err(|message| RunError {
+) -> Result<(bool, Response), RunError> {
+    let exchange = sent.exchange;
+    let url = join(sent.base, path).map_err(|message| RunError {
         kind: ErrorKind::Request,
         message,
     })?;
     if std::mem::take(first) {
         result.url = redact_url(&url, &runner.redactor);
     }
-    let response =
-        exchange_one(series, &exchange.request, lane, url, max_body_bytes, canary).await?;
+    let follow = exchange.request.follow_redirects;
+    let response = exchange_one(sent, url, follow).await?;
     result.status = Some(response.status.as_u16());
-    let evaluation = check::evaluate(checks, &response);
     // The request as the probe wrote it: a finding keeps its name from run to run.
-    let label = path.replace(canary, "{{random}}");
+    let label = path.replace(sent.canary, "{{random}}");
     let name = |check: String| {
         if many {
             format!("{} {label}: {check}", exchange.request.method)
@@ -113,34 +162,115 @@ async fn run_path(
             check
         }
     };
+    if exchange.request.on_redirect == OnRedirect::Skip
+        && let Some(to) = response
+            .redirect_target()
+            .filter(|to| to.origin() != sent.base.origin())
+    {
+        let reason = format!("redirects to {}; probe that target", shown_url(&to));
+        tally.skipped.get_or_insert_with(|| name(reason));
+        return Ok((false, response));
+    }
+    let evaluation = check::evaluate(sent.checks, &response);
     let found = !evaluation.findings.is_empty();
     for mut f in evaluation.findings {
         f.check = name(f.check);
-        findings.push(f);
+        tally.findings.push(f);
     }
-    undecided.extend(evaluation.undecided.into_iter().map(name));
-    Ok(found)
+    tally
+        .undecided
+        .extend(evaluation.undecided.into_iter().map(name));
+    Ok((found, response))
 }
 
-/// Sends one request, following same-origin redirects when allowed, and reads the body.
-async fn exchange_one(
-    series: &Series,
-    request: &HttpRequest,
-    lane: &Lane<'_>,
-    url: Url,
-    max_body_bytes: u64,
-    canary: &str,
-) -> Result<Response, RunError> {
-    let target = &series.target;
-    let origin = target.url.origin();
-    let headers = request_headers(request, target, canary).map_err(|message| RunError {
-        kind: ErrorKind::Request,
-        message,
-    })?;
+/// A URL for a reason: scheme, host, port and path, without query or fragment (which may carry
+/// tokens), at most 200 characters.
+fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let text = shown.to_string();
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+/// The page `discover:` reads links from: the first path's response, or, when that is a
+/// redirect within the origin the exchange did not follow, the page it leads to.
+async fn discovery_page(sent: &Sent<'_>, response: Response) -> Result<Response, RunError> {
+    match response
+        .redirect_target()
+        .filter(|to| to.origin() == sent.base.origin())
+    {
+        Some(to) if !sent.exchange.request.follow_redirects => exchange_one(sent, to, true).await,
+        _ => Ok(response),
+    }
+}
+
+/// The directories of the same-origin links (`href`) and scripts (`src`) of an HTML page, and
+/// their parents, as paths relative to `base` (the part of the URL path under the target's),
+/// in order of first appearance, without `known` ones, at most `room`. Each passes the same
+/// containment rule as a probe's own paths.
+fn directories(page: &Response, base: &Url, known: &[String], room: usize) -> Vec<String> {
+    static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'<>`]+))"#)
+            .unwrap_or_else(|_| unreachable!())
+    });
+    let mut found: Vec<String> = Vec::new();
+    if room == 0 {
+        return found;
+    }
+    let body = String::from_utf8_lossy(&page.body);
+    let prefix = base.path().trim_end_matches('/');
+    for link in LINK.captures_iter(&body) {
+        let Some(raw) = link.get(1).or_else(|| link.get(2)).or_else(|| link.get(3)) else {
+            continue;
+        };
+        let Ok(url) = page.url.join(raw.as_str().trim()) else {
+            continue;
+        };
+        if url.origin() != base.origin() {
+            continue;
+        }
+        let Some(rest) = url.path().strip_prefix(prefix) else {
+            continue;
+        };
+        // `rest` is the path under the target URL: `/static/js/app.js` gives `/static/` and
+        // `/static/js/`.
+        let segments: Vec<&str> = rest.split('/').collect();
+        for depth in 2..segments.len() {
+            let dir = format!("{}/", segments[..depth].join("/"));
+            if crate::probe::stays_on_target(&dir).is_err()
+                || dir.contains("//")
+                || known.contains(&dir)
+                || found.contains(&dir)
+            {
+                continue;
+            }
+            found.push(dir);
+            if found.len() == room {
+                return found;
+            }
+        }
+    }
+    found
+}
+
+/// Sends one request, following same-origin redirects when `follow`, and reads the body.
+async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Response, RunError> {
+    let target = &sent.series.target;
+    let request = &sent.exchange.request;
+    let origin = sent.base.origin();
+    let headers = request_headers(request, target, sent.canary, origin == target.url.origin())
+        .map_err(|message| RunError {
+            kind: ErrorKind::Request,
+            message,
+        })?;
     let body = match &request.body {
         Some(t) => Some(
             with_target(t, &target.url)
-                .render(&target.vars, canary)
+                .render(&target.vars, sent.canary)
                 .map_err(|message| RunError {
                     kind: ErrorKind::Request,
                     message,
@@ -154,7 +284,7 @@ async fn exchange_one(
     let mut url = url;
     // The response time is the exchange's own: rate-limit waits between hops are not in it.
     let start = Instant::now();
-    let waited_before = lane.waited();
+    let waited_before = sent.lane.waited();
     for _hop in 0..=MAX_REDIRECTS {
         if url.origin() != origin {
             // Unreachable by construction; kept as the last line of defence.
@@ -163,8 +293,9 @@ async fn exchange_one(
                 message: "refused to send a request outside the target".into(),
             });
         }
-        lane.pace().await;
-        let mut sending = lane
+        sent.lane.pace().await;
+        let mut sending = sent
+            .lane
             .client
             .request(method.clone(), url.clone())
             .headers(headers.clone());
@@ -178,7 +309,7 @@ async fn exchange_one(
             .get(http::header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| url.join(l).ok());
-        if request.follow_redirects
+        if follow
             && status.is_redirection()
             && let Some(next) = location.filter(|n| n.origin() == origin)
         {
@@ -192,7 +323,7 @@ async fn exchange_one(
             continue;
         }
         // A redirect off the target is not followed: the 3xx itself is evaluated.
-        let (bytes, truncated) = read_capped(&mut response, max_body_bytes).await?;
+        let (bytes, truncated) = read_capped(&mut response, sent.max_body_bytes).await?;
         return Ok(Response {
             status,
             headers: response.headers().clone(),
@@ -200,7 +331,8 @@ async fn exchange_one(
             truncated,
             elapsed: start
                 .elapsed()
-                .saturating_sub(lane.waited().saturating_sub(waited_before)),
+                .saturating_sub(sent.lane.waited().saturating_sub(waited_before)),
+            url,
         });
     }
     Err(RunError {
@@ -209,10 +341,37 @@ async fn exchange_one(
     })
 }
 
+/// The URL an exchange's paths are appended to: the target's, or for a `plain_http` request to
+/// an `https://` target, the same URL over `http://` on the port of `vars.http_port`.
+fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, String> {
+    if !request.plain_http || target.url.scheme() == "http" {
+        return Ok(target.url.clone());
+    }
+    let var = crate::probe::http::HTTP_PORT_VAR;
+    let port = match target.vars.get(var) {
+        Some(Var::One(v)) => v.expose().trim().parse::<u16>().ok().filter(|p| *p > 0),
+        Some(Var::List(_)) => None,
+        None => return Err(format!("target declares no `vars.{var}`")),
+    }
+    .ok_or_else(|| format!("`vars.{var}` is not a port number (1 to 65535)"))?;
+    let mut url = target.url.clone();
+    url.set_scheme("http")
+        .and_then(|()| url.set_port(Some(port)))
+        .map_err(|()| format!("cannot make a plain-HTTP URL for `{}`", target.name))?;
+    Ok(url)
+}
+
 /// The outcome of a run from its checks: a definite finding fails the run whatever else is
 /// open; otherwise a check that a truncated body left undecided makes it an `error`, since
-/// passing on a prefix would hide what the rest of the body holds.
-fn decide(findings: Vec<Finding>, undecided: &[String], max_body_bytes: u64) -> Outcome {
+/// passing on a prefix would hide what the rest of the body holds; otherwise a response that
+/// was not judged (a redirect to another origin, for a probe that skips those) makes it a
+/// `skip`, since a pass would claim what was never looked at.
+fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
+    let Tally {
+        findings,
+        undecided,
+        skipped,
+    } = tally;
     if !findings.is_empty() {
         Outcome::Fail(findings)
     } else if !undecided.is_empty() {
@@ -224,6 +383,8 @@ fn decide(findings: Vec<Finding>, undecided: &[String], max_body_bytes: u64) -> 
                 undecided.join("; ")
             ),
         })
+    } else if let Some(reason) = skipped {
+        Outcome::Skip(reason)
     } else {
         Outcome::Pass
     }
@@ -396,10 +557,16 @@ fn builtin(name: &str, url: &Url) -> Option<String> {
     })
 }
 
-/// Request headers: the target's (when the probe uses target auth), then the probe's own.
-fn request_headers(http: &HttpRequest, target: &Target, canary: &str) -> Result<HeaderMap, String> {
+/// Request headers: the target's (when the probe uses target auth and the request goes to the
+/// target's own origin), then the probe's own.
+fn request_headers(
+    http: &HttpRequest,
+    target: &Target,
+    canary: &str,
+    own_origin: bool,
+) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
-    if http.use_target_auth {
+    if http.use_target_auth && own_origin {
         for (name, value) in &target.headers {
             headers.insert(name.clone(), value.expose().clone());
         }
@@ -419,6 +586,99 @@ fn request_headers(http: &HttpRequest, target: &Target, canary: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(url: &str, body: &str) -> Response {
+        Response {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+            elapsed: Duration::ZERO,
+            url: Url::parse(url).unwrap(),
+        }
+    }
+
+    #[test]
+    fn discovered_directories_stay_on_the_target_and_are_capped() {
+        let body = r##"<a href="/files/report.pdf">r</a> <script src='/static/js/app.js'></script>
+            <img src=img/logo.png> <a href="https://127.0.0.1:8080/docs/">d</a>
+            <a href="http://127.0.0.1:9999/other/x">port</a> <a href="//evil.example/x/y">e</a>
+            <a href="https://127.0.0.1:8080/files/again.txt">dup</a> <a href="javascript:x()">j</a>
+            <a href="/a/../b/c.txt">dots</a> <a href="?q=1">q</a> <a href="#top">t</a>"##;
+        let base = Url::parse("https://127.0.0.1:8080/").unwrap();
+        let r = page("https://127.0.0.1:8080/home/", body);
+        let found = directories(&r, &base, &["/".to_string()], 16);
+        assert_eq!(
+            found,
+            [
+                "/files/",
+                "/static/",
+                "/static/js/",
+                "/home/",
+                "/home/img/",
+                "/docs/",
+                "/b/"
+            ]
+        );
+        assert_eq!(directories(&r, &base, &[], 2), ["/files/", "/static/"]);
+        assert!(directories(&r, &base, &[], 0).is_empty());
+        // Known paths are not requested twice.
+        assert!(!directories(&r, &base, &["/files/".into()], 16).contains(&"/files/".into()));
+        // Under a target URL with a path, links outside it are not the target's.
+        let api = Url::parse("https://127.0.0.1:8080/app").unwrap();
+        let r = page(
+            "https://127.0.0.1:8080/app/",
+            r#"<a href="/app/assets/x.css"></a><a href="/admin/y">"#,
+        );
+        assert_eq!(directories(&r, &api, &[], 16), ["/assets/"]);
+    }
+
+    fn target(url: &str, vars: &str) -> Target {
+        let yaml = format!("targets:\n  - name: web\n    url: {url}\n    vars: {{{vars}}}\n");
+        let dir = tempfile_dir();
+        let path = dir.join("picket.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let loaded = crate::load::load(&path, &|_: &str| None).unwrap();
+        loaded.config.targets[0].clone()
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "picket-base-url-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn plain_http_goes_to_the_http_port_of_an_https_target() {
+        let mut request = HttpRequest {
+            method: Method::GET,
+            paths: vec![],
+            path_pos: vec![],
+            headers: vec![],
+            body: None,
+            follow_redirects: false,
+            use_target_auth: false,
+            on_redirect: OnRedirect::Evaluate,
+            plain_http: true,
+            discover: None,
+        };
+        let https = target("https://127.0.0.1:8443/api", "http_port: \"8080\"");
+        assert_eq!(
+            base_url(&request, &https).unwrap().as_str(),
+            "http://127.0.0.1:8080/api"
+        );
+        let http = target("http://127.0.0.1:8080", "");
+        assert_eq!(base_url(&request, &http).unwrap(), http.url);
+        let bad = target("https://127.0.0.1:8443", "http_port: \"http\"");
+        assert!(base_url(&request, &bad).is_err());
+        assert!(base_url(&request, &target("https://127.0.0.1:8443", "")).is_err());
+        request.plain_http = false;
+        assert_eq!(base_url(&request, &https).unwrap(), https.url);
+    }
 
     #[test]
     fn join_appends_to_base_path() {

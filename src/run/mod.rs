@@ -337,6 +337,14 @@ impl Runner {
                 "finding"
             );
         }
+        if let Some(reason) = result.outcome.skip_reason() {
+            tracing::debug!(
+                probe.id = %result.probe,
+                target.name = %result.target,
+                reason = %reason,
+                "run skipped"
+            );
+        }
         if let Outcome::Error(e) = &result.outcome {
             tracing::debug!(
                 probe.id = %result.probe,
@@ -364,6 +372,7 @@ impl Runner {
                 kind: e.kind,
                 message: self.redactor.scrub(&e.message).into_owned(),
             }),
+            Outcome::Skip(reason) => Outcome::Skip(self.redactor.scrub(&reason).into_owned()),
         }
     }
 }

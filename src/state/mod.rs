@@ -6,8 +6,8 @@
 //!    └──fail──▶ failing┴────`recover` passes in a row─────────┘      (a recovery)
 //! ```
 //!
-//! `error` outcomes never move a series: they are recorded in the history and break no
-//! streak. The machine is pure ([`SeriesState::apply`]); [`Store`] persists states in redb so a
+//! `error` and `skip` outcomes never move a series: they are recorded in the history and break
+//! no streak. The machine is pure ([`SeriesState::apply`]); [`Store`] persists states in redb so a
 //! restart, even after `kill -9`, neither forgets a regression nor announces it again. The
 //! service persists a transition *before* exporting it: a crash in between loses at most the
 //! announcement, never the state. This module knows nothing of HTTP or telemetry.
@@ -66,6 +66,8 @@ pub enum Mark {
     Fail,
     /// Could not be evaluated.
     Error,
+    /// Judged nothing: the target answered with something the probe does not apply to.
+    Skip,
 }
 
 impl Mark {
@@ -75,6 +77,7 @@ impl Mark {
             Mark::Pass => "pass",
             Mark::Fail => "fail",
             Mark::Error => "error",
+            Mark::Skip => "skip",
         }
     }
 
@@ -83,6 +86,7 @@ impl Mark {
             Outcome::Pass => Mark::Pass,
             Outcome::Fail(_) => Mark::Fail,
             Outcome::Error(_) => Mark::Error,
+            Outcome::Skip(_) => Mark::Skip,
         }
     }
 }
@@ -216,6 +220,9 @@ pub struct SeriesState {
     pub findings: Vec<Finding>,
     /// Error of the last run, if it errored.
     pub last_error: Option<String>,
+    /// Why the last run was skipped, if it was (absent in stores written before skips).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_skip: Option<String>,
     /// Recent runs, oldest first.
     pub history: VecDeque<Run>,
 }
@@ -248,8 +255,9 @@ impl SeriesState {
             Outcome::Error(e) => Some(e.to_string()),
             _ => None,
         };
+        self.last_skip = outcome.skip_reason().map(str::to_string);
         let (next, transition) = match outcome {
-            Outcome::Error(_) => return None,
+            Outcome::Error(_) | Outcome::Skip(_) => return None,
             Outcome::Pass => {
                 self.pass_streak = self.pass_streak.saturating_add(1);
                 self.fail_streak = 0;
@@ -380,6 +388,42 @@ pub(crate) mod tests {
             7
         );
         assert_eq!(s.history.back().unwrap().error.as_deref(), Some("timeout"));
+    }
+
+    /// A skip (a header probe on a redirect to another origin) is like an error: it neither
+    /// moves a series nor breaks or extends a streak, and it keeps the findings of a failing
+    /// series.
+    #[test]
+    fn skips_never_move_the_state_or_break_a_streak() {
+        let skip = || Outcome::Skip("redirects to https://127.0.0.1/; probe that target".into());
+        let mut s = SeriesState::default();
+        assert_eq!(step(&mut s, skip()), None);
+        assert_eq!(s.state, State::Unknown);
+        assert_eq!(
+            s.last_skip.as_deref(),
+            Some("redirects to https://127.0.0.1/; probe that target")
+        );
+        step(&mut s, Outcome::Pass);
+        assert_eq!(s.last_skip, None);
+        // confirm = 2: fail, skip, fail is two failures in a row.
+        step(&mut s, fail());
+        assert_eq!(step(&mut s, skip()), None);
+        assert_eq!(s.state, State::Passing);
+        assert_eq!(step(&mut s, fail()), Some(Transition::Regression));
+        assert_eq!(step(&mut s, skip()), None);
+        assert_eq!(s.state, State::Regressed);
+        assert_eq!(s.findings.len(), 1);
+        assert_eq!(s.last_outcome, Some(Mark::Skip));
+        assert_eq!(
+            s.history.iter().filter(|r| r.outcome == Mark::Skip).count(),
+            3
+        );
+        // A state written before skips existed still reads.
+        let old = serde_json::json!({"state": "passing", "since": null, "fail_streak": 0,
+            "pass_streak": 1, "last_outcome": "pass", "last_run": null, "last_duration_ms": 0,
+            "findings": [], "last_error": null, "history": ["pass"]});
+        let read: SeriesState = serde_json::from_value(old).unwrap();
+        assert_eq!(read.last_skip, None);
     }
 
     #[test]

@@ -51,7 +51,7 @@ async fn json_output_has_the_spec_shape() {
     assert_eq!(keys(&doc), set(&["results", "summary"]));
     assert_eq!(
         doc["summary"],
-        serde_json::json!({"series": 2, "pass": 1, "fail": 1, "error": 0})
+        serde_json::json!({"series": 2, "pass": 1, "fail": 1, "error": 0, "skip": 0})
     );
     let results = doc["results"].as_array().unwrap();
     for r in results {

@@ -115,6 +115,17 @@ fn expect_pass(what: &str, outcome: &Outcome) {
         Outcome::Pass => {}
         Outcome::Fail(f) => panic!("{what}: expected pass, got fail:{}", show(f)),
         Outcome::Error(e) => panic!("{what}: expected pass, got error: {e}"),
+        Outcome::Skip(r) => panic!("{what}: expected pass, got skip: {r}"),
+    }
+}
+
+/// The reason of a skipped run.
+#[track_caller]
+fn expect_skip(what: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Skip(reason) => reason.clone(),
+        Outcome::Fail(f) => panic!("{what}: expected skip, got fail:{}", show(f)),
+        other => panic!("{what}: expected skip, got {other:?}"),
     }
 }
 
@@ -125,6 +136,7 @@ fn expect_fail(what: &str, outcome: &Outcome, observed: &[&str]) -> Vec<Finding>
         Outcome::Fail(f) => f.clone(),
         Outcome::Pass => panic!("{what}: expected fail, got pass"),
         Outcome::Error(e) => panic!("{what}: expected fail, got error: {e}"),
+        Outcome::Skip(r) => panic!("{what}: expected fail, got skip: {r}"),
     };
     for needle in observed {
         assert!(
@@ -225,7 +237,7 @@ const COVERED: &[(&str, &str)] = &[
     ("auth/required-garbage-token", "high"),
     ("auth/jwt-alg-none", "critical"),
     ("exposure/directory-listing", "medium"),
-    ("exposure/directory-listing-declared", "medium"),
+    ("transport/https-redirect", "medium"),
     ("exposure/api-docs", "info"),
     ("headers/csp", "medium"),
     ("headers/csp-unsafe-inline", "low"),
@@ -349,6 +361,7 @@ fn response_with(headers: &[(&str, &str)]) -> picket::check::http::Response {
         body: SHELL.as_bytes().to_vec(),
         truncated: false,
         elapsed: Duration::from_millis(1),
+        url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
     }
 }
 
@@ -476,11 +489,60 @@ async fn clickjacking() {
                 )],
                 Some("absent"),
             ),
-            // X-Frame-Options twice, or a value browsers ignore.
+            // The same X-Frame-Options twice is harmless; two different values are not.
             (
                 &[("x-frame-options", "DENY"), ("x-frame-options", "DENY")],
-                Some("DENY, DENY"),
+                None,
             ),
+            (&[("x-frame-options", "DENY, deny")], None),
+            (
+                &[
+                    ("x-frame-options", "DENY"),
+                    ("x-frame-options", "SAMEORIGIN"),
+                ],
+                Some("DENY, SAMEORIGIN"),
+            ),
+            // frame-ancestors that let anyone frame the page.
+            (
+                &[("content-security-policy", "frame-ancestors *")],
+                Some("\"frame-ancestors *\" lets any site frame the page"),
+            ),
+            (
+                &[("content-security-policy", "frame-ancestors https:")],
+                Some("lets any site"),
+            ),
+            (
+                &[("content-security-policy", "frame-ancestors 'self' http:")],
+                Some("lets any site"),
+            ),
+            (
+                &[("content-security-policy", "frame-ancestors *:")],
+                Some("lets any site"),
+            ),
+            // Explicit hosts restrict it.
+            (
+                &[(
+                    "content-security-policy",
+                    "frame-ancestors 'self' https://app.example *.example.com",
+                )],
+                None,
+            ),
+            // With frame-ancestors in a policy, browsers ignore X-Frame-Options.
+            (
+                &[
+                    ("content-security-policy", "frame-ancestors *"),
+                    ("x-frame-options", "DENY"),
+                ],
+                Some("lets any site"),
+            ),
+            (
+                &[
+                    ("content-security-policy", "frame-ancestors 'none'"),
+                    ("x-frame-options", "ALLOWALL"),
+                ],
+                None,
+            ),
+            // X-Frame-Options: a value browsers ignore.
             (
                 &[("x-frame-options", "ALLOW-FROM https://x.example")],
                 Some("ALLOW-FROM https://x.example"),
@@ -2251,24 +2313,87 @@ const APACHE_INDEX: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//
      <tr><th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th></tr>\n\
      <tr><td><a href=\"config.php.bak\">config.php.bak</a></td><td>2026-11-01 03:00</td></tr>\n\
      </table>\n</body></html>\n";
-/// The target for the declared-directories probe.
+/// The target's declared directories.
 const DIRECTORIES: &str = "    vars: { directories: [/uploads/, /static/] }\n";
+/// Python's `http.server` (3.12), listing `/`.
+const PYTHON_INDEX: &str = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+     <title>Directory listing for /</title>\n</head>\n<body>\n<h1>Directory listing for /</h1>\n<hr>\n<ul>\n\
+     <li><a href=\"backup.tar.gz\">backup.tar.gz</a></li>\n<li><a href=\"notes/\">notes/</a></li>\n\
+     </ul>\n<hr>\n</body>\n</html>\n";
+/// Apache mod_autoindex, listing `/files/`.
+const APACHE_FILES_INDEX: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n \
+     <head>\n  <title>Index of /files</title>\n </head>\n <body>\n<h1>Index of /files</h1>\n  <table>\n\
+     <tr><td><a href=\"/\">Parent Directory</a></td></tr>\n\
+     <tr><td><a href=\"customers.csv\">customers.csv</a></td><td>2026-11-01 03:00</td></tr>\n\
+     </table>\n<address>Apache/2.4.57 (Debian) Server at 127.0.0.1 Port 80</address>\n</body></html>\n";
+/// A home page linking to a report under `/files/` and a script under `/static/js/`.
+const HOME_WITH_LINKS: &str = "<!doctype html><html><head><title>Shop</title>\
+     <script src=\"/static/js/app.js\"></script><link rel=\"stylesheet\" href=\"/static/css/site.css\">\
+     </head><body><a href=\"/files/report-2026.pdf\">Annual report</a>\
+     <a href=\"https://cdn.example/lib/x.js\">cdn</a></body></html>";
+
+/// The listing pages of other servers, at `/`.
+const OTHER_LISTINGS: &[(&str, &str, &str)] = &[
+    (
+        "Tomcat",
+        "<html><head><title>Directory Listing For [/]</title></head><body><h1>Directory Listing For [/]</h1></body></html>",
+        "Directory Listing For [/]",
+    ),
+    (
+        "Jetty",
+        "<HTML><HEAD><TITLE>Directory: /</TITLE></HEAD><BODY><H1>Directory: /</H1></BODY></HTML>",
+        "Directory: /",
+    ),
+    (
+        "lighttpd",
+        "<!DOCTYPE html>\n<html><head><title>Index of /</title></head><body><h2>Index of /</h2>\
+         <div class=\"list\"></div><div class=\"foot\">lighttpd/1.4.69</div></body></html>",
+        "Index of /",
+    ),
+    (
+        "IIS",
+        "<html><head><title>127.0.0.1 - /docs/</title></head><body><H1>127.0.0.1 - /docs/</H1><hr>\n\n\
+         <pre><A HREF=\"/\">[To Parent Directory]</A><br><br> 1/1/2026  3:00 AM        &lt;dir&gt; \
+         <A HREF=\"/docs/old/\">old</A><br></pre><hr></body></html>",
+        "[To Parent Directory]",
+    ),
+    (
+        "Caddy",
+        "<!DOCTYPE html>\n<html>\n\t<head>\n\t\t<title>/</title>\n\t</head>\n\t<body>\n\
+         <div class=\"meta\">\n<div id=\"summary\">\n<span class=\"meta-item\">\n<b>2</b> directories\n\
+         </span>\n<span class=\"meta-item\">\n<b>3</b> files\n</span>\n</div></div></body></html>",
+        "<b>2</b> directories",
+    ),
+];
 
 #[tokio::test]
 async fn directory_listing_at_root_fails() {
-    for (content_type, body) in [(HTML, APACHE_INDEX), ("text/html", NGINX_INDEX)] {
+    for (content_type, body) in [
+        (HTML, APACHE_INDEX),
+        ("text/html", NGINX_INDEX),
+        (HTML, PYTHON_INDEX),
+    ] {
         let (outcome, seen) = probe_against(
             "exposure/directory-listing",
             serve_at("/", 200, content_type, body),
         )
         .await;
-        let findings = expect_fail(
-            "listing at /",
-            &outcome,
-            &["<title>Index of /", "status 200", content_type],
-        );
+        let findings = expect_fail("listing at /", &outcome, &["status 200", content_type]);
         assert_eq!(findings.len(), 1, "{}", show(&findings));
-        assert_eq!(seen.len(), 1);
+        assert!(
+            findings[0].observed.contains("<title>Index of /")
+                || findings[0]
+                    .observed
+                    .contains("<title>Directory listing for /"),
+            "{}",
+            show(&findings)
+        );
+        assert!(
+            findings[0].check.starts_with("GET /: "),
+            "{}",
+            show(&findings)
+        );
+        // `/` is requested first; directories its entries link to follow.
         assert_eq!(seen[0].path_and_query, "/");
     }
     // The title in another case.
@@ -2283,12 +2408,98 @@ async fn directory_listing_at_root_fails() {
     )
     .await;
     expect_fail("upper-case listing", &outcome, &["<TITLE>INDEX OF"]);
+    // Other servers' listing pages.
+    for (server, body, quoted) in OTHER_LISTINGS {
+        let (outcome, _) =
+            probe_against("exposure/directory-listing", serve_at("/", 200, HTML, body)).await;
+        expect_fail(&format!("{server} listing"), &outcome, &[quoted]);
+    }
+}
+
+/// Python's `http.server` serving a directory at `/`: the real listing page.
+#[tokio::test]
+async fn directory_listing_of_a_python_http_server_fails() {
+    let handler = |seen: Seen| match seen.path_and_query.as_str() {
+        "/" => respond(
+            200,
+            &[("content-type", "text/html; charset=utf-8")],
+            PYTHON_INDEX,
+        ),
+        _ => respond(404, &[("content-type", HTML)], "<html>not found</html>"),
+    };
+    let (outcome, seen) = probe_against("exposure/directory-listing", handler).await;
+    let findings = expect_fail(
+        "python http.server",
+        &outcome,
+        &["<title>Directory listing for /"],
+    );
+    assert_eq!(findings.len(), 1, "{}", show(&findings));
+    // Its `notes/` entry is a same-origin link: that directory is requested as well.
+    let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+    assert_eq!(paths, ["/", "/notes/"]);
+}
+
+/// An Apache listing at `/files/`, never declared: found because `/` links to a file in it.
+#[tokio::test]
+async fn directory_listing_of_a_linked_directory_is_discovered() {
+    let handler = |seen: Seen| match seen.path_and_query.as_str() {
+        "/" => respond(200, &[("content-type", HTML)], HOME_WITH_LINKS),
+        "/files/" => respond(200, &[("content-type", HTML)], APACHE_FILES_INDEX),
+        _ => respond(
+            403,
+            &[("content-type", HTML)],
+            "<html><head><title>403 Forbidden</title></head></html>",
+        ),
+    };
+    let (outcome, seen) = probe_against("exposure/directory-listing", handler).await;
+    let findings = expect_fail("listing at /files/", &outcome, &["<title>Index of /files"]);
+    assert_eq!(findings.len(), 1, "{}", show(&findings));
+    assert!(
+        findings[0].check.starts_with("GET /files/: "),
+        "{}",
+        show(&findings)
+    );
+    // Same-origin directories and their parents, in order of appearance, once each; never the
+    // CDN's.
+    let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/", "/static/", "/static/js/", "/static/css/", "/files/"]
+    );
+
+    // The same server with the listing off passes.
+    let fixed = |seen: Seen| match seen.path_and_query.as_str() {
+        "/" => respond(200, &[("content-type", HTML)], HOME_WITH_LINKS),
+        _ => respond(403, &[("content-type", HTML)], "<html>forbidden</html>"),
+    };
+    let (outcome, _) = probe_against("exposure/directory-listing", fixed).await;
+    expect_pass("listing off", &outcome);
+}
+
+/// Discovery is bounded: at most 16 directories, whatever `/` links to.
+#[tokio::test]
+async fn directory_listing_discovers_at_most_16_directories() {
+    let many: String = (0..40)
+        .map(|i| format!("<a href=\"/d{i}/f.txt\">{i}</a>"))
+        .collect();
+    let page: &'static str =
+        Box::leak(format!("<html><body>{many}</body></html>").into_boxed_str());
+    let (outcome, seen) = probe_against("exposure/directory-listing", move |seen: Seen| {
+        if seen.path_and_query == "/" {
+            respond(200, &[("content-type", HTML)], page)
+        } else {
+            respond(404, &[], "")
+        }
+    })
+    .await;
+    expect_pass("many links", &outcome);
+    assert_eq!(seen.len(), 1 + 16);
 }
 
 #[tokio::test]
 async fn directory_listing_of_a_declared_directory_fails_and_names_it() {
     let (outcome, seen) = probe_against_with(
-        "exposure/directory-listing-declared",
+        "exposure/directory-listing",
         DIRECTORIES,
         serve_at("/uploads/", 200, HTML, NGINX_INDEX),
     )
@@ -2305,7 +2516,7 @@ async fn directory_listing_of_a_declared_directory_fails_and_names_it() {
         show(&findings)
     );
     let paths: Vec<&str> = seen.iter().map(|s| s.path_and_query.as_str()).collect();
-    assert_eq!(paths, ["/uploads/", "/static/"]);
+    assert_eq!(paths, ["/", "/uploads/", "/static/"]);
 }
 
 #[tokio::test]
@@ -2332,20 +2543,23 @@ async fn directory_listing_passes_on_correct_servers_and_look_alikes() {
             "application/json",
             "{\"html\":\"<title>Index of /</title>\"}",
         ),
+        (
+            "a page titled with a dash",
+            200,
+            HTML,
+            "<html><head><title>Shop - /deals</title></head><body>deals</body></html>",
+        ),
     ];
     for (what, status, content_type, body) in cases {
-        for path in ["/", "/uploads/", "/static/"] {
-            let handler = move |_: Seen| respond(*status, &[("content-type", content_type)], *body);
-            let (outcome, _) = probe_against("exposure/directory-listing", handler).await;
-            expect_pass(&format!("directory-listing: {what} at {path}"), &outcome);
-            let (outcome, _) =
-                probe_against_with("exposure/directory-listing-declared", DIRECTORIES, handler)
-                    .await;
-            expect_pass(
-                &format!("directory-listing-declared: {what} at {path}"),
-                &outcome,
-            );
-        }
+        let handler = move |_: Seen| respond(*status, &[("content-type", content_type)], *body);
+        let (outcome, _) = probe_against("exposure/directory-listing", handler).await;
+        expect_pass(&format!("directory-listing: {what}"), &outcome);
+        let (outcome, _) =
+            probe_against_with("exposure/directory-listing", DIRECTORIES, handler).await;
+        expect_pass(
+            &format!("directory-listing with directories: {what}"),
+            &outcome,
+        );
     }
 }
 
@@ -2354,45 +2568,30 @@ async fn directory_listing_passes_on_the_soft_404_twin_and_redirects() {
     let (outcome, _) = probe_against("exposure/directory-listing", soft_404).await;
     expect_pass("directory-listing on the soft-404 shell", &outcome);
     let (outcome, _) =
-        probe_against_with("exposure/directory-listing-declared", DIRECTORIES, soft_404).await;
-    expect_pass("directory-listing-declared on the soft-404 shell", &outcome);
+        probe_against_with("exposure/directory-listing", DIRECTORIES, soft_404).await;
+    expect_pass(
+        "directory-listing with directories on the soft-404 shell",
+        &outcome,
+    );
 
-    // `/login` serves a listing; the 302 must not be followed.
-    let (outcome, seen) = probe_against(
+    // `/login` serves a listing; the 302 is not judged as a listing (discovery reads the page it
+    // leads to for links, but `/login` itself is not a directory and is not requested as one).
+    let (outcome, _) = probe_against_with(
         "exposure/directory-listing",
-        redirect_to_login(HTML, APACHE_INDEX),
-    )
-    .await;
-    expect_pass("directory-listing redirected to /login", &outcome);
-    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
-    let (outcome, seen) = probe_against_with(
-        "exposure/directory-listing-declared",
         DIRECTORIES,
         redirect_to_login(HTML, APACHE_INDEX),
     )
     .await;
-    expect_pass("directory-listing-declared redirected to /login", &outcome);
-    assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+    expect_pass("directory-listing redirected to /login", &outcome);
 }
 
 #[test]
-fn directory_listing_declared_is_skipped_without_directories() {
-    let plan = picket::plan::plan(&load_one(
-        "exposure/directory-listing-declared",
-        "http://127.0.0.1:9",
-    ));
-    assert!(plan.series.is_empty());
-    assert_eq!(plan.skipped.len(), 1);
-    assert_eq!(
-        plan.skipped[0].reason.to_string(),
-        "vars.directories not set"
-    );
-    // The root probe needs no variables.
-    let plan = picket::plan::plan(&load_one(
-        "exposure/directory-listing",
-        "http://127.0.0.1:9",
-    ));
+fn directory_listing_runs_without_declared_directories() {
+    // `{{vars.directories?}}` is optional: no skip, and `/` alone is planned.
+    let loaded = load_one("exposure/directory-listing", "http://127.0.0.1:9");
+    let plan = picket::plan::plan(&loaded);
     assert_eq!(plan.series.len(), 1);
+    assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2627,7 +2826,7 @@ async fn csp_on_html_responses() {
             ),
             (
                 &[("content-security-policy", "{\"default-src\": \"'self'\"}")],
-                Some("{\"default-src\": \"'self'\"}"),
+                Some("is not a directive"),
             ),
             (
                 &[("content-security-policy", "")],
@@ -2758,9 +2957,37 @@ async fn csp_unsafe_inline() {
                 &[(CSP, "default-src 'unsafe-inline'; script-src-elem 'self'")],
                 Some("'unsafe-inline'"),
             ),
-            // PROBES.md counts 'unsafe-inline' even where a nonce makes CSP2+ browsers ignore it.
+            // CSP2+ browsers ignore 'unsafe-inline' next to a nonce, a hash or 'strict-dynamic'.
+            (&[(CSP, "script-src 'nonce-rAnd0m' 'unsafe-inline'")], None),
             (
-                &[(CSP, "script-src 'nonce-rAnd0m' 'unsafe-inline'")],
+                &[(
+                    CSP,
+                    "script-src 'nonce-rAnd0m' 'strict-dynamic' 'unsafe-inline'",
+                )],
+                None,
+            ),
+            (
+                &[(
+                    CSP,
+                    "script-src 'sha256-RFWPLDbv2BY+rCkDzsE+0fr8ylGr2R2faWMhq4lfEQc=' 'unsafe-inline'",
+                )],
+                None,
+            ),
+            // ...but not 'unsafe-eval'.
+            (
+                &[(CSP, "script-src 'nonce-rAnd0m' 'unsafe-eval'")],
+                Some("'unsafe-eval'"),
+            ),
+            // Every policy is enforced: one that blocks inline script blocks it.
+            (
+                &[(CSP, "script-src 'unsafe-inline'"), (CSP, "default-src 'self'")],
+                None,
+            ),
+            (
+                &[
+                    (CSP, "script-src 'unsafe-inline'"),
+                    (CSP, "frame-ancestors 'none'"),
+                ],
                 Some("'unsafe-inline'"),
             ),
         ],
@@ -3076,6 +3303,290 @@ async fn cookie_flags_http() {
     .await;
     expect_pass("cookies/flags-http redirected to /login", &outcome);
     assert!(seen.iter().all(|s| s.path_and_query != "/login"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects are not the page: header probes skip a redirect to another scheme or origin
+// ---------------------------------------------------------------------------------------------
+
+/// A plain-HTTP port whose only job is to send everyone to HTTPS on the same host.
+fn https_redirector(to_port: u16) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |seen: Seen| {
+        let location = format!("https://127.0.0.1:{to_port}{}", seen.path_and_query);
+        respond(
+            301,
+            &[("location", location.as_str()), ("server", "nginx/1.24.0")],
+            "",
+        )
+    }
+}
+
+/// The probes that judge a page (its headers, or a file of the site) skip a redirect to
+/// another origin, naming where it goes, instead of reporting the redirector's missing headers.
+#[tokio::test]
+async fn header_probes_skip_a_redirect_to_another_origin() {
+    for probe in [
+        "headers/csp",
+        "headers/csp-unsafe-inline",
+        "headers/clickjacking",
+        "headers/nosniff",
+        "headers/referrer-policy",
+        "disclosure/security-txt",
+    ] {
+        let (outcome, seen) = probe_against(probe, https_redirector(8443)).await;
+        let reason = expect_skip(probe, &outcome);
+        assert!(
+            reason.starts_with("redirects to https://127.0.0.1:8443/")
+                && reason.ends_with("; probe that target"),
+            "{probe}: {reason}"
+        );
+        assert_eq!(seen.len(), 1, "{probe}: the redirect is not followed");
+    }
+    // The query of the Location (a token, a return URL) is not repeated in the reason.
+    let (outcome, _) = probe_against("headers/nosniff", |_: Seen| {
+        respond(
+            302,
+            &[("location", "https://127.0.0.1:8443/sso?state=s3cr3t")],
+            "",
+        )
+    })
+    .await;
+    assert_eq!(
+        expect_skip("nosniff", &outcome),
+        "redirects to https://127.0.0.1:8443/sso; probe that target"
+    );
+    // Another port of the same host is another origin too.
+    let (outcome, _) = probe_against("headers/clickjacking", |_: Seen| {
+        respond(301, &[("location", "http://127.0.0.1:1/")], "")
+    })
+    .await;
+    expect_skip("clickjacking, another port", &outcome);
+}
+
+/// A redirect within the site is still the site's: the header probes follow it, and
+/// security.txt reports a missing file.
+#[tokio::test]
+async fn header_probes_judge_same_origin_redirects_as_before() {
+    let (outcome, _) = probe_against("headers/nosniff", redirect_to_login(HTML, SHELL)).await;
+    expect_fail("nosniff via /login", &outcome, &["absent"]);
+    let (outcome, _) = probe_against(
+        "disclosure/security-txt",
+        redirect_to_login(TEXT, "Contact: mailto:security@example.com\n"),
+    )
+    .await;
+    expect_fail("security.txt redirected to /login", &outcome, &["302"]);
+}
+
+/// What the redirector itself discloses is still judged: its `Server` header is its own, and
+/// the cookies it sets are stored by browsers.
+#[tokio::test]
+async fn version_disclosure_and_cookies_judge_the_redirect_itself() {
+    let (outcome, _) = probe_against("headers/version-disclosure", https_redirector(8443)).await;
+    expect_fail("version on the redirector", &outcome, &["nginx/1.24.0"]);
+    let (outcome, _) = probe_against("cookies/flags-http", |_: Seen| {
+        respond(
+            301,
+            &[
+                ("location", "https://127.0.0.1:8443/"),
+                ("set-cookie", "sessionid=abc; Path=/"),
+            ],
+            "",
+        )
+    })
+    .await;
+    expect_fail("cookie on the redirector", &outcome, &["missing httponly"]);
+}
+
+/// `picket check` shows a skipped run as `skip` with its reason, in text and JSON, counts it,
+/// and does not fail the gate for it (not even with `--fail-on-error`).
+#[tokio::test]
+async fn check_reports_a_redirect_skip_in_text_and_json() {
+    let server = TestServer::start(https_redirector(8443)).await;
+    let ws = workspace(&[
+        (
+            "picket.yaml",
+            &crate::helpers::config_for(&server.url(), ""),
+        ),
+        (
+            "probes/nosniff.yaml",
+            &std::fs::read_to_string(shipped("headers/nosniff")).unwrap(),
+        ),
+    ]);
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--fail-on-error"],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("SKIP  headers/nosniff"), "{stdout}");
+    assert!(
+        stdout.contains("skipped: redirects to https://127.0.0.1:8443/; probe that target"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 series: 0 pass, 0 fail, 0 error, 1 skip"),
+        "{stdout}"
+    );
+
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "json"],
+        &[],
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &doc["results"][0];
+    assert_eq!(row["outcome"], "skip");
+    assert_eq!(
+        row["skipped"],
+        "redirects to https://127.0.0.1:8443/; probe that target"
+    );
+    assert!(row["findings"].as_array().unwrap().is_empty());
+    assert_eq!(doc["summary"]["skip"], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// transport/https-redirect
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn https_redirect_to_the_same_host_passes() {
+    for status in [301, 302, 307, 308] {
+        let (outcome, seen) = probe_against("transport/https-redirect", move |seen: Seen| {
+            let location = format!("https://127.0.0.1:8443{}", seen.path_and_query);
+            respond(status, &[("location", location.as_str())], "")
+        })
+        .await;
+        expect_pass(&format!("redirect {status}"), &outcome);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].path_and_query, "/");
+    }
+    // The default port, or no port, is the same host.
+    let (outcome, _) = probe_against("transport/https-redirect", |_: Seen| {
+        respond(301, &[("location", "https://127.0.0.1/")], "")
+    })
+    .await;
+    expect_pass("redirect to :443", &outcome);
+}
+
+#[tokio::test]
+async fn https_redirect_fails_on_content_other_hosts_and_plain_redirects() {
+    // A plain server serving content.
+    let (outcome, _) = probe_against("transport/https-redirect", soft_404).await;
+    expect_fail("serves content", &outcome, &["status 200"]);
+    // A redirect to HTTPS on another host.
+    let (outcome, _) = probe_against("transport/https-redirect", |_: Seen| {
+        respond(301, &[("location", "https://127.0.0.2/")], "")
+    })
+    .await;
+    expect_fail(
+        "another host",
+        &outcome,
+        &["Location https://127.0.0.2/ (host 127.0.0.2, not 127.0.0.1)"],
+    );
+    // A redirect that stays on plain HTTP (to /login, the redirect-to-login twin).
+    let (outcome, _) =
+        probe_against("transport/https-redirect", redirect_to_login(HTML, SHELL)).await;
+    expect_fail("to /login", &outcome, &["scheme http"]);
+    // 303 is not a redirect PROBES.md accepts.
+    let (outcome, _) = probe_against("transport/https-redirect", |_: Seen| {
+        respond(303, &[("location", "https://127.0.0.1/")], "")
+    })
+    .await;
+    expect_fail("303", &outcome, &["303"]);
+}
+
+#[tokio::test]
+async fn https_redirect_of_an_https_target_uses_its_http_port() {
+    // The https URL's port is closed; only the declared plain-HTTP port answers.
+    let plain = TestServer::start(https_redirector(1)).await;
+    let extra = format!(
+        "    headers: {{ Authorization: \"Bearer target-secret\" }}\n    vars: {{ http_port: \"{}\" }}\n",
+        plain.addr.port()
+    );
+    let outcome = run_shipped_with("transport/https-redirect", "https://127.0.0.1:1", &extra).await;
+    expect_pass("https target with http_port", &outcome);
+    let seen = plain.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].headers.get("authorization").is_none(),
+        "target credentials went over plain HTTP"
+    );
+
+    let content = TestServer::start(soft_404).await;
+    let extra = format!("    vars: {{ http_port: \"{}\" }}\n", content.addr.port());
+    let outcome = run_shipped_with("transport/https-redirect", "https://127.0.0.1:1", &extra).await;
+    expect_fail(
+        "https target serving content over http_port",
+        &outcome,
+        &["status 200"],
+    );
+}
+
+#[test]
+fn https_redirect_is_skipped_for_https_targets_without_http_port() {
+    let plan = picket::plan::plan(&load_one("transport/https-redirect", "https://127.0.0.1:9"));
+    assert!(plan.series.is_empty());
+    assert_eq!(
+        plan.skipped,
+        vec![picket::plan::Skipped {
+            probe: "transport/https-redirect".into(),
+            target: "web".into(),
+            reason: picket::plan::Reason::MissingVar("http_port".into()),
+        }]
+    );
+    // Plain-HTTP targets need nothing declared.
+    let plan = picket::plan::plan(&load_one("transport/https-redirect", "http://127.0.0.1:9"));
+    assert_eq!(plan.series.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A Content-Security-Policy in <meta http-equiv>
+// ---------------------------------------------------------------------------------------------
+
+/// An HTML page whose only policy is a `<meta http-equiv>` in its head.
+fn meta_page(policy: &'static str) -> impl Fn(Seen) -> Response + Clone + Send + Sync + 'static {
+    move |_: Seen| {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">\
+             <title>Shop</title></head><body>shop</body></html>"
+        );
+        respond(200, &[("content-type", HTML)], body)
+    }
+}
+
+#[tokio::test]
+async fn a_meta_policy_counts_for_csp_but_not_for_framing() {
+    let (outcome, _) = probe_against("headers/csp", meta_page("default-src 'self'")).await;
+    expect_pass("csp in meta", &outcome);
+    let (outcome, _) = probe_against("headers/csp", meta_page("default-src: 'self'")).await;
+    expect_fail("malformed csp in meta", &outcome, &["is not a directive"]);
+    // A meta policy in the body, not the head, is ignored by browsers.
+    let (outcome, _) = probe_against("headers/csp", |_: Seen| {
+        respond(
+            200,
+            &[("content-type", HTML)],
+            "<html><head><title>x</title></head><body>\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'\"></body></html>",
+        )
+    })
+    .await;
+    expect_fail("csp meta in body", &outcome, &["absent"]);
+
+    let (outcome, _) = probe_against(
+        "headers/csp-unsafe-inline",
+        meta_page("script-src 'self' 'unsafe-inline'"),
+    )
+    .await;
+    expect_fail("unsafe-inline in meta", &outcome, &["'unsafe-inline'"]);
+
+    // frame-ancestors cannot be set by a meta policy.
+    let (outcome, _) =
+        probe_against("headers/clickjacking", meta_page("frame-ancestors 'none'")).await;
+    expect_fail("frame-ancestors in meta", &outcome, &["absent"]);
 }
 
 // ---------------------------------------------------------------------------------------------

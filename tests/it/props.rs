@@ -442,6 +442,7 @@ fn response() -> impl Strategy<Value = Response> {
                 body,
                 truncated,
                 elapsed: Duration::from_millis(millis),
+                url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
             }
         })
 }

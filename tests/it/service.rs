@@ -302,3 +302,92 @@ async fn sigterm_exits_zero_and_syncs_state() {
     assert_eq!(state.state, State::Failing);
     assert!(state.last_run.is_some());
 }
+
+/// A skipped run (the target redirects to another origin, which a header probe does not
+/// judge) shows over the API and the dashboard as `skip` with its reason and keeps the state;
+/// a series failing around skips still regresses. (That a skip neither breaks nor extends a
+/// streak exactly is `state::tests::skips_never_move_the_state_or_break_a_streak`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skip_over_the_api_keeps_the_state_and_the_streak() {
+    use std::sync::atomic::AtomicU8;
+    picket::run::init_tls();
+    // 0: secure, 1: redirects to https (skip), 2: insecure.
+    let mode = Arc::new(AtomicU8::new(0));
+    let flag = mode.clone();
+    let target = TestServer::start(move |_| match flag.load(Ordering::SeqCst) {
+        0 => respond(200, &[("x-content-type-options", "nosniff")], "ok"),
+        1 => respond(301, &[("location", "https://127.0.0.1:8443/")], ""),
+        _ => respond(200, &[], "ok"),
+    })
+    .await;
+    let ws = service_workspace(&target.url(), "");
+    let skipping = NOSNIFF.replace("  path: /\n", "  path: /\n  on_redirect: skip\n");
+    std::fs::write(ws.path().join("probes/nosniff.yaml"), skipping).unwrap();
+    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
+    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = picket::service::start(
+        loaded,
+        picket::service::ServiceOptions {
+            config_path: ws.path().join("picket.yaml"),
+            shard: None,
+            grace: Duration::from_secs(5),
+            api_listen: None,
+            watch_interval: None,
+        },
+        telemetry,
+        Arc::new(|_: &str| None),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let api = running.api_addr;
+    let long = Duration::from_secs(30);
+    watch(api, long, never_early, |r| r.state == State::Passing).await;
+
+    mode.store(1, Ordering::SeqCst);
+    let skipped = watch(api, long, never_early, |r| {
+        r.last_outcome == Some(Mark::Skip)
+    })
+    .await;
+    assert_eq!(skipped.state, State::Passing, "{skipped:?}");
+    assert_eq!(
+        skipped.skipped.as_deref(),
+        Some("redirects to https://127.0.0.1:8443/; probe that target")
+    );
+
+    // One failure, then skips, then a second failure: a regression (confirm: 2).
+    mode.store(2, Ordering::SeqCst);
+    watch(api, long, never_early, |r| {
+        r.last_outcome == Some(Mark::Fail)
+    })
+    .await;
+    mode.store(1, Ordering::SeqCst);
+    let between = watch(api, long, never_early, |r| {
+        r.last_outcome == Some(Mark::Skip)
+    })
+    .await;
+    mode.store(2, Ordering::SeqCst);
+    let regressed = watch(api, long, |_| {}, |r| r.state == State::Regressed).await;
+    assert!(regressed.skipped.is_none());
+    assert!(
+        between.state == State::Passing || between.state == State::Regressed,
+        "{between:?}"
+    );
+    let page = reqwest::get(format!("http://{api}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("class=\"skip\""),
+        "the history strip shows the skip"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .expect("shutdown within the grace period")
+        .unwrap();
+}
