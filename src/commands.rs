@@ -208,10 +208,10 @@ pub async fn run_all(
         progress.inc(1);
     };
     for (i, s) in series.iter().enumerate() {
-        if set.len() >= in_flight {
-            if let Some(joined) = set.join_next().await {
-                store(joined);
-            }
+        if set.len() >= in_flight
+            && let Some(joined) = set.join_next().await
+        {
+            store(joined);
         }
         let runner = runner.clone();
         let s = s.clone();
