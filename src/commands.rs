@@ -187,24 +187,38 @@ fn probe_matcher(glob: &str) -> Result<GlobMatcher, globset::Error> {
 }
 
 /// Runs every series once, concurrently within the configured limits.
+///
+/// Runs are started in plan order and at most a few times the global concurrency are in flight
+/// at once (the rest wait their turn here, not as parked tasks): 100,000 series cost the memory
+/// of a few hundred runs, and a target whose permits are all taken holds up only the few runs
+/// that wait for it.
 pub async fn run_all(
     runner: &Runner,
     series: &[Series],
     progress: &indicatif::ProgressBar,
 ) -> Vec<crate::outcome::RunResult> {
+    let in_flight = runner.concurrency().saturating_mul(4).max(256);
     let mut set = tokio::task::JoinSet::new();
-    for (i, s) in series.iter().enumerate() {
-        let runner = runner.clone();
-        let s = s.clone();
-        set.spawn(async move { (i, runner.run(&s).await) });
-    }
     let mut results: Vec<Option<crate::outcome::RunResult>> = vec![None; series.len()];
-    while let Some(joined) = set.join_next().await {
+    let mut store = |joined: Result<(usize, crate::outcome::RunResult), _>| {
         // A panicking run would be a bug; its slot stays empty and is reported as an error.
         if let Ok((i, r)) = joined {
             results[i] = Some(r);
         }
         progress.inc(1);
+    };
+    for (i, s) in series.iter().enumerate() {
+        if set.len() >= in_flight
+            && let Some(joined) = set.join_next().await
+        {
+            store(joined);
+        }
+        let runner = runner.clone();
+        let s = s.clone();
+        set.spawn(async move { (i, runner.run(&s).await) });
+    }
+    while let Some(joined) = set.join_next().await {
+        store(joined);
     }
     results
         .into_iter()

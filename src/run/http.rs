@@ -390,15 +390,19 @@ fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
     }
 }
 
-/// The HTTP client of one target: no proxies, no redirects of its own, the target's CA file.
-pub(super) fn client(target: &Target) -> Result<Client, SetupError> {
+/// An HTTP client for targets with `target`'s CA file: no proxies, no redirects of its own,
+/// at most `max_idle` idle connections kept per origin.
+pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupError> {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(2);
+        // As Go's http.Transport: long enough that a target probed a few times a minute
+        // keeps its connections, short enough not to hold a server's slots for long.
+        .pool_idle_timeout(Duration::from_secs(90))
+        // At most as many as can be in use at once (the global concurrency).
+        .pool_max_idle_per_host(max_idle);
     if let Some(path) = &target.ca_file {
         let ca_error = |detail: String| SetupError::CaFile {
             target: target.name.clone(),

@@ -171,6 +171,8 @@ pub struct Admission {
 pub struct Runner {
     gates: Arc<HashMap<String, Gate>>,
     global: Arc<Semaphore>,
+    /// The number of global permits.
+    concurrency: usize,
     max_body_bytes: u64,
     redactor: Redactor,
 }
@@ -190,8 +192,19 @@ impl Runner {
     pub fn new(config: &Config) -> Result<Runner, SetupError> {
         init_tls();
         let mut gates = HashMap::new();
+        // One client per trust setting, shared by the targets that have it: a client's root
+        // store and TLS setup are built once, not per target, and targets on one origin
+        // share its idle connections (a reqwest client clones as a handle to one pool).
+        let mut clients: HashMap<Option<&std::path::Path>, Client> = HashMap::new();
         for target in &config.targets {
-            let client = http::client(target)?;
+            let client = match clients.get(&target.ca_file.as_deref()) {
+                Some(client) => client.clone(),
+                None => {
+                    let client = http::client(target, config.limits.concurrency)?;
+                    clients.insert(target.ca_file.as_deref(), client.clone());
+                    client
+                }
+            };
             gates.insert(
                 target.name.clone(),
                 Gate {
@@ -204,9 +217,15 @@ impl Runner {
         Ok(Runner {
             gates: Arc::new(gates),
             global: Arc::new(Semaphore::new(config.limits.concurrency)),
+            concurrency: config.limits.concurrency,
             max_body_bytes: config.limits.max_body_bytes,
             redactor: config.redactor.clone(),
         })
+    }
+
+    /// How many runs may be in flight at once, whole process (`limits.concurrency`).
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Runs one series once: [`Runner::admit`], then [`Runner::run_admitted`]. Never panics
@@ -293,13 +312,19 @@ impl Runner {
         };
 
         let timeout = series.probe.timeout;
+        // Each kind's exchange is boxed: its future is many KiB (the HTTP client's state), and
+        // every future around it would otherwise carry, and copy, that much per run.
         let work = async {
             match &series.probe.kind {
-                Kind::Http(spec) => http::execute(self, series, spec, &lane, &mut result).await,
-                Kind::Tcp(spec) => tcp::execute(self, series, spec, &lane, &mut result).await,
+                Kind::Http(spec) => {
+                    Box::pin(http::execute(self, series, spec, &lane, &mut result)).await
+                }
+                Kind::Tcp(spec) => {
+                    Box::pin(tcp::execute(self, series, spec, &lane, &mut result)).await
+                }
                 Kind::Tls(spec) => {
                     lane.pace().await;
-                    tls::execute(series, spec, &mut result).await
+                    Box::pin(tls::execute(series, spec, &mut result)).await
                 }
             }
         };

@@ -182,11 +182,9 @@ async fn run_many(config: &str, probes: usize) -> Duration {
     run_many_results(config, probes).await.0
 }
 
-/// Like [`run_many`], also returning the results.
-async fn run_many_results(
-    config: &str,
-    probes: usize,
-) -> (Duration, Vec<picket::outcome::RunResult>) {
+/// A workspace of `probes` probes (`many/pN`, a GET of `/pN` expecting 200) and `config`,
+/// whose `PROBES` stands for their folder, loaded.
+fn load_many(config: &str, probes: usize) -> (tempfile::TempDir, picket::load::Loaded) {
     let mut files: Vec<(String, String)> = (0..probes)
         .map(|i| {
             (
@@ -207,6 +205,15 @@ async fn run_many_results(
         .replace("PROBES", &ws.path().join("probes").display().to_string());
     std::fs::write(&config, text).unwrap();
     let loaded = picket::load::load(&config, &|_| None).unwrap();
+    (ws, loaded)
+}
+
+/// Like [`run_many`], also returning the results.
+async fn run_many_results(
+    config: &str,
+    probes: usize,
+) -> (Duration, Vec<picket::outcome::RunResult>) {
+    let (_ws, loaded) = load_many(config, probes);
     let plan = picket::plan::plan(&loaded);
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let start = std::time::Instant::now();
@@ -370,4 +377,89 @@ async fn check_json_reports_the_wait_apart_from_the_duration() {
         .max()
         .unwrap();
     assert!(waits >= 950, "longest wait_ms {waits}");
+}
+
+/// A keep-alive HTTP/1.1 server that counts the TCP connections it accepts (each answers any
+/// number of requests with `200 ok`).
+async fn connection_counter() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Requests carry no body: each ends at its blank line.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused_across_series_probes_and_runs() {
+    let (url, accepted) = connection_counter().await;
+    let config = format!(
+        "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {url}\nlimits:\n  per_target_concurrency: 4\n  per_target_rps: 100000\n"
+    );
+    // 60 series of one target, at most 4 at once: at most 4 connections, not 60.
+    run_many(&config, 60).await;
+    let first = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&first),
+        "{first} connections for 60 series at per_target_concurrency 4"
+    );
+
+    // Two targets on one server, and the same runner running every series twice: the
+    // second round opens nothing new.
+    let (url, accepted) = connection_counter().await;
+    let (_ws, loaded) = load_many(
+        &format!(
+            "library: false\nprobes: [PROBES]\ntargets:\n  - name: a\n    url: {url}\n  - name: b\n    url: {url}/\nlimits:\n  per_target_concurrency: 2\n  per_target_rps: 100000\n"
+        ),
+        30,
+    );
+    let plan = picket::plan::plan(&loaded);
+    let runner = picket::run::Runner::new(&loaded.config).unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    assert!(
+        results.iter().all(|r| r.outcome == Outcome::Pass),
+        "{results:?}"
+    );
+    let after_one = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&after_one),
+        "{after_one} connections for 2 targets at per_target_concurrency 2"
+    );
+    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    assert!(
+        results.iter().all(|r| r.outcome == Outcome::Pass),
+        "{results:?}"
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        after_one,
+        "a second round of the same series opened new connections"
+    );
 }

@@ -20,6 +20,7 @@ mod nuclei;
 mod otlp;
 mod probes;
 mod props;
+mod real_servers;
 mod secrets;
 mod service;
 mod ssrf;
