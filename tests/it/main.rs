@@ -10,6 +10,7 @@ mod checks;
 mod cli;
 mod crash;
 mod dashboard;
+mod deploy;
 mod e2e;
 mod files;
 mod findings;
