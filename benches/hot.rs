@@ -14,7 +14,7 @@ use picket::outcome::{Finding, Outcome, RunResult};
 
 /// A workspace with `probes` probe files and `targets` targets; `library` adds the built-in
 /// library.
-fn loaded(
+fn workspace(
     probes: usize,
     targets: usize,
     library: bool,
@@ -82,7 +82,7 @@ fn secure_response() -> Response {
 }
 
 fn checks(c: &mut Criterion) {
-    let (_dir, loaded) = loaded(0, 1, true);
+    let (_dir, loaded) = workspace(0, 1, true);
     let exchanges: Vec<_> = loaded
         .probes
         .iter()
@@ -103,7 +103,7 @@ fn checks(c: &mut Criterion) {
             })
         },
     );
-    let (_dir, one) = loaded(1, 1, false);
+    let (_dir, one) = workspace(1, 1, false);
     let nosniff = &one.probes[0].kind.as_http().unwrap().exchanges[0].checks;
     c.bench_function("check: status 200 and header equals", |b| {
         b.iter(|| black_box(evaluate(nosniff, black_box(&response))))
@@ -121,7 +121,7 @@ fn checks(c: &mut Criterion) {
 }
 
 fn plan(c: &mut Criterion) {
-    let (_dir, loaded) = loaded(100, 1000, false);
+    let (_dir, loaded) = workspace(100, 1000, false);
     c.bench_function("plan: 100 probes x 1,000 targets", |b| {
         b.iter(|| black_box(picket::plan::plan(black_box(&loaded))))
     });
@@ -165,7 +165,7 @@ fn render(c: &mut Criterion) {
             }
         })
     });
-    let (_dir, loaded) = loaded(100, 100, false);
+    let (_dir, loaded) = workspace(100, 100, false);
     let plan = picket::plan::plan(&loaded);
     let results = |plan: &picket::plan::Plan| -> Vec<RunResult> {
         plan.series
