@@ -686,12 +686,12 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             for c in checks {
                 match evaluate_one(c, response) {
                     Verdict::Holds => {}
-                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
                 }
             }
             if !failed.is_empty() {
-                Verdict::Fails(vec![finding(check, "all to hold", observed_list(&failed))])
+                Verdict::Fails(vec![finding(check, "all to hold", failed.join("; "))])
             } else if open {
                 Verdict::Undecided
             } else {
@@ -705,7 +705,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             for c in checks {
                 match evaluate_one(c, response) {
                     Verdict::Holds => return Verdict::Holds,
-                    Verdict::Fails(f) => failed.extend(f),
+                    Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
                 }
             }
@@ -715,7 +715,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
                 Verdict::Fails(vec![finding(
                     check,
                     "at least one to hold",
-                    observed_list(&failed),
+                    failed.join("; "),
                 )])
             }
         }
@@ -750,13 +750,17 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
     }
 }
 
-/// "check: observed" for each failed inner check.
-fn observed_list(failed: &[Finding]) -> String {
+/// What a combinator says it observed of one failed inner check: "check: observed" for each of
+/// its findings, or, when the inner check is itself a combinator, its parts as they are (one
+/// flat list, not "any of …: all of …: header …").
+fn observed_parts(inner: &Check, failed: Vec<Finding>) -> Vec<String> {
     failed
-        .iter()
-        .map(|f| format!("{}: {}", f.check, f.observed))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .into_iter()
+        .map(|f| match inner {
+            Check::AllOf(_) | Check::AnyOf(_) => f.observed,
+            _ => format!("{}: {}", f.check, f.observed),
+        })
+        .collect()
 }
 
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
