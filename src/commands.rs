@@ -133,8 +133,12 @@ fn prepare(
 
     let mut plan = plan::plan(&loaded);
     // A pair the probe leaves out by design (selector, scheme, kind, exemption) is noise in a
-    // check report; a variable the target could declare is not.
-    plan.skipped.retain(|s| !s.reason.by_design());
+    // check report; a variable the target could declare is not. They are kept aside to say why
+    // nothing runs, if nothing does.
+    let (mut by_design, skipped): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.skipped)
+        .into_iter()
+        .partition(|s| s.reason.by_design());
+    plan.skipped = skipped;
     if let Some(name) = opts.target.as_deref().filter(|_| adhoc_url.is_none()) {
         if loaded.config.target(name).is_none() {
             let names: Vec<&str> = loaded
@@ -157,6 +161,7 @@ fn prepare(
         }
         plan.series.retain(|s| s.target.name == name);
         plan.skipped.retain(|s| s.target == name);
+        by_design.retain(|s| s.target == name);
     }
     if let Some(glob) = &opts.probe {
         let matcher = match probe_matcher(glob) {
@@ -173,9 +178,20 @@ fn prepare(
         };
         plan.series.retain(|s| matcher.is_match(&s.probe.id));
         plan.skipped.retain(|s| matcher.is_match(&s.probe));
+        by_design.retain(|s| matcher.is_match(&s.probe));
     }
     if plan.series.is_empty() {
         let _ = writeln!(err, "error: no series to run (no probe matches any target)");
+        // Say why for the pairs there were (a few of them): `headers/hsts` on an http:// URL.
+        for s in plan.skipped.iter().chain(&by_design).take(10) {
+            let _ = writeln!(
+                err,
+                "  {} on {}: {}",
+                s.probe,
+                escape_controls(&s.target),
+                escape_controls(&s.reason.to_string())
+            );
+        }
         return Err(EXIT_CONFIG);
     }
     Ok((loaded.config, plan, loaded.probes))

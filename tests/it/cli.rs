@@ -633,3 +633,30 @@ async fn schema_describes_the_probe_format() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_check_with_nothing_to_run_says_why_for_each_pair() {
+    let root = crate::helpers::repo_root();
+    // HSTS is judged on https:// targets only; nothing is sent to the port.
+    let out = run_picket(
+        &root,
+        &[
+            "check",
+            "--target",
+            "http://127.0.0.1:9",
+            "--probe",
+            "headers/hsts",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: no series to run")
+            && stderr.contains(
+                "headers/hsts on 127.0.0.1:9: targets: schemes [https]; target is http://"
+            ),
+        "{stderr}"
+    );
+}
