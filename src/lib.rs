@@ -36,6 +36,7 @@
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
+//! - [`shard`]: which share of the series this instance runs (`--shard I/N` or `auto`).
 //! - [`report`]: the output formats of `picket check`.
 //! - [`commands`]: `check`, `validate`, `list`, `probes`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
@@ -63,6 +64,7 @@ pub mod run;
 pub mod schedule;
 pub mod service;
 pub mod shape;
+pub mod shard;
 pub mod state;
 pub mod telemetry;
 pub mod term;

@@ -21,6 +21,7 @@ mod probes;
 mod props;
 mod secrets;
 mod service;
+mod shard;
 mod ssrf;
 mod tcp;
 mod term;
