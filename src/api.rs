@@ -20,7 +20,10 @@ use crate::outcome::Finding;
 use crate::state::{Mark, SeriesInfo, SeriesState, State as SeriesStateKind, Tracked, Tracker};
 use crate::units::Severity;
 
+mod auth;
 mod dashboard;
+
+pub use auth::Auth;
 
 /// What the API shows of one series: its labels and loaded probe, read from the tracker
 /// (not copied), and its state.
@@ -233,13 +236,18 @@ async fn nosniff(mut response: Response) -> Response {
 }
 
 /// Builds the router. Health and readiness answer whatever the `Host` (orchestrators probe
-/// them by any name); everything else follows `hosts`.
-pub fn router(view: Arc<View>, hosts: HostRule) -> Router {
-    Router::new()
+/// them by any name) and without a token; everything else follows `hosts`, then wants the
+/// token of `auth` when there is one.
+pub fn router(view: Arc<View>, hosts: HostRule, auth: Option<Arc<Auth>>) -> Router {
+    let mut protected = Router::new()
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
         .route("/", get(dashboard::index))
-        .route("/series", get(dashboard::series))
+        .route("/series", get(dashboard::series));
+    if let Some(auth) = auth {
+        protected = protected.route_layer(middleware::from_fn_with_state(auth, auth::require));
+    }
+    protected
         .route_layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -270,11 +278,12 @@ pub async fn serve(
     addr: SocketAddr,
     view: Arc<View>,
     hosts: HostRule,
+    auth: Option<Arc<Auth>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(view, hosts);
+    let app = router(view, hosts, auth);
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -308,10 +308,17 @@ pub mod raw {
     #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Api {
-        /// Listen address (`127.0.0.1:9750`). Off loopback picket warns at startup: the API
-        /// then answers anyone who can reach the address.
-        #[schemars(with = "Option<String>")]
+        /// Listen address (`127.0.0.1:9750`). Any address other than loopback (`0.0.0.0:9750`
+        /// in a pod) needs `token`.
+        #[schemars(with = "Option<String>", example = "127.0.0.1:9750")]
         pub listen: Option<Spanned<String>>,
+        /// Bearer token that every route except `/healthz` and `/readyz` requires
+        /// (`Authorization: Bearer <token>`; a browser may give it once as `/?token=…`).
+        /// Required when `listen` is off loopback. Give it by reference, at least 16
+        /// characters of printable ASCII: `"${env:PICKET_API_TOKEN}"`. It is a secret:
+        /// scrubbed from every output.
+        #[schemars(with = "Option<String>", example = "${env:PICKET_API_TOKEN}")]
+        pub token: Option<Spanned<String>>,
         /// Host names the API answers to, besides IP addresses, `localhost` and
         /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
         /// is anything else gets `421 Misdirected Request`: a web page cannot read the API
@@ -359,6 +366,8 @@ pub struct Config {
     /// Host names the API answers to besides IP literals and `localhost` (lowercase, no
     /// trailing dot).
     pub api_allowed_hosts: Vec<String>,
+    /// The bearer token the API requires (always secret).
+    pub api_token: Option<Secret<String>>,
     /// Every secret value resolved from the environment, for scrubbing output.
     pub redactor: Redactor,
 }
@@ -547,6 +556,7 @@ impl Config {
             telemetry: Telemetry::default(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
             api_allowed_hosts: Vec::new(),
+            api_token: None,
             redactor: Redactor::default(),
         }
     }
@@ -753,7 +763,7 @@ pub fn compile(
         || PathBuf::from(".picket/state"),
         |p| PathBuf::from(&p.value),
     );
-    let (api_listen, api_allowed_hosts) = compile_api(&mut ctx, &raw.api);
+    let api = compile_api(&mut ctx, &raw.api);
 
     Config {
         source: file.to_path_buf(),
@@ -765,8 +775,9 @@ pub fn compile(
         limits,
         state_path,
         telemetry,
-        api_listen,
-        api_allowed_hosts,
+        api_listen: api.listen,
+        api_allowed_hosts: api.allowed_hosts,
+        api_token: api.token,
         redactor,
     }
 }
@@ -816,8 +827,20 @@ fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>
     library
 }
 
-/// Validates the `api` section: the listen address and the allowed host names.
-fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> (SocketAddr, Vec<String>) {
+/// The validated `api` section.
+struct Api {
+    listen: SocketAddr,
+    allowed_hosts: Vec<String>,
+    token: Option<Secret<String>>,
+}
+
+/// The shortest `api.token` accepted: a token that guards the API from the network should
+/// not be guessable.
+pub const MIN_API_TOKEN_LEN: usize = 16;
+
+/// Validates the `api` section: the listen address, the allowed host names and the token,
+/// which must be there when the API listens off loopback.
+fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> Api {
     let listen = match &raw.listen {
         None => SocketAddr::from(([127, 0, 0, 1], 9750)),
         Some(listen) => listen.value.parse().unwrap_or_else(|_| {
@@ -846,7 +869,63 @@ fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> (SocketAddr, Vec<String>) {
             );
         }
     }
-    (listen, hosts)
+    let token = raw.token.as_ref().and_then(|t| api_token(ctx, t));
+    if let Some(at) = &raw.listen
+        && raw.token.is_none()
+        && !listen.ip().is_loopback()
+    {
+        ctx.err_hint(
+            at,
+            format!(
+                "the API listens on {listen}, off loopback, without `api.token`: anyone who can \
+                 connect would read every series and finding"
+            ),
+            "set `token: \"${env:PICKET_API_TOKEN}\"` under `api:` (clients then send \
+             `Authorization: Bearer <token>`), or listen on 127.0.0.1",
+        );
+    }
+    Api {
+        listen,
+        allowed_hosts: hosts,
+        token,
+    }
+}
+
+/// Validates `api.token`. The value is a secret however it was written: a token typed into
+/// the file is remembered by the redactor like one from the environment.
+fn api_token(ctx: &mut Ctx<'_>, raw: &Spanned<String>) -> Option<Secret<String>> {
+    let resolved = ctx.resolve(raw)?;
+    let value = resolved.expose();
+    if value.trim().is_empty() {
+        ctx.err_hint(
+            raw,
+            "api.token is empty",
+            "generate one, e.g. `openssl rand -hex 32`, and give it as `${env:PICKET_API_TOKEN}`",
+        );
+        return None;
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        ctx.err_hint(
+            raw,
+            "api.token must be printable ASCII without spaces",
+            "clients send it in `Authorization: Bearer <token>`; e.g. `openssl rand -hex 32`",
+        );
+        return None;
+    }
+    let chars = value.chars().count();
+    if chars < MIN_API_TOKEN_LEN {
+        ctx.err_hint(
+            raw,
+            format!("api.token has {chars} characters; at least {MIN_API_TOKEN_LEN} are needed"),
+            "a token that guards the API must not be guessable: e.g. `openssl rand -hex 32`",
+        );
+        return None;
+    }
+    if !resolved.is_secret() {
+        ctx.redactor.add(value);
+        crate::redact::register(ctx.redactor);
+    }
+    Some(Secret::hidden(value.clone()))
 }
 
 /// A DNS name: dot-separated labels of letters, digits, `-` and `_`, each 1–63 long, at most

@@ -207,6 +207,20 @@ pub async fn start(
     env: SharedEnv,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
+    let auth = loaded
+        .config
+        .api_token
+        .as_ref()
+        .map(|t| Arc::new(api::Auth::new(t.expose(), false)));
+    // The config refuses this with its position; this covers every other way in (the demo's
+    // `--api`, a listen override).
+    if auth.is_none() && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve the API on {listen}, off loopback, without api.token: anyone who \
+             can connect would read every series and finding; set api.token or listen on 127.0.0.1"
+        );
+    }
     // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
     // another process, permissions), and the error says which.
     let tracker =
@@ -217,19 +231,24 @@ pub async fn start(
     track(&tracker, &telemetry, &series).await;
     let view = Arc::new(View::new(Arc::clone(&tracker)));
 
-    let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
-    let api_token = CancellationToken::new();
+    let api_stop = CancellationToken::new();
     let hosts = api::HostRule::new(&loaded.config.api_allowed_hosts);
-    let (api_addr, api_task) = api::serve(listen, Arc::clone(&view), hosts, api_token.clone())
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(addr = %api_addr, "API listening");
+    let (api_addr, api_task) = api::serve(
+        listen,
+        Arc::clone(&view),
+        hosts,
+        auth.clone(),
+        api_stop.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(addr = %api_addr, token = auth.is_some(), "API listening");
     if !api_addr.ip().is_loopback() {
         // `listen=`, not `addr=`: tests find the API address by the first `addr=` on stderr.
         tracing::warn!(
             listen = %api_addr,
-            "the API is reachable from the network: anyone who can connect can read every \
-             series and finding; listen on 127.0.0.1 or put an authenticating proxy in front"
+            "the API is reachable from the network over plain HTTP: its bearer token crosses \
+             the network unencrypted; terminate TLS in front of it (an ingress, a service mesh)"
         );
     }
 
@@ -321,7 +340,7 @@ pub async fn start(
             let telemetry = shared.telemetry.clone();
             let _ = tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(5)))
                 .await;
-            api_token.cancel();
+            api_stop.cancel();
             let _ = api_task.await;
             tracing::info!("stopped");
             Ok(())

@@ -97,11 +97,15 @@ mod sweep {
     const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
         eyJzdWIiOiJzd2VlcC11c2VyLTdjNGUiLCJzY29wZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.\
         BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY";
-    const ENV: [(&str, &str); 4] = [
+    /// The API's bearer token (`api.token`): sent by the test's own API requests, never
+    /// written by picket anywhere.
+    const API_TOKEN: &str = "apiTok-7Hq2Lm9Xw4Rz8Kp3";
+    const ENV: [(&str, &str); 5] = [
         ("PICKET_SWEEP_TOKEN", TOKEN),
         ("PICKET_SWEEP_VAR", VAR),
         ("PICKET_SWEEP_BASE", BASE),
         ("PICKET_SWEEP_JWT", JWT),
+        ("PICKET_SWEEP_API_TOKEN", API_TOKEN),
     ];
 
     /// The texts no output may hold a piece of. For the JWT: its payload and signature
@@ -111,7 +115,7 @@ mod sweep {
     fn secrets() -> Vec<&'static str> {
         let mut jwt = JWT.split('.');
         let (_, payload, signature) = (jwt.next(), jwt.next().unwrap(), jwt.next().unwrap());
-        vec![TOKEN, VAR, BASE, payload, signature]
+        vec![TOKEN, VAR, BASE, payload, signature, API_TOKEN]
     }
 
     /// Everything a careless target could send back, when `reflect` is on.
@@ -169,7 +173,7 @@ mod sweep {
 
     fn config(server: &TestServer, extra: &str) -> String {
         format!(
-            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\napi: {{ listen: \"127.0.0.1:0\", token: \"${{env:PICKET_SWEEP_API_TOKEN}}\" }}\n{extra}",
             server.url()
         )
     }
@@ -336,7 +340,7 @@ mod sweep {
         let cfg = config(
             &server,
             &format!(
-                "defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\ntelemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
+                "defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\ntelemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
                 receiver.endpoint()
             ),
         );
@@ -348,7 +352,7 @@ mod sweep {
         let long = Duration::from_secs(30);
         let api = service.api;
         let states = || async move {
-            crate::service::get_rows(api, "/api/v1/series")
+            crate::service::get_rows_with_token(api, "/api/v1/series", Some(API_TOKEN))
                 .await
                 .into_iter()
                 .map(|r| (r.probe, r.state))
@@ -400,7 +404,10 @@ mod sweep {
             "/",
             "/?severity=high",
         ] {
-            let body = reqwest::get(format!("http://{api}{route}"))
+            let body = reqwest::Client::new()
+                .get(format!("http://{api}{route}"))
+                .bearer_auth(API_TOKEN)
+                .send()
                 .await
                 .unwrap()
                 .text()
@@ -408,6 +415,32 @@ mod sweep {
                 .unwrap();
             assert!(body.contains("redacted"), "{route}: {body}");
             channels.push((format!("API {route}"), body));
+        }
+        // Every answer about the token itself: the refusals, and the browser's way in (a
+        // redirect setting the session cookie), headers included.
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for (route, bearer) in [
+            (format!("/?token={API_TOKEN}&severity=high"), None),
+            ("/api/v1/series".to_string(), None),
+            ("/api/v1/series".to_string(), Some("apiTok-7Hq2Lm9Xw4Rz8Kp")),
+            ("/?token=apiTok-7Hq2Lm9Xw4Rz8Kp3x".to_string(), None),
+        ] {
+            let mut request = no_redirects.get(format!("http://{api}{route}"));
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(status == 303 || status == 401, "{route}: {status}");
+            let headers = format!("{:?}", response.headers());
+            let body = response.text().await.unwrap();
+            channels.push((
+                format!("API {route} ({status})"),
+                format!("{headers}\n{body}"),
+            ));
         }
         let log = service.log.clone();
         assert_eq!(service.terminate().await.code(), Some(0));
