@@ -64,6 +64,52 @@ pub mod raw {
         /// The HTTP API and dashboard.
         #[serde(default)]
         pub api: Api,
+        /// Notifications of regressions and recoveries, besides telemetry.
+        #[serde(default)]
+        pub notify: Notify,
+    }
+
+    /// Where regressions and recoveries are announced.
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Notify {
+        /// Webhooks that get one POST per regression and per recovery.
+        #[serde(default)]
+        #[schemars(with = "Vec<Webhook>")]
+        pub webhooks: Vec<Spanned<Webhook>>,
+    }
+
+    /// One webhook: every regression and recovery is POSTed to it, in its format.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Webhook {
+        /// Unique name, `[a-z0-9][a-z0-9-_.]*`; the `webhook.name` of
+        /// `picket.notify.deliveries` and of log lines.
+        #[schemars(with = "String", example = "security-slack")]
+        pub name: Spanned<String>,
+        /// `http://` or `https://` URL to POST to. Webhook URLs usually hold a token: give it
+        /// as `${env:NAME}`; logs show only its scheme, host and port.
+        #[schemars(with = "String", example = "${env:SLACK_WEBHOOK_URL}")]
+        pub url: Spanned<String>,
+        /// The body: `json` (picket's own document, the default), `slack` (Slack incoming
+        /// webhook: `text` and `blocks`) or `teams` (Microsoft Teams: an Adaptive Card).
+        #[schemars(with = "Option<super::WebhookFormat>")]
+        pub format: Option<Spanned<super::WebhookFormat>>,
+        /// Extra request headers, e.g. `Authorization: "Bearer ${env:HOOK_TOKEN}"`.
+        #[serde(default)]
+        #[schemars(with = "BTreeMap<String, String>")]
+        pub headers: BTreeMap<String, Spanned<String>>,
+        /// Only transitions of series at this severity or above (a recovery counts at the
+        /// severity of what recovered).
+        #[schemars(with = "Option<crate::units::Severity>")]
+        pub min_severity: Option<Spanned<crate::units::Severity>>,
+        /// Time limit of one delivery request (`5s`; `100ms` to `1m`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
+        pub timeout: Option<Spanned<String>>,
+        /// Notifications waiting for this webhook at most (256; 1 to 10000); past it new
+        /// ones are dropped and counted.
+        #[schemars(with = "Option<u32>", example = 256)]
+        pub queue: Option<Spanned<i64>>,
     }
 
     /// `library:` as written: `true`/`false`, or a mapping.
@@ -368,8 +414,71 @@ pub struct Config {
     pub api_allowed_hosts: Vec<String>,
     /// The bearer token the API requires (always secret).
     pub api_token: Option<Secret<String>>,
+    /// Webhooks for regressions and recoveries.
+    pub webhooks: Vec<Webhook>,
     /// Every secret value resolved from the environment, for scrubbing output.
     pub redactor: Redactor,
+}
+
+/// The body format of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// picket's own JSON document.
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message (`text` and `blocks`).
+    Slack,
+    /// A Microsoft Teams message holding an Adaptive Card.
+    Teams,
+}
+
+impl WebhookFormat {
+    /// Its name in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Teams => "teams",
+        }
+    }
+}
+
+/// A validated webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Unique name.
+    pub name: String,
+    /// Where to POST (secret when it came from the environment).
+    pub url: Secret<Url>,
+    /// Body format.
+    pub format: WebhookFormat,
+    /// Extra request headers.
+    pub headers: Vec<(HeaderName, Secret<HeaderValue>)>,
+    /// Transitions of series below this severity are not sent.
+    pub min_severity: Option<crate::units::Severity>,
+    /// Time limit of one request.
+    pub timeout: Duration,
+    /// Queue capacity.
+    pub queue: usize,
+}
+
+impl Webhook {
+    /// The default time limit of one request.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default queue capacity.
+    pub const DEFAULT_QUEUE: usize = 256;
+
+    /// `scheme://host:port` of the URL: all of it that logs show, as the rest (a path, a
+    /// query) often holds a token.
+    pub fn origin(&self) -> String {
+        let url = self.url.expose();
+        let host = url.host_str().unwrap_or("?");
+        match url.port_or_known_default() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        }
+    }
 }
 
 /// A path from the config, with where it was written (for errors about it).
@@ -557,6 +666,7 @@ impl Config {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
             api_allowed_hosts: Vec::new(),
             api_token: None,
+            webhooks: Vec::new(),
             redactor: Redactor::default(),
         }
     }
@@ -764,6 +874,7 @@ pub fn compile(
         |p| PathBuf::from(&p.value),
     );
     let api = compile_api(&mut ctx, &raw.api);
+    let webhooks = compile_notify(&mut ctx, &raw.notify);
 
     Config {
         source: file.to_path_buf(),
@@ -778,6 +889,7 @@ pub fn compile(
         api_listen: api.listen,
         api_allowed_hosts: api.allowed_hosts,
         api_token: api.token,
+        webhooks,
         redactor,
     }
 }
@@ -825,6 +937,147 @@ fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>
         }
     }
     library
+}
+
+/// Validates `notify:`: each webhook's name (unique), URL, headers, timeout and queue.
+fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhook> {
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    let mut webhooks = Vec::new();
+    for hook in &raw.webhooks {
+        let name = &hook.value.name;
+        if let Some(first) = seen.get(&name.value) {
+            let hint = format!(
+                "first defined at {}:{}:{}; names tell webhooks apart in logs and metrics",
+                ctx.file.display(),
+                first.line,
+                first.column
+            );
+            ctx.err_hint(
+                name,
+                format!(
+                    "duplicate webhook name `{}`",
+                    crate::term::escape_controls(&name.value)
+                ),
+                &hint,
+            );
+            continue;
+        }
+        seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
+        if let Some(w) = compile_webhook(ctx, &hook.value) {
+            webhooks.push(w);
+        }
+    }
+    webhooks
+}
+
+fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
+    let mut ok = true;
+    let name = raw.name.value.clone();
+    if !valid_target_name(&name) {
+        ctx.err_hint(
+            &raw.name,
+            format!(
+                "invalid webhook name `{}`",
+                crate::term::escape_controls(&name)
+            ),
+            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
+             digit, e.g. `security-slack`",
+        );
+        ok = false;
+    }
+    // The URL usually holds a token: no message quotes it, even a plain one.
+    let url = ctx.resolve(&raw.url).and_then(|url| {
+        let hint = "write an http or https URL, e.g. `${env:SLACK_WEBHOOK_URL}` holding \
+                    `https://hooks.slack.com/services/…`";
+        match Url::parse(url.expose()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(url.map(|_| u))
+            }
+            Ok(u) => {
+                ctx.err_hint(
+                    &raw.url,
+                    format!(
+                        "webhook URL must be http or https with a host, not `{}:`",
+                        crate::term::escape_controls(u.scheme())
+                    ),
+                    hint,
+                );
+                None
+            }
+            Err(e) => {
+                ctx.err_hint(&raw.url, format!("invalid webhook URL: {e}"), hint);
+                None
+            }
+        }
+    });
+    ok &= url.is_some();
+    let mut headers = Vec::new();
+    for (key, value) in &raw.headers {
+        let Ok(header) = HeaderName::from_bytes(key.as_bytes()) else {
+            ctx.err(
+                value,
+                format!(
+                    "invalid header name `{}`",
+                    crate::term::escape_controls(key)
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        let Some(resolved) = ctx.resolve(value) else {
+            ok = false;
+            continue;
+        };
+        match HeaderValue::from_str(resolved.expose()) {
+            Ok(mut v) => {
+                v.set_sensitive(resolved.is_secret());
+                headers.push((header, resolved.map(|_| v)));
+            }
+            Err(_) => {
+                ctx.err(
+                    value,
+                    format!(
+                        "header `{key}` has a value that is not valid in HTTP (control characters or newlines)"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    let timeout = match &raw.timeout {
+        None => Some(Webhook::DEFAULT_TIMEOUT),
+        Some(t) => compile_duration(
+            ctx,
+            t,
+            "timeout",
+            &units::ranges::WEBHOOK_TIMEOUT,
+            "how long one delivery request may take, e.g. `5s`",
+        ),
+    };
+    let queue = match &raw.queue {
+        None => Some(Webhook::DEFAULT_QUEUE),
+        Some(q) => int_in(
+            ctx,
+            q,
+            "queue",
+            &units::ranges::WEBHOOK_QUEUE,
+            "notifications waiting for this webhook at most (256 by default); past it new ones \
+             are dropped and counted",
+        )
+        .and_then(|v| usize::try_from(v).ok()),
+    };
+    let (Some(url), Some(timeout), Some(queue), true) = (url, timeout, queue, ok) else {
+        return None;
+    };
+    Some(Webhook {
+        name,
+        url,
+        format: raw.format.as_ref().map(|f| f.value).unwrap_or_default(),
+        headers,
+        min_severity: raw.min_severity.as_ref().map(|s| s.value),
+        timeout,
+        queue,
+    })
 }
 
 /// The validated `api` section.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Scheduler ─fires─▶ Runner ─RunResult─▶ Tracker::record ─▶ Store (durable first)
-//!                                                 └──────▶ changes ─▶ Telemetry, demo
+//!                                                 └──────▶ changes ─▶ Telemetry, Notifier, demo
 //! API ─reads─▶ Tracker::snapshot
 //! ```
 //!
@@ -26,6 +26,7 @@ use tracing::Instrument as _;
 
 use crate::api::{self, View};
 use crate::load::{self, Loaded};
+use crate::notify::{self, Notifier};
 use crate::plan::{self, Series};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
@@ -58,6 +59,8 @@ pub struct Running {
     pub view: Arc<View>,
     /// The series states and their changes.
     pub tracker: Arc<Tracker>,
+    /// The webhook notifier (its delivery counts, for in-process tests).
+    pub notifier: Notifier,
     reload: mpsc::Sender<()>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -83,6 +86,7 @@ impl Running {
 struct Shared {
     runner: RwLock<Arc<Runner>>,
     tracker: Arc<Tracker>,
+    notifier: Notifier,
     telemetry: Telemetry,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
@@ -228,6 +232,8 @@ pub async fn start(
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
     let changes = tracker.subscribe();
+    let notify_changes = tracker.subscribe();
+    let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone())?;
     track(&tracker, &telemetry, &series).await;
     let view = Arc::new(View::new(Arc::clone(&tracker)));
 
@@ -259,9 +265,13 @@ pub async fn start(
         telemetry.clone(),
         follow_stop.clone(),
     ));
+    let notify_stop = CancellationToken::new();
+    let notify_follower =
+        tokio::spawn(notifier.clone().follow(notify_changes, notify_stop.clone()));
     let shared = Arc::new(Shared {
         runner: RwLock::new(Arc::new(runner)),
         tracker,
+        notifier,
         telemetry,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
@@ -336,6 +346,11 @@ pub async fn start(
             }
             follow_stop.cancel();
             let _ = follower.await;
+            // Every change is published by now: offer the last ones, then give the queues a
+            // bounded time to drain before telemetry's final export counts the outcomes.
+            notify_stop.cancel();
+            let _ = notify_follower.await;
+            shared.notifier.shutdown(notify::SHUTDOWN_DRAIN).await;
             // Flushing blocks its thread for up to its timeout: keep it off the runtime's workers.
             let telemetry = shared.telemetry.clone();
             let _ = tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(5)))
@@ -351,6 +366,7 @@ pub async fn start(
         api_addr,
         view,
         tracker: Arc::clone(&shared.tracker),
+        notifier: shared.notifier.clone(),
         reload: reload_tx,
         join,
     })
@@ -427,6 +443,7 @@ async fn reload(
     if let Ok(mut r) = shared.runner.write() {
         *r = Arc::new(runner);
     }
+    shared.notifier.replace(&loaded.config.webhooks);
     if let Ok(mut w) = shared.watched.lock() {
         *w = watched_paths(&opts.config_path, &loaded);
     }

@@ -15,6 +15,7 @@ mod files;
 mod findings;
 mod library;
 mod limits;
+mod notify;
 mod nuclei;
 mod otlp;
 mod probes;
