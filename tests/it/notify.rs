@@ -638,3 +638,35 @@ async fn bad_webhooks_are_located_errors() {
         assert!(stderr.contains(expected), "{expected}:\n{stderr}");
     }
 }
+
+/// The README's `notify:` and `api:` examples load as written (with their variables set).
+#[tokio::test]
+async fn the_readme_examples_of_notify_and_api_token_are_valid() {
+    let readme = std::fs::read_to_string(crate::helpers::repo_root().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("notify:") || b.starts_with("api:\n  listen: 0.0.0.0"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let ws = workspace(&[(
+        "picket.yaml",
+        &format!("library: false\nprobes: []\n{}", blocks.concat()),
+    )]);
+    let out = run_picket(
+        ws.path(),
+        &["validate", "-c", "picket.yaml"],
+        &[
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T000/B000/XXXX",
+            ),
+            ("HOOK_TOKEN", "hook-token-0000"),
+            ("PICKET_API_TOKEN", "0123456789abcdef0123456789abcdef"),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+}
