@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -67,6 +68,18 @@ pub mod raw {
         /// Notifications of regressions and recoveries, besides telemetry.
         #[serde(default)]
         pub notify: Notify,
+    }
+
+    /// The API's own certificate.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApiTls {
+        /// PEM file of the certificate chain, leaf first.
+        #[schemars(with = "String", example = "/etc/picket/tls/tls.crt")]
+        pub cert_file: Spanned<String>,
+        /// PEM file of the private key (PKCS#8, PKCS#1 or SEC1).
+        #[schemars(with = "String", example = "/etc/picket/tls/tls.key")]
+        pub key_file: Spanned<String>,
     }
 
     /// Where regressions and recoveries are announced.
@@ -365,6 +378,10 @@ pub mod raw {
         /// scrubbed from every output.
         #[schemars(with = "Option<String>", example = "${env:PICKET_API_TOKEN}")]
         pub token: Option<Spanned<String>>,
+        /// Serve the API over HTTPS with this certificate and key (PEM files, re-read at
+        /// every reload, so a renewed certificate is picked up without a restart).
+        #[schemars(with = "Option<ApiTls>")]
+        pub tls: Option<Spanned<ApiTls>>,
         /// Host names the API answers to, besides IP addresses, `localhost` and
         /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
         /// is anything else gets `421 Misdirected Request`: a web page cannot read the API
@@ -414,6 +431,8 @@ pub struct Config {
     pub api_allowed_hosts: Vec<String>,
     /// The bearer token the API requires (always secret).
     pub api_token: Option<Secret<String>>,
+    /// The API's certificate and key, loaded: HTTPS when present.
+    pub api_tls: Option<ApiTls>,
     /// Webhooks for regressions and recoveries.
     pub webhooks: Vec<Webhook>,
     /// Every secret value resolved from the environment, for scrubbing output.
@@ -479,6 +498,17 @@ impl Webhook {
             None => format!("{}://{host}", url.scheme()),
         }
     }
+}
+
+/// The API's TLS settings, with the certificate and key already loaded and checked.
+#[derive(Debug, Clone)]
+pub struct ApiTls {
+    /// The certificate chain file.
+    pub cert_file: PathBuf,
+    /// The private key file.
+    pub key_file: PathBuf,
+    /// The server configuration built from them.
+    pub server: Arc<rustls::ServerConfig>,
 }
 
 /// A path from the config, with where it was written (for errors about it).
@@ -666,6 +696,7 @@ impl Config {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
             api_allowed_hosts: Vec::new(),
             api_token: None,
+            api_tls: None,
             webhooks: Vec::new(),
             redactor: Redactor::default(),
         }
@@ -889,6 +920,7 @@ pub fn compile(
         api_listen: api.listen,
         api_allowed_hosts: api.allowed_hosts,
         api_token: api.token,
+        api_tls: api.tls,
         webhooks,
         redactor,
     }
@@ -1085,6 +1117,7 @@ struct Api {
     listen: SocketAddr,
     allowed_hosts: Vec<String>,
     token: Option<Secret<String>>,
+    tls: Option<ApiTls>,
 }
 
 /// The shortest `api.token` accepted: a token that guards the API from the network should
@@ -1137,10 +1170,12 @@ fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> Api {
              `Authorization: Bearer <token>`), or listen on 127.0.0.1",
         );
     }
+    let tls = raw.tls.as_ref().and_then(|t| api_tls(ctx, &t.value));
     Api {
         listen,
         allowed_hosts: hosts,
         token,
+        tls,
     }
 }
 
@@ -1179,6 +1214,104 @@ fn api_token(ctx: &mut Ctx<'_>, raw: &Spanned<String>) -> Option<Secret<String>>
         crate::redact::register(ctx.redactor);
     }
     Some(Secret::hidden(value.clone()))
+}
+
+/// Loads `api.tls`: the certificate chain and the key must read, parse and belong together.
+fn api_tls(ctx: &mut Ctx<'_>, raw: &raw::ApiTls) -> Option<ApiTls> {
+    let cert_file = PathBuf::from(&raw.cert_file.value);
+    let key_file = PathBuf::from(&raw.key_file.value);
+    match server_tls(&cert_file, &key_file) {
+        Ok(server) => Some(ApiTls {
+            cert_file,
+            key_file,
+            server,
+        }),
+        Err((TlsFile::Cert, message)) => {
+            ctx.err_hint(
+                &raw.cert_file,
+                message,
+                "give a PEM file of the API's certificate chain, leaf first (e.g. a Kubernetes \
+                 TLS secret's `tls.crt`)",
+            );
+            None
+        }
+        Err((TlsFile::Key, message)) => {
+            ctx.err_hint(
+                &raw.key_file,
+                message,
+                "give the PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1; e.g. a \
+                 Kubernetes TLS secret's `tls.key`)",
+            );
+            None
+        }
+    }
+}
+
+/// Which of `api.tls`'s files a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    /// `cert_file`.
+    Cert,
+    /// `key_file`.
+    Key,
+}
+
+/// Reads the API's certificate chain and key into a rustls server configuration (TLS 1.2 and
+/// 1.3, ALPN `http/1.1`). Also used at every reload, so a renewed certificate is served.
+pub fn server_tls(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Arc<rustls::ServerConfig>, (TlsFile, String)> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |path: &Path, which: TlsFile| {
+        crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+            .map_err(|e| (which, format!("`{}`: {e}", path.display())))
+    };
+    let pem = read(cert_file, TlsFile::Cert)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            (
+                TlsFile::Cert,
+                format!(
+                    "`{}` is not a PEM certificate file: {e}",
+                    cert_file.display()
+                ),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err((
+            TlsFile::Cert,
+            format!("no certificate in `{}`", cert_file.display()),
+        ));
+    }
+    let pem = read(key_file, TlsFile::Key)?;
+    // The key's own bytes never reach a message.
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        (
+            TlsFile::Key,
+            format!("no PEM private key in `{}`", key_file.display()),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| (TlsFile::Cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            (
+                TlsFile::Key,
+                format!(
+                    "the key in `{}` does not fit the certificate in `{}`: {e}",
+                    key_file.display(),
+                    cert_file.display()
+                ),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// A DNS name: dot-separated labels of letters, digits, `-` and `_`, each 1–63 long, at most

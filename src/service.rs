@@ -87,6 +87,8 @@ struct Shared {
     runner: RwLock<Arc<Runner>>,
     tracker: Arc<Tracker>,
     notifier: Notifier,
+    /// The API's certificate, when it serves HTTPS: a reload swaps in the files' new one.
+    certificates: Option<api::tls::Certificates>,
     telemetry: Telemetry,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
@@ -212,11 +214,16 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
+    let certificates = loaded
+        .config
+        .api_tls
+        .as_ref()
+        .map(|t| api::tls::Certificates::new(Arc::clone(&t.server)));
     let auth = loaded
         .config
         .api_token
         .as_ref()
-        .map(|t| Arc::new(api::Auth::new(t.expose(), false)));
+        .map(|t| Arc::new(api::Auth::new(t.expose(), certificates.is_some())));
     // The config refuses this with its position; this covers every other way in (the demo's
     // `--api`, a listen override).
     if auth.is_none() && !listen.ip().is_loopback() {
@@ -244,12 +251,18 @@ pub async fn start(
         Arc::clone(&view),
         hosts,
         auth.clone(),
+        certificates.clone(),
         api_stop.clone(),
     )
     .await
     .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(addr = %api_addr, token = auth.is_some(), "API listening");
-    if !api_addr.ip().is_loopback() {
+    tracing::info!(
+        addr = %api_addr,
+        scheme = if certificates.is_some() { "https" } else { "http" },
+        token = auth.is_some(),
+        "API listening"
+    );
+    if !api_addr.ip().is_loopback() && certificates.is_none() {
         // `listen=`, not `addr=`: tests find the API address by the first `addr=` on stderr.
         tracing::warn!(
             listen = %api_addr,
@@ -272,6 +285,7 @@ pub async fn start(
         runner: RwLock::new(Arc::new(runner)),
         tracker,
         notifier,
+        certificates,
         telemetry,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
@@ -444,6 +458,11 @@ async fn reload(
         *r = Arc::new(runner);
     }
     shared.notifier.replace(&loaded.config.webhooks);
+    // The API itself is not rebuilt (its address, hosts and token stay as started), but a
+    // renewed certificate is served from now on.
+    if let (Some(certificates), Some(tls)) = (&shared.certificates, &loaded.config.api_tls) {
+        certificates.replace(Arc::clone(&tls.server));
+    }
     if let Ok(mut w) = shared.watched.lock() {
         *w = watched_paths(&opts.config_path, &loaded);
     }
@@ -455,11 +474,14 @@ async fn reload(
     Ok(n)
 }
 
-/// The config file, its `targets_from` and its probe paths.
+/// The config file, its `targets_from`, its probe paths and the API's certificate and key.
 fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
     let mut paths = vec![config.to_path_buf()];
     paths.extend(loaded.config.targets_from.iter().cloned());
     paths.extend(loaded.config.probe_paths.iter().map(|p| p.path.clone()));
+    if let Some(tls) = &loaded.config.api_tls {
+        paths.extend([tls.cert_file.clone(), tls.key_file.clone()]);
+    }
     paths
 }
 

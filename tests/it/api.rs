@@ -400,3 +400,174 @@ async fn allowed_hosts_must_be_bare_names() {
     assert!(stderr.contains("picket.yaml:6:7"), "{stderr}");
     assert!(stderr.contains("without scheme, port"), "{stderr}");
 }
+
+/// A client that trusts only the CA in `ca_file` and keeps no connection between requests.
+fn https_client(ca_file: &std::path::Path) -> reqwest::Client {
+    picket::run::init_tls();
+    let pem = std::fs::read(ca_file).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_serves_https_and_a_reload_picks_up_a_renewed_certificate() {
+    use crate::tls_servers::{LeafSpec, Pki};
+    let target = TestServer::start(|_| respond(200, &[], "ok")).await;
+    let first = Pki::new();
+    let leaf = first.leaf("api", LeafSpec::default());
+    let ws = api_workspace(
+        &target.url(),
+        &format!(
+            "api:\n  listen: \"127.0.0.1:0\"\n  token: \"${{env:PICKET_TEST_API_TOKEN}}\"\n  tls: {{ cert_file: \"{}\", key_file: \"{}\" }}\n",
+            leaf.cert.display(),
+            leaf.key.display()
+        ),
+    );
+    let path = ws.path().join("picket.yaml");
+    // The state path in the workspace config is relative: run from the workspace's view.
+    let config = std::fs::read_to_string(&path).unwrap().replace(
+        "path: state",
+        &format!("path: {}", ws.path().join("state").display()),
+    );
+    std::fs::write(&path, config).unwrap();
+    let env = |name: &str| (name == "PICKET_TEST_API_TOKEN").then(|| API_TOKEN.to_string());
+    let loaded = picket::load::load(&path, &env).unwrap_or_else(|d| panic!("{d}"));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = picket::service::start(
+        loaded,
+        picket::service::ServiceOptions {
+            config_path: path.clone(),
+            shard: None,
+            grace: Duration::from_secs(5),
+            api_listen: None,
+            watch_interval: None,
+        },
+        picket::telemetry::Telemetry::disabled(),
+        std::sync::Arc::new(env),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let port = running.api_addr.port();
+    let url = |route: &str| format!("https://127.0.0.1:{port}{route}");
+
+    // A client that connects and never says hello holds no one up.
+    let silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let client = https_client(&first.ca_file);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let get = client.get(url("/api/v1/series"));
+    assert_eq!(
+        status(get.bearer_auth(API_TOKEN).send().await.unwrap()),
+        200
+    );
+    assert_eq!(
+        status(client.get(url("/api/v1/series")).send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(client.get(url("/healthz")).send().await.unwrap()),
+        200
+    );
+    let login = client
+        .get(url(&format!("/?token={API_TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.ends_with("; HttpOnly; SameSite=Strict; Secure"),
+        "{cookie}"
+    );
+    drop(silent);
+    // Plain HTTP gets no answer from the HTTPS port.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+
+    // Renewal, as cert-manager does it: new files in place, then a reload.
+    let second = Pki::new();
+    let renewed = second.leaf("api", LeafSpec::default());
+    std::fs::copy(&renewed.cert, &leaf.cert).unwrap();
+    std::fs::copy(&renewed.key, &leaf.key).unwrap();
+    running.reload();
+    let trusts_second = https_client(&second.ca_file);
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(r) = trusts_second.get(url("/healthz")).send().await {
+            assert_eq!(r.status().as_u16(), 200);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the renewed certificate is never served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        https_client(&first.ca_file)
+            .get(url("/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "the old certificate is no longer served"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .expect("shutdown within the grace period")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn api_tls_files_that_do_not_load_are_located_errors() {
+    use crate::tls_servers::{LeafSpec, Pki};
+    let pki = Pki::new();
+    let leaf = pki.leaf("api", LeafSpec::default());
+    let other = pki.leaf("other", LeafSpec::default());
+    let cases = [
+        (
+            format!("/nonexistent/tls.crt\", key_file: \"{}", leaf.key.display()),
+            "picket.yaml:12:21: `/nonexistent/tls.crt`: cannot read file",
+        ),
+        (
+            format!(
+                "{}\", key_file: \"{}",
+                leaf.cert.display(),
+                leaf.cert.display()
+            ),
+            "no PEM private key in",
+        ),
+        (
+            format!(
+                "{}\", key_file: \"{}",
+                leaf.cert.display(),
+                other.key.display()
+            ),
+            "does not fit the certificate",
+        ),
+    ];
+    for (files, message) in cases {
+        let ws = api_workspace(
+            "http://127.0.0.1:9",
+            &format!(
+                "api:\n  listen: \"127.0.0.1:0\"\n  token: 0123456789abcdef-token\n  tls: {{ cert_file: \"{files}\" }}\n"
+            ),
+        );
+        let out = run_picket(ws.path(), &["validate", "-c", "picket.yaml"], &[]).await;
+        let (_, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{message}: {stderr}");
+        assert!(stderr.contains("picket.yaml:12:"), "{stderr}");
+        assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    }
+}
