@@ -1,6 +1,7 @@
 //! The HTTP API and dashboard (SPEC §8): health, readiness, series and regressions as JSON,
 //! and the server-rendered pages (`dashboard`). It reads a [`View`] that the service keeps
-//! current; it never touches the runner or the store.
+//! current; it never touches the runner or the store. Access control (`api.token`) is in
+//! `auth`, HTTPS (`api.tls`) in [`tls`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,11 @@ use crate::outcome::Finding;
 use crate::state::{Mark, SeriesInfo, SeriesState, State as SeriesStateKind, Tracked, Tracker};
 use crate::units::Severity;
 
+mod auth;
 mod dashboard;
+pub mod tls;
+
+pub use auth::Auth;
 
 /// What the API shows of one series: its labels and loaded probe, read from the tracker
 /// (not copied), and its state.
@@ -233,13 +238,18 @@ async fn nosniff(mut response: Response) -> Response {
 }
 
 /// Builds the router. Health and readiness answer whatever the `Host` (orchestrators probe
-/// them by any name); everything else follows `hosts`.
-pub fn router(view: Arc<View>, hosts: HostRule) -> Router {
-    Router::new()
+/// them by any name) and without a token; everything else follows `hosts`, then wants the
+/// token of `auth` when there is one.
+pub fn router(view: Arc<View>, hosts: HostRule, auth: Option<Arc<Auth>>) -> Router {
+    let mut protected = Router::new()
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
         .route("/", get(dashboard::index))
-        .route("/series", get(dashboard::series))
+        .route("/series", get(dashboard::series));
+    if let Some(auth) = auth {
+        protected = protected.route_layer(middleware::from_fn_with_state(auth, auth::require));
+    }
+    protected
         .route_layer(middleware::from_fn_with_state(Arc::new(hosts), check_host))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -266,23 +276,39 @@ async fn scrub_response(response: Response) -> Response {
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address (useful with port 0).
+/// Over HTTPS when `tls` is given.
 pub async fn serve(
     addr: SocketAddr,
     view: Arc<View>,
     hosts: HostRule,
+    auth: Option<Arc<Auth>>,
+    tls: Option<tls::Certificates>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(view, hosts);
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-        {
-            tracing::error!(error = %e, "API server failed");
+    let app = router(view, hosts, auth);
+    let handle = match tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "API server failed");
+            }
+        }),
+        Some(certificates) => {
+            let listener = tls::TlsListener::new(listener, certificates, shutdown.clone())?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            })
         }
-    });
+    };
     Ok((bound, handle))
 }
 

@@ -396,6 +396,7 @@ pub fn validate(
 /// `picket list`: probes, targets, and the series they make.
 pub fn list(
     config: Option<&Path>,
+    shard: Option<(u32, u32)>,
     env: EnvLookup<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -449,8 +450,25 @@ pub fn list(
             tags.join(", ")
         );
     }
-    let _ = writeln!(text, "\nSERIES ({})", plan.series.len());
-    for s in &plan.series {
+    let series: Vec<_> = plan
+        .series
+        .iter()
+        .filter(|s| shard.is_none_or(|shard| crate::schedule::in_shard(s.hash, shard)))
+        .collect();
+    match shard {
+        Some((index, count)) => {
+            let _ = writeln!(
+                text,
+                "\nSERIES ({} of {}, shard {index}/{count})",
+                series.len(),
+                plan.series.len()
+            );
+        }
+        None => {
+            let _ = writeln!(text, "\nSERIES ({})", series.len());
+        }
+    }
+    for s in series {
         let _ = writeln!(
             text,
             "  {:<w$} {:<tw$} {}",

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -64,6 +65,64 @@ pub mod raw {
         /// The HTTP API and dashboard.
         #[serde(default)]
         pub api: Api,
+        /// Notifications of regressions and recoveries, besides telemetry.
+        #[serde(default)]
+        pub notify: Notify,
+    }
+
+    /// The API's own certificate.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApiTls {
+        /// PEM file of the certificate chain, leaf first.
+        #[schemars(with = "String", example = "/etc/picket/tls/tls.crt")]
+        pub cert_file: Spanned<String>,
+        /// PEM file of the private key (PKCS#8, PKCS#1 or SEC1).
+        #[schemars(with = "String", example = "/etc/picket/tls/tls.key")]
+        pub key_file: Spanned<String>,
+    }
+
+    /// Where regressions and recoveries are announced.
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Notify {
+        /// Webhooks that get one POST per regression and per recovery.
+        #[serde(default)]
+        #[schemars(with = "Vec<Webhook>")]
+        pub webhooks: Vec<Spanned<Webhook>>,
+    }
+
+    /// One webhook: every regression and recovery is POSTed to it, in its format.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Webhook {
+        /// Unique name, `[a-z0-9][a-z0-9-_.]*`; the `webhook.name` of
+        /// `picket.notify.deliveries` and of log lines.
+        #[schemars(with = "String", example = "security-slack")]
+        pub name: Spanned<String>,
+        /// `http://` or `https://` URL to POST to. Webhook URLs usually hold a token: give it
+        /// as `${env:NAME}`; logs show only its scheme, host and port.
+        #[schemars(with = "String", example = "${env:SLACK_WEBHOOK_URL}")]
+        pub url: Spanned<String>,
+        /// The body: `json` (picket's own document, the default), `slack` (Slack incoming
+        /// webhook: `text` and `blocks`) or `teams` (Microsoft Teams: an Adaptive Card).
+        #[schemars(with = "Option<super::WebhookFormat>")]
+        pub format: Option<Spanned<super::WebhookFormat>>,
+        /// Extra request headers, e.g. `Authorization: "Bearer ${env:HOOK_TOKEN}"`.
+        #[serde(default)]
+        #[schemars(with = "BTreeMap<String, String>")]
+        pub headers: BTreeMap<String, Spanned<String>>,
+        /// Only transitions of series at this severity or above (a recovery counts at the
+        /// severity of what recovered).
+        #[schemars(with = "Option<crate::units::Severity>")]
+        pub min_severity: Option<Spanned<crate::units::Severity>>,
+        /// Time limit of one delivery request (`5s`; `100ms` to `1m`).
+        #[schemars(with = "Option<crate::units::DurationText>")]
+        pub timeout: Option<Spanned<String>>,
+        /// Notifications waiting for this webhook at most (256; 1 to 10000); past it new
+        /// ones are dropped and counted.
+        #[schemars(with = "Option<u32>", example = 256)]
+        pub queue: Option<Spanned<i64>>,
     }
 
     /// `library:` as written: `true`/`false`, or a mapping.
@@ -308,10 +367,21 @@ pub mod raw {
     #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Api {
-        /// Listen address (`127.0.0.1:9750`). Off loopback picket warns at startup: the API
-        /// then answers anyone who can reach the address.
-        #[schemars(with = "Option<String>")]
+        /// Listen address (`127.0.0.1:9750`). Any address other than loopback (`0.0.0.0:9750`
+        /// in a pod) needs `token`.
+        #[schemars(with = "Option<String>", example = "127.0.0.1:9750")]
         pub listen: Option<Spanned<String>>,
+        /// Bearer token that every route except `/healthz` and `/readyz` requires
+        /// (`Authorization: Bearer <token>`; a browser may give it once as `/?token=…`).
+        /// Required when `listen` is off loopback. Give it by reference, at least 16
+        /// characters of printable ASCII: `"${env:PICKET_API_TOKEN}"`. It is a secret:
+        /// scrubbed from every output.
+        #[schemars(with = "Option<String>", example = "${env:PICKET_API_TOKEN}")]
+        pub token: Option<Spanned<String>>,
+        /// Serve the API over HTTPS with this certificate and key (PEM files, re-read at
+        /// every reload, so a renewed certificate is picked up without a restart).
+        #[schemars(with = "Option<ApiTls>")]
+        pub tls: Option<Spanned<ApiTls>>,
         /// Host names the API answers to, besides IP addresses, `localhost` and
         /// `*.localhost` (e.g. `picket.internal` behind an ingress). A request whose `Host`
         /// is anything else gets `421 Misdirected Request`: a web page cannot read the API
@@ -359,8 +429,86 @@ pub struct Config {
     /// Host names the API answers to besides IP literals and `localhost` (lowercase, no
     /// trailing dot).
     pub api_allowed_hosts: Vec<String>,
+    /// The bearer token the API requires (always secret).
+    pub api_token: Option<Secret<String>>,
+    /// The API's certificate and key, loaded: HTTPS when present.
+    pub api_tls: Option<ApiTls>,
+    /// Webhooks for regressions and recoveries.
+    pub webhooks: Vec<Webhook>,
     /// Every secret value resolved from the environment, for scrubbing output.
     pub redactor: Redactor,
+}
+
+/// The body format of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// picket's own JSON document.
+    #[default]
+    Json,
+    /// A Slack incoming-webhook message (`text` and `blocks`).
+    Slack,
+    /// A Microsoft Teams message holding an Adaptive Card.
+    Teams,
+}
+
+impl WebhookFormat {
+    /// Its name in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Teams => "teams",
+        }
+    }
+}
+
+/// A validated webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// Unique name.
+    pub name: String,
+    /// Where to POST (secret when it came from the environment).
+    pub url: Secret<Url>,
+    /// Body format.
+    pub format: WebhookFormat,
+    /// Extra request headers.
+    pub headers: Vec<(HeaderName, Secret<HeaderValue>)>,
+    /// Transitions of series below this severity are not sent.
+    pub min_severity: Option<crate::units::Severity>,
+    /// Time limit of one request.
+    pub timeout: Duration,
+    /// Queue capacity.
+    pub queue: usize,
+}
+
+impl Webhook {
+    /// The default time limit of one request.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default queue capacity.
+    pub const DEFAULT_QUEUE: usize = 256;
+
+    /// `scheme://host:port` of the URL: all of it that logs show, as the rest (a path, a
+    /// query) often holds a token.
+    pub fn origin(&self) -> String {
+        let url = self.url.expose();
+        let host = url.host_str().unwrap_or("?");
+        match url.port_or_known_default() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        }
+    }
+}
+
+/// The API's TLS settings, with the certificate and key already loaded and checked.
+#[derive(Debug, Clone)]
+pub struct ApiTls {
+    /// The certificate chain file.
+    pub cert_file: PathBuf,
+    /// The private key file.
+    pub key_file: PathBuf,
+    /// The server configuration built from them.
+    pub server: Arc<rustls::ServerConfig>,
 }
 
 /// A path from the config, with where it was written (for errors about it).
@@ -547,6 +695,9 @@ impl Config {
             telemetry: Telemetry::default(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
             api_allowed_hosts: Vec::new(),
+            api_token: None,
+            api_tls: None,
+            webhooks: Vec::new(),
             redactor: Redactor::default(),
         }
     }
@@ -753,7 +904,8 @@ pub fn compile(
         || PathBuf::from(".picket/state"),
         |p| PathBuf::from(&p.value),
     );
-    let (api_listen, api_allowed_hosts) = compile_api(&mut ctx, &raw.api);
+    let api = compile_api(&mut ctx, &raw.api);
+    let webhooks = compile_notify(&mut ctx, &raw.notify);
 
     Config {
         source: file.to_path_buf(),
@@ -765,8 +917,11 @@ pub fn compile(
         limits,
         state_path,
         telemetry,
-        api_listen,
-        api_allowed_hosts,
+        api_listen: api.listen,
+        api_allowed_hosts: api.allowed_hosts,
+        api_token: api.token,
+        api_tls: api.tls,
+        webhooks,
         redactor,
     }
 }
@@ -816,8 +971,162 @@ fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>
     library
 }
 
-/// Validates the `api` section: the listen address and the allowed host names.
-fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> (SocketAddr, Vec<String>) {
+/// Validates `notify:`: each webhook's name (unique), URL, headers, timeout and queue.
+fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhook> {
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    let mut webhooks = Vec::new();
+    for hook in &raw.webhooks {
+        let name = &hook.value.name;
+        if let Some(first) = seen.get(&name.value) {
+            let hint = format!(
+                "first defined at {}:{}:{}; names tell webhooks apart in logs and metrics",
+                ctx.file.display(),
+                first.line,
+                first.column
+            );
+            ctx.err_hint(
+                name,
+                format!(
+                    "duplicate webhook name `{}`",
+                    crate::term::escape_controls(&name.value)
+                ),
+                &hint,
+            );
+            continue;
+        }
+        seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
+        if let Some(w) = compile_webhook(ctx, &hook.value) {
+            webhooks.push(w);
+        }
+    }
+    webhooks
+}
+
+fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
+    let mut ok = true;
+    let name = raw.name.value.clone();
+    if !valid_target_name(&name) {
+        ctx.err_hint(
+            &raw.name,
+            format!(
+                "invalid webhook name `{}`",
+                crate::term::escape_controls(&name)
+            ),
+            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
+             digit, e.g. `security-slack`",
+        );
+        ok = false;
+    }
+    // The URL usually holds a token: no message quotes it, even a plain one.
+    let url = ctx.resolve(&raw.url).and_then(|url| {
+        let hint = "write an http or https URL, e.g. `${env:SLACK_WEBHOOK_URL}` holding \
+                    `https://hooks.slack.com/services/…`";
+        match Url::parse(url.expose()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(url.map(|_| u))
+            }
+            Ok(u) => {
+                ctx.err_hint(
+                    &raw.url,
+                    format!(
+                        "webhook URL must be http or https with a host, not `{}:`",
+                        crate::term::escape_controls(u.scheme())
+                    ),
+                    hint,
+                );
+                None
+            }
+            Err(e) => {
+                ctx.err_hint(&raw.url, format!("invalid webhook URL: {e}"), hint);
+                None
+            }
+        }
+    });
+    ok &= url.is_some();
+    let mut headers = Vec::new();
+    for (key, value) in &raw.headers {
+        let Ok(header) = HeaderName::from_bytes(key.as_bytes()) else {
+            ctx.err(
+                value,
+                format!(
+                    "invalid header name `{}`",
+                    crate::term::escape_controls(key)
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        let Some(resolved) = ctx.resolve(value) else {
+            ok = false;
+            continue;
+        };
+        match HeaderValue::from_str(resolved.expose()) {
+            Ok(mut v) => {
+                v.set_sensitive(resolved.is_secret());
+                headers.push((header, resolved.map(|_| v)));
+            }
+            Err(_) => {
+                ctx.err(
+                    value,
+                    format!(
+                        "header `{key}` has a value that is not valid in HTTP (control characters or newlines)"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    let timeout = match &raw.timeout {
+        None => Some(Webhook::DEFAULT_TIMEOUT),
+        Some(t) => compile_duration(
+            ctx,
+            t,
+            "timeout",
+            &units::ranges::WEBHOOK_TIMEOUT,
+            "how long one delivery request may take, e.g. `5s`",
+        ),
+    };
+    let queue = match &raw.queue {
+        None => Some(Webhook::DEFAULT_QUEUE),
+        Some(q) => int_in(
+            ctx,
+            q,
+            "queue",
+            &units::ranges::WEBHOOK_QUEUE,
+            "notifications waiting for this webhook at most (256 by default); past it new ones \
+             are dropped and counted",
+        )
+        .and_then(|v| usize::try_from(v).ok()),
+    };
+    let (Some(url), Some(timeout), Some(queue), true) = (url, timeout, queue, ok) else {
+        return None;
+    };
+    Some(Webhook {
+        name,
+        url,
+        format: raw.format.as_ref().map(|f| f.value).unwrap_or_default(),
+        headers,
+        min_severity: raw.min_severity.as_ref().map(|s| s.value),
+        timeout,
+        queue,
+    })
+}
+
+/// The validated `api` section.
+struct Api {
+    listen: SocketAddr,
+    allowed_hosts: Vec<String>,
+    token: Option<Secret<String>>,
+    tls: Option<ApiTls>,
+}
+
+/// The shortest `api.token` accepted: a token that guards the API from the network should
+/// not be guessable.
+pub const MIN_API_TOKEN_LEN: usize = 16;
+
+/// Validates the `api` section: the listen address, the allowed host names and the token,
+/// which must be there when the API listens off loopback.
+fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> Api {
     let listen = match &raw.listen {
         None => SocketAddr::from(([127, 0, 0, 1], 9750)),
         Some(listen) => listen.value.parse().unwrap_or_else(|_| {
@@ -846,7 +1155,163 @@ fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> (SocketAddr, Vec<String>) {
             );
         }
     }
-    (listen, hosts)
+    let token = raw.token.as_ref().and_then(|t| api_token(ctx, t));
+    if let Some(at) = &raw.listen
+        && raw.token.is_none()
+        && !listen.ip().is_loopback()
+    {
+        ctx.err_hint(
+            at,
+            format!(
+                "the API listens on {listen}, off loopback, without `api.token`: anyone who can \
+                 connect would read every series and finding"
+            ),
+            "set `token: \"${env:PICKET_API_TOKEN}\"` under `api:` (clients then send \
+             `Authorization: Bearer <token>`), or listen on 127.0.0.1",
+        );
+    }
+    let tls = raw.tls.as_ref().and_then(|t| api_tls(ctx, &t.value));
+    Api {
+        listen,
+        allowed_hosts: hosts,
+        token,
+        tls,
+    }
+}
+
+/// Validates `api.token`. The value is a secret however it was written: a token typed into
+/// the file is remembered by the redactor like one from the environment.
+fn api_token(ctx: &mut Ctx<'_>, raw: &Spanned<String>) -> Option<Secret<String>> {
+    let resolved = ctx.resolve(raw)?;
+    let value = resolved.expose();
+    if value.trim().is_empty() {
+        ctx.err_hint(
+            raw,
+            "api.token is empty",
+            "generate one, e.g. `openssl rand -hex 32`, and give it as `${env:PICKET_API_TOKEN}`",
+        );
+        return None;
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        ctx.err_hint(
+            raw,
+            "api.token must be printable ASCII without spaces",
+            "clients send it in `Authorization: Bearer <token>`; e.g. `openssl rand -hex 32`",
+        );
+        return None;
+    }
+    let chars = value.chars().count();
+    if chars < MIN_API_TOKEN_LEN {
+        ctx.err_hint(
+            raw,
+            format!("api.token has {chars} characters; at least {MIN_API_TOKEN_LEN} are needed"),
+            "a token that guards the API must not be guessable: e.g. `openssl rand -hex 32`",
+        );
+        return None;
+    }
+    if !resolved.is_secret() {
+        ctx.redactor.add(value);
+        crate::redact::register(ctx.redactor);
+    }
+    Some(Secret::hidden(value.clone()))
+}
+
+/// Loads `api.tls`: the certificate chain and the key must read, parse and belong together.
+fn api_tls(ctx: &mut Ctx<'_>, raw: &raw::ApiTls) -> Option<ApiTls> {
+    let cert_file = PathBuf::from(&raw.cert_file.value);
+    let key_file = PathBuf::from(&raw.key_file.value);
+    match server_tls(&cert_file, &key_file) {
+        Ok(server) => Some(ApiTls {
+            cert_file,
+            key_file,
+            server,
+        }),
+        Err((TlsFile::Cert, message)) => {
+            ctx.err_hint(
+                &raw.cert_file,
+                message,
+                "give a PEM file of the API's certificate chain, leaf first (e.g. a Kubernetes \
+                 TLS secret's `tls.crt`)",
+            );
+            None
+        }
+        Err((TlsFile::Key, message)) => {
+            ctx.err_hint(
+                &raw.key_file,
+                message,
+                "give the PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1; e.g. a \
+                 Kubernetes TLS secret's `tls.key`)",
+            );
+            None
+        }
+    }
+}
+
+/// Which of `api.tls`'s files a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    /// `cert_file`.
+    Cert,
+    /// `key_file`.
+    Key,
+}
+
+/// Reads the API's certificate chain and key into a rustls server configuration (TLS 1.2 and
+/// 1.3, ALPN `http/1.1`). Also used at every reload, so a renewed certificate is served.
+pub fn server_tls(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<Arc<rustls::ServerConfig>, (TlsFile, String)> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |path: &Path, which: TlsFile| {
+        crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+            .map_err(|e| (which, format!("`{}`: {e}", path.display())))
+    };
+    let pem = read(cert_file, TlsFile::Cert)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            (
+                TlsFile::Cert,
+                format!(
+                    "`{}` is not a PEM certificate file: {e}",
+                    cert_file.display()
+                ),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err((
+            TlsFile::Cert,
+            format!("no certificate in `{}`", cert_file.display()),
+        ));
+    }
+    let pem = read(key_file, TlsFile::Key)?;
+    // The key's own bytes never reach a message.
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| {
+        (
+            TlsFile::Key,
+            format!("no PEM private key in `{}`", key_file.display()),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| (TlsFile::Cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            (
+                TlsFile::Key,
+                format!(
+                    "the key in `{}` does not fit the certificate in `{}`: {e}",
+                    key_file.display(),
+                    cert_file.display()
+                ),
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// A DNS name: dot-separated labels of letters, digits, `-` and `_`, each 1–63 long, at most

@@ -10,6 +10,7 @@
 //! Plan ─▶ Scheduler ─fires─▶ Runner (http | tcp | tls) ─▶ Outcome (pass | fail{findings} | error)
 //! Outcome ─▶ State machine (per series, persisted) ─▶ Transition (regression | recovery)
 //! Outcome + Transition ─▶ Telemetry (OTel metrics, spans, logs)  and  ─▶ API / dashboard
+//! Transition ─▶ Notify (webhooks: json | slack | teams)
 //! Outcome ─▶ Report (text | json | sarif | junit) and exit code, for `picket check`
 //! ```
 //!
@@ -35,7 +36,10 @@
 //!   the API reads it).
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
 //! - [`api`]: the HTTP API and dashboard.
+//! - [`notify`]: webhook notifications of regressions and recoveries (`json`, `slack`,
+//!   `teams` bodies), bounded queues and retries; like telemetry, it subscribes to the state.
 //! - [`service`]: `picket run`, wiring the stages, reload and shutdown.
+//! - [`shard`]: which share of the series this instance runs (`--shard I/N` or `auto`).
 //! - [`report`]: the output formats of `picket check`.
 //! - [`commands`]: `check`, `validate`, `list`, `probes`, each returning an exit code.
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
@@ -54,6 +58,7 @@ pub mod diag;
 pub mod files;
 pub mod library;
 pub mod load;
+pub mod notify;
 pub mod outcome;
 pub mod plan;
 pub mod probe;
@@ -63,6 +68,7 @@ pub mod run;
 pub mod schedule;
 pub mod service;
 pub mod shape;
+pub mod shard;
 pub mod state;
 pub mod telemetry;
 pub mod term;

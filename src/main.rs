@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use picket::commands::{self, CheckOptions, Format};
+use picket::shard::ShardArg;
 use picket::units::Severity;
 use tokio_util::sync::CancellationToken;
 
@@ -49,9 +50,11 @@ enum Command {
         /// Service config file.
         #[arg(short = 'c', long = "config", value_name = "FILE", default_value = commands::DEFAULT_CONFIG)]
         config: PathBuf,
-        /// Run only shard I of N (series whose stable hash mod N is I), e.g. `0/3`.
-        #[arg(long, env = "PICKET_SHARD", value_name = "I/N", value_parser = parse_shard)]
-        shard: Option<(u32, u32)>,
+        /// Run only shard I of N (series whose stable hash mod N is I), e.g. `0/3`; `auto`
+        /// takes I from the host name's trailing `-N` (a StatefulSet pod's ordinal) and N from
+        /// PICKET_SHARD_COUNT.
+        #[arg(long, env = "PICKET_SHARD", value_name = "I/N|auto", value_parser = parse_shard)]
+        shard: Option<ShardArg>,
         /// How long shutdown waits for runs in flight.
         #[arg(long, default_value = "10s", value_parser = parse_grace)]
         grace: Duration,
@@ -119,6 +122,10 @@ enum Command {
         /// Service config file (default: config/picket.yaml).
         #[arg(short = 'c', long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
+        /// List only the series of shard I of N, as `picket run --shard` would run them
+        /// (`auto` as there).
+        #[arg(long, env = "PICKET_SHARD", value_name = "I/N|auto", value_parser = parse_shard)]
+        shard: Option<ShardArg>,
     },
     /// Print the JSON Schema of the probe file format, for editor completion (e.g.
     /// yaml-language-server).
@@ -162,8 +169,22 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
 }
 
-fn parse_shard(text: &str) -> Result<(u32, u32), String> {
-    picket::schedule::parse_shard(text)
+fn parse_shard(text: &str) -> Result<ShardArg, String> {
+    ShardArg::parse(text)
+}
+
+/// Works out `--shard` (for `auto`, from the host name and PICKET_SHARD_COUNT); on a mistake
+/// prints it with its hint and returns the exit code.
+fn resolve_shard(arg: Option<ShardArg>) -> Result<Option<picket::shard::Shard>, u8> {
+    let Some(arg) = arg else {
+        return Ok(None);
+    };
+    picket::shard::resolve(arg, &env_lookup, picket::shard::system_host_name)
+        .map(Some)
+        .map_err(|e| {
+            say(&format_args!("error: {e}\n  hint: {}", e.hint()));
+            commands::EXIT_CONFIG
+        })
 }
 
 // Durations from the command line are range-checked like those in files: a zero period
@@ -255,11 +276,15 @@ async fn serve(
     log: &str,
     log_format: LogFormat,
     config: PathBuf,
-    shard: Option<(u32, u32)>,
+    shard: Option<ShardArg>,
     grace: Duration,
     vantage: Option<String>,
     watch_interval: Option<Duration>,
 ) -> u8 {
+    let shard = match resolve_shard(shard) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let loaded = match picket::load::load(&config, &env_lookup) {
         Ok(l) => l,
         Err(diags) => {
@@ -280,10 +305,17 @@ async fn serve(
         log_format,
         Some(&telemetry),
     );
+    if let Some(s) = &shard {
+        tracing::info!(
+            shard = format!("{}/{}", s.index, s.count),
+            host = s.host.as_deref(),
+            "running one shard of the series"
+        );
+    }
     let shutdown = shutdown_on_signal();
     let opts = picket::service::ServiceOptions {
         config_path: config,
-        shard,
+        shard: shard.map(|s| s.pair()),
         grace,
         api_listen: None,
         watch_interval,
@@ -426,9 +458,16 @@ async fn main() -> ExitCode {
         Command::Validate { config, paths } => {
             commands::validate(config.as_deref(), &paths, &env_lookup, &mut out, &mut err)
         }
-        Command::List { config } => {
-            commands::list(config.as_deref(), &env_lookup, &mut out, &mut err)
-        }
+        Command::List { config, shard } => match resolve_shard(shard) {
+            Ok(shard) => commands::list(
+                config.as_deref(),
+                shard.map(|s| s.pair()),
+                &env_lookup,
+                &mut out,
+                &mut err,
+            ),
+            Err(code) => code,
+        },
         Command::Schema => {
             // `{:#}` is serde_json's pretty form; a closed pipe (`| head`) is not an error.
             let _ = writeln!(out, "{:#}", picket::probe::probe_schema());

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Scheduler ─fires─▶ Runner ─RunResult─▶ Tracker::record ─▶ Store (durable first)
-//!                                                 └──────▶ changes ─▶ Telemetry, demo
+//!                                                 └──────▶ changes ─▶ Telemetry, Notifier, demo
 //! API ─reads─▶ Tracker::snapshot
 //! ```
 //!
@@ -26,6 +26,7 @@ use tracing::Instrument as _;
 
 use crate::api::{self, View};
 use crate::load::{self, Loaded};
+use crate::notify::{self, Notifier};
 use crate::plan::{self, Series};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
@@ -58,6 +59,8 @@ pub struct Running {
     pub view: Arc<View>,
     /// The series states and their changes.
     pub tracker: Arc<Tracker>,
+    /// The webhook notifier (its delivery counts, for in-process tests).
+    pub notifier: Notifier,
     reload: mpsc::Sender<()>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -83,6 +86,9 @@ impl Running {
 struct Shared {
     runner: RwLock<Arc<Runner>>,
     tracker: Arc<Tracker>,
+    notifier: Notifier,
+    /// The API's certificate, when it serves HTTPS: a reload swaps in the files' new one.
+    certificates: Option<api::tls::Certificates>,
     telemetry: Telemetry,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
@@ -207,6 +213,25 @@ pub async fn start(
     env: SharedEnv,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
+    let certificates = loaded
+        .config
+        .api_tls
+        .as_ref()
+        .map(|t| api::tls::Certificates::new(Arc::clone(&t.server)));
+    let auth = loaded
+        .config
+        .api_token
+        .as_ref()
+        .map(|t| Arc::new(api::Auth::new(t.expose(), certificates.is_some())));
+    // The config refuses this with its position; this covers every other way in (the demo's
+    // `--api`, a listen override).
+    if auth.is_none() && !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve the API on {listen}, off loopback, without api.token: anyone who \
+             can connect would read every series and finding; set api.token or listen on 127.0.0.1"
+        );
+    }
     // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
     // another process, permissions), and the error says which.
     let tracker =
@@ -214,22 +239,35 @@ pub async fn start(
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
     let changes = tracker.subscribe();
+    let notify_changes = tracker.subscribe();
+    let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone())?;
     track(&tracker, &telemetry, &series).await;
     let view = Arc::new(View::new(Arc::clone(&tracker)));
 
-    let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
-    let api_token = CancellationToken::new();
+    let api_stop = CancellationToken::new();
     let hosts = api::HostRule::new(&loaded.config.api_allowed_hosts);
-    let (api_addr, api_task) = api::serve(listen, Arc::clone(&view), hosts, api_token.clone())
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(addr = %api_addr, "API listening");
-    if !api_addr.ip().is_loopback() {
+    let (api_addr, api_task) = api::serve(
+        listen,
+        Arc::clone(&view),
+        hosts,
+        auth.clone(),
+        certificates.clone(),
+        api_stop.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(
+        addr = %api_addr,
+        scheme = if certificates.is_some() { "https" } else { "http" },
+        token = auth.is_some(),
+        "API listening"
+    );
+    if !api_addr.ip().is_loopback() && certificates.is_none() {
         // `listen=`, not `addr=`: tests find the API address by the first `addr=` on stderr.
         tracing::warn!(
             listen = %api_addr,
-            "the API is reachable from the network: anyone who can connect can read every \
-             series and finding; listen on 127.0.0.1 or put an authenticating proxy in front"
+            "the API is reachable from the network over plain HTTP: its bearer token crosses \
+             the network unencrypted; terminate TLS in front of it (an ingress, a service mesh)"
         );
     }
 
@@ -240,9 +278,14 @@ pub async fn start(
         telemetry.clone(),
         follow_stop.clone(),
     ));
+    let notify_stop = CancellationToken::new();
+    let notify_follower =
+        tokio::spawn(notifier.clone().follow(notify_changes, notify_stop.clone()));
     let shared = Arc::new(Shared {
         runner: RwLock::new(Arc::new(runner)),
         tracker,
+        notifier,
+        certificates,
         telemetry,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
@@ -317,11 +360,16 @@ pub async fn start(
             }
             follow_stop.cancel();
             let _ = follower.await;
+            // Every change is published by now: offer the last ones, then give the queues a
+            // bounded time to drain before telemetry's final export counts the outcomes.
+            notify_stop.cancel();
+            let _ = notify_follower.await;
+            shared.notifier.shutdown(notify::SHUTDOWN_DRAIN).await;
             // Flushing blocks its thread for up to its timeout: keep it off the runtime's workers.
             let telemetry = shared.telemetry.clone();
             let _ = tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(5)))
                 .await;
-            api_token.cancel();
+            api_stop.cancel();
             let _ = api_task.await;
             tracing::info!("stopped");
             Ok(())
@@ -332,6 +380,7 @@ pub async fn start(
         api_addr,
         view,
         tracker: Arc::clone(&shared.tracker),
+        notifier: shared.notifier.clone(),
         reload: reload_tx,
         join,
     })
@@ -408,6 +457,12 @@ async fn reload(
     if let Ok(mut r) = shared.runner.write() {
         *r = Arc::new(runner);
     }
+    shared.notifier.replace(&loaded.config.webhooks);
+    // The API itself is not rebuilt (its address, hosts and token stay as started), but a
+    // renewed certificate is served from now on.
+    if let (Some(certificates), Some(tls)) = (&shared.certificates, &loaded.config.api_tls) {
+        certificates.replace(Arc::clone(&tls.server));
+    }
     if let Ok(mut w) = shared.watched.lock() {
         *w = watched_paths(&opts.config_path, &loaded);
     }
@@ -419,11 +474,14 @@ async fn reload(
     Ok(n)
 }
 
-/// The config file, its `targets_from` and its probe paths.
+/// The config file, its `targets_from`, its probe paths and the API's certificate and key.
 fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
     let mut paths = vec![config.to_path_buf()];
     paths.extend(loaded.config.targets_from.iter().cloned());
     paths.extend(loaded.config.probe_paths.iter().map(|p| p.path.clone()));
+    if let Some(tls) = &loaded.config.api_tls {
+        paths.extend([tls.cert_file.clone(), tls.key_file.clone()]);
+    }
     paths
 }
 

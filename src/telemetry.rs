@@ -100,6 +100,10 @@ pub const SCHEDULE_SKIPPED: &str = "picket.schedule.skipped";
 pub const CONFIG_RELOADS: &str = "picket.config.reloads";
 /// Telemetry items that could not be delivered, by signal (counter).
 pub const TELEMETRY_DROPPED: &str = "picket.telemetry.dropped";
+/// Webhook notifications by webhook and outcome: `delivered`, `failed` (refused, or out of
+/// attempts) or `dropped` (its queue was full, or shutdown came first) (counter,
+/// `{delivery}`).
+pub const NOTIFY_DELIVERIES: &str = "picket.notify.deliveries";
 /// Event name of the log record for a regression.
 pub const REGRESSION_EVENT: &str = "picket.regression";
 /// Event name of the log record for a recovery.
@@ -272,6 +276,7 @@ pub struct Telemetry {
 // exporters run on.
 struct Inner {
     export: Option<Export>,
+    origin: Origin,
     instruments: Instruments,
     pipeline: Option<Pipeline>,
     meter_provider: SdkMeterProvider,
@@ -279,6 +284,29 @@ struct Inner {
     losses: Arc<Losses>,
     shut_down: AtomicBool,
     runtime: Option<ExportRuntime>,
+}
+
+/// Which picket instance this is, as the resource says: for notifications, which carry it too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// `service.instance.id`.
+    pub instance: String,
+    /// `picket.vantage`, when set.
+    pub vantage: Option<String>,
+}
+
+impl Origin {
+    fn of(resource: &Resource) -> Origin {
+        let text = |key: &'static str| {
+            resource
+                .get(&Key::from_static_str(key))
+                .map(|v| v.to_string())
+        };
+        Origin {
+            instance: text("service.instance.id").unwrap_or_default(),
+            vantage: text("picket.vantage"),
+        }
+    }
 }
 
 /// The span and log providers, present only while exporting.
@@ -296,6 +324,7 @@ struct Instruments {
     lateness: Histogram<f64>,
     reloads: Counter<u64>,
     skipped: Counter<u64>,
+    deliveries: Counter<u64>,
     // Observable instruments report through callbacks; the handles are kept so the
     // registration plainly lives as long as the telemetry.
     // `None` without an exporter: the SDK logs an error for observable instruments that no
@@ -415,6 +444,7 @@ impl Telemetry {
         resource: Resource,
         losses: Arc<Losses>,
     ) -> Telemetry {
+        let origin = Origin::of(&resource);
         let mut builder = SdkMeterProvider::builder()
             .with_resource(resource)
             .with_view(|instrument: &Instrument| {
@@ -442,6 +472,7 @@ impl Telemetry {
         Telemetry {
             inner: Arc::new(Inner {
                 export,
+                origin,
                 instruments,
                 pipeline,
                 meter_provider,
@@ -575,6 +606,23 @@ impl Telemetry {
     /// Records a tick skipped because the series' previous run was still in flight.
     pub fn record_skipped(&self, labels: &SeriesLabels) {
         self.inner.instruments.skipped.add(1, &labels.series());
+    }
+
+    /// Records the fate of one webhook notification: `picket.notify.deliveries` with
+    /// `webhook.name` and `outcome` (`delivered`, `failed` or `dropped`).
+    pub fn record_delivery(&self, webhook: &str, outcome: &'static str) {
+        self.inner.instruments.deliveries.add(
+            1,
+            &[
+                KeyValue::new("webhook.name", webhook.to_owned()),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
+    }
+
+    /// This instance's `service.instance.id` and `picket.vantage`.
+    pub fn origin(&self) -> &Origin {
+        &self.inner.origin
     }
 
     /// What could not be delivered so far.
@@ -921,6 +969,11 @@ impl Instruments {
                 .u64_counter(SCHEDULE_SKIPPED)
                 .with_unit("{run}")
                 .with_description("Ticks skipped because the previous run was still in flight")
+                .build(),
+            deliveries: meter
+                .u64_counter(NOTIFY_DELIVERIES)
+                .with_unit("{delivery}")
+                .with_description("Webhook notifications, by webhook and outcome")
                 .build(),
             _status: observable.then(|| {
                 meter

@@ -302,6 +302,10 @@ pub mod ranges {
     pub const DEMO_DURATION: RangeInclusive<Duration> = secs(1)..=secs(366 * 86_400);
     /// HTTP status codes in `status` checks.
     pub const STATUS: RangeInclusive<i64> = 100..=599;
+    /// `notify.webhooks[].timeout`: one delivery request.
+    pub const WEBHOOK_TIMEOUT: RangeInclusive<Duration> = millis(100)..=secs(60);
+    /// `notify.webhooks[].queue`: notifications waiting for one webhook.
+    pub const WEBHOOK_QUEUE: RangeInclusive<i64> = 1..=10_000;
 }
 
 /// A value as a message shows it.

@@ -60,6 +60,11 @@ pub struct Change {
     pub state: SeriesState,
     /// The regression or recovery this change is, if it is one.
     pub transition: Option<Transition>,
+    /// The state it was in before.
+    pub previous: State,
+    /// Its severity before: for a recovery, the severity of what recovered (the state it is
+    /// in now has no findings left to grade it).
+    pub previous_severity: crate::units::Severity,
     /// When the run that caused it started.
     pub started: SystemTime,
 }
@@ -147,6 +152,7 @@ impl Tracker {
             (Arc::clone(&tracked.info), tracked.state.clone())
         };
         let before = state.state;
+        let previous_severity = state.severity(info.probe.severity);
         let transition = state.apply(
             &result.outcome,
             result.started,
@@ -172,6 +178,8 @@ impl Tracker {
             info,
             state,
             transition,
+            previous: before,
+            previous_severity,
             started: result.started,
         });
         // No subscriber is fine: nobody is listening.

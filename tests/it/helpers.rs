@@ -101,6 +101,7 @@ pub fn picket(dir: &Path) -> Command {
         .env_remove("RUST_LOG")
         .env_remove("PICKET_LOG")
         .env_remove("PICKET_SHARD")
+        .env_remove("PICKET_SHARD_COUNT")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
         .env_remove("OTEL_SERVICE_NAME")

@@ -89,6 +89,7 @@ mod sweep {
     use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
     use crate::helpers::{Seen, TestServer, respond, run_picket, texts, workspace};
+    use crate::notify::Receiver;
 
     const TOKEN: &str = "tok\"en\\Zq-8c1f4a9b2e7d";
     const VAR: &str = "pv 7d6c\"5b4a9f8e";
@@ -97,11 +98,21 @@ mod sweep {
     const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
         eyJzdWIiOiJzd2VlcC11c2VyLTdjNGUiLCJzY29wZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.\
         BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY";
-    const ENV: [(&str, &str); 4] = [
+    /// The API's bearer token (`api.token`): sent by the test's own API requests, never
+    /// written by picket anywhere.
+    const API_TOKEN: &str = "apiTok-7Hq2Lm9Xw4Rz8Kp3";
+    /// A webhook URL's secret path segment, and a webhook's header token: sent to the
+    /// webhook receiver, never written in a notification body or anywhere else.
+    const HOOK_PATH: &str = "hp-4Kx9Qw2Zr7Tn";
+    const HOOK_TOKEN: &str = "ht-8Vb3Nm6Lc1Jd5Fs";
+    const ENV: [(&str, &str); 7] = [
         ("PICKET_SWEEP_TOKEN", TOKEN),
         ("PICKET_SWEEP_VAR", VAR),
         ("PICKET_SWEEP_BASE", BASE),
         ("PICKET_SWEEP_JWT", JWT),
+        ("PICKET_SWEEP_API_TOKEN", API_TOKEN),
+        ("PICKET_SWEEP_HOOK_PATH", HOOK_PATH),
+        ("PICKET_SWEEP_HOOK_TOKEN", HOOK_TOKEN),
     ];
 
     /// The texts no output may hold a piece of. For the JWT: its payload and signature
@@ -111,7 +122,9 @@ mod sweep {
     fn secrets() -> Vec<&'static str> {
         let mut jwt = JWT.split('.');
         let (_, payload, signature) = (jwt.next(), jwt.next().unwrap(), jwt.next().unwrap());
-        vec![TOKEN, VAR, BASE, payload, signature]
+        vec![
+            TOKEN, VAR, BASE, payload, signature, API_TOKEN, HOOK_PATH, HOOK_TOKEN,
+        ]
     }
 
     /// Everything a careless target could send back, when `reflect` is on.
@@ -167,9 +180,16 @@ mod sweep {
     const JWT_PROBE: &str = "id: leak/jwt\nname: forged token\nseverity: high\nhttp:\n  path: /\n  use_target_auth: false\n  headers:\n    Authorization: \"Bearer {{vars.sample_jwt | jwt_alg_none}}\"\nchecks:\n  - header: x-echo\n    absent: true\n  - header: x-echo-upper\n    absent: true\n  - header: server\n    absent: true\n  - header: x-echo-pct\n    absent: true\n  - header: x-echo-b64\n    absent: true\n  - header: x-long\n    absent: true\n  - body: { not_contains: MARK }\n  - body: { not_matches: 'Bearer.{0,60}' }\n  - json: { pointer: /auth, equals: nothing }\n";
     const PATHS_PROBE: &str = "id: leak/paths\nname: secret in a path\nseverity: high\nhttp:\n  paths: [/, \"/v/{{vars.secret_path}}\"]\nchecks:\n  - status: 418\n";
 
-    fn config(server: &TestServer, extra: &str) -> String {
+    fn config(server: &TestServer, hooks: &Receiver, extra: &str) -> String {
+        let mut notify = String::from("notify:\n  webhooks:\n");
+        for format in ["json", "slack", "teams"] {
+            notify.push_str(&format!(
+                "    - name: sweep-{format}\n      format: {format}\n      url: \"{}/${{env:PICKET_SWEEP_HOOK_PATH}}\"\n      headers: {{ Authorization: \"Bearer ${{env:PICKET_SWEEP_HOOK_TOKEN}}\" }}\n",
+                hooks.url(&format!("/{format}"))
+            ));
+        }
         format!(
-            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\n{extra}",
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: \"{}/${{env:PICKET_SWEEP_BASE}}\"\n    headers:\n      Authorization: \"Bearer ${{env:PICKET_SWEEP_TOKEN}}\"\n    vars:\n      secret_path: \"${{env:PICKET_SWEEP_VAR}}\"\n      sample_jwt: \"${{env:PICKET_SWEEP_JWT}}\"\nlimits:\n  per_target_rps: 1000\napi: {{ listen: \"127.0.0.1:0\", token: \"${{env:PICKET_SWEEP_API_TOKEN}}\" }}\n{notify}{extra}",
             server.url()
         )
     }
@@ -276,7 +296,8 @@ mod sweep {
         let flag = on.clone();
         let server = TestServer::start(move |s| reflect(&s, &flag)).await;
         let mut files = probes();
-        let cfg = config(&server, "");
+        let hooks = Receiver::start(&[]).await;
+        let cfg = config(&server, &hooks, "");
         files.push(("picket.yaml", &cfg));
         let ws = workspace(&files);
         for format in ["text", "json", "sarif", "junit"] {
@@ -333,10 +354,12 @@ mod sweep {
         let flag = on.clone();
         let server = TestServer::start(move |s| reflect(&s, &flag)).await;
         let mut files = probes();
+        let hooks = Receiver::start(&[]).await;
         let cfg = config(
             &server,
+            &hooks,
             &format!(
-                "defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\napi: {{ listen: \"127.0.0.1:0\" }}\ntelemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
+                "defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 1\nstate: {{ path: state }}\ntelemetry:\n  otlp: {{ endpoint: \"{}\", protocol: grpc }}\n  export_interval: 300ms\n",
                 receiver.endpoint()
             ),
         );
@@ -348,7 +371,7 @@ mod sweep {
         let long = Duration::from_secs(30);
         let api = service.api;
         let states = || async move {
-            crate::service::get_rows(api, "/api/v1/series")
+            crate::service::get_rows_with_token(api, "/api/v1/series", Some(API_TOKEN))
                 .await
                 .into_iter()
                 .map(|r| (r.probe, r.state))
@@ -393,6 +416,10 @@ mod sweep {
                 .await,
             "regression records and spans arrive"
         );
+        // Each regression went to each webhook, at its secret path, with its secret header.
+        for format in ["json", "slack", "teams"] {
+            hooks.wait_for(&format!("/{format}/{HOOK_PATH}"), 2).await;
+        }
         let mut channels = Vec::new();
         for route in [
             "/api/v1/series",
@@ -400,7 +427,10 @@ mod sweep {
             "/",
             "/?severity=high",
         ] {
-            let body = reqwest::get(format!("http://{api}{route}"))
+            let body = reqwest::Client::new()
+                .get(format!("http://{api}{route}"))
+                .bearer_auth(API_TOKEN)
+                .send()
                 .await
                 .unwrap()
                 .text()
@@ -408,6 +438,32 @@ mod sweep {
                 .unwrap();
             assert!(body.contains("redacted"), "{route}: {body}");
             channels.push((format!("API {route}"), body));
+        }
+        // Every answer about the token itself: the refusals, and the browser's way in (a
+        // redirect setting the session cookie), headers included.
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for (route, bearer) in [
+            (format!("/?token={API_TOKEN}&severity=high"), None),
+            ("/api/v1/series".to_string(), None),
+            ("/api/v1/series".to_string(), Some("apiTok-7Hq2Lm9Xw4Rz8Kp")),
+            ("/?token=apiTok-7Hq2Lm9Xw4Rz8Kp3x".to_string(), None),
+        ] {
+            let mut request = no_redirects.get(format!("http://{api}{route}"));
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(status == 303 || status == 401, "{route}: {status}");
+            let headers = format!("{:?}", response.headers());
+            let body = response.text().await.unwrap();
+            channels.push((
+                format!("API {route} ({status})"),
+                format!("{headers}\n{body}"),
+            ));
         }
         let log = service.log.clone();
         assert_eq!(service.terminate().await.code(), Some(0));
@@ -422,6 +478,16 @@ mod sweep {
             "state store".into(),
             String::from_utf8_lossy(&store).into_owned(),
         ));
+        let posts = hooks.posts();
+        assert!(posts.len() >= 6, "{posts:?}");
+        for post in &posts {
+            assert_eq!(
+                post.headers["authorization"].to_str().unwrap(),
+                format!("Bearer {HOOK_TOKEN}")
+            );
+            assert!(post.body.contains("redacted"), "{}", post.body);
+            channels.push((format!("webhook {}", &post.path[..6]), post.body.clone()));
+        }
         for (channel, text) in &channels {
             assert_clean(channel, text);
         }

@@ -66,13 +66,17 @@ pub fn service_workspace(target_url: &str, telemetry: &str) -> tempfile::TempDir
 }
 
 pub async fn get_rows(api: SocketAddr, route: &str) -> Vec<Row> {
+    get_rows_with_token(api, route, None).await
+}
+
+/// Like [`get_rows`], sending `Authorization: Bearer <token>` when given.
+pub async fn get_rows_with_token(api: SocketAddr, route: &str, token: Option<&str>) -> Vec<Row> {
     picket::run::init_tls();
-    let body = reqwest::get(format!("http://{api}{route}"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut request = reqwest::Client::new().get(format!("http://{api}{route}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body = request.send().await.unwrap().text().await.unwrap();
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
