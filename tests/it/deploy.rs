@@ -1059,6 +1059,7 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
     telemetry.record_reload(true);
     telemetry.record_reload(false);
     telemetry.record_skipped(&labels);
+    telemetry.record_delivery("security-slack", "delivered");
     assert!(
         receiver
             .wait_until(
