@@ -25,6 +25,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const PICKET: &str = env!("CARGO_BIN_EXE_picket");
 
 fn quick() -> bool {
@@ -230,17 +232,7 @@ fn workspace(
     extra: &str,
 ) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let pdir = dir.path().join("probes");
-    std::fs::create_dir_all(&pdir).unwrap();
-    for i in 0..probes {
-        std::fs::write(
-            pdir.join(format!("p{i}.yaml")),
-            format!(
-                "id: bench/p{i}\nname: probe {i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n  - header: x-content-type-options\n    equals: nosniff\n"
-            ),
-        )
-        .unwrap();
-    }
+    let pdir = common::write_probes(dir.path(), probes, common::STATUS_AND_NOSNIFF);
     let mut yaml = format!("library: false\nprobes: [{}]\ntargets:\n", pdir.display());
     for t in 0..targets {
         let path = if per_target_path {

@@ -12,6 +12,8 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use picket::check::http::{Response, evaluate};
 use picket::outcome::{Finding, Outcome, RunResult};
 
+mod common;
+
 /// A workspace with `probes` probe files and `targets` targets; `library` adds the built-in
 /// library.
 fn workspace(
@@ -20,17 +22,7 @@ fn workspace(
     library: bool,
 ) -> (tempfile::TempDir, picket::load::Loaded) {
     let dir = tempfile::tempdir().unwrap();
-    let pdir = dir.path().join("probes");
-    std::fs::create_dir_all(&pdir).unwrap();
-    for i in 0..probes {
-        std::fs::write(
-            pdir.join(format!("p{i}.yaml")),
-            format!(
-                "id: bench/p{i}\nname: probe {i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n  - header: x-content-type-options\n    equals: nosniff\n"
-            ),
-        )
-        .unwrap();
-    }
+    let pdir = common::write_probes(dir.path(), probes, common::STATUS_AND_NOSNIFF);
     let targets: String = (0..targets)
         .map(|t| format!("  - name: t{t}\n    url: https://127.0.0.1:8443\n"))
         .collect();

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use picket::schedule::{Clock, Fire, Scheduler};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -32,17 +34,11 @@ fn rss_kib() -> u64 {
 /// A workspace with `probes` probe files and `targets` targets at `url`.
 fn workspace(probes: usize, targets: usize, url: &str, every: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let pdir = dir.path().join("probes");
-    std::fs::create_dir_all(&pdir).unwrap();
-    for i in 0..probes {
-        std::fs::write(
-            pdir.join(format!("p{i}.yaml")),
-            format!(
-                "id: bench/p{i}\nname: probe {i}\nseverity: low\nhttp:\n  path: /p{i}\nchecks:\n  - status: 200\n  - header: x-content-type-options\n    matches: '^(?i)nosniff$'\n  - body: {{ not_contains: \"Index of /\" }}\n"
-            ),
-        )
-        .unwrap();
-    }
+    let pdir = common::write_probes(
+        dir.path(),
+        probes,
+        "  - status: 200\n  - header: x-content-type-options\n    matches: '^(?i)nosniff$'\n  - body: { not_contains: \"Index of /\" }\n",
+    );
     let targets: String = (0..targets)
         .map(|t| format!("  - name: t{t}\n    url: {url}\n"))
         .collect();

@@ -1002,6 +1002,50 @@ fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhook> {
     webhooks
 }
 
+/// Request headers from the file (a target's, a webhook's): valid names and values, each
+/// value resolved (`${env:…}`) and marked sensitive when it holds a secret. A bad one is
+/// reported at its position and clears `ok`.
+fn compile_headers(
+    ctx: &mut Ctx<'_>,
+    raw: &BTreeMap<String, Spanned<String>>,
+    ok: &mut bool,
+) -> Vec<(HeaderName, Secret<HeaderValue>)> {
+    let mut headers = Vec::new();
+    for (key, value) in raw {
+        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
+            ctx.err(
+                value,
+                format!(
+                    "invalid header name `{}`",
+                    crate::term::escape_controls(key)
+                ),
+            );
+            *ok = false;
+            continue;
+        };
+        let Some(resolved) = ctx.resolve(value) else {
+            *ok = false;
+            continue;
+        };
+        match HeaderValue::from_str(resolved.expose()) {
+            Ok(mut v) => {
+                v.set_sensitive(resolved.is_secret());
+                headers.push((name, resolved.map(|_| v)));
+            }
+            Err(_) => {
+                ctx.err(
+                    value,
+                    format!(
+                        "header `{key}` has a value that is not valid in HTTP (control characters or newlines)"
+                    ),
+                );
+                *ok = false;
+            }
+        }
+    }
+    headers
+}
+
 fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
     let mut ok = true;
     let name = raw.name.value.clone();
@@ -1043,39 +1087,7 @@ fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
         }
     });
     ok &= url.is_some();
-    let mut headers = Vec::new();
-    for (key, value) in &raw.headers {
-        let Ok(header) = HeaderName::from_bytes(key.as_bytes()) else {
-            ctx.err(
-                value,
-                format!(
-                    "invalid header name `{}`",
-                    crate::term::escape_controls(key)
-                ),
-            );
-            ok = false;
-            continue;
-        };
-        let Some(resolved) = ctx.resolve(value) else {
-            ok = false;
-            continue;
-        };
-        match HeaderValue::from_str(resolved.expose()) {
-            Ok(mut v) => {
-                v.set_sensitive(resolved.is_secret());
-                headers.push((header, resolved.map(|_| v)));
-            }
-            Err(_) => {
-                ctx.err(
-                    value,
-                    format!(
-                        "header `{key}` has a value that is not valid in HTTP (control characters or newlines)"
-                    ),
-                );
-                ok = false;
-            }
-        }
-    }
+    let headers = compile_headers(ctx, &raw.headers, &mut ok);
     let timeout = match &raw.timeout {
         None => Some(Webhook::DEFAULT_TIMEOUT),
         Some(t) => compile_duration(
@@ -1409,31 +1421,7 @@ fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Target> {
         }
     }
 
-    let mut headers = Vec::new();
-    for (key, value) in &raw.headers {
-        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
-            ctx.err(value, format!("invalid header name `{key}`"));
-            ok = false;
-            continue;
-        };
-        let Some(resolved) = ctx.resolve(value) else {
-            ok = false;
-            continue;
-        };
-        match HeaderValue::from_str(resolved.expose()) {
-            Ok(mut v) => {
-                v.set_sensitive(resolved.is_secret());
-                headers.push((name, resolved.map(|_| v)));
-            }
-            Err(_) => {
-                ctx.err(
-                    value,
-                    format!("header `{key}` has a value that is not valid in HTTP (control characters or newlines)"),
-                );
-                ok = false;
-            }
-        }
-    }
+    let headers = compile_headers(ctx, &raw.headers, &mut ok);
 
     let mut ca_file = None;
     let mut server_name = None;
