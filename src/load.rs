@@ -7,6 +7,7 @@
 //! parse contributes one diagnostic and the load continues with the next file, so errors in
 //! three files are three lines of one report.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -592,9 +593,66 @@ pub fn load_probe_file(
     }
 }
 
+/// Probes compiled from files that loaded without a diagnostic, by file, with a hash of the
+/// text and the defaults they were compiled with: a reload compiles again only the files that
+/// changed (parsing, validating and compiling regexes is most of a load; reading and hashing
+/// 10,000 files is not). Bounded: cleared when it holds more than [`COMPILED_CAP`] files.
+static COMPILED: std::sync::LazyLock<std::sync::Mutex<HashMap<PathBuf, (u64, Probe)>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// At most this many compiled probes are kept for reloads.
+const COMPILED_CAP: usize = 50_000;
+
+/// Forgets every compiled probe, so the next load compiles every file (benchmarks of a cold
+/// load use it).
+pub fn forget_compiled() {
+    COMPILED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+}
+
+/// Parses and validates the text of one probe file (a picket probe or a nuclei template)
+/// shown as `file`, or takes the probe compiled from the same text and defaults before.
+fn load_probe_text(
+    file: &Path,
+    text: &str,
+    defaults: &config::Defaults,
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{defaults:?}").hash(&mut hasher);
+    let key = hasher.finish();
+    let cache = || {
+        COMPILED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((k, probe)) = cache().get(file)
+        && *k == key
+    {
+        return Some(probe.clone());
+    }
+    let mut own = Diagnostics::default();
+    let probe = compile_probe_text(file, text, defaults, &mut own);
+    if let Some(p) = &probe
+        && own.is_empty()
+    {
+        let mut cache = cache();
+        if cache.len() >= COMPILED_CAP {
+            cache.clear();
+        }
+        cache.insert(file.to_path_buf(), (key, p.clone()));
+    }
+    diags.extend(own);
+    probe
+}
+
 /// Parses and validates the text of one probe file (a picket probe or a nuclei template)
 /// shown as `file`.
-fn load_probe_text(
+fn compile_probe_text(
     file: &Path,
     text: &str,
     defaults: &config::Defaults,
@@ -1058,5 +1116,49 @@ mod tests {
         let d = read_text(&fifo).unwrap_err();
         assert_eq!(d.message, "this is a FIFO, not a regular file");
         assert_eq!(d.pos, Pos::START);
+    }
+}
+
+#[cfg(test)]
+mod compiled_cache {
+    use super::*;
+
+    #[test]
+    fn a_reload_compiles_again_what_changed_and_only_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        let text = |name: &str| {
+            format!(
+                "id: cache/p\nname: {name}\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n"
+            )
+        };
+        std::fs::write(&file, text("first")).unwrap();
+        let defaults = config::Defaults::default();
+        let load = |defaults: &config::Defaults| {
+            let mut diags = Diagnostics::default();
+            let p = load_probe_file(&file, defaults, &mut diags);
+            (p, diags)
+        };
+        let (p, d) = load(&defaults);
+        assert!(d.is_empty());
+        assert_eq!(p.unwrap().name, "first");
+        // The same text and defaults: the compiled probe, unchanged.
+        assert_eq!(load(&defaults).0.unwrap().name, "first");
+        // A changed text is compiled again.
+        std::fs::write(&file, text("second")).unwrap();
+        assert_eq!(load(&defaults).0.unwrap().name, "second");
+        // So is the same text under other defaults.
+        let slower = config::Defaults {
+            timeout: std::time::Duration::from_secs(42),
+            ..config::Defaults::default()
+        };
+        assert_eq!(
+            load(&slower).0.unwrap().timeout,
+            std::time::Duration::from_secs(42)
+        );
+        // A file that turns invalid is reported, not served from before.
+        std::fs::write(&file, "id: cache/p\nname: x\nseverity: nope\n").unwrap();
+        let (p, d) = load(&slower);
+        assert!(p.is_none() && !d.is_empty());
     }
 }
