@@ -435,23 +435,14 @@ async fn the_api_serves_https_and_a_reload_picks_up_a_renewed_certificate() {
     );
     std::fs::write(&path, config).unwrap();
     let env = |name: &str| (name == "PICKET_TEST_API_TOKEN").then(|| API_TOKEN.to_string());
-    let loaded = picket::load::load(&path, &env).unwrap_or_else(|d| panic!("{d}"));
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        picket::service::ServiceOptions {
-            config_path: path.clone(),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        picket::telemetry::Telemetry::disabled(),
+    let running = crate::service::start_in_process(
+        &path,
         std::sync::Arc::new(env),
+        Some(picket::telemetry::Telemetry::disabled()),
         shutdown.clone(),
     )
-    .await
-    .unwrap();
+    .await;
     let port = running.api_addr.port();
     let url = |route: &str| format!("https://127.0.0.1:{port}{route}");
 

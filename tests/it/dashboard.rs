@@ -66,24 +66,13 @@ async fn target(insecure: Arc<AtomicBool>) -> TestServer {
 
 /// The service started in-process on `ws`.
 async fn start(ws: &std::path::Path, shutdown: CancellationToken) -> picket::service::Running {
-    picket::run::init_tls();
-    let loaded = picket::load::load(&ws.join("picket.yaml"), &|_| None).unwrap();
-    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
-    picket::service::start(
-        loaded,
-        picket::service::ServiceOptions {
-            config_path: ws.join("picket.yaml"),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        telemetry,
+    crate::service::start_in_process(
+        &ws.join("picket.yaml"),
         Arc::new(|_: &str| None),
+        None,
         shutdown,
     )
     .await
-    .unwrap()
 }
 
 /// Polls the series until `done` holds for them.

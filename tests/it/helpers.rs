@@ -19,6 +19,22 @@ pub struct Seen {
     pub headers: HeaderMap,
 }
 
+/// Serves `app` on `listener` in the background until the returned sender is dropped.
+pub fn serve_until_dropped(
+    listener: TcpListener,
+    app: axum::Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
 /// A loopback HTTP server whose every request is answered by one handler and recorded.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -54,14 +70,7 @@ impl TestServer {
                 handler(s)
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = serve_until_dropped(listener, app);
         TestServer {
             addr,
             seen,

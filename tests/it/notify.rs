@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use picket::notify::Outcome;
-use picket::service::{Running, ServiceOptions};
+use picket::service::Running;
 use picket::state::{State, Transition};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -70,14 +70,7 @@ impl Receiver {
                 respond(status, &[("retry-after", retry)], "")
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = crate::helpers::serve_until_dropped(listener, app);
         Receiver {
             addr,
             posts,
@@ -182,25 +175,14 @@ async fn start(
     dir: &Path,
     telemetry: picket::telemetry::Telemetry,
 ) -> (Running, CancellationToken) {
-    picket::run::init_tls();
-    let path = dir.join("picket.yaml");
-    let loaded = picket::load::load(&path, &env).unwrap_or_else(|d| panic!("{d}"));
     let shutdown = CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        ServiceOptions {
-            config_path: path,
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        telemetry,
+    let running = crate::service::start_in_process(
+        &dir.join("picket.yaml"),
         Arc::new(env),
+        Some(telemetry),
         shutdown.clone(),
     )
-    .await
-    .unwrap();
+    .await;
     (running, shutdown)
 }
 

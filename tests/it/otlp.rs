@@ -129,14 +129,7 @@ impl Receiver {
             .route("/v1/metrics", axum::routing::post(http_metrics))
             .route("/v1/logs", axum::routing::post(http_logs))
             .with_state(store.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let tx = crate::helpers::serve_until_dropped(listener, app);
         Receiver {
             addr,
             store,

@@ -65,6 +65,36 @@ pub fn service_workspace(target_url: &str, telemetry: &str) -> tempfile::TempDir
     ws
 }
 
+/// The service started in-process on the config at `path`, its variables looked up by `env`,
+/// with `telemetry` or (`None`) the config's.
+pub async fn start_in_process(
+    path: &Path,
+    env: picket::service::SharedEnv,
+    telemetry: Option<picket::telemetry::Telemetry>,
+    shutdown: CancellationToken,
+) -> picket::service::Running {
+    picket::run::init_tls();
+    let loaded = picket::load::load(path, &*env).unwrap_or_else(|d| panic!("{d}"));
+    let telemetry = telemetry.unwrap_or_else(|| {
+        picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap()
+    });
+    picket::service::start(
+        loaded,
+        picket::service::ServiceOptions {
+            config_path: path.to_path_buf(),
+            shard: None,
+            grace: Duration::from_secs(5),
+            api_listen: None,
+            watch_interval: None,
+        },
+        telemetry,
+        env,
+        shutdown,
+    )
+    .await
+    .unwrap()
+}
+
 pub async fn get_rows(api: SocketAddr, route: &str) -> Vec<Row> {
     get_rows_with_token(api, route, None).await
 }
@@ -148,24 +178,14 @@ async fn a_flipping_target_regresses_and_recovers_over_the_api() {
     picket::run::init_tls();
     let target = Flipper::start().await;
     let ws = service_workspace(&target.server.url(), "");
-    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
-    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
     let shutdown = CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        picket::service::ServiceOptions {
-            config_path: ws.path().join("picket.yaml"),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        telemetry,
+    let running = start_in_process(
+        &ws.path().join("picket.yaml"),
         Arc::new(|_: &str| None),
+        None,
         shutdown.clone(),
     )
-    .await
-    .unwrap();
+    .await;
     let api = running.api_addr;
     assert_eq!(
         reqwest::get(format!("http://{api}/healthz"))
@@ -327,24 +347,14 @@ async fn a_skip_over_the_api_keeps_the_state_and_the_streak() {
     let ws = service_workspace(&target.url(), "");
     let skipping = NOSNIFF.replace("  path: /\n", "  path: /\n  on_redirect: skip\n");
     std::fs::write(ws.path().join("probes/nosniff.yaml"), skipping).unwrap();
-    let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
-    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
     let shutdown = CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        picket::service::ServiceOptions {
-            config_path: ws.path().join("picket.yaml"),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        telemetry,
+    let running = start_in_process(
+        &ws.path().join("picket.yaml"),
         Arc::new(|_: &str| None),
+        None,
         shutdown.clone(),
     )
-    .await
-    .unwrap();
+    .await;
     let api = running.api_addr;
     let long = Duration::from_secs(30);
     watch(api, long, never_early, |r| r.state == State::Passing).await;
