@@ -21,6 +21,7 @@ mod nuclei;
 mod otlp;
 mod probes;
 mod props;
+mod quickstart;
 mod real_servers;
 mod secrets;
 mod service;
