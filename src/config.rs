@@ -1277,7 +1277,7 @@ pub fn server_tls(
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let read = |path: &Path, which: TlsFile| {
-        crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+        crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| (which, format!("`{}`: {e}", path.display())))
     };
     let pem = read(cert_file, TlsFile::Cert)?;

@@ -303,7 +303,7 @@ pub fn load(
     defaults: &Defaults,
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
-    let raw: raw::Template = match crate::load::parse_yaml(file, text) {
+    let raw: raw::Template = match crate::yaml::parse_yaml(file, text) {
         Ok(t) => t,
         Err(d) => {
             // Name every feature outside the subset, not only the first serde met.
@@ -543,7 +543,7 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
     }
     let body = r.body.as_ref().map(|b| value_template(ctx, b));
     if let Some(m) = &r.max_redirects
-        && !(0..=i64::try_from(crate::run::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
+        && !(0..=i64::try_from(super::http::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
     {
         ctx.err_hint(
             m,

@@ -20,8 +20,7 @@ use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_b
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
-/// Most redirects followed within one request.
-pub const MAX_REDIRECTS: usize = 10;
+pub use crate::probe::http::MAX_REDIRECTS;
 
 /// Most paths one exchange adds by `discover:`.
 pub const MAX_DISCOVERED: usize = 16;
@@ -411,7 +410,7 @@ pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupEr
         };
         // A CA bundle is a regular file of a few hundred KiB; a FIFO or device put in its
         // place must not block or swell a reload.
-        let pem = crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+        let pem = crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| ca_error(e.to_string()))?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;

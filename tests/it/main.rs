@@ -27,6 +27,7 @@ mod secrets;
 mod service;
 mod shard;
 mod ssrf;
+mod structure;
 mod tcp;
 mod term;
 mod tls;
