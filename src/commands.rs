@@ -605,10 +605,11 @@ pub fn validate(
                     "{}",
                     escape_controls(&redact::scrub_global(&diags.to_string()))
                 );
-                // For folders of probes or templates of which some load: how many (on stdout;
-                // stderr holds only the located errors and their count).
+                // For folders of probes or templates, or files of which some load: how many
+                // (on stdout; stderr holds only the located errors and their count), also when
+                // none does.
                 let (files, refused) = load::probe_file_census(paths, &diags);
-                if refused < files {
+                if files > 0 && (refused < files || paths.iter().any(|p| p.is_dir())) {
                     let _ = writeln!(
                         out,
                         "{} of {files} probe files load; {refused} refused (see the errors)",
