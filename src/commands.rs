@@ -1,8 +1,8 @@
 //! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`.
 //!
 //! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
-//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or
-//! usage error.
+//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or a target
+//! `check` could not reach), 2 config or usage error.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

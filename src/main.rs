@@ -1,5 +1,6 @@
 //! The `picket` binary: parses the command line, sets up logging, and hands over to the
-//! library. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or usage error.
+//! library. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or, for `check`, an
+//! unreachable target), 2 config or usage error.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -118,8 +119,8 @@ enum Command {
         /// Also exit 1 when any series could not be evaluated (timeout, refused, TLS error).
         #[arg(long)]
         fail_on_error: bool,
-        /// Exit 0 even when a target was unreachable (none of its series could be
-        /// evaluated); by default that exits 1.
+        /// Let an unreachable target (none of its series could be evaluated) pass the gate:
+        /// it is reported as a warning instead of making the exit code 1.
         #[arg(long)]
         allow_unreachable: bool,
         /// Text output: also show each finding's technical detail (the check's regexes and
