@@ -147,17 +147,24 @@ fn missing_scheme(opts: &CheckOptions) -> Option<String> {
     } else {
         "http"
     };
+    // An IPv6 literal goes in brackets in a URL.
+    let host = if target.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{target}]")
+    } else {
+        target.to_string()
+    };
+    let host = escape_controls(&host);
     let shown = escape_controls(target);
     let mut text = format!(
         "error: `{shown}` has no scheme: an ad-hoc --target is a URL starting with http://, https://, tls:// or tcp://"
     );
     if opts.config.is_some() {
         text.push_str(&format!(
-            "\n  hint: with -c, --target names a target of the config; to check a URL, leave out -c: `picket check --target {scheme}://{shown}`"
+            "\n  hint: with -c, --target names a target of the config; to check a URL, leave out -c: `picket check --target {scheme}://{host}`"
         ));
     } else {
         text.push_str(&format!(
-            "\n  hint: did you mean `--target {scheme}://{shown}`?"
+            "\n  hint: did you mean `--target {scheme}://{host}`?"
         ));
     }
     Some(text)
@@ -913,6 +920,60 @@ fn write_list(text: &mut String, label: &str, items: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shown(var: &Var) -> Vec<String> {
+        match var {
+            Var::One(v) => vec![format!("one:{}", v.expose())],
+            Var::List(items) => items.iter().map(|v| v.expose().clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn cli_vars_make_lists_from_commas_and_repeats() {
+        let given = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = |name: &str| (name == "TOKEN").then(|| "tok-12345".to_string());
+        let mut redactor = crate::redact::Redactor::default();
+        let vars = cli_vars(
+            &given(&[
+                ("one", "/admin"),
+                ("list", "/a, /b,,"),
+                ("single_list", "/x,"),
+                ("repeat", "1"),
+                ("repeat", "2,3"),
+                ("secret", "${env:TOKEN}"),
+            ]),
+            &env,
+            &mut redactor,
+        )
+        .unwrap();
+        assert_eq!(shown(&vars["one"]), ["one:/admin"]);
+        assert_eq!(shown(&vars["list"]), ["/a", "/b"]);
+        assert_eq!(shown(&vars["single_list"]), ["/x"]);
+        assert!(matches!(vars["single_list"], Var::List(_)));
+        assert_eq!(shown(&vars["repeat"]), ["1", "2", "3"]);
+        assert_eq!(shown(&vars["secret"]), ["one:tok-12345"]);
+        assert!(!redactor.scrub("a tok-12345 b").contains("tok-12345"));
+        let missing = cli_vars(&given(&[("x", "${env:NOPE}")]), &env, &mut redactor);
+        assert!(missing.unwrap_err().contains("`NOPE` is not set"));
+    }
+
+    #[test]
+    fn var_arguments_need_a_name_and_a_value() {
+        assert_eq!(
+            parse_var("protected_paths=/admin,/api").unwrap(),
+            ("protected_paths".into(), "/admin,/api".into())
+        );
+        // Only the first `=` splits.
+        assert_eq!(parse_var("q=a=b").unwrap().1, "a=b");
+        for bad in ["nothing", "=x", "a b=x", "x=", "x= , "] {
+            assert!(parse_var(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn long_sentences_are_clipped_at_a_word() {

@@ -223,6 +223,33 @@ async fn a_target_without_a_scheme_gets_a_suggestion() {
         );
         assert!(!stderr.contains("no such file"), "{stderr}");
     }
+    // With -c, --target names a target; the hint says how to check a URL instead.
+    let out = run_picket(
+        root.as_path(),
+        &[
+            "check",
+            "-c",
+            "config/picket.yaml",
+            "--target",
+            "[::1]:8080",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        texts(&out)
+            .1
+            .contains("leave out -c: `picket check --target http://[::1]:8080`"),
+        "{:?}",
+        texts(&out)
+    );
+    let out = run_picket(empty.path(), &["check", "--target", "::1"], &[]).await;
+    assert!(
+        texts(&out).1.contains("`--target http://[::1]`"),
+        "{:?}",
+        texts(&out)
+    );
     // A host name where there is no config to name targets.
     let out = run_picket(empty.path(), &["check", "--target", "example.com:443"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
