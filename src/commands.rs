@@ -533,6 +533,7 @@ fn gate_notes(report: &Report, adhoc: bool, allow_unreachable: bool) -> GateNote
     let mut text = String::new();
     let mut unreachable = 0;
     let mut untrusted: Vec<&str> = Vec::new();
+    let mut down_for_other_reasons = false;
     for (target, tally) in &targets {
         if tally.errors.keys().any(|e| untrusted_issuer(e)) {
             untrusted.push(target);
@@ -563,12 +564,14 @@ fn gate_notes(report: &Report, adhoc: bool, allow_unreachable: bool) -> GateNote
             let _ = write!(text, " ({n} of {total}; {} other error(s))", total - n);
         }
         text.push('\n');
-        if !allow_unreachable && !tally.errors.keys().all(|e| untrusted_issuer(e)) {
-            let _ = writeln!(
-                text,
-                "  hint: check the URL and that the service is up and reachable from here; --allow-unreachable lets an unreachable target pass"
-            );
-        }
+        down_for_other_reasons |= !tally.errors.keys().all(|e| untrusted_issuer(e));
+    }
+    // Once, however many targets it concerns.
+    if down_for_other_reasons && !allow_unreachable {
+        let _ = writeln!(
+            text,
+            "  hint: check the URL and that the service is up and reachable from here; --allow-unreachable lets an unreachable target pass"
+        );
     }
     if !untrusted.is_empty() {
         let names: Vec<String> = untrusted.iter().take(5).map(|t| format!("`{t}`")).collect();

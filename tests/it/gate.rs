@@ -105,11 +105,12 @@ async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
 async fn an_unreachable_config_target_fails_the_gate_unless_allowed() {
     let up = open_server().await;
     let down = closed_port();
+    let also_down = closed_port();
     let ws = workspace(&[
         (
             "picket.yaml",
             &format!(
-                "library: false\nprobes: [probes/]\ntargets:\n  - name: up\n    url: {}\n  - name: down\n    url: http://127.0.0.1:{down}\n",
+                "library: false\nprobes: [probes/]\ntargets:\n  - name: up\n    url: {}\n  - name: down\n    url: http://127.0.0.1:{down}\n  - name: also-down\n    url: http://127.0.0.1:{also_down}\n",
                 up.url()
             ),
         ),
@@ -124,7 +125,13 @@ async fn an_unreachable_config_target_fails_the_gate_unless_allowed() {
         ),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("error: target `also-down` is unreachable"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("`up`"), "{stderr}");
+    // One hint for both.
+    assert_eq!(stderr.matches("hint:").count(), 1, "{stderr}");
     assert!(stdout.contains("PASS  test/ok  up"), "{stdout}");
 
     let out = run_picket(
