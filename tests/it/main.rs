@@ -14,6 +14,7 @@ mod deploy;
 mod e2e;
 mod files;
 mod findings;
+mod gate;
 mod library;
 mod limits;
 mod notify;
