@@ -16,6 +16,7 @@ mod files;
 mod findings;
 mod library;
 mod limits;
+mod logs;
 mod notify;
 mod nuclei;
 mod otlp;
