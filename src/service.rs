@@ -585,3 +585,17 @@ async fn watch_files(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_on_this_host_can_open() {
+        let url = |addr: &str, https| dashboard_url(addr.parse().unwrap(), https);
+        assert_eq!(url("127.0.0.1:9750", false), "http://127.0.0.1:9750/");
+        assert_eq!(url("0.0.0.0:9750", true), "https://127.0.0.1:9750/");
+        assert_eq!(url("[::]:9750", false), "http://[::1]:9750/");
+        assert_eq!(url("10.1.2.3:80", false), "http://10.1.2.3:80/");
+    }
+}
