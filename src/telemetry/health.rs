@@ -49,14 +49,14 @@ impl Signal {
 pub(super) enum Notice {
     /// Exports began to fail.
     Failing { signal: Signal, error: String },
-    /// Exports still fail, `for_` after they began to.
+    /// Exports still fail, `lasting` after they began to.
     Still {
         signal: Signal,
         error: String,
-        for_: Duration,
+        lasting: Duration,
     },
-    /// Every signal's last export got through again, after failing for `for_`.
-    Recovered { for_: Duration },
+    /// Every signal's last export got through again, after failing for `lasting`.
+    Recovered { lasting: Duration },
 }
 
 /// The condition of the exports: which signals failed at their last export, and since when.
@@ -144,22 +144,22 @@ impl Health {
                     return None;
                 }
                 c.told = Some(now);
-                let for_ = c
+                let lasting = c
                     .since
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
                 Some(Notice::Still {
                     signal,
                     error,
-                    for_,
+                    lasting,
                 })
             }
             (true, None) if !failing => {
-                let for_ = c
+                let lasting = c
                     .since
                     .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
                 c.since = None;
                 c.told = None;
-                Some(Notice::Recovered { for_ })
+                Some(Notice::Recovered { lasting })
             }
             _ => None,
         }
@@ -180,22 +180,22 @@ impl Health {
             Notice::Still {
                 signal,
                 error,
-                for_,
+                lasting,
             } => tracing::warn!(
                 target: EXPORT_TARGET,
                 %endpoint,
                 protocol,
                 signal = signal.as_str(),
-                failing_for = %crate::units::format_duration(*for_),
+                failing_for = %crate::units::format_duration(*lasting),
                 dropped,
                 error = error.as_str(),
                 "still cannot export telemetry to the OTLP collector"
             ),
-            Notice::Recovered { for_ } => tracing::info!(
+            Notice::Recovered { lasting } => tracing::info!(
                 target: EXPORT_TARGET,
                 %endpoint,
                 protocol,
-                failed_for = %crate::units::format_duration(*for_),
+                failed_for = %crate::units::format_duration(*lasting),
                 dropped,
                 "telemetry reaches the OTLP collector again"
             ),
@@ -237,7 +237,7 @@ mod tests {
         }
         let reminder = h.observe(Signal::Logs, refused(), at(REMINDER.as_secs()));
         assert!(
-            matches!(&reminder, Some(Notice::Still { for_, .. }) if *for_ == REMINDER),
+            matches!(&reminder, Some(Notice::Still { lasting, .. }) if *lasting == REMINDER),
             "{reminder:?}"
         );
         assert_eq!(
@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(
             h.observe(Signal::Traces, None, later),
             Some(Notice::Recovered {
-                for_: Duration::from_secs(7)
+                lasting: Duration::from_secs(7)
             })
         );
         // Exports that keep working say nothing; a new outage is told again.
