@@ -38,7 +38,7 @@ const STYLE: &str = concat!(
     ".finding{margin-bottom:.4em}.check{font-weight:600}",
     ".h{white-space:nowrap}.h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
     ".h .pass{background:#3a3}.h .fail{background:#c33}.h .error{background:#999}",
-    ".h .skip{background:#9bd}.legend{margin:.6em 0}.legend small{margin-right:.6em}",
+    ".h .skip{background:#9bd}.legend{margin:.6em 0}.legend .k{white-space:nowrap;margin-right:.8em}",
     "td.pass{color:#080}td.fail{color:#b00}td.error{color:#777}",
     "dl{display:grid;grid-template-columns:max-content auto;gap:.25em 1em}dt{color:#555}dd{margin:0}",
     ".prose{white-space:pre-line;max-width:50em}pre{white-space:pre-wrap;overflow-wrap:anywhere}",
@@ -264,7 +264,8 @@ fn legend(html: &mut String) {
     ] {
         let _ = write!(
             html,
-            "<span class=\"h\"><span class=\"{}\"></span></span> <small>{meaning}</small> ",
+            "<span class=\"k\"><span class=\"h\"><span class=\"{}\"></span></span> \
+             <small>{meaning}</small></span> ",
             mark.as_str(),
         );
     }
