@@ -36,6 +36,7 @@
 //!   owns every series' state and publishes its changes (telemetry and the demo subscribe;
 //!   the API reads it).
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
+//! - [`logging`]: what picket's own log on stderr shows by default.
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`notify`]: webhook notifications of regressions and recoveries (`json`, `slack`,
 //!   `teams` bodies), bounded queues and retries; like telemetry, it subscribes to the state.
@@ -80,6 +81,7 @@ pub mod diag;
 pub mod files;
 pub mod library;
 pub mod load;
+pub mod logging;
 pub mod notify;
 pub mod outcome;
 pub mod plan;

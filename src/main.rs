@@ -18,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(name = "picket", version, about, long_about = None)]
 struct Cli {
-    /// Log filter for messages on stderr (e.g. `info`, `picket=debug`); RUST_LOG also works.
-    #[arg(long, global = true, env = "PICKET_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter for messages on stderr (e.g. `info`, `picket=debug`) [default: picket at
+    /// info, dependencies at warn]. RUST_LOG, when set, is used as it is instead.
+    #[arg(long, global = true, env = "PICKET_LOG", value_name = "FILTER")]
+    log: Option<String>,
 
     /// Log line format on stderr.
     #[arg(long, global = true, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -262,17 +263,25 @@ fn parse_watch(text: &str) -> Result<Duration, String> {
     picket::units::parse_duration_within(text, &picket::units::ranges::WATCH_INTERVAL)
 }
 
-/// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus
-/// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
-/// regression events are exported whatever the stderr level.
-fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::telemetry::Telemetry>) {
+/// Installs the process subscriber: human logs on stderr filtered by `RUST_LOG`, else `--log`
+/// or `default` (see `picket::logging`), plus (for `picket run`) the OpenTelemetry layers,
+/// which carry their own filter so run spans and regression events are exported whatever the
+/// stderr level.
+fn init_logging(
+    flag: Option<&str>,
+    default: &str,
+    format: LogFormat,
+    telemetry: Option<&picket::telemetry::Telemetry>,
+) {
     use picket::redact::{LogLines, ScrubbedStderr};
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = picket::logging::filter(rust_log.as_deref(), flag, default);
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(picket::logging::filter(None, None, default))
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
     let fmt = match format {
@@ -323,7 +332,7 @@ fn shutdown_on_signal() -> CancellationToken {
 
 /// `picket run`: load, set up telemetry and logging, serve until a signal.
 async fn serve(
-    log: &str,
+    log: Option<&str>,
     log_format: LogFormat,
     config: PathBuf,
     shard: Option<ShardArg>,
@@ -350,11 +359,7 @@ async fn serve(
                 return commands::EXIT_CONFIG;
             }
         };
-    init_logging(
-        if log == "warn" { "info" } else { log },
-        log_format,
-        Some(&telemetry),
-    );
+    init_logging(log, picket::logging::DEFAULT, log_format, Some(&telemetry));
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -380,9 +385,9 @@ async fn serve(
     .await
     {
         Ok(r) => r,
+        // One line, on stderr whatever the log filter: the log would only say it again.
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "cannot start");
-            say(&format_args!("error: {e:#}"));
+            say(&format_args!("error: cannot start: {e:#}"));
             return commands::EXIT_CONFIG;
         }
     };
@@ -454,7 +459,7 @@ async fn main() -> ExitCode {
         let watch = (!watch_interval.is_zero()).then_some(watch_interval);
         return ExitCode::from(
             serve(
-                &cli.log,
+                cli.log.as_deref(),
                 cli.log_format,
                 config,
                 shard,
@@ -466,16 +471,12 @@ async fn main() -> ExitCode {
         );
     }
     // The demo prints regressions itself; the service's own log lines would repeat them.
-    let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == "warn";
-    init_logging(
-        if quiet_demo {
-            "warn,picket::transition=off"
-        } else {
-            &cli.log
-        },
-        cli.log_format,
-        None,
-    );
+    let default = if matches!(cli.command, Command::Demo { .. }) {
+        "warn,picket::transition=off"
+    } else {
+        picket::logging::DEFAULT
+    };
+    init_logging(cli.log.as_deref(), default, cli.log_format, None);
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let code = match cli.command {

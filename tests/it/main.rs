@@ -17,6 +17,7 @@ mod findings;
 mod gate;
 mod library;
 mod limits;
+mod logs;
 mod notify;
 mod nuclei;
 mod otlp;
