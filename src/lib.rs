@@ -70,7 +70,8 @@
 //! - `check`, `tls_scan`: checks and what they evaluate
 //! - `config`, `shape`: the service config, and shapes of files that do not deserialize
 //! - `outcome`: what a run produced
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`: leaves shared by every stage
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`: leaves shared by
+//!   every stage
 
 pub mod api;
 pub mod check;

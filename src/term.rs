@@ -65,7 +65,7 @@ pub fn escape_json(json: &str) -> Cow<'_, str> {
 
 /// Whether text for a terminal gets colour: only when it goes to a terminal and `NO_COLOR`
 /// is unset or empty (<https://no-color.org>).
-pub fn colour_wanted(is_terminal: bool, env: crate::config::EnvLookup<'_>) -> bool {
+pub fn colour_wanted(is_terminal: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
     is_terminal && env("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
