@@ -22,6 +22,7 @@ mod otlp;
 mod probes;
 mod props;
 mod real_servers;
+mod sarif;
 mod secrets;
 mod service;
 mod shard;
