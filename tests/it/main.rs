@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod dashboard;
 mod deploy;
+mod docs;
 mod e2e;
 mod files;
 mod findings;
