@@ -401,9 +401,13 @@ fn add_location(result: &mut serde_json::Value, url: &str) {
 /// or `|` as they are); existing `%` escapes stay as they are.
 fn uri_reference(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let allowed = c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c);
-        if allowed {
+    for (i, c) in text.char_indices() {
+        let escape = c == '%'
+            && text
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let allowed = c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=".contains(c);
+        if allowed || escape {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];
@@ -452,6 +456,7 @@ mod tests {
             "https://127.0.0.1:8443/a?t=%3Credacted%3E&x=%5E%7C%C3%A9%20"
         );
         assert_eq!(uri_reference("tcp://[::1]:22"), "tcp://[::1]:22");
+        assert_eq!(uri_reference("/50%off%2"), "/50%25off%252");
     }
 
     #[test]

@@ -119,8 +119,10 @@ async fn sarif_output_validates_against_the_official_schema() {
         l.local_addr().unwrap().port()
     };
     let limits = "limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n";
+    // `secret`'s URL carries a secret, which shows as `<redacted>`: not URI characters.
     let team = format!(
-        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {}\n  - name: down\n    url: http://127.0.0.1:{closed}\n{limits}",
+        "library: false\nprobes: [probes/]\ntargets:\n  - name: web\n    url: {}\n  - name: down\n    url: http://127.0.0.1:{closed}\n  - name: secret\n    url: \"{}/t/${{env:PICKET_SARIF_TOKEN}}\"\n{limits}",
+        server.url(),
         server.url()
     );
     let library = format!(
@@ -138,11 +140,12 @@ async fn sarif_output_validates_against_the_official_schema() {
         let out = run_picket(
             ws.path(),
             &["check", "-c", config, "--format", "sarif", "--no-progress"],
-            &[],
+            &[("PICKET_SARIF_TOKEN", "sarif-secret-4b1d")],
         )
         .await;
         let (stdout, stderr) = texts(&out);
         assert_eq!(out.status.code(), Some(1), "{config}: {stderr}");
+        assert!(!stdout.contains("sarif-secret-4b1d"), "{stdout}");
         docs.push((config, stdout));
     }
     let refs: Vec<(&str, &str)> = docs.iter().map(|(n, d)| (*n, d.as_str())).collect();
@@ -170,6 +173,7 @@ async fn sarif_output_validates_against_the_official_schema() {
     assert!(has("team/nosniff", "web", None), "{results:?}");
     assert!(has("nuclei/debug-page", "web", None), "{results:?}");
     assert!(has("team/nosniff", "down", Some("review")), "{results:?}");
+    assert!(has("team/nosniff", "secret", None), "{results:?}");
     let library: serde_json::Value = serde_json::from_str(&docs[1].1).unwrap();
     let results = library["runs"][0]["results"].as_array().unwrap();
     assert!(
