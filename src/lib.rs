@@ -28,7 +28,8 @@
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits; one runner
-//!   module per kind (`run/http.rs`, `run/tcp.rs`, `run/tls.rs`).
+//!   module per kind (`run/http.rs`, `run/tcp.rs`, `run/tls.rs`), and below them
+//!   `run/net.rs`, name resolution and the one rule on which addresses every kind may reach.
 //! - [`check`]: check definitions and their pure evaluation into [`outcome::Finding`]s.
 //! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
 //!   by state, telemetry, API and reports without knowing the probe kind.

@@ -390,9 +390,16 @@ fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
 }
 
 /// An HTTP client for targets with `target`'s CA file: no proxies, no redirects of its own,
-/// at most `max_idle` idle connections kept per origin.
-pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupError> {
+/// at most `max_idle` idle connections kept per origin, names resolved by `resolver` under
+/// the containment rule.
+pub(super) fn client(
+    target: &Target,
+    max_idle: usize,
+    resolver: std::sync::Arc<dyn super::net::Resolve>,
+) -> Result<Client, SetupError> {
     let mut builder = Client::builder()
+        // Every name the client looks up passes the containment rule before it connects.
+        .dns_resolver(super::net::Guarded(resolver))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
@@ -452,35 +459,73 @@ async fn read_capped(
     }
 }
 
-/// Sorts a reqwest error into a class, with the innermost cause as the message.
+/// Sorts a reqwest error into a class, with the causes under reqwest's own message as the
+/// message. The class comes from what the error is (a timeout, a refusal by the containment
+/// rule, a connect error) and from its innermost cause alone: reqwest's outer message holds
+/// the URL, and a host or path that reads `tls` or `dns` must not change the class.
 fn classify(err: &reqwest::Error) -> RunError {
-    let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        chain.push(e.to_string());
+        chain.push(e);
         source = e.source();
     }
-    let all = chain.join(": ").to_ascii_lowercase();
+    if let Some(refused) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<super::net::ResolveError>())
+    {
+        return refused.to_run_error();
+    }
+    let innermost = chain.get(1..).and_then(<[_]>::last).copied();
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
-    } else if all.contains("dns error") || all.contains("failed to lookup") {
-        ErrorKind::Dns
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+    } else if innermost.is_some_and(is_tls) {
         ErrorKind::Tls
     } else if err.is_connect() {
         ErrorKind::Connect
     } else {
         ErrorKind::Http
     };
-    // reqwest's outer message repeats the URL; the last causes say what happened.
-    let message = chain.iter().skip(1).cloned().collect::<Vec<_>>().join(": ");
+    // reqwest's outer message repeats the URL; the causes say what happened.
+    let message = chain
+        .iter()
+        .skip(1)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
     RunError {
         kind,
         message: if message.is_empty() {
-            chain.first().cloned().unwrap_or_default()
+            err.to_string()
         } else {
             message
         },
+    }
+}
+
+/// Whether an error (the innermost cause of a failed request) is the TLS layer's: a rustls
+/// error, bare or inside the I/O errors that tokio-rustls and reqwest wrap it in (one in the
+/// other), or the I/O error that a handshake cut short reports (`tls handshake eof`).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = e;
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        let Some(io) = e.downcast_ref::<std::io::Error>() else {
+            return false;
+        };
+        if io
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("tls handshake")
+        {
+            return true;
+        }
+        match io.get_ref() {
+            Some(inner) => e = inner,
+            None => return false,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ use crate::probe::Kind;
 use crate::redact::{REDACTED, Redactor};
 
 mod http;
+pub mod net;
 mod tcp;
 mod tls;
 
@@ -183,6 +184,8 @@ pub struct Runner {
     concurrency: usize,
     max_body_bytes: u64,
     redactor: Redactor,
+    /// Name resolution for every kind, under the containment rule ([`net`]).
+    resolver: Arc<dyn net::Resolve>,
 }
 
 static TLS_INIT: Once = Once::new();
@@ -196,8 +199,18 @@ pub fn init_tls() {
 }
 
 impl Runner {
-    /// Builds HTTP clients for every target of `config`.
+    /// Builds HTTP clients for every target of `config`; names resolve with the system's
+    /// resolver.
     pub fn new(config: &Config) -> Result<Runner, SetupError> {
+        Runner::with_resolver(config, Arc::new(net::System))
+    }
+
+    /// As [`Runner::new`], with names resolved by `resolver` for every kind (the containment
+    /// rule of [`net`] still applies to what it returns).
+    pub fn with_resolver(
+        config: &Config,
+        resolver: Arc<dyn net::Resolve>,
+    ) -> Result<Runner, SetupError> {
         init_tls();
         let mut gates = HashMap::new();
         // One client per trust setting, shared by the targets that have it: a client's root
@@ -208,7 +221,7 @@ impl Runner {
             let client = match clients.get(&target.ca_file.as_deref()) {
                 Some(client) => client.clone(),
                 None => {
-                    let client = http::client(target, config.limits.concurrency)?;
+                    let client = http::client(target, config.limits.concurrency, resolver.clone())?;
                     clients.insert(target.ca_file.as_deref(), client.clone());
                     client
                 }
@@ -228,6 +241,7 @@ impl Runner {
             concurrency: config.limits.concurrency,
             max_body_bytes: config.limits.max_body_bytes,
             redactor: config.redactor.clone(),
+            resolver,
         })
     }
 
@@ -332,7 +346,7 @@ impl Runner {
                 }
                 Kind::Tls(spec) => {
                     lane.pace().await;
-                    Box::pin(tls::execute(series, spec, &mut result)).await
+                    Box::pin(tls::execute(self, series, spec, &mut result)).await
                 }
             }
         };
