@@ -1,9 +1,12 @@
 //! What the server's certificate says, and whether its chain is trusted.
 //!
-//! Trust anchors are the operating system's store, read once per process with
-//! `rustls-native-certs` (the store reqwest's platform verifier uses on Linux, so a target the
-//! HTTP probes trust is trusted here too, internal CAs installed by the operator included),
-//! plus the certificates of the target's `ca_file`. A certificate of `ca_file` that is
+//! Trust anchors are the operating system's store, read once per process, plus the
+//! certificates of the target's `ca_file`. Of the system store only CA certificates count
+//! (the distribution's bundle file, and the CA:TRUE certificates of the certificate
+//! directory, see [`system_anchors`]): a self-signed server certificate dropped into
+//! `/etc/ssl/certs`, like Debian's snakeoil, is not a root. The HTTP probes use the same
+//! anchors ([`http_client_config`]), so a target they trust is trusted here too, internal CAs
+//! installed by the operator included. A certificate of `ca_file` that is
 //! byte-for-byte the server's leaf is trusted as itself, as `curl --cacert` trusts a
 //! self-signed server certificate; webpki alone would refuse it (`CaUsedAsEndEntity`,
 //! `UnknownIssuer`).
@@ -185,13 +188,13 @@ impl Trust {
     }
 }
 
-/// The operating system's trust store, read once: certificates that fail to parse are
+/// The operating system's trust anchors, read once: certificates that fail to parse are
 /// skipped (and logged), as browsers do.
 fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
+            let found = system_anchors();
             for error in &found.errors {
                 tracing::warn!(error = %error, "system trust store: a certificate was skipped");
             }
@@ -200,6 +203,74 @@ fn system_roots() -> Arc<RootCertStore> {
             Arc::new(roots)
         })
         .clone()
+}
+
+/// The anchors of the system store on Unix (not macOS): every certificate of the
+/// distribution's bundle file, and of the certificate directories only the CA certificates
+/// (basicConstraints CA:TRUE). The directories hold more than anchors: Debian's `ssl-cert`
+/// package drops its self-signed `ssl-cert-snakeoil.pem` (CA:FALSE) into `/etc/ssl/certs`,
+/// and taking it as a root would make every server that serves it trusted. The bundle
+/// (`ca-certificates.crt`) is what `update-ca-certificates` builds from the anchors the
+/// administrator chose, so all of it counts. The places are rustls-native-certs' (and
+/// OpenSSL's): `SSL_CERT_FILE` and `SSL_CERT_DIR` when either is set, else the usual paths.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn system_anchors() -> rustls_native_certs::CertificateResult {
+    let file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| {
+            std::env::split_paths(&dirs)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (file, dirs) = if file.is_some() || !dirs.is_empty() {
+        (file, dirs)
+    } else {
+        let probed = openssl_probe::probe();
+        (probed.cert_file, probed.cert_dir)
+    };
+    let mut out = match &file {
+        Some(file) => rustls_native_certs::load_certs_from_paths(Some(file), None),
+        None => rustls_native_certs::CertificateResult::default(),
+    };
+    let mut not_ca = 0usize;
+    for dir in &dirs {
+        let found = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+        out.errors.extend(found.errors);
+        for cert in found.certs {
+            if out.certs.contains(&cert) {
+                continue;
+            }
+            if is_ca(&cert) {
+                out.certs.push(cert);
+            } else {
+                not_ca += 1;
+            }
+        }
+    }
+    if not_ca > 0 {
+        tracing::info!(
+            certificates = not_ca,
+            "system trust store: certificates in the certificate directory that are not CA \
+             certificates (CA:TRUE) are not trust anchors"
+        );
+    }
+    out
+}
+
+/// The OS's own store (macOS keychain, Windows certificate store) holds anchors only.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn system_anchors() -> rustls_native_certs::CertificateResult {
+    rustls_native_certs::load_native_certs()
+}
+
+/// Whether `cert` says it is a CA (basicConstraints CA:TRUE).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn is_ca(cert: &CertificateDer<'_>) -> bool {
+    X509Certificate::from_der(cert.as_ref())
+        .ok()
+        .and_then(|(_, x509)| x509.basic_constraints().ok().flatten().map(|b| b.value.ca))
+        .unwrap_or(false)
 }
 
 /// Inspects `chain` (leaf first) as presented for `name` (the name to match against SANs).
@@ -501,25 +572,35 @@ mod tests {
     }
 }
 
-/// A rustls client configuration for HTTP probes of a target with a `ca_file`: the chain must
-/// verify to the system roots or the file's certificates, and a server certificate that is
-/// byte-for-byte one of the file's is trusted as itself (a self-signed certificate given as
-/// `ca_file`, as curl's `--cacert` does), where webpki alone refuses it as a CA used as an
-/// end entity.
-pub fn http_client_config(ca_file: &Path) -> Result<rustls::ClientConfig, ScanError> {
-    let trust = Trust::load(Some(ca_file))?;
-    let error = |detail: String| ScanError::CaFile {
-        path: ca_file.to_path_buf(),
-        detail,
+/// The rustls client configuration of HTTP probes: the chain must verify to the system
+/// anchors (CA certificates only, as for `tls` probes) or the certificates of `ca_file`, and a
+/// server certificate that is byte-for-byte one of the file's is trusted as itself (a
+/// self-signed certificate given as `ca_file`, as curl's `--cacert` does), where webpki alone
+/// refuses it as a CA used as an end entity. reqwest's own platform verifier is not used: on
+/// Linux it takes every certificate of `/etc/ssl/certs` as a root.
+pub fn http_client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ScanError> {
+    let trust = Trust::load(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // An empty store (a container without ca-certificates, no ca_file) trusts nothing: every
+    // handshake fails on the certificate, as with any other unknown issuer.
+    let webpki = if trust.roots.is_empty() {
+        None
+    } else {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(trust.roots, provider.clone())
+            .build()
+            .ok()
     };
-    let webpki = rustls::client::WebPkiServerVerifier::builder(trust.roots.clone())
-        .build()
-        .map_err(|e| error(e.to_string()))?;
     let verifier = PinnedOrWebPki {
         pinned: trust.pinned,
         webpki,
+        algorithms: provider.signature_verification_algorithms,
     };
-    let mut config = rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ScanError::CaFile {
+            path: ca_file.map(Path::to_path_buf).unwrap_or_default(),
+            detail: e.to_string(),
+        })?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -530,7 +611,8 @@ pub fn http_client_config(ca_file: &Path) -> Result<rustls::ClientConfig, ScanEr
 #[derive(Debug)]
 struct PinnedOrWebPki {
     pinned: Vec<CertificateDer<'static>>,
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
 impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
@@ -549,8 +631,18 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         {
             return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }
-        self.webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
     }
 
     fn verify_tls12_signature(
@@ -559,7 +651,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -568,10 +660,10 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -31,5 +31,6 @@ mod term;
 mod tls;
 mod tls_scan;
 mod tls_servers;
+mod tls_trust;
 mod truncated;
 mod validate;

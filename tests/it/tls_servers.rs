@@ -140,6 +140,22 @@ impl Pki {
         files
     }
 
+    /// A self-signed certificate marked CA:FALSE, as Debian's `ssl-cert` package makes its
+    /// `ssl-cert-snakeoil.pem` (and drops it into `/etc/ssl/certs`).
+    pub fn snakeoil(&self, name: &str) -> Files {
+        let mut params = leaf_params(&LeafSpec::default());
+        params.is_ca = IsCa::ExplicitNoCa;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let files = Files {
+            cert: self.path(&format!("{name}.pem")),
+            key: self.path(&format!("{name}-key.pem")),
+        };
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        files
+    }
+
     /// A self-signed RSA-2048 certificate signed with SHA-1, by the openssl CLI (rcgen
     /// signs with SHA-256 and up only).
     pub fn sha1_self_signed(&self, name: &str) -> Files {
