@@ -12,8 +12,11 @@
 //! `UnknownIssuer`).
 //!
 //! The chain check is webpki's (through rustls): signatures up to an anchor, validity dates,
-//! basic constraints, name constraints, the server-auth key usage. Not checked: revocation
-//! (OCSP, CRL) and Certificate Transparency.
+//! basic constraints, name constraints, the server-auth key usage. RSA signatures with SHA-1
+//! are accepted for the verdict (as `openssl verify` and testssl.sh accept them): the
+//! signature algorithm is a separate fact ([`Certificate::weak_hash`],
+//! [`Certificate::browsers_refuse`]), so a SHA-1 leaf under a trusted CA is a weak signature,
+//! not an untrusted chain. Not checked: revocation (OCSP, CRL) and Certificate Transparency.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -23,7 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls::RootCertStore;
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
+    SignatureVerificationAlgorithm, UnixTime, alg_id,
+};
 use rustls::server::ParsedCertificate;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -53,8 +59,14 @@ pub struct Certificate {
     /// Whether a SAN matches `checked_name` (RFC 6125: the subject CN alone never counts).
     pub hostname_matches: bool,
     /// Whether the chain verifies to a system root or a `ca_file` certificate; the error
-    /// says why not.
+    /// says why not. SHA-1 signatures (RSA) are accepted here: the signature algorithm is
+    /// judged apart, by `forbid_signatures` (`tls/weak-key-or-signature`), as `openssl
+    /// verify` and testssl.sh judge them, so a SHA-1 leaf is one weak-signature finding and
+    /// not also an untrusted chain.
     pub chain_trusted: Result<(), String>,
+    /// Why a browser would refuse this chain whatever the trust verdict says: a SHA-1 (or
+    /// MD5) signature, which browsers have refused since 2017.
+    pub browsers_refuse: Option<String>,
     /// The leaf's public key.
     pub key: Key,
     /// The leaf's signature algorithm, e.g. `sha256WithRSAEncryption`.
@@ -292,6 +304,21 @@ pub(crate) fn inspect(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let (signature, weak_hash) = signature(&x509);
+    let (trusted, sha1_needed) = chain_trusted(chain, trust, now, &x509);
+    let browsers_refuse = match weak_hash {
+        Some(hash) => Some(format!(
+            "browsers refuse it: the leaf is signed with {} ({signature})",
+            if hash == WeakHash::Sha1 {
+                "SHA-1"
+            } else {
+                "MD5"
+            }
+        )),
+        None if sha1_needed => {
+            Some("browsers refuse it: a certificate of its chain is signed with SHA-1".to_string())
+        }
+        None => None,
+    };
     Ok(Certificate {
         subject: printable(&x509.subject().to_string()),
         issuer: printable(&x509.issuer().to_string()),
@@ -304,7 +331,8 @@ pub(crate) fn inspect(
         sans: sans(&x509),
         checked_name: name.to_string(),
         hostname_matches: hostname_matches(leaf, name),
-        chain_trusted: chain_trusted(chain, trust, now, &x509),
+        chain_trusted: trusted,
+        browsers_refuse,
         key: key(&x509),
         signature,
         weak_hash,
@@ -363,36 +391,83 @@ fn hostname_matches(leaf: &CertificateDer<'_>, name: &str) -> bool {
         .is_ok()
 }
 
+/// The trust verdict, and whether the chain verified only with SHA-1 signatures accepted.
 fn chain_trusted(
     chain: &[CertificateDer<'static>],
     trust: &Trust,
     now: SystemTime,
     x509: &X509Certificate<'_>,
-) -> Result<(), String> {
-    let leaf = chain.first().ok_or("no certificate")?;
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-    let verdict = ParsedCertificate::try_from(leaf).and_then(|parsed| {
-        verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &trust.roots,
-            &chain[1..],
-            UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
-            algorithms.all,
-        )
-    });
-    match verdict {
-        Ok(()) => Ok(()),
+) -> (Result<(), String>, bool) {
+    let Some(leaf) = chain.first() else {
+        return (Err("no certificate".into()), false);
+    };
+    let modern = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let verify = |algorithms: &[&dyn SignatureVerificationAlgorithm]| {
+        ParsedCertificate::try_from(leaf).and_then(|parsed| {
+            verify_server_cert_signed_by_trust_anchor(
+                &parsed,
+                &trust.roots,
+                &chain[1..],
+                UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
+                algorithms,
+            )
+        })
+    };
+    let mut with_sha1 = modern.to_vec();
+    with_sha1.push(&RsaPkcs1Sha1);
+    match verify(&with_sha1) {
+        Ok(()) => (Ok(()), verify(modern).is_err()),
         Err(_) if trust.pinned.iter().any(|pin| pin.as_ref() == leaf.as_ref()) => {
             // Trusted as itself: only its dates are left to check.
             let now = unix_secs(now);
             let validity = x509.validity();
             if validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp() {
-                Ok(())
+                (Ok(()), false)
             } else {
-                Err("the certificate given in ca_file is outside its validity period".into())
+                (
+                    Err("the certificate given in ca_file is outside its validity period".into()),
+                    false,
+                )
             }
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => (Err(describe(&e)), false),
+    }
+}
+
+/// RSA PKCS#1 v1.5 signatures with SHA-1 (`sha1WithRSAEncryption`), which webpki no longer
+/// offers, for the trust verdict only (never for a connection that carries data). Issuer
+/// keys of 2048 bits and more, as for the SHA-2 algorithms. ring has no ECDSA with SHA-1, so
+/// an `ecdsa-with-SHA1` signature still makes a chain untrusted.
+#[derive(Debug)]
+struct RsaPkcs1Sha1;
+
+impl SignatureVerificationAlgorithm for RsaPkcs1Sha1 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            public_key,
+        )
+        .verify(message, signature)
+        .map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        // SEQUENCE contents: OID 1.2.840.113549.1.1.5, NULL.
+        const SHA1_WITH_RSA: [u8; 13] = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05, 0x05, 0x00,
+        ];
+        AlgorithmIdentifier::from_slice(&SHA1_WITH_RSA)
     }
 }
 
@@ -412,7 +487,8 @@ fn describe(error: &rustls::Error) -> String {
             E::BadSignature => "a signature in the chain does not verify".into(),
             E::UnsupportedSignatureAlgorithmContext { .. }
             | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-                "a signature in the chain uses an algorithm webpki refuses (SHA-1, MD5 or unknown)"
+                "a signature in the chain uses an algorithm picket cannot verify (MD5, ECDSA \
+                 with SHA-1, RSA under 2048 bits, or unknown)"
                     .into()
             }
             // webpki's CaUsedAsEndEntity reaches rustls only as `Other`.

@@ -156,6 +156,79 @@ impl Pki {
         files
     }
 
+    /// An RSA-2048 CA of its own (SHA-256, CA:TRUE) and an RSA-2048 leaf for `localhost` and
+    /// 127.0.0.1 that it signs with SHA-1, by the openssl CLI: the leaf's files and the CA's
+    /// certificate file.
+    pub fn sha1_issued(&self, name: &str) -> (Files, PathBuf) {
+        let ca = self.path(&format!("{name}-ca.pem"));
+        let ca_key = self.path(&format!("{name}-ca-key.pem"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=picket SHA-1 test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            path_str(&ca_key),
+            "-out",
+            path_str(&ca),
+        ]);
+        let files = Files {
+            cert: self.path(&format!("{name}.pem")),
+            key: self.path(&format!("{name}-key.pem")),
+        };
+        let csr = self.path(&format!("{name}.csr"));
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            path_str(&files.key),
+            "-out",
+            path_str(&csr),
+        ]);
+        let ext = self.path(&format!("{name}.ext"));
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            path_str(&csr),
+            "-CA",
+            path_str(&ca),
+            "-CAkey",
+            path_str(&ca_key),
+            "-set_serial",
+            "7",
+            "-sha1",
+            "-days",
+            "30",
+            "-extfile",
+            path_str(&ext),
+            "-out",
+            path_str(&files.cert),
+        ]);
+        (files, ca)
+    }
+
     /// A self-signed RSA-2048 certificate signed with SHA-1, by the openssl CLI (rcgen
     /// signs with SHA-256 and up only).
     pub fn sha1_self_signed(&self, name: &str) -> Files {

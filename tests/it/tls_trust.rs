@@ -1,13 +1,17 @@
 //! Which certificates are trust anchors: of the system store only CA certificates (a
 //! self-signed server certificate in the certificate directory, like Debian's snakeoil, is
 //! not a root), for `tls` probes and HTTP probes alike; a target's `ca_file` keeps its
-//! `curl --cacert` meaning. The system store is read once per process, so these tests run
+//! `curl --cacert` meaning; and a SHA-1 signature is judged apart from trust. The system store is read once per process, so these tests run
 //! `picket check` as a child with its own `SSL_CERT_FILE` and `SSL_CERT_DIR`.
 
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
-use crate::helpers::{run_picket, texts, workspace};
+use picket::outcome::Outcome;
+use picket::tls_scan::{Endpoint, Plan, WeakHash, scan};
+
+use crate::helpers::{repo_root, run_picket, run_probe_with, texts, workspace};
 use crate::tls_servers::{LeafSpec, Pki};
 
 const OK_PROBE: &str =
@@ -125,4 +129,82 @@ async fn a_self_signed_non_ca_certificate_in_the_system_directory_is_not_a_root(
             assert_eq!(result, "pass", "{name} {probe}: {all}");
         }
     }
+}
+
+/// Regression: a SHA-1-signed leaf whose chain verifies to the given `ca_file` (`openssl
+/// verify` OK, testssl.sh "passed") was graded untrusted (critical) on top of its SHA-1
+/// finding (medium). Trust and the signature algorithm are judged apart.
+#[tokio::test]
+async fn a_sha1_leaf_under_its_ca_file_is_trusted_and_only_its_signature_is_weak() {
+    let pki = Pki::new();
+    let (leaf, ca) = pki.sha1_issued("sha1-leaf");
+    let server = pki.serve(&leaf, &["-cipher", "DEFAULT:@SECLEVEL=0"]).await;
+    let endpoint = Endpoint {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        server_name: Some("localhost".into()),
+        ca_file: Some(ca.clone()),
+    };
+    let report = scan(&endpoint, &Plan::full(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let Some(Ok(cert)) = &report.certificate else {
+        panic!("{:?}", report.certificate)
+    };
+    assert_eq!(cert.signature, "sha1WithRSAEncryption");
+    assert_eq!(cert.weak_hash, Some(WeakHash::Sha1));
+    assert_eq!(cert.chain_trusted, Ok(()));
+    assert!(
+        cert.browsers_refuse
+            .as_deref()
+            .is_some_and(|b| b.contains("SHA-1")),
+        "{cert:?}"
+    );
+
+    let extra = format!(
+        "    tls: {{ ca_file: \"{}\", server_name: localhost }}\n",
+        ca.display()
+    );
+    let url = format!("https://127.0.0.1:{}", server.port);
+    let trust = shipped("tls/certificate-trust");
+    let r = run_probe_with(&url, &extra, &trust).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.outcome);
+    let weak = shipped("tls/weak-key-or-signature");
+    let r = run_probe_with(&url, &extra, &weak).await;
+    let Outcome::Fail(findings) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].observed, "signed with sha1WithRSAEncryption");
+    let detail = findings[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("browsers refuse") && detail.contains("the chain itself verifies"),
+        "{detail}"
+    );
+
+    // Under a CA that did not sign it, it is still untrusted, and the finding says that
+    // browsers would refuse it anyway.
+    let other = format!(
+        "    tls: {{ ca_file: \"{}\", server_name: localhost }}\n",
+        pki.ca_file.display()
+    );
+    let r = run_probe_with(&url, &other, &trust).await;
+    let Outcome::Fail(findings) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert!(
+        findings[0].observed.starts_with("not trusted"),
+        "{findings:?}"
+    );
+    assert!(
+        findings[0]
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("SHA-1")),
+        "{findings:?}"
+    );
+}
+
+fn shipped(id: &str) -> String {
+    std::fs::read_to_string(repo_root().join(format!("probes/{id}.yaml"))).unwrap()
 }
