@@ -29,6 +29,7 @@ mod ssrf;
 mod tcp;
 mod term;
 mod tls;
+mod tls_mtls;
 mod tls_scan;
 mod tls_servers;
 mod tls_trust;

@@ -334,13 +334,24 @@ impl TlsServer {
     /// `gnutls-serv` with `files` and a GnuTLS `priority` string. It has no option to bind
     /// one address: it listens on every interface, and the tests connect to 127.0.0.1 only.
     pub async fn gnutls(files: &Files, priority: &str, log_dir: &Path) -> TlsServer {
+        TlsServer::gnutls_with(files, priority, &[], log_dir).await
+    }
+
+    /// `gnutls-serv` as [`TlsServer::gnutls`], with the extra `args`.
+    pub async fn gnutls_with(
+        files: &Files,
+        priority: &str,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> TlsServer {
         TlsServer::start(log_dir, |port| {
             let mut command = Command::new("gnutls-serv");
             command
                 .args(["--port", &port.to_string()])
                 .args(["--x509certfile", path_str(&files.cert)])
                 .args(["--x509keyfile", path_str(&files.key)])
-                .args(["--priority", priority]);
+                .args(["--priority", priority])
+                .args(args);
             command
         })
         .await
