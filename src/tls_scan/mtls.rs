@@ -150,6 +150,9 @@ fn client_key_exchange(kx: KeyExchange, flight: &Flight) -> Result<Vec<u8>, Stri
                 Ok(PublicKey::RSA(rsa)) => rsa.modulus.iter().skip_while(|&&b| b == 0).count(),
                 _ => return Err("the server's certificate has no RSA key".into()),
             };
+            if !(64..=1024).contains(&len) {
+                return Err(format!("an RSA modulus of {len} bytes"));
+            }
             // Below the modulus (a zero top byte), else random: the server's decryption
             // fails and it goes on with a random premaster, as RFC 5246 7.4.7.1 asks.
             let mut secret = vec![0u8; len];
@@ -380,6 +383,77 @@ mod tests {
         assert_eq!(key_exchange(0x0033), Some(KeyExchange::Dhe)); // DHE_RSA AES128 CBC
         assert_eq!(key_exchange(0x0034), None); // DH_anon: no CertificateRequest possible
         assert_eq!(key_exchange(0x1301), None); // TLS 1.3
+    }
+
+    /// A loopback server that answers the ClientHello with `flight` and then closes.
+    async fn against(flight: Vec<u8>) -> Result<bool, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut hello = [0u8; 4096];
+                let _ = socket.read(&mut hello).await;
+                let _ = socket.write_all(&flight).await;
+            }
+        });
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let verdict = tokio::time::timeout(std::time::Duration::from_secs(5), decide(stream, None))
+            .await
+            .map_err(|_| "hung".to_string())?;
+        let _ = server.await;
+        verdict
+    }
+
+    fn server_hello(suite: u16) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(0);
+        body.extend_from_slice(&suite.to_be_bytes());
+        body.push(0);
+        message(2, &body)
+    }
+
+    #[tokio::test]
+    async fn hostile_or_odd_flights_give_reasons_not_panics() {
+        // No CertificateRequest before ServerHelloDone: the server does not ask.
+        let mut plain = server_hello(0x002f);
+        plain.extend_from_slice(&message(14, &[]));
+        assert_eq!(against(record(22, 0x0303, &plain)).await, Ok(false));
+
+        // It asks, but an RSA suite without a certificate leaves nothing to encrypt to.
+        let mut asks = server_hello(0x002f);
+        asks.extend_from_slice(&message(13, &[1, 1, 0, 0, 0, 0]));
+        asks.extend_from_slice(&message(14, &[]));
+        let why = against(record(22, 0x0303, &asks)).await.unwrap_err();
+        assert!(why.contains("no server certificate"), "{why}");
+
+        // An ECDHE suite on a curve picket cannot make a key for (x448).
+        let mut x448 = server_hello(0xc013);
+        x448.extend_from_slice(&message(12, &[3, 0x00, 0x1e, 1, 0]));
+        x448.extend_from_slice(&message(13, &[1, 1, 0, 0, 0, 0]));
+        x448.extend_from_slice(&message(14, &[]));
+        let why = against(record(22, 0x0303, &x448)).await.unwrap_err();
+        assert!(why.contains("0x001e"), "{why}");
+
+        // Not TLS, a truncated hello, an alert, silence then a close, a suite not offered.
+        let mut truncated = record(22, 0x0303, &server_hello(0x002f));
+        truncated.truncate(20);
+        let mut unoffered = server_hello(0x0034);
+        unoffered.extend_from_slice(&message(13, &[1, 1, 0, 0, 0, 0]));
+        unoffered.extend_from_slice(&message(14, &[]));
+        for flight in [
+            b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
+            truncated,
+            record(21, 0x0303, &[2, 40]),
+            Vec::new(),
+            record(22, 0x0303, &unoffered),
+            record(22, 0x0303, &[2, 0xff, 0xff, 0xff]),
+        ] {
+            assert!(against(flight).await.is_err());
+        }
     }
 
     #[test]
