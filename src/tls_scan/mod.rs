@@ -28,7 +28,8 @@
 //! whole scan the timeout; a step that runs out of time is reported unknown, not failed.
 //! A hand-built handshake reads at most 48 KiB, the rustls one 64 KiB; every parse is
 //! bounded and fallible. A full plan against a modern server costs 7 handshakes; each weak
-//! suite accepted adds one, and at most [`MAX_HANDSHAKES`] are made.
+//! suite accepted adds one, and the mTLS test one more when rustls cannot connect; at most
+//! [`MAX_HANDSHAKES`] are made.
 //!
 //! # What it cannot detect
 //! - SSLv2: no SSLv2 hello is sent (no supported server still speaks it by default).
@@ -652,7 +653,7 @@ impl Session {
             let stream = TcpStream::connect(addr)
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            mtls::decide(stream, sni.as_deref()).await
+            mtls::decide(stream, sni.as_deref(), until).await
         };
         match tokio::time::timeout_at(until, attempt).await {
             Ok(verdict) => verdict.map_err(Undecided),

@@ -73,8 +73,13 @@ const REFUSALS: [u8; 7] = [40, 41, 42, 43, 46, 49, 116];
 const PAST_CERTIFICATE: [u8; 3] = [20, 21, 51];
 
 /// Runs the hand-built handshake on `stream` and says whether the server requires a client
-/// certificate. The caller bounds the time.
-pub(crate) async fn decide(mut stream: TcpStream, sni: Option<&str>) -> Result<bool, String> {
+/// certificate. The caller bounds the time by `until`, which also caps the wait for the
+/// server's word on the empty Certificate (half of what is left at that point).
+pub(crate) async fn decide(
+    mut stream: TcpStream,
+    sni: Option<&str>,
+    until: tokio::time::Instant,
+) -> Result<bool, String> {
     let offer: Vec<u16> = suites::all_before_tls13(true)
         .into_iter()
         .filter(|&id| key_exchange(id).is_some())
@@ -104,7 +109,9 @@ pub(crate) async fn decide(mut stream: TcpStream, sni: Option<&str>) -> Result<b
         .write_all(&record(22, version, &message(11, &[0, 0, 0])))
         .await
         .map_err(|e| format!("sending the empty client Certificate: {e}"))?;
-    match tokio::time::timeout(FIRST_WORD, reader.next_alert(&mut stream)).await {
+    let left = until.saturating_duration_since(tokio::time::Instant::now());
+    let wait = FIRST_WORD.min(left / 2);
+    match tokio::time::timeout(wait, reader.next_alert(&mut stream)).await {
         Ok(Ok(_)) => return Ok(true),
         Ok(Err(e)) => return Err(e),
         Err(_) => {} // silence: it waits for the rest
@@ -400,9 +407,16 @@ mod tests {
             }
         });
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let verdict = tokio::time::timeout(std::time::Duration::from_secs(5), decide(stream, None))
-            .await
-            .map_err(|_| "hung".to_string())?;
+        let verdict = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            decide(
+                stream,
+                None,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+            ),
+        )
+        .await
+        .map_err(|_| "hung".to_string())?;
         let _ = server.await;
         verdict
     }

@@ -1,5 +1,5 @@
-//! mTLS enforcement (`tls/mtls-required`) on servers rustls cannot talk to: CBC-only,
-//! static-RSA-only, RC4-only and TLS 1.0-only servers, decided with the engine's hand-built
+//! mTLS enforcement (`tls/mtls-required`) on servers rustls cannot talk to: CBC-only (ECDHE,
+//! static RSA, DHE), NULL-only, RC4-only and TLS 1.0-only servers, decided with the engine's hand-built
 //! handshake that sends an empty client Certificate.
 //!
 //! Debian's OpenSSL 3.0 has no RC4 or 3DES suites even at `@SECLEVEL=0` (`openssl ciphers -v
@@ -69,7 +69,7 @@ async fn mtls_is_decided_on_servers_rustls_cannot_talk_to() {
     let pki = Pki::new();
     let rsa = rsa_leaf(&pki, "rsa");
     let ec = pki.leaf("ec", LeafSpec::default());
-    let cases: [(&str, &Files, &[&str]); 4] = [
+    let cases: [(&str, &Files, &[&str]); 5] = [
         // CBC with ECDHE (an x25519 key share in the ClientKeyExchange).
         (
             "ECDHE-ECDSA CBC",
@@ -92,6 +92,17 @@ async fn mtls_is_decided_on_servers_rustls_cannot_talk_to() {
             "DHE-RSA CBC",
             &rsa,
             &["-max_protocol", "TLSv1.2", "-cipher", "DHE-RSA-AES128-SHA"],
+        ),
+        // NULL encryption: the Finished fails on its MAC all the same.
+        (
+            "ECDHE-RSA NULL",
+            &rsa,
+            &[
+                "-max_protocol",
+                "TLSv1.2",
+                "-cipher",
+                "ECDHE-RSA-NULL-SHA:@SECLEVEL=0",
+            ],
         ),
         // TLS 1.0 only.
         (
