@@ -198,9 +198,13 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                                 )
                             })
                         }
+                        // Trust and the signature algorithm are judged apart: a SHA-1 chain
+                        // that verifies is trusted, and the finding (if any) says that
+                        // browsers refuse it.
                         CertTest::ChainTrusted(want) => {
-                            (cert.chain_trusted.is_ok() != *want).then(|| {
-                                finding(
+                            (cert.chain_trusted.is_ok() != *want).then(|| Finding {
+                                detail: cert.browsers_refuse.clone(),
+                                ..finding(
                                     "certificate chain trusted",
                                     "a chain to the system roots or the target's ca_file".into(),
                                     match &cert.chain_trusted {
@@ -232,8 +236,15 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                                         || (f == "md5" && *h == WeakHash::Md5)
                                 })
                             })
-                            .map(|_| {
-                                finding(
+                            .map(|_| Finding {
+                                detail: cert.browsers_refuse.as_ref().map(|refuse| {
+                                    let trust = match &cert.chain_trusted {
+                                        Ok(()) => "the chain itself verifies".to_string(),
+                                        Err(e) => format!("the chain is not trusted either: {e}"),
+                                    };
+                                    format!("{refuse}; {trust}")
+                                }),
+                                ..finding(
                                     "certificate signature hash strong enough",
                                     format!("no {} signature", forbid.join(" or ")),
                                     format!("signed with {}", cert.signature),

@@ -424,10 +424,19 @@ pub(super) fn client(
         if certs.is_empty() {
             return Err(ca_error("no certificates in file".into()));
         }
-        // The same trust as the tls probes: system roots plus the file, and a self-signed
+        // The same trust as the tls probes: system anchors plus the file, and a self-signed
         // server certificate given in the file trusted as itself.
+        let tls = crate::tls_scan::cert::http_client_config(Some(path))
+            .map_err(|e| ca_error(e.to_string()))?;
+        builder = builder.tls_backend_preconfigured(tls);
+    } else {
+        // The system anchors as the tls probes take them (CA certificates only), not
+        // reqwest's platform verifier, which trusts every file of /etc/ssl/certs.
         let tls =
-            crate::tls_scan::cert::http_client_config(path).map_err(|e| ca_error(e.to_string()))?;
+            crate::tls_scan::cert::http_client_config(None).map_err(|e| SetupError::Client {
+                target: target.name.clone(),
+                detail: e.to_string(),
+            })?;
         builder = builder.tls_backend_preconfigured(tls);
     }
     builder.build().map_err(|e| SetupError::Client {

@@ -1,16 +1,22 @@
 //! What the server's certificate says, and whether its chain is trusted.
 //!
-//! Trust anchors are the operating system's store, read once per process with
-//! `rustls-native-certs` (the store reqwest's platform verifier uses on Linux, so a target the
-//! HTTP probes trust is trusted here too, internal CAs installed by the operator included),
-//! plus the certificates of the target's `ca_file`. A certificate of `ca_file` that is
+//! Trust anchors are the operating system's store, read once per process, plus the
+//! certificates of the target's `ca_file`. Of the system store only CA certificates count
+//! (the distribution's bundle file, and the CA:TRUE certificates of the certificate
+//! directory, see [`system_anchors`]): a self-signed server certificate dropped into
+//! `/etc/ssl/certs`, like Debian's snakeoil, is not a root. The HTTP probes use the same
+//! anchors ([`http_client_config`]), so a target they trust is trusted here too, internal CAs
+//! installed by the operator included. A certificate of `ca_file` that is
 //! byte-for-byte the server's leaf is trusted as itself, as `curl --cacert` trusts a
 //! self-signed server certificate; webpki alone would refuse it (`CaUsedAsEndEntity`,
 //! `UnknownIssuer`).
 //!
 //! The chain check is webpki's (through rustls): signatures up to an anchor, validity dates,
-//! basic constraints, name constraints, the server-auth key usage. Not checked: revocation
-//! (OCSP, CRL) and Certificate Transparency.
+//! basic constraints, name constraints, the server-auth key usage. RSA signatures with SHA-1
+//! are accepted for the verdict (as `openssl verify` and testssl.sh accept them): the
+//! signature algorithm is a separate fact ([`Certificate::weak_hash`],
+//! [`Certificate::browsers_refuse`]), so a SHA-1 leaf under a trusted CA is a weak signature,
+//! not an untrusted chain. Not checked: revocation (OCSP, CRL) and Certificate Transparency.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -20,7 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls::RootCertStore;
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
+    SignatureVerificationAlgorithm, UnixTime, alg_id,
+};
 use rustls::server::ParsedCertificate;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -50,8 +59,14 @@ pub struct Certificate {
     /// Whether a SAN matches `checked_name` (RFC 6125: the subject CN alone never counts).
     pub hostname_matches: bool,
     /// Whether the chain verifies to a system root or a `ca_file` certificate; the error
-    /// says why not.
+    /// says why not. SHA-1 signatures (RSA) are accepted here: the signature algorithm is
+    /// judged apart, by `forbid_signatures` (`tls/weak-key-or-signature`), as `openssl
+    /// verify` and testssl.sh judge them, so a SHA-1 leaf is one weak-signature finding and
+    /// not also an untrusted chain.
     pub chain_trusted: Result<(), String>,
+    /// Why a browser would refuse this chain whatever the trust verdict says: a SHA-1 (or
+    /// MD5) signature, which browsers have refused since 2017.
+    pub browsers_refuse: Option<String>,
     /// The leaf's public key.
     pub key: Key,
     /// The leaf's signature algorithm, e.g. `sha256WithRSAEncryption`.
@@ -185,13 +200,13 @@ impl Trust {
     }
 }
 
-/// The operating system's trust store, read once: certificates that fail to parse are
+/// The operating system's trust anchors, read once: certificates that fail to parse are
 /// skipped (and logged), as browsers do.
 fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {
-            let found = rustls_native_certs::load_native_certs();
+            let found = system_anchors();
             for error in &found.errors {
                 tracing::warn!(error = %error, "system trust store: a certificate was skipped");
             }
@@ -200,6 +215,74 @@ fn system_roots() -> Arc<RootCertStore> {
             Arc::new(roots)
         })
         .clone()
+}
+
+/// The anchors of the system store on Unix (not macOS): every certificate of the
+/// distribution's bundle file, and of the certificate directories only the CA certificates
+/// (basicConstraints CA:TRUE). The directories hold more than anchors: Debian's `ssl-cert`
+/// package drops its self-signed `ssl-cert-snakeoil.pem` (CA:FALSE) into `/etc/ssl/certs`,
+/// and taking it as a root would make every server that serves it trusted. The bundle
+/// (`ca-certificates.crt`) is what `update-ca-certificates` builds from the anchors the
+/// administrator chose, so all of it counts. The places are rustls-native-certs' (and
+/// OpenSSL's): `SSL_CERT_FILE` and `SSL_CERT_DIR` when either is set, else the usual paths.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn system_anchors() -> rustls_native_certs::CertificateResult {
+    let file = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| {
+            std::env::split_paths(&dirs)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (file, dirs) = if file.is_some() || !dirs.is_empty() {
+        (file, dirs)
+    } else {
+        let probed = openssl_probe::probe();
+        (probed.cert_file, probed.cert_dir)
+    };
+    let mut out = match &file {
+        Some(file) => rustls_native_certs::load_certs_from_paths(Some(file), None),
+        None => rustls_native_certs::CertificateResult::default(),
+    };
+    let mut not_ca = 0usize;
+    for dir in &dirs {
+        let found = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+        out.errors.extend(found.errors);
+        for cert in found.certs {
+            if out.certs.contains(&cert) {
+                continue;
+            }
+            if is_ca(&cert) {
+                out.certs.push(cert);
+            } else {
+                not_ca += 1;
+            }
+        }
+    }
+    if not_ca > 0 {
+        tracing::info!(
+            certificates = not_ca,
+            "system trust store: certificates in the certificate directory that are not CA \
+             certificates (CA:TRUE) are not trust anchors"
+        );
+    }
+    out
+}
+
+/// The OS's own store (macOS keychain, Windows certificate store) holds anchors only.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn system_anchors() -> rustls_native_certs::CertificateResult {
+    rustls_native_certs::load_native_certs()
+}
+
+/// Whether `cert` says it is a CA (basicConstraints CA:TRUE).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn is_ca(cert: &CertificateDer<'_>) -> bool {
+    X509Certificate::from_der(cert.as_ref())
+        .ok()
+        .and_then(|(_, x509)| x509.basic_constraints().ok().flatten().map(|b| b.value.ca))
+        .unwrap_or(false)
 }
 
 /// Inspects `chain` (leaf first) as presented for `name` (the name to match against SANs).
@@ -221,6 +304,21 @@ pub(crate) fn inspect(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let (signature, weak_hash) = signature(&x509);
+    let (trusted, sha1_needed) = chain_trusted(chain, trust, now, &x509);
+    let browsers_refuse = match weak_hash {
+        Some(hash) => Some(format!(
+            "browsers refuse it: the leaf is signed with {} ({signature})",
+            if hash == WeakHash::Sha1 {
+                "SHA-1"
+            } else {
+                "MD5"
+            }
+        )),
+        None if sha1_needed => {
+            Some("browsers refuse it: a certificate of its chain is signed with SHA-1".to_string())
+        }
+        None => None,
+    };
     Ok(Certificate {
         subject: printable(&x509.subject().to_string()),
         issuer: printable(&x509.issuer().to_string()),
@@ -233,7 +331,8 @@ pub(crate) fn inspect(
         sans: sans(&x509),
         checked_name: name.to_string(),
         hostname_matches: hostname_matches(leaf, name),
-        chain_trusted: chain_trusted(chain, trust, now, &x509),
+        chain_trusted: trusted,
+        browsers_refuse,
         key: key(&x509),
         signature,
         weak_hash,
@@ -292,36 +391,83 @@ fn hostname_matches(leaf: &CertificateDer<'_>, name: &str) -> bool {
         .is_ok()
 }
 
+/// The trust verdict, and whether the chain verified only with SHA-1 signatures accepted.
 fn chain_trusted(
     chain: &[CertificateDer<'static>],
     trust: &Trust,
     now: SystemTime,
     x509: &X509Certificate<'_>,
-) -> Result<(), String> {
-    let leaf = chain.first().ok_or("no certificate")?;
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-    let verdict = ParsedCertificate::try_from(leaf).and_then(|parsed| {
-        verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &trust.roots,
-            &chain[1..],
-            UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
-            algorithms.all,
-        )
-    });
-    match verdict {
-        Ok(()) => Ok(()),
+) -> (Result<(), String>, bool) {
+    let Some(leaf) = chain.first() else {
+        return (Err("no certificate".into()), false);
+    };
+    let modern = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let verify = |algorithms: &[&dyn SignatureVerificationAlgorithm]| {
+        ParsedCertificate::try_from(leaf).and_then(|parsed| {
+            verify_server_cert_signed_by_trust_anchor(
+                &parsed,
+                &trust.roots,
+                &chain[1..],
+                UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default()),
+                algorithms,
+            )
+        })
+    };
+    let mut with_sha1 = modern.to_vec();
+    with_sha1.push(&RsaPkcs1Sha1);
+    match verify(&with_sha1) {
+        Ok(()) => (Ok(()), verify(modern).is_err()),
         Err(_) if trust.pinned.iter().any(|pin| pin.as_ref() == leaf.as_ref()) => {
             // Trusted as itself: only its dates are left to check.
             let now = unix_secs(now);
             let validity = x509.validity();
             if validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp() {
-                Ok(())
+                (Ok(()), false)
             } else {
-                Err("the certificate given in ca_file is outside its validity period".into())
+                (
+                    Err("the certificate given in ca_file is outside its validity period".into()),
+                    false,
+                )
             }
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => (Err(describe(&e)), false),
+    }
+}
+
+/// RSA PKCS#1 v1.5 signatures with SHA-1 (`sha1WithRSAEncryption`), which webpki no longer
+/// offers, for the trust verdict only (never for a connection that carries data). Issuer
+/// keys of 2048 bits and more, as for the SHA-2 algorithms. ring has no ECDSA with SHA-1, so
+/// an `ecdsa-with-SHA1` signature still makes a chain untrusted.
+#[derive(Debug)]
+struct RsaPkcs1Sha1;
+
+impl SignatureVerificationAlgorithm for RsaPkcs1Sha1 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            public_key,
+        )
+        .verify(message, signature)
+        .map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        // SEQUENCE contents: OID 1.2.840.113549.1.1.5, NULL.
+        const SHA1_WITH_RSA: [u8; 13] = [
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05, 0x05, 0x00,
+        ];
+        AlgorithmIdentifier::from_slice(&SHA1_WITH_RSA)
     }
 }
 
@@ -341,7 +487,8 @@ fn describe(error: &rustls::Error) -> String {
             E::BadSignature => "a signature in the chain does not verify".into(),
             E::UnsupportedSignatureAlgorithmContext { .. }
             | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-                "a signature in the chain uses an algorithm webpki refuses (SHA-1, MD5 or unknown)"
+                "a signature in the chain uses an algorithm picket cannot verify (MD5, ECDSA \
+                 with SHA-1, RSA under 2048 bits, or unknown)"
                     .into()
             }
             // webpki's CaUsedAsEndEntity reaches rustls only as `Other`.
@@ -501,25 +648,35 @@ mod tests {
     }
 }
 
-/// A rustls client configuration for HTTP probes of a target with a `ca_file`: the chain must
-/// verify to the system roots or the file's certificates, and a server certificate that is
-/// byte-for-byte one of the file's is trusted as itself (a self-signed certificate given as
-/// `ca_file`, as curl's `--cacert` does), where webpki alone refuses it as a CA used as an
-/// end entity.
-pub fn http_client_config(ca_file: &Path) -> Result<rustls::ClientConfig, ScanError> {
-    let trust = Trust::load(Some(ca_file))?;
-    let error = |detail: String| ScanError::CaFile {
-        path: ca_file.to_path_buf(),
-        detail,
+/// The rustls client configuration of HTTP probes: the chain must verify to the system
+/// anchors (CA certificates only, as for `tls` probes) or the certificates of `ca_file`, and a
+/// server certificate that is byte-for-byte one of the file's is trusted as itself (a
+/// self-signed certificate given as `ca_file`, as curl's `--cacert` does), where webpki alone
+/// refuses it as a CA used as an end entity. reqwest's own platform verifier is not used: on
+/// Linux it takes every certificate of `/etc/ssl/certs` as a root.
+pub fn http_client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, ScanError> {
+    let trust = Trust::load(ca_file)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // An empty store (a container without ca-certificates, no ca_file) trusts nothing: every
+    // handshake fails on the certificate, as with any other unknown issuer.
+    let webpki = if trust.roots.is_empty() {
+        None
+    } else {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(trust.roots, provider.clone())
+            .build()
+            .ok()
     };
-    let webpki = rustls::client::WebPkiServerVerifier::builder(trust.roots.clone())
-        .build()
-        .map_err(|e| error(e.to_string()))?;
     let verifier = PinnedOrWebPki {
         pinned: trust.pinned,
         webpki,
+        algorithms: provider.signature_verification_algorithms,
     };
-    let mut config = rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ScanError::CaFile {
+            path: ca_file.map(Path::to_path_buf).unwrap_or_default(),
+            detail: e.to_string(),
+        })?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -530,7 +687,8 @@ pub fn http_client_config(ca_file: &Path) -> Result<rustls::ClientConfig, ScanEr
 #[derive(Debug)]
 struct PinnedOrWebPki {
     pinned: Vec<CertificateDer<'static>>,
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    webpki: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
 impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
@@ -549,8 +707,18 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         {
             return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }
-        self.webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
     }
 
     fn verify_tls12_signature(
@@ -559,7 +727,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -568,10 +736,10 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -346,7 +346,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn parse_server_hello(body: &[u8]) -> Result<ServerHello, &'static str> {
+pub(super) fn parse_server_hello(body: &[u8]) -> Result<ServerHello, &'static str> {
     let mut r = Reader(body);
     let legacy_version = r.u16()?;
     let random = r.take(32)?;
@@ -380,7 +380,7 @@ fn parse_server_hello(body: &[u8]) -> Result<ServerHello, &'static str> {
 
 /// The DER certificates of a TLS 1.2 Certificate message, at most [`MAX_CHAIN`], stopping at
 /// the first malformed entry.
-fn parse_certificates(body: &[u8]) -> Vec<Vec<u8>> {
+pub(super) fn parse_certificates(body: &[u8]) -> Vec<Vec<u8>> {
     let mut chain = Vec::new();
     let mut r = Reader(body);
     let Ok(total) = r.u24() else { return chain };

@@ -28,7 +28,8 @@
 //! whole scan the timeout; a step that runs out of time is reported unknown, not failed.
 //! A hand-built handshake reads at most 48 KiB, the rustls one 64 KiB; every parse is
 //! bounded and fallible. A full plan against a modern server costs 7 handshakes; each weak
-//! suite accepted adds one, and at most [`MAX_HANDSHAKES`] are made.
+//! suite accepted adds one, and the mTLS test one more when rustls cannot connect; at most
+//! [`MAX_HANDSHAKES`] are made.
 //!
 //! # What it cannot detect
 //! - SSLv2: no SSLv2 hello is sent (no supported server still speaks it by default).
@@ -45,6 +46,9 @@
 //!   modern client gets for the SNI sent; a server with several certificates (RSA and
 //!   ECDSA) may show others to older clients. Without `server_name`, an IP-literal host
 //!   sends no SNI and gets the server's default certificate.
+//! - mTLS on servers rustls cannot talk to (legacy suites or versions only) is decided with a
+//!   hand-built TLS 1.0–1.2 handshake that sends an empty client Certificate ([`mtls`]
+//!   explains what can be told without the key exchange); not at SSLv3.
 //! - mTLS: only the handshake is judged. A server that asks for a certificate only on a
 //!   renegotiation for some paths (TLS 1.2 per-location client auth), or that checks it at
 //!   the HTTP layer, is reported as not requiring one. In TLS 1.3 a server that says
@@ -54,6 +58,7 @@
 pub mod cert;
 pub mod hello;
 pub mod modern;
+mod mtls;
 pub mod suites;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -521,9 +526,24 @@ async fn scan_until(
         }
     };
     let negotiated = negotiated(modern.negotiated, &protocols);
-    let client_cert_required = plan
-        .client_cert_required
-        .then(|| modern.client_cert_required.clone().map_err(Undecided));
+    let client_cert_required = if plan.client_cert_required {
+        Some(match modern.client_cert_required.clone() {
+            Ok(required) => Ok(required),
+            // rustls could not complete a handshake (legacy suites or versions only): ask
+            // with a hand-built one.
+            Err(why) if modern.negotiated.is_none() => {
+                session.legacy_mtls().await.map_err(|legacy| {
+                    Undecided(format!(
+                        "{why}; a hand-built TLS 1.0–1.2 handshake could not decide either: \
+                         {legacy}"
+                    ))
+                })
+            }
+            Err(why) => Err(Undecided(why)),
+        })
+    } else {
+        None
+    };
     if !plan.protocols {
         protocols.clear();
     }
@@ -589,17 +609,7 @@ impl Session {
         suites: &[u16],
         want_chain: bool,
     ) -> Result<Answer, Undecided> {
-        if self.handshakes >= MAX_HANDSHAKES {
-            return Err(Undecided(format!(
-                "handshake budget of {MAX_HANDSHAKES} spent"
-            )));
-        }
-        let now = Instant::now();
-        if now >= self.deadline {
-            return Err(Undecided("the scan's timeout was reached first".into()));
-        }
-        self.handshakes += 1;
-        let until = self.deadline.min(now + self.step);
+        let (now, until) = self.admit()?;
         let hello = hello::client_hello(protocol, suites, self.sni.as_deref());
         let addr = self.addr;
         let attempt = async move {
@@ -610,6 +620,43 @@ impl Session {
         };
         match tokio::time::timeout_at(until, attempt).await {
             Ok(answer) => answer,
+            Err(_) => Err(Undecided(format!(
+                "no answer within {} ms",
+                until.saturating_duration_since(now).as_millis()
+            ))),
+        }
+    }
+
+    /// Counts one more handshake within the budget and the deadline: its start and the
+    /// time it may take until.
+    fn admit(&mut self) -> Result<(Instant, Instant), Undecided> {
+        if self.handshakes >= MAX_HANDSHAKES {
+            return Err(Undecided(format!(
+                "handshake budget of {MAX_HANDSHAKES} spent"
+            )));
+        }
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(Undecided("the scan's timeout was reached first".into()));
+        }
+        self.handshakes += 1;
+        Ok((now, self.deadline.min(now + self.step)))
+    }
+
+    /// Whether a client without a certificate gets in, by a hand-built TLS 1.0–1.2
+    /// handshake that sends an empty client Certificate ([`mtls`]).
+    async fn legacy_mtls(&mut self) -> Result<bool, Undecided> {
+        let (now, until) = self.admit()?;
+        let addr = self.addr;
+        let sni = self.sni.clone();
+        let attempt = async move {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            mtls::decide(stream, sni.as_deref(), until).await
+        };
+        match tokio::time::timeout_at(until, attempt).await {
+            Ok(verdict) => verdict.map_err(Undecided),
             Err(_) => Err(Undecided(format!(
                 "no answer within {} ms",
                 until.saturating_duration_since(now).as_millis()

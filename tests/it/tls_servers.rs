@@ -140,6 +140,95 @@ impl Pki {
         files
     }
 
+    /// A self-signed certificate marked CA:FALSE, as Debian's `ssl-cert` package makes its
+    /// `ssl-cert-snakeoil.pem` (and drops it into `/etc/ssl/certs`).
+    pub fn snakeoil(&self, name: &str) -> Files {
+        let mut params = leaf_params(&LeafSpec::default());
+        params.is_ca = IsCa::ExplicitNoCa;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let files = Files {
+            cert: self.path(&format!("{name}.pem")),
+            key: self.path(&format!("{name}-key.pem")),
+        };
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        files
+    }
+
+    /// An RSA-2048 CA of its own (SHA-256, CA:TRUE) and an RSA-2048 leaf for `localhost` and
+    /// 127.0.0.1 that it signs with SHA-1, by the openssl CLI: the leaf's files and the CA's
+    /// certificate file.
+    pub fn sha1_issued(&self, name: &str) -> (Files, PathBuf) {
+        let ca = self.path(&format!("{name}-ca.pem"));
+        let ca_key = self.path(&format!("{name}-ca-key.pem"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=picket SHA-1 test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            path_str(&ca_key),
+            "-out",
+            path_str(&ca),
+        ]);
+        let files = Files {
+            cert: self.path(&format!("{name}.pem")),
+            key: self.path(&format!("{name}-key.pem")),
+        };
+        let csr = self.path(&format!("{name}.csr"));
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            path_str(&files.key),
+            "-out",
+            path_str(&csr),
+        ]);
+        let ext = self.path(&format!("{name}.ext"));
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            path_str(&csr),
+            "-CA",
+            path_str(&ca),
+            "-CAkey",
+            path_str(&ca_key),
+            "-set_serial",
+            "7",
+            "-sha1",
+            "-days",
+            "30",
+            "-extfile",
+            path_str(&ext),
+            "-out",
+            path_str(&files.cert),
+        ]);
+        (files, ca)
+    }
+
     /// A self-signed RSA-2048 certificate signed with SHA-1, by the openssl CLI (rcgen
     /// signs with SHA-256 and up only).
     pub fn sha1_self_signed(&self, name: &str) -> Files {
@@ -245,13 +334,24 @@ impl TlsServer {
     /// `gnutls-serv` with `files` and a GnuTLS `priority` string. It has no option to bind
     /// one address: it listens on every interface, and the tests connect to 127.0.0.1 only.
     pub async fn gnutls(files: &Files, priority: &str, log_dir: &Path) -> TlsServer {
+        TlsServer::gnutls_with(files, priority, &[], log_dir).await
+    }
+
+    /// `gnutls-serv` as [`TlsServer::gnutls`], with the extra `args`.
+    pub async fn gnutls_with(
+        files: &Files,
+        priority: &str,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> TlsServer {
         TlsServer::start(log_dir, |port| {
             let mut command = Command::new("gnutls-serv");
             command
                 .args(["--port", &port.to_string()])
                 .args(["--x509certfile", path_str(&files.cert)])
                 .args(["--x509keyfile", path_str(&files.key)])
-                .args(["--priority", priority]);
+                .args(["--priority", priority])
+                .args(args);
             command
         })
         .await
