@@ -470,11 +470,12 @@ async fn main() -> ExitCode {
             .await,
         );
     }
-    // The demo prints regressions itself; the service's own log lines would repeat them.
+    // The demo prints regressions itself; the service's own log lines would repeat them. The
+    // one-shot commands print their results on stdout: their log shows warnings only.
     let default = if matches!(cli.command, Command::Demo { .. }) {
         "warn,picket::transition=off"
     } else {
-        picket::logging::DEFAULT
+        "warn"
     };
     init_logging(cli.log.as_deref(), default, cli.log_format, None);
     let mut out = std::io::stdout();

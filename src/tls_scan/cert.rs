@@ -261,7 +261,7 @@ fn system_anchors() -> rustls_native_certs::CertificateResult {
         }
     }
     if not_ca > 0 {
-        tracing::info!(
+        tracing::debug!(
             certificates = not_ca,
             "system trust store: certificates in the certificate directory that are not CA \
              certificates (CA:TRUE) are not trust anchors"
