@@ -213,11 +213,12 @@ impl SameSite {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The value as `Set-Cookie` writes it.
+    fn name(self) -> &'static str {
         match self {
-            SameSite::None => "none",
-            SameSite::Lax => "lax",
-            SameSite::Strict => "strict",
+            SameSite::None => "None",
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
         }
     }
 }
@@ -1521,6 +1522,7 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
         // The name and the SameSite value come from the target: `Finding::redacted` scrubs
         // and clips them like any observation.
         let label = format!("cookie {}", cookie.name);
+        let set = format!("Set-Cookie {}", cookie.name);
         let mut push = |check: String, expected: String, observed: String| {
             findings.push(Finding {
                 check,
@@ -1538,8 +1540,8 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
             if !has {
                 push(
                     format!("{label} has the {flag_name} flag"),
-                    format!("Set-Cookie {} with {flag_name}", cookie.name),
-                    format!("Set-Cookie {} without {flag_name}", cookie.name),
+                    format!("{set} with {flag_name}"),
+                    format!("{set} without {flag_name}"),
                 );
             }
         }
@@ -1555,31 +1557,31 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
             };
             if weak {
                 push(
-                    format!("{label} samesite at least {}", min.as_str()),
-                    format!("samesite {} or stricter", min.as_str()),
+                    format!("{label} has SameSite {} or stricter", min.name()),
+                    format!("{set} with SameSite={} or stricter", min.name()),
                     match observed {
                         Ok(level) if cookie.same_site.is_none() => {
-                            format!("no samesite (treated as {})", level.as_str())
+                            format!("{set} without SameSite (treated as {})", level.name())
                         }
-                        Ok(level) => format!("samesite {}", level.as_str()),
-                        Err(raw) => format!("invalid samesite {raw:?}"),
+                        Ok(level) => format!("{set} with SameSite={}", level.name()),
+                        Err(raw) => format!("{set} with an invalid SameSite {raw:?}"),
                     },
                 );
             }
         }
         if *samesite_valid {
             let observed = match &cookie.same_site {
-                Some(Err(raw)) => Some(format!("invalid samesite {raw:?}")),
+                Some(Err(raw)) => Some(format!("{set} with an invalid SameSite {raw:?}")),
                 // Browsers reject a SameSite=None cookie without Secure.
                 Some(Ok(SameSite::None)) if !cookie.secure => {
-                    Some("samesite none without secure".to_string())
+                    Some(format!("{set} with SameSite=None but without Secure"))
                 }
                 _ => None,
             };
             if let Some(observed) = observed {
                 push(
-                    format!("{label} has a valid samesite"),
-                    "samesite strict, lax, or none with secure".to_string(),
+                    format!("{label} has a valid SameSite"),
+                    format!("{set} with SameSite Strict, Lax, or None with Secure"),
                     observed,
                 );
             }
@@ -1587,8 +1589,8 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
         if *prefix_rules && let Some((prefix, expected, broken)) = prefix_violations(&cookie) {
             push(
                 format!("{label} keeps the {prefix} prefix rules"),
-                expected.to_string(),
-                broken.join("; "),
+                format!("{set} with {expected}"),
+                format!("{set} {}", list_words(&broken, "and")),
             );
         }
     }
@@ -1602,20 +1604,20 @@ fn prefix_violations(cookie: &SetCookie) -> Option<(&'static str, &'static str, 
     let lower = cookie.name.to_ascii_lowercase();
     let mut broken = Vec::new();
     if !cookie.secure {
-        broken.push("missing secure".to_string());
+        broken.push("without Secure".to_string());
     }
     let (prefix, expected) = if lower.starts_with("__host-") {
         match cookie.path.as_deref() {
             Some("/") => {}
-            Some(path) => broken.push(format!("path {path:?}")),
-            None => broken.push("no path".to_string()),
+            Some(path) => broken.push(format!("with Path {path:?}")),
+            None => broken.push("without Path".to_string()),
         }
         if let Some(domain) = &cookie.domain {
-            broken.push(format!("domain {domain:?}"));
+            broken.push(format!("with Domain {domain:?}"));
         }
-        ("__Host-", "secure, path / and no domain")
+        ("__Host-", "Secure, Path=/ and no Domain")
     } else if lower.starts_with("__secure-") {
-        ("__Secure-", "secure")
+        ("__Secure-", "Secure")
     } else {
         return None;
     };
@@ -1737,6 +1739,94 @@ mod tests {
         assert_eq!(f[0].check, "the status is 301 or 2xx");
     }
 
+    /// Regression: `not` checks were titled `not (A and B)` and expected "not to hold";
+    /// combinators observed "title: observed" formulas; `not_matches` said `(forbidden: …)`.
+    #[test]
+    fn findings_read_as_sentences_not_formulas() {
+        let cors = Check::Not(Box::new(Check::AllOf(vec![
+            Check::Status(StatusSet(vec![StatusItem::Class(2)])),
+            header(
+                "access-control-allow-origin",
+                HeaderTest::Equals("null".into()),
+            ),
+            header(
+                "access-control-allow-credentials",
+                HeaderTest::Equals("true".into()),
+            ),
+        ])));
+        assert_eq!(
+            cors.title(),
+            "the status is not 2xx, or Access-Control-Allow-Origin is not \"null\", \
+             or Access-Control-Allow-Credentials is not \"true\""
+        );
+        let r = response(
+            &[
+                ("access-control-allow-origin", "null"),
+                ("access-control-allow-credentials", "true"),
+            ],
+            "",
+        );
+        let f = evaluate(std::slice::from_ref(&cors), &r).findings;
+        assert_eq!(
+            f[0].expected,
+            "never all of these at once: the status is 2xx, Access-Control-Allow-Origin is \
+             \"null\" and Access-Control-Allow-Credentials is \"true\""
+        );
+        assert_eq!(
+            f[0].observed,
+            "status 200; Access-Control-Allow-Origin: null; Access-Control-Allow-Credentials: true"
+        );
+        // `not` of `any_of` is "none of them"; `not` of `not` is the check itself.
+        let either = Check::Not(Box::new(Check::AnyOf(vec![
+            header("x-powered-by", HeaderTest::Present),
+            body(BodyTest::Contains("stack".into())),
+        ])));
+        assert_eq!(
+            either.title(),
+            "X-Powered-By is not sent and the body does not contain \"stack\""
+        );
+        let twice = Check::Not(Box::new(Check::Not(Box::new(header(
+            "server",
+            HeaderTest::Absent,
+        )))));
+        assert_eq!(twice.title(), "Server is not sent");
+
+        // A team's `not_matches` without a title: the pattern in backticks, the value seen.
+        let server = header("server", HeaderTest::NotMatches(re(r"\d")));
+        assert_eq!(server.title(), "Server does not match `\\d`");
+        let f = evaluate(
+            std::slice::from_ref(&server),
+            &response(&[("server", "nginx/1.22.1")], ""),
+        )
+        .findings;
+        assert_eq!(f[0].expected, "Server not matching `\\d`");
+        assert_eq!(f[0].observed, "Server: nginx/1.22.1");
+
+        // A failed `all_of` reports its failed parts' own words, each said once.
+        let redirect = Check::AllOf(vec![
+            Check::Status(StatusSet(vec![
+                StatusItem::Code(301),
+                StatusItem::Code(302),
+                StatusItem::Code(307),
+                StatusItem::Code(308),
+            ])),
+            Check::Location {
+                scheme: Some("https".into()),
+                same_host: Some(true),
+            },
+        ]);
+        let f = evaluate(&[redirect], &response(&[], "")).findings;
+        assert_eq!(
+            f[0].check,
+            "the status is 301, 302, 307 or 308 and the response redirects to https:// on the same host"
+        );
+        assert_eq!(
+            f[0].expected,
+            "status 301, 302, 307 or 308 and a redirect to https:// on the same host"
+        );
+        assert_eq!(f[0].observed, "status 200, no redirect");
+    }
+
     #[test]
     fn capture_compares_numbers() {
         let check = header(
@@ -1799,7 +1889,7 @@ mod tests {
         let f = evaluate(&[check], &bad).findings;
         assert_eq!(f.len(), 2);
         assert_eq!(f[0].check, "cookie sid has the Secure flag");
-        assert_eq!(f[1].observed, "samesite none");
+        assert_eq!(f[1].observed, "Set-Cookie sid with SameSite=None");
     }
 
     #[test]
@@ -2279,7 +2369,8 @@ mod tests {
             .collect();
         assert_eq!(f.len(), 1);
         assert!(
-            f[0].observed.starts_with("invalid samesite \"x\\t"),
+            f[0].observed
+                .starts_with("Set-Cookie sid with an invalid SameSite \"x\\t"),
             "{}",
             f[0].observed
         );
@@ -2389,13 +2480,13 @@ mod tests {
         assert_eq!(
             cookie_findings(&check, &["a=1; SameSite=None"]),
             [(
-                "cookie a has a valid samesite".into(),
-                "samesite none without secure".into()
+                "cookie a has a valid SameSite".into(),
+                "Set-Cookie a with SameSite=None but without Secure".into()
             )]
         );
         assert_eq!(
             cookie_findings(&check, &["a=1; Secure; SameSite=Lenient"])[0].1,
-            "invalid samesite \"Lenient\""
+            "Set-Cookie a with an invalid SameSite \"Lenient\""
         );
     }
 
@@ -2414,18 +2505,24 @@ mod tests {
             assert!(cookie_findings(&check, &[good]).is_empty(), "{good}");
         }
         let cases: &[(&str, &str)] = &[
-            ("__Host-id=1; Path=/", "missing secure"),
-            ("__Host-id=1; Secure", "no path"),
-            ("__Host-id=1; Secure; Path=/app", "path \"/app\""),
+            ("__Host-id=1; Path=/", "Set-Cookie __Host-id without Secure"),
+            ("__Host-id=1; Secure", "Set-Cookie __Host-id without Path"),
+            (
+                "__Host-id=1; Secure; Path=/app",
+                "Set-Cookie __Host-id with Path \"/app\"",
+            ),
             (
                 "__Host-id=1; Secure; Path=/; Domain=example.com",
-                "domain \"example.com\"",
+                "Set-Cookie __Host-id with Domain \"example.com\"",
             ),
             (
                 "__HOST-id=1; Domain=example.com",
-                "missing secure; no path; domain \"example.com\"",
+                "Set-Cookie __HOST-id without Secure, without Path and with Domain \"example.com\"",
             ),
-            ("__Secure-id=1; HttpOnly", "missing secure"),
+            (
+                "__Secure-id=1; HttpOnly",
+                "Set-Cookie __Secure-id without Secure",
+            ),
         ];
         for (value, observed) in cases {
             let f = cookie_findings(&check, &[value]);

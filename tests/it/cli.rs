@@ -80,8 +80,8 @@ async fn json_output_has_the_spec_shape() {
         fail["findings"],
         serde_json::json!([{
             "check": "X-Content-Type-Options is \"nosniff\"",
-            "expected": "nosniff",
-            "observed": "absent"
+            "expected": "X-Content-Type-Options exactly \"nosniff\"",
+            "observed": "X-Content-Type-Options not sent"
         }])
     );
     let pass = results.iter().find(|r| r["outcome"] == "pass").unwrap();
@@ -350,7 +350,7 @@ async fn junit_reports_findings_below_fail_on_as_passed_with_their_text() {
         .find(|c| c.contains("name=\"headers/nosniff\""))
         .unwrap();
     assert!(
-        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected nosniff, observed absent</system-out>"),
+        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected X-Content-Type-Options exactly &quot;nosniff&quot;, observed X-Content-Type-Options not sent</system-out>"),
         "{case}"
     );
     assert!(case.contains("</system-out>\n    </testcase>"), "{case}");

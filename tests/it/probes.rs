@@ -3145,8 +3145,8 @@ fn cookie_flags_set_cookie_values() {
         (
             &["sid=abc; Secure; HttpOnly; SameSite=Bogus"],
             &[(
-                "cookie sid has a valid samesite",
-                "invalid samesite \"Bogus\"",
+                "cookie sid has a valid SameSite",
+                "Set-Cookie sid with an invalid SameSite \"Bogus\"",
                 Low,
             )],
         ),
@@ -3160,8 +3160,8 @@ fn cookie_flags_set_cookie_values() {
                     High,
                 ),
                 (
-                    "cookie sid has a valid samesite",
-                    "samesite none without secure",
+                    "cookie sid has a valid SameSite",
+                    "Set-Cookie sid with SameSite=None but without Secure",
                     Low,
                 ),
             ],
@@ -3328,11 +3328,11 @@ async fn cookie_flags_http() {
             (&[(SC, "prefs=1; Path=/"), (SC, "csrftoken=x")], None),
             (
                 &[(SC, "sid=abc; HttpOnly; SameSite=Lenient")],
-                Some("invalid samesite \"Lenient\""),
+                Some("with an invalid SameSite \"Lenient\""),
             ),
             (
                 &[(SC, "prefs=1; SameSite=None")],
-                Some("samesite none without secure"),
+                Some("with SameSite=None but without Secure"),
             ),
         ],
     )
@@ -3665,18 +3665,18 @@ async fn cookie_prefixes() {
                 &[(SC, "__Secure-sid=abc; Secure; Domain=example.com")],
                 None,
             ),
-            (&[(SC, "__Host-sid=abc; Path=/")], Some("missing secure")),
-            (&[(SC, "__Host-sid=abc; Secure")], Some("no path")),
+            (&[(SC, "__Host-sid=abc; Path=/")], Some("without Secure")),
+            (&[(SC, "__Host-sid=abc; Secure")], Some("without Path")),
             (
                 &[(SC, "__Host-sid=abc; Secure; Path=/app")],
-                Some("path \"/app\""),
+                Some("with Path \"/app\""),
             ),
             (
                 &[(SC, "__Host-sid=abc; Secure; Path=/; Domain=example.com")],
-                Some("domain \"example.com\""),
+                Some("with Domain \"example.com\""),
             ),
-            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("missing secure")),
-            (&[(SC, "__secure-id=abc")], Some("missing secure")),
+            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("without Secure")),
+            (&[(SC, "__secure-id=abc")], Some("without Secure")),
             (
                 &[
                     (SC, "__Host-ok=1; Secure; Path=/"),
