@@ -180,12 +180,9 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                     let f = match test {
                         CertTest::ValidFor(d) => (cert.days_left < days(*d)).then(|| {
                             finding(
-                                &match days(*d) {
-                                    0 => "the certificate has not expired".to_string(),
-                                    n => format!(
-                                        "the certificate is valid for at least {n} more days"
-                                    ),
-                                },
+                                // One name for every threshold: the findings of a graded
+                                // probe fold into the most severe (outcome::fold_graded).
+                                "the certificate is not expired or close to expiry",
                                 match days(*d) {
                                     0 => "not expired".into(),
                                     n => format!("valid for at least {n} more days"),

@@ -359,7 +359,8 @@ async fn each_regression_and_recovery_is_posted_once_in_every_format() {
     let card = &teams[0]["attachments"][0]["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert!(
-        card.to_string().contains("observed Bearer <redacted>"),
+        card.to_string()
+            .contains("observed X-Content-Type-Options: Bearer <redacted>"),
         "{card}"
     );
     assert_eq!(
