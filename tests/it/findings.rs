@@ -416,12 +416,13 @@ async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file()
 }
 
 /// What no finding may say: a formula where a sentence belongs. `not (…)`, `(forbidden: …)`,
-/// an unexpanded placeholder, a combinator written as `and (`/`or (`, the old placeholders of
-/// words (`not to hold`, `all to hold`, `of the expected form`, `no forbidden value`), a bare
-/// `absent` for a value, and regex syntax.
+/// an unexpanded placeholder, a combinator written as `and (`/`or (` or as "check: observed"
+/// parts, the old placeholders of words (`not to hold`, `all to hold`, `is one of`, `of the
+/// expected form`, `no forbidden value`), a bare `absent` for a value, and regex syntax.
 fn formula_in(text: &str) -> Option<&'static str> {
-    const FORMULAS: [&str; 11] = [
+    const FORMULAS: [&str; 12] = [
         "not (",
+        "is one of",
         "not: ",
         "forbidden:",
         "{{",
@@ -439,6 +440,11 @@ fn formula_in(text: &str) -> Option<&'static str> {
     // A bare word for a value (`observed: absent`), not a phrase naming what is absent.
     if ["absent", "present", "missing", "none", "not found"].contains(&text.trim()) {
         return Some("a bare word for a value");
+    }
+    // A combinator's old "check title: observed" parts (`status is …: 200;`).
+    let titled_part = regex::Regex::new(r": \d{3}(?:;|$)").unwrap();
+    if titled_part.is_match(text) {
+        return Some("a check title followed by its observation");
     }
     // Regex syntax: escapes, classes, anchors and quantifiers.
     let regex =
