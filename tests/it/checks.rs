@@ -422,7 +422,10 @@ fn cases() -> Vec<Case> {
             &[("set-cookie", "sid=1; Secure; HttpOnly; SameSite=None")],
             "",
             "  - cookies: { all_have: [secure], samesite_at_least: lax }\n",
-            Some(("samesite lax or stricter", "samesite none")),
+            Some((
+                "Set-Cookie sid with SameSite=Lax or stricter",
+                "Set-Cookie sid with SameSite=None",
+            )),
         ),
         // combinators
         case(

@@ -3682,7 +3682,7 @@ async fn cookie_prefixes() {
                     (SC, "__Host-ok=1; Secure; Path=/"),
                     (SC, "__Host-bad=1; Secure; Path=/; Domain=example.com"),
                 ],
-                Some("domain"),
+                Some("with Domain \"example.com\""),
             ),
         ],
     )
