@@ -22,9 +22,9 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
 
-use super::Graded;
 use super::csp::{self, ScriptKeyword};
 pub use super::response::{Response, header_display};
+use super::{Graded, list_words};
 use crate::outcome::Finding;
 use crate::redact;
 use crate::units::format_duration;
@@ -170,11 +170,12 @@ impl SameSite {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The value as `Set-Cookie` writes it.
+    fn name(self) -> &'static str {
         match self {
-            SameSite::None => "none",
-            SameSite::Lax => "lax",
-            SameSite::Strict => "strict",
+            SameSite::None => "None",
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
         }
     }
 }
@@ -339,84 +340,121 @@ impl Check {
 }
 
 impl Check {
-    /// The check in words, for people: no regex, header names as they are usually written
-    /// (`X-Frame-Options is "DENY"`). A probe's `title:` replaces it.
+    /// The check as a sentence, for people: header names as they are usually written
+    /// (`X-Frame-Options is "DENY"`), a pattern quoted in backticks (``Server does not match
+    /// `\d` ``), and `not` said in words rather than as a formula. A probe's `title:` replaces
+    /// it (the shipped probes give one to every regex and combinator check).
     pub fn title(&self) -> String {
+        self.sentence(false)
+    }
+
+    /// The sentence that holds when this check does not, with `not` pushed inwards (De
+    /// Morgan): the title of a `not` check, which never reads `not (… and …)`.
+    pub fn negated_title(&self) -> String {
+        self.sentence(true)
+    }
+
+    /// [`Check::title`], or with `negated` the sentence of its opposite.
+    fn sentence(&self, negated: bool) -> String {
+        let pick = |yes: &str, no: &str| if negated { no } else { yes }.to_string();
         match self {
-            Check::Status(set) if set.0.len() == 1 => format!("status is {set}"),
-            Check::Status(set) => format!("status is one of {set}"),
-            Check::Header { name, test, .. } => {
-                let name = header_display(name);
-                match test {
-                    HeaderTest::Present => format!("{name} is sent"),
-                    HeaderTest::Absent => format!("{name} is not sent"),
-                    HeaderTest::Equals(v) => format!("{name} is {v:?}"),
-                    HeaderTest::NotEquals(v) => format!("{name} is not {v:?}"),
-                    HeaderTest::Contains(v) => format!("{name} contains {v:?}"),
-                    HeaderTest::Matches(_) => format!("{name} has the expected form"),
-                    HeaderTest::NotMatches(_) => format!("{name} has no forbidden value"),
-                    HeaderTest::Capture {
-                        at_least, at_most, ..
-                    } => match (at_least, at_most) {
-                        (Some(lo), Some(hi)) => {
-                            format!("the number in {name} is between {lo} and {hi}")
-                        }
-                        (Some(lo), None) => format!("the number in {name} is at least {lo}"),
-                        (None, Some(hi)) => format!("the number in {name} is at most {hi}"),
-                        (None, None) => format!("{name} has the expected form"),
-                    },
-                }
+            Check::Status(set) => {
+                format!("the status {} {}", pick("is", "is not"), status_words(set))
             }
-            Check::Body(test) => match test {
-                BodyTest::Contains(v) => format!("the body contains {v:?}"),
-                BodyTest::NotContains(v) => format!("the body does not contain {v:?}"),
-                BodyTest::Matches(_) => "the body has the expected content".to_string(),
-                BodyTest::NotMatches(_) => "the body has no forbidden content".to_string(),
-                BodyTest::CaptureDate {
-                    after_now: true, ..
-                } => "the date in the body is in the future".to_string(),
-                BodyTest::CaptureDate {
-                    after_now: false, ..
-                } => "the date in the body is not in the future".to_string(),
-            },
-            Check::Json { pointer, test } => match test {
-                JsonTest::Equals(v) => format!("JSON {pointer} is {v}"),
-                JsonTest::NotEquals(v) => format!("JSON {pointer} is not {v}"),
-                JsonTest::Present(true) => format!("JSON {pointer} is present"),
-                JsonTest::Present(false) => format!("JSON {pointer} is absent"),
-            },
-            Check::Cookies { .. } => "cookies are protected".to_string(),
-            Check::Csp { test, .. } => match test {
-                CspTest::Parsable => "a Content-Security-Policy is enforced".to_string(),
-                CspTest::HasDirective(d) => format!("CSP has {d}"),
-                CspTest::RestrictsFraming => "CSP frame-ancestors restricts framing".to_string(),
-                CspTest::ForbidScriptKeywords(k) => {
-                    format!("CSP does not allow {} for scripts", keyword_list(k))
-                }
-            },
-            Check::Location { scheme, same_host } => format!(
-                "the response redirects{}",
-                location_terms(scheme.as_deref(), *same_host)
-            ),
+            Check::Header { name, test, .. } => header_sentence(name, test, negated),
             Check::HeaderToken { name, test, .. } => format!(
                 "{} (its last recognised token)",
-                Check::Header {
-                    name: name.clone(),
-                    test: test.clone(),
-                    distinct: false,
-                }
-                .title()
+                header_sentence(name, test, negated)
             ),
-            Check::ResponseTime { below } => {
-                format!("the response arrives within {}", format_duration(*below))
-            }
-            Check::AllOf(checks) => join_titles(checks, " and "),
-            Check::AnyOf(checks) => join_titles(checks, ", or "),
-            Check::Not(inner) => match &**inner {
-                Check::AllOf(_) | Check::AnyOf(_) => format!("not ({})", inner.title()),
-                other => format!("not: {}", other.title()),
+            Check::Body(test) => match test {
+                BodyTest::Contains(v) | BodyTest::NotContains(v) => {
+                    let contains = matches!(test, BodyTest::Contains(_)) != negated;
+                    format!(
+                        "the body {} {v:?}",
+                        if contains {
+                            "contains"
+                        } else {
+                            "does not contain"
+                        }
+                    )
+                }
+                BodyTest::Matches(re) | BodyTest::NotMatches(re) => {
+                    let matches = matches!(test, BodyTest::Matches(_)) != negated;
+                    format!(
+                        "the body {} {}",
+                        if matches { "matches" } else { "does not match" },
+                        code(re.as_str())
+                    )
+                }
+                BodyTest::CaptureDate { after_now, .. } => format!(
+                    "the date in the body is {}in the future",
+                    if *after_now != negated { "" } else { "not " }
+                ),
             },
+            Check::Json { pointer, test } => match test {
+                JsonTest::Equals(v) | JsonTest::NotEquals(v) => {
+                    let equals = matches!(test, JsonTest::Equals(_)) != negated;
+                    format!("JSON {pointer} is {}{v}", if equals { "" } else { "not " })
+                }
+                JsonTest::Present(want) => format!(
+                    "JSON {pointer} is {}",
+                    if *want != negated {
+                        "present"
+                    } else {
+                        "absent"
+                    }
+                ),
+            },
+            Check::Cookies { .. } => pick("cookies are protected", "a cookie is not protected"),
+            Check::Csp { test, .. } => match test {
+                CspTest::Parsable => pick(
+                    "a Content-Security-Policy is enforced",
+                    "no Content-Security-Policy is enforced",
+                ),
+                CspTest::HasDirective(d) => format!("CSP has {}{d}", pick("", "no ")),
+                CspTest::RestrictsFraming => format!(
+                    "CSP frame-ancestors {}",
+                    pick("restricts framing", "does not restrict framing")
+                ),
+                CspTest::ForbidScriptKeywords(k) => format!(
+                    "CSP {} {} for scripts",
+                    pick("does not allow", "allows"),
+                    keyword_list(k)
+                ),
+            },
+            Check::Location { scheme, same_host } => format!(
+                "the response {}{}",
+                pick("redirects", "does not redirect"),
+                location_terms(scheme.as_deref(), *same_host)
+            ),
+            Check::ResponseTime { below } => format!(
+                "the response {} {}",
+                pick("arrives within", "takes at least"),
+                format_duration(*below)
+            ),
+            // Not all: one fails; not any: none holds.
+            Check::AllOf(checks) => join_sentences(checks, negated, !negated),
+            Check::AnyOf(checks) => join_sentences(checks, negated, negated),
+            Check::Not(inner) => inner.sentence(!negated),
+            Check::Nuclei(block) if negated => format!("{} match", block.title()),
             Check::Nuclei(block) => block.title(),
+        }
+    }
+
+    /// What a `not` check expects, for its finding when the check it negates held: the parts
+    /// of an `all_of` never all at once, none of an `any_of`'s, or the opposite sentence.
+    fn negated_expectation(&self) -> String {
+        let titles = |checks: &[Check]| checks.iter().map(Check::title).collect::<Vec<_>>();
+        match self {
+            Check::AllOf(checks) => format!(
+                "never all of these at once: {}",
+                list_words(&titles(checks), "and")
+            ),
+            Check::AnyOf(checks) => {
+                format!("none of these: {}", list_words(&titles(checks), "or"))
+            }
+            Check::Not(inner) => inner.title(),
+            other => other.negated_title(),
         }
     }
 
@@ -460,12 +498,76 @@ fn location_terms(scheme: Option<&str>, same_host: Option<bool>) -> String {
     terms
 }
 
-fn join_titles(checks: &[Check], sep: &str) -> String {
-    checks
+/// A pattern as a finding quotes it: in backticks, as code.
+fn code(pattern: &str) -> String {
+    format!("`{pattern}`")
+}
+
+/// A status set in words: `200`, `301, 302, 307 or 308`, `2xx`.
+fn status_words(set: &StatusSet) -> String {
+    let items: Vec<String> = set
+        .0
         .iter()
-        .map(Check::title)
-        .collect::<Vec<_>>()
-        .join(sep)
+        .map(|item| match item {
+            StatusItem::Code(c) => c.to_string(),
+            StatusItem::Class(c) => format!("{c}xx"),
+        })
+        .collect();
+    list_words(&items, "or")
+}
+
+/// A header check as a sentence, or (`negated`) its opposite.
+fn header_sentence(name: &HeaderName, test: &HeaderTest, negated: bool) -> String {
+    let name = header_display(name);
+    let (is, is_not) = if negated {
+        ("is not", "is")
+    } else {
+        ("is", "is not")
+    };
+    match test {
+        HeaderTest::Present => format!("{name} {is} sent"),
+        HeaderTest::Absent => format!("{name} {is_not} sent"),
+        HeaderTest::Equals(v) => format!("{name} {is} {v:?}"),
+        HeaderTest::NotEquals(v) => format!("{name} {is_not} {v:?}"),
+        HeaderTest::Contains(v) if negated => format!("{name} does not contain {v:?}"),
+        HeaderTest::Contains(v) => format!("{name} contains {v:?}"),
+        HeaderTest::Matches(re) | HeaderTest::NotMatches(re) => {
+            let matches = matches!(test, HeaderTest::Matches(_)) != negated;
+            format!(
+                "{name} {} {}",
+                if matches { "matches" } else { "does not match" },
+                code(re.as_str())
+            )
+        }
+        HeaderTest::Capture {
+            regex,
+            at_least,
+            at_most,
+        } => match (at_least, at_most, negated) {
+            (Some(lo), Some(hi), false) => {
+                format!("the number in {name} is between {lo} and {hi}")
+            }
+            (Some(lo), Some(hi), true) => {
+                format!("the number in {name} is not between {lo} and {hi}")
+            }
+            (Some(lo), None, false) => format!("the number in {name} is at least {lo}"),
+            (Some(lo), None, true) => format!("the number in {name} is below {lo}"),
+            (None, Some(hi), false) => format!("the number in {name} is at most {hi}"),
+            (None, Some(hi), true) => format!("the number in {name} is above {hi}"),
+            (None, None, false) => format!("{name} matches {}", code(regex.as_str())),
+            (None, None, true) => format!("{name} does not match {}", code(regex.as_str())),
+        },
+    }
+}
+
+/// The sentences of `checks` (or of their opposites) joined with `and` (`all`) or `or`.
+fn join_sentences(checks: &[Check], negated: bool, all: bool) -> String {
+    let parts: Vec<String> = checks.iter().map(|c| c.sentence(negated)).collect();
+    if all {
+        list_words(&parts, "and")
+    } else {
+        parts.join(", or ")
+    }
 }
 
 fn describe_list(checks: &[Check]) -> String {
@@ -527,7 +629,9 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
                 graded.stamp(&mut findings);
                 evaluation.findings.extend(findings);
             }
-            Verdict::Undecided => evaluation.undecided.push(graded.check.title()),
+            Verdict::Undecided => evaluation
+                .undecided
+                .push(graded.title.clone().unwrap_or_else(|| graded.check.title())),
         }
     }
     evaluation
@@ -571,10 +675,13 @@ fn distinct_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Strin
 
 fn evaluate_one(check: &Check, response: &Response) -> Verdict {
     match check {
-        Check::Status(set) => Verdict::from_finding(
-            (!set.contains(response.status))
-                .then(|| finding(check, set.to_string(), response.status.as_u16().to_string())),
-        ),
+        Check::Status(set) => Verdict::from_finding((!set.contains(response.status)).then(|| {
+            finding(
+                check,
+                format!("status {}", status_words(set)),
+                format!("status {}", response.status.as_u16()),
+            )
+        })),
         Check::Header {
             name,
             test,
@@ -610,7 +717,12 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
                 // Say which value the token was read from, when it is not the whole value.
                 if let Some(whole) = header_value(&response.headers, name) {
                     match &token {
-                        None => f.observed = format!("no recognised token in {whole:?}"),
+                        None => {
+                            f.observed = format!(
+                                "{}: no recognised token in {whole:?}",
+                                header_display(name)
+                            );
+                        }
                         Some(t) if *t != whole => {
                             f.observed =
                                 format!("{} (the last recognised token of {whole:?})", f.observed);
@@ -629,12 +741,12 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             for c in checks {
                 match evaluate_one(c, response) {
                     Verdict::Holds => {}
-                    Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
+                    Verdict::Fails(f) => failed.extend(f),
                     Verdict::Undecided => open = true,
                 }
             }
             if !failed.is_empty() {
-                Verdict::Fails(vec![finding(check, "all to hold", failed.join("; "))])
+                Verdict::Fails(vec![combined(check, &failed, "and")])
             } else if open {
                 Verdict::Undecided
             } else {
@@ -648,18 +760,14 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             for c in checks {
                 match evaluate_one(c, response) {
                     Verdict::Holds => return Verdict::Holds,
-                    Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
+                    Verdict::Fails(f) => failed.extend(f),
                     Verdict::Undecided => open = true,
                 }
             }
             if open {
                 Verdict::Undecided
             } else {
-                Verdict::Fails(vec![finding(
-                    check,
-                    "at least one to hold",
-                    failed.join("; "),
-                )])
+                Verdict::Fails(vec![combined(check, &failed, "or")])
             }
         }
         Check::Nuclei(block) => match super::nuclei::evaluate(block, response) {
@@ -670,7 +778,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
         Check::Not(inner) => match evaluate_one(inner, response) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
-                "not to hold",
+                inner.negated_expectation(),
                 held_text(inner, response),
             )]),
             Verdict::Fails(_) => Verdict::Holds,
@@ -680,8 +788,8 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             if response.elapsed >= *below {
                 Verdict::Fails(vec![finding(
                     check,
-                    format!("< {}", format_duration(*below)),
-                    format!("{:.3}s", response.elapsed.as_secs_f64()),
+                    format!("a response within {}", format_duration(*below)),
+                    format!("the response took {:.3}s", response.elapsed.as_secs_f64()),
                 )])
             } else if response.truncated {
                 // Reading stopped at the cap: the whole body would have taken longer.
@@ -693,17 +801,30 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
     }
 }
 
-/// What a combinator says it observed of one failed inner check: "check: observed" for each of
-/// its findings, or, when the inner check is itself a combinator, its parts as they are (one
-/// flat list, not "any of …: all of …: header …").
-fn observed_parts(inner: &Check, failed: Vec<Finding>) -> Vec<String> {
-    failed
-        .into_iter()
-        .map(|f| match inner {
-            Check::AllOf(_) | Check::AnyOf(_) => f.observed,
-            _ => format!("{}: {}", f.check, f.observed),
-        })
-        .collect()
+/// The one finding of a failed `all_of` (`and`: the parts that failed) or `any_of` (`or`: every
+/// part failed): what the failed parts expected, joined in words, and what they observed, one
+/// flat list without repeats (each part's observation names what it is about: `status 200`,
+/// `no Content-Security-Policy`, `Server: nginx/1.22.1`). An observation that another one
+/// already says (`status 200` beside `status 200, no redirect`) is left out.
+fn combined(check: &Check, failed: &[Finding], conjunction: &str) -> Finding {
+    let mut expected: Vec<String> = Vec::new();
+    for f in failed {
+        if !expected.contains(&f.expected) {
+            expected.push(f.expected.clone());
+        }
+    }
+    let observed: Vec<&str> = failed.iter().map(|f| f.observed.as_str()).collect();
+    let mut kept: Vec<&str> = Vec::new();
+    for (i, o) in observed.iter().enumerate() {
+        let said_elsewhere = observed
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.len() > o.len() && other.contains(o));
+        if !said_elsewhere && !kept.contains(o) {
+            kept.push(o);
+        }
+    }
+    finding(check, list_words(&expected, conjunction), kept.join("; "))
 }
 
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
@@ -772,38 +893,34 @@ fn seen(check: &Check, response: &Response) -> String {
 }
 
 fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Option<Finding> {
-    const ABSENT: &str = "absent";
+    let (Check::Header { name, .. } | Check::HeaderToken { name, .. }) = check else {
+        return None;
+    };
+    let name = header_display(name);
+    // What was seen, naming the header: `Server: nginx/1.22.1`, `X-Frame-Options not sent`.
+    let seen = |v: Option<&str>| match v {
+        Some(v) => format!("{name}: {v}"),
+        None => format!("{name} not sent"),
+    };
+    let fails = |expected: String| Some(finding(check, expected, seen(value)));
     match (test, value) {
-        (HeaderTest::Present, None) => Some(finding(check, "present", ABSENT)),
-        (HeaderTest::Present, Some(_)) => None,
-        (HeaderTest::Absent, Some(v)) => Some(finding(check, ABSENT, format!("present: {v}"))),
-        (HeaderTest::Absent, None) => None,
-        (HeaderTest::Equals(want), Some(v)) if v == want => None,
-        (HeaderTest::Equals(want), v) => Some(finding(check, want.clone(), v.unwrap_or(ABSENT))),
-        (HeaderTest::NotEquals(want), Some(v)) if v == want => {
-            Some(finding(check, format!("not {want}"), v))
+        (HeaderTest::Present, None) => fails(format!("{name} sent")),
+        (HeaderTest::Absent, Some(_)) => fails(format!("{name} not sent")),
+        (HeaderTest::Equals(want), v) if v != Some(want.as_str()) => {
+            fails(format!("{name} exactly {want:?}"))
         }
-        (HeaderTest::NotEquals(_), _) => None,
-        (HeaderTest::Contains(want), Some(v)) if v.contains(want.as_str()) => None,
-        (HeaderTest::Contains(want), v) => Some(finding(
-            check,
-            format!("contains {want:?}"),
-            v.unwrap_or(ABSENT),
-        )),
-        (HeaderTest::Matches(re), Some(v)) if re.is_match(v) => None,
-        (HeaderTest::Matches(_), v) => Some(finding(
-            check,
-            "a value of the expected form",
-            v.unwrap_or(ABSENT),
-        )),
-        (HeaderTest::NotMatches(re), Some(v)) => re.find(v).map(|m| {
-            finding(
-                check,
-                "no forbidden value",
-                format!("{v:?} (forbidden: {:?})", matched(v, &m)),
-            )
-        }),
-        (HeaderTest::NotMatches(_), None) => None,
+        (HeaderTest::NotEquals(want), Some(v)) if v == want => {
+            fails(format!("{name} other than {want:?}"))
+        }
+        (HeaderTest::Contains(want), v) if !v.is_some_and(|v| v.contains(want.as_str())) => {
+            fails(format!("{name} containing {want:?}"))
+        }
+        (HeaderTest::Matches(re), v) if !v.is_some_and(|v| re.is_match(v)) => {
+            fails(format!("{name} matching {}", code(re.as_str())))
+        }
+        (HeaderTest::NotMatches(re), Some(v)) if re.is_match(v) => {
+            fails(format!("{name} not matching {}", code(re.as_str())))
+        }
         (
             HeaderTest::Capture {
                 regex,
@@ -813,29 +930,34 @@ fn evaluate_header(check: &Check, test: &HeaderTest, value: Option<&str>) -> Opt
             v,
         ) => {
             let expected = match (at_least, at_most) {
-                (Some(lo), Some(hi)) => format!("a number between {lo} and {hi}"),
-                (Some(lo), None) => format!("a number of at least {lo}"),
-                (None, Some(hi)) => format!("a number of at most {hi}"),
-                (None, None) => "a value of the expected form".to_string(),
+                (Some(lo), Some(hi)) => format!("a number between {lo} and {hi} in {name}"),
+                (Some(lo), None) => format!("a number of at least {lo} in {name}"),
+                (None, Some(hi)) => format!("a number of at most {hi} in {name}"),
+                (None, None) => format!("{name} matching {}", code(regex.as_str())),
             };
             let Some(v) = v else {
-                return Some(finding(check, expected, ABSENT));
+                return Some(finding(check, expected, seen(None)));
             };
             let Some(captured) = regex.captures(v).and_then(|c| c.get(1)).map(|m| m.as_str())
             else {
-                return Some(finding(check, expected, format!("no match in {v:?}")));
+                return Some(finding(
+                    check,
+                    expected,
+                    format!("{} (no number found)", seen(Some(v))),
+                ));
             };
             let Ok(number) = captured.trim().parse::<f64>() else {
                 return Some(finding(
                     check,
                     expected,
-                    format!("captured {captured:?}, not a number"),
+                    format!("{}, where {captured:?} is not a number", seen(Some(v))),
                 ));
             };
             let low_ok = at_least.is_none_or(|lo| number >= lo);
             let high_ok = at_most.is_none_or(|hi| number <= hi);
-            (!(low_ok && high_ok)).then(|| finding(check, expected, captured))
+            (!(low_ok && high_ok)).then(|| finding(check, expected, seen(Some(v))))
         }
+        _ => None,
     }
 }
 
@@ -978,12 +1100,12 @@ fn csp_text(policies: &[csp::Policy]) -> String {
 }
 
 fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) -> Verdict {
-    const NONE: &str = "absent";
+    const NONE: &str = "no Content-Security-Policy";
     let fails =
         |expected: &str, observed: String| Verdict::Fails(vec![finding(check, expected, observed)]);
     match test {
         CspTest::Parsable => {
-            let expected = "a policy of well-formed directives";
+            let expected = "a Content-Security-Policy of well-formed directives";
             let (policies, open) = csp_policies(response, meta);
             let malformed: Vec<&str> = policies
                 .iter()
@@ -1019,10 +1141,13 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
             } else if open {
                 Verdict::Undecided
             } else if policies.is_empty() {
-                fails(&format!("a policy with {name}"), NONE.to_string())
+                fails(
+                    &format!("a Content-Security-Policy with {name}"),
+                    NONE.to_string(),
+                )
             } else {
                 fails(
-                    &format!("a policy with {name}"),
+                    &format!("a Content-Security-Policy with {name}"),
                     format!("no {name} in {}", csp_text(&policies)),
                 )
             }
@@ -1030,7 +1155,8 @@ fn evaluate_csp(check: &Check, test: &CspTest, meta: bool, response: &Response) 
         CspTest::RestrictsFraming => {
             // `<meta>` policies cannot set frame-ancestors.
             let (policies, _) = csp_policies(response, false);
-            let expected = "frame-ancestors naming who may frame the page ('none', 'self', hosts)";
+            let expected =
+                "CSP frame-ancestors naming who may frame the page ('none', 'self', hosts)";
             let framing: Vec<&csp::Directive> = policies
                 .iter()
                 .filter_map(|p| p.get("frame-ancestors"))
@@ -1149,18 +1275,24 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
             Verdict::Fails(vec![finding(
                 check,
                 expected,
-                format!("{observed} in {} bytes", response.body.len()),
+                format!("{observed} in the body ({} bytes)", response.body.len()),
             )])
         }
     };
     match test {
         BodyTest::Contains(want) if body.contains(want.as_str()) => Verdict::Holds,
-        BodyTest::Contains(want) => not_found(format!("contains {want:?}"), "not found"),
+        BodyTest::Contains(want) => not_found(
+            format!("a body containing {want:?}"),
+            &format!("no {want:?}"),
+        ),
         BodyTest::NotContains(want) => match body.find(want.as_str()) {
             Some(at) => Verdict::Fails(vec![finding(
                 check,
-                format!("does not contain {want:?}"),
-                format!("found at byte {at}: {:?}", excerpt(&body, at, want.len())),
+                format!("a body without {want:?}"),
+                format!(
+                    "the body has {want:?} at byte {at}: {:?}",
+                    excerpt(&body, at, want.len())
+                ),
             )]),
             None if truncated => Verdict::Undecided,
             None => Verdict::Holds,
@@ -1169,19 +1301,23 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
             Some(_) => Verdict::Holds,
             None if truncated && ruled_out(re, &body) => Verdict::Fails(vec![finding(
                 check,
-                "content of the expected form",
+                format!("a body matching {}", code(re.as_str())),
                 format!(
-                    "none: the first {} bytes rule it out (body truncated)",
+                    "no match: the first {} bytes of the body rule it out (body truncated)",
                     body.len()
                 ),
             )]),
-            None => not_found("content of the expected form".to_string(), "none"),
+            None => not_found(format!("a body matching {}", code(re.as_str())), "no match"),
         },
         BodyTest::NotMatches(re) => match decisive_match(re, &body, truncated) {
             Some(m) => Verdict::Fails(vec![finding(
                 check,
-                "no forbidden content",
-                format!("found {:?} at byte {}", matched(&body, &m), m.start()),
+                format!("a body not matching {}", code(re.as_str())),
+                format!(
+                    "the body has {:?} at byte {}",
+                    matched(&body, &m),
+                    m.start()
+                ),
             )]),
             None if truncated && !ruled_out(re, &body) => Verdict::Undecided,
             None => Verdict::Holds,
@@ -1198,32 +1334,34 @@ fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Respo
         return Verdict::Undecided;
     }
     let expected = match test {
-        JsonTest::Equals(v) => v.to_string(),
-        JsonTest::NotEquals(v) => format!("not {v}"),
-        JsonTest::Present(true) => "present".to_string(),
-        JsonTest::Present(false) => "absent".to_string(),
+        JsonTest::Equals(v) => format!("JSON {pointer} equal to {v}"),
+        JsonTest::NotEquals(v) => format!("JSON {pointer} other than {v}"),
+        JsonTest::Present(true) => format!("a value at JSON {pointer}"),
+        JsonTest::Present(false) => format!("nothing at JSON {pointer}"),
     };
+    let seen = |v: &serde_json::Value| format!("JSON {pointer}: {v}");
+    let missing = || format!("nothing at JSON {pointer}");
     let document: serde_json::Value = match serde_json::from_slice(&response.body) {
         Ok(v) => v,
         Err(e) => {
             return Verdict::Fails(vec![finding(
                 check,
                 expected,
-                format!("body is not JSON: {e}"),
+                format!("the body is not JSON: {e}"),
             )]);
         }
     };
     let found = document.pointer(pointer);
     Verdict::from_finding(match (test, found) {
         (JsonTest::Equals(want), Some(v)) if v == want => None,
-        (JsonTest::Equals(_), Some(v)) => Some(finding(check, expected, v.to_string())),
-        (JsonTest::Equals(_), None) => Some(finding(check, expected, "missing")),
+        (JsonTest::Equals(_), Some(v)) => Some(finding(check, expected, seen(v))),
+        (JsonTest::Equals(_), None) => Some(finding(check, expected, missing())),
         (JsonTest::NotEquals(want), Some(v)) if v == want => {
-            Some(finding(check, expected, v.to_string()))
+            Some(finding(check, expected, seen(v)))
         }
         (JsonTest::NotEquals(_), _) => None,
-        (JsonTest::Present(true), None) => Some(finding(check, expected, "missing")),
-        (JsonTest::Present(false), Some(v)) => Some(finding(check, expected, v.to_string())),
+        (JsonTest::Present(true), None) => Some(finding(check, expected, missing())),
+        (JsonTest::Present(false), Some(v)) => Some(finding(check, expected, seen(v))),
         (JsonTest::Present(_), _) => None,
     })
 }
@@ -1327,6 +1465,7 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
         // The name and the SameSite value come from the target: `Finding::redacted` scrubs
         // and clips them like any observation.
         let label = format!("cookie {}", cookie.name);
+        let set = format!("Set-Cookie {}", cookie.name);
         let mut push = |check: String, expected: String, observed: String| {
             findings.push(Finding {
                 check,
@@ -1338,14 +1477,14 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
         };
         for flag in all_have {
             let (has, flag_name) = match flag {
-                CookieFlag::Secure => (cookie.secure, "secure"),
-                CookieFlag::HttpOnly => (cookie.http_only, "httponly"),
+                CookieFlag::Secure => (cookie.secure, "Secure"),
+                CookieFlag::HttpOnly => (cookie.http_only, "HttpOnly"),
             };
             if !has {
                 push(
-                    format!("{label} has {flag_name}"),
-                    flag_name.to_string(),
-                    format!("missing {flag_name}"),
+                    format!("{label} has the {flag_name} flag"),
+                    format!("{set} with {flag_name}"),
+                    format!("{set} without {flag_name}"),
                 );
             }
         }
@@ -1361,31 +1500,31 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
             };
             if weak {
                 push(
-                    format!("{label} samesite at least {}", min.as_str()),
-                    format!("samesite {} or stricter", min.as_str()),
+                    format!("{label} has SameSite {} or stricter", min.name()),
+                    format!("{set} with SameSite={} or stricter", min.name()),
                     match observed {
                         Ok(level) if cookie.same_site.is_none() => {
-                            format!("no samesite (treated as {})", level.as_str())
+                            format!("{set} without SameSite (treated as {})", level.name())
                         }
-                        Ok(level) => format!("samesite {}", level.as_str()),
-                        Err(raw) => format!("invalid samesite {raw:?}"),
+                        Ok(level) => format!("{set} with SameSite={}", level.name()),
+                        Err(raw) => format!("{set} with an invalid SameSite {raw:?}"),
                     },
                 );
             }
         }
         if *samesite_valid {
             let observed = match &cookie.same_site {
-                Some(Err(raw)) => Some(format!("invalid samesite {raw:?}")),
+                Some(Err(raw)) => Some(format!("{set} with an invalid SameSite {raw:?}")),
                 // Browsers reject a SameSite=None cookie without Secure.
                 Some(Ok(SameSite::None)) if !cookie.secure => {
-                    Some("samesite none without secure".to_string())
+                    Some(format!("{set} with SameSite=None but without Secure"))
                 }
                 _ => None,
             };
             if let Some(observed) = observed {
                 push(
-                    format!("{label} has a valid samesite"),
-                    "samesite strict, lax, or none with secure".to_string(),
+                    format!("{label} has a valid SameSite"),
+                    format!("{set} with SameSite Strict, Lax, or None with Secure"),
                     observed,
                 );
             }
@@ -1393,8 +1532,8 @@ fn evaluate_cookies(check: &Check, headers: &HeaderMap) -> Vec<Finding> {
         if *prefix_rules && let Some((prefix, expected, broken)) = prefix_violations(&cookie) {
             push(
                 format!("{label} keeps the {prefix} prefix rules"),
-                expected.to_string(),
-                broken.join("; "),
+                format!("{set} with {expected}"),
+                format!("{set} {}", list_words(&broken, "and")),
             );
         }
     }
@@ -1408,20 +1547,20 @@ fn prefix_violations(cookie: &SetCookie) -> Option<(&'static str, &'static str, 
     let lower = cookie.name.to_ascii_lowercase();
     let mut broken = Vec::new();
     if !cookie.secure {
-        broken.push("missing secure".to_string());
+        broken.push("without Secure".to_string());
     }
     let (prefix, expected) = if lower.starts_with("__host-") {
         match cookie.path.as_deref() {
             Some("/") => {}
-            Some(path) => broken.push(format!("path {path:?}")),
-            None => broken.push("no path".to_string()),
+            Some(path) => broken.push(format!("with Path {path:?}")),
+            None => broken.push("without Path".to_string()),
         }
         if let Some(domain) = &cookie.domain {
-            broken.push(format!("domain {domain:?}"));
+            broken.push(format!("with Domain {domain:?}"));
         }
-        ("__Host-", "secure, path / and no domain")
+        ("__Host-", "Secure, Path=/ and no Domain")
     } else if lower.starts_with("__secure-") {
-        ("__Secure-", "secure")
+        ("__Secure-", "Secure")
     } else {
         return None;
     };
@@ -1460,7 +1599,7 @@ fn evaluate_date(check: &Check, re: &Regex, after_now: bool, response: &Response
             Verdict::Fails(vec![finding(
                 check,
                 expected,
-                format!("no match in {} bytes", response.body.len()),
+                format!("no date found in the body ({} bytes)", response.body.len()),
             )])
         };
     };
@@ -1539,9 +1678,97 @@ mod tests {
         let mut r = response(&[], "");
         r.status = StatusCode::NOT_FOUND;
         let f = evaluate(&[check], &r).findings;
-        assert_eq!(f[0].expected, "301, 2xx");
-        assert_eq!(f[0].observed, "404");
-        assert_eq!(f[0].check, "status is one of 301, 2xx");
+        assert_eq!(f[0].expected, "status 301 or 2xx");
+        assert_eq!(f[0].observed, "status 404");
+        assert_eq!(f[0].check, "the status is 301 or 2xx");
+    }
+
+    /// Regression: `not` checks were titled `not (A and B)` and expected "not to hold";
+    /// combinators observed "title: observed" formulas; `not_matches` said `(forbidden: …)`.
+    #[test]
+    fn findings_read_as_sentences_not_formulas() {
+        let cors = Check::Not(Box::new(Check::AllOf(vec![
+            Check::Status(StatusSet(vec![StatusItem::Class(2)])),
+            header(
+                "access-control-allow-origin",
+                HeaderTest::Equals("null".into()),
+            ),
+            header(
+                "access-control-allow-credentials",
+                HeaderTest::Equals("true".into()),
+            ),
+        ])));
+        assert_eq!(
+            cors.title(),
+            "the status is not 2xx, or Access-Control-Allow-Origin is not \"null\", \
+             or Access-Control-Allow-Credentials is not \"true\""
+        );
+        let r = response(
+            &[
+                ("access-control-allow-origin", "null"),
+                ("access-control-allow-credentials", "true"),
+            ],
+            "",
+        );
+        let f = evaluate(std::slice::from_ref(&cors), &r).findings;
+        assert_eq!(
+            f[0].expected,
+            "never all of these at once: the status is 2xx, Access-Control-Allow-Origin is \
+             \"null\" and Access-Control-Allow-Credentials is \"true\""
+        );
+        assert_eq!(
+            f[0].observed,
+            "status 200; Access-Control-Allow-Origin: null; Access-Control-Allow-Credentials: true"
+        );
+        // `not` of `any_of` is "none of them"; `not` of `not` is the check itself.
+        let either = Check::Not(Box::new(Check::AnyOf(vec![
+            header("x-powered-by", HeaderTest::Present),
+            body(BodyTest::Contains("stack".into())),
+        ])));
+        assert_eq!(
+            either.title(),
+            "X-Powered-By is not sent and the body does not contain \"stack\""
+        );
+        let twice = Check::Not(Box::new(Check::Not(Box::new(header(
+            "server",
+            HeaderTest::Absent,
+        )))));
+        assert_eq!(twice.title(), "Server is not sent");
+
+        // A team's `not_matches` without a title: the pattern in backticks, the value seen.
+        let server = header("server", HeaderTest::NotMatches(re(r"\d")));
+        assert_eq!(server.title(), "Server does not match `\\d`");
+        let f = evaluate(
+            std::slice::from_ref(&server),
+            &response(&[("server", "nginx/1.22.1")], ""),
+        )
+        .findings;
+        assert_eq!(f[0].expected, "Server not matching `\\d`");
+        assert_eq!(f[0].observed, "Server: nginx/1.22.1");
+
+        // A failed `all_of` reports its failed parts' own words, each said once.
+        let redirect = Check::AllOf(vec![
+            Check::Status(StatusSet(vec![
+                StatusItem::Code(301),
+                StatusItem::Code(302),
+                StatusItem::Code(307),
+                StatusItem::Code(308),
+            ])),
+            Check::Location {
+                scheme: Some("https".into()),
+                same_host: Some(true),
+            },
+        ]);
+        let f = evaluate(&[redirect], &response(&[], "")).findings;
+        assert_eq!(
+            f[0].check,
+            "the status is 301, 302, 307 or 308 and the response redirects to https:// on the same host"
+        );
+        assert_eq!(
+            f[0].expected,
+            "status 301, 302, 307 or 308 and a redirect to https:// on the same host"
+        );
+        assert_eq!(f[0].observed, "status 200, no redirect");
     }
 
     #[test]
@@ -1562,10 +1789,13 @@ mod tests {
         );
         let short = response(&[("strict-transport-security", "max-age=300")], "");
         let f = evaluate(std::slice::from_ref(&check), &short).findings;
-        assert_eq!(f[0].observed, "300");
-        assert_eq!(f[0].expected, "a number of at least 15552000");
+        assert_eq!(f[0].observed, "Strict-Transport-Security: max-age=300");
+        assert_eq!(
+            f[0].expected,
+            "a number of at least 15552000 in Strict-Transport-Security"
+        );
         let f = evaluate(&[check], &response(&[], "")).findings;
-        assert_eq!(f[0].observed, "absent");
+        assert_eq!(f[0].observed, "Strict-Transport-Security not sent");
     }
 
     #[test]
@@ -1577,7 +1807,7 @@ mod tests {
         );
         assert_eq!(
             evaluate(&[check], &twice).findings[0].observed,
-            "DENY, DENY"
+            "X-Frame-Options: DENY, DENY"
         );
     }
 
@@ -1602,8 +1832,8 @@ mod tests {
         let bad = response(&[("set-cookie", "sid=1; HttpOnly; SameSite=None")], "");
         let f = evaluate(&[check], &bad).findings;
         assert_eq!(f.len(), 2);
-        assert_eq!(f[0].check, "cookie sid has secure");
-        assert_eq!(f[1].observed, "samesite none");
+        assert_eq!(f[0].check, "cookie sid has the Secure flag");
+        assert_eq!(f[1].observed, "Set-Cookie sid with SameSite=None");
     }
 
     #[test]
@@ -1736,7 +1966,7 @@ mod tests {
         let f = evaluate(&[body(BodyTest::Matches(re("\\A\\{")))], &cut(b"<html>")).findings;
         assert_eq!(
             f[0].observed,
-            "none: the first 6 bytes rule it out (body truncated)"
+            "no match: the first 6 bytes of the body rule it out (body truncated)"
         );
     }
 
@@ -1797,7 +2027,7 @@ mod tests {
         ];
         let e = evaluate(&checks, &cut(b"{\"debug\": false, \"pad\": \"xxxx"));
         assert_eq!(e.findings.len(), 1);
-        assert_eq!(e.findings[0].check, "status is 404");
+        assert_eq!(e.findings[0].check, "the status is 404");
         assert_eq!(
             e.undecided,
             [
@@ -1876,7 +2106,7 @@ mod tests {
         );
         assert_eq!(verdict(&meta_off, &r), "fails");
         let f = evaluate(&[check], &response(&[], "")).findings;
-        assert_eq!(f[0].observed, "absent");
+        assert_eq!(f[0].observed, "no Content-Security-Policy");
         assert_eq!(f[0].check, "a Content-Security-Policy is enforced");
     }
 
@@ -2014,7 +2244,7 @@ mod tests {
             ),
         )
         .findings;
-        assert_eq!(f[0].observed, "DENY, SAMEORIGIN");
+        assert_eq!(f[0].observed, "X-Frame-Options: DENY, SAMEORIGIN");
     }
 
     #[test]
@@ -2083,7 +2313,8 @@ mod tests {
             .collect();
         assert_eq!(f.len(), 1);
         assert!(
-            f[0].observed.starts_with("invalid samesite \"x\\t"),
+            f[0].observed
+                .starts_with("Set-Cookie sid with an invalid SameSite \"x\\t"),
             "{}",
             f[0].observed
         );
@@ -2162,14 +2393,17 @@ mod tests {
         let session = cookie_check(vec![CookieFlag::HttpOnly], Some(true), false, false);
         assert_eq!(
             cookie_findings(&session, &set),
-            [("cookie sid has httponly".into(), "missing httponly".into())]
+            [(
+                "cookie sid has the HttpOnly flag".into(),
+                "Set-Cookie sid without HttpOnly".into()
+            )]
         );
         let others = cookie_check(vec![CookieFlag::HttpOnly], Some(false), false, false);
         assert_eq!(
             cookie_findings(&others, &set),
             [(
-                "cookie theme has httponly".into(),
-                "missing httponly".into()
+                "cookie theme has the HttpOnly flag".into(),
+                "Set-Cookie theme without HttpOnly".into()
             )]
         );
         let all = cookie_check(vec![CookieFlag::HttpOnly], None, false, false);
@@ -2190,13 +2424,13 @@ mod tests {
         assert_eq!(
             cookie_findings(&check, &["a=1; SameSite=None"]),
             [(
-                "cookie a has a valid samesite".into(),
-                "samesite none without secure".into()
+                "cookie a has a valid SameSite".into(),
+                "Set-Cookie a with SameSite=None but without Secure".into()
             )]
         );
         assert_eq!(
             cookie_findings(&check, &["a=1; Secure; SameSite=Lenient"])[0].1,
-            "invalid samesite \"Lenient\""
+            "Set-Cookie a with an invalid SameSite \"Lenient\""
         );
     }
 
@@ -2215,18 +2449,24 @@ mod tests {
             assert!(cookie_findings(&check, &[good]).is_empty(), "{good}");
         }
         let cases: &[(&str, &str)] = &[
-            ("__Host-id=1; Path=/", "missing secure"),
-            ("__Host-id=1; Secure", "no path"),
-            ("__Host-id=1; Secure; Path=/app", "path \"/app\""),
+            ("__Host-id=1; Path=/", "Set-Cookie __Host-id without Secure"),
+            ("__Host-id=1; Secure", "Set-Cookie __Host-id without Path"),
+            (
+                "__Host-id=1; Secure; Path=/app",
+                "Set-Cookie __Host-id with Path \"/app\"",
+            ),
             (
                 "__Host-id=1; Secure; Path=/; Domain=example.com",
-                "domain \"example.com\"",
+                "Set-Cookie __Host-id with Domain \"example.com\"",
             ),
             (
                 "__HOST-id=1; Domain=example.com",
-                "missing secure; no path; domain \"example.com\"",
+                "Set-Cookie __HOST-id without Secure, without Path and with Domain \"example.com\"",
             ),
-            ("__Secure-id=1; HttpOnly", "missing secure"),
+            (
+                "__Secure-id=1; HttpOnly",
+                "Set-Cookie __Secure-id without Secure",
+            ),
         ];
         for (value, observed) in cases {
             let f = cookie_findings(&check, &[value]);
@@ -2270,11 +2510,17 @@ mod tests {
             &response(&[("referrer-policy", "origin, bogus")], ""),
         )
         .findings;
-        assert!(f[0].observed.starts_with("\"origin\""), "{}", f[0].observed);
+        assert_eq!(
+            f[0].observed,
+            "Referrer-Policy: origin (the last recognised token of \"origin, bogus\")"
+        );
         // No known token: the header counts as absent.
         let present = token_check(HeaderTest::Present);
         let f = evaluate(&[present], &response(&[("referrer-policy", "bogus")], "")).findings;
-        assert_eq!(f[0].observed, "no recognised token in \"bogus\"");
+        assert_eq!(
+            f[0].observed,
+            "Referrer-Policy: no recognised token in \"bogus\""
+        );
     }
 
     fn date_check(after_now: bool) -> Check {
@@ -2296,7 +2542,7 @@ mod tests {
         let f = evaluate(&[date_check(true)], &response(&[], "Expires: soon\n")).findings;
         assert_eq!(f[0].observed, "\"soon\", not an RFC 3339 date-time");
         let f = evaluate(&[date_check(true)], &response(&[], "Contact: x\n")).findings;
-        assert_eq!(f[0].observed, "no match in 11 bytes");
+        assert_eq!(f[0].observed, "no date found in the body (11 bytes)");
     }
 
     #[test]

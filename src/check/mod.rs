@@ -88,6 +88,15 @@ impl Finding {
     }
 }
 
+/// Items as a sentence lists them: `a`, `a or b`, `a, b and c`.
+pub(crate) fn list_words(items: &[String], conjunction: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {conjunction} {last}", rest.join(", ")),
+    }
+}
+
 /// How much of a check's description a finding keeps.
 const MAX_CHECK_CHARS: usize = 1000;
 

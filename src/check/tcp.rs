@@ -77,32 +77,32 @@ pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<
                 })
             }
             TcpCheck::Banner(test) => {
-                // In words; a regex goes to the detail.
+                // A sentence, the pattern in backticks; the technical form goes to the detail.
                 let failed = match test {
                     BannerTest::Contains(text) => (!banner.contains(text.as_str())).then(|| {
                         (
-                            format!("banner contains {text:?}"),
                             format!("contains {text:?}"),
+                            format!("a banner containing {text:?}"),
                             None,
                         )
                     }),
                     BannerTest::Matches(re) => (!re.is_match(&banner)).then(|| {
                         (
-                            "banner has the expected form".to_string(),
-                            "a banner of the expected form".to_string(),
+                            format!("matches `{re}`"),
+                            format!("a banner matching `{re}`"),
                             Some(format!("port {port} banner matches /{re}/")),
                         )
                     }),
                     BannerTest::NotMatches(re) => re.find(&banner).map(|_| {
                         (
-                            "banner shows nothing forbidden".to_string(),
-                            "no banner of the forbidden form".to_string(),
+                            format!("does not match `{re}`"),
+                            format!("a banner not matching `{re}`"),
                             Some(format!("port {port} banner not matches /{re}/")),
                         )
                     }),
                 };
-                failed.map(|(name, expected, detail)| Finding {
-                    check: format!("port {port} {name}"),
+                failed.map(|(claim, expected, detail)| Finding {
+                    check: format!("the banner on port {port} {claim}"),
                     expected,
                     observed: match found {
                         Connect::Open { .. } if banner.is_empty() => "no banner".into(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Graded;
+use super::{Graded, list_words};
 use crate::outcome::Finding;
 use crate::tls_scan::{Class, Key, Protocol, Report, Support, WeakHash};
 
@@ -95,17 +95,14 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                     .map(ToString::to_string)
                     .collect();
                 if !accepted.is_empty() {
+                    let names: Vec<String> = forbid.iter().map(ToString::to_string).collect();
                     out.findings.push(Finding {
-                        check: "legacy protocol versions refused".into(),
-                        expected: format!(
-                            "no handshake at {}",
-                            forbid
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                        check: format!("the server refuses {}", list_words(&names, "and")),
+                        expected: format!("no handshake at {}", list_words(&names, "or")),
+                        observed: format!(
+                            "a handshake completed at {}",
+                            list_words(&accepted, "and")
                         ),
-                        observed: format!("handshake completed at {}", accepted.join(", ")),
                         detail: None,
                         severity: None,
                     });
@@ -128,17 +125,18 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                     })
                     .collect();
                 if !weak.is_empty() {
+                    let classes: Vec<String> =
+                        forbid.iter().map(|c| c.name().to_string()).collect();
                     out.findings.push(Finding {
-                        check: "weak cipher suites refused".into(),
-                        expected: format!(
-                            "no accepted suite of class {}",
-                            forbid
-                                .iter()
-                                .map(|c| c.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                        check: format!(
+                            "the server refuses cipher suites of class {}",
+                            list_words(&classes, "and")
                         ),
-                        observed: format!("accepted {}", weak.join("; ")),
+                        expected: format!(
+                            "no accepted cipher suite of class {}",
+                            list_words(&classes, "or")
+                        ),
+                        observed: format!("the server accepted {}", weak.join("; ")),
                         detail: None,
                         severity: None,
                     });
@@ -149,7 +147,11 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
             TlsCheck::ClientCertificateRequired(want) => match &report.client_cert_required {
                 Some(Ok(required)) if required == want => {}
                 Some(Ok(required)) => out.findings.push(Finding {
-                    check: "client certificate required (mTLS)".into(),
+                    check: if *want {
+                        "the server requires a client certificate (mTLS)".into()
+                    } else {
+                        "the server requires no client certificate".into()
+                    },
                     expected: if *want {
                         "a handshake without a client certificate fails".into()
                     } else {
@@ -178,7 +180,9 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                     let f = match test {
                         CertTest::ValidFor(d) => (cert.days_left < days(*d)).then(|| {
                             finding(
-                                "certificate validity",
+                                // One name for every threshold: the findings of a graded
+                                // probe fold into the most severe (outcome::fold_graded).
+                                "the certificate is not expired or close to expiry",
                                 match days(*d) {
                                     0 => "not expired".into(),
                                     n => format!("valid for at least {n} more days"),
@@ -189,7 +193,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                         CertTest::HostnameMatches(want) => {
                             (cert.hostname_matches != *want).then(|| {
                                 finding(
-                                    "certificate matches the host name",
+                                    "the certificate matches the host name",
                                     format!(
                                         "`{}` in the subject alternative names",
                                         cert.checked_name
@@ -205,7 +209,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                             (cert.chain_trusted.is_ok() != *want).then(|| Finding {
                                 detail: cert.browsers_refuse.clone(),
                                 ..finding(
-                                    "certificate chain trusted",
+                                    "the certificate chain is trusted",
                                     "a chain to the system roots or the target's ca_file".into(),
                                     match &cert.chain_trusted {
                                         Ok(()) => "trusted".into(),
@@ -223,7 +227,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                         .filter(|b| b < min)
                         .map(|b| {
                             finding(
-                                "certificate key strong enough",
+                                "the certificate key is strong enough",
                                 format!("at least {min} bits"),
                                 format!("{:?} key of {b} bits", cert.key),
                             )
@@ -245,7 +249,7 @@ pub fn evaluate(checks: &[Graded<TlsCheck>], report: &Report) -> Evaluation {
                                     format!("{refuse}; {trust}")
                                 }),
                                 ..finding(
-                                    "certificate signature hash strong enough",
+                                    "the certificate signature hash is strong enough",
                                     format!("no {} signature", forbid.join(" or ")),
                                     format!("signed with {}", cert.signature),
                                 )

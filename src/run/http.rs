@@ -152,8 +152,11 @@ async fn run_path(
     let follow = exchange.request.follow_redirects;
     let response = exchange_one(sent, url, follow).await?;
     result.status = Some(response.status.as_u16());
-    // The request as the probe wrote it: a finding keeps its name from run to run.
-    let label = path.replace(sent.canary, "{{random}}");
+    // The request in words, the same from run to run: percent-escapes decoded and the run's
+    // canary named (`GET /?next=https://picket-<random>.invalid/`).
+    let label = percent_encoding::percent_decode_str(&path.replace(sent.canary, "<random>"))
+        .decode_utf8_lossy()
+        .into_owned();
     let name = |check: String| {
         if many {
             format!("{} {label}: {check}", exchange.request.method)

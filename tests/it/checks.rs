@@ -68,7 +68,7 @@ fn cases() -> Vec<Case> {
             &[],
             "",
             "  - status: [200, 301]\n",
-            Some(("200, 301", "500")),
+            Some(("status 200 or 301", "status 500")),
         ),
         case("status class pass", 403, &[], "", "  - status: 4xx\n", None),
         case(
@@ -94,7 +94,10 @@ fn cases() -> Vec<Case> {
             &[],
             "",
             "  - header: strict-transport-security\n    present: true\n",
-            Some(("present", "absent")),
+            Some((
+                "Strict-Transport-Security sent",
+                "Strict-Transport-Security not sent",
+            )),
         ),
         case(
             "header absent pass",
@@ -110,7 +113,7 @@ fn cases() -> Vec<Case> {
             &[("x-powered-by", "Express")],
             "",
             "  - header: x-powered-by\n    absent: true\n",
-            Some(("absent", "present: Express")),
+            Some(("X-Powered-By not sent", "X-Powered-By: Express")),
         ),
         // header: equals / not_equals / contains
         case(
@@ -143,7 +146,10 @@ fn cases() -> Vec<Case> {
             &[("access-control-allow-origin", "https://evil.example")],
             "",
             "  - header: access-control-allow-origin\n    not_equals: \"https://evil.example\"\n",
-            Some(("not https://evil.example", "https://evil.example")),
+            Some((
+                "Access-Control-Allow-Origin other than \"https://evil.example\"",
+                "Access-Control-Allow-Origin: https://evil.example",
+            )),
         ),
         case(
             "header contains pass",
@@ -159,7 +165,10 @@ fn cases() -> Vec<Case> {
             &[("cache-control", "public, max-age=60")],
             "",
             "  - header: cache-control\n    contains: no-store\n",
-            Some(("contains \"no-store\"", "public, max-age=60")),
+            Some((
+                "Cache-Control containing \"no-store\"",
+                "Cache-Control: public, max-age=60",
+            )),
         ),
         // header: matches / not_matches / capture
         case(
@@ -176,7 +185,10 @@ fn cases() -> Vec<Case> {
             &[("content-type", "application/json")],
             "",
             "  - header: content-type\n    matches: '^text/html'\n",
-            Some(("a value of the expected form", "application/json")),
+            Some((
+                "Content-Type matching `^text/html`",
+                "Content-Type: application/json",
+            )),
         ),
         case(
             "header not_matches pass",
@@ -192,7 +204,7 @@ fn cases() -> Vec<Case> {
             &[("server", "nginx/1.18.0")],
             "",
             "  - header: server\n    not_matches: '\\d'\n",
-            Some(("no forbidden value", "nginx/1.18.0")),
+            Some(("Server not matching `\\d`", "Server: nginx/1.18.0")),
         ),
         case(
             "header capture at_least pass",
@@ -232,7 +244,10 @@ fn cases() -> Vec<Case> {
             &[("strict-transport-security", "garbage")],
             "",
             "  - header: strict-transport-security\n    capture: 'max-age=(\\d+)'\n    at_least: 1\n",
-            Some(("at least 1", "no match in \"garbage\"")),
+            Some((
+                "at least 1",
+                "Strict-Transport-Security: garbage (no number found)",
+            )),
         ),
         // body
         case(
@@ -249,7 +264,10 @@ fn cases() -> Vec<Case> {
             HTML,
             "<h1>Hello</h1>",
             "  - body: { contains: Welcome }\n",
-            Some(("contains \"Welcome\"", "not found in 14 bytes")),
+            Some((
+                "a body containing \"Welcome\"",
+                "no \"Welcome\" in the body (14 bytes)",
+            )),
         ),
         case(
             "body not_contains pass",
@@ -265,7 +283,7 @@ fn cases() -> Vec<Case> {
             HTML,
             "<title>Index of /</title>",
             "  - body: { not_contains: \"Index of /\" }\n",
-            Some(("does not contain", "found at byte 7")),
+            Some(("a body without", "the body has \"Index of /\" at byte 7")),
         ),
         case(
             "body matches pass",
@@ -281,7 +299,10 @@ fn cases() -> Vec<Case> {
             HTML,
             "<title>Home</title>",
             "  - body: { matches: '(?i)<title>login' }\n",
-            Some(("content of the expected form", "none in 19 bytes")),
+            Some((
+                "a body matching `(?i)<title>login`",
+                "no match in the body (19 bytes)",
+            )),
         ),
         case(
             "body not_matches pass",
@@ -297,7 +318,10 @@ fn cases() -> Vec<Case> {
             HTML,
             "a stacktrace here",
             "  - body: { not_matches: 'stack ?trace' }\n",
-            Some(("no forbidden content", "found \"stacktrace\" at byte 2")),
+            Some((
+                "a body not matching `stack ?trace`",
+                "the body has \"stacktrace\" at byte 2",
+            )),
         ),
         // json
         case(
@@ -322,7 +346,7 @@ fn cases() -> Vec<Case> {
             &[],
             r#"{"other": 1}"#,
             "  - json: { pointer: /debug, equals: false }\n",
-            Some(("false", "missing")),
+            Some(("JSON /debug equal to false", "nothing at JSON /debug")),
         ),
         case(
             "json not json fails",
@@ -354,7 +378,7 @@ fn cases() -> Vec<Case> {
             &[],
             r#"{"env": "dev"}"#,
             "  - json: { pointer: /env, not_equals: dev }\n",
-            Some(("not \"dev\"", "\"dev\"")),
+            Some(("JSON /env other than \"dev\"", "JSON /env: \"dev\"")),
         ),
         case(
             "json present false pass",
@@ -370,7 +394,7 @@ fn cases() -> Vec<Case> {
             &[],
             r#"{"stack": "at x"}"#,
             "  - json: { pointer: /stack, present: false }\n",
-            Some(("absent", "\"at x\"")),
+            Some(("nothing at JSON /stack", "JSON /stack: \"at x\"")),
         ),
         // cookies
         case(
@@ -387,7 +411,10 @@ fn cases() -> Vec<Case> {
             &[("set-cookie", "sid=1; HttpOnly; SameSite=Strict")],
             "",
             "  - cookies: { all_have: [secure, httponly], samesite_at_least: lax }\n",
-            Some(("secure", "missing secure")),
+            Some((
+                "Set-Cookie sid with Secure",
+                "Set-Cookie sid without Secure",
+            )),
         ),
         case(
             "cookies samesite none fails",
@@ -395,7 +422,10 @@ fn cases() -> Vec<Case> {
             &[("set-cookie", "sid=1; Secure; HttpOnly; SameSite=None")],
             "",
             "  - cookies: { all_have: [secure], samesite_at_least: lax }\n",
-            Some(("samesite lax or stricter", "samesite none")),
+            Some((
+                "Set-Cookie sid with SameSite=Lax or stricter",
+                "Set-Cookie sid with SameSite=None",
+            )),
         ),
         // combinators
         case(
@@ -413,8 +443,8 @@ fn cases() -> Vec<Case> {
             "",
             "  - any_of:\n      - header: content-security-policy\n        present: true\n      - header: x-frame-options\n        equals: DENY\n",
             Some((
-                "at least one to hold",
-                "X-Frame-Options is \"DENY\": absent",
+                "Content-Security-Policy sent or X-Frame-Options exactly \"DENY\"",
+                "Content-Security-Policy not sent; X-Frame-Options not sent",
             )),
         ),
         case(
@@ -431,7 +461,7 @@ fn cases() -> Vec<Case> {
             HTML,
             "ok",
             "  - all_of:\n      - status: 200\n      - body: { contains: ok }\n",
-            Some(("all to hold", "status is 200: 404")),
+            Some(("status 200", "status 404")),
         ),
         case(
             "not pass",
@@ -447,7 +477,10 @@ fn cases() -> Vec<Case> {
             &[("content-type", "text/plain")],
             "[core]\n\tbare = false\n",
             "  - not:\n      all_of:\n        - status: 200\n        - body: { contains: \"[core]\" }\n        - body: { not_matches: '(?i)<html' }\n",
-            Some(("not to hold", "the body has \"[core]\" at byte 0")),
+            Some((
+                "never all of these at once: the status is 200, the body contains \"[core]\"",
+                "status 200; the body has \"[core]\" at byte 0",
+            )),
         ),
     ]
 }
@@ -545,7 +578,7 @@ async fn response_time_passes_and_fails() {
             &[],
             "ok",
             "  - response_time: { below: 100ms }\n",
-            Some(("< 100ms", "s")),
+            Some(("a response within 100ms", "the response took ")),
         )
     };
     run_case(&slow).await;
@@ -581,7 +614,7 @@ async fn list_variables_expand_to_one_request_each() {
     .await;
     let findings = result.outcome.findings();
     assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert_eq!(findings[0].check, "GET /admin: status is one of 401, 403");
+    assert_eq!(findings[0].check, "GET /admin: the status is 401 or 403");
     let paths: Vec<String> = server
         .seen()
         .into_iter()

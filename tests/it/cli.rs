@@ -80,8 +80,8 @@ async fn json_output_has_the_spec_shape() {
         fail["findings"],
         serde_json::json!([{
             "check": "X-Content-Type-Options is \"nosniff\"",
-            "expected": "nosniff",
-            "observed": "absent"
+            "expected": "X-Content-Type-Options exactly \"nosniff\"",
+            "observed": "X-Content-Type-Options not sent"
         }])
     );
     let pass = results.iter().find(|r| r["outcome"] == "pass").unwrap();
@@ -237,8 +237,14 @@ async fn target_filter_and_text_output() {
     let (stdout, _) = texts(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("FAIL  headers/nosniff"), "{stdout}");
-    assert!(stdout.contains("expected: nosniff"), "{stdout}");
-    assert!(stdout.contains("observed: absent"), "{stdout}");
+    assert!(
+        stdout.contains("expected: X-Content-Type-Options exactly \"nosniff\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("observed: X-Content-Type-Options not sent"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("2 series: 1 pass, 1 fail, 0 error"),
         "{stdout}"
@@ -350,7 +356,7 @@ async fn junit_reports_findings_below_fail_on_as_passed_with_their_text() {
         .find(|c| c.contains("name=\"headers/nosniff\""))
         .unwrap();
     assert!(
-        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected nosniff, observed absent</system-out>"),
+        case.contains("<system-out>1 finding(s), severity medium, below --fail-on high:\nX-Content-Type-Options is &quot;nosniff&quot;: expected X-Content-Type-Options exactly &quot;nosniff&quot;, observed X-Content-Type-Options not sent</system-out>"),
         "{case}"
     );
     assert!(case.contains("</system-out>\n    </testcase>"), "{case}");

@@ -292,7 +292,10 @@ async fn a_regression_is_seen_in_a_browser_with_its_finding_and_remediation() {
         "{finding}"
     );
     assert!(
-        finding.contains("expected nosniff, observed &lt;img src=x onerror=alert(1)&gt;"),
+        finding.contains(
+            "expected X-Content-Type-Options exactly \"nosniff\", \
+             observed X-Content-Type-Options: &lt;img src=x onerror=alert(1)&gt;"
+        ),
         "{finding}"
     );
     assert!(!detail.contains("<img"), "{detail}");

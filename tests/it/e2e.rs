@@ -153,7 +153,7 @@ async fn flip_exports_everything(receiver: crate::otlp::Receiver, protocol: &str
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        findings.contains("absent") && findings.contains("nosniff"),
+        findings.contains("X-Content-Type-Options not sent") && findings.contains("nosniff"),
         "{findings}"
     );
     let recovery = logs

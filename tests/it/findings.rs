@@ -69,9 +69,11 @@ fn insecure(seen: Seen) -> axum::response::Response {
         .unwrap_or("")
         .to_string();
     let base: Vec<(&str, &str)> = vec![
-        ("server", "nginx/1.18.0"),
+        ("server", "nginx/1.22.1"),
         ("x-powered-by", "PHP/8.1"),
         ("set-cookie", "sessionid=abc; Path=/"),
+        ("set-cookie", "__Host-id=1; Path=/"),
+        ("referrer-policy", "unsafe-url"),
         ("content-type", "text/html"),
     ];
     let with = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -80,7 +82,31 @@ fn insecure(seen: Seen) -> axum::response::Response {
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect()
     };
+    if seen.method == axum::http::Method::TRACE {
+        // Echoes the request, as a TRACE left on does (only the canary header, so that the
+        // golden file does not change with picket's User-Agent).
+        let echoed: String = seen
+            .headers
+            .get_all("x-picket-canary")
+            .iter()
+            .map(|v| format!("x-picket-canary: {}\r\n", v.to_str().unwrap_or("")))
+            .collect();
+        return respond(
+            200,
+            &[("content-type", "message/http")],
+            format!("TRACE {path} HTTP/1.1\r\n{echoed}"),
+        );
+    }
+    let json = |text: &str| {
+        (
+            200,
+            vec![("content-type".into(), "application/json".into())],
+            text.to_string(),
+        )
+    };
     let (status, headers, body): (u16, Vec<(String, String)>, String) = match path {
+        "/swagger.json" => json(r#"{"swagger": "2.0", "info": {}, "paths": {"/pets": {}}}"#),
+        "/actuator/env" => json(r#"{"activeProfiles": [], "propertySources": []}"#),
         "/.git/config" => (
             200,
             with(&[]),
@@ -237,54 +263,123 @@ fn normalise(text: &str, ports: &[u16]) -> String {
     canary.replace_all(&text, "picket-CANARY").into_owned()
 }
 
+/// A team probe without `title:`: its findings get a generated sentence.
+const TEAM_PROBE: &str = "id: team/server-version\nname: The Server header names no version\n\
+severity: low\nhttp:\n  path: /\nchecks:\n  - header: server\n    not_matches: '/\\d'\n";
+
+/// A JWT to re-encode with `alg: none` (`{"alg":"HS256"}`, `{"sub":"test"}`, a made-up signature).
+const SAMPLE_JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
+
+/// The loopback servers of the every-theme run, alive while it lasts: the insecure web server
+/// (`web`, plain HTTP), a TLS server with legacy protocols, CBC suites and a certificate that
+/// expires in ten days (`broker`), and with `every_probe` an HTTPS nginx in front of `web` that
+/// adds a CSP allowing inline scripts (`shop`) and a TLS server with a self-signed SHA-1
+/// certificate that asks for no client certificate (`vault`, tagged `mtls`).
+struct EveryTheme {
+    web: TestServer,
+    _pki: crate::tls_servers::Pki,
+    tls: crate::tls_servers::TlsServer,
+    shop: Option<crate::real_servers::Server>,
+    vault: Option<crate::tls_servers::TlsServer>,
+    /// `picket.yaml` and the team's probe.
+    workspace: tempfile::TempDir,
+}
+
+impl EveryTheme {
+    async fn start(every_probe: bool) -> EveryTheme {
+        use crate::tls_servers::{LeafSpec, Pki};
+        let web = TestServer::start(insecure).await;
+        let pki = Pki::new();
+        let now = time::OffsetDateTime::now_utc();
+        let leaf = pki.leaf(
+            "golden",
+            LeafSpec {
+                not_after: now + time::Duration::days(10) + time::Duration::hours(12),
+                ..LeafSpec::default()
+            },
+        );
+        let tls = pki
+            .serve(
+                &leaf,
+                &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+            )
+            .await;
+        let web_port = web.addr.port();
+        let mut config = format!(
+            "probes: [team/]\n\
+             targets:\n\
+             \x20 - name: web\n    url: {url}\n    vars:\n      protected_paths: [/admin]\n      closed_ports: [{web_port}]\n      sample_jwt: {SAMPLE_JWT}\n\
+             \x20 - name: broker\n    url: tls://127.0.0.1:{tls_port}\n    tls: {{ ca_file: \"{ca}\", server_name: localhost }}\n    vars:\n      plaintext_ports: [{web_port}]\n",
+            url = web.url(),
+            tls_port = tls.port,
+            ca = pki.ca_file.display(),
+        );
+        let (mut shop, mut vault) = (None, None);
+        if every_probe {
+            let site_cert = pki.leaf("shop", LeafSpec::default());
+            let directives = format!(
+                "location / {{ proxy_pass http://127.0.0.1:{web_port}; \
+                 add_header Content-Security-Policy \"script-src 'self' 'unsafe-inline'\"; }}"
+            );
+            let site = crate::real_servers::nginx(crate::real_servers::Site {
+                files: &[],
+                directives: &directives,
+                tls: Some(&site_cert),
+            })
+            .await;
+            let sha1 = pki.sha1_self_signed("vault");
+            let server = pki.serve(&sha1, &[]).await;
+            config.push_str(&format!(
+                "\x20 - name: shop\n    url: https://127.0.0.1:{shop_port}\n    tls: {{ ca_file: \"{ca}\" }}\n\
+                 \x20 - name: vault\n    url: tls://127.0.0.1:{vault_port}\n    tags: [mtls]\n    tls: {{ server_name: vault.invalid }}\n",
+                shop_port = site.port,
+                vault_port = server.port,
+                ca = pki.ca_file.display(),
+            ));
+            shop = Some(site);
+            vault = Some(server);
+        }
+        config.push_str("limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n");
+        let workspace = workspace(&[
+            ("picket.yaml", &config),
+            ("team/server-version.yaml", TEAM_PROBE),
+        ]);
+        EveryTheme {
+            web,
+            _pki: pki,
+            tls,
+            shop,
+            vault,
+            workspace,
+        }
+    }
+
+    /// The ports of the servers, which change from run to run.
+    fn ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.web.addr.port(), self.tls.port];
+        ports.extend(self.shop.as_ref().map(|s| s.port));
+        ports.extend(self.vault.as_ref().map(|s| s.port));
+        ports
+    }
+
+    /// `picket check` with these extra arguments; it must exit 1 (findings).
+    async fn check(&self, args: &[&str]) -> String {
+        let mut all = vec!["check", "-c", "picket.yaml", "--no-progress"];
+        all.extend(args);
+        let out = run_picket(self.workspace.path(), &all, &[]).await;
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        stdout
+    }
+}
+
 /// The text output of `check` with a finding from every theme, against a golden file:
 /// `tests/golden/check/every-theme.txt` (`UPDATE_GOLDEN=1` rewrites it; read the diff).
 #[tokio::test]
 async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file() {
-    use crate::tls_servers::{LeafSpec, Pki};
-    let web = TestServer::start(insecure).await;
-    let pki = Pki::new();
-    let now = time::OffsetDateTime::now_utc();
-    let leaf = pki.leaf(
-        "golden",
-        LeafSpec {
-            not_after: now + time::Duration::days(10) + time::Duration::hours(12),
-            ..LeafSpec::default()
-        },
-    );
-    let tls = pki
-        .serve(
-            &leaf,
-            &["-min_protocol", "TLSv1", "-cipher", "DEFAULT:@SECLEVEL=0"],
-        )
-        .await;
-    let web_port = web.addr.port();
-    let config = format!(
-        "targets:\n\
-         \x20 - name: web\n    url: {url}\n    vars:\n      protected_paths: [/admin]\n      closed_ports: [{web_port}]\n\
-         \x20 - name: broker\n    url: tls://127.0.0.1:{tls_port}\n    tls: {{ ca_file: \"{ca}\", server_name: localhost }}\n\
-         limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n",
-        url = web.url(),
-        tls_port = tls.port,
-        ca = pki.ca_file.display(),
-    );
-    let ws = workspace(&[("picket.yaml", &config)]);
-    let out = run_picket(
-        ws.path(),
-        &[
-            "check",
-            "-c",
-            "picket.yaml",
-            "--no-progress",
-            "--fail-on",
-            "critical",
-        ],
-        &[],
-    )
-    .await;
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let shown = normalise(&stdout, &[web_port, tls.port]);
+    let run = EveryTheme::start(false).await;
+    let stdout = run.check(&["--fail-on", "critical"]).await;
+    let shown = normalise(&stdout, &run.ports());
     let golden = repo_root().join("tests/golden/check/every-theme.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
@@ -296,7 +391,7 @@ async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file()
         "check output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{shown}",
         golden.display()
     );
-    // Every theme of the library has a finding in it.
+    // Every theme of the library has a finding in it, and so has the team's probe.
     for theme in [
         "headers/",
         "exposure/",
@@ -307,6 +402,9 @@ async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file()
         "redirect/",
         "tls/",
         "network/",
+        "transport/",
+        "methods/",
+        "team/",
     ] {
         assert!(
             shown
@@ -315,4 +413,93 @@ async fn the_text_output_of_a_finding_from_every_theme_matches_the_golden_file()
             "no finding of {theme} in:\n{shown}"
         );
     }
+}
+
+/// What no finding may say: a formula where a sentence belongs. `not (…)`, `(forbidden: …)`,
+/// an unexpanded placeholder, a combinator written as `and (`/`or (` or as "check: observed"
+/// parts, the old placeholders of words (`not to hold`, `all to hold`, `is one of`, `of the
+/// expected form`, `no forbidden value`), a bare `absent` for a value, and regex syntax.
+fn formula_in(text: &str) -> Option<&'static str> {
+    const FORMULAS: [&str; 12] = [
+        "not (",
+        "is one of",
+        "not: ",
+        "forbidden:",
+        "{{",
+        " and (",
+        " or (",
+        "to hold",
+        "expected form",
+        "no forbidden",
+        "(?",
+        "\\d",
+    ];
+    if let Some(f) = FORMULAS.iter().find(|f| text.contains(*f)) {
+        return Some(f);
+    }
+    // A bare word for a value (`observed: absent`), not a phrase naming what is absent.
+    if ["absent", "present", "missing", "none", "not found"].contains(&text.trim()) {
+        return Some("a bare word for a value");
+    }
+    // A combinator's old "check title: observed" parts (`status is …: 200;`).
+    let titled_part = regex::Regex::new(r": \d{3}(?:;|$)").unwrap();
+    if titled_part.is_match(text) {
+        return Some("a check title followed by its observation");
+    }
+    // Regex syntax: escapes, classes, anchors and quantifiers.
+    let regex =
+        regex::Regex::new(r"\\[sSwWbBAzZ.]|\[\^|\]\*|\]\+|\.\*|\.\+|\{\d+,\d*\}|\^\(|\)\$|\|\(")
+            .unwrap();
+    regex.is_match(text).then_some("regex syntax")
+}
+
+/// Every shipped library probe fails against the every-theme servers, and every finding of
+/// every one of them (check, expected and observed) reads as words: no formula, no `not (`,
+/// no `forbidden:`, no placeholder, no regex.
+#[tokio::test]
+async fn every_library_finding_reads_as_a_sentence() {
+    let run = EveryTheme::start(true).await;
+    if std::env::var_os("SHOW_EVERY").is_some() {
+        eprintln!("{}", run.check(&["--fail-on", "critical"]).await);
+    }
+    let doc: serde_json::Value = serde_json::from_str(
+        &run.check(&["--format", "json", "--fail-on", "critical"])
+            .await,
+    )
+    .unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    let library: Vec<String> = picket::load::load_probe_paths(
+        &[repo_root().join("probes")],
+        &picket::config::Defaults::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"))
+    .iter()
+    .map(|p| p.id.clone())
+    .collect();
+    assert!(library.len() >= 35, "{library:?}");
+    let mut problems = Vec::new();
+    for id in &library {
+        let findings: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["probe"] == id.as_str())
+            .flat_map(|r| r["findings"].as_array().unwrap())
+            .collect();
+        if findings.is_empty() {
+            let outcomes: Vec<String> = rows
+                .iter()
+                .filter(|r| r["probe"] == id.as_str())
+                .map(|r| format!("{}: {} {}", r["target"], r["outcome"], r["error"]))
+                .collect();
+            problems.push(format!("{id}: no finding ({outcomes:?})"));
+        }
+        for f in findings {
+            for field in ["check", "expected", "observed"] {
+                let text = f[field].as_str().unwrap_or_default();
+                if let Some(formula) = formula_in(text) {
+                    problems.push(format!("{id} {field} has {formula:?}: {text}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

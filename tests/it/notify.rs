@@ -302,8 +302,14 @@ async fn each_regression_and_recovery_is_posted_once_in_every_format() {
     assert_eq!(regression["previous_state"], "passing");
     assert!(regression["since"].as_str().unwrap().ends_with('Z'));
     let finding = &regression["findings"][0];
-    assert_eq!(finding["expected"], "nosniff");
-    assert_eq!(finding["observed"], "Bearer <redacted>", "{finding}");
+    assert_eq!(
+        finding["expected"],
+        "X-Content-Type-Options exactly \"nosniff\""
+    );
+    assert_eq!(
+        finding["observed"], "X-Content-Type-Options: Bearer <redacted>",
+        "{finding}"
+    );
     assert_eq!(regression["findings_count"], 1);
     assert_eq!(
         regression["references"][0],
@@ -353,7 +359,8 @@ async fn each_regression_and_recovery_is_posted_once_in_every_format() {
     let card = &teams[0]["attachments"][0]["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert!(
-        card.to_string().contains("observed Bearer <redacted>"),
+        card.to_string()
+            .contains("observed X-Content-Type-Options: Bearer <redacted>"),
         "{card}"
     );
     assert_eq!(

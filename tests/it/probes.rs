@@ -379,7 +379,7 @@ fn hsts_header_values() {
         (&["max-age=300"], Some("300")),
         (&["max-age=15551999"], Some("15551999")),
         (&["max-age=0"], Some("0")),
-        (&[], Some("absent")),
+        (&[], Some("Strict-Transport-Security not sent")),
         // Sent twice: the combined value "a, b" is not one directive list.
         (
             &["max-age=31536000", "max-age=31536000"],
@@ -387,8 +387,11 @@ fn hsts_header_values() {
         ),
         (&["garbage"], Some("garbage")),
         (&["max-age=abc"], Some("max-age=abc")),
-        (&["max-age"], Some("no match")),
-        (&["max-age=31536000 includeSubDomains"], Some("no match")),
+        (&["max-age"], Some("(no number found)")),
+        (
+            &["max-age=31536000 includeSubDomains"],
+            Some("(no number found)"),
+        ),
     ];
     let checks = hsts_checks();
     for (values, fail) in cases {
@@ -476,7 +479,7 @@ async fn clickjacking() {
                 None,
             ),
             // Neither.
-            (&[], Some("absent")),
+            (&[], Some("no Content-Security-Policy")),
             (
                 &[("content-security-policy", "default-src 'self'")],
                 Some("default-src 'self'"),
@@ -487,7 +490,7 @@ async fn clickjacking() {
                     "content-security-policy-report-only",
                     "frame-ancestors 'none'",
                 )],
-                Some("absent"),
+                Some("no Content-Security-Policy"),
             ),
             // The same X-Frame-Options twice is harmless; two different values are not.
             (
@@ -580,7 +583,7 @@ async fn nosniff() {
         &[
             (&[("x-content-type-options", "nosniff")], None),
             (&[("x-content-type-options", "NoSniff")], None),
-            (&[], Some("absent")),
+            (&[], Some("X-Content-Type-Options not sent")),
             (&[("x-content-type-options", "sniff")], Some("sniff")),
             (
                 &[("x-content-type-options", "nosniff; mode=block")],
@@ -659,7 +662,7 @@ async fn referrer_policy_unknown_last_token_is_skipped() {
         &[
             (
                 &[("referrer-policy", "unsafe-url, x-future-policy")],
-                Some("\"unsafe-url\" (forbidden: \"unsafe-url\") (the last recognised token of \"unsafe-url, x-future-policy\")"),
+                Some("Referrer-Policy: unsafe-url (the last recognised token of \"unsafe-url, x-future-policy\")"),
             ),
             (&[("referrer-policy", "unsafe-url, foo")], Some("unsafe-url")),
             (&[("referrer-policy", "no-referrer, foo")], None),
@@ -733,8 +736,8 @@ async fn header_probes_judge_the_final_response() {
         _ => respond(404, &[], ""),
     };
     for (probe, observed) in [
-        ("headers/nosniff", "absent"),
-        ("headers/clickjacking", "absent"),
+        ("headers/nosniff", "X-Content-Type-Options not sent"),
+        ("headers/clickjacking", "no Content-Security-Policy"),
         ("headers/version-disclosure", "nginx/1.18.0"),
         ("headers/referrer-policy", "unsafe-url"),
     ] {
@@ -1377,12 +1380,20 @@ async fn security_txt_missing_or_without_contact_fails() {
         "Contact:\n",
     ] {
         let outcome = security_txt(serve_at(SECURITY_TXT, 200, TEXT, body)).await;
-        expect_fail(&format!("security.txt {body:?}"), &outcome, &["none in"]);
+        expect_fail(
+            &format!("security.txt {body:?}"),
+            &outcome,
+            &["no match in the body"],
+        );
     }
 
     // The soft-404 twin: an HTML shell is a missing security.txt.
     let outcome = security_txt(soft_404).await;
-    expect_fail("security.txt soft-404 shell", &outcome, &["none in"]);
+    expect_fail(
+        "security.txt soft-404 shell",
+        &outcome,
+        &["no match in the body"],
+    );
 
     // A redirect to /login is a missing security.txt too, and is not followed.
     let outcome = security_txt(redirect_to_login(
@@ -1772,8 +1783,8 @@ async fn open_redirect_fails_on_each_parameter_and_names_it() {
             &["status 302", "Location: https://picket-"],
         );
         assert_eq!(findings.len(), 1, "{what}:{}", show(&findings));
-        // Named by the request as written, so the name is the same in every run.
-        let prefix = format!("GET /?{param}=https%3A%2F%2Fpicket-{{{{random}}}}.invalid%2F: ");
+        // Named by the request in words, so the name is the same in every run.
+        let prefix = format!("GET /?{param}=https://picket-<random>.invalid/: ");
         assert!(
             findings[0].check.starts_with(&prefix),
             "{what}: check should start with {prefix:?}:{}",
@@ -2809,10 +2820,10 @@ async fn csp_on_html_responses() {
                 None,
             ),
             // Missing, or only report-only.
-            (&[], Some("absent")),
+            (&[], Some("no Content-Security-Policy")),
             (
                 &[("content-security-policy-report-only", "default-src 'self'")],
-                Some("absent"),
+                Some("no Content-Security-Policy"),
             ),
             // Unparsable.
             (
@@ -2861,8 +2872,8 @@ async fn csp_judges_only_html() {
         let what = format!("headers/csp with {content_type} and {csp:?}");
         if *fails {
             // (The content type is in the finding's check; its observed text is cut at 200
-            // characters, after the CSP's "absent".)
-            expect_fail(&what, &outcome, &["absent"]);
+            // characters, after "no Content-Security-Policy".)
+            expect_fail(&what, &outcome, &["no Content-Security-Policy"]);
         } else {
             expect_pass(&what, &outcome);
         }
@@ -2875,10 +2886,18 @@ async fn csp_judges_only_html() {
 #[tokio::test]
 async fn csp_soft_404_shell_fails_and_redirects_are_followed() {
     let (outcome, _) = probe_against("headers/csp", soft_404).await;
-    expect_fail("headers/csp on the soft-404 shell", &outcome, &["absent"]);
+    expect_fail(
+        "headers/csp on the soft-404 shell",
+        &outcome,
+        &["no Content-Security-Policy"],
+    );
 
     let (outcome, seen) = probe_against("headers/csp", redirect_to_login(HTML, SHELL)).await;
-    expect_fail("headers/csp, login page without CSP", &outcome, &["absent"]);
+    expect_fail(
+        "headers/csp, login page without CSP",
+        &outcome,
+        &["no Content-Security-Policy"],
+    );
     assert!(seen.iter().any(|s| s.path_and_query == "/login"));
 
     let (outcome, _) = probe_against("headers/csp", |seen: Seen| {
@@ -3091,31 +3110,43 @@ fn cookie_flags_set_cookie_values() {
         // A session cookie without Secure: high.
         (
             &["sid=abc; Path=/; HttpOnly"],
-            &[("cookie sid has secure", "missing secure", High)],
+            &[(
+                "cookie sid has the Secure flag",
+                "Set-Cookie sid without Secure",
+                High,
+            )],
         ),
         (
             &["JSESSIONID=abc; Path=/; HttpOnly"],
-            &[("cookie JSESSIONID has secure", "missing secure", High)],
+            &[(
+                "cookie JSESSIONID has the Secure flag",
+                "Set-Cookie JSESSIONID without Secure",
+                High,
+            )],
         ),
         // Any other cookie without Secure: low.
         (
             &["theme=dark; Path=/"],
-            &[("cookie theme has secure", "missing secure", Low)],
+            &[(
+                "cookie theme has the Secure flag",
+                "Set-Cookie theme without Secure",
+                Low,
+            )],
         ),
         // A session cookie without HttpOnly: medium.
         (
             &["connect.sid=abc; Path=/; Secure"],
             &[(
-                "cookie connect.sid has httponly",
-                "missing httponly",
+                "cookie connect.sid has the HttpOnly flag",
+                "Set-Cookie connect.sid without HttpOnly",
                 Medium,
             )],
         ),
         (
             &["sid=abc; Secure; HttpOnly; SameSite=Bogus"],
             &[(
-                "cookie sid has a valid samesite",
-                "invalid samesite \"Bogus\"",
+                "cookie sid has a valid SameSite",
+                "Set-Cookie sid with an invalid SameSite \"Bogus\"",
                 Low,
             )],
         ),
@@ -3123,10 +3154,14 @@ fn cookie_flags_set_cookie_values() {
         (
             &["sid=abc; HttpOnly; SameSite=None"],
             &[
-                ("cookie sid has secure", "missing secure", High),
                 (
-                    "cookie sid has a valid samesite",
-                    "samesite none without secure",
+                    "cookie sid has the Secure flag",
+                    "Set-Cookie sid without Secure",
+                    High,
+                ),
+                (
+                    "cookie sid has a valid SameSite",
+                    "Set-Cookie sid with SameSite=None but without Secure",
                     Low,
                 ),
             ],
@@ -3139,9 +3174,21 @@ fn cookie_flags_set_cookie_values() {
                 "lang=en; Path=/; SameSite=lax",
             ],
             &[
-                ("cookie session has secure", "missing secure", High),
-                ("cookie session has httponly", "missing httponly", Medium),
-                ("cookie lang has secure", "missing secure", Low),
+                (
+                    "cookie session has the Secure flag",
+                    "Set-Cookie session without Secure",
+                    High,
+                ),
+                (
+                    "cookie session has the HttpOnly flag",
+                    "Set-Cookie session without HttpOnly",
+                    Medium,
+                ),
+                (
+                    "cookie lang has the Secure flag",
+                    "Set-Cookie lang without Secure",
+                    Low,
+                ),
             ],
         ),
     ];
@@ -3208,7 +3255,7 @@ async fn cookie_flags_against_a_loopback_server_with_the_scheme_selector_lifted(
     let findings = expect_fail(
         "cookie without flags",
         &outcome,
-        &["missing secure", "missing httponly"],
+        &["without Secure", "without HttpOnly"],
     );
     assert!(findings.iter().all(|f| f.check.starts_with("cookie sid ")));
     assert_eq!(
@@ -3259,7 +3306,7 @@ async fn cookie_flags_against_a_loopback_server_with_the_scheme_selector_lifted(
     expect_fail(
         "cookie set by the 302 of /",
         &outcome,
-        &["missing httponly"],
+        &["without HttpOnly"],
     );
 }
 
@@ -3272,20 +3319,20 @@ async fn cookie_flags_http() {
             (&[], None),
             (&[(SC, "sid=abc; Path=/; HttpOnly")], None),
             (&[(SC, "sid=abc; HttpOnly; SameSite=Strict")], None),
-            (&[(SC, "sid=abc; Path=/")], Some("missing httponly")),
+            (&[(SC, "sid=abc; Path=/")], Some("without HttpOnly")),
             (
                 &[(SC, "prefs=1; HttpOnly"), (SC, "PHPSESSID=1; Path=/")],
-                Some("missing httponly"),
+                Some("without HttpOnly"),
             ),
             // Other cookies need not be HttpOnly (a CSRF token must not be).
             (&[(SC, "prefs=1; Path=/"), (SC, "csrftoken=x")], None),
             (
                 &[(SC, "sid=abc; HttpOnly; SameSite=Lenient")],
-                Some("invalid samesite \"Lenient\""),
+                Some("with an invalid SameSite \"Lenient\""),
             ),
             (
                 &[(SC, "prefs=1; SameSite=None")],
-                Some("samesite none without secure"),
+                Some("with SameSite=None but without Secure"),
             ),
         ],
     )
@@ -3368,7 +3415,11 @@ async fn header_probes_skip_a_redirect_to_another_origin() {
 #[tokio::test]
 async fn header_probes_judge_same_origin_redirects_as_before() {
     let (outcome, _) = probe_against("headers/nosniff", redirect_to_login(HTML, SHELL)).await;
-    expect_fail("nosniff via /login", &outcome, &["absent"]);
+    expect_fail(
+        "nosniff via /login",
+        &outcome,
+        &["X-Content-Type-Options not sent"],
+    );
     let (outcome, _) = probe_against(
         "disclosure/security-txt",
         redirect_to_login(TEXT, "Contact: mailto:security@example.com\n"),
@@ -3394,7 +3445,7 @@ async fn version_disclosure_and_cookies_judge_the_redirect_itself() {
         )
     })
     .await;
-    expect_fail("cookie on the redirector", &outcome, &["missing httponly"]);
+    expect_fail("cookie on the redirector", &outcome, &["without HttpOnly"]);
 }
 
 /// `picket check` shows a skipped run as `skip` with its reason, in text and JSON, counts it,
@@ -3574,7 +3625,11 @@ async fn a_meta_policy_counts_for_csp_but_not_for_framing() {
         )
     })
     .await;
-    expect_fail("csp meta in body", &outcome, &["absent"]);
+    expect_fail(
+        "csp meta in body",
+        &outcome,
+        &["no Content-Security-Policy"],
+    );
 
     let (outcome, _) = probe_against(
         "headers/csp-unsafe-inline",
@@ -3586,7 +3641,11 @@ async fn a_meta_policy_counts_for_csp_but_not_for_framing() {
     // frame-ancestors cannot be set by a meta policy.
     let (outcome, _) =
         probe_against("headers/clickjacking", meta_page("frame-ancestors 'none'")).await;
-    expect_fail("frame-ancestors in meta", &outcome, &["absent"]);
+    expect_fail(
+        "frame-ancestors in meta",
+        &outcome,
+        &["no Content-Security-Policy"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3606,24 +3665,24 @@ async fn cookie_prefixes() {
                 &[(SC, "__Secure-sid=abc; Secure; Domain=example.com")],
                 None,
             ),
-            (&[(SC, "__Host-sid=abc; Path=/")], Some("missing secure")),
-            (&[(SC, "__Host-sid=abc; Secure")], Some("no path")),
+            (&[(SC, "__Host-sid=abc; Path=/")], Some("without Secure")),
+            (&[(SC, "__Host-sid=abc; Secure")], Some("without Path")),
             (
                 &[(SC, "__Host-sid=abc; Secure; Path=/app")],
-                Some("path \"/app\""),
+                Some("with Path \"/app\""),
             ),
             (
                 &[(SC, "__Host-sid=abc; Secure; Path=/; Domain=example.com")],
-                Some("domain \"example.com\""),
+                Some("with Domain \"example.com\""),
             ),
-            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("missing secure")),
-            (&[(SC, "__secure-id=abc")], Some("missing secure")),
+            (&[(SC, "__Secure-id=abc; HttpOnly")], Some("without Secure")),
+            (&[(SC, "__secure-id=abc")], Some("without Secure")),
             (
                 &[
                     (SC, "__Host-ok=1; Secure; Path=/"),
                     (SC, "__Host-bad=1; Secure; Path=/; Domain=example.com"),
                 ],
-                Some("domain"),
+                Some("with Domain \"example.com\""),
             ),
         ],
     )

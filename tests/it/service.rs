@@ -163,7 +163,10 @@ pub async fn flip_scenario(api: SocketAddr, target: &Flipper) {
     // ...the second makes it regressed.
     let regressed = watch(api, long, never_early, |r| r.state == State::Regressed).await;
     assert_eq!(regressed.findings.len(), 1);
-    assert_eq!(regressed.findings[0].observed, "absent");
+    assert_eq!(
+        regressed.findings[0].observed,
+        "X-Content-Type-Options not sent"
+    );
     let open = get_rows(api, "/api/v1/regressions").await;
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].probe, "headers/nosniff");

@@ -76,7 +76,7 @@ async fn redirects_to_another_host_are_not_followed_and_carry_no_credentials() {
     // The 302 itself is evaluated: the probe wanted 200, so it fails showing 302.
     let findings = result.outcome.findings();
     assert_eq!(findings.len(), 1, "{:?}", result.outcome);
-    assert_eq!(findings[0].observed, "302");
+    assert_eq!(findings[0].observed, "status 302");
     assert!(
         other.seen().is_empty(),
         "followed a redirect to another host: {:?}",
@@ -109,7 +109,7 @@ async fn a_port_change_is_another_origin() {
     let location = format!("http://127.0.0.1:{}/", other.addr.port());
     let target = TestServer::start(move |_| respond(301, &[("location", &location)], "")).await;
     let result = run_probe_env(&target.url(), AUTH, &probe("  path: /\n", true), TOKEN).await;
-    assert_eq!(result.outcome.findings()[0].observed, "301");
+    assert_eq!(result.outcome.findings()[0].observed, "status 301");
     assert!(other.seen().is_empty());
 }
 

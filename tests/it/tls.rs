@@ -70,7 +70,7 @@ async fn tls_1_0_is_flagged_with_expected_and_observed() {
     let f = fails(&r);
     // SSLv3 (high) is refused; TLS 1.0 and 1.1 are one medium finding.
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].expected, "no handshake at TLS 1.0, TLS 1.1");
+    assert_eq!(f[0].expected, "no handshake at TLS 1.0 or TLS 1.1");
     assert!(f[0].observed.contains("TLS 1.0"), "{f:?}");
     assert_eq!(f[0].severity, Some(Severity::Medium));
     assert_eq!(graded(&r, Severity::High), Severity::Medium);

@@ -75,7 +75,12 @@ async fn not_contains_found_in_the_prefix_is_a_definite_finding() {
     .await;
     let f = result.outcome.findings();
     assert_eq!(f.len(), 1, "{:?}", result.outcome);
-    assert!(f[0].observed.starts_with("found at byte 7"), "{:?}", f[0]);
+    assert!(
+        f[0].observed
+            .starts_with("the body has \"Index of /\" at byte 7"),
+        "{:?}",
+        f[0]
+    );
 }
 
 #[tokio::test]
@@ -83,7 +88,7 @@ async fn not_matches_absent_from_the_prefix_is_an_error_and_a_match_in_it_fails(
     let result = run_endless("<html>", "  - body: { not_matches: '(?i)stack ?trace' }\n").await;
     assert_eq!(
         undecided(&result),
-        message_for(&["the body has no forbidden content"])
+        message_for(&["the body does not match `(?i)stack ?trace`"])
     );
 
     let result = run_endless(
@@ -93,7 +98,7 @@ async fn not_matches_absent_from_the_prefix_is_an_error_and_a_match_in_it_fails(
     .await;
     let f = result.outcome.findings();
     assert_eq!(f.len(), 1, "{:?}", result.outcome);
-    assert_eq!(f[0].observed, "found \"Stack trace\" at byte 5");
+    assert_eq!(f[0].observed, "the body has \"Stack trace\" at byte 5");
 }
 
 #[tokio::test]
@@ -124,7 +129,7 @@ async fn matches_held_in_the_prefix_passes_and_absent_from_it_is_an_error() {
     .await;
     assert_eq!(
         undecided(&result),
-        message_for(&["the body has the expected content"])
+        message_for(&["the body matches `(?i)<title>login`"])
     );
 }
 
@@ -157,7 +162,7 @@ async fn combinators_decide_when_the_prefix_suffices_and_are_errors_otherwise() 
     let result = run_endless("<html>", exposure).await;
     assert_eq!(
         undecided(&result),
-        message_for(&["not (status is 200 and the body contains \"[core]\")"])
+        message_for(&["the status is not 200, or the body does not contain \"[core]\""])
     );
 
     // ...and once the prefix shows every sign, the exposure is a finding.
@@ -175,7 +180,7 @@ async fn a_definite_finding_fails_the_run_even_with_an_undecided_check() {
     match &result.outcome {
         Outcome::Fail(f) => {
             assert_eq!(f.len(), 1, "{f:?}");
-            assert_eq!(f[0].check, "status is 404");
+            assert_eq!(f[0].check, "the status is 404");
         }
         other => panic!("expected fail, got {other:?}"),
     }
