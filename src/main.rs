@@ -275,6 +275,7 @@ fn shutdown_on_signal() -> CancellationToken {
 async fn serve(
     log: &str,
     log_format: LogFormat,
+    nofile: picket::fds::NoFile,
     config: PathBuf,
     shard: Option<ShardArg>,
     grace: Duration,
@@ -305,6 +306,7 @@ async fn serve(
         log_format,
         Some(&telemetry),
     );
+    log_descriptor_limit(nofile);
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -346,6 +348,25 @@ async fn serve(
     }
 }
 
+/// Says what the file-descriptor limit is (and was, when it was raised).
+fn log_descriptor_limit(nofile: picket::fds::NoFile) {
+    let figure = |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    if nofile.raised() {
+        tracing::info!(
+            limit = %figure(nofile.soft),
+            was = %figure(nofile.before),
+            hard = %figure(nofile.hard),
+            "file-descriptor limit raised"
+        );
+    } else {
+        tracing::info!(
+            limit = %figure(nofile.soft),
+            hard = %figure(nofile.hard),
+            "file-descriptor limit"
+        );
+    }
+}
+
 /// Forwards SIGHUP to the service as a reload request.
 fn reload_on_sighup(reload: tokio::sync::mpsc::Sender<()>, shutdown: CancellationToken) {
     #[cfg(unix)]
@@ -382,6 +403,9 @@ fn env_lookup(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before anything opens a descriptor: probing, the store and the API all need them, and
+    // the common service default (1,024) is far below the hard limit an administrator allows.
+    let nofile = picket::fds::raise();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -406,6 +430,7 @@ async fn main() -> ExitCode {
             serve(
                 &cli.log,
                 cli.log_format,
+                nofile,
                 config,
                 shard,
                 grace,
@@ -425,6 +450,11 @@ async fn main() -> ExitCode {
         },
         cli.log_format,
         None,
+    );
+    tracing::debug!(
+        limit = nofile.soft,
+        was = nofile.before,
+        "file-descriptor limit"
     );
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();

@@ -231,12 +231,17 @@ pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
 pub fn spawn_service_with(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
     let mut cmd = picket(dir);
     cmd.args(["--log", "info", "run", "-c", "picket.yaml"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .args(extra);
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    spawn_service_command(cmd)
+}
+
+/// Starts `cmd` (a `picket run` with `--log info`, or a wrapper that `exec`s one) and waits
+/// for it to print its API address.
+pub fn spawn_service_command(mut cmd: std::process::Command) -> Service {
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
