@@ -292,13 +292,7 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = router(view, hosts, auth);
-    let handle = tokio::spawn(conn::accept_loop(
-        listener,
-        app,
-        tls,
-        connections,
-        shutdown,
-    ));
+    let handle = tokio::spawn(conn::accept_loop(listener, app, tls, connections, shutdown));
     Ok((bound, handle))
 }
 

@@ -275,7 +275,6 @@ fn shutdown_on_signal() -> CancellationToken {
 async fn serve(
     log: &str,
     log_format: LogFormat,
-    nofile: picket::fds::NoFile,
     config: PathBuf,
     shard: Option<ShardArg>,
     grace: Duration,
@@ -306,7 +305,9 @@ async fn serve(
         log_format,
         Some(&telemetry),
     );
-    log_descriptor_limit(nofile);
+    if let Some(nofile) = NOFILE.get() {
+        log_descriptor_limit(*nofile);
+    }
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -348,9 +349,14 @@ async fn serve(
     }
 }
 
+/// The file-descriptor limit as `main` found and raised it, for `picket run` to log once
+/// logging is set up.
+static NOFILE: std::sync::OnceLock<picket::fds::NoFile> = std::sync::OnceLock::new();
+
 /// Says what the file-descriptor limit is (and was, when it was raised).
 fn log_descriptor_limit(nofile: picket::fds::NoFile) {
-    let figure = |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let figure =
+        |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
     if nofile.raised() {
         tracing::info!(
             limit = %figure(nofile.soft),
@@ -406,6 +412,7 @@ async fn main() -> ExitCode {
     // Before anything opens a descriptor: probing, the store and the API all need them, and
     // the common service default (1,024) is far below the hard limit an administrator allows.
     let nofile = picket::fds::raise();
+    let _ = NOFILE.set(nofile);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -430,7 +437,6 @@ async fn main() -> ExitCode {
             serve(
                 &cli.log,
                 cli.log_format,
-                nofile,
                 config,
                 shard,
                 grace,

@@ -565,13 +565,13 @@ mod tests {
         let busy = second.begin();
         let evictor = {
             let connections = Arc::clone(&connections);
-            tokio::spawn(async move { connections.admit().await.map(|s| s.id) })
+            tokio::spawn(async move { connections.admit().await })
         };
         first.conn.close.cancelled().await;
         assert!(!second.conn.close.is_cancelled());
         drop(first);
         let third = evictor.await.expect("task").expect("admitted");
-        assert_eq!(third, 2);
+        assert_eq!(third.id, 2);
         let stats = connections.stats();
         assert_eq!((stats.open, stats.evicted, stats.refused), (2, 1, 0));
         drop(busy);

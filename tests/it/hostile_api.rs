@@ -155,7 +155,10 @@ async fn until(api: SocketAddr, done: impl Fn(&Row) -> bool) -> Row {
         if done(&row) {
             return row;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out: {row:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {row:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -179,16 +182,14 @@ async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
     let opened = Arc::new(AtomicU64::new(0));
     let attacker = attack(api, Arc::clone(&opened), stop.clone());
     let health = check_health(api, stop.clone());
-    // The cap is reached: past it, the server closes idle connections to make room.
     let start = Instant::now();
-    while !logged("API connection limit reached") {
+    while opened.load(Ordering::Relaxed) < ATTACK as u64 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the API never reached its connection limit"
+            "could not connect"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(opened.load(Ordering::Relaxed) >= ATTACK as u64);
     let before = row(api).await.history.len();
     // Runs go on under the attack, all of them passing...
     until(api, |r| {
@@ -207,10 +208,13 @@ async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The cap was reached: past it, the server closed idle connections to make room, and
+    // said so.
     assert!(
         opened.load(Ordering::Relaxed) > ATTACK as u64,
         "the server closed attacking connections during the attack"
     );
+    assert!(logged("API connection limit reached"));
 
     stop.cancel();
     let held = attacker.await.unwrap();
@@ -238,3 +242,143 @@ async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
     let status = service.terminate().await;
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+/// Whether the server closes `stream` within `within` (a read ends, with EOF or an error)
+/// while `keep_sending` bytes trickle out every 200 ms.
+async fn closed_within<S>(mut stream: S, within: Duration, trickle: &[u8]) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    let start = Instant::now();
+    let mut next = trickle.iter();
+    let mut buf = [0u8; 256];
+    while start.elapsed() < within {
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {} // a response to a request sent before: keep reading
+            },
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(byte) = next.next()
+                    && stream.write_all(&[*byte]).await.is_err()
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Over HTTP and HTTPS: a connection that says nothing, one kept alive after a request, one
+/// that completed its TLS handshake and sends nothing, and one that trickles its headers
+/// byte by byte (so bytes keep moving) are all closed after `api.idle_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed_after_the_idle_timeout() {
+    use crate::tls_servers::{LeafSpec, Pki};
+    use tokio::io::AsyncWriteExt as _;
+    picket::run::init_tls();
+    let target = Flipper::start().await;
+    let pki = Pki::new();
+    let leaf = pki.leaf("api", LeafSpec::default());
+    // A generous bound for a 1 s timeout on a busy machine; without a timeout, never.
+    let bound = Duration::from_secs(30);
+    // An endless header: every byte keeps the connection busy, the header never completes.
+    let slow: Vec<u8> = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(b'a', 1000))
+        .collect();
+    for tls in [false, true] {
+        let ws = limited_workspace(&target.server.url());
+        let path = ws.path().join("picket.yaml");
+        let mut config = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("idle_timeout: 2s", "idle_timeout: 1s");
+        if tls {
+            config = config.replace(
+                "idle_timeout: 1s",
+                &format!(
+                    "idle_timeout: 1s, tls: {{ cert_file: \"{}\", key_file: \"{}\" }}",
+                    leaf.cert.display(),
+                    leaf.key.display()
+                ),
+            );
+        }
+        std::fs::write(&path, config).unwrap();
+        let shutdown = CancellationToken::new();
+        let running = crate::service::start_in_process(
+            &path,
+            Arc::new(|_: &str| None),
+            Some(picket::telemetry::Telemetry::disabled()),
+            shutdown.clone(),
+        )
+        .await;
+        let api = running.api_addr;
+        let connector = {
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls::pki_types::pem::PemObject as _;
+            for cert in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca_file).unwrap() {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            tokio_rustls::TlsConnector::from(Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            ))
+        };
+        let connect = async || {
+            let tcp = TcpStream::connect(api).await.unwrap();
+            let stream: Box<dyn AsyncStream> = if tls {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                Box::new(connector.connect(name, tcp).await.unwrap())
+            } else {
+                Box::new(tcp)
+            };
+            stream
+        };
+        let label = if tls { "https" } else { "http" };
+
+        // Says nothing (over HTTPS: after its handshake).
+        assert!(
+            closed_within(connect().await, bound, &[]).await,
+            "{label}: a silent connection stays open"
+        );
+        // Kept alive after a request that was answered.
+        let mut kept = connect().await;
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        kept.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{label}");
+        assert!(
+            closed_within(kept, bound, &[]).await,
+            "{label}: an idle keep-alive connection stays open"
+        );
+        // Trickles its headers: bytes move, but no request ever arrives.
+        assert!(
+            closed_within(connect().await, bound, &slow).await,
+            "{label}: a connection trickling its headers stays open"
+        );
+        // Meanwhile the API answers.
+        let mut fresh = connect().await;
+        fresh
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = fresh.read_to_end(&mut answer).await;
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{label}");
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running.wait())
+            .await
+            .expect("shutdown within the grace period")
+            .unwrap();
+    }
+}
+
+trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncStream for T {}
