@@ -264,19 +264,34 @@ impl Connections {
             Shed::Evicted => log.evicted += 1,
             Shed::Refused => log.refused += 1,
         }
-        if log.last.is_none_or(|at| at.elapsed() >= SHED_LOG_EVERY) {
-            tracing::warn!(
-                cap = self.cap(),
-                evicted = log.evicted,
-                refused = log.refused,
-                "API connection limit reached: idle connections closed to make room (evicted) \
-                 and new connections closed at once (refused) since the last such line; \
-                 probing is not affected (picket.api.connections.shed counts them)"
-            );
-            log.last = Some(Instant::now());
-            log.evicted = 0;
-            log.refused = 0;
+        self.log_shed(&mut log, false);
+    }
+
+    /// Logs the connections shed since the last line: the first at once, then at most once
+    /// every [`SHED_LOG_EVERY`] (`flush`: whatever is pending, once that time has passed).
+    fn log_shed(&self, log: &mut ShedLog, flush: bool) {
+        let due = log.last.is_none_or(|at| at.elapsed() >= SHED_LOG_EVERY);
+        let pending = log.evicted + log.refused > 0;
+        if !due || !pending || (flush && log.last.is_none()) {
+            return;
         }
+        tracing::warn!(
+            cap = self.cap(),
+            evicted = log.evicted,
+            refused = log.refused,
+            "API connection limit reached: idle connections closed to make room (evicted) \
+             and new connections closed at once (refused) since the last such line; probing \
+             is not affected (picket.api.connections.shed counts them)"
+        );
+        log.last = Some(Instant::now());
+        log.evicted = 0;
+        log.refused = 0;
+    }
+
+    /// Logs what was shed since the last line, if that line is old enough.
+    fn flush_shed_log(&self) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        self.log_shed(&mut log, true);
     }
 }
 
@@ -405,10 +420,17 @@ pub async fn accept_loop(
     stop: CancellationToken,
 ) {
     let tasks = TaskTracker::new();
+    // Says what was shed in the last minute even when nothing more comes to trigger it.
+    let mut summary = tokio::time::interval(SHED_LOG_EVERY);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (stream, peer) = tokio::select! {
             biased;
             () = stop.cancelled() => break,
+            _ = summary.tick() => {
+                connections.flush_shed_log();
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
