@@ -382,3 +382,35 @@ async fn idle_and_slow_connections_are_closed_after_the_idle_timeout() {
 
 trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+/// `api.idle_timeout` out of range or not a duration: a located error with a hint.
+#[tokio::test]
+async fn a_bad_idle_timeout_is_a_located_error() {
+    for (value, message) in [
+        (
+            "0s",
+            "`idle_timeout: 0s` is out of range: it must be from 1s to 1h",
+        ),
+        (
+            "soon",
+            "idle_timeout: expected a duration such as 10s, found `soon`",
+        ),
+    ] {
+        let ws = workspace(&[(
+            "picket.yaml",
+            &format!(
+                "library: true\ntargets:\n  - name: web\n    url: http://127.0.0.1:1\n\
+                 api:\n  idle_timeout: {value}\n"
+            ),
+        )]);
+        let out =
+            crate::helpers::run_picket(ws.path(), &["validate", "-c", "picket.yaml"], &[]).await;
+        let (_, stderr) = crate::helpers::texts(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("picket.yaml:6:17: {message}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: "), "{stderr}");
+    }
+}
