@@ -26,6 +26,11 @@ impl NoFile {
     }
 }
 
+/// A limit as logs show it: the number, or `unlimited`.
+pub fn figure(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
+}
+
 /// What the soft limit is raised to when the hard limit is unlimited (the kernel refuses
 /// "unlimited" for `RLIMIT_NOFILE`; Linux's default `fs.nr_open` is 2^20).
 const UNLIMITED_TARGET: u64 = 1 << 20;

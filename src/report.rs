@@ -166,8 +166,18 @@ impl Report {
 
     /// Plain text: one line per series, findings indented below failures, in words. With
     /// `verbose`, each finding also shows its technical detail (regexes) and own severity.
+    /// The probe and target columns are as wide as their longest value.
     pub fn to_text(&self, verbose: bool) -> String {
         let mut out = String::new();
+        let width = |field: fn(&ResultRow) -> &str| {
+            self.results
+                .iter()
+                .map(|r| field(r).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let pw = width(|r| &r.probe);
+        let tw = width(|r| &r.target);
         for r in &self.results {
             let mark = match r.outcome {
                 "pass" => "PASS ",
@@ -177,7 +187,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{mark} {:<32} {:<20} {:<8} {}ms",
+                "{mark} {:<pw$}  {:<tw$}  {:<8} {}ms",
                 r.probe, r.target, r.severity, r.duration_ms
             );
             for f in &r.findings {

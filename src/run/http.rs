@@ -20,8 +20,7 @@ use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_b
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
-/// Most redirects followed within one request.
-pub const MAX_REDIRECTS: usize = 10;
+pub use crate::probe::http::MAX_REDIRECTS;
 
 /// Most paths one exchange adds by `discover:`.
 pub const MAX_DISCOVERED: usize = 16;
@@ -411,7 +410,7 @@ pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupEr
         };
         // A CA bundle is a regular file of a few hundred KiB; a FIFO or device put in its
         // place must not block or swell a reload.
-        let pem = crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+        let pem = crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| ca_error(e.to_string()))?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
@@ -655,23 +654,31 @@ mod tests {
         assert_eq!(directories(&r, &api, &[], 16), ["/assets/"]);
     }
 
+    /// The prefix of the folders [`target`] writes its config in.
+    const TEMP_PREFIX: &str = "picket-base-url-";
+
     fn target(url: &str, vars: &str) -> Target {
         let yaml = format!("targets:\n  - name: web\n    url: {url}\n    vars: {{{vars}}}\n");
-        let dir = tempfile_dir();
-        let path = dir.join("picket.yaml");
+        // Removed when dropped, at the end of this function.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("picket.yaml");
         std::fs::write(&path, yaml).unwrap();
         let loaded = crate::load::load(&path, &|_: &str| None).unwrap();
         loaded.config.targets[0].clone()
     }
 
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "picket-base-url-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// The folders [`target`] made in this process and left behind.
+    fn left_behind() -> Vec<std::path::PathBuf> {
+        let mine = format!("{TEMP_PREFIX}{}-", std::process::id());
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&mine))
+            .map(|e| e.path())
+            .collect()
     }
 
     #[test]
@@ -700,6 +707,8 @@ mod tests {
         assert!(base_url(&request, &target("https://127.0.0.1:8443", "")).is_err());
         request.plain_http = false;
         assert_eq!(base_url(&request, &https).unwrap(), https.url);
+        // Every `cargo test` used to leave a folder per target in /tmp.
+        assert_eq!(left_behind(), Vec::<std::path::PathBuf>::new());
     }
 
     #[test]

@@ -172,10 +172,20 @@ async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
     let api = service.api;
     let log = Arc::clone(&service.log);
     let logged = |text: &str| log.lock().unwrap().contains(text);
-    assert!(
-        logged(&format!("limit={NOFILE}")),
-        "picket logs its descriptor limit"
-    );
+    let wait_logged = async |text: &str| {
+        let start = Instant::now();
+        while !logged(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "not in the log: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // The start-up line gives the descriptor limit and the API's share of it:
+    // 256 − (64 + 4 × 4) = 176 connections.
+    wait_logged(&format!("fd_limit={NOFILE}")).await;
+    assert!(logged("max_connections=176"));
     until(api, |r| r.state == State::Passing).await;
 
     let stop = CancellationToken::new();
@@ -200,14 +210,7 @@ async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
     target.set_insecure(true);
     let regressed = until(api, |r| r.state == State::Regressed).await;
     assert_eq!(regressed.findings[0].observed, "absent", "{regressed:?}");
-    let start = Instant::now();
-    while !logged("security regression") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no regression in the log"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_logged("security regression").await;
     // The cap was reached: past it, the server closed idle connections to make room, and
     // said so.
     assert!(
