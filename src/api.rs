@@ -1,7 +1,7 @@
 //! The HTTP API and dashboard (SPEC §8): health, readiness, series and regressions as JSON,
 //! and the server-rendered pages (`dashboard`). It reads a [`View`] that the service keeps
 //! current; it never touches the runner or the store. Access control (`api.token`) is in
-//! `auth`, HTTPS (`api.tls`) in [`tls`].
+//! `auth`, HTTPS (`api.tls`) in [`tls`], the connection cap and idle timeout in [`conn`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,10 +22,12 @@ use crate::state::{Mark, SeriesInfo, SeriesState, State as SeriesStateKind, Trac
 use crate::units::Severity;
 
 mod auth;
+pub mod conn;
 mod dashboard;
 pub mod tls;
 
 pub use auth::Auth;
+pub use conn::Connections;
 
 /// What the API shows of one series: its labels and loaded probe, read from the tracker
 /// (not copied), and its state.
@@ -276,39 +278,21 @@ async fn scrub_response(response: Response) -> Response {
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address (useful with port 0).
-/// Over HTTPS when `tls` is given.
+/// Over HTTPS when `tls` is given. `connections` caps the open connections and closes idle
+/// ones (see [`conn`]).
 pub async fn serve(
     addr: SocketAddr,
     view: Arc<View>,
     hosts: HostRule,
     auth: Option<Arc<Auth>>,
     tls: Option<tls::Certificates>,
+    connections: Arc<Connections>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = router(view, hosts, auth);
-    let handle = match tls {
-        None => tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "API server failed");
-            }
-        }),
-        Some(certificates) => {
-            let listener = tls::TlsListener::new(listener, certificates, shutdown.clone())?;
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
-                {
-                    tracing::error!(error = %e, "API server failed");
-                }
-            })
-        }
-    };
+    let handle = tokio::spawn(conn::accept_loop(listener, app, tls, connections, shutdown));
     Ok((bound, handle))
 }
 

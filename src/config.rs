@@ -390,6 +390,11 @@ pub mod raw {
         #[serde(default)]
         #[schemars(with = "Vec<String>")]
         pub allowed_hosts: Vec<Spanned<String>>,
+        /// How long an API connection may stay open without a request in progress (`10s`;
+        /// 1s to 1h): an idle keep-alive connection, or one that has not finished sending a
+        /// request's headers, is closed after it.
+        #[schemars(with = "Option<String>", example = "10s")]
+        pub idle_timeout: Option<Spanned<String>>,
     }
 }
 
@@ -433,6 +438,8 @@ pub struct Config {
     pub api_token: Option<Secret<String>>,
     /// The API's certificate and key, loaded: HTTPS when present.
     pub api_tls: Option<ApiTls>,
+    /// How long an API connection may stay open without a request in progress.
+    pub api_idle_timeout: Duration,
     /// Webhooks for regressions and recoveries.
     pub webhooks: Vec<Webhook>,
     /// Every secret value resolved from the environment, for scrubbing output.
@@ -697,6 +704,7 @@ impl Config {
             api_allowed_hosts: Vec::new(),
             api_token: None,
             api_tls: None,
+            api_idle_timeout: API_IDLE_TIMEOUT,
             webhooks: Vec::new(),
             redactor: Redactor::default(),
         }
@@ -952,6 +960,7 @@ pub fn compile(
         api_allowed_hosts: api.allowed_hosts,
         api_token: api.token,
         api_tls: api.tls,
+        api_idle_timeout: api.idle_timeout,
         webhooks,
         redactor,
     }
@@ -1161,7 +1170,11 @@ struct Api {
     allowed_hosts: Vec<String>,
     token: Option<Secret<String>>,
     tls: Option<ApiTls>,
+    idle_timeout: Duration,
 }
+
+/// `api.idle_timeout` when not given.
+pub const API_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The shortest `api.token` accepted: a token that guards the API from the network should
 /// not be guessable.
@@ -1214,11 +1227,25 @@ fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> Api {
         );
     }
     let tls = raw.tls.as_ref().and_then(|t| api_tls(ctx, &t.value));
+    let idle_timeout = raw
+        .idle_timeout
+        .as_ref()
+        .and_then(|t| {
+            compile_duration(
+                ctx,
+                t,
+                "idle_timeout",
+                &units::ranges::API_IDLE_TIMEOUT,
+                "how long an API connection may stay open without a request, e.g. `10s`",
+            )
+        })
+        .unwrap_or(API_IDLE_TIMEOUT);
     Api {
         listen,
         allowed_hosts: hosts,
         token,
         tls,
+        idle_timeout,
     }
 }
 

@@ -48,6 +48,7 @@
 //! - [`demo`]: a deliberately misconfigured loopback service for `picket demo`.
 //! - [`diag`], [`redact`], [`term`], [`units`]: diagnostics, secret handling, terminal-safe
 //!   text, value types.
+//! - [`fds`]: the file-descriptor limit, raised at start, and the API's share of it.
 //!
 //! No module reaches upstream: the runner knows nothing of state or telemetry, the state
 //! machine knows nothing of HTTP, the API only reads the tracker.
@@ -80,6 +81,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod diag;
+pub mod fds;
 pub mod files;
 pub mod library;
 pub mod load;

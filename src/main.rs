@@ -360,6 +360,9 @@ async fn serve(
             }
         };
     init_logging(log, picket::logging::DEFAULT, log_format, Some(&telemetry));
+    if let Some(nofile) = NOFILE.get() {
+        log_descriptor_limit(*nofile);
+    }
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -401,6 +404,30 @@ async fn serve(
     }
 }
 
+/// The file-descriptor limit as `main` found and raised it, for `picket run` to log once
+/// logging is set up.
+static NOFILE: std::sync::OnceLock<picket::fds::NoFile> = std::sync::OnceLock::new();
+
+/// Says what the file-descriptor limit is (and was, when it was raised). At debug level: the
+/// start-up lines give the figure once, on the "API listening" line (`fd_limit`).
+fn log_descriptor_limit(nofile: picket::fds::NoFile) {
+    let figure = picket::fds::figure;
+    if nofile.raised() {
+        tracing::debug!(
+            limit = %figure(nofile.soft),
+            was = %figure(nofile.before),
+            hard = %figure(nofile.hard),
+            "file-descriptor limit raised"
+        );
+    } else {
+        tracing::debug!(
+            limit = %figure(nofile.soft),
+            hard = %figure(nofile.hard),
+            "file-descriptor limit"
+        );
+    }
+}
+
 /// Forwards SIGHUP to the service as a reload request.
 fn reload_on_sighup(reload: tokio::sync::mpsc::Sender<()>, shutdown: CancellationToken) {
     #[cfg(unix)]
@@ -437,6 +464,10 @@ fn env_lookup(name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before anything opens a descriptor: probing, the store and the API all need them, and
+    // the common service default (1,024) is far below the hard limit an administrator allows.
+    let nofile = picket::fds::raise();
+    let _ = NOFILE.set(nofile);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -478,6 +509,11 @@ async fn main() -> ExitCode {
         "warn"
     };
     init_logging(cli.log.as_deref(), default, cli.log_format, None);
+    tracing::debug!(
+        limit = nofile.soft,
+        was = nofile.before,
+        "file-descriptor limit"
+    );
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let code = match cli.command {

@@ -92,6 +92,9 @@ struct Shared {
     telemetry: Telemetry,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
+    /// The API's connections: a reload that changes the concurrency or the webhooks moves
+    /// their cap.
+    connections: Arc<api::Connections>,
 }
 
 impl Shared {
@@ -246,12 +249,22 @@ pub async fn start(
 
     let api_stop = CancellationToken::new();
     let hosts = api::HostRule::new(&loaded.config.api_allowed_hosts);
+    let share = api_share(&loaded);
+    let shed_telemetry = telemetry.clone();
+    let connections = api::Connections::new(
+        share.connections,
+        loaded.config.api_idle_timeout,
+        Some(Arc::new(move |why: api::conn::Shed| {
+            shed_telemetry.record_api_shed(why.as_str());
+        })),
+    );
     let (api_addr, api_task) = api::serve(
         listen,
         Arc::clone(&view),
         hosts,
         auth.clone(),
         certificates.clone(),
+        Arc::clone(&connections),
         api_stop.clone(),
     )
     .await
@@ -260,8 +273,12 @@ pub async fn start(
         addr = %api_addr,
         scheme = if certificates.is_some() { "https" } else { "http" },
         token = auth.is_some(),
+        max_connections = share.connections,
+        fd_limit = %crate::fds::figure(crate::fds::current().soft),
+        idle_timeout = ?loaded.config.api_idle_timeout,
         "API listening"
     );
+    log_api_share(&share, true);
     tracing::info!(
         url = %dashboard_url(api_addr, certificates.is_some()),
         "serving the dashboard"
@@ -292,6 +309,7 @@ pub async fn start(
         certificates,
         telemetry,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
+        connections,
     });
 
     shared.telemetry.announce();
@@ -513,12 +531,55 @@ async fn reload(
     if let Ok(mut w) = shared.watched.lock() {
         *w = watched_paths(&opts.config_path, &loaded);
     }
+    let share = api_share(&loaded);
+    if share.connections != shared.connections.cap() {
+        shared.connections.set_cap(share.connections);
+        log_api_share(&share, false);
+    }
     let n = series.len();
     scheduler
         .replace(series)
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)
+}
+
+/// The API's share of the file descriptors for this configuration (see [`crate::fds`]):
+/// the soft limit as it is now (raised at start by the binary), less a reserve for
+/// `limits.concurrency` runs in flight, the webhooks, the store and telemetry.
+fn api_share(loaded: &Loaded) -> crate::fds::ApiShare {
+    crate::fds::api_connections(
+        crate::fds::current().soft,
+        loaded.config.limits.concurrency,
+        loaded.config.webhooks.len(),
+    )
+}
+
+/// Says what the API may hold; warns when the limit leaves probing too little.
+fn log_api_share(share: &crate::fds::ApiShare, at_start: bool) {
+    let limit = crate::fds::current().soft;
+    if share.starved {
+        tracing::warn!(
+            descriptor_limit = limit,
+            reserve = share.reserve,
+            "the file-descriptor limit is too low for limits.concurrency: runs at full \
+             concurrency may fail with \"Too many open files\"; raise the hard limit (e.g. \
+             `LimitNOFILE=` in systemd, `ulimit -Hn`) or lower limits.concurrency"
+        );
+    } else if !at_start {
+        tracing::info!(
+            max_connections = share.connections,
+            descriptor_limit = limit,
+            reserve = share.reserve,
+            "API connection cap changed"
+        );
+    } else {
+        tracing::debug!(
+            descriptor_limit = limit,
+            reserve = share.reserve,
+            "descriptors reserved for probing"
+        );
+    }
 }
 
 /// The config file, its `targets_from`, its probe paths and the API's certificate and key.

@@ -109,6 +109,11 @@ pub const TELEMETRY_DROPPED: &str = "picket.telemetry.dropped";
 /// attempts) or `dropped` (its queue was full, or shutdown came first) (counter,
 /// `{delivery}`).
 pub const NOTIFY_DELIVERIES: &str = "picket.notify.deliveries";
+/// API connections closed because the connection limit was reached, by `reason`: `evicted`
+/// (an idle connection closed to make room for a new one) or `refused` (a new connection
+/// closed at once: every open one had a request in progress) (counter, `{connection}`; a
+/// picket extension).
+pub const API_CONNECTIONS_SHED: &str = "picket.api.connections.shed";
 /// Event name of the log record for a regression.
 pub const REGRESSION_EVENT: &str = "picket.regression";
 /// Event name of the log record for a recovery.
@@ -350,6 +355,7 @@ struct Instruments {
     reloads: Counter<u64>,
     skipped: Counter<u64>,
     deliveries: Counter<u64>,
+    api_shed: Counter<u64>,
     // Observable instruments report through callbacks; the handles are kept so the
     // registration plainly lives as long as the telemetry.
     // `None` without an exporter: the SDK logs an error for observable instruments that no
@@ -669,6 +675,15 @@ impl Telemetry {
                 KeyValue::new("outcome", outcome),
             ],
         );
+    }
+
+    /// Records an API connection closed because the connection limit was reached:
+    /// `picket.api.connections.shed` with `reason` (`evicted` or `refused`).
+    pub fn record_api_shed(&self, reason: &'static str) {
+        self.inner
+            .instruments
+            .api_shed
+            .add(1, &[KeyValue::new("reason", reason)]);
     }
 
     /// This instance's `service.instance.id` and `picket.vantage`.
@@ -1042,6 +1057,11 @@ impl Instruments {
                 .u64_counter(NOTIFY_DELIVERIES)
                 .with_unit("{delivery}")
                 .with_description("Webhook notifications, by webhook and outcome")
+                .build(),
+            api_shed: meter
+                .u64_counter(API_CONNECTIONS_SHED)
+                .with_unit("{connection}")
+                .with_description("API connections closed at the connection limit, by reason")
                 .build(),
             _status: observable.then(|| {
                 meter

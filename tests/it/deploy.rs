@@ -1060,6 +1060,7 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
     telemetry.record_reload(false);
     telemetry.record_skipped(&labels);
     telemetry.record_delivery("security-slack", "delivered");
+    telemetry.record_api_shed("evicted");
     assert!(
         receiver
             .wait_until(

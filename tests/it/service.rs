@@ -240,12 +240,17 @@ pub fn spawn_run(dir: &Path, global: &[&str], extra: &[&str], envs: &[(&str, &st
     let mut cmd = picket(dir);
     cmd.args(global)
         .args(["run", "-c", "picket.yaml"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .args(extra);
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    spawn_service_command(cmd)
+}
+
+/// Starts `cmd` (a `picket run` with `--log info`, or a wrapper that `exec`s one) and waits
+/// for it to print its API address.
+pub fn spawn_service_command(mut cmd: std::process::Command) -> Service {
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
