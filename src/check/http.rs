@@ -23,7 +23,7 @@ use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
 use url::Url;
 
-use super::Graded;
+use super::{Graded, Interrupt};
 use super::csp::{self, ScriptKeyword};
 use crate::outcome::Finding;
 use crate::redact;
@@ -577,8 +577,34 @@ impl Verdict {
 /// Evaluates every check against one response: the failed checks and the undecided ones.
 pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
     let mut evaluation = Evaluation::default();
+    evaluate_into(checks, response, &Interrupt::new(), &mut evaluation);
+    evaluation
+}
+
+/// Like [`evaluate`], giving up with `None` once `stop` is set (the runner sets it when it no
+/// longer waits for the result). Checks are looked at one by one, and the long ones (nuclei
+/// words and regexes) look at `stop` as they go, so little work goes on after it is set.
+pub fn evaluate_until(
+    checks: &[Graded<Check>],
+    response: &Response,
+    stop: &Interrupt,
+) -> Option<Evaluation> {
+    let mut evaluation = Evaluation::default();
+    evaluate_into(checks, response, stop, &mut evaluation);
+    (!stop.is_set()).then_some(evaluation)
+}
+
+fn evaluate_into(
+    checks: &[Graded<Check>],
+    response: &Response,
+    stop: &Interrupt,
+    evaluation: &mut Evaluation,
+) {
     for graded in checks {
-        match evaluate_one(&graded.check, response) {
+        if stop.is_set() {
+            return;
+        }
+        match evaluate_one(&graded.check, response, stop) {
             Verdict::Holds => {}
             Verdict::Fails(mut findings) => {
                 graded.stamp(&mut findings);
@@ -587,7 +613,6 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
             Verdict::Undecided => evaluation.undecided.push(graded.check.title()),
         }
     }
-    evaluation
 }
 
 /// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
@@ -626,7 +651,10 @@ fn distinct_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Strin
     Some(seen.join(", "))
 }
 
-fn evaluate_one(check: &Check, response: &Response) -> Verdict {
+fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict {
+    if stop.is_set() {
+        return Verdict::Undecided;
+    }
     match check {
         Check::Status(set) => Verdict::from_finding(
             (!set.contains(response.status))
@@ -684,7 +712,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response) {
+                match evaluate_one(c, response, stop) {
                     Verdict::Holds => {}
                     Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
@@ -703,7 +731,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response) {
+                match evaluate_one(c, response, stop) {
                     Verdict::Holds => return Verdict::Holds,
                     Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
@@ -719,16 +747,16 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
                 )])
             }
         }
-        Check::Nuclei(block) => match super::nuclei::evaluate(block, response) {
+        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, stop) {
             Some(found) if found.is_empty() => Verdict::Holds,
             Some(found) => Verdict::Fails(found),
             None => Verdict::Undecided,
         },
-        Check::Not(inner) => match evaluate_one(inner, response) {
+        Check::Not(inner) => match evaluate_one(inner, response, stop) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
                 "not to hold",
-                held_text(inner, response),
+                held_text(inner, response, stop),
             )]),
             Verdict::Fails(_) => Verdict::Holds,
             Verdict::Undecided => Verdict::Undecided,
@@ -766,7 +794,7 @@ fn observed_parts(inner: &Check, failed: Vec<Finding>) -> Vec<String> {
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
 /// with the status and a body excerpt where they concern those. What the body lacks (a
 /// `not_contains` or `not_matches` that held) is no evidence and is left out.
-fn held_text(check: &Check, response: &Response) -> String {
+fn held_text(check: &Check, response: &Response, stop: &Interrupt) -> String {
     let absence = |c: &&Check| {
         matches!(
             c,
@@ -777,14 +805,14 @@ fn held_text(check: &Check, response: &Response) -> String {
         Check::AllOf(checks) => checks
             .iter()
             .filter(|c| !absence(c))
-            .map(|c| seen(c, response))
+            .map(|c| seen(c, response, stop))
             .collect(),
-        other => vec![seen(other, response)],
+        other => vec![seen(other, response, stop)],
     };
     parts.join("; ")
 }
 
-fn seen(check: &Check, response: &Response) -> String {
+fn seen(check: &Check, response: &Response, stop: &Interrupt) -> String {
     match check {
         Check::Status(_) => format!("status {}", response.status.as_u16()),
         Check::Header { name, .. } | Check::HeaderToken { name, .. } => {
@@ -816,14 +844,14 @@ fn seen(check: &Check, response: &Response) -> String {
         }
         Check::AllOf(checks) => checks
             .iter()
-            .map(|c| seen(c, response))
+            .map(|c| seen(c, response, stop))
             .collect::<Vec<_>>()
             .join("; "),
         // Name the alternative that held.
         Check::AnyOf(checks) => checks
             .iter()
-            .find(|c| evaluate_one(c, response).holds())
-            .map_or_else(|| check.title(), |c| seen(c, response)),
+            .find(|c| evaluate_one(c, response, stop).holds())
+            .map_or_else(|| check.title(), |c| seen(c, response, stop)),
         other => other.title(),
     }
 }
@@ -1711,7 +1739,7 @@ mod tests {
 
     /// "holds", "fails" or "undecided", for compact assertions.
     fn verdict(check: &Check, response: &Response) -> &'static str {
-        match evaluate_one(check, response) {
+        match evaluate_one(check, response, &Interrupt::new()) {
             Verdict::Holds => "holds",
             Verdict::Fails(_) => "fails",
             Verdict::Undecided => "undecided",

@@ -13,6 +13,7 @@ mod dashboard;
 mod deploy;
 mod e2e;
 mod files;
+mod hostile;
 mod findings;
 mod library;
 mod limits;
