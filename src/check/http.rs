@@ -23,8 +23,8 @@ use regex::Regex;
 use regex_automata::nfa::thompson::NFA;
 use url::Url;
 
-use super::{Graded, Interrupt};
 use super::csp::{self, ScriptKeyword};
+use super::{Graded, Interrupt};
 use crate::outcome::Finding;
 use crate::redact;
 use crate::units::format_duration;
@@ -600,11 +600,15 @@ fn evaluate_into(
     stop: &Interrupt,
     evaluation: &mut Evaluation,
 ) {
+    let cx = Cx {
+        stop,
+        json: std::cell::OnceCell::new(),
+    };
     for graded in checks {
         if stop.is_set() {
             return;
         }
-        match evaluate_one(&graded.check, response, stop) {
+        match evaluate_one(&graded.check, response, &cx) {
             Verdict::Holds => {}
             Verdict::Fails(mut findings) => {
                 graded.stamp(&mut findings);
@@ -651,8 +655,15 @@ fn distinct_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Strin
     Some(seen.join(", "))
 }
 
-fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict {
-    if stop.is_set() {
+/// What the checks of one evaluation share: the interrupt, and the body parsed as JSON once
+/// for all `json` checks (each parsing it again made their cost the body times their number).
+struct Cx<'a> {
+    stop: &'a Interrupt,
+    json: std::cell::OnceCell<Result<serde_json::Value, String>>,
+}
+
+fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
+    if cx.stop.is_set() {
         return Verdict::Undecided;
     }
     match check {
@@ -680,7 +691,7 @@ fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict
             response,
         )),
         Check::Body(test) => evaluate_body(check, test, response),
-        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
+        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response, cx),
         Check::Cookies { .. } => {
             let findings = evaluate_cookies(check, &response.headers);
             if findings.is_empty() {
@@ -712,7 +723,7 @@ fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response, stop) {
+                match evaluate_one(c, response, cx) {
                     Verdict::Holds => {}
                     Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
@@ -731,7 +742,7 @@ fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response, stop) {
+                match evaluate_one(c, response, cx) {
                     Verdict::Holds => return Verdict::Holds,
                     Verdict::Fails(f) => failed.extend(observed_parts(c, f)),
                     Verdict::Undecided => open = true,
@@ -747,16 +758,16 @@ fn evaluate_one(check: &Check, response: &Response, stop: &Interrupt) -> Verdict
                 )])
             }
         }
-        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, stop) {
+        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, cx.stop) {
             Some(found) if found.is_empty() => Verdict::Holds,
             Some(found) => Verdict::Fails(found),
             None => Verdict::Undecided,
         },
-        Check::Not(inner) => match evaluate_one(inner, response, stop) {
+        Check::Not(inner) => match evaluate_one(inner, response, cx) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
                 "not to hold",
-                held_text(inner, response, stop),
+                held_text(inner, response, cx),
             )]),
             Verdict::Fails(_) => Verdict::Holds,
             Verdict::Undecided => Verdict::Undecided,
@@ -794,7 +805,7 @@ fn observed_parts(inner: &Check, failed: Vec<Finding>) -> Vec<String> {
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
 /// with the status and a body excerpt where they concern those. What the body lacks (a
 /// `not_contains` or `not_matches` that held) is no evidence and is left out.
-fn held_text(check: &Check, response: &Response, stop: &Interrupt) -> String {
+fn held_text(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
     let absence = |c: &&Check| {
         matches!(
             c,
@@ -805,14 +816,14 @@ fn held_text(check: &Check, response: &Response, stop: &Interrupt) -> String {
         Check::AllOf(checks) => checks
             .iter()
             .filter(|c| !absence(c))
-            .map(|c| seen(c, response, stop))
+            .map(|c| seen(c, response, cx))
             .collect(),
-        other => vec![seen(other, response, stop)],
+        other => vec![seen(other, response, cx)],
     };
     parts.join("; ")
 }
 
-fn seen(check: &Check, response: &Response, stop: &Interrupt) -> String {
+fn seen(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
     match check {
         Check::Status(_) => format!("status {}", response.status.as_u16()),
         Check::Header { name, .. } | Check::HeaderToken { name, .. } => {
@@ -844,14 +855,14 @@ fn seen(check: &Check, response: &Response, stop: &Interrupt) -> String {
         }
         Check::AllOf(checks) => checks
             .iter()
-            .map(|c| seen(c, response, stop))
+            .map(|c| seen(c, response, cx))
             .collect::<Vec<_>>()
             .join("; "),
         // Name the alternative that held.
         Check::AnyOf(checks) => checks
             .iter()
-            .find(|c| evaluate_one(c, response, stop).holds())
-            .map_or_else(|| check.title(), |c| seen(c, response, stop)),
+            .find(|c| evaluate_one(c, response, cx).holds())
+            .map_or_else(|| check.title(), |c| seen(c, response, cx)),
         other => other.title(),
     }
 }
@@ -1278,7 +1289,13 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
 }
 
 /// A truncated body is an incomplete document: every JSON check on it is undecided.
-fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Response) -> Verdict {
+fn evaluate_json(
+    check: &Check,
+    pointer: &str,
+    test: &JsonTest,
+    response: &Response,
+    cx: &Cx<'_>,
+) -> Verdict {
     if response.truncated {
         return Verdict::Undecided;
     }
@@ -1288,7 +1305,10 @@ fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Respo
         JsonTest::Present(true) => "present".to_string(),
         JsonTest::Present(false) => "absent".to_string(),
     };
-    let document: serde_json::Value = match serde_json::from_slice(&response.body) {
+    let parsed = cx.json.get_or_init(|| {
+        serde_json::from_slice::<serde_json::Value>(&response.body).map_err(|e| e.to_string())
+    });
+    let document = match parsed {
         Ok(v) => v,
         Err(e) => {
             return Verdict::Fails(vec![finding(
@@ -1739,7 +1759,12 @@ mod tests {
 
     /// "holds", "fails" or "undecided", for compact assertions.
     fn verdict(check: &Check, response: &Response) -> &'static str {
-        match evaluate_one(check, response, &Interrupt::new()) {
+        let stop = Interrupt::new();
+        let cx = Cx {
+            stop: &stop,
+            json: std::cell::OnceCell::new(),
+        };
+        match evaluate_one(check, response, &cx) {
             Verdict::Holds => "holds",
             Verdict::Fails(_) => "fails",
             Verdict::Undecided => "undecided",

@@ -134,7 +134,10 @@ const MIN_WASTED_MATCHES: usize = 1 << 16;
 const MATCHES_PER_LOOK: usize = 4096;
 
 impl WordSearch {
-    fn new(words: &[String], case_insensitive: bool) -> Result<WordSearch, aho_corasick::BuildError> {
+    fn new(
+        words: &[String],
+        case_insensitive: bool,
+    ) -> Result<WordSearch, aho_corasick::BuildError> {
         let (empty, ids): (Vec<usize>, Vec<usize>) =
             (0..words.len()).partition(|&i| words[i].is_empty());
         let automaton = if ids.is_empty() {
@@ -224,8 +227,11 @@ impl WordSearch {
                 if wasted > budget {
                     // Every occurrence ending before `m` has been reported; one of a missing
                     // word ending at or after it starts at most its length earlier.
-                    let rest: Vec<usize> =
-                        ids.iter().copied().filter(|&w| first[w].is_none()).collect();
+                    let rest: Vec<usize> = ids
+                        .iter()
+                        .copied()
+                        .filter(|&w| first[w].is_none())
+                        .collect();
                     let longest = rest.iter().map(|&w| words[w].len()).max().unwrap_or(0);
                     let Ok(rebuilt) = build(
                         rest.iter().map(|&w| words[w].as_bytes()),
@@ -479,12 +485,8 @@ impl Matcher {
                 search,
                 ..
             } => {
-                let first = search.first_occurrences(
-                    words,
-                    &text,
-                    *condition == Condition::Or,
-                    stop,
-                );
+                let first =
+                    search.first_occurrences(words, &text, *condition == Condition::Or, stop);
                 let found: Vec<(usize, &String)> = first
                     .iter()
                     .zip(words)
@@ -646,7 +648,11 @@ mod tests {
         let hit = response(200, &[("content-type", "text/plain")], "[core]\nbare");
         assert_eq!(evaluate(&block, &hit, &Interrupt::new()).unwrap().len(), 1);
         let html = response(200, &[("content-type", "text/html")], "[core]");
-        assert!(evaluate(&block, &html, &Interrupt::new()).unwrap().is_empty());
+        assert!(
+            evaluate(&block, &html, &Interrupt::new())
+                .unwrap()
+                .is_empty()
+        );
         let or = Matchers {
             condition: Condition::Or,
             ..block
@@ -667,7 +673,10 @@ mod tests {
         assert!(evaluate(&block, &cut, &Interrupt::new()).is_none());
         let mut found = response(200, &[], "a needle");
         found.truncated = true;
-        assert_eq!(evaluate(&block, &found, &Interrupt::new()).unwrap().len(), 1);
+        assert_eq!(
+            evaluate(&block, &found, &Interrupt::new()).unwrap().len(),
+            1
+        );
     }
 
     #[test]
@@ -685,7 +694,11 @@ mod tests {
         let json = response(200, &[("content-type", "application/json")], "{}");
         assert_eq!(evaluate(&block, &json, &Interrupt::new()).unwrap().len(), 1);
         let body_only = response(200, &[], "application/json");
-        assert!(evaluate(&block, &body_only, &Interrupt::new()).unwrap().is_empty());
+        assert!(
+            evaluate(&block, &body_only, &Interrupt::new())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// The search this replaced: every word tried at every position of the (lowercased) part.
@@ -698,7 +711,11 @@ mod tests {
         words
             .iter()
             .map(|w| {
-                let w = if ci { w.to_ascii_lowercase() } else { w.clone() };
+                let w = if ci {
+                    w.to_ascii_lowercase()
+                } else {
+                    w.clone()
+                };
                 if w.is_empty() {
                     return Some(0);
                 }
@@ -710,11 +727,21 @@ mod tests {
     fn first(words: &[&str], haystack: &str, ci: bool) -> Vec<Option<usize>> {
         let words: Vec<String> = words
             .iter()
-            .map(|w| if ci { w.to_ascii_lowercase() } else { (*w).to_string() })
+            .map(|w| {
+                if ci {
+                    w.to_ascii_lowercase()
+                } else {
+                    (*w).to_string()
+                }
+            })
             .collect();
         let search = WordSearch::new(&words, ci).unwrap();
         let found = search.first_occurrences(&words, haystack.as_bytes(), false, &Interrupt::new());
-        assert_eq!(found, naive(&words, haystack.as_bytes(), ci), "{words:?} in {haystack:?}");
+        assert_eq!(
+            found,
+            naive(&words, haystack.as_bytes(), ci),
+            "{words:?} in {haystack:?}"
+        );
         found
     }
 
@@ -722,7 +749,11 @@ mod tests {
     fn the_automaton_finds_what_the_naive_search_found() {
         // Overlapping words, a word inside another, across another, repeated, empty.
         assert_eq!(
-            first(&["abc", "bcd", "c", "abcd", "zz", "", "bcd"], "xabcdx", false),
+            first(
+                &["abc", "bcd", "c", "abcd", "zz", "", "bcd"],
+                "xabcdx",
+                false
+            ),
             [Some(1), Some(2), Some(3), Some(1), None, Some(0), Some(2)]
         );
         // Case-insensitive: words are lowercased at load, the part is not copied.
@@ -757,7 +788,10 @@ mod tests {
         let stop = Interrupt::new();
         stop.set();
         let body = vec![b'a'; 1 << 16];
-        assert_eq!(search.first_occurrences(&words, &body, false, &stop), [None, None]);
+        assert_eq!(
+            search.first_occurrences(&words, &body, false, &stop),
+            [None, None]
+        );
     }
 
     fn block(list: &[&str], condition: Condition, ci: bool, negative: bool) -> Matchers {
@@ -766,7 +800,13 @@ mod tests {
                 name: None,
                 test: Test::words(
                     list.iter()
-                        .map(|w| if ci { w.to_ascii_lowercase() } else { (*w).to_string() })
+                        .map(|w| {
+                            if ci {
+                                w.to_ascii_lowercase()
+                            } else {
+                                (*w).to_string()
+                            }
+                        })
                         .collect(),
                     condition,
                     ci,
@@ -790,7 +830,12 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         // `or` quotes the first word of the list that was found, not the first in the body.
-        let or = verdict(&block(&["missing", "[core]", "root:x"], Condition::Or, false, false));
+        let or = verdict(&block(
+            &["missing", "[core]", "root:x"],
+            Condition::Or,
+            false,
+            false,
+        ));
         assert_eq!(or.len(), 1);
         assert!(or[0].starts_with("matched at byte 15:"), "{or:?}");
         // `and` needs every word, and quotes the first.
@@ -798,7 +843,10 @@ mod tests {
         assert!(and[0].starts_with("matched at byte 15:"), "{and:?}");
         assert!(verdict(&block(&["[core]", "missing"], Condition::And, false, false)).is_empty());
         // A negative matcher matches when the words are absent.
-        assert_eq!(verdict(&block(&["missing"], Condition::Or, false, true)).len(), 1);
+        assert_eq!(
+            verdict(&block(&["missing"], Condition::Or, false, true)).len(),
+            1
+        );
         assert!(verdict(&block(&["[core]"], Condition::Or, false, true)).is_empty());
     }
 

@@ -12,13 +12,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Lane, Runner, SetupError, redact_url};
-use crate::check::{Graded, Interrupt};
 use crate::check::http::{self as check, Check, Response};
+use crate::check::{Graded, Interrupt};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
-use crate::probe::{Kind, Probe, Template};
 use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_builtin};
+use crate::probe::{Kind, Probe, Template};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;

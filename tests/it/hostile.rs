@@ -24,7 +24,10 @@ fn template(id: &str, blocks: &str, extra: &str) -> String {
 
 /// One request block to `/` with one `word` matcher over the body.
 fn word_block(words: &[String], condition: &str) -> String {
-    let list: String = words.iter().map(|w| format!("          - \"{w}\"\n")).collect();
+    let list: String = words
+        .iter()
+        .map(|w| format!("          - \"{w}\"\n"))
+        .collect();
     format!(
         "  - method: GET\n    path: [\"{{{{BaseURL}}}}/\"]\n    matchers:\n      - type: word\n        condition: {condition}\n        words:\n{list}"
     )
@@ -35,12 +38,18 @@ fn word_block(words: &[String], condition: &str) -> String {
 async fn validate(template: &str) -> (String, String) {
     let ws = workspace(&[
         ("t.yaml", template),
-        ("picket.yaml", "library: false\nprobes: [t.yaml]\ntargets: []\n"),
+        (
+            "picket.yaml",
+            "library: false\nprobes: [t.yaml]\ntargets: []\n",
+        ),
     ]);
     let out = run_picket(ws.path(), &["validate", "-c", "picket.yaml"], &[]).await;
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    (stderr.lines().next().unwrap_or_default().to_string(), stderr)
+    (
+        stderr.lines().next().unwrap_or_default().to_string(),
+        stderr,
+    )
 }
 
 #[tokio::test]
@@ -106,14 +115,14 @@ fn load_one(
     url: &str,
     limits: &str,
     template: &str,
-) -> (
-    tempfile::TempDir,
-    picket::plan::Series,
-    picket::run::Runner,
-) {
+) -> (tempfile::TempDir, picket::plan::Series, picket::run::Runner) {
     picket::run::init_tls();
     let ws = workspace(&[("probes/t.yaml", template)]);
-    std::fs::write(ws.path().join("picket.yaml"), config(ws.path(), url, limits)).unwrap();
+    std::fs::write(
+        ws.path().join("picket.yaml"),
+        config(ws.path(), url, limits),
+    )
+    .unwrap();
     let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_: &str| None)
         .unwrap_or_else(|d| panic!("{d}"));
     let plan = picket::plan::plan(&loaded);
@@ -156,7 +165,11 @@ async fn serving(body: Vec<u8>) -> TestServer {
 /// The series with its one exchange's checks replaced by one nuclei `word` matcher over the
 /// body, built as load would build it but past its budget: the word search itself must stay
 /// fast whatever the words.
-fn with_words(series: &picket::plan::Series, words: Vec<String>, condition: Condition) -> picket::plan::Series {
+fn with_words(
+    series: &picket::plan::Series,
+    words: Vec<String>,
+    condition: Condition,
+) -> picket::plan::Series {
     let mut probe = (*series.probe).clone();
     let Kind::Http(http) = &mut probe.kind else {
         panic!("an http probe")
@@ -198,11 +211,19 @@ async fn the_issues_word_matchers_over_a_1_mib_body_are_decided_within_the_timeo
     let Outcome::Fail(findings) = &result.outcome else {
         panic!("expected the last word found, got {:?}", result.outcome)
     };
-    assert!(findings[0].observed.starts_with(&format!("matched at byte {}", MIB - 7)), "{findings:?}");
+    assert!(
+        findings[0]
+            .observed
+            .starts_with(&format!("matched at byte {}", MIB - 7)),
+        "{findings:?}"
+    );
 
     // Two 500 kB words of `a`s ending in `b` and `c`; the body is `a`s ending in `b`: the
     // naive search compared up to 500 kB at each of a million positions.
-    let big = vec![format!("{}b", "a".repeat(499_999)), format!("{}c", "a".repeat(499_999))];
+    let big = vec![
+        format!("{}b", "a".repeat(499_999)),
+        format!("{}c", "a".repeat(499_999)),
+    ];
     let mut body = vec![b'a'; MIB];
     body[MIB - 1] = b'b';
     let server = serving(body).await;
@@ -211,7 +232,11 @@ async fn the_issues_word_matchers_over_a_1_mib_body_are_decided_within_the_timeo
     let (result, took) = run_watched(runner, series, timeout + Duration::from_secs(30));
     let result = result.expect("the run ended");
     assert!(took <= timeout + Duration::from_secs(1), "took {took:?}");
-    assert!(matches!(result.outcome, Outcome::Fail(_)), "{:?}", result.outcome);
+    assert!(
+        matches!(result.outcome, Outcome::Fail(_)),
+        "{:?}",
+        result.outcome
+    );
 }
 
 /// `n` regexes, each within every load budget, that make the regex engine give up its lazy
@@ -253,7 +278,10 @@ async fn checks_that_outrun_the_timeout_end_the_run_as_a_timeout_error_in_time()
     let (result, took) = run_watched(runner, series, Duration::from_secs(300));
     let result = result.expect("the run ended");
     let Outcome::Error(e) = &result.outcome else {
-        panic!("expected a timeout error, got {:?} after {took:?}", result.outcome)
+        panic!(
+            "expected a timeout error, got {:?} after {took:?}",
+            result.outcome
+        )
     };
     assert_eq!(e.kind, ErrorKind::Timeout, "{e:?}");
     assert!(took <= timeout + Duration::from_secs(1), "took {took:?}");
@@ -272,7 +300,10 @@ async fn healthz_answers_while_checks_outrun_their_timeouts() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
     let ws = workspace(&refs);
     std::fs::write(
         ws.path().join("picket.yaml"),
@@ -297,7 +328,10 @@ async fn healthz_answers_while_checks_outrun_their_timeouts() {
             .send()
             .await;
         let took = asked.elapsed();
-        assert!(answer.is_ok_and(|r| r.status().is_success()), "after {took:?}");
+        assert!(
+            answer.is_ok_and(|r| r.status().is_success()),
+            "after {took:?}"
+        );
         slowest = slowest.max(took);
         assert!(took <= Duration::from_secs(1), "/healthz took {took:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -332,7 +366,8 @@ async fn a_run_that_waits_on_rate_slots_past_its_wall_limit_is_a_timeout_error()
     };
     assert_eq!(e.kind, ErrorKind::Timeout, "{e:?}");
     assert!(
-        e.message.starts_with("run did not finish within 2s of wall time (4 × its 500ms timeout)"),
+        e.message
+            .starts_with("run did not finish within 2s of wall time (4 × its 500ms timeout)"),
         "{}",
         e.message
     );
@@ -366,4 +401,56 @@ async fn a_run_of_more_blocks_than_the_request_cap_sends_nothing() {
         "the probe's 300 request blocks would send 300 requests; one run sends at most 256"
     );
     assert!(server.seen().is_empty(), "sent {}", server.seen().len());
+}
+
+/// Runs `probe` (a picket probe) once against a server answering `body` as `content_type`,
+/// with a 10 s timeout: the outcome.
+async fn decided(probe_checks: &str, content_type: &'static str, body: Vec<u8>) -> Outcome {
+    let body = Arc::new(body);
+    let server =
+        TestServer::start(move |_| respond(200, &[("content-type", content_type)], body.to_vec()))
+            .await;
+    let probe = format!(
+        "id: test/hostile\nname: hostile\nseverity: low\ntimeout: 10s\nhttp:\n  path: /\nchecks:\n{probe_checks}"
+    );
+    let (_ws, series, runner) = load_one(&server.url(), "", &probe);
+    let (result, took) = run_watched(runner, series, Duration::from_secs(120));
+    let result = result.expect("the run ended");
+    assert!(
+        !matches!(&result.outcome, Outcome::Error(e) if e.kind == ErrorKind::Timeout),
+        "not decided within the timeout: {:?} after {took:?}",
+        result.outcome
+    );
+    result.outcome
+}
+
+/// A `<meta>` policy of a megabyte is read in one pass: `&` without `;` used to be scanned to
+/// the end of the value once per `&`, and each directive compared with all before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csp_meta_policy_of_a_megabyte_is_read_in_one_pass() {
+    let page = |content: &str| {
+        format!(
+            "<html><head><meta http-equiv=\"Content-Security-Policy\" content=\"{content}\"></head></html>"
+        )
+        .into_bytes()
+    };
+    let parsable = "  - csp: { parsable: true }\n";
+    let ampersands = "&".repeat(MIB);
+    let outcome = decided(parsable, "text/html", page(&ampersands)).await;
+    assert!(matches!(outcome, Outcome::Fail(_)), "{outcome:?}");
+    let directives: String = (0..MIB / 8).map(|i| format!("d{i:05x};")).collect();
+    let outcome = decided(parsable, "text/html", page(&directives)).await;
+    assert!(matches!(outcome, Outcome::Pass), "{outcome:?}");
+}
+
+/// Many `json` checks over a megabyte of JSON parse it once, not once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_json_checks_parse_a_megabyte_body_once() {
+    let items: Vec<String> = (0..MIB / 8).map(|i| i.to_string()).collect();
+    let body = format!("{{\"items\": [{}]}}", items.join(",")).into_bytes();
+    let checks: String = (0..1000)
+        .map(|i| format!("  - json: {{ pointer: /items/{i}, equals: {i} }}\n"))
+        .collect();
+    let outcome = decided(&checks, "application/json", body).await;
+    assert!(matches!(outcome, Outcome::Pass), "{outcome:?}");
 }
