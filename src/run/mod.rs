@@ -6,7 +6,13 @@
 //! before each later request. What a run reports as its duration, and what the probe's
 //! timeout bounds, is the exchange alone: time spent queueing for permits and rate slots is
 //! reported apart, as the run's wait, so a polite rate limit never reads as a slow or
-//! timed-out target. Bodies are read up to `max_body_bytes` (the
+//! timed-out target. The waits are bounded too: a run's wall time from admission, waits
+//! included, is at most [`RUN_WALL_FACTOR`] times its timeout, so no run holds its target's
+//! permit for minutes. Checks are evaluated on blocking threads, at most one per CPU at once,
+//! never on the async workers the API and the scheduler share; a run whose checks outlast its
+//! timeout ends as a timeout `error`, and the evaluation is told to stop. At most
+//! [`MAX_REQUESTS_PER_RUN`] requests are planned per run, over all of a probe's exchanges.
+//! Bodies are read up to `max_body_bytes` (the
 //! probe's own, else the config's) and no further; checks that the unread rest could change
 //! make the run an `error`, not a pass. Requests only ever go to the series' own target: paths
 //! were vetted at load, every URL is checked against the target's origin before it is sent,
