@@ -1,8 +1,8 @@
 //! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`.
 //!
 //! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
-//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or
-//! usage error.
+//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or a target
+//! `check` could not reach), 2 config or usage error.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobMatcher};
 use url::Url;
 
-use crate::config::{Config, EnvLookup};
+use crate::config::{Config, EnvLookup, Var};
 use crate::load::{self, Loaded};
 use crate::plan::{self, Plan, Series};
 use crate::redact;
@@ -59,12 +59,145 @@ pub struct CheckOptions {
     pub probes: Vec<PathBuf>,
     /// A CA file (PEM) the ad-hoc `--target URL` is trusted with, as a target's `tls.ca_file`.
     pub ca_file: Option<PathBuf>,
+    /// Facts about the ad-hoc `--target URL`, as `--var NAME=VALUE` gave them (in order): a
+    /// value with commas is a list, and a repeated name adds to its list.
+    pub vars: Vec<(String, String)>,
+    /// Requests per second per target for this run, instead of `limits.per_target_rps`.
+    pub rps: Option<f64>,
     /// Show a progress bar (only honoured on a terminal).
     pub progress: bool,
     /// Exit 1 when any series ends in `error` too.
     pub fail_on_error: bool,
+    /// Exit 0 even when a target was unreachable (every series of it ended in `error`).
+    pub allow_unreachable: bool,
     /// Text output shows each finding's technical detail.
     pub verbose: bool,
+    /// Text output colours its outcome words (stdout is a terminal and `NO_COLOR` is unset).
+    pub colour: bool,
+}
+
+/// Parses `--var NAME=VALUE`: a name of letters, digits and `_`, then `=`, then a value.
+pub fn parse_var(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err("write NAME=VALUE, e.g. `protected_paths=/admin,/api`".into());
+    };
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{}` is not a variable name: use letters, digits and `_`, e.g. `protected_paths`",
+            escape_controls(name)
+        ));
+    }
+    if value.split(',').all(|item| item.trim().is_empty()) {
+        return Err(format!(
+            "`{name}` has no value; write e.g. `{name}=/admin` (commas make a list)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// The vars of `--var`: each value split at commas (items trimmed, empty ones dropped), a
+/// repeated name adding to its list, and `${env:NAME}` resolved (its value then secret).
+fn cli_vars(
+    given: &[(String, String)],
+    env: EnvLookup<'_>,
+    redactor: &mut crate::redact::Redactor,
+) -> Result<std::collections::BTreeMap<String, Var>, String> {
+    let mut vars = std::collections::BTreeMap::new();
+    for (name, value) in given {
+        let mut items = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            items.push(
+                crate::config::resolve_cli_value(item, env, redactor)
+                    .map_err(|e| format!("--var {name}: {e}"))?,
+            );
+        }
+        let var = match (vars.remove(name), items.len(), value.contains(',')) {
+            (None, 1, false) => Var::One(items.remove(0)),
+            (None, _, _) => Var::List(items),
+            (Some(Var::One(first)), _, _) => {
+                Var::List(std::iter::once(first).chain(items).collect())
+            }
+            (Some(Var::List(mut list)), _, _) => {
+                list.extend(items);
+                Var::List(list)
+            }
+        };
+        vars.insert(name.clone(), var);
+    }
+    Ok(vars)
+}
+
+/// An ad-hoc `--target` without `scheme://`, such as `127.0.0.1:8080` or `example.com`: not
+/// a target name, or a host name where there is no config to hold targets.
+fn missing_scheme(opts: &CheckOptions) -> Option<String> {
+    let target = opts.target.as_deref()?;
+    if target.contains("://") {
+        return None;
+    }
+    let hostlike = target.contains('.')
+        || target.eq_ignore_ascii_case("localhost")
+        || target.parse::<std::net::IpAddr>().is_ok();
+    let no_config = opts.config.is_none() && !Path::new(DEFAULT_CONFIG).exists();
+    if crate::config::valid_target_name(target) && !(no_config && hostlike) {
+        return None;
+    }
+    let scheme = if target.ends_with(":443") {
+        "https"
+    } else {
+        "http"
+    };
+    // An IPv6 literal goes in brackets in a URL.
+    let host = if target.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{target}]")
+    } else {
+        target.to_string()
+    };
+    let host = escape_controls(&host);
+    let shown = escape_controls(target);
+    let mut text = format!(
+        "error: `{shown}` has no scheme: an ad-hoc --target is a URL starting with http://, https://, tls:// or tcp://"
+    );
+    if opts.config.is_some() {
+        text.push_str(&format!(
+            "\n  hint: with -c, --target names a target of the config; to check a URL, leave out -c: `picket check --target {scheme}://{host}`"
+        ));
+    } else {
+        text.push_str(&format!(
+            "\n  hint: did you mean `--target {scheme}://{host}`?"
+        ));
+    }
+    Some(text)
+}
+
+/// Parses the URL of an ad-hoc `--target`: http and https with a host, tls and tcp with a
+/// host and a port.
+fn adhoc_target_url(text: &str) -> Result<Url, String> {
+    let shown = escape_controls(text);
+    let usage = "write http://HOST[:PORT], https://HOST[:PORT], tls://HOST:PORT or tcp://HOST:PORT";
+    match Url::parse(text) {
+        Ok(u) if u.host().is_some() && matches!(u.scheme(), "http" | "https") => Ok(u),
+        Ok(u) if u.host().is_some() && matches!(u.scheme(), "tls" | "tcp") => {
+            if u.port().is_none() {
+                Err(format!(
+                    "error: `{shown}` has no port: a {}:// target needs one\n  hint: e.g. `{}://{}:{}`",
+                    u.scheme(),
+                    u.scheme(),
+                    u.host_str().unwrap_or("HOST"),
+                    if u.scheme() == "tls" { "443" } else { "6379" }
+                ))
+            } else {
+                Ok(u)
+            }
+        }
+        Ok(u) if u.host().is_some() => Err(format!(
+            "error: `{shown}` is not a URL picket can check (scheme `{}`)\n  hint: {usage}",
+            escape_controls(u.scheme())
+        )),
+        _ => Err(format!(
+            "error: `{shown}` is not a URL picket can check\n  hint: {usage}"
+        )),
+    }
 }
 
 /// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered, and the
@@ -74,23 +207,49 @@ fn prepare(
     env: EnvLookup<'_>,
     err: &mut dyn Write,
 ) -> Result<(Config, Plan, Vec<crate::probe::Probe>), u8> {
+    if let Some(text) = missing_scheme(opts) {
+        let _ = writeln!(err, "{text}");
+        return Err(EXIT_CONFIG);
+    }
     let adhoc_url = opts
         .target
         .as_deref()
         .filter(|t| t.contains("://") && opts.config.is_none());
-    let loaded = if let Some(url) = adhoc_url {
-        let url = match Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-            _ => {
+    if adhoc_url.is_none() {
+        for (flag, given) in [
+            ("--var", !opts.vars.is_empty()),
+            ("--ca-file", opts.ca_file.is_some()),
+        ] {
+            if given {
                 let _ = writeln!(
                     err,
-                    "error: `{}` is not an http(s) URL",
-                    escape_controls(url)
+                    "error: {flag} applies to an ad-hoc `--target URL` (without -c)\n  hint: for a target of the config, set {} on the target in the config file",
+                    if flag == "--var" {
+                        "`vars:`"
+                    } else {
+                        "`tls: { ca_file: PATH }`"
+                    }
                 );
+                return Err(EXIT_CONFIG);
+            }
+        }
+    }
+    let mut loaded = if let Some(url) = adhoc_url {
+        let url = match adhoc_target_url(url) {
+            Ok(u) => u,
+            Err(text) => {
+                let _ = writeln!(err, "{text}");
                 return Err(EXIT_CONFIG);
             }
         };
         let mut config = Config::adhoc(url, opts.probes.clone());
+        match cli_vars(&opts.vars, env, &mut config.redactor) {
+            Ok(vars) => config.targets[0].vars = vars,
+            Err(e) => {
+                let _ = writeln!(err, "error: {}", escape_controls(&e));
+                return Err(EXIT_CONFIG);
+            }
+        }
         if let Some(ca) = &opts.ca_file {
             if !ca.is_file() {
                 let _ = writeln!(
@@ -131,6 +290,9 @@ fn prepare(
         }
     };
 
+    if let Some(rps) = opts.rps {
+        loaded.config.limits.per_target_rps = rps;
+    }
     let mut plan = plan::plan(&loaded);
     // A pair the probe leaves out by design (selector, scheme, kind, exemption) is noise in a
     // check report; a variable the target could declare is not. They are kept aside to say why
@@ -310,12 +472,127 @@ pub async fn check(
         Format::Text | Format::Junit => escape_controls(&text),
         Format::Json | Format::Sarif => escape_json(&text),
     };
+    let shown = if opts.colour && opts.format == Format::Text {
+        std::borrow::Cow::Owned(crate::term::colour_outcomes(&shown))
+    } else {
+        shown
+    };
     let _ = out.write_all(shown.as_bytes());
-    if report.fails_at(opts.fail_on) || (opts.fail_on_error && report.summary.error > 0) {
+    let _ = out.flush();
+    let adhoc = opts.config.is_none() && opts.target.as_deref().is_some_and(|t| t.contains("://"));
+    let notes = gate_notes(&report, adhoc, opts.allow_unreachable);
+    if !notes.text.is_empty() {
+        let _ = err.write_all(escape_controls(&config.redactor.scrub(&notes.text)).as_bytes());
+    }
+    if report.fails_at(opts.fail_on)
+        || (opts.fail_on_error && report.summary.error > 0)
+        || (notes.unreachable > 0 && !opts.allow_unreachable)
+    {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     }
+}
+
+/// What `check` says on stderr after its report: the unreachable targets, and one hint for
+/// certificates from a CA picket does not trust.
+struct GateNotes {
+    /// How many targets were unreachable.
+    unreachable: usize,
+    /// The lines to print (each ending in a newline).
+    text: String,
+}
+
+/// Errors that mean the target's certificate chains to no CA picket trusts.
+fn untrusted_issuer(error: &str) -> bool {
+    error.starts_with("tls:") && error.contains("UnknownIssuer")
+}
+
+/// A target none of whose series could be evaluated (at least one ended in `error`, none in
+/// `pass` or `fail`) is unreachable: one line says so with the error of its runs, summarized
+/// (the most frequent one, and how many others there were). A certificate that no trusted CA
+/// issued gets one hint, whichever targets and however many series it concerns.
+fn gate_notes(report: &Report, adhoc: bool, allow_unreachable: bool) -> GateNotes {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    #[derive(Default)]
+    struct Tally<'a> {
+        evaluated: usize,
+        errors: BTreeMap<&'a str, usize>,
+    }
+    let mut targets: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
+    for r in &report.results {
+        let tally = targets.entry(&r.target).or_default();
+        match (r.outcome, &r.error) {
+            ("error", Some(e)) => *tally.errors.entry(e.as_str()).or_default() += 1,
+            ("error", None) => *tally.errors.entry("error").or_default() += 1,
+            ("skip", _) => {}
+            _ => tally.evaluated += 1,
+        }
+    }
+    let mut text = String::new();
+    let mut unreachable = 0;
+    let mut untrusted: Vec<&str> = Vec::new();
+    let mut down_for_other_reasons = false;
+    for (target, tally) in &targets {
+        if tally.errors.keys().any(|e| untrusted_issuer(e)) {
+            untrusted.push(target);
+        }
+        if tally.evaluated > 0 || tally.errors.is_empty() {
+            continue;
+        }
+        unreachable += 1;
+        let total: usize = tally.errors.values().sum();
+        // The most frequent error; of equals, the first in order.
+        let Some((common, n)) = tally
+            .errors
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        else {
+            continue;
+        };
+        let _ = write!(
+            text,
+            "{}: target `{target}` is unreachable: none of its {total} series could be evaluated: {common}",
+            if allow_unreachable {
+                "warning"
+            } else {
+                "error"
+            }
+        );
+        if *n < total {
+            let _ = write!(text, " ({n} of {total}; {} other error(s))", total - n);
+        }
+        text.push('\n');
+        down_for_other_reasons |= !tally.errors.keys().all(|e| untrusted_issuer(e));
+    }
+    // Once, however many targets it concerns.
+    if down_for_other_reasons && !allow_unreachable {
+        let _ = writeln!(
+            text,
+            "  hint: check the URL and that the service is up and reachable from here; --allow-unreachable lets an unreachable target pass"
+        );
+    }
+    if !untrusted.is_empty() {
+        let names: Vec<String> = untrusted.iter().take(5).map(|t| format!("`{t}`")).collect();
+        let more = untrusted.len().saturating_sub(names.len());
+        let _ = writeln!(
+            text,
+            "hint: the certificate of {}{} is not issued by a CA picket trusts (an internal CA?); {}",
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            if adhoc {
+                "give the CA's certificate (PEM) with `--ca-file PATH`"
+            } else {
+                "give the CA's certificate (PEM) as `tls: { ca_file: PATH }` on the target in the config"
+            }
+        );
+    }
+    GateNotes { unreachable, text }
 }
 
 /// `picket validate`: the config (and its probes), or the given probe paths.
@@ -338,10 +615,11 @@ pub fn validate(
                     "{}",
                     escape_controls(&redact::scrub_global(&diags.to_string()))
                 );
-                // For folders of probes or templates of which some load: how many (on stdout;
-                // stderr holds only the located errors and their count).
+                // For folders of probes or templates, or files of which some load: how many
+                // (on stdout; stderr holds only the located errors and their count), also when
+                // none does.
                 let (files, refused) = load::probe_file_census(paths, &diags);
-                if refused < files {
+                if files > 0 && (refused < files || paths.iter().any(|p| p.is_dir())) {
                     let _ = writeln!(
                         out,
                         "{} of {files} probe files load; {refused} refused (see the errors)",
@@ -645,6 +923,60 @@ fn write_list(text: &mut String, label: &str, items: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shown(var: &Var) -> Vec<String> {
+        match var {
+            Var::One(v) => vec![format!("one:{}", v.expose())],
+            Var::List(items) => items.iter().map(|v| v.expose().clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn cli_vars_make_lists_from_commas_and_repeats() {
+        let given = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = |name: &str| (name == "TOKEN").then(|| "tok-12345".to_string());
+        let mut redactor = crate::redact::Redactor::default();
+        let vars = cli_vars(
+            &given(&[
+                ("one", "/admin"),
+                ("list", "/a, /b,,"),
+                ("single_list", "/x,"),
+                ("repeat", "1"),
+                ("repeat", "2,3"),
+                ("secret", "${env:TOKEN}"),
+            ]),
+            &env,
+            &mut redactor,
+        )
+        .unwrap();
+        assert_eq!(shown(&vars["one"]), ["one:/admin"]);
+        assert_eq!(shown(&vars["list"]), ["/a", "/b"]);
+        assert_eq!(shown(&vars["single_list"]), ["/x"]);
+        assert!(matches!(vars["single_list"], Var::List(_)));
+        assert_eq!(shown(&vars["repeat"]), ["1", "2", "3"]);
+        assert_eq!(shown(&vars["secret"]), ["one:tok-12345"]);
+        assert!(!redactor.scrub("a tok-12345 b").contains("tok-12345"));
+        let missing = cli_vars(&given(&[("x", "${env:NOPE}")]), &env, &mut redactor);
+        assert!(missing.unwrap_err().contains("`NOPE` is not set"));
+    }
+
+    #[test]
+    fn var_arguments_need_a_name_and_a_value() {
+        assert_eq!(
+            parse_var("protected_paths=/admin,/api").unwrap(),
+            ("protected_paths".into(), "/admin,/api".into())
+        );
+        // Only the first `=` splits.
+        assert_eq!(parse_var("q=a=b").unwrap().1, "a=b");
+        for bad in ["nothing", "=x", "a b=x", "x=", "x= , "] {
+            assert!(parse_var(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn long_sentences_are_clipped_at_a_word() {

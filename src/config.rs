@@ -849,6 +849,37 @@ fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, Vec<Resolved>)
     Ok((out, used))
 }
 
+/// Resolves `${env:NAME}` in a value given on the command line (`check --var`), as in a
+/// file: a value that used the environment is secret, and is added to `redactor` (and the
+/// process-wide one). The error is a sentence for people.
+pub fn resolve_cli_value(
+    text: &str,
+    env: EnvLookup<'_>,
+    redactor: &mut Redactor,
+) -> Result<Secret<String>, String> {
+    match resolve_env(text, env) {
+        Ok((text, used)) if used.is_empty() => Ok(Secret::plain(text)),
+        Ok((text, used)) => {
+            for (name, resolved) in &used {
+                let chars = resolved.chars().count();
+                if chars < Redactor::MIN_SECRET_LEN {
+                    return Err(format!(
+                        "environment variable `{name}` holds {chars} character(s); values from the environment must have at least {}",
+                        Redactor::MIN_SECRET_LEN
+                    ));
+                }
+                redactor.add(resolved);
+            }
+            crate::redact::register(redactor);
+            Ok(Secret::hidden(text))
+        }
+        Err(EnvError::Missing(name)) => Err(format!("environment variable `{name}` is not set")),
+        Err(EnvError::Syntax(detail)) => {
+            Err(format!("{detail}; references are written `${{env:NAME}}`"))
+        }
+    }
+}
+
 /// Checks a target name against `[a-z0-9][a-z0-9-_.]*`.
 pub fn valid_target_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -1277,7 +1308,7 @@ pub fn server_tls(
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let read = |path: &Path, which: TlsFile| {
-        crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+        crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| (which, format!("`{}`: {e}", path.display())))
     };
     let pem = read(cert_file, TlsFile::Cert)?;

@@ -245,8 +245,11 @@ fn explain(raw: &str) -> (String, Option<String>) {
     if raw.starts_with("mapping values are not allowed") {
         return (
             "unexpected `: ` inside a value".into(),
-            Some("quote the value if it contains `: `, e.g. `name: \"a: b\"`".into()),
+            Some("quote the value if it contains `: `, e.g. `name: \"a: b\"`; if this line is a key of its own, indent it like the keys beside it".into()),
         );
+    }
+    if let Some(syntax) = explain_syntax(raw) {
+        return syntax;
     }
     if matches!(
         raw,
@@ -272,6 +275,77 @@ fn explain(raw: &str) -> (String, Option<String>) {
         return ("value has the wrong shape".into(), None);
     }
     (raw.to_string(), None)
+}
+
+/// YAML syntax errors in plain words: a tab, an unclosed quote or bracket, a line that does
+/// not line up. The position is the parser's (where it noticed).
+fn explain_syntax(raw: &str) -> Option<(String, Option<String>)> {
+    let said = |message: &str, hint: &str| Some((message.to_string(), Some(hint.to_string())));
+    if raw.starts_with("tabs disallowed")
+        || raw.starts_with("tab cannot be used as indentation")
+        || raw.contains("found a tab")
+        || raw.contains("cannot start with a tab")
+    {
+        return said(
+            "a tab character where YAML allows only spaces",
+            "YAML indents with spaces, never tabs: replace the tab with spaces (2 per level)",
+        );
+    }
+    if raw == "unclosed quote" {
+        return said(
+            "a quoted value is never closed (its quote opens here)",
+            "end the value with the same quote it starts with (`\"` or `'`); a quoted value runs on, across lines, until its closing quote",
+        );
+    }
+    if let Some(bracket) = raw
+        .strip_prefix("unclosed bracket '")
+        .and_then(|b| b.strip_suffix('\''))
+    {
+        let close = if bracket == "{" { "}" } else { "]" };
+        return Some((
+            format!("`{bracket}` is never closed"),
+            Some(format!(
+                "close it with `{close}`, or write the items as indented lines instead"
+            )),
+        ));
+    }
+    if raw.contains("flow mapping, did not find expected ',' or '}'") {
+        return said(
+            "a `{ … }` mapping is not closed, or two of its items lack a `,` between them",
+            "separate items with `, ` and close with `}` (e.g. `{ path: /, method: GET }`), or write the mapping as indented lines",
+        );
+    }
+    if raw.contains("flow sequence, expected ',' or ']'") {
+        return said(
+            "a `[ … ]` list is not closed, or two of its items lack a `,` between them",
+            "separate items with `, ` and close with `]` (e.g. `[/admin, /api]`), or write the items as `- ` lines",
+        );
+    }
+    if raw.contains("block mapping, did not find expected key") || raw == "invalid indentation" {
+        return said(
+            "bad indentation: this line does not line up with the keys around it",
+            "keys of one mapping start in the same column, and what belongs under a key is indented by more spaces than the key",
+        );
+    }
+    if raw.contains("did not find expected '-' indicator") {
+        return said(
+            "bad indentation in a list: this line does not line up with the list's items",
+            "every item of a list starts with `- ` in the same column; a key of the mapping around the list goes back to that mapping's column",
+        );
+    }
+    if raw.starts_with("illegal placement of ':' indicator") {
+        return said(
+            "a `:` where none can be",
+            "often a `[` or `{` on a line above is not closed; otherwise quote the value that holds the `:`",
+        );
+    }
+    if raw.starts_with("unexpected character") {
+        return Some((
+            raw.to_string(),
+            Some("quote the value: some characters (`@`, `` ` ``, `%`) cannot start a plain YAML value".into()),
+        ));
+    }
+    None
 }
 
 /// The closest candidate to `word` by Jaro-Winkler similarity, if any is close enough.
@@ -312,6 +386,34 @@ mod tests {
     fn unknown_field_without_close_match_lists_fields() {
         let (_, hint) = explain("unknown field `zzz`, expected one of id, name");
         assert_eq!(hint.as_deref(), Some("expected one of: id, name"));
+    }
+
+    #[test]
+    fn syntax_errors_get_plain_words_and_a_hint() {
+        for (raw, words) in [
+            (
+                "tabs disallowed within this context (block indentation)",
+                "tab character",
+            ),
+            ("unclosed quote", "never closed"),
+            ("unclosed bracket '['", "`[` is never closed"),
+            (
+                "while parsing a block mapping, did not find expected key",
+                "bad indentation",
+            ),
+            (
+                "while parsing a block collection, did not find expected '-' indicator",
+                "bad indentation in a list",
+            ),
+            (
+                "while parsing a flow mapping, did not find expected ',' or '}'",
+                "`{ … }` mapping",
+            ),
+        ] {
+            let (message, hint) = explain(raw);
+            assert!(message.contains(words), "{raw}: {message}");
+            assert!(hint.is_some(), "{raw}");
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@ use std::path::Path;
 
 use thiserror::Error;
 
+/// Largest file picket reads: config, probe and target files, CA bundles. They are small;
+/// anything bigger is a mistake or an attack.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
 /// Why a file could not be read.
 #[derive(Debug, Error)]
 pub enum ReadError {

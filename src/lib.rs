@@ -22,12 +22,14 @@
 //! - [`shape`]: when a file does not deserialize, every wrong key and value in it, found
 //!   against its format's JSON Schema, and the repair that lets validation go on.
 //! - [`files`]: reading regular files only, non-blocking and with a byte cap.
+//! - [`yaml`]: the YAML parser's options and budgets, and parsing text into a raw shape.
 //! - [`library`]: the shipped probe library, embedded in the binary at build time and loaded
 //!   like files on disk (`library:headers/hsts.yaml`).
 //! - [`plan`]: series (probe × target) with stable keys and hashes.
 //! - [`schedule`]: one timer for every series: stable phases, jitter, cron, skipped ticks.
 //! - [`run`]: executing a series within concurrency, rate, time and size limits; one runner
-//!   module per kind (`run/http.rs`, `run/tcp.rs`, `run/tls.rs`).
+//!   module per kind (`run/http.rs`, `run/tcp.rs`, `run/tls.rs`), and below them
+//!   `run/net.rs`, name resolution and the one rule on which addresses every kind may reach.
 //! - [`check`]: check definitions and their pure evaluation into [`outcome::Finding`]s.
 //! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
 //!   by state, telemetry, API and reports without knowing the probe kind.
@@ -35,6 +37,7 @@
 //!   owns every series' state and publishes its changes (telemetry and the demo subscribe;
 //!   the API reads it).
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
+//! - [`logging`]: what picket's own log on stderr shows by default.
 //! - [`api`]: the HTTP API and dashboard.
 //! - [`notify`]: webhook notifications of regressions and recoveries (`json`, `slack`,
 //!   `teams` bodies), bounded queues and retries; like telemetry, it subscribes to the state.
@@ -48,6 +51,28 @@
 //!
 //! No module reaches upstream: the runner knows nothing of state or telemetry, the state
 //! machine knows nothing of HTTP, the API only reads the tracker.
+//!
+//! ## Stages
+//!
+//! Top first. A module imports only modules on its own line or below it, and no import
+//! closes a circle (`tests/it/structure.rs` holds both):
+//!
+//! - `demo`: the demo, on top of the service
+//! - `service`: `picket run`
+//! - `commands`: the other commands
+//! - `shard`, `api`, `notify`, `report`: what reads results
+//! - `telemetry`: what records them
+//! - `state`: the one owner of series state
+//! - `schedule`: when series run
+//! - `run`: running a series
+//! - `plan`: series from probes and targets
+//! - `load`: reading config and probe files
+//! - `probe`: validated probes
+//! - `check`, `tls_scan`: checks and what they evaluate
+//! - `config`, `shape`: the service config, and shapes of files that do not deserialize
+//! - `outcome`: what a run produced
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`: leaves shared by
+//!   every stage
 
 pub mod api;
 pub mod check;
@@ -58,6 +83,7 @@ pub mod diag;
 pub mod files;
 pub mod library;
 pub mod load;
+pub mod logging;
 pub mod notify;
 pub mod outcome;
 pub mod plan;
@@ -74,3 +100,4 @@ pub mod telemetry;
 pub mod term;
 pub mod tls_scan;
 pub mod units;
+pub mod yaml;

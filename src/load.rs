@@ -19,9 +19,9 @@ use crate::files;
 use crate::library;
 use crate::probe::{self, Probe, Selector};
 
-/// Largest YAML file picket reads. Probe and config files are small; anything bigger is a
-/// mistake or an attack.
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+pub use crate::files::MAX_FILE_BYTES;
+pub use crate::yaml::parse_yaml;
+use crate::yaml::{is_blank, yaml_options};
 
 /// A loaded, valid configuration and its probes.
 #[derive(Debug, Clone)]
@@ -30,20 +30,6 @@ pub struct Loaded {
     pub config: Config,
     /// Every probe from the config's probe paths.
     pub probes: Vec<Probe>,
-}
-
-/// The YAML parser options: no snippets in messages (we print our own format) and budgets
-/// well below anything that could hurt the process.
-fn yaml_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        with_snippet: false,
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            max_nodes: 200_000,
-            max_aliases: 1_000,
-            max_total_scalar_bytes: 8 << 20,
-        },
-    }
 }
 
 /// The options of the second reading of a file that did not deserialize ([`crate::shape`]):
@@ -87,22 +73,6 @@ fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
         Diagnostic::new(path, pos, "file is not valid UTF-8")
             .with_hint("save the file as UTF-8 text")
     })
-}
-
-/// Parses YAML text into `T`, turning any failure into one diagnostic.
-pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
-    if is_blank(text) {
-        return Err(Diagnostic::new(path, Pos::START, "file is empty")
-            .with_hint("a YAML mapping is expected here"));
-    }
-    serde_saphyr::from_str_with_options(text, yaml_options())
-        .map_err(|e| diag::from_yaml_error(path, &e))
-}
-
-/// Whether a file holds nothing but blank lines and comments.
-fn is_blank(text: &str) -> bool {
-    text.lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// What reading a file of a known format gave ([`parse_checked`]).

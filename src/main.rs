@@ -1,5 +1,6 @@
 //! The `picket` binary: parses the command line, sets up logging, and hands over to the
-//! library. Exit codes: 0 clean, 1 findings at or above `--fail-on`, 2 config or usage error.
+//! library. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or, for `check`, an
+//! unreachable target), 2 config or usage error.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -17,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(name = "picket", version, about, long_about = None)]
 struct Cli {
-    /// Log filter for messages on stderr (e.g. `info`, `picket=debug`); RUST_LOG also works.
-    #[arg(long, global = true, env = "PICKET_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter for messages on stderr (e.g. `info`, `picket=debug`) [default: picket at
+    /// info, dependencies at warn]. RUST_LOG, when set, is used as it is instead.
+    #[arg(long, global = true, env = "PICKET_LOG", value_name = "FILTER")]
+    log: Option<String>,
 
     /// Log line format on stderr.
     #[arg(long, global = true, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -67,9 +69,16 @@ enum Command {
     },
     /// Run every selected series once and print the results.
     ///
-    /// Exits 0 when no finding is at or above --fail-on, 1 when one is, and 2 on a config or
-    /// usage error, so it can gate a deploy. With --target URL and no -c, probes that URL
+    /// With --target URL and no -c, probes that URL (http://, https://, tls:// or tcp://)
     /// with the built-in probe library and no config file, from any directory.
+    ///
+    /// Exit codes, so it can gate a deploy:
+    ///   0  no finding at or above --fail-on, and every target answered
+    ///   1  a finding at or above --fail-on; or a target was unreachable (none of its series
+    ///      could be evaluated; --allow-unreachable lets it pass); or, with --fail-on-error,
+    ///      any series could not be evaluated
+    ///   2  config or usage error
+    #[command(verbatim_doc_comment)]
     Check {
         /// Service config file.
         #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -77,14 +86,15 @@ enum Command {
         /// Only probes whose id matches this glob (e.g. `headers/*`).
         #[arg(long, value_name = "GLOB")]
         probe: Option<String>,
-        /// Only this target (by name), or an ad-hoc http(s) URL.
+        /// Only this target (by name), or an ad-hoc URL: http://, https://, tls://HOST:PORT
+        /// (tls and tcp probes) or tcp://HOST:PORT (tcp probes).
         #[arg(long, value_name = "NAME|URL")]
         target: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Lowest severity whose findings make the exit code 1.
-        #[arg(long, value_name = "SEVERITY", default_value = "low", value_parser = parse_severity)]
+        #[arg(long, value_name = "SEVERITY", default_value = "low", ignore_case = true, value_parser = severity_parser())]
         fail_on: Severity,
         /// Team probe file or folder for an ad-hoc `--target URL`, added to the built-in
         /// library (repeatable; `--probe GLOB` selects among them all).
@@ -94,12 +104,26 @@ enum Command {
         /// server certificate may be given as itself), like a target's `tls.ca_file`.
         #[arg(long, value_name = "PATH")]
         ca_file: Option<PathBuf>,
+        /// A fact about an ad-hoc `--target URL` that probes use as `{{vars.NAME}}`, like a
+        /// target's `vars:` (repeatable). Commas make a list, and a repeated NAME adds to it:
+        /// `--var protected_paths=/admin,/api`. A value may be `${env:NAME}` (kept out of the
+        /// output).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        /// Requests per second to each target for this run, instead of the config's
+        /// `limits.per_target_rps` (10 by default).
+        #[arg(long, value_name = "N", value_parser = parse_rps)]
+        rps: Option<f64>,
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
-        /// Also exit 1 when a series could not be evaluated (timeout, refused, TLS error).
+        /// Also exit 1 when any series could not be evaluated (timeout, refused, TLS error).
         #[arg(long)]
         fail_on_error: bool,
+        /// Let an unreachable target (none of its series could be evaluated) pass the gate:
+        /// it is reported as a warning instead of making the exit code 1.
+        #[arg(long)]
+        allow_unreachable: bool,
         /// Text output: also show each finding's technical detail (the check's regexes and
         /// raw assertion) and its own severity.
         #[arg(short = 'v', long)]
@@ -165,8 +189,35 @@ enum Command {
     },
 }
 
-fn parse_severity(text: &str) -> Result<Severity, String> {
-    text.parse()
+/// `--fail-on`: one of the severities, listed in `--help` and in the error for a wrong one.
+fn severity_parser() -> impl clap::builder::TypedValueParser<Value = Severity> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical"])
+        .try_map(|text| text.parse::<Severity>())
+}
+
+/// `--var NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    commands::parse_var(text)
+}
+
+/// `--rps N`: the range `limits.per_target_rps` takes.
+fn parse_rps(text: &str) -> Result<f64, String> {
+    let rps: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number; write e.g. `50` or `0.5`"))?;
+    let range = &picket::units::ranges::PER_TARGET_RPS;
+    if range.contains(&rps) {
+        Ok(rps)
+    } else {
+        use picket::units::Shown as _;
+        Err(format!(
+            "requests per second must be from {} to {}",
+            range.start().shown(),
+            range.end().shown()
+        ))
+    }
 }
 
 fn parse_shard(text: &str) -> Result<ShardArg, String> {
@@ -212,17 +263,25 @@ fn parse_watch(text: &str) -> Result<Duration, String> {
     picket::units::parse_duration_within(text, &picket::units::ranges::WATCH_INTERVAL)
 }
 
-/// Installs the process subscriber: human logs on stderr filtered by `--log`/`RUST_LOG`, plus
-/// (for `picket run`) the OpenTelemetry layers, which carry their own filter so run spans and
-/// regression events are exported whatever the stderr level.
-fn init_logging(filter: &str, format: LogFormat, telemetry: Option<&picket::telemetry::Telemetry>) {
+/// Installs the process subscriber: human logs on stderr filtered by `RUST_LOG`, else `--log`
+/// or `default` (see `picket::logging`), plus (for `picket run`) the OpenTelemetry layers,
+/// which carry their own filter so run spans and regression events are exported whatever the
+/// stderr level.
+fn init_logging(
+    flag: Option<&str>,
+    default: &str,
+    format: LogFormat,
+    telemetry: Option<&picket::telemetry::Telemetry>,
+) {
     use picket::redact::{LogLines, ScrubbedStderr};
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = picket::logging::filter(rust_log.as_deref(), flag, default);
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(picket::logging::filter(None, None, default))
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
     let fmt = match format {
@@ -273,7 +332,7 @@ fn shutdown_on_signal() -> CancellationToken {
 
 /// `picket run`: load, set up telemetry and logging, serve until a signal.
 async fn serve(
-    log: &str,
+    log: Option<&str>,
     log_format: LogFormat,
     config: PathBuf,
     shard: Option<ShardArg>,
@@ -300,11 +359,7 @@ async fn serve(
                 return commands::EXIT_CONFIG;
             }
         };
-    init_logging(
-        if log == "warn" { "info" } else { log },
-        log_format,
-        Some(&telemetry),
-    );
+    init_logging(log, picket::logging::DEFAULT, log_format, Some(&telemetry));
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -330,9 +385,9 @@ async fn serve(
     .await
     {
         Ok(r) => r,
+        // One line, on stderr whatever the log filter: the log would only say it again.
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "cannot start");
-            say(&format_args!("error: {e:#}"));
+            say(&format_args!("error: cannot start: {e:#}"));
             return commands::EXIT_CONFIG;
         }
     };
@@ -404,7 +459,7 @@ async fn main() -> ExitCode {
         let watch = (!watch_interval.is_zero()).then_some(watch_interval);
         return ExitCode::from(
             serve(
-                &cli.log,
+                cli.log.as_deref(),
                 cli.log_format,
                 config,
                 shard,
@@ -416,16 +471,12 @@ async fn main() -> ExitCode {
         );
     }
     // The demo prints regressions itself; the service's own log lines would repeat them.
-    let quiet_demo = matches!(cli.command, Command::Demo { .. }) && cli.log == "warn";
-    init_logging(
-        if quiet_demo {
-            "warn,picket::transition=off"
-        } else {
-            &cli.log
-        },
-        cli.log_format,
-        None,
-    );
+    let default = if matches!(cli.command, Command::Demo { .. }) {
+        "warn,picket::transition=off"
+    } else {
+        picket::logging::DEFAULT
+    };
+    init_logging(cli.log.as_deref(), default, cli.log_format, None);
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let code = match cli.command {
@@ -437,8 +488,11 @@ async fn main() -> ExitCode {
             fail_on,
             probes,
             ca_file,
+            vars,
+            rps,
             no_progress,
             fail_on_error,
+            allow_unreachable,
             verbose,
         } => {
             let opts = CheckOptions {
@@ -449,9 +503,16 @@ async fn main() -> ExitCode {
                 format,
                 fail_on,
                 probes,
+                vars,
+                rps,
                 progress: !no_progress,
                 fail_on_error,
+                allow_unreachable,
                 verbose,
+                colour: picket::term::colour_wanted(
+                    std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                    &env_lookup,
+                ),
             };
             commands::check(&opts, &env_lookup, &mut out, &mut err).await
         }

@@ -166,8 +166,18 @@ impl Report {
 
     /// Plain text: one line per series, findings indented below failures, in words. With
     /// `verbose`, each finding also shows its technical detail (regexes) and own severity.
+    /// The probe and target columns are as wide as their longest value.
     pub fn to_text(&self, verbose: bool) -> String {
         let mut out = String::new();
+        let width = |field: fn(&ResultRow) -> &str| {
+            self.results
+                .iter()
+                .map(|r| field(r).chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let pw = width(|r| &r.probe);
+        let tw = width(|r| &r.target);
         for r in &self.results {
             let mark = match r.outcome {
                 "pass" => "PASS ",
@@ -177,7 +187,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{mark} {:<32} {:<20} {:<8} {}ms",
+                "{mark} {:<pw$}  {:<tw$}  {:<8} {}ms",
                 r.probe, r.target, r.severity, r.duration_ms
             );
             for f in &r.findings {
@@ -223,37 +233,53 @@ impl Report {
                 for (key, value) in &r.classification {
                     properties.insert(key.clone(), value.clone().into());
                 }
-                rules.push(serde_json::json!({
+                let mut rule = serde_json::json!({
                     "id": r.probe,
                     "name": r.name,
                     "shortDescription": { "text": r.name },
-                    "help": { "text": r.remediation.clone().unwrap_or_default() },
-                    "helpUri": r.references.first(),
                     "defaultConfiguration": { "level": sarif_level(r.probe_severity) },
                     "properties": properties,
-                }));
+                });
+                // SARIF has no null: a probe without remediation or references (a team's
+                // probe, most nuclei templates) leaves the fields out.
+                if let Some(help) = r.remediation.as_deref().filter(|h| !h.trim().is_empty()) {
+                    rule["help"] = serde_json::json!({ "text": help });
+                }
+                if let Some(uri) = r.references.iter().find_map(|u| url::Url::parse(u).ok()) {
+                    rule["helpUri"] = uri_reference(uri.as_str()).into();
+                }
+                rules.push(rule);
             }
         }
         let mut results = Vec::new();
         for r in &self.results {
             for f in &r.findings {
                 let severity = f.severity.unwrap_or(r.probe_severity);
-                results.push(serde_json::json!({
+                let mut properties = serde_json::json!({
+                    "target": r.target,
+                    "security-severity": security_severity(severity),
+                });
+                if let Some(detail) = &f.detail {
+                    properties["detail"] = detail.as_str().into();
+                }
+                let mut result = serde_json::json!({
                     "ruleId": r.probe,
                     "level": sarif_level(severity),
-                    "properties": { "target": r.target, "security-severity": security_severity(severity), "detail": f.detail },
+                    "properties": properties,
                     "message": { "text": format!("{}: {}", r.target, f.sentence()) },
-                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
-                }));
+                });
+                add_location(&mut result, &r.url);
+                results.push(result);
             }
             if let Some(e) = &r.error {
-                results.push(serde_json::json!({
+                let mut result = serde_json::json!({
                     "ruleId": r.probe,
                     "level": "none",
                     "kind": "review",
                     "message": { "text": format!("{}: could not evaluate: {e}", r.target) },
-                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": r.url } } }],
-                }));
+                });
+                add_location(&mut result, &r.url);
+                results.push(result);
             }
             if let Some(reason) = &r.skipped {
                 results.push(serde_json::json!({
@@ -369,6 +395,40 @@ impl Report {
     }
 }
 
+/// Adds the URL a result is about as its location; none when the run never got to a URL.
+fn add_location(result: &mut serde_json::Value, url: &str) {
+    if url.is_empty() {
+        return;
+    }
+    result["locations"] = serde_json::json!([{
+        "physicalLocation": { "artifactLocation": { "uri": uri_reference(url) } }
+    }]);
+}
+
+/// `text` as an RFC 3986 URI reference, as SARIF's `artifactLocation.uri` and `helpUri`
+/// must be: every character outside the URI character set is percent-encoded (a redacted
+/// secret shows as `<redacted>`, whose brackets a URI cannot hold, and WHATWG URLs keep `^`
+/// or `|` as they are); existing `%` escapes stay as they are.
+fn uri_reference(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let escape = c == '%'
+            && text
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let allowed = c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=".contains(c);
+        if allowed || escape {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
 fn sarif_level(severity: Severity) -> &'static str {
     match severity {
         Severity::Info => "note",
@@ -398,6 +458,16 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_references_percent_encode_what_a_uri_cannot_hold() {
+        assert_eq!(
+            uri_reference("https://127.0.0.1:8443/a?t=<redacted>&x=^|é%20"),
+            "https://127.0.0.1:8443/a?t=%3Credacted%3E&x=%5E%7C%C3%A9%20"
+        );
+        assert_eq!(uri_reference("tcp://[::1]:22"), "tcp://[::1]:22");
+        assert_eq!(uri_reference("/50%off%2"), "/50%25off%252");
+    }
 
     #[test]
     fn xml_escapes() {

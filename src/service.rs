@@ -262,6 +262,10 @@ pub async fn start(
         token = auth.is_some(),
         "API listening"
     );
+    tracing::info!(
+        url = %dashboard_url(api_addr, certificates.is_some()),
+        "serving the dashboard"
+    );
     if !api_addr.ip().is_loopback() && certificates.is_none() {
         // `listen=`, not `addr=`: tests find the API address by the first `addr=` on stderr.
         tracing::warn!(
@@ -290,10 +294,16 @@ pub async fn start(
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
     });
 
+    shared.telemetry.announce();
+    let restored = StateCounts::of(&shared.tracker);
     tracing::info!(
         series = series.len(),
         probes = loaded.probes.len(),
         targets = loaded.config.targets.len(),
+        regressed = restored.regressed,
+        failing = restored.failing,
+        passing = restored.passing,
+        unknown = restored.unknown,
         "service started"
     );
     let skip_telemetry = shared.telemetry.clone();
@@ -384,6 +394,43 @@ pub async fn start(
         reload: reload_tx,
         join,
     })
+}
+
+/// The dashboard's address for a person: an unspecified listen address (`0.0.0.0`, `::`)
+/// is reached on this host through loopback.
+fn dashboard_url(api: SocketAddr, https: bool) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match api.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}/", SocketAddr::new(ip, api.port()))
+}
+
+/// How many series are in each state, as restored from the store at start.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct StateCounts {
+    regressed: usize,
+    failing: usize,
+    passing: usize,
+    unknown: usize,
+}
+
+impl StateCounts {
+    fn of(tracker: &Tracker) -> StateCounts {
+        let mut counts = StateCounts::default();
+        for t in tracker.snapshot() {
+            *match t.state.state {
+                state::State::Regressed => &mut counts.regressed,
+                state::State::Failing => &mut counts.failing,
+                state::State::Passing => &mut counts.passing,
+                state::State::Unknown => &mut counts.unknown,
+            } += 1;
+        }
+        counts
+    }
 }
 
 /// One run of one series: run, apply to the state, persist, then report.
@@ -536,5 +583,19 @@ async fn watch_files(
             let _ = reload.try_send(());
             last = now;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_on_this_host_can_open() {
+        let url = |addr: &str, https| dashboard_url(addr.parse().unwrap(), https);
+        assert_eq!(url("127.0.0.1:9750", false), "http://127.0.0.1:9750/");
+        assert_eq!(url("0.0.0.0:9750", true), "https://127.0.0.1:9750/");
+        assert_eq!(url("[::]:9750", false), "http://[::1]:9750/");
+        assert_eq!(url("10.1.2.3:80", false), "http://10.1.2.3:80/");
     }
 }

@@ -77,6 +77,11 @@ use crate::plan::Series;
 use crate::redact::Redactor;
 use crate::units::Severity;
 
+mod health;
+
+pub use health::{EXPORT_TARGET, REMINDER};
+use health::{Health, Signal};
+
 /// Runs of a series, by outcome (counter, `{run}`).
 pub const PROBE_RUNS: &str = "picket.probe.runs";
 /// Run durations (histogram, `s`).
@@ -247,6 +252,24 @@ pub struct Export {
     pub interval: Duration,
 }
 
+impl Export {
+    /// The endpoint as it may be shown in logs: without user name or password.
+    pub fn shown_endpoint(&self) -> String {
+        let mut url = self.endpoint.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.to_string()
+    }
+
+    /// The protocol as `OTEL_EXPORTER_OTLP_PROTOCOL` names it: `grpc` or `http/protobuf`.
+    pub fn protocol_name(&self) -> &'static str {
+        match self.protocol {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
 /// Telemetry items that could not be delivered since start, per signal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dropped {
@@ -284,6 +307,8 @@ struct Inner {
     losses: Arc<Losses>,
     shut_down: AtomicBool,
     runtime: Option<ExportRuntime>,
+    /// How exports to the collector go, when there is one.
+    health: Option<Arc<Health>>,
 }
 
 /// Which picket instance this is, as the resource says: for notifications, which carry it too.
@@ -377,6 +402,7 @@ impl Telemetry {
             OtlpProtocol::Grpc => Some(ExportRuntime::start()?),
             OtlpProtocol::HttpProtobuf => None,
         };
+        let health = Arc::new(Health::new(export.shown_endpoint(), export.protocol_name()));
         let exporters = {
             // tonic spawns its connection tasks on the current runtime: make it ours.
             let _entered = runtime.as_ref().map(|rt| rt.handle.enter());
@@ -388,6 +414,7 @@ impl Telemetry {
                 inner: BatchSpanProcessor::builder(CountedSpans {
                     inner: exporters.spans,
                     losses: losses.clone(),
+                    health: health.clone(),
                 })
                 .with_batch_config(
                     opentelemetry_sdk::trace::BatchConfigBuilder::default()
@@ -405,6 +432,7 @@ impl Telemetry {
                 inner: BatchLogProcessor::builder(CountedLogs {
                     inner: exporters.logs,
                     losses: losses.clone(),
+                    health: health.clone(),
                 })
                 .with_batch_config(
                     opentelemetry_sdk::logs::BatchConfigBuilder::default()
@@ -419,6 +447,7 @@ impl Telemetry {
         let reader = PeriodicReader::builder(CountedMetrics {
             inner: exporters.metrics,
             losses: losses.clone(),
+            health: health.clone(),
         })
         .with_interval(export.interval)
         .build();
@@ -430,7 +459,7 @@ impl Telemetry {
         };
         Ok(Telemetry::assemble(
             Some(export),
-            Some((pipeline, reader)),
+            Some((pipeline, reader, health)),
             runtime,
             resource,
             losses,
@@ -439,7 +468,7 @@ impl Telemetry {
 
     fn assemble(
         export: Option<Export>,
-        pipeline: Option<(Pipeline, PeriodicReader<CountedMetrics>)>,
+        pipeline: Option<(Pipeline, PeriodicReader<CountedMetrics>, Arc<Health>)>,
         runtime: Option<ExportRuntime>,
         resource: Resource,
         losses: Arc<Losses>,
@@ -459,12 +488,12 @@ impl Telemetry {
                     })
                     .flatten()
             });
-        let pipeline = match pipeline {
-            Some((pipeline, reader)) => {
+        let (pipeline, health) = match pipeline {
+            Some((pipeline, reader, health)) => {
                 builder = builder.with_reader(reader);
-                Some(pipeline)
+                (Some(pipeline), Some(health))
             }
-            None => None,
+            None => (None, None),
         };
         let meter_provider = builder.build();
         let states = Arc::new(StateTable::default());
@@ -480,6 +509,7 @@ impl Telemetry {
                 losses,
                 shut_down: AtomicBool::new(false),
                 runtime,
+                health,
             }),
         }
     }
@@ -489,10 +519,30 @@ impl Telemetry {
         self.inner.export.as_ref()
     }
 
+    /// Says in picket's log where telemetry goes: the collector's endpoint and protocol, or
+    /// that there is none and regressions are told in this log only. From then on, picket's
+    /// log tells when exports stop (and start again) getting through to the collector; not
+    /// before, so a start-up that fails does not report its final export as an outage.
+    pub fn announce(&self) {
+        if let Some(health) = &self.inner.health {
+            health.arm();
+        }
+        match self.export() {
+            Some(export) => tracing::info!(
+                endpoint = %export.shown_endpoint(),
+                protocol = export.protocol_name(),
+                "exporting telemetry to the OTLP collector"
+            ),
+            None => tracing::info!("no OTLP endpoint: regressions go to this log"),
+        }
+    }
+
     /// The tracing layers to install in the process subscriber: spans become OTLP spans and
     /// events at INFO and above become OTLP log records. `None` when not exporting. Spans and
     /// events of picket's network dependencies are left out, as are the transition log
-    /// lines, which [`Telemetry::record_transition`] exports itself with typed attributes.
+    /// lines, which [`Telemetry::record_transition`] exports itself with typed attributes, and
+    /// the lines about the collector itself ([`EXPORT_TARGET`]). Ordinary records carry no
+    /// event name: only picket's own events (`picket.regression`, …) have one.
     pub fn layer<S>(&self) -> Option<Box<dyn Layer<S> + Send + Sync>>
     where
         S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
@@ -505,6 +555,7 @@ impl Telemetry {
             filter_fn(|meta| {
                 *meta.level() <= tracing::Level::INFO
                     && meta.target() != TRANSITION_TARGET
+                    && meta.target() != EXPORT_TARGET
                     && !from_dependency(meta.target())
             }),
         );
@@ -573,7 +624,7 @@ impl Telemetry {
         }
         let findings: Vec<Finding> = findings.iter().map(Finding::without_detail).collect();
         let findings_json = serde_json::to_string(&findings).unwrap_or_else(|_| "[]".to_owned());
-        log_transition(labels, t, &findings_json, findings.len(), &since);
+        log_transition(labels, t, &in_words(&findings), findings.len(), &since);
         if let Some(pipeline) = &self.inner.pipeline {
             emit_transition(
                 &pipeline.logger,
@@ -836,16 +887,33 @@ fn from_dependency(target: &str) -> bool {
     })
 }
 
-/// picket's own log line for a transition: what an operator without a collector sees.
+/// Findings as a person reads them: `check: expected …, observed …`, joined by `; `, on one
+/// line (a line break a target sent is shown as `\n`).
+fn in_words(findings: &[Finding]) -> String {
+    use std::fmt::Write as _;
+    let mut words = String::new();
+    for f in findings {
+        if !words.is_empty() {
+            words.push_str("; ");
+        }
+        let _ = write!(
+            words,
+            "{}: expected {}, observed {}",
+            f.check, f.expected, f.observed
+        );
+    }
+    words
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
+}
+
+/// picket's own log line for a transition: what an operator without a collector sees. The
+/// findings are words here (`findings` is a `Display` field, so it is not quoted and
+/// escaped); the OTLP record carries them as JSON.
 // `event!` rather than `warn!`/`info!`: those macros cannot parse `target:` followed by
 // dotted field names.
-fn log_transition(
-    labels: &SeriesLabels,
-    t: Transition,
-    findings_json: &str,
-    count: usize,
-    since: &str,
-) {
+fn log_transition(labels: &SeriesLabels, t: Transition, findings: &str, count: usize, since: &str) {
     match t {
         Transition::Regression => tracing::event!(
             target: TRANSITION_TARGET,
@@ -856,7 +924,7 @@ fn log_transition(
             security_rule.name = labels.rule_name,
             since,
             findings.count = count,
-            findings = findings_json,
+            findings = %findings,
             "security regression"
         ),
         Transition::Recovery => tracing::event!(
@@ -1332,10 +1400,19 @@ fn scrub_key_values(attributes: &mut [KeyValue], redactor: &Redactor) {
     }
 }
 
-/// A log record's string values, scrubbed; `None` when nothing needed scrubbing. A record's
-/// attributes cannot be edited in place, so a dirty record is rebuilt field by field.
-fn scrubbed_record(record: &SdkLogRecord, redactor: &Redactor) -> Option<SdkLogRecord> {
-    if redactor.is_empty() {
+/// Whether a log record's event name is one of picket's own (`picket.regression`, …). The
+/// tracing bridge names every record after its tracing event, by default
+/// `event src/service.rs:259`: a source position, not an event a backend should group by.
+fn own_event_name(name: &str) -> bool {
+    name.starts_with("picket.")
+}
+
+/// A log record's string values scrubbed and an event name that is not picket's own left
+/// out; `None` when nothing needed either. A record's attributes cannot be edited in place
+/// (nor its event name unset), so such a record is rebuilt field by field.
+fn cleaned_record(record: &SdkLogRecord, redactor: &Redactor) -> Option<SdkLogRecord> {
+    let foreign_name = record.event_name().is_some_and(|n| !own_event_name(n));
+    if redactor.is_empty() && !foreign_name {
         return None;
     }
     let body = record.body().map(|b| scrub_any(b, redactor));
@@ -1343,7 +1420,10 @@ fn scrubbed_record(record: &SdkLogRecord, redactor: &Redactor) -> Option<SdkLogR
         .attributes_iter()
         .map(|(k, v)| (k.clone(), scrub_any(v, redactor)))
         .collect();
-    if body.as_ref().is_none_or(Option::is_none) && attributes.iter().all(|(_, v)| v.is_none()) {
+    if !foreign_name
+        && body.as_ref().is_none_or(Option::is_none)
+        && attributes.iter().all(|(_, v)| v.is_none())
+    {
         return None;
     }
     static FACTORY: std::sync::LazyLock<SdkLogger> = std::sync::LazyLock::new(|| {
@@ -1352,7 +1432,7 @@ fn scrubbed_record(record: &SdkLogRecord, redactor: &Redactor) -> Option<SdkLogR
             .logger_with_scope(scope())
     });
     let mut clean = FACTORY.create_log_record();
-    if let Some(name) = record.event_name() {
+    if let Some(name) = record.event_name().filter(|n| own_event_name(n)) {
         clean.set_event_name(name);
     }
     if let Some(target) = record.target() {
@@ -1420,11 +1500,13 @@ fn scrub_any(value: &AnyValue, redactor: &Redactor) -> Option<AnyValue> {
     }
 }
 
-/// A span exporter that releases the [`Gate`] and counts the spans of failed exports.
+/// A span exporter that releases the [`Gate`], counts the spans of failed exports and tells
+/// [`Health`] how the export went.
 #[derive(Debug)]
 struct CountedSpans<E> {
     inner: E,
     losses: Arc<Losses>,
+    health: Arc<Health>,
 }
 
 impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
@@ -1435,6 +1517,11 @@ impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
         if result.is_err() {
             self.losses.spans.lost(n as u64);
         }
+        self.health.record(
+            Signal::Traces,
+            result.as_ref().err().map(|e| e as _),
+            self.losses.snapshot().total(),
+        );
         result
     }
 
@@ -1461,7 +1548,7 @@ struct BoundedLogs<P> {
 impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.losses.logs.admit() {
-            match scrubbed_record(data, &crate::redact::global()) {
+            match cleaned_record(data, &crate::redact::global()) {
                 Some(mut clean) => self.inner.emit(&mut clean, instrumentation),
                 None => self.inner.emit(data, instrumentation),
             }
@@ -1491,11 +1578,13 @@ impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
     }
 }
 
-/// A log exporter that releases the [`Gate`] and counts the records of failed exports.
+/// A log exporter that releases the [`Gate`], counts the records of failed exports and
+/// tells [`Health`] how the export went.
 #[derive(Debug)]
 struct CountedLogs<E> {
     inner: E,
     losses: Arc<Losses>,
+    health: Arc<Health>,
 }
 
 impl<E: LogExporter> LogExporter for CountedLogs<E> {
@@ -1506,6 +1595,11 @@ impl<E: LogExporter> LogExporter for CountedLogs<E> {
         if result.is_err() {
             self.losses.logs.lost(n as u64);
         }
+        self.health.record(
+            Signal::Logs,
+            result.as_ref().err().map(|e| e as _),
+            self.losses.snapshot().total(),
+        );
         result
     }
 
@@ -1527,11 +1621,13 @@ impl<E: LogExporter> LogExporter for CountedLogs<E> {
     }
 }
 
-/// A metric exporter that counts the data points of failed exports.
+/// A metric exporter that counts the data points of failed exports and tells [`Health`] how
+/// the export went.
 #[derive(Debug)]
 struct CountedMetrics {
     inner: opentelemetry_otlp::MetricExporter,
     losses: Arc<Losses>,
+    health: Arc<Health>,
 }
 
 impl PushMetricExporter for CountedMetrics {
@@ -1542,6 +1638,11 @@ impl PushMetricExporter for CountedMetrics {
                 .metric_points
                 .fetch_add(data_points(metrics), Ordering::Relaxed);
         }
+        self.health.record(
+            Signal::Metrics,
+            result.as_ref().err().map(|e| e as _),
+            self.losses.snapshot().total(),
+        );
         result
     }
 

@@ -63,9 +63,64 @@ pub fn escape_json(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether text for a terminal gets colour: only when it goes to a terminal and `NO_COLOR`
+/// is unset or empty (<https://no-color.org>).
+pub fn colour_wanted(is_terminal: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    is_terminal && env("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The outcome words `check` starts its result lines with, and their colours (SGR codes).
+const OUTCOME_COLOURS: [(&str, &str); 4] = [
+    ("PASS ", "32"),
+    ("FAIL ", "31"),
+    ("ERROR ", "33"),
+    ("SKIP ", "2"),
+];
+
+/// `check`'s text with the outcome word at the start of each result line coloured: green
+/// PASS, red FAIL, yellow ERROR, dim SKIP. Applied to text already through
+/// [`escape_controls`], so the only escape sequences in the result are these.
+pub fn colour_outcomes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        match OUTCOME_COLOURS
+            .iter()
+            .find(|(word, _)| line.starts_with(word))
+        {
+            Some((word, code)) => {
+                let bare = word.trim_end();
+                let _ = write!(out, "\x1b[{code}m{bare}\x1b[0m");
+                out.push_str(&line[bare.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let unset = |_: &str| None;
+        let set = |_: &str| Some("1".to_string());
+        let empty = |_: &str| Some(String::new());
+        assert!(colour_wanted(true, &unset));
+        assert!(colour_wanted(true, &empty));
+        assert!(!colour_wanted(true, &set));
+        assert!(!colour_wanted(false, &unset));
+    }
+
+    #[test]
+    fn outcome_words_are_coloured_at_line_starts_only() {
+        let text = "PASS  a/b  web\nFAIL  c/d  web\n      - FAIL in a finding\nERROR e/f\nSKIP  g\n\n2 series\n";
+        assert_eq!(
+            colour_outcomes(text),
+            "\x1b[32mPASS\x1b[0m  a/b  web\n\x1b[31mFAIL\x1b[0m  c/d  web\n      - FAIL in a finding\n\x1b[33mERROR\x1b[0m e/f\n\x1b[2mSKIP\x1b[0m  g\n\n2 series\n"
+        );
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -38,6 +38,7 @@ const STYLE: &str = concat!(
     ".finding{margin-bottom:.4em}.check{font-weight:600}",
     ".h{white-space:nowrap}.h span{display:inline-block;width:6px;height:14px;margin-right:1px}",
     ".h .pass{background:#3a3}.h .fail{background:#c33}.h .error{background:#999}",
+    ".h .skip{background:#9bd}.legend{margin:.6em 0}.legend .k{white-space:nowrap;margin-right:.8em}",
     "td.pass{color:#080}td.fail{color:#b00}td.error{color:#777}",
     "dl{display:grid;grid-template-columns:max-content auto;gap:.25em 1em}dt{color:#555}dd{margin:0}",
     ".prose{white-space:pre-line;max-width:50em}pre{white-space:pre-wrap;overflow-wrap:anywhere}",
@@ -87,7 +88,23 @@ const SEVERITIES: [Severity; 5] = [
     Severity::Critical,
 ];
 
-/// `GET /`: every series that passes the filters, regressions first, newest first.
+/// The dashboard's order: regressions first, newest first; then failing series, the most
+/// severe first (critical before high, …), newest first within a severity; then the rest by
+/// state, newest first. Ties go by probe id and target.
+fn display_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    let severity = |e: &Entry| match e.state.state {
+        SeriesStateKind::Failing => Some(std::cmp::Reverse(e.severity)),
+        _ => None,
+    };
+    state_rank(a.state.state)
+        .cmp(&state_rank(b.state.state))
+        .then(severity(a).cmp(&severity(b)))
+        .then(b.state.since.cmp(&a.state.since))
+        .then((&a.info.probe.id, &a.info.target).cmp(&(&b.info.probe.id, &b.info.target)))
+}
+
+/// `GET /`: every series that passes the filters, regressions first (newest first), then
+/// failing series by severity (most severe first).
 pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Filter>) -> Response {
     let target = given(filter.target.as_ref());
     let tag = given(filter.tag.as_ref());
@@ -108,12 +125,7 @@ pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Fi
         .filter(|e| tag.is_none_or(|t| e.info.tags.iter().any(|x| x == t)))
         .filter(|e| least.is_none_or(|s| e.severity >= s))
         .collect();
-    shown.sort_by(|a, b| {
-        state_rank(a.state.state)
-            .cmp(&state_rank(b.state.state))
-            .then(b.state.since.cmp(&a.state.since))
-            .then((&a.info.probe.id, &a.info.target).cmp(&(&b.info.probe.id, &b.info.target)))
-    });
+    shown.sort_by(|a, b| display_order(a, b));
 
     let now = SystemTime::now();
     let mut html = String::from("<h1>picket</h1>");
@@ -130,6 +142,7 @@ pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Fi
         html.push_str("<tr><td colspan=\"8\" class=\"none\">no series match</td></tr>");
     }
     html.push_str("</table>");
+    legend(&mut html);
     respond(StatusCode::OK, page("picket", &html))
 }
 
@@ -232,6 +245,31 @@ fn row(html: &mut String, e: &Entry, now: SystemTime) {
         let _ = write!(html, "<small>error: {}</small>", esc(err));
     }
     html.push_str("</td></tr>");
+}
+
+/// What the history strip's colours mean, one swatch per outcome, drawn as the strip draws
+/// them.
+fn legend(html: &mut String) {
+    html.push_str(
+        "<p class=\"legend\"><small>history, oldest to newest (hover a mark for its run):</small> ",
+    );
+    for (mark, meaning) in [
+        (Mark::Pass, "pass: every check held"),
+        (Mark::Fail, "fail: a check failed"),
+        (
+            Mark::Error,
+            "error: could not be evaluated (timeout, refused, TLS error)",
+        ),
+        (Mark::Skip, "skip: nothing the probe applies to"),
+    ] {
+        let _ = write!(
+            html,
+            "<span class=\"k\"><span class=\"h\"><span class=\"{}\"></span></span> \
+             <small>{meaning}</small></span> ",
+            mark.as_str(),
+        );
+    }
+    html.push_str("</p>");
 }
 
 /// `GET /series?probe=ID&target=NAME`: one series in full.

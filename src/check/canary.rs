@@ -13,7 +13,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::Graded;
 use super::http::{BodyTest, Check, HeaderTest};
-use crate::probe::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use super::regex::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 /// What stands for `{{random}}` in a regex compiled at load: as long as a canary and made of
 /// the same characters, and unlikely in any real pattern.

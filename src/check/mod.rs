@@ -14,6 +14,8 @@ pub mod canary;
 pub mod csp;
 pub mod http;
 pub mod nuclei;
+pub mod regex;
+pub mod response;
 pub mod tcp;
 pub mod tls;
 

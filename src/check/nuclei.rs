@@ -24,7 +24,7 @@ use regex::bytes::Regex;
 use super::Interrupt;
 use crate::outcome::Finding;
 
-use super::http::Response;
+use super::response::{Response, header_display};
 
 /// How many characters of context a finding quotes on each side of a match.
 const CONTEXT_CHARS: usize = 40;
@@ -541,7 +541,7 @@ fn part_bytes<'r>(part: &Part, response: &'r Response) -> Cow<'r, [u8]> {
     let headers = || {
         let mut out = Vec::new();
         for (name, value) in &response.headers {
-            out.extend_from_slice(super::http::header_display(name).as_bytes());
+            out.extend_from_slice(header_display(name).as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");

@@ -13,6 +13,10 @@ use crate::check::http::Check;
 use crate::config::{Target, Var};
 use crate::diag::{Diagnostic, Pos};
 
+/// Most redirects followed within one request (same-origin only, where a probe allows
+/// redirects at all).
+pub const MAX_REDIRECTS: usize = 10;
+
 /// An `http` probe: what it sends and what must hold of the answers.
 #[derive(Debug, Clone)]
 pub struct Http {

@@ -892,17 +892,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Longest regex source compiled, in bytes. Real probe and nuclei regexes are under 1 KiB;
-/// a longer one is almost always a generated alternation, which costs ~125 bytes of memory
-/// per byte of source once compiled.
-pub const MAX_REGEX_BYTES: usize = 4 << 10;
-/// Largest compiled program (NFA) of one regex (`RegexBuilder::size_limit`).
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Largest lazy-DFA cache of one regex (`RegexBuilder::dfa_size_limit`); past it the regex
-/// falls back to slower matching rather than growing.
-pub const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
-/// Budget for the compiled regexes of all probes together, in bytes of memory.
-pub const REGEX_TOTAL_BYTES: usize = 128 << 20;
+pub use crate::check::regex::{
+    MAX_REGEX_BYTES, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT, REGEX_TOTAL_BYTES, regex_memory,
+};
 
 /// How many characters of a pattern an error message quotes.
 const QUOTED_CHARS: usize = 40;
@@ -924,23 +916,6 @@ pub fn quote(pattern: &str) -> String {
         })
         .collect();
     format!("`{shown}{clipped}`")
-}
-
-/// The heap memory a compiled `pattern` holds, in bytes. `regex::Regex` does not say, so the
-/// same pattern is built once more, with the same settings, by `regex-automata` (the engine
-/// inside `regex`), which does.
-fn regex_memory(pattern: &str) -> usize {
-    use regex_automata::{MatchKind, meta, util::syntax};
-    let config = meta::Config::new()
-        .match_kind(MatchKind::LeftmostFirst)
-        .utf8_empty(true)
-        .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
-        .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT);
-    meta::Builder::new()
-        .configure(config)
-        .syntax(syntax::Config::new().utf8(true))
-        .build(pattern)
-        .map_or(REGEX_SIZE_LIMIT, |re| re.memory_usage())
 }
 
 /// Validates a raw probe. Problems go to `diags`; `None` when the probe is unusable.

@@ -206,6 +206,20 @@ pub fn looks_like_nuclei(text: &str) -> bool {
     (top("info") || top("requests")) && !top("checks")
 }
 
+/// nuclei's protocols other than `http`: top-level keys.
+const PROTOCOLS: &[&str] = &[
+    "dns",
+    "tcp",
+    "network",
+    "ssl",
+    "headless",
+    "file",
+    "code",
+    "javascript",
+    "websocket",
+    "whois",
+];
+
 /// Why a nuclei field is outside the subset, for the error that names it.
 fn unsupported_reason(field: &str) -> Option<&'static str> {
     Some(match field {
@@ -223,8 +237,7 @@ fn unsupported_reason(field: &str) -> Option<&'static str> {
         }
         "unsafe" => "unsafe raw requests are not sent",
         "fuzzing" | "pre-condition" => "DAST fuzzing is not run",
-        "dns" | "tcp" | "network" | "ssl" | "headless" | "file" | "code" | "javascript"
-        | "websocket" | "whois" => "only http templates run in picket",
+        p if PROTOCOLS.contains(&p) => "only http templates run in picket",
         "binary" | "xpath" | "json" | "encoding" | "match-all" => {
             "this matcher feature is outside picket's nuclei subset"
         }
@@ -270,7 +283,11 @@ fn scan_unsupported(file: &Path, text: &str) -> Vec<Diagnostic> {
                 )
                 .with_hint("matcher types are status, word, regex and size"),
             );
-        } else if let Some(reason) = unsupported_reason(key) {
+        } else if let Some(reason) = unsupported_reason(key)
+            // A protocol is a top-level key; nested, the name is something else (a payload
+            // named `file`, the `code` of a `javascript` block).
+            && (column == 1 || !PROTOCOLS.contains(&key))
+        {
             out.push(
                 Diagnostic::new(file, at, format!("nuclei `{key}` is not supported"))
                     .with_hint(reason),
@@ -303,7 +320,7 @@ pub fn load(
     defaults: &Defaults,
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
-    let raw: raw::Template = match crate::load::parse_yaml(file, text) {
+    let raw: raw::Template = match crate::yaml::parse_yaml(file, text) {
         Ok(t) => t,
         Err(d) => {
             // Name every feature outside the subset, not only the first serde met.
@@ -634,7 +651,7 @@ fn exchange(
     }
     let body = r.body.as_ref().map(|b| value_template(ctx, b));
     if let Some(m) = &r.max_redirects
-        && !(0..=i64::try_from(crate::run::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
+        && !(0..=i64::try_from(super::http::MAX_REDIRECTS).unwrap_or(10)).contains(&m.value)
     {
         ctx.err_hint(
             m,
@@ -801,6 +818,27 @@ fn condition(ctx: &mut Ctx<'_>, raw: Option<&Spanned<String>>) -> Condition {
     }
 }
 
+/// nuclei parts that are not a response header of the request itself (read as a header, each
+/// would silently never match): out-of-band interactions, the request, the target, timing.
+const NOT_HEADER_PARTS: &[&str] = &[
+    "interactsh_protocol",
+    "interactsh_request",
+    "interactsh_response",
+    "request",
+    "host",
+    "matched",
+    "duration",
+    "status_code",
+];
+
+/// Whether a part names a response of a numbered request (`body_2`, `header_1`,
+/// `status_code_3` …), as nuclei's multi-request templates do.
+fn another_requests_part(part: &str) -> bool {
+    part.rsplit_once('_').is_some_and(|(name, n)| {
+        !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 fn matcher(
     ctx: &mut Ctx<'_>,
     budget: &mut WordBudget,
@@ -817,8 +855,16 @@ fn matcher(
         Some((_, p)) if p == "body" => Part::Body,
         Some((_, p)) if p == "header" || p == "all_headers" => Part::Headers,
         Some((_, p)) if p == "all" || p == "response" || p == "raw" => Part::All,
+        Some((at, p)) if another_requests_part(&p) => {
+            ctx.err_hint(
+                at,
+                format!("nuclei `part: {p}` is not supported"),
+                "a part numbered after a request (`body_2` …) reads another request's response, which picket does not chain; match each request's own `body`",
+            );
+            Part::Body
+        }
         Some((at, p)) => {
-            match (p != "interactsh_protocol" && p != "interactsh_request")
+            match (!NOT_HEADER_PARTS.contains(&p.as_str()))
                 .then(|| HeaderName::from_bytes(p.replace('_', "-").as_bytes()).ok())
                 .flatten()
             {
@@ -1018,6 +1064,32 @@ mod tests {
         assert!(!looks_like_nuclei(
             "id: a/b\nhttp:\n  info: x\nchecks: []\n"
         ));
+    }
+
+    #[test]
+    fn parts_of_numbered_requests_are_not_headers() {
+        assert!(another_requests_part("body_2"));
+        assert!(another_requests_part("all_headers_1"));
+        assert!(another_requests_part("status_code_10"));
+        assert!(!another_requests_part("content_type"));
+        assert!(!another_requests_part("x_api_v2"));
+        assert!(!another_requests_part("_2"));
+    }
+
+    #[test]
+    fn a_protocol_name_nested_in_a_block_is_not_the_protocol() {
+        let text = "id: t\ninfo:\n  name: t\nhttp:\n  - payloads:\n      file:\n        - a\njavascript:\n  - code: x\n";
+        let found: Vec<String> = scan_unsupported(Path::new("t.yaml"), text)
+            .into_iter()
+            .map(|d| format!("{}:{} {}", d.pos.line, d.pos.column, d.message))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "5:5 nuclei `payloads` is not supported",
+                "8:1 nuclei `javascript` is not supported"
+            ]
+        );
     }
 
     #[test]

@@ -22,8 +22,7 @@ use crate::probe::{Kind, Probe, Template};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
-/// Most redirects followed within one request.
-pub const MAX_REDIRECTS: usize = 10;
+pub use crate::probe::http::MAX_REDIRECTS;
 
 /// Most paths one exchange adds by `discover:`.
 pub const MAX_DISCOVERED: usize = 16;
@@ -468,9 +467,16 @@ fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
 }
 
 /// An HTTP client for targets with `target`'s CA file: no proxies, no redirects of its own,
-/// at most `max_idle` idle connections kept per origin.
-pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupError> {
+/// at most `max_idle` idle connections kept per origin, names resolved by `resolver` under
+/// the containment rule.
+pub(super) fn client(
+    target: &Target,
+    max_idle: usize,
+    resolver: std::sync::Arc<dyn super::net::Resolve>,
+) -> Result<Client, SetupError> {
     let mut builder = Client::builder()
+        // Every name the client looks up passes the containment rule before it connects.
+        .dns_resolver(super::net::Guarded(resolver))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
@@ -488,7 +494,7 @@ pub(super) fn client(target: &Target, max_idle: usize) -> Result<Client, SetupEr
         };
         // A CA bundle is a regular file of a few hundred KiB; a FIFO or device put in its
         // place must not block or swell a reload.
-        let pem = crate::files::read_regular(path, crate::load::MAX_FILE_BYTES)
+        let pem = crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| ca_error(e.to_string()))?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
@@ -530,35 +536,73 @@ async fn read_capped(
     }
 }
 
-/// Sorts a reqwest error into a class, with the innermost cause as the message.
+/// Sorts a reqwest error into a class, with the causes under reqwest's own message as the
+/// message. The class comes from what the error is (a timeout, a refusal by the containment
+/// rule, a connect error) and from its innermost cause alone: reqwest's outer message holds
+/// the URL, and a host or path that reads `tls` or `dns` must not change the class.
 fn classify(err: &reqwest::Error) -> RunError {
-    let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        chain.push(e.to_string());
+        chain.push(e);
         source = e.source();
     }
-    let all = chain.join(": ").to_ascii_lowercase();
+    if let Some(refused) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<super::net::ResolveError>())
+    {
+        return refused.to_run_error();
+    }
+    let innermost = chain.get(1..).and_then(<[_]>::last).copied();
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
-    } else if all.contains("dns error") || all.contains("failed to lookup") {
-        ErrorKind::Dns
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+    } else if innermost.is_some_and(is_tls) {
         ErrorKind::Tls
     } else if err.is_connect() {
         ErrorKind::Connect
     } else {
         ErrorKind::Http
     };
-    // reqwest's outer message repeats the URL; the last causes say what happened.
-    let message = chain.iter().skip(1).cloned().collect::<Vec<_>>().join(": ");
+    // reqwest's outer message repeats the URL; the causes say what happened.
+    let message = chain
+        .iter()
+        .skip(1)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
     RunError {
         kind,
         message: if message.is_empty() {
-            chain.first().cloned().unwrap_or_default()
+            err.to_string()
         } else {
             message
         },
+    }
+}
+
+/// Whether an error (the innermost cause of a failed request) is the TLS layer's: a rustls
+/// error, bare or inside the I/O errors that tokio-rustls and reqwest wrap it in (one in the
+/// other), or the I/O error that a handshake cut short reports (`tls handshake eof`).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = e;
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        let Some(io) = e.downcast_ref::<std::io::Error>() else {
+            return false;
+        };
+        if io
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("tls handshake")
+        {
+            return true;
+        }
+        match io.get_ref() {
+            Some(inner) => e = inner,
+            None => return false,
+        }
     }
 }
 
@@ -732,23 +776,31 @@ mod tests {
         assert_eq!(directories(&r, &api, &[], 16), ["/assets/"]);
     }
 
+    /// The prefix of the folders [`target`] writes its config in.
+    const TEMP_PREFIX: &str = "picket-base-url-";
+
     fn target(url: &str, vars: &str) -> Target {
         let yaml = format!("targets:\n  - name: web\n    url: {url}\n    vars: {{{vars}}}\n");
-        let dir = tempfile_dir();
-        let path = dir.join("picket.yaml");
+        // Removed when dropped, at the end of this function.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("picket.yaml");
         std::fs::write(&path, yaml).unwrap();
         let loaded = crate::load::load(&path, &|_: &str| None).unwrap();
         loaded.config.targets[0].clone()
     }
 
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "picket-base-url-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// The folders [`target`] made in this process and left behind.
+    fn left_behind() -> Vec<std::path::PathBuf> {
+        let mine = format!("{TEMP_PREFIX}{}-", std::process::id());
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&mine))
+            .map(|e| e.path())
+            .collect()
     }
 
     #[test]
@@ -777,6 +829,8 @@ mod tests {
         assert!(base_url(&request, &target("https://127.0.0.1:8443", "")).is_err());
         request.plain_http = false;
         assert_eq!(base_url(&request, &https).unwrap(), https.url);
+        // Every `cargo test` used to leave a folder per target in /tmp.
+        assert_eq!(left_behind(), Vec::<std::path::PathBuf>::new());
     }
 
     #[test]

@@ -39,6 +39,7 @@ use crate::probe::Kind;
 use crate::redact::{REDACTED, Redactor};
 
 mod http;
+pub mod net;
 mod tcp;
 mod tls;
 
@@ -192,6 +193,8 @@ pub struct Runner {
     /// Permits to evaluate checks on a blocking thread ([`http`]): one per CPU, so CPU-heavy
     /// checks queue for the CPUs instead of multiplying threads.
     evaluators: Arc<Semaphore>,
+    /// Name resolution for every kind, under the containment rule ([`net`]).
+    resolver: Arc<dyn net::Resolve>,
 }
 
 /// A run's wall time, rate-limit waits included, is at most this many times its timeout
@@ -211,8 +214,18 @@ pub fn init_tls() {
 }
 
 impl Runner {
-    /// Builds HTTP clients for every target of `config`.
+    /// Builds HTTP clients for every target of `config`; names resolve with the system's
+    /// resolver.
     pub fn new(config: &Config) -> Result<Runner, SetupError> {
+        Runner::with_resolver(config, Arc::new(net::System))
+    }
+
+    /// As [`Runner::new`], with names resolved by `resolver` for every kind (the containment
+    /// rule of [`net`] still applies to what it returns).
+    pub fn with_resolver(
+        config: &Config,
+        resolver: Arc<dyn net::Resolve>,
+    ) -> Result<Runner, SetupError> {
         init_tls();
         let mut gates = HashMap::new();
         // One client per trust setting, shared by the targets that have it: a client's root
@@ -223,7 +236,7 @@ impl Runner {
             let client = match clients.get(&target.ca_file.as_deref()) {
                 Some(client) => client.clone(),
                 None => {
-                    let client = http::client(target, config.limits.concurrency)?;
+                    let client = http::client(target, config.limits.concurrency, resolver.clone())?;
                     clients.insert(target.ca_file.as_deref(), client.clone());
                     client
                 }
@@ -246,6 +259,7 @@ impl Runner {
             evaluators: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
+            resolver,
         })
     }
 
@@ -350,7 +364,7 @@ impl Runner {
                 }
                 Kind::Tls(spec) => {
                     lane.pace().await;
-                    Box::pin(tls::execute(series, spec, &mut result)).await
+                    Box::pin(tls::execute(self, series, spec, &mut result)).await
                 }
             }
         };

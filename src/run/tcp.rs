@@ -1,24 +1,21 @@
 //! The `tcp` kind's runner: one connection attempt to each port of the target's own host,
 //! then (when open) an optional payload and a bounded read of what the service sends.
 //!
-//! Containment: the host is always the target's. A target named by DNS that resolves to a
-//! link-local or cloud-metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254) is refused;
-//! a target that names such an address as an IP literal is probed, since someone chose it.
+//! Containment: the host is always the target's, and its address passes the rule of
+//! [`super::net`] (a name that resolves to a link-local or cloud metadata address is refused).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::time::Instant;
-use url::Host;
-
-use super::{Lane, Runner};
+use super::{Lane, Runner, net};
 use crate::check::tcp::{self, Connect};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::tcp::{Ports, Tcp};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// Most bytes of banner read from one port.
 pub const MAX_BANNER_BYTES: usize = 4096;
@@ -33,7 +30,6 @@ pub(super) async fn execute(
     lane: &Lane<'_>,
     result: &mut RunResult,
 ) -> Outcome {
-    let _ = runner;
     let target = &series.target;
     let ports = match ports(spec, target) {
         Ok(p) => p,
@@ -50,7 +46,7 @@ pub(super) async fn execute(
     let connect_timeout = share.clamp(Duration::from_millis(200), Duration::from_secs(5));
     let mut findings = Vec::new();
     for (i, port) in ports.iter().enumerate() {
-        let addr = match resolve(target, *port).await {
+        let addr = match net::target_address(runner.resolver.as_ref(), target, *port).await {
             Ok(a) => a,
             Err(e) => return Outcome::Error(e),
         };
@@ -102,49 +98,6 @@ fn ports(spec: &Tcp, target: &Target) -> Result<Vec<u16>, String> {
     }
 }
 
-/// The address of the target's host, refusing metadata and link-local addresses reached by
-/// a name.
-pub(super) async fn resolve(target: &Target, port: u16) -> Result<SocketAddr, RunError> {
-    let error = |kind, message: String| RunError { kind, message };
-    match target.url.host() {
-        Some(Host::Ipv4(ip)) => Ok(SocketAddr::new(IpAddr::V4(ip), port)),
-        Some(Host::Ipv6(ip)) => Ok(SocketAddr::new(IpAddr::V6(ip), port)),
-        Some(Host::Domain(name)) => {
-            let mut addrs = tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|e| error(ErrorKind::Dns, format!("cannot resolve `{name}`: {e}")))?;
-            let addr = addrs
-                .next()
-                .ok_or_else(|| error(ErrorKind::Dns, format!("`{name}` has no address")))?;
-            if is_metadata(addr.ip()) {
-                return Err(error(
-                    ErrorKind::Request,
-                    format!(
-                        "refused to connect: `{name}` resolves to {}, a link-local or metadata address; name it as an IP literal in the target if that is intended",
-                        addr.ip()
-                    ),
-                ));
-            }
-            Ok(addr)
-        }
-        None => Err(error(
-            ErrorKind::Request,
-            "the target URL has no host".into(),
-        )),
-    }
-}
-
-/// Link-local and cloud metadata addresses.
-pub fn is_metadata(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
-        }
-    }
-}
-
 /// One connection attempt: refused, filtered, or open with what the service sent.
 async fn attempt(
     addr: SocketAddr,
@@ -185,18 +138,4 @@ async fn attempt(
         }
     }
     Ok(Connect::Open { banner })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_addresses() {
-        assert!(is_metadata("169.254.169.254".parse().unwrap()));
-        assert!(is_metadata("fd00:ec2::254".parse().unwrap()));
-        assert!(is_metadata("fe80::1".parse().unwrap()));
-        assert!(!is_metadata("127.0.0.1".parse().unwrap()));
-        assert!(!is_metadata("::1".parse().unwrap()));
-    }
 }

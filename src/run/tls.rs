@@ -8,7 +8,12 @@ use crate::probe::tls::Tls;
 use crate::tls_scan::{self, Endpoint, Plan, ScanError};
 
 /// Scans the target and evaluates the checks.
-pub(super) async fn execute(series: &Series, spec: &Tls, result: &mut RunResult) -> Outcome {
+pub(super) async fn execute(
+    runner: &super::Runner,
+    series: &Series,
+    spec: &Tls,
+    result: &mut RunResult,
+) -> Outcome {
     let target = &series.target;
     let Some(port) = spec.port.or_else(|| target.url.port_or_known_default()) else {
         return Outcome::Error(RunError {
@@ -16,7 +21,7 @@ pub(super) async fn execute(series: &Series, spec: &Tls, result: &mut RunResult)
             message: "the target URL has no port; give `port:` in the probe".into(),
         });
     };
-    let addr = match super::tcp::resolve(target, port).await {
+    let addr = match super::net::target_address(runner.resolver.as_ref(), target, port).await {
         Ok(a) => a,
         Err(e) => return Outcome::Error(e),
     };

@@ -345,3 +345,138 @@ async fn a_regression_is_seen_in_a_browser_with_its_finding_and_remediation() {
         .expect("shutdown within the grace period")
         .unwrap();
 }
+
+/// A probe `id` of `severity` whose one check is `check` (a YAML list item).
+fn probe(id: &str, severity: &str, check: &str) -> String {
+    format!("id: {id}\nname: {id}\nseverity: {severity}\nhttp:\n  path: /\nchecks:\n  - {check}\n")
+}
+
+/// Failing series are listed by severity, the most severe first, after the regressions
+/// (whatever their severity); the history strip has a legend of its colours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_rows_go_by_severity_after_the_regressions_and_the_strip_has_a_legend() {
+    let flipped = Arc::new(AtomicBool::new(false));
+    let flag = flipped.clone();
+    // Never sends the headers the failing probes want; `x-flip` goes away on demand.
+    let web = TestServer::start(move |_| {
+        let flip = if flag.load(Ordering::SeqCst) {
+            "off"
+        } else {
+            "on"
+        };
+        respond(200, &[("x-flip", flip)], "ok")
+    })
+    .await;
+    // Probe ids in an order that is none of the expected ones.
+    let files = [
+        (
+            "probes/a.yaml",
+            probe("a/medium", "medium", "header: x-a\n    equals: yes"),
+        ),
+        (
+            "probes/b.yaml",
+            probe("b/critical", "critical", "header: x-b\n    equals: yes"),
+        ),
+        (
+            "probes/c.yaml",
+            probe("c/info", "info", "header: x-c\n    equals: yes"),
+        ),
+        (
+            "probes/d.yaml",
+            probe("d/high", "high", "header: x-d\n    equals: yes"),
+        ),
+        (
+            "probes/e.yaml",
+            probe(
+                "e/low-regresses",
+                "low",
+                "header: x-flip\n    equals: \"on\"",
+            ),
+        ),
+        (
+            "probes/f.yaml",
+            probe("f/passes", "critical", "status: 200"),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let ws = workspace(&files);
+    let root = ws.path();
+    let config = format!(
+        "library: false\nprobes: [{probes}]\ntargets:\n  - name: web\n    url: {web}\n\
+         defaults:\n  schedule: {{ every: 1s, jitter: 0% }}\n  confirm: 2\n  recover: 1\n  timeout: 2s\n\
+         limits:\n  per_target_rps: 100\nstate: {{ path: {state} }}\napi: {{ listen: \"127.0.0.1:0\" }}\n",
+        probes = root.join("probes").display(),
+        state = root.join("state").display(),
+        web = web.url(),
+    );
+    std::fs::write(root.join("picket.yaml"), config).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = start(root, shutdown.clone()).await;
+    let api = running.api_addr;
+    let state_of = |rows: &[picket::api::Row], probe: &str| {
+        rows.iter().find(|r| r.probe == probe).map(|r| r.state)
+    };
+    wait_for(api, "the low probe passes and the others fail", |rows| {
+        state_of(rows, "e/low-regresses") == Some(State::Passing)
+            && ["a/medium", "b/critical", "c/info", "d/high"]
+                .iter()
+                .all(|p| state_of(rows, p) == Some(State::Failing))
+    })
+    .await;
+    flipped.store(true, Ordering::SeqCst);
+    wait_for(api, "the low probe regressed", |rows| {
+        state_of(rows, "e/low-regresses") == Some(State::Regressed)
+            && state_of(rows, "f/passes") == Some(State::Passing)
+    })
+    .await;
+
+    let dom = browse(format!("http://{api}/")).await;
+    let order: Vec<&str> = rows(&dom)
+        .iter()
+        .map(|r| {
+            // The first link of a row is the probe's.
+            let link = &r[r.find("<a href=").unwrap()..];
+            let text = &link[link.find('>').unwrap() + 1..];
+            &text[..text.find("</a>").unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "e/low-regresses",
+            "b/critical",
+            "d/high",
+            "a/medium",
+            "c/info",
+            "f/passes"
+        ],
+        "{dom}"
+    );
+
+    // The legend: a swatch drawn like the strip's marks, and what it means, per outcome.
+    let legend = &dom[dom.find("<p class=\"legend\">").expect("a legend")..];
+    let legend = &legend[..legend.find("</p>").unwrap()];
+    for (mark, meaning) in [
+        ("pass", "pass: every check held"),
+        ("fail", "fail: a check failed"),
+        ("error", "error: could not be evaluated"),
+        ("skip", "skip: nothing the probe applies to"),
+    ] {
+        assert!(
+            legend.contains(&format!(
+                "<span class=\"h\"><span class=\"{mark}\"></span></span>"
+            )),
+            "{mark}: {legend}"
+        );
+        assert!(legend.contains(meaning), "{meaning}: {legend}");
+    }
+    for colour in [".h .pass{", ".h .fail{", ".h .error{", ".h .skip{"] {
+        assert!(dom.contains(colour), "the strip and legend colour {colour}");
+    }
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.wait())
+        .await
+        .expect("shutdown within the grace period")
+        .unwrap();
+}

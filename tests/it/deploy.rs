@@ -722,13 +722,13 @@ fn readme_builds_the_image_with_the_dockerfiles_command() {
         1,
         "one build command in the Dockerfile: {commands:?}"
     );
-    let readme = read(&repo_root().join("README.md"));
+    let docs = crate::helpers::user_docs();
     assert!(
-        readme.lines().any(|l| l.trim() == commands[0]),
-        "README.md lacks the Dockerfile's build command `{}`",
+        docs.lines().any(|l| l.trim() == commands[0]),
+        "README.md and docs/ lack the Dockerfile's build command `{}`",
         commands[0]
     );
-    assert!(readme.contains("kubectl apply -k deploy/kubernetes"));
+    assert!(docs.contains("kubectl apply -k deploy/kubernetes"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -103,6 +103,24 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The user documentation as one text: README.md, then every `docs/*.md` page (sorted), so a
+/// test of "the documented example" does not depend on which page it lives on.
+pub fn user_docs() -> String {
+    let root = repo_root();
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    let mut text = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    for page in pages {
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(&page).expect("docs page"));
+    }
+    text
+}
+
 /// A `picket` command run from `dir`, with a clean, predictable environment.
 pub fn picket(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_picket"));

@@ -141,7 +141,22 @@ async fn fail_on_error_turns_error_outcomes_into_exit_1() {
             &probe_with_checks("/", "  - status: 200\n"),
         ),
     ]);
+    // Every series of the target is an error: the target is unreachable, which fails the
+    // gate by default; --allow-unreachable lets errors alone pass, and --fail-on-error makes
+    // any error fail again.
     let out = crate::helpers::run_picket(ws.path(), &["check", "-c", "picket.yaml"], &[]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{:?}",
+        crate::helpers::texts(&out)
+    );
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--allow-unreachable"],
+        &[],
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -151,7 +166,13 @@ async fn fail_on_error_turns_error_outcomes_into_exit_1() {
     assert!(crate::helpers::texts(&out).0.contains("ERROR test/probe"));
     let out = crate::helpers::run_picket(
         ws.path(),
-        &["check", "-c", "picket.yaml", "--fail-on-error"],
+        &[
+            "check",
+            "-c",
+            "picket.yaml",
+            "--allow-unreachable",
+            "--fail-on-error",
+        ],
         &[],
     )
     .await;

@@ -621,11 +621,11 @@ async fn bad_webhooks_are_located_errors() {
     }
 }
 
-/// The README's `notify:` and `api:` examples load as written (with their variables set).
+/// The documented `notify:` and `api:` examples load as written (with their variables set).
 #[tokio::test]
 async fn the_readme_examples_of_notify_and_api_token_are_valid() {
-    let readme = std::fs::read_to_string(crate::helpers::repo_root().join("README.md")).unwrap();
-    let blocks: Vec<&str> = readme
+    let docs = crate::helpers::user_docs();
+    let blocks: Vec<&str> = docs
         .split("```yaml\n")
         .skip(1)
         .filter_map(|b| b.split("```").next())

@@ -787,6 +787,18 @@ fn check_everything_arrived(receiver: &Receiver) {
         .unwrap_or_else(|| panic!("bridged warning missing: {logs:#?}"));
     assert_eq!(ordinary.severity_text, "WARN");
     assert_eq!(ordinary.attrs["reason"], "test");
+    // Only picket's own events carry an event name; the tracing bridge's default one is a
+    // source position (`event src/service.rs:259`), not an event.
+    for record in &logs {
+        assert!(
+            matches!(
+                record.event_name.as_str(),
+                "" | "picket.regression" | "picket.recovery"
+            ),
+            "{record:#?}"
+        );
+    }
+    assert_eq!(ordinary.event_name, "", "{ordinary:#?}");
 
     // Spans: one per run, named `probe <id>`.
     let spans: Vec<_> = receiver
@@ -1124,7 +1136,17 @@ fn without_a_collector_transitions_go_to_the_log() {
     assert!(lines[0].contains("security regression"), "{log}");
     assert!(lines[0].contains("probe.id=\"headers/hsts\""), "{log}");
     assert!(lines[0].contains("target.name=\"payments-api\""), "{log}");
-    assert!(lines[0].contains("strict-transport-security"), "{log}");
+    // The findings in words, not a JSON string escaped into the line.
+    assert!(
+        lines[0].contains(
+            "findings=header strict-transport-security present: expected present, observed absent"
+        ),
+        "{log}"
+    );
+    assert!(
+        !lines[0].contains("\\\"") && !lines[0].contains("[{"),
+        "{log}"
+    );
     assert!(
         lines[1].contains("INFO") && lines[1].contains("security recovery"),
         "{log}"

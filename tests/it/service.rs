@@ -229,8 +229,14 @@ pub fn spawn_service(dir: &Path, envs: &[(&str, &str)]) -> Service {
 
 /// Like [`spawn_service`], with extra arguments for `picket run`.
 pub fn spawn_service_with(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
+    spawn_run(dir, &["--log", "info"], extra, envs)
+}
+
+/// `picket <global> run -c picket.yaml <extra>` in `dir`, once it printed its API address.
+pub fn spawn_run(dir: &Path, global: &[&str], extra: &[&str], envs: &[(&str, &str)]) -> Service {
     let mut cmd = picket(dir);
-    cmd.args(["--log", "info", "run", "-c", "picket.yaml"])
+    cmd.args(global)
+        .args(["run", "-c", "picket.yaml"])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -296,6 +296,7 @@ golden_cases! {
     probe_path_protocol_relative => "probe-path-protocol-relative",
     unknown_placeholder => "unknown-placeholder",
     syntax_error_unclosed_bracket => "syntax-error-unclosed-bracket",
+    syntax_errors_in_plain_words => "syntax-errors-in-plain-words",
     invalid_utf8 => "invalid-utf8",
     empty_probe_file => "empty-probe-file",
     header_check_two_assertions => "header-check-two-assertions",
