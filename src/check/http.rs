@@ -1836,6 +1836,18 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_evaluation_has_no_result() {
+        let checks: Vec<Graded<Check>> =
+            vec![Graded::from(body(BodyTest::Contains("absent".into())))];
+        let response = response(&[], "a body");
+        let stop = Interrupt::new();
+        let done = evaluate_until(&checks, &response, &stop).unwrap();
+        assert_eq!(done.findings.len(), 1);
+        stop.set();
+        assert!(evaluate_until(&checks, &response, &stop).is_none());
+    }
+
+    #[test]
     fn evaluate_names_the_undecided_checks_and_keeps_definite_findings() {
         let checks = [
             Check::Status(StatusSet(vec![StatusItem::Code(404)])),
