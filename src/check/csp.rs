@@ -53,6 +53,9 @@ pub fn parse(text: &str) -> Policy {
         text: text.trim().to_string(),
         ..Policy::default()
     };
+    // Names seen, so that a policy of many directives is read in one pass, not compared
+    // with every directive before it.
+    let mut names = std::collections::HashSet::new();
     for token in text.split(';') {
         let token = token.trim_matches(is_ascii_whitespace);
         if token.is_empty() {
@@ -70,7 +73,7 @@ pub fn parse(text: &str) -> Policy {
             continue;
         }
         let name = name.to_ascii_lowercase();
-        if policy.get(&name).is_some() {
+        if !names.insert(name.clone()) {
             continue;
         }
         policy.directives.push(Directive {
@@ -160,7 +163,11 @@ fn decode_entities(text: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let end = rest.find(';').filter(|e| *e <= 10);
+        // A reference is at most 10 bytes before its `;`: look no further, or a value of
+        // many `&` without `;` would be scanned to its end once per `&`.
+        let end = rest.as_bytes()[..rest.len().min(11)]
+            .iter()
+            .position(|&b| b == b';');
         let decoded = end.and_then(|e| {
             let name = &rest[1..e];
             let c = match name {

@@ -24,7 +24,7 @@ use regex_automata::nfa::thompson::NFA;
 
 use super::csp::{self, ScriptKeyword};
 pub use super::response::{Response, header_display};
-use super::{Graded, list_words};
+use super::{Graded, Interrupt, list_words};
 use crate::outcome::Finding;
 use crate::redact;
 use crate::units::format_duration;
@@ -622,8 +622,38 @@ impl Verdict {
 /// Evaluates every check against one response: the failed checks and the undecided ones.
 pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
     let mut evaluation = Evaluation::default();
+    evaluate_into(checks, response, &Interrupt::new(), &mut evaluation);
+    evaluation
+}
+
+/// Like [`evaluate`], giving up with `None` once `stop` is set (the runner sets it when it no
+/// longer waits for the result). Checks are looked at one by one, and the long ones (nuclei
+/// words and regexes) look at `stop` as they go, so little work goes on after it is set.
+pub fn evaluate_until(
+    checks: &[Graded<Check>],
+    response: &Response,
+    stop: &Interrupt,
+) -> Option<Evaluation> {
+    let mut evaluation = Evaluation::default();
+    evaluate_into(checks, response, stop, &mut evaluation);
+    (!stop.is_set()).then_some(evaluation)
+}
+
+fn evaluate_into(
+    checks: &[Graded<Check>],
+    response: &Response,
+    stop: &Interrupt,
+    evaluation: &mut Evaluation,
+) {
+    let cx = Cx {
+        stop,
+        json: std::cell::OnceCell::new(),
+    };
     for graded in checks {
-        match evaluate_one(&graded.check, response) {
+        if stop.is_set() {
+            return;
+        }
+        match evaluate_one(&graded.check, response, &cx) {
             Verdict::Holds => {}
             Verdict::Fails(mut findings) => {
                 graded.stamp(&mut findings);
@@ -634,7 +664,6 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
                 .push(graded.title.clone().unwrap_or_else(|| graded.check.title())),
         }
     }
-    evaluation
 }
 
 /// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
@@ -673,7 +702,17 @@ fn distinct_header_value(headers: &HeaderMap, name: &HeaderName) -> Option<Strin
     Some(seen.join(", "))
 }
 
-fn evaluate_one(check: &Check, response: &Response) -> Verdict {
+/// What the checks of one evaluation share: the interrupt, and the body parsed as JSON once
+/// for all `json` checks (each parsing it again made their cost the body times their number).
+struct Cx<'a> {
+    stop: &'a Interrupt,
+    json: std::cell::OnceCell<Result<serde_json::Value, String>>,
+}
+
+fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
+    if cx.stop.is_set() {
+        return Verdict::Undecided;
+    }
     match check {
         Check::Status(set) => Verdict::from_finding((!set.contains(response.status)).then(|| {
             finding(
@@ -702,7 +741,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             response,
         )),
         Check::Body(test) => evaluate_body(check, test, response),
-        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response),
+        Check::Json { pointer, test } => evaluate_json(check, pointer, test, response, cx),
         Check::Cookies { .. } => {
             let findings = evaluate_cookies(check, &response.headers);
             if findings.is_empty() {
@@ -739,7 +778,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response) {
+                match evaluate_one(c, response, cx) {
                     Verdict::Holds => {}
                     Verdict::Fails(f) => failed.extend(f),
                     Verdict::Undecided => open = true,
@@ -758,7 +797,7 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
             let mut failed = Vec::new();
             let mut open = false;
             for c in checks {
-                match evaluate_one(c, response) {
+                match evaluate_one(c, response, cx) {
                     Verdict::Holds => return Verdict::Holds,
                     Verdict::Fails(f) => failed.extend(f),
                     Verdict::Undecided => open = true,
@@ -770,16 +809,16 @@ fn evaluate_one(check: &Check, response: &Response) -> Verdict {
                 Verdict::Fails(vec![combined(check, &failed, "or")])
             }
         }
-        Check::Nuclei(block) => match super::nuclei::evaluate(block, response) {
+        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, cx.stop) {
             Some(found) if found.is_empty() => Verdict::Holds,
             Some(found) => Verdict::Fails(found),
             None => Verdict::Undecided,
         },
-        Check::Not(inner) => match evaluate_one(inner, response) {
+        Check::Not(inner) => match evaluate_one(inner, response, cx) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
                 inner.negated_expectation(),
-                held_text(inner, response),
+                held_text(inner, response, cx),
             )]),
             Verdict::Fails(_) => Verdict::Holds,
             Verdict::Undecided => Verdict::Undecided,
@@ -830,7 +869,7 @@ fn combined(check: &Check, failed: &[Finding], conjunction: &str) -> Finding {
 /// Says what was seen when a check held, for `not` findings: the inner checks that held,
 /// with the status and a body excerpt where they concern those. What the body lacks (a
 /// `not_contains` or `not_matches` that held) is no evidence and is left out.
-fn held_text(check: &Check, response: &Response) -> String {
+fn held_text(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
     let absence = |c: &&Check| {
         matches!(
             c,
@@ -841,14 +880,14 @@ fn held_text(check: &Check, response: &Response) -> String {
         Check::AllOf(checks) => checks
             .iter()
             .filter(|c| !absence(c))
-            .map(|c| seen(c, response))
+            .map(|c| seen(c, response, cx))
             .collect(),
-        other => vec![seen(other, response)],
+        other => vec![seen(other, response, cx)],
     };
     parts.join("; ")
 }
 
-fn seen(check: &Check, response: &Response) -> String {
+fn seen(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
     match check {
         Check::Status(_) => format!("status {}", response.status.as_u16()),
         Check::Header { name, .. } | Check::HeaderToken { name, .. } => {
@@ -880,14 +919,14 @@ fn seen(check: &Check, response: &Response) -> String {
         }
         Check::AllOf(checks) => checks
             .iter()
-            .map(|c| seen(c, response))
+            .map(|c| seen(c, response, cx))
             .collect::<Vec<_>>()
             .join("; "),
         // Name the alternative that held.
         Check::AnyOf(checks) => checks
             .iter()
-            .find(|c| evaluate_one(c, response).holds())
-            .map_or_else(|| check.title(), |c| seen(c, response)),
+            .find(|c| evaluate_one(c, response, cx).holds())
+            .map_or_else(|| check.title(), |c| seen(c, response, cx)),
         other => other.title(),
     }
 }
@@ -1329,7 +1368,13 @@ fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict
 }
 
 /// A truncated body is an incomplete document: every JSON check on it is undecided.
-fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Response) -> Verdict {
+fn evaluate_json(
+    check: &Check,
+    pointer: &str,
+    test: &JsonTest,
+    response: &Response,
+    cx: &Cx<'_>,
+) -> Verdict {
     if response.truncated {
         return Verdict::Undecided;
     }
@@ -1341,7 +1386,10 @@ fn evaluate_json(check: &Check, pointer: &str, test: &JsonTest, response: &Respo
     };
     let seen = |v: &serde_json::Value| format!("JSON {pointer}: {v}");
     let missing = || format!("nothing at JSON {pointer}");
-    let document: serde_json::Value = match serde_json::from_slice(&response.body) {
+    let parsed = cx.json.get_or_init(|| {
+        serde_json::from_slice::<serde_json::Value>(&response.body).map_err(|e| e.to_string())
+    });
+    let document = match parsed {
         Ok(v) => v,
         Err(e) => {
             return Verdict::Fails(vec![finding(
@@ -1885,7 +1933,12 @@ mod tests {
 
     /// "holds", "fails" or "undecided", for compact assertions.
     fn verdict(check: &Check, response: &Response) -> &'static str {
-        match evaluate_one(check, response) {
+        let stop = Interrupt::new();
+        let cx = Cx {
+            stop: &stop,
+            json: std::cell::OnceCell::new(),
+        };
+        match evaluate_one(check, response, &cx) {
             Verdict::Holds => "holds",
             Verdict::Fails(_) => "fails",
             Verdict::Undecided => "undecided",
@@ -2010,6 +2063,18 @@ mod tests {
         for (check, want) in cases {
             assert_eq!(verdict(&check, &r), want, "{}", check.describe());
         }
+    }
+
+    #[test]
+    fn an_interrupted_evaluation_has_no_result() {
+        let checks: Vec<Graded<Check>> =
+            vec![Graded::from(body(BodyTest::Contains("absent".into())))];
+        let response = response(&[], "a body");
+        let stop = Interrupt::new();
+        let done = evaluate_until(&checks, &response, &stop).unwrap();
+        assert_eq!(done.findings.len(), 1);
+        stop.set();
+        assert!(evaluate_until(&checks, &response, &stop).is_none());
     }
 
     #[test]

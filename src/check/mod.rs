@@ -19,9 +19,36 @@ pub mod response;
 pub mod tcp;
 pub mod tls;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::outcome::Finding;
 use crate::redact::Redactor;
 use crate::units::Severity;
+
+/// Lets the runner stop an evaluation it no longer waits for (its run timed out): evaluation
+/// runs off the async workers, where a timeout cannot cancel it, so the long loops (checks,
+/// matchers, regexes, word matches) look at this between steps and give up once it is set.
+/// What an interrupted evaluation returns is meaningless and is discarded.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// An interrupt nobody has set yet.
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Asks the evaluation to stop.
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the evaluation should stop.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// A check of any kind, with the severity its findings carry when a probe grades its checks
 /// (`severity:` beside the check); without one, findings count at the probe's severity.

@@ -11,9 +11,17 @@
 //!
 //! Over a body cut at `max_body_bytes`, a matcher that found its words or pattern in the
 //! prefix has matched; one that did not is undecided, and so is a `size` matcher.
+//!
+//! A `word` matcher finds all its words in one pass over the part, with an Aho-Corasick
+//! automaton built once at load ([`WordSearch`]): its cost is the part's length plus the
+//! matches, not the part's length times the words times their length.
 
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use regex::bytes::Regex;
 
+use super::Interrupt;
 use crate::outcome::Finding;
 
 use super::response::{Response, header_display};
@@ -72,6 +80,8 @@ pub enum Test {
         condition: Condition,
         /// Compare lowercased.
         case_insensitive: bool,
+        /// The automaton that finds them ([`Test::words`] builds it).
+        search: WordSearch,
     },
     /// The part matches these regexes.
     Regex {
@@ -82,6 +92,179 @@ pub enum Test {
     },
     /// The part's length is one of these.
     Size(Vec<usize>),
+}
+
+impl Test {
+    /// A `word` test, with its automaton built once, here.
+    pub fn words(
+        words: Vec<String>,
+        condition: Condition,
+        case_insensitive: bool,
+    ) -> Result<Test, aho_corasick::BuildError> {
+        let search = WordSearch::new(&words, case_insensitive)?;
+        Ok(Test::Words {
+            words,
+            condition,
+            case_insensitive,
+            search,
+        })
+    }
+}
+
+/// Finds the first occurrence of every word of a matcher in one pass: an Aho-Corasick
+/// automaton over the non-empty words (ASCII case folded when the matcher is
+/// case-insensitive, which is what comparing lowercased copies did), reporting overlapping
+/// matches so that a word inside or across another is found too.
+#[derive(Debug, Clone)]
+pub struct WordSearch {
+    /// `None` when every word is empty.
+    automaton: Option<AhoCorasick>,
+    /// The word (index into the matcher's words) of each pattern of the automaton.
+    ids: Vec<usize>,
+    /// The empty words, found at byte 0 of any part.
+    empty: Vec<usize>,
+    case_insensitive: bool,
+}
+
+/// Matches of words already found that a search tolerates before it rebuilds its automaton
+/// without them, at least (see [`WordSearch::first_occurrences`]).
+const MIN_WASTED_MATCHES: usize = 1 << 16;
+
+/// How many matches a search reports between two looks at its [`Interrupt`].
+const MATCHES_PER_LOOK: usize = 4096;
+
+impl WordSearch {
+    fn new(
+        words: &[String],
+        case_insensitive: bool,
+    ) -> Result<WordSearch, aho_corasick::BuildError> {
+        let (empty, ids): (Vec<usize>, Vec<usize>) =
+            (0..words.len()).partition(|&i| words[i].is_empty());
+        let automaton = if ids.is_empty() {
+            None
+        } else {
+            Some(build(
+                ids.iter().map(|&i| words[i].as_bytes()),
+                case_insensitive,
+            )?)
+        };
+        Ok(WordSearch {
+            automaton,
+            ids,
+            empty,
+            case_insensitive,
+        })
+    }
+
+    /// The byte at which each of `words` (the matcher's, as given to [`Test::words`]) first
+    /// occurs in `haystack`, or `None`. With `first_only`, the search may stop once word 0 is
+    /// found (an `or` matcher quotes the first word of its list that it found, and needs no
+    /// more). Returns early, with what it has, once `stop` is set.
+    ///
+    /// Overlapping search reports every occurrence of every word, also those of words found
+    /// already: `a`, `aa` … `a`×1000 over a body of `a`s make a thousand matches per byte. So
+    /// once the matches wasted on found words outweigh the cost of a new automaton, the search
+    /// rebuilds it over the words still missing and goes on from where it was.
+    pub fn first_occurrences(
+        &self,
+        words: &[String],
+        haystack: &[u8],
+        first_only: bool,
+        stop: &Interrupt,
+    ) -> Vec<Option<usize>> {
+        self.search(words, haystack, first_only, stop, MIN_WASTED_MATCHES)
+    }
+
+    /// [`WordSearch::first_occurrences`], rebuilding after `min_wasted` wasted matches at least.
+    fn search(
+        &self,
+        words: &[String],
+        haystack: &[u8],
+        first_only: bool,
+        stop: &Interrupt,
+        min_wasted: usize,
+    ) -> Vec<Option<usize>> {
+        let mut first: Vec<Option<usize>> = vec![None; words.len()];
+        for &i in &self.empty {
+            first[i] = Some(0);
+        }
+        let Some(automaton) = &self.automaton else {
+            return first;
+        };
+        let mut automaton = automaton.clone();
+        let mut ids = self.ids.clone();
+        let mut missing = ids.len();
+        let mut from = 0;
+        let done = |first: &[Option<usize>], missing: usize| {
+            missing == 0 || (first_only && first.first().is_some_and(Option::is_some))
+        };
+        if done(&first, missing) {
+            return first;
+        }
+        'search: loop {
+            let mut wasted = 0usize;
+            let budget = ids
+                .iter()
+                .filter(|&&w| first[w].is_none())
+                .map(|&w| words[w].len())
+                .sum::<usize>()
+                .max(min_wasted);
+            let input = Input::new(haystack).span(from..haystack.len());
+            for (n, m) in automaton.find_overlapping_iter(input).enumerate() {
+                if n % MATCHES_PER_LOOK == 0 && stop.is_set() {
+                    return first;
+                }
+                let w = ids[m.pattern().as_usize()];
+                if first[w].is_none() {
+                    first[w] = Some(m.start());
+                    missing -= 1;
+                    if done(&first, missing) {
+                        return first;
+                    }
+                    continue;
+                }
+                wasted += 1;
+                if wasted > budget {
+                    // Every occurrence ending before `m` has been reported; one of a missing
+                    // word ending at or after it starts at most its length earlier.
+                    let rest: Vec<usize> = ids
+                        .iter()
+                        .copied()
+                        .filter(|&w| first[w].is_none())
+                        .collect();
+                    let longest = rest.iter().map(|&w| words[w].len()).max().unwrap_or(0);
+                    let Ok(rebuilt) = build(
+                        rest.iter().map(|&w| words[w].as_bytes()),
+                        self.case_insensitive,
+                    ) else {
+                        // Cannot happen (a subset of words that built); the slow way still
+                        // finishes.
+                        continue;
+                    };
+                    automaton = rebuilt;
+                    ids = rest;
+                    from = m.end().saturating_sub(longest);
+                    continue 'search;
+                }
+            }
+            return first;
+        }
+    }
+}
+
+/// An automaton that reports every occurrence of every pattern (`MatchKind::Standard`, the
+/// only kind that supports overlapping search).
+fn build<'a>(
+    patterns: impl IntoIterator<Item = &'a [u8]>,
+    case_insensitive: bool,
+) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(case_insensitive)
+        // A DFA is faster to search but can take hundreds of bytes per pattern byte; the
+        // contiguous NFA stays near the size of the words.
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(patterns)
 }
 
 /// One matcher.
@@ -136,9 +319,19 @@ impl Matchers {
 
 /// The verdict of a block over one response: its findings, or `None` when a cut body left
 /// it open.
-pub fn evaluate(block: &Matchers, response: &Response) -> Option<Vec<Finding>> {
-    let results: Vec<(Option<bool>, String)> =
-        block.matchers.iter().map(|m| m.matches(response)).collect();
+/// Gives up (the result is then meaningless) once `stop` is set.
+pub fn evaluate(block: &Matchers, response: &Response, stop: &Interrupt) -> Option<Vec<Finding>> {
+    let results: Vec<(Option<bool>, String)> = block
+        .matchers
+        .iter()
+        .map(|m| {
+            if stop.is_set() {
+                (None, String::new())
+            } else {
+                m.matches(response, stop)
+            }
+        })
+        .collect();
     match block.condition {
         Condition::Or => {
             let found: Vec<Finding> = block
@@ -224,6 +417,7 @@ impl Matcher {
                 words,
                 condition,
                 case_insensitive,
+                ..
             } => format!(
                 "{not}{} has {}{}",
                 self.part.name(),
@@ -257,8 +451,8 @@ impl Matcher {
 
     /// Whether the matcher matches (after `negative`), `None` when the cut body leaves it
     /// open, and what was seen, in words.
-    fn matches(&self, response: &Response) -> (Option<bool>, String) {
-        let (hit, seen) = self.raw_match(response);
+    fn matches(&self, response: &Response, stop: &Interrupt) -> (Option<bool>, String) {
+        let (hit, seen) = self.raw_match(response, stop);
         let hit = hit.map(|h| h != self.negative);
         let seen = if self.negative && hit == Some(true) {
             format!("{} (negative matcher)", seen)
@@ -268,7 +462,7 @@ impl Matcher {
         (hit, seen)
     }
 
-    fn raw_match(&self, response: &Response) -> (Option<bool>, String) {
+    fn raw_match(&self, response: &Response, stop: &Interrupt) -> (Option<bool>, String) {
         if let Test::Status(codes) = &self.test {
             let status = response.status.as_u16();
             return (Some(codes.contains(&status)), format!("status {status}"));
@@ -288,16 +482,15 @@ impl Matcher {
             Test::Words {
                 words,
                 condition,
-                case_insensitive,
+                search,
+                ..
             } => {
-                let haystack = if *case_insensitive {
-                    text.to_ascii_lowercase()
-                } else {
-                    text.clone()
-                };
-                let found: Vec<(usize, &String)> = words
+                let first =
+                    search.first_occurrences(words, &text, *condition == Condition::Or, stop);
+                let found: Vec<(usize, &String)> = first
                     .iter()
-                    .filter_map(|w| find(&haystack, w.as_bytes()).map(|at| (at, w)))
+                    .zip(words)
+                    .filter_map(|(at, w)| at.map(|at| (at, w)))
                     .collect();
                 let hit = match condition {
                     Condition::Or => !found.is_empty(),
@@ -313,8 +506,11 @@ impl Matcher {
                 }
             }
             Test::Regex { regexes, condition } => {
-                let found: Vec<regex::bytes::Match<'_>> =
-                    regexes.iter().filter_map(|r| r.find(&text)).collect();
+                let found: Vec<regex::bytes::Match<'_>> = regexes
+                    .iter()
+                    .take_while(|_| !stop.is_set())
+                    .filter_map(|r| r.find(&text))
+                    .collect();
                 let hit = match condition {
                     Condition::Or => !found.is_empty(),
                     Condition::And => found.len() == regexes.len(),
@@ -341,7 +537,7 @@ impl Matcher {
 }
 
 /// The bytes of a part: headers as `Name: value` lines, as nuclei presents them.
-fn part_bytes(part: &Part, response: &Response) -> Vec<u8> {
+fn part_bytes<'r>(part: &Part, response: &'r Response) -> Cow<'r, [u8]> {
     let headers = || {
         let mut out = Vec::new();
         for (name, value) in &response.headers {
@@ -353,8 +549,8 @@ fn part_bytes(part: &Part, response: &Response) -> Vec<u8> {
         out
     };
     match part {
-        Part::Body => response.body.clone(),
-        Part::Headers => headers(),
+        Part::Body => Cow::Borrowed(&response.body),
+        Part::Headers => Cow::Owned(headers()),
         Part::Header(name) => {
             let values: Vec<&[u8]> = response
                 .headers
@@ -362,7 +558,7 @@ fn part_bytes(part: &Part, response: &Response) -> Vec<u8> {
                 .iter()
                 .map(http::HeaderValue::as_bytes)
                 .collect();
-            values.join(&b", "[..])
+            Cow::Owned(values.join(&b", "[..]))
         }
         Part::All => {
             let mut out = format!(
@@ -374,16 +570,9 @@ fn part_bytes(part: &Part, response: &Response) -> Vec<u8> {
             out.extend(headers());
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(&response.body);
-            out
+            Cow::Owned(out)
         }
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A short quote around `at..at+len`, on character boundaries of the lossy text.
@@ -430,11 +619,12 @@ mod tests {
     fn words(list: &[&str], part: Part, negative: bool) -> Matcher {
         Matcher {
             name: None,
-            test: Test::Words {
-                words: list.iter().map(|w| (*w).to_string()).collect(),
-                condition: Condition::Or,
-                case_insensitive: false,
-            },
+            test: Test::words(
+                list.iter().map(|w| (*w).to_string()).collect(),
+                Condition::Or,
+                false,
+            )
+            .unwrap(),
             part,
             negative,
         }
@@ -456,14 +646,18 @@ mod tests {
             condition: Condition::And,
         };
         let hit = response(200, &[("content-type", "text/plain")], "[core]\nbare");
-        assert_eq!(evaluate(&block, &hit).unwrap().len(), 1);
+        assert_eq!(evaluate(&block, &hit, &Interrupt::new()).unwrap().len(), 1);
         let html = response(200, &[("content-type", "text/html")], "[core]");
-        assert!(evaluate(&block, &html).unwrap().is_empty());
+        assert!(
+            evaluate(&block, &html, &Interrupt::new())
+                .unwrap()
+                .is_empty()
+        );
         let or = Matchers {
             condition: Condition::Or,
             ..block
         };
-        let found = evaluate(&or, &hit).unwrap();
+        let found = evaluate(&or, &hit, &Interrupt::new()).unwrap();
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(found[1].check, "nuclei matcher ok");
     }
@@ -476,21 +670,20 @@ mod tests {
         };
         let mut cut = response(200, &[], "haystack");
         cut.truncated = true;
-        assert!(evaluate(&block, &cut).is_none());
+        assert!(evaluate(&block, &cut, &Interrupt::new()).is_none());
         let mut found = response(200, &[], "a needle");
         found.truncated = true;
-        assert_eq!(evaluate(&block, &found).unwrap().len(), 1);
+        assert_eq!(
+            evaluate(&block, &found, &Interrupt::new()).unwrap().len(),
+            1
+        );
     }
 
     #[test]
     fn a_single_header_part_reads_that_header() {
         let m = Matcher {
             name: None,
-            test: Test::Words {
-                words: vec!["application/json".into()],
-                condition: Condition::Or,
-                case_insensitive: false,
-            },
+            test: Test::words(vec!["application/json".into()], Condition::Or, false).unwrap(),
             part: Part::Header(http::header::CONTENT_TYPE),
             negative: false,
         };
@@ -499,8 +692,186 @@ mod tests {
             condition: Condition::Or,
         };
         let json = response(200, &[("content-type", "application/json")], "{}");
-        assert_eq!(evaluate(&block, &json).unwrap().len(), 1);
+        assert_eq!(evaluate(&block, &json, &Interrupt::new()).unwrap().len(), 1);
         let body_only = response(200, &[], "application/json");
-        assert!(evaluate(&block, &body_only).unwrap().is_empty());
+        assert!(
+            evaluate(&block, &body_only, &Interrupt::new())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// The search this replaced: every word tried at every position of the (lowercased) part.
+    fn naive(words: &[String], haystack: &[u8], ci: bool) -> Vec<Option<usize>> {
+        let haystack = if ci {
+            haystack.to_ascii_lowercase()
+        } else {
+            haystack.to_vec()
+        };
+        words
+            .iter()
+            .map(|w| {
+                let w = if ci {
+                    w.to_ascii_lowercase()
+                } else {
+                    w.clone()
+                };
+                if w.is_empty() {
+                    return Some(0);
+                }
+                haystack.windows(w.len()).position(|x| x == w.as_bytes())
+            })
+            .collect()
+    }
+
+    fn first(words: &[&str], haystack: &str, ci: bool) -> Vec<Option<usize>> {
+        let words: Vec<String> = words
+            .iter()
+            .map(|w| {
+                if ci {
+                    w.to_ascii_lowercase()
+                } else {
+                    (*w).to_string()
+                }
+            })
+            .collect();
+        let search = WordSearch::new(&words, ci).unwrap();
+        let found = search.first_occurrences(&words, haystack.as_bytes(), false, &Interrupt::new());
+        assert_eq!(
+            found,
+            naive(&words, haystack.as_bytes(), ci),
+            "{words:?} in {haystack:?}"
+        );
+        found
+    }
+
+    #[test]
+    fn the_automaton_finds_what_the_naive_search_found() {
+        // Overlapping words, a word inside another, across another, repeated, empty.
+        assert_eq!(
+            first(
+                &["abc", "bcd", "c", "abcd", "zz", "", "bcd"],
+                "xabcdx",
+                false
+            ),
+            [Some(1), Some(2), Some(3), Some(1), None, Some(0), Some(2)]
+        );
+        // Case-insensitive: words are lowercased at load, the part is not copied.
+        assert_eq!(
+            first(&["Index OF", "PARENT"], "<h1>INDEX of /</h1> parent", true),
+            [Some(4), Some(20)]
+        );
+        assert_eq!(first(&["Index OF"], "<h1>INDEX of /</h1>", false), [None]);
+        // Non-ASCII bytes are compared as they are.
+        assert_eq!(first(&["é", "É"], "café", true), [Some(3), None]);
+    }
+
+    #[test]
+    fn words_found_everywhere_do_not_slow_the_search_for_a_missing_one() {
+        // `a` … `a`×300 match at every byte of a body of `a`s; `b` is at the very end. The
+        // search rebuilds its automaton without the found words instead of reporting 300
+        // matches per byte.
+        let mut words: Vec<String> = (1..=300).map(|n| "a".repeat(n)).collect();
+        words.push("b".into());
+        let mut body = vec![b'a'; 1 << 20];
+        *body.last_mut().unwrap() = b'b';
+        let search = WordSearch::new(&words, false).unwrap();
+        let found = search.first_occurrences(&words, &body, false, &Interrupt::new());
+        assert!(found[..300].iter().all(|at| *at == Some(0)), "{found:?}");
+        assert_eq!(found[300], Some((1 << 20) - 1));
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_the_search() {
+        let words: Vec<String> = vec!["a".into(), "b".into()];
+        let search = WordSearch::new(&words, false).unwrap();
+        let stop = Interrupt::new();
+        stop.set();
+        let body = vec![b'a'; 1 << 16];
+        assert_eq!(
+            search.first_occurrences(&words, &body, false, &stop),
+            [None, None]
+        );
+    }
+
+    fn block(list: &[&str], condition: Condition, ci: bool, negative: bool) -> Matchers {
+        Matchers {
+            matchers: vec![Matcher {
+                name: None,
+                test: Test::words(
+                    list.iter()
+                        .map(|w| {
+                            if ci {
+                                w.to_ascii_lowercase()
+                            } else {
+                                (*w).to_string()
+                            }
+                        })
+                        .collect(),
+                    condition,
+                    ci,
+                )
+                .unwrap(),
+                part: Part::Body,
+                negative,
+            }],
+            condition: Condition::Or,
+        }
+    }
+
+    #[test]
+    fn conditions_and_negative_matchers_read_the_automatons_matches() {
+        let r = response(200, &[], "root:x:0:0 and [core] here");
+        let verdict = |b: &Matchers| {
+            evaluate(b, &r, &Interrupt::new())
+                .unwrap()
+                .into_iter()
+                .map(|f| f.observed)
+                .collect::<Vec<_>>()
+        };
+        // `or` quotes the first word of the list that was found, not the first in the body.
+        let or = verdict(&block(
+            &["missing", "[core]", "root:x"],
+            Condition::Or,
+            false,
+            false,
+        ));
+        assert_eq!(or.len(), 1);
+        assert!(or[0].starts_with("matched at byte 15:"), "{or:?}");
+        // `and` needs every word, and quotes the first.
+        let and = verdict(&block(&["[CORE]", "ROOT:X"], Condition::And, true, false));
+        assert!(and[0].starts_with("matched at byte 15:"), "{and:?}");
+        assert!(verdict(&block(&["[core]", "missing"], Condition::And, false, false)).is_empty());
+        // A negative matcher matches when the words are absent.
+        assert_eq!(
+            verdict(&block(&["missing"], Condition::Or, false, true)).len(),
+            1
+        );
+        assert!(verdict(&block(&["[core]"], Condition::Or, false, true)).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Over a small alphabet, so that words overlap, nest and repeat often.
+        #[test]
+        fn the_automaton_agrees_with_the_naive_search(
+            words in proptest::collection::vec("[abAB]{0,4}", 1..12),
+            haystack in "[abAB]{0,64}",
+            ci in proptest::bool::ANY,
+        ) {
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| if ci { w.to_ascii_lowercase() } else { w })
+                .collect();
+            let search = WordSearch::new(&words, ci).unwrap();
+            let found = search.first_occurrences(&words, haystack.as_bytes(), false, &Interrupt::new());
+            proptest::prop_assert_eq!(&found, &naive(&words, haystack.as_bytes(), ci));
+            // Rebuilding the automaton at every wasted match changes nothing.
+            let rebuilt = search.search(&words, haystack.as_bytes(), false, &Interrupt::new(), 0);
+            proptest::prop_assert_eq!(&rebuilt, &found);
+            // Stopping at the first word keeps its answer.
+            let early = search.first_occurrences(&words, haystack.as_bytes(), true, &Interrupt::new());
+            proptest::prop_assert_eq!(early[0], found[0]);
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::http::{Exchange, Http, HttpRequest};
-use super::{Ctx, Kind, Probe, Template, stays_on_target};
+use super::{Ctx, Kind, MAX_REQUESTS_PER_RUN, Probe, Template, stays_on_target};
 use crate::check::Graded;
 use crate::check::http::Check;
 use crate::check::nuclei::{Condition, Matcher, Matchers, Part, Test};
@@ -443,9 +443,12 @@ pub fn compile(
             None
         }
     };
+    let blocks_list = blocks.map(|b| b.value.as_slice()).unwrap_or_default();
+    check_request_count(&mut ctx, blocks_list);
+    let mut budget = WordBudget::of(blocks_list);
     let mut exchanges = Vec::new();
-    for block in blocks.map(|b| b.value.as_slice()).unwrap_or_default() {
-        if let Some(e) = exchange(&mut ctx, block) {
+    for block in blocks_list {
+        if let Some(e) = exchange(&mut ctx, &mut budget, block) {
             exchanges.push(e);
         }
     }
@@ -519,7 +522,95 @@ pub fn compile(
     })
 }
 
-fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange> {
+/// Most words the `word` matchers of one template list, all blocks together. Real templates
+/// list a few to a few dozen; a word list of thousands is generated, and belongs in several
+/// templates or one regex.
+pub const MAX_WORDS: usize = 1024;
+/// Most bytes of words of one template, all blocks together.
+pub const MAX_WORD_BYTES: usize = 64 << 10;
+
+/// The words of a template's `word` matchers counted against [`MAX_WORDS`] and
+/// [`MAX_WORD_BYTES`]: the totals are known before the blocks compile, so the error names
+/// them, at the word that crosses a budget.
+struct WordBudget {
+    total_words: usize,
+    total_bytes: usize,
+    words: usize,
+    bytes: usize,
+}
+
+impl WordBudget {
+    fn of(blocks: &[Spanned<raw::Request>]) -> WordBudget {
+        let words = || {
+            blocks
+                .iter()
+                .flat_map(|b| b.value.matchers.iter().flat_map(|m| m.value.iter()))
+                .flat_map(|m| m.value.words.iter().flatten())
+        };
+        WordBudget {
+            total_words: words().count(),
+            total_bytes: words().map(|w| w.value.len()).sum(),
+            words: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Counts one word; the word that crosses a budget gets the error.
+    fn take(&mut self, ctx: &mut Ctx<'_>, word: &Spanned<String>) {
+        self.words += 1;
+        if self.words == MAX_WORDS + 1 {
+            ctx.err_hint(
+                word,
+                format!(
+                    "the `word` matchers of this template list {} words; picket loads at most {MAX_WORDS} per template",
+                    self.total_words
+                ),
+                "keep the words that identify what the template detects, or split the list across several templates",
+            );
+        }
+        let before = self.bytes;
+        self.bytes = self.bytes.saturating_add(word.value.len());
+        if before <= MAX_WORD_BYTES && self.bytes > MAX_WORD_BYTES {
+            ctx.err_hint(
+                word,
+                format!(
+                    "the words of this template total {} bytes; picket loads at most {MAX_WORD_BYTES} bytes ({} KiB) of words per template",
+                    self.total_bytes,
+                    MAX_WORD_BYTES >> 10
+                ),
+                "match a short distinctive part of the text, not the whole text",
+            );
+        }
+    }
+}
+
+/// One run sends every path of every block: more than [`MAX_REQUESTS_PER_RUN`] in all is
+/// refused at the path that crosses the cap. (A nuclei path has no list variables, so each is
+/// one request whatever the target.)
+fn check_request_count(ctx: &mut Ctx<'_>, blocks: &[Spanned<raw::Request>]) {
+    let paths = || {
+        blocks
+            .iter()
+            .flat_map(|b| b.value.path.iter().flat_map(|p| p.value.iter()))
+    };
+    if let Some(crossing) = paths().nth(MAX_REQUESTS_PER_RUN) {
+        ctx.err_hint(
+            crossing,
+            format!(
+                "the {} request blocks of this template send {} requests per run; one run sends at most {MAX_REQUESTS_PER_RUN}",
+                blocks.len(),
+                paths().count()
+            ),
+            "split the template into several, each under the cap",
+        );
+    }
+}
+
+fn exchange(
+    ctx: &mut Ctx<'_>,
+    budget: &mut WordBudget,
+    block: &Spanned<raw::Request>,
+) -> Option<Exchange> {
     let before = ctx.diags.len();
     let r = &block.value;
     let method = match &r.method {
@@ -578,7 +669,11 @@ fn exchange(ctx: &mut Ctx<'_>, block: &Spanned<raw::Request>) -> Option<Exchange
             );
             Vec::new()
         }
-        Some(list) => list.value.iter().filter_map(|m| matcher(ctx, m)).collect(),
+        Some(list) => list
+            .value
+            .iter()
+            .filter_map(|m| matcher(ctx, budget, m))
+            .collect(),
     };
     if ctx.diags.len() > before {
         return None;
@@ -744,7 +839,11 @@ fn another_requests_part(part: &str) -> bool {
     })
 }
 
-fn matcher(ctx: &mut Ctx<'_>, m: &Spanned<raw::Matcher>) -> Option<Matcher> {
+fn matcher(
+    ctx: &mut Ctx<'_>,
+    budget: &mut WordBudget,
+    m: &Spanned<raw::Matcher>,
+) -> Option<Matcher> {
     let before = ctx.diags.len();
     let r = &m.value;
     let part = match r
@@ -804,6 +903,7 @@ fn matcher(ctx: &mut Ctx<'_>, m: &Spanned<raw::Matcher>) -> Option<Matcher> {
                 .iter()
                 .flatten()
                 .map(|w| {
+                    budget.take(ctx, w);
                     if w.value.contains("{{") {
                         ctx.err_hint(
                             w,
@@ -818,10 +918,15 @@ fn matcher(ctx: &mut Ctx<'_>, m: &Spanned<raw::Matcher>) -> Option<Matcher> {
                     }
                 })
                 .collect();
-            Test::Words {
-                words,
-                condition,
-                case_insensitive: ci,
+            if ctx.diags.len() > before {
+                return None;
+            }
+            match Test::words(words, condition, ci) {
+                Ok(test) => test,
+                Err(e) => {
+                    ctx.err(&r.kind, format!("the words cannot be searched: {e}"));
+                    return None;
+                }
             }
         }
         "regex" => Test::Regex {

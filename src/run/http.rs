@@ -2,6 +2,8 @@
 //! only within the target's origin (following same-origin redirects when the probe allows),
 //! reads the body up to its cap, and evaluates the checks.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -10,13 +12,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{Lane, Runner, SetupError, redact_url};
-use crate::check::Graded;
 use crate::check::http::{self as check, Check, Response};
+use crate::check::{Graded, Interrupt};
 use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
-use crate::probe::Template;
 use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_builtin};
+use crate::probe::{Kind, Probe, Template};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
 pub use crate::probe::MAX_REQUESTS_PER_RUN;
@@ -53,22 +55,32 @@ pub(super) async fn execute(
     // One canary per run: every request and every check of the run sees the same value.
     let canary = crate::probe::template::new_canary();
     let mut planned = Vec::new();
-    for exchange in &spec.exchanges {
+    for (index, exchange) in spec.exchanges.iter().enumerate() {
         let base = match base_url(&exchange.request, target) {
             Ok(base) => base,
             Err(message) => return request_error(message),
         };
+        let checks = match crate::check::canary::bind_random(&exchange.checks, &canary) {
+            Cow::Borrowed(_) => RunChecks::Probe {
+                probe: series.probe.clone(),
+                exchange: index,
+            },
+            Cow::Owned(bound) => RunChecks::Bound(bound.into()),
+        };
         match expand_paths(&exchange.request.paths, target, &canary) {
-            Ok(paths) => planned.push((
-                exchange,
-                crate::check::canary::bind_random(&exchange.checks, &canary),
-                base,
-                paths,
-            )),
+            Ok(paths) => planned.push((exchange, checks, base, paths)),
             Err(message) => return request_error(message),
         }
     }
     let sent: usize = planned.iter().map(|(_, _, _, p)| p.len()).sum();
+    // Load refuses such a probe; this is the last line of defence, before anything is sent.
+    if sent > MAX_REQUESTS_PER_RUN {
+        return request_error(format!(
+            "the probe's {} request blocks would send {sent} requests; one run sends at most \
+             {MAX_REQUESTS_PER_RUN}",
+            planned.len()
+        ));
+    }
     let mut room = MAX_REQUESTS_PER_RUN.saturating_sub(sent);
     let many = sent > 1
         || planned
@@ -119,12 +131,77 @@ pub(super) async fn execute(
     decide(tally, max_body_bytes)
 }
 
+/// The checks of one exchange, owned so that they can be evaluated on another thread: the
+/// probe's own (shared, not copied), or a copy bound to the run's canary.
+#[derive(Clone)]
+enum RunChecks {
+    /// Those of `probe`'s exchange number `exchange`.
+    Probe { probe: Arc<Probe>, exchange: usize },
+    /// Checks with `{{random}}` bound to this run's canary.
+    Bound(Arc<[Graded<Check>]>),
+}
+
+impl RunChecks {
+    fn get(&self) -> &[Graded<Check>] {
+        match self {
+            RunChecks::Probe { probe, exchange } => match &probe.kind {
+                Kind::Http(http) => http.exchanges.get(*exchange).map_or(&[], |e| &e.checks),
+                _ => &[],
+            },
+            RunChecks::Bound(checks) => checks,
+        }
+    }
+}
+
+/// Evaluates checks on a blocking thread, at most as many at once as the runner's evaluation
+/// permits: a body of megabytes against many words or regexes is CPU work that must not hold
+/// an async worker (the API, the scheduler and every other run share them), and that the
+/// run's timeout must be able to abandon. When the run stops waiting (its timeout fired and
+/// dropped this future), the evaluation is told to stop and gives up within one step.
+async fn evaluate_off_worker(
+    runner: &Runner,
+    checks: RunChecks,
+    response: Response,
+) -> Result<(check::Evaluation, Response), RunError> {
+    struct StopOnDrop(Interrupt);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.set();
+        }
+    }
+    let failed = |what: &str| RunError {
+        kind: ErrorKind::Request,
+        message: format!("checks could not be evaluated: {what}"),
+    };
+    let permit = runner
+        .evaluators
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| failed("the runner is shutting down"))?;
+    let stop = StopOnDrop(Interrupt::new());
+    let interrupt = stop.0.clone();
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let evaluation = check::evaluate_until(checks.get(), &response, &interrupt);
+        (evaluation, response)
+    })
+    .await
+    .map_err(|_| failed("evaluation panicked"))?;
+    drop(stop);
+    match evaluated {
+        (Some(evaluation), response) => Ok((evaluation, response)),
+        // Only set once this future is dropped, which ends the wait above first.
+        (None, _) => Err(failed("evaluation was interrupted")),
+    }
+}
+
 /// One exchange of a run, and where and how it sends.
 struct Sent<'a> {
     series: &'a Series,
     exchange: &'a Exchange,
     /// The exchange's checks, bound to the run's canary.
-    checks: &'a [Graded<Check>],
+    checks: &'a RunChecks,
     canary: &'a str,
     lane: &'a Lane<'a>,
     /// The URL paths are appended to: the target's, or its plain-HTTP twin.
@@ -173,7 +250,7 @@ async fn run_path(
         tally.skipped.get_or_insert_with(|| name(reason));
         return Ok((false, response));
     }
-    let evaluation = check::evaluate(sent.checks, &response);
+    let (evaluation, response) = evaluate_off_worker(runner, sent.checks.clone(), response).await?;
     let found = !evaluation.findings.is_empty();
     for mut f in evaluation.findings {
         f.check = name(f.check);

@@ -6,7 +6,13 @@
 //! before each later request. What a run reports as its duration, and what the probe's
 //! timeout bounds, is the exchange alone: time spent queueing for permits and rate slots is
 //! reported apart, as the run's wait, so a polite rate limit never reads as a slow or
-//! timed-out target. Bodies are read up to `max_body_bytes` (the
+//! timed-out target. The waits are bounded too: a run's wall time from admission, waits
+//! included, is at most [`RUN_WALL_FACTOR`] times its timeout, so no run holds its target's
+//! permit for minutes. Checks are evaluated on blocking threads, at most one per CPU at once,
+//! never on the async workers the API and the scheduler share; a run whose checks outlast its
+//! timeout ends as a timeout `error`, and the evaluation is told to stop. At most
+//! [`MAX_REQUESTS_PER_RUN`] requests are planned per run, over all of a probe's exchanges.
+//! Bodies are read up to `max_body_bytes` (the
 //! probe's own, else the config's) and no further; checks that the unread rest could change
 //! make the run an `error`, not a pass. Requests only ever go to the series' own target: paths
 //! were vetted at load, every URL is checked against the target's origin before it is sent,
@@ -184,9 +190,18 @@ pub struct Runner {
     concurrency: usize,
     max_body_bytes: u64,
     redactor: Redactor,
+    /// Permits to evaluate checks on a blocking thread ([`http`]): one per CPU, so CPU-heavy
+    /// checks queue for the CPUs instead of multiplying threads.
+    evaluators: Arc<Semaphore>,
     /// Name resolution for every kind, under the containment rule ([`net`]).
     resolver: Arc<dyn net::Resolve>,
 }
+
+/// A run's wall time, rate-limit waits included, is at most this many times its timeout
+/// ([`RUN_WALL_FACTOR`] × `timeout`): the timeout alone counts only the exchange, so without
+/// this a run of many requests under a low `per_target_rps` could hold its target's permit
+/// for many minutes.
+pub const RUN_WALL_FACTOR: u32 = 4;
 
 static TLS_INIT: Once = Once::new();
 
@@ -241,6 +256,9 @@ impl Runner {
             concurrency: config.limits.concurrency,
             max_body_bytes: config.limits.max_body_bytes,
             redactor: config.redactor.clone(),
+            evaluators: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )),
             resolver,
         })
     }
@@ -350,13 +368,25 @@ impl Runner {
                 }
             }
         };
-        let outcome = match within(timeout, clock, &lane, work).await {
-            Some(outcome) => outcome,
-            None => Outcome::Error(RunError {
+        let wall = timeout.saturating_mul(RUN_WALL_FACTOR);
+        let outcome = match within(timeout, wall, clock, &lane, work).await {
+            Ok(outcome) => outcome,
+            Err(Overrun::Timeout) => Outcome::Error(RunError {
                 kind: ErrorKind::Timeout,
                 message: format!(
                     "run did not finish within {}",
                     crate::units::format_duration(timeout)
+                ),
+            }),
+            Err(Overrun::Wall) => Outcome::Error(RunError {
+                kind: ErrorKind::Timeout,
+                message: format!(
+                    "run did not finish within {} of wall time ({RUN_WALL_FACTOR} × its {} \
+                     timeout), {} of it waiting for rate-limit slots; send fewer requests per \
+                     run or raise limits.per_target_rps",
+                    crate::units::format_duration(wall),
+                    crate::units::format_duration(timeout),
+                    crate::units::format_duration(lane.waited()),
                 ),
             }),
         };
@@ -424,15 +454,25 @@ impl Runner {
     }
 }
 
+/// Which limit a run overran.
+#[derive(Debug, PartialEq, Eq)]
+enum Overrun {
+    /// The exchange took longer than the timeout.
+    Timeout,
+    /// The run, rate-limit waits included, took longer than its wall limit.
+    Wall,
+}
+
 /// Runs `work` under a timeout that counts only the exchange: the deadline moves on by
-/// however long the run has waited for rate slots since `start`, a wait under way included.
-/// `None` when the exchange took longer than `timeout`.
+/// however long the run has waited for rate slots since `start`, a wait under way included;
+/// and under a fixed `wall` limit from `start` that counts the waits too.
 async fn within<T>(
     timeout: Duration,
+    wall: Duration,
     start: Instant,
     lane: &Lane<'_>,
     work: impl std::future::Future<Output = T>,
-) -> Option<T> {
+) -> Result<T, Overrun> {
     // Timeouts are at most minutes and waits are bounded, so this cannot overflow; if it
     // did, the plain timeout would stand.
     let deadline = || {
@@ -440,13 +480,18 @@ async fn within<T>(
             .checked_add(timeout.saturating_add(lane.waited()))
             .unwrap_or(start + timeout)
     };
+    let wall_deadline = start.checked_add(wall).unwrap_or(start + timeout);
     tokio::pin!(work);
     loop {
         tokio::select! {
-            out = &mut work => return Some(out),
-            () = tokio::time::sleep_until(deadline()) => {
-                if deadline() <= Instant::now() {
-                    return None;
+            out = &mut work => return Ok(out),
+            () = tokio::time::sleep_until(deadline().min(wall_deadline)) => {
+                let now = Instant::now();
+                if deadline() <= now {
+                    return Err(Overrun::Timeout);
+                }
+                if wall_deadline <= now {
+                    return Err(Overrun::Wall);
                 }
             }
         }

@@ -18,6 +18,7 @@ mod error_kinds;
 mod files;
 mod findings;
 mod gate;
+mod hostile;
 mod hostile_api;
 mod library;
 mod limits;

@@ -134,6 +134,7 @@ fn build(block: &Matchers, omit: Option<Omit>) -> Built {
                 words,
                 condition,
                 case_insensitive,
+                ..
             } => {
                 let words = match condition {
                     Condition::And => words.clone(),
