@@ -72,7 +72,7 @@
 //! - `check`, `tls_scan`: checks and what they evaluate
 //! - `config`, `shape`: the service config, and shapes of files that do not deserialize
 //! - `outcome`: what a run produced
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`: leaves shared by
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`: leaves shared by
 //!   every stage
 
 pub mod api;
