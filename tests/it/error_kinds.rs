@@ -8,20 +8,11 @@ use crate::tls_servers::Pki;
 
 const PROBE: &str = "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /tls/handshake/certificate\nchecks:\n  - status: 200\n";
 
-fn closed_port() -> u16 {
-    // Bind then drop a listener: the port is closed.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Regression: the class was taken from the whole error chain, URL included, so a refused
 /// connection to `https://tls-gw.internal` (or a path with `tls` in it) was reported as `tls`.
 #[tokio::test]
 async fn a_refused_connection_is_connect_whatever_its_url_says() {
-    let port = closed_port();
+    let port = crate::helpers::closed_port();
     for host in ["tls-gw.invalid", "dns-certificate-handshake.invalid"] {
         let stub = Stub::new(host, &["127.0.0.1"]);
         for scheme in ["http", "https"] {

@@ -8,15 +8,6 @@ use std::process::Command;
 use crate::helpers::{TestServer, picket, respond, run_picket, texts, workspace};
 use crate::tls_servers::{INTERMEDIATE, LeafSpec, Pki};
 
-/// A loopback port with nothing listening on it (bound, then closed).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A service whose every path answers 200: `/admin` is wide open.
 async fn open_server() -> TestServer {
     TestServer::start(|_| respond(200, &[("content-type", "text/plain")], "ok")).await
@@ -27,7 +18,7 @@ const OK_PROBE: &str =
 
 #[tokio::test]
 async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
-    let port = closed_port();
+    let port = crate::helpers::closed_port();
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let out = run_picket(
@@ -104,8 +95,8 @@ async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
 #[tokio::test]
 async fn an_unreachable_config_target_fails_the_gate_unless_allowed() {
     let up = open_server().await;
-    let down = closed_port();
-    let also_down = closed_port();
+    let down = crate::helpers::closed_port();
+    let also_down = crate::helpers::closed_port();
     let ws = workspace(&[
         (
             "picket.yaml",
@@ -328,7 +319,7 @@ async fn var_makes_auth_and_network_probes_run_adhoc() {
     // A repeated name adds to the list; a port list for network/port-closed: the server's
     // own port is open, so it fails.
     let port = server.addr.port().to_string();
-    let closed = closed_port().to_string();
+    let closed = crate::helpers::closed_port().to_string();
     let out = run_picket(
         dir.path(),
         &[
@@ -506,7 +497,7 @@ async fn tls_and_tcp_urls_run_adhoc() {
             "--target",
             &format!("tcp://127.0.0.1:{}", open.addr.port()),
             "--var",
-            &format!("closed_ports={}", closed_port()),
+            &format!("closed_ports={}", crate::helpers::closed_port()),
         ],
         &[],
     )

@@ -103,6 +103,16 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A loopback port nothing listens on: bound, then closed. Free for a server the test starts
+/// next, or refused for a client it points there.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The user documentation as one text: README.md, then every `docs/*.md` page (sorted), so a
 /// test of "the documented example" does not depend on which page it lives on.
 pub fn user_docs() -> String {

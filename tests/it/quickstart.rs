@@ -8,7 +8,7 @@
 //! `exposure/git` to pass before the careless deploy, and for the regression and the recovery.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver as Lines, channel};
@@ -47,14 +47,6 @@ fn quick_start_commands(readme: &str) -> Vec<String> {
         }
     }
     commands
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `GET path` on 127.0.0.1:port; the body, or None when nothing answers 200.
@@ -178,7 +170,7 @@ async fn the_readme_quick_start_runs_as_written() {
 
     let receiver = Receiver::grpc().await;
     let receiver_port = receiver.endpoint().rsplit(':').next().unwrap().to_string();
-    let (site, api) = (free_port(), free_port());
+    let (site, api) = (crate::helpers::closed_port(), crate::helpers::closed_port());
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("shell-stderr.log");
     let mut shell = Shell::start(dir.path(), std::fs::File::create(&log_path).unwrap());

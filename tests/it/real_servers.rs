@@ -45,7 +45,7 @@ impl Server {
         stop: Option<&dyn Fn(&Path) -> Command>,
     ) -> Server {
         for _ in 0..5 {
-            let port = free_port();
+            let port = crate::helpers::closed_port();
             let log = std::fs::File::create(home.path().join("stderr.log")).unwrap();
             let mut command = command(port, home.path());
             let child = command
@@ -146,16 +146,6 @@ impl Drop for Server {
             eprintln!("{} on port {}, stderr:\n{log}", self.what, self.port);
         }
     }
-}
-
-/// A port that was free a moment ago (the server may lose it to another test: it is then
-/// started again on another).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn install_hint(what: &str) -> &'static str {
@@ -476,7 +466,7 @@ fn redirect_to(port: u16) -> String {
 /// itself passes `transport/https-redirect`.
 #[tokio::test]
 async fn nginx_https_redirector_skips_page_probes_and_passes_https_redirect() {
-    let tls_port = free_port();
+    let tls_port = crate::helpers::closed_port();
     let redirector = nginx(Site::plain(&[], &redirect_to(tls_port))).await;
     // The whole library: every page probe that runs on http targets is in PAGE_PROBES.
     let rows = check(&redirector.url("http"), "*").await;

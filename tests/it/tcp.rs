@@ -32,15 +32,6 @@ async fn service(greeting: &'static [u8], reply: &'static [u8]) -> SocketAddr {
     addr
 }
 
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn probe(tcp: &str, checks: &str) -> String {
     format!("id: network/test\nname: test\nseverity: high\ntcp: {tcp}\nchecks:\n{checks}")
 }
@@ -48,7 +39,7 @@ fn probe(tcp: &str, checks: &str) -> String {
 #[tokio::test]
 async fn an_open_port_fails_reachable_false_and_a_closed_one_passes() {
     let open = service(b"", b"").await;
-    let closed = closed_port();
+    let closed = crate::helpers::closed_port();
     let check = "  - reachable: false\n";
     let r = run_probe_with(
         "tcp://127.0.0.1:1",
@@ -130,7 +121,7 @@ async fn a_payload_is_sent_and_the_answer_checked() {
 #[tokio::test]
 async fn ports_come_from_a_target_list_variable() {
     let open = service(b"", b"").await;
-    let closed = closed_port();
+    let closed = crate::helpers::closed_port();
     let vars = format!(
         "    vars:\n      closed_ports: [{closed}, {}]\n",
         open.port()
@@ -210,7 +201,7 @@ fn shipped(id: &str) -> String {
 #[tokio::test]
 async fn shipped_port_closed_flags_an_open_port_and_passes_closed_ones() {
     let open = service(b"", b"").await;
-    let closed = closed_port();
+    let closed = crate::helpers::closed_port();
     let probe = shipped("network/port-closed");
     let vulnerable = format!(
         "    vars:\n      closed_ports: [{}, {closed}]\n",
@@ -241,6 +232,11 @@ async fn shipped_plaintext_closed_flags_a_port_serving_http() {
     assert!(matches!(r.outcome, Outcome::Fail(_)), "{:?}", r.outcome);
     let r = run_probe_with("https://127.0.0.1:1", &vars(refusing.port()), &probe).await;
     assert_eq!(r.outcome, Outcome::Pass);
-    let r = run_probe_with("https://127.0.0.1:1", &vars(closed_port()), &probe).await;
+    let r = run_probe_with(
+        "https://127.0.0.1:1",
+        &vars(crate::helpers::closed_port()),
+        &probe,
+    )
+    .await;
     assert_eq!(r.outcome, Outcome::Pass);
 }
