@@ -8,7 +8,8 @@
 //! 6. reload: load and plan 10,000 probe files again after one changed;
 //! 5. nuclei: load and validate 5,000 nuclei templates (the repository's corpus in
 //!    `tests/nuclei/supported/`, each copied under as many ids as it takes); and again with
-//!    the real templates in `../shared/nuclei/supported/`, only when that folder exists.
+//!    the templates of `PICKET_BENCH_NUCLEI_DIR` (a folder of real nuclei templates, such as
+//!    a nuclei-templates checkout), only when that variable is set.
 //!
 //! Everything runs on loopback. Numbers depend on the machine; the README says which.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -236,13 +237,18 @@ fn bench_nuclei() {
         corpus.len(),
         best.as_secs_f64() * 1e3
     );
-    // Optional: the real nuclei-templates samples beside the repository, when present.
-    let real = yaml_texts(&root.join("../shared/nuclei/supported"));
+    // Optional: a folder of real nuclei templates, when one is named.
+    let Some(extra) = std::env::var_os("PICKET_BENCH_NUCLEI_DIR") else {
+        return;
+    };
+    let extra = std::path::PathBuf::from(extra);
+    let real = yaml_texts(&extra);
     if !real.is_empty() {
         let best = time_nuclei(&real);
         println!(
-            "nuclei:   5,000 nuclei templates (the {} of ../shared/nuclei/supported, copied) loaded and validated in {:.1} ms (best of 5)",
+            "nuclei:   5,000 nuclei templates (the {} of {}, copied) loaded and validated in {:.1} ms (best of 5)",
             real.len(),
+            extra.display(),
             best.as_secs_f64() * 1e3
         );
     }
