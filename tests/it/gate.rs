@@ -16,17 +16,19 @@ async fn open_server() -> TestServer {
 const OK_PROBE: &str =
     "id: test/ok\nname: ok\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n";
 
+/// `picket check --target URL --probe headers/* EXTRA…` in `dir`.
+async fn check_headers(dir: &Path, url: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["check", "--target", url, "--probe", "headers/*"];
+    args.extend_from_slice(extra);
+    run_picket(dir, &args, &[]).await
+}
+
 #[tokio::test]
 async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
     let port = crate::helpers::closed_port();
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
-    let out = run_picket(
-        dir.path(),
-        &["check", "--target", &url, "--probe", "headers/*"],
-        &[],
-    )
-    .await;
+    let out = check_headers(dir.path(), &url, &[]).await;
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let line = format!("error: target `127.0.0.1:{port}` is unreachable: none of its ");
@@ -37,35 +39,10 @@ async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
     assert!(stdout.contains("0 pass, 0 fail"), "{stdout}");
 
     // Machine formats gate the same way.
-    let out = run_picket(
-        dir.path(),
-        &[
-            "check",
-            "--target",
-            &url,
-            "--probe",
-            "headers/*",
-            "--format",
-            "junit",
-        ],
-        &[],
-    )
-    .await;
+    let out = check_headers(dir.path(), &url, &["--format", "junit"]).await;
     assert_eq!(out.status.code(), Some(1), "{:?}", texts(&out));
 
-    let out = run_picket(
-        dir.path(),
-        &[
-            "check",
-            "--target",
-            &url,
-            "--probe",
-            "headers/*",
-            "--allow-unreachable",
-        ],
-        &[],
-    )
-    .await;
+    let out = check_headers(dir.path(), &url, &["--allow-unreachable"]).await;
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
@@ -75,18 +52,10 @@ async fn an_unreachable_adhoc_target_fails_the_gate_unless_allowed() {
         "{stderr}"
     );
     // --fail-on-error still means any error fails.
-    let out = run_picket(
+    let out = check_headers(
         dir.path(),
-        &[
-            "check",
-            "--target",
-            &url,
-            "--probe",
-            "headers/*",
-            "--allow-unreachable",
-            "--fail-on-error",
-        ],
-        &[],
+        &url,
+        &["--allow-unreachable", "--fail-on-error"],
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{:?}", texts(&out));
