@@ -127,24 +127,19 @@ impl Pki {
     /// A self-signed certificate marked CA:TRUE, as `openssl req -x509` makes them: the
     /// kind a team pins with `ca_file`.
     pub fn self_signed(&self, name: &str) -> Files {
-        let mut params = leaf_params(&LeafSpec::default());
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let files = Files {
-            cert: self.path(&format!("{name}.pem")),
-            key: self.path(&format!("{name}-key.pem")),
-        };
-        std::fs::write(&files.key, key.serialize_pem()).unwrap();
-        std::fs::write(&files.cert, cert.pem()).unwrap();
-        files
+        self.self_signed_as(name, IsCa::Ca(BasicConstraints::Unconstrained))
     }
 
     /// A self-signed certificate marked CA:FALSE, as Debian's `ssl-cert` package makes its
     /// `ssl-cert-snakeoil.pem` (and drops it into `/etc/ssl/certs`).
     pub fn snakeoil(&self, name: &str) -> Files {
+        self.self_signed_as(name, IsCa::ExplicitNoCa)
+    }
+
+    /// A self-signed leaf-shaped certificate with the given CA marking, written as `name`.
+    fn self_signed_as(&self, name: &str, is_ca: IsCa) -> Files {
         let mut params = leaf_params(&LeafSpec::default());
-        params.is_ca = IsCa::ExplicitNoCa;
+        params.is_ca = is_ca;
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let files = Files {
