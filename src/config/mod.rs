@@ -4,6 +4,10 @@
 //! `deny_unknown_fields` and source positions; [`compile`] turns it into a [`Config`] whose
 //! values are already checked (URLs parsed, durations and sizes converted, `${env:…}` resolved),
 //! reporting every problem it finds instead of stopping at the first.
+//!
+//! This file holds the validated [`Config`] and [`compile`]; each section has its own file:
+//! `raw` (serde shapes), `env` (`${env:…}` resolution and secrets), `target`, `api`, `notify`
+//! (webhooks) and `values` (durations, streaks, schedules and headers, shared by them).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

@@ -13,6 +13,11 @@
 //! (`\A\s*\{` on `<html>`) is in none. `all_of` fails if any inner check fails, `any_of` holds if any inner check
 //! holds, `not` of an undecided check is undecided. [`Evaluation::undecided`] names the checks
 //! left open, and the runner turns them into an `error` outcome when nothing failed outright.
+//!
+//! This file holds the [`Check`] enum, [`evaluate`] and the dispatch to one file per concept:
+//! `describe` (titles, expectations, sentences), `header`, `body` (text, regex, JSON, dates and
+//! what a truncated body decides), `cookies`, `csp_checks` (glue to [`super::csp`]) and
+//! `location` (redirects).
 
 use std::fmt;
 use std::time::Duration;
