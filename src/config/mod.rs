@@ -1,0 +1,512 @@
+//! The service config (`config/picket.yaml`): raw serde shapes, then validated types.
+//!
+//! Parsing and validation are separate stages. [`raw`] mirrors the YAML exactly, with
+//! `deny_unknown_fields` and source positions; [`compile`] turns it into a [`Config`] whose
+//! values are already checked (URLs parsed, durations and sizes converted, `${env:…}` resolved),
+//! reporting every problem it finds instead of stopping at the first.
+//!
+//! This file holds the validated [`Config`] and [`compile`]; each section has its own file:
+//! `raw` (serde shapes), `env` (`${env:…}` resolution and secrets), `target`, `api`, `notify`
+//! (webhooks) and `values` (durations, streaks, schedules and headers, shared by them).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+use url::Url;
+
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::redact::{Redactor, Secret};
+use crate::units::{self, Schedule};
+
+pub mod raw;
+
+mod api;
+mod env;
+mod notify;
+mod target;
+mod values;
+
+use api::compile_api;
+pub use api::{API_IDLE_TIMEOUT, ApiTls, MIN_API_TOKEN_LEN, TlsFile, server_tls};
+pub use env::{EnvLookup, resolve_cli_value};
+use notify::compile_notify;
+pub use notify::{Webhook, WebhookFormat};
+use target::compile_target;
+pub use target::{
+    Target, Var, adhoc_name, check_unique_targets, compile_targets, valid_target_name,
+};
+pub(crate) use values::{TIMEOUT_HINT, compile_schedule, duration_in, streak_in};
+use values::{compile_duration, int_in, schedule_in, streak};
+
+/// The JSON Schema (2020-12) of the service config file, generated from [`raw::Config`].
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(raw::Config).to_value()
+}
+
+/// The JSON Schema of a `targets_from` file: a list of targets.
+pub fn targets_schema() -> serde_json::Value {
+    schemars::schema_for!(Vec<raw::Target>).to_value()
+}
+
+/// A validated service configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from (empty for ad-hoc runs).
+    pub source: PathBuf,
+    /// Team probe files and folders, loaded beside the library.
+    pub probe_paths: Vec<SourcedPath>,
+    /// Which built-in library probes are loaded.
+    pub library: Library,
+    /// All targets, from the file and from `targets_from`.
+    pub targets: Vec<Target>,
+    /// Files or folders of extra targets.
+    pub targets_from: Vec<PathBuf>,
+    /// Defaults for probes.
+    pub defaults: Defaults,
+    /// Limits.
+    pub limits: Limits,
+    /// State store directory.
+    pub state_path: PathBuf,
+    /// Telemetry settings.
+    pub telemetry: Telemetry,
+    /// API listen address.
+    pub api_listen: SocketAddr,
+    /// Host names the API answers to besides IP literals and `localhost` (lowercase, no
+    /// trailing dot).
+    pub api_allowed_hosts: Vec<String>,
+    /// The bearer token the API requires (always secret).
+    pub api_token: Option<Secret<String>>,
+    /// The API's certificate and key, loaded: HTTPS when present.
+    pub api_tls: Option<ApiTls>,
+    /// How long an API connection may stay open without a request in progress.
+    pub api_idle_timeout: Duration,
+    /// Webhooks for regressions and recoveries.
+    pub webhooks: Vec<Webhook>,
+    /// Every secret value resolved from the environment, for scrubbing output.
+    pub redactor: Redactor,
+}
+
+/// A path from the config, with where it was written (for errors about it).
+#[derive(Debug, Clone)]
+pub struct SourcedPath {
+    /// The path.
+    pub path: PathBuf,
+    /// The config file that named it.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub pos: Pos,
+}
+
+/// Which probes of the built-in library ([`crate::library`]) are loaded.
+#[derive(Debug, Clone)]
+pub struct Library {
+    /// Whether the library is loaded at all (`library: false` turns it off).
+    pub enabled: bool,
+    /// Globs on library probe ids to leave out.
+    pub exclude: Vec<Exclude>,
+}
+
+impl Default for Library {
+    fn default() -> Self {
+        Library {
+            enabled: true,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// One `library.exclude` glob, compiled, with where it was written (a glob that matches no
+/// library probe is an error there).
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    /// The glob as written.
+    pub glob: String,
+    /// The compiled glob; `*` matches across `/`, as `picket check --probe` does.
+    pub matcher: globset::GlobMatcher,
+    /// The config file that holds it.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub pos: Pos,
+}
+
+/// Defaults for probes.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// Schedule.
+    pub schedule: Schedule,
+    /// Timeout for one run.
+    pub timeout: Duration,
+    /// Failing runs before a regression.
+    pub confirm: u32,
+    /// Passing runs before a recovery.
+    pub recover: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            schedule: Schedule::Every {
+                interval: Duration::from_secs(300),
+                jitter: 0.1,
+            },
+            timeout: Duration::from_secs(10),
+            confirm: 2,
+            recover: 1,
+        }
+    }
+}
+
+/// Limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Runs in flight, whole process.
+    pub concurrency: usize,
+    /// Runs in flight per target.
+    pub per_target_concurrency: usize,
+    /// Requests per second per target.
+    pub per_target_rps: f64,
+    /// Cap on a response body.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            concurrency: 64,
+            per_target_concurrency: 4,
+            per_target_rps: 10.0,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// OTLP protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies.
+    HttpProtobuf,
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    /// Collector endpoint, if any.
+    pub endpoint: Option<Url>,
+    /// Protocol.
+    pub protocol: OtlpProtocol,
+    /// Metric export interval.
+    pub export_interval: Duration,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            endpoint: None,
+            protocol: OtlpProtocol::Grpc,
+            export_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// A config with one target and defaults everywhere, for `picket check --target URL`.
+    /// The target is named [`adhoc_name`].
+    pub fn adhoc(url: Url, probe_paths: Vec<PathBuf>) -> Config {
+        let name = adhoc_name(&url);
+        Config {
+            source: PathBuf::new(),
+            probe_paths: probe_paths
+                .into_iter()
+                .map(|path| SourcedPath {
+                    path,
+                    file: PathBuf::from("<command line>"),
+                    pos: Pos::FILE,
+                })
+                .collect(),
+            library: Library::default(),
+            targets: vec![Target {
+                name,
+                url,
+                tags: BTreeSet::new(),
+                headers: Vec::new(),
+                ca_file: None,
+                server_name: None,
+                vars: BTreeMap::new(),
+            }],
+            targets_from: Vec::new(),
+            defaults: Defaults::default(),
+            limits: Limits::default(),
+            state_path: PathBuf::from(".picket/state"),
+            telemetry: Telemetry::default(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
+            api_allowed_hosts: Vec::new(),
+            api_token: None,
+            api_tls: None,
+            api_idle_timeout: API_IDLE_TIMEOUT,
+            webhooks: Vec::new(),
+            redactor: Redactor::default(),
+        }
+    }
+
+    /// Finds a target by name.
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+/// Validation context: the file being compiled, the environment and the growing error list.
+struct Ctx<'a> {
+    file: &'a Path,
+    env: EnvLookup<'a>,
+    diags: &'a mut Diagnostics,
+    redactor: &'a mut Redactor,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(
+            self.file,
+            Pos::from_location(&spanned.referenced),
+            message,
+        ));
+    }
+
+    fn err_hint<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>, hint: &str) {
+        self.diags.push(
+            Diagnostic::new(self.file, Pos::from_location(&spanned.referenced), message)
+                .with_hint(hint),
+        );
+    }
+}
+
+/// Validates a raw config. Problems go to `diags`; the returned config is usable only when
+/// `diags` stayed empty.
+pub fn compile(
+    file: &Path,
+    raw: raw::Config,
+    env: EnvLookup<'_>,
+    diags: &mut Diagnostics,
+) -> Config {
+    let mut redactor = Redactor::default();
+    let mut ctx = Ctx {
+        file,
+        env,
+        diags,
+        redactor: &mut redactor,
+    };
+
+    let probe_paths = raw
+        .probes
+        .iter()
+        .map(|p| SourcedPath {
+            path: PathBuf::from(&p.value),
+            file: file.to_path_buf(),
+            pos: Pos::from_location(&p.referenced),
+        })
+        .collect();
+
+    let library = compile_library(&mut ctx, raw.library.as_ref());
+
+    let mut targets = Vec::new();
+    for target in &raw.targets {
+        if let Some(t) = compile_target(&mut ctx, &target.value) {
+            targets.push(t);
+        }
+    }
+    let targets_from = raw
+        .targets_from
+        .iter()
+        .map(|p| PathBuf::from(&p.value))
+        .collect();
+
+    let defaults = compile_defaults(&mut ctx, &raw.defaults);
+    let limits = compile_limits(&mut ctx, &raw.limits);
+    let telemetry = compile_telemetry(&mut ctx, &raw.telemetry);
+    let state_path = raw.state.path.as_ref().map_or_else(
+        || PathBuf::from(".picket/state"),
+        |p| PathBuf::from(&p.value),
+    );
+    let api = compile_api(&mut ctx, &raw.api);
+    let webhooks = compile_notify(&mut ctx, &raw.notify);
+
+    Config {
+        source: file.to_path_buf(),
+        probe_paths,
+        library,
+        targets,
+        targets_from,
+        defaults,
+        limits,
+        state_path,
+        telemetry,
+        api_listen: api.listen,
+        api_allowed_hosts: api.allowed_hosts,
+        api_token: api.token,
+        api_tls: api.tls,
+        api_idle_timeout: api.idle_timeout,
+        webhooks,
+        redactor,
+    }
+}
+
+/// Validates `library:`: the exclude globs compile, and excluding from a disabled library is
+/// a mistake. Whether each glob matches a library probe is checked once the library is loaded
+/// ([`crate::load`]).
+fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>) -> Library {
+    let mut library = Library::default();
+    let settings = match raw.map(|r| &r.value) {
+        None => return library,
+        Some(raw::LibrarySetting::Switch(on)) => {
+            library.enabled = *on;
+            return library;
+        }
+        Some(raw::LibrarySetting::Settings(s)) => s,
+    };
+    library.enabled = settings.enabled.as_ref().is_none_or(|e| e.value);
+    if !library.enabled
+        && let Some(first) = settings.exclude.first()
+    {
+        ctx.err_hint(
+            first,
+            "`library.exclude` leaves out library probes, but the library is disabled",
+            "remove `enabled: false` to load the library without these probes, or remove `exclude`",
+        );
+    }
+    for glob in &settings.exclude {
+        match globset::Glob::new(&glob.value) {
+            Ok(g) => library.exclude.push(Exclude {
+                glob: glob.value.clone(),
+                matcher: g.compile_matcher(),
+                file: ctx.file.to_path_buf(),
+                pos: Pos::from_location(&glob.referenced),
+            }),
+            Err(e) => ctx.err_hint(
+                glob,
+                format!(
+                    "invalid glob `{}` in library.exclude: {}",
+                    crate::term::escape_controls(&glob.value),
+                    e.kind()
+                ),
+                "write a probe id (`exposure/api-docs`) or a glob on ids (`tls/*`)",
+            ),
+        }
+    }
+    library
+}
+fn compile_defaults(ctx: &mut Ctx<'_>, raw: &raw::Defaults) -> Defaults {
+    let mut d = Defaults::default();
+    if let Some(s) = &raw.schedule {
+        d.schedule = schedule_in(ctx, s, &d.schedule);
+    }
+    if let Some(t) = &raw.timeout {
+        d.timeout = compile_duration(ctx, t, "timeout", &units::ranges::TIMEOUT, TIMEOUT_HINT)
+            .unwrap_or(d.timeout);
+    }
+    if let Some(c) = &raw.confirm {
+        d.confirm = streak(ctx, c, "confirm").unwrap_or(d.confirm);
+    }
+    if let Some(r) = &raw.recover {
+        d.recover = streak(ctx, r, "recover").unwrap_or(d.recover);
+    }
+    d
+}
+
+fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {
+    use units::ranges;
+    let mut l = Limits::default();
+    if let Some(c) = &raw.concurrency {
+        l.concurrency = int_in(
+            ctx,
+            c,
+            "concurrency",
+            &ranges::CONCURRENCY,
+            "runs in flight in the whole process (64 by default)",
+        )
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(l.concurrency);
+    }
+    if let Some(c) = &raw.per_target_concurrency {
+        l.per_target_concurrency = int_in(
+            ctx,
+            c,
+            "per_target_concurrency",
+            &ranges::PER_TARGET_CONCURRENCY,
+            "runs in flight against one target (4 by default)",
+        )
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(l.per_target_concurrency);
+    }
+    if let Some(r) = &raw.per_target_rps {
+        match units::in_range(
+            "per_target_rps",
+            &units::Shown::shown(&r.value),
+            r.value,
+            &ranges::PER_TARGET_RPS,
+        ) {
+            Ok(rps) => l.per_target_rps = rps,
+            Err(e) => ctx.err_hint(
+                r,
+                e,
+                "requests per second to each target (10 by default); 0.1 is one request every 10 s",
+            ),
+        }
+    }
+    if let Some(size) = &raw.max_body_bytes {
+        let (bytes, written) = match &size.value {
+            raw::Size::Bytes(n) => (Ok(*n), n.to_string()),
+            raw::Size::Text(t) => (units::parse_bytes(t), t.trim().to_string()),
+        };
+        match bytes
+            .and_then(|n| units::in_range("max_body_bytes", &written, n, &ranges::MAX_BODY_BYTES))
+        {
+            Ok(n) => l.max_body_bytes = n,
+            Err(e) => ctx.err_hint(
+                size,
+                e,
+                "bytes read of each response body, e.g. `1MiB`; the rest is not read",
+            ),
+        }
+    }
+    l
+}
+
+fn compile_telemetry(ctx: &mut Ctx<'_>, raw: &raw::Telemetry) -> Telemetry {
+    let mut t = Telemetry::default();
+    if let Some(otlp) = &raw.otlp {
+        match Url::parse(&otlp.value.endpoint.value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => t.endpoint = Some(u),
+            _ => ctx.err_hint(
+                &otlp.value.endpoint,
+                format!("invalid OTLP endpoint `{}`", otlp.value.endpoint.value),
+                "write e.g. `http://127.0.0.1:4317`",
+            ),
+        }
+        if let Some(p) = &otlp.value.protocol {
+            match p.value.as_str() {
+                "grpc" => t.protocol = OtlpProtocol::Grpc,
+                "http/protobuf" => t.protocol = OtlpProtocol::HttpProtobuf,
+                other => ctx.err_hint(
+                    p,
+                    format!("unknown OTLP protocol `{other}`"),
+                    "expected `grpc` or `http/protobuf`",
+                ),
+            }
+        }
+    }
+    if let Some(i) = &raw.export_interval {
+        t.export_interval = compile_duration(
+            ctx,
+            i,
+            "export_interval",
+            &units::ranges::EXPORT_INTERVAL,
+            "how often metrics are exported, e.g. `10s`",
+        )
+        .unwrap_or(t.export_interval);
+    }
+    t
+}
