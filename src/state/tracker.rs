@@ -419,6 +419,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_follower_sees_every_change_up_to_stop_and_ends_with_the_tracker() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = Tracker::open(dir.path()).unwrap();
+        tracker.track(vec![("a".into(), info("a"))]).await;
+        let follower = tracker.follow("test");
+        let mut next = tracker.follow("test");
+        tracker.record("a", &result(Outcome::Pass)).await.unwrap();
+        tracker.record("a", &result(fail())).await.unwrap();
+        // Stopped before it ran: it still applies what was published before the stop.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let mut seen = Vec::new();
+        follower
+            .run(stop, |c| seen.push((c.key.clone(), c.transition)))
+            .await;
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), None),
+                ("a".to_string(), Some(Transition::Regression))
+            ]
+        );
+        assert_eq!(
+            next.next().await.map(|c| c.state.state),
+            Some(State::Passing)
+        );
+        assert_eq!(
+            next.next().await.map(|c| c.state.state),
+            Some(State::Regressed)
+        );
+        drop(tracker);
+        assert!(next.next().await.is_none(), "the tracker is gone");
+    }
+
+    #[tokio::test]
     async fn stored_series_not_planned_any_more_are_deleted() {
         let dir = tempfile::tempdir().unwrap();
         {

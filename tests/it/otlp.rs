@@ -250,6 +250,22 @@ impl Receiver {
         })
     }
 
+    /// The points of a metric in the last metrics export received (none when that export
+    /// did not carry it).
+    pub fn last_export_points(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        self.with(|r| {
+            r.metrics
+                .last()
+                .into_iter()
+                .flat_map(|req| &req.resource_metrics)
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .filter(|m| m.name == name)
+                .flat_map(points)
+                .collect()
+        })
+    }
+
     /// The latest points of a metric: `(attributes, value)`, value as in [`MetricView`].
     pub fn metric_points(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
         self.metric(name)
@@ -1034,6 +1050,97 @@ async fn grpc_export_does_not_need_the_callers_runtime() {
     telemetry.record_reload(true);
     telemetry.shutdown(Duration::from_secs(5));
     assert!(seen_rx.recv_timeout(Duration::from_secs(10)).unwrap());
+}
+
+/// The state gauges read the tracker, the one owner of series state: a series is reported
+/// once it has a state, with its state now (not a copy telemetry was told about), and no longer
+/// once a reload removed it from the tracker; the certificate its runs saw goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_gauges_follow_the_tracker_and_forget_removed_series() {
+    let receiver = Receiver::grpc().await;
+    let telemetry = Telemetry::init(
+        &export_config(&receiver.endpoint(), OtlpProtocol::Grpc),
+        None,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = tracker_with(
+        dir.path(),
+        &[
+            (
+                "headers/hsts",
+                "payments-api",
+                Severity::High,
+                vec![Outcome::Pass],
+            ),
+            (
+                "headers/hsts",
+                "gone-api",
+                Severity::High,
+                vec![Outcome::Pass],
+            ),
+            ("headers/hsts", "new-api", Severity::High, vec![]),
+        ],
+    )
+    .await;
+    telemetry.observe_states(&tracker);
+    let gone = SeriesLabels {
+        target_name: "gone-api",
+        ..hsts()
+    };
+    let mut run = result(&gone, Outcome::Pass, 5, Some(200));
+    run.certificate_not_after = Some(SystemTime::now() + Duration::from_secs(86_400));
+    telemetry.record_run(&gone, &run);
+    let target = |t: &str| {
+        map(&[
+            ("probe.id", "headers/hsts"),
+            ("target.name", t),
+            ("probe.severity", "high"),
+        ])
+    };
+    assert!(
+        receiver
+            .wait_until(
+                |r| r.metric_points("picket.probe.status").len() == 2
+                    && !r.metric_points("picket.tls.certificate.expiry").is_empty(),
+                Duration::from_secs(10)
+            )
+            .await,
+        "both series with a state and the certificate are reported"
+    );
+    let status = receiver.metric_points("picket.probe.status");
+    assert_eq!(value_of(&status, &target("payments-api")), 1.0);
+    assert_eq!(value_of(&status, &target("gone-api")), 1.0);
+    // `new-api` has no state yet: not reported.
+    assert!(
+        !status.iter().any(|(a, _)| a == &target("new-api")),
+        "{status:?}"
+    );
+
+    // A reload drops `gone-api`; `payments-api` regresses. Nobody tells telemetry.
+    let planned: Vec<_> = tracker
+        .snapshot()
+        .into_iter()
+        .filter(|t| t.info.target != "gone-api")
+        .map(|t| (format!("headers/hsts@{}", t.info.target), (*t.info).clone()))
+        .collect();
+    tracker.track(planned).await;
+    tracker
+        .record(
+            "headers/hsts@payments-api",
+            &result(&hsts(), Outcome::Fail(vec![finding()]), 5, Some(200)),
+        )
+        .await;
+    shut_down(&telemetry, Duration::from_secs(10)).await;
+    let status = receiver.last_export_points("picket.probe.status");
+    assert_eq!(status, vec![(target("payments-api"), 0.0)]);
+    let regressed = receiver.last_export_points("picket.probe.regressed");
+    assert_eq!(regressed, vec![(target("payments-api"), 1.0)]);
+    assert_eq!(
+        receiver.last_export_points("picket.tls.certificate.expiry"),
+        Vec::new(),
+        "the removed series' certificate is forgotten"
+    );
 }
 
 /// 10,000 series must not be folded into the SDK's overflow series (its default limit is
