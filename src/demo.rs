@@ -195,7 +195,7 @@ pub async fn run(
     )
     .await?;
     let tracker = std::sync::Arc::clone(&running.tracker);
-    let mut changes = tracker.subscribe();
+    let mut changes = tracker.follow("the demo");
     writeln!(
         out,
         "demo target:  http://{addr}/  (flips secure <-> insecure every {}s)",
@@ -246,8 +246,7 @@ pub async fn run(
                     count(crate::state::State::Failing),
                 )?;
             }
-            change = changes.recv() => {
-                let Ok(change) = change else { continue };
+            Some(change) = changes.next() => {
                 let word = match change.transition {
                     Some(crate::state::Transition::Regression) => "REGRESSION",
                     Some(crate::state::Transition::Recovery) => "RECOVERY",

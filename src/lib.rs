@@ -34,8 +34,8 @@
 //! - [`outcome`]: what a run produced ([`outcome::Outcome`], [`outcome::RunResult`]), shared
 //!   by state, telemetry, API and reports without knowing the probe kind.
 //! - [`state`]: the regression state machine, its redb store, and the [`state::Tracker`] that
-//!   owns every series' state and publishes its changes (telemetry and the demo subscribe;
-//!   the API reads it).
+//!   owns every series' state and publishes its changes (telemetry, the notifier and the demo
+//!   follow them; the API and telemetry's state gauges read it).
 //! - [`telemetry`]: OpenTelemetry metrics, spans and log records over OTLP.
 //! - [`logging`]: what picket's own log on stderr shows by default.
 //! - [`api`]: the HTTP API and dashboard.

@@ -171,11 +171,6 @@ fn left_out_by(selector: &Selector) -> Option<Reason> {
     }
 }
 
-/// Whether a probe's selector picks a target.
-pub fn selects(selector: &Selector, target: &Target) -> bool {
-    selector.selects(target)
-}
-
 /// Builds the plan from a loaded configuration.
 pub fn plan(loaded: &Loaded) -> Plan {
     let targets: Vec<Arc<Target>> = loaded

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -30,7 +30,7 @@ use crate::notify::{self, Notifier};
 use crate::plan::{self, Series};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
-use crate::state::{self, Change, SeriesInfo, Tracker, Transition};
+use crate::state::{self, Follower, SeriesInfo, Tracker};
 use crate::telemetry::{self, SeriesLabels, Telemetry};
 
 /// Looks up environment variables for reloads; shared with the reload task.
@@ -133,78 +133,22 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
         .collect()
 }
 
-/// Plans `series` into the tracker and brings telemetry's gauges along: every series with a
-/// state is reported, every forgotten one is no longer.
-async fn track(tracker: &Tracker, telemetry: &Telemetry, series: &[Series]) {
-    for gone in tracker.track(tracked(series)).await {
-        telemetry.forget_series(&gone.probe.id, &gone.target);
-    }
-    for t in tracker.snapshot() {
-        if t.state.state != state::State::Unknown {
-            telemetry.record_state(
-                &SeriesLabels::of_info(&t.info, &t.state),
-                t.state.state == state::State::Passing,
-                t.state.state == state::State::Regressed,
-            );
-        }
-    }
-}
-
-/// Telemetry's subscription to the tracker: state gauges and regression/recovery records
-/// follow every change. Runs until `stop`, then drains what is already published.
-async fn follow_changes(
-    mut changes: broadcast::Receiver<Arc<Change>>,
-    tracker: Arc<Tracker>,
-    telemetry: Telemetry,
-    stop: CancellationToken,
-) {
-    let apply = |change: &Change| {
-        let labels = SeriesLabels::of_info(&change.info, &change.state);
-        telemetry.record_state(
-            &labels,
-            change.state.state == state::State::Passing,
-            change.state.state == state::State::Regressed,
-        );
-        if let Some(t) = change.transition {
-            let t = match t {
-                Transition::Regression => telemetry::Transition::Regression,
-                Transition::Recovery => telemetry::Transition::Recovery,
-            };
-            telemetry.record_transition(
-                &labels,
-                t,
-                &change.state.findings,
-                change.state.since.unwrap_or(change.started),
-            );
-        }
-    };
-    loop {
-        let received = tokio::select! {
-            biased;
-            r = changes.recv() => r,
-            () = stop.cancelled() => break,
-        };
-        match received {
-            Ok(change) => apply(&change),
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "telemetry fell behind the series changes; resynchronising gauges"
+/// Telemetry's subscription to the tracker: every regression and recovery becomes its
+/// telemetry record. Runs until `stop`, then records what is already published. (The state
+/// gauges need no subscription: they read the tracker at each export.)
+async fn record_transitions(changes: Follower, telemetry: Telemetry, stop: CancellationToken) {
+    changes
+        .run(stop, |change| {
+            if let Some(t) = change.transition {
+                telemetry.record_transition(
+                    &SeriesLabels::of_info(&change.info, &change.state),
+                    t,
+                    &change.state.findings,
+                    change.state.since.unwrap_or(change.started),
                 );
-                for t in tracker.snapshot() {
-                    telemetry.record_state(
-                        &SeriesLabels::of_info(&t.info, &t.state),
-                        t.state.state == state::State::Passing,
-                        t.state.state == state::State::Regressed,
-                    );
-                }
             }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-    while let Ok(change) = changes.try_recv() {
-        apply(&change);
-    }
+        })
+        .await;
 }
 
 /// Starts the service: opens the store, binds the API, starts the scheduler. Returns once all
@@ -241,10 +185,11 @@ pub async fn start(
         Arc::new(Tracker::open(&loaded.config.state_path).context("cannot open the state store")?);
     let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
     let series = planned(&loaded, opts.shard);
-    let changes = tracker.subscribe();
-    let notify_changes = tracker.subscribe();
+    let changes = tracker.follow("telemetry");
+    let notify_changes = tracker.follow("notifications");
     let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone())?;
-    track(&tracker, &telemetry, &series).await;
+    tracker.track(tracked(&series)).await;
+    telemetry.observe_states(&tracker);
     let view = Arc::new(View::new(Arc::clone(&tracker)));
 
     let api_stop = CancellationToken::new();
@@ -293,9 +238,8 @@ pub async fn start(
     }
 
     let follow_stop = CancellationToken::new();
-    let follower = tokio::spawn(follow_changes(
+    let follower = tokio::spawn(record_transitions(
         changes,
-        Arc::clone(&tracker),
         telemetry.clone(),
         follow_stop.clone(),
     ));
@@ -518,7 +462,7 @@ async fn reload(
     let loaded = loaded?.map_err(|d| anyhow::anyhow!("{d}"))?;
     let runner = Runner::new(&loaded.config)?;
     let series = planned(&loaded, opts.shard);
-    track(&shared.tracker, &shared.telemetry, &series).await;
+    shared.tracker.track(tracked(&series)).await;
     if let Ok(mut r) = shared.runner.write() {
         *r = Arc::new(runner);
     }

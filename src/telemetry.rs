@@ -1,8 +1,9 @@
 //! Telemetry: what picket reports through OpenTelemetry (SPEC §7).
 //!
-//! The service hands this module run results, series states and transitions; it turns them
-//! into OTLP metrics, one span per run and one log record per regression or recovery. It
-//! knows nothing of scheduling or of how state is kept. Every reportable event has one typed
+//! The service hands this module run results and transitions, and the tracker whose series
+//! states the gauges read at each export ([`Telemetry::observe_states`]); it turns them into
+//! OTLP metrics, one span per run and one log record per regression or recovery. It keeps no
+//! copy of series state and knows nothing of scheduling or of how state is kept. Every reportable event has one typed
 //! method here ([`Telemetry::record_run`], [`Telemetry::record_transition`], …) that both
 //! records metrics and, where people need to see it, logs.
 //!
@@ -36,7 +37,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
@@ -75,6 +76,7 @@ use crate::config::{self, OtlpProtocol};
 use crate::outcome::{Finding, Outcome, RunResult};
 use crate::plan::Series;
 use crate::redact::Redactor;
+use crate::state::{State, Tracker, Transition};
 use crate::units::Severity;
 
 mod health;
@@ -227,22 +229,11 @@ pub fn category(probe_id: &str) -> &str {
     probe_id.split('/').next().unwrap_or(probe_id)
 }
 
-/// A change of a series' state worth telling people about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// A property that held no longer holds.
-    Regression,
-    /// A regressed property holds again.
-    Recovery,
-}
-
-impl Transition {
-    /// The event name of its log record.
-    pub fn event_name(self) -> &'static str {
-        match self {
-            Transition::Regression => REGRESSION_EVENT,
-            Transition::Recovery => RECOVERY_EVENT,
-        }
+/// The event name of a transition's log record.
+pub fn event_name(t: Transition) -> &'static str {
+    match t {
+        Transition::Regression => REGRESSION_EVENT,
+        Transition::Recovery => RECOVERY_EVENT,
     }
 }
 
@@ -308,7 +299,7 @@ struct Inner {
     instruments: Instruments,
     pipeline: Option<Pipeline>,
     meter_provider: SdkMeterProvider,
-    states: Arc<StateTable>,
+    states: Arc<Observed>,
     losses: Arc<Losses>,
     shut_down: AtomicBool,
     runtime: Option<ExportRuntime>,
@@ -502,7 +493,7 @@ impl Telemetry {
             None => (None, None),
         };
         let meter_provider = builder.build();
-        let states = Arc::new(StateTable::default());
+        let states = Arc::new(Observed::default());
         let instruments = Instruments::new(&meter_provider, &states, &losses, pipeline.is_some());
         Telemetry {
             inner: Arc::new(Inner {
@@ -579,35 +570,27 @@ impl Telemetry {
         let instruments = &self.inner.instruments;
         instruments.runs.add(1, &attrs);
         if let Some(not_after) = result.certificate_not_after {
-            self.inner.states.set_certificate(
-                labels.target_name,
-                &result.server_address,
-                not_after,
-            );
+            self.inner
+                .states
+                .set_certificate(labels, &result.server_address, not_after);
         }
         instruments
             .duration
             .record(result.duration.as_secs_f64(), &attrs);
     }
 
-    /// Records where a series stands: `picket.probe.status` is 1 when it passes and is not
-    /// regressed, `picket.probe.regressed` is 1 while it is regressed. Reported at every
-    /// export until [`Telemetry::forget_series`].
-    pub fn record_state(&self, labels: &SeriesLabels, passing: bool, regressed: bool) {
-        self.inner.states.set(
-            labels,
-            SeriesState {
-                severity: labels.severity,
-                passing,
-                regressed,
-            },
-        );
-    }
-
-    /// Stops reporting the state gauges of a series that is no longer planned (after a
-    /// config reload), so dashboards do not show it forever.
-    pub fn forget_series(&self, probe_id: &str, target_name: &str) {
-        self.inner.states.remove(probe_id, target_name);
+    /// Makes the state gauges read `tracker`, the one owner of series state, at each export:
+    /// `picket.probe.status` is 1 while a series passes, `picket.probe.regressed` is 1 while
+    /// it is regressed, both with the series' current severity. A series is reported once it
+    /// has a state (not `unknown`), and no longer once a reload removes it. Telemetry holds
+    /// the tracker weakly: it never keeps the state store open.
+    pub fn observe_states(&self, tracker: &Arc<Tracker>) {
+        *self
+            .inner
+            .states
+            .tracker
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(tracker);
     }
 
     /// Records a regression or recovery: `picket.regressions` or `picket.recoveries`, one
@@ -971,7 +954,7 @@ fn emit_transition(
     };
     let now = SystemTime::now();
     let mut record = logger.create_log_record();
-    record.set_event_name(t.event_name());
+    record.set_event_name(event_name(t));
     record.set_severity_number(severity);
     record.set_severity_text(text);
     record.set_timestamp(now);
@@ -981,7 +964,7 @@ fn emit_transition(
         labels.probe_id, labels.target_name
     )));
     // Backends that predate the LogRecord event_name field look for this attribute.
-    record.add_attribute("event.name", t.event_name());
+    record.add_attribute("event.name", event_name(t));
     record.add_attribute("probe.id", labels.probe_id.to_owned());
     record.add_attribute("target.name", labels.target_name.to_owned());
     record.add_attribute("probe.severity", labels.severity.as_str());
@@ -1005,7 +988,7 @@ fn emit_transition(
 impl Instruments {
     fn new(
         provider: &SdkMeterProvider,
-        states: &Arc<StateTable>,
+        states: &Arc<Observed>,
         losses: &Arc<Losses>,
         observable: bool,
     ) -> Self {
@@ -1069,7 +1052,7 @@ impl Instruments {
                     .with_description("1 while a series passes, 0 while it fails or is regressed")
                     .with_callback(move |observer| {
                         status_states.each(|attrs, state| {
-                            observer.observe(u64::from(state.passing && !state.regressed), attrs);
+                            observer.observe(u64::from(state == State::Passing), attrs);
                         });
                     })
                     .build()
@@ -1080,7 +1063,7 @@ impl Instruments {
                     .with_description("1 while a series is regressed, else 0")
                     .with_callback(move |observer| {
                         regressed_states.each(|attrs, state| {
-                            observer.observe(u64::from(state.regressed), attrs);
+                            observer.observe(u64::from(state == State::Regressed), attrs);
                         });
                     })
                     .build()
@@ -1116,38 +1099,56 @@ impl Instruments {
     }
 }
 
-/// The last recorded state of a series.
-#[derive(Debug, Clone, Copy)]
-struct SeriesState {
-    severity: Severity,
-    passing: bool,
-    regressed: bool,
-}
-
-/// Current states of all series, observed by the gauges at each export. One entry per
-/// series, so bounded by the plan.
+/// What the observable gauges read at each export: the tracker (series states, owned there)
+/// and the last certificate seen per target and server address.
 #[derive(Debug, Default)]
-struct StateTable {
-    series: Mutex<HashMap<(String, String), SeriesState>>,
-    /// Certificate expiry by (target, server address).
-    certificates: Mutex<HashMap<(String, String), SystemTime>>,
+struct Observed {
+    /// The one owner of series state, once the service has one ([`Telemetry::observe_states`]).
+    tracker: RwLock<Weak<Tracker>>,
+    /// Certificate expiry by (target, server address), with the probe of the series that saw
+    /// it last.
+    certificates: Mutex<HashMap<(String, String), (SystemTime, String)>>,
 }
 
-impl StateTable {
-    fn set_certificate(&self, target: &str, address: &str, not_after: SystemTime) {
+impl Observed {
+    fn tracker(&self) -> Option<Arc<Tracker>> {
+        self.tracker
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upgrade()
+    }
+
+    fn set_certificate(&self, labels: &SeriesLabels, address: &str, not_after: SystemTime) {
         self.certificates
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert((target.to_owned(), address.to_owned()), not_after);
+            .insert(
+                (labels.target_name.to_owned(), address.to_owned()),
+                (not_after, labels.probe_id.to_owned()),
+            );
     }
 
+    /// Calls `f` with the attributes and seconds left of every certificate. With a tracker,
+    /// a certificate whose series a reload removed is forgotten.
     fn each_certificate(&self, mut f: impl FnMut(&[KeyValue], f64)) {
+        let tracked = self.tracker().map(|tracker| {
+            let mut tracked = std::collections::HashSet::new();
+            tracker.each(|info, _| {
+                tracked.insert((info.probe.id.clone(), info.target.clone()));
+            });
+            tracked
+        });
         let now = SystemTime::now();
-        let certificates = self
+        let mut certificates = self
             .certificates
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for ((target, address), not_after) in certificates.iter() {
+        if let Some(tracked) = tracked {
+            certificates.retain(|(target, _), (_, probe)| {
+                tracked.contains(&(probe.clone(), target.clone()))
+            });
+        }
+        for ((target, address), (not_after, _)) in certificates.iter() {
             let seconds = match not_after.duration_since(now) {
                 Ok(d) => d.as_secs_f64(),
                 Err(e) => -e.duration().as_secs_f64(),
@@ -1160,41 +1161,26 @@ impl StateTable {
         }
     }
 
-    fn set(&self, labels: &SeriesLabels, state: SeriesState) {
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        match series.get_mut(&(labels.probe_id.to_owned(), labels.target_name.to_owned())) {
-            Some(slot) => *slot = state,
-            None => {
-                series.insert(
-                    (labels.probe_id.to_owned(), labels.target_name.to_owned()),
-                    state,
-                );
+    /// Calls `f` with the attributes and state of every tracked series that has one (not
+    /// `unknown`), read from the tracker now.
+    fn each(&self, mut f: impl FnMut(&[KeyValue], State)) {
+        let Some(tracker) = self.tracker() else {
+            return;
+        };
+        tracker.each(|info, state| {
+            if state.state == State::Unknown {
+                return;
             }
-        }
-    }
-
-    fn remove(&self, probe_id: &str, target_name: &str) {
-        // A tls series of the target runs again soon if the target is still there.
-        self.certificates
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(target, _), _| target != target_name);
-        self.series
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(probe_id.to_owned(), target_name.to_owned()));
-    }
-
-    fn each(&self, mut f: impl FnMut(&[KeyValue], &SeriesState)) {
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        for ((probe, target), state) in series.iter() {
             let attrs = [
-                KeyValue::new("probe.id", probe.clone()),
-                KeyValue::new("target.name", target.clone()),
-                KeyValue::new("probe.severity", state.severity.as_str()),
+                KeyValue::new("probe.id", info.probe.id.clone()),
+                KeyValue::new("target.name", info.target.clone()),
+                KeyValue::new(
+                    "probe.severity",
+                    state.severity(info.probe.severity).as_str(),
+                ),
             ];
-            f(&attrs, state);
-        }
+            f(&attrs, state.state);
+        });
     }
 }
 

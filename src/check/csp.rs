@@ -108,13 +108,13 @@ pub fn header_policies<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Poli
 /// policy could still follow.
 pub fn meta_policies(html: &str, complete: bool) -> Option<Vec<Policy>> {
     static HEAD_END: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)</head\s*>|<body[\s>]").unwrap_or_else(|_| unreachable!())
+        Regex::new(r"(?i)</head\s*>|<body[\s>]").expect("a constant pattern compiles")
     });
     static META: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?i)<meta\b([^>]*)>").unwrap_or_else(|_| unreachable!()));
+        LazyLock::new(|| Regex::new(r"(?i)<meta\b([^>]*)>").expect("a constant pattern compiles"));
     static ATTR: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"#)
-            .unwrap_or_else(|_| unreachable!())
+            .expect("a constant pattern compiles")
     });
     let head = match HEAD_END.find(html) {
         Some(end) => &html[..end.start()],

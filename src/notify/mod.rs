@@ -27,14 +27,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Webhook, WebhookFormat};
 use crate::outcome::Finding;
 use crate::redact::Redactor;
-use crate::state::{Change, State, Transition};
+use crate::state::{Change, Follower, State, Transition};
 use crate::telemetry::{Origin, Telemetry};
 use crate::units::Severity;
 
@@ -364,30 +364,8 @@ impl Notifier {
     }
 
     /// Follows the tracker's changes until `stop`, then offers what was already published.
-    pub async fn follow(
-        self,
-        mut changes: broadcast::Receiver<Arc<Change>>,
-        stop: CancellationToken,
-    ) {
-        loop {
-            let received = tokio::select! {
-                biased;
-                r = changes.recv() => r,
-                () = stop.cancelled() => break,
-            };
-            match received {
-                Ok(change) => self.notify(&change),
-                Err(broadcast::error::RecvError::Lagged(missed)) => tracing::warn!(
-                    missed,
-                    "notifications fell behind the series changes; transitions among the \
-                     missed changes are not sent"
-                ),
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-        while let Ok(change) = changes.try_recv() {
-            self.notify(&change);
-        }
+    pub async fn follow(self, changes: Follower, stop: CancellationToken) {
+        changes.run(stop, |change| self.notify(change)).await;
     }
 
     /// Lets the queues drain for at most `timeout`, then drops what is left (counted).

@@ -659,20 +659,12 @@ impl Kind {
     }
 
     /// The checks of an `http` probe, of all its exchanges (empty for other kinds, whose
-    /// checks have their own types).
+    /// checks have their own types). For tests: picket itself walks the exchanges.
+    #[cfg(test)]
     pub fn checks(&self) -> Vec<Graded<Check>> {
         match self {
             Kind::Http(h) => h.exchanges.iter().flat_map(|e| e.checks.clone()).collect(),
             Kind::Tcp(_) | Kind::Tls(_) => Vec::new(),
-        }
-    }
-
-    /// How many checks the probe has, whatever its kind.
-    pub fn check_count(&self) -> usize {
-        match self {
-            Kind::Http(h) => h.exchanges.iter().map(|e| e.checks.len()).sum(),
-            Kind::Tcp(t) => t.checks.len(),
-            Kind::Tls(t) => t.checks.len(),
         }
     }
 

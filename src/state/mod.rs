@@ -24,7 +24,7 @@ mod store;
 mod tracker;
 
 pub use store::{STORE_FILE, Store, StoreError};
-pub use tracker::{Change, SeriesInfo, Tracked, Tracker};
+pub use tracker::{Change, Follower, SeriesInfo, Tracked, Tracker};
 
 /// How many recent outcomes each series remembers.
 pub const HISTORY_LEN: usize = 30;

@@ -3,8 +3,9 @@
 //! The [`Tracker`] holds the state of every planned series and the store that persists it;
 //! nothing else keeps a copy. A run's outcome goes in through [`Tracker::record`], which
 //! applies the state machine, makes the new state durable, and only then publishes a
-//! [`Change`] on a bounded broadcast channel. Telemetry and the demo subscribe to changes;
-//! the API reads [`Tracker::snapshot`]. When a reload removes series (a target dropped from
+//! [`Change`] on a bounded broadcast channel. Telemetry, the notifier and the demo follow
+//! the changes ([`Tracker::follow`]); the API reads [`Tracker::snapshot`] and telemetry's
+//! state gauges read [`Tracker::each`] at each export. When a reload removes series (a target dropped from
 //! `targets_from`, a probe deleted), [`Tracker::track`] forgets them in memory and in the
 //! store, so churn never grows either.
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::{SeriesState, State, Store, StoreError, Transition};
 use crate::outcome::RunResult;
@@ -193,6 +195,15 @@ impl Tracker {
         self.changes.subscribe()
     }
 
+    /// Changes from now on, for `who` (named in the warning when it falls behind): see
+    /// [`Follower`].
+    pub fn follow(&self, who: &'static str) -> Follower {
+        Follower {
+            who,
+            changes: self.changes.subscribe(),
+        }
+    }
+
     /// Every tracked series, in key order.
     pub fn snapshot(&self) -> Vec<Tracked> {
         self.series
@@ -230,21 +241,81 @@ impl Tracker {
         self.len() == 0
     }
 
-    /// Calls `f` with the labels and state kind of every series (for gauges at export).
-    pub fn each(&self, mut f: impl FnMut(&SeriesInfo, State)) {
+    /// Calls `f` with the labels and state of every series, in key order (for telemetry's
+    /// gauges at export), holding the read lock: `f` must be quick and must not call back
+    /// into the tracker.
+    pub fn each(&self, mut f: impl FnMut(&SeriesInfo, &SeriesState)) {
         for t in self
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
         {
-            f(&t.info, t.state.state);
+            f(&t.info, &t.state);
         }
     }
 
     /// Waits until every earlier write is durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.store.sync().await
+    }
+}
+
+/// One subscriber's view of the tracker's changes, from [`Tracker::follow`] on. Every
+/// subscriber (telemetry, the notifier, the demo) handles the two ways a broadcast receive
+/// fails the same way, here: falling more than [`CHANGES_CAPACITY`] behind is logged (with
+/// how many changes were missed) and following goes on from the oldest change still held;
+/// the tracker gone ends the stream.
+#[derive(Debug)]
+pub struct Follower {
+    who: &'static str,
+    changes: broadcast::Receiver<Arc<Change>>,
+}
+
+impl Follower {
+    /// The next change, or `None` once the tracker is gone.
+    pub async fn next(&mut self) -> Option<Arc<Change>> {
+        loop {
+            match self.changes.recv().await {
+                Ok(change) => return Some(change),
+                Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Calls `apply` with every change until `stop` is cancelled (or the tracker is gone),
+    /// then with the changes already published and not yet seen, so that none recorded
+    /// before `stop` is lost.
+    pub async fn run(mut self, stop: CancellationToken, mut apply: impl FnMut(&Change)) {
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = self.next() => next,
+                () = stop.cancelled() => break,
+            };
+            match next {
+                Some(change) => apply(&change),
+                None => return,
+            }
+        }
+        loop {
+            match self.changes.try_recv() {
+                Ok(change) => apply(&change),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => self.lagged(missed),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn lagged(&self, missed: u64) {
+        tracing::warn!(
+            follower = self.who,
+            missed,
+            "{} fell behind the series changes; regressions and recoveries among the missed \
+             changes are not announced by it",
+            self.who
+        );
     }
 }
 
@@ -345,6 +416,41 @@ mod tests {
         // After a restart `a` is still regressed and `b` is gone from the store too.
         let tracker = reopen(dir.path()).await;
         assert_eq!(stored(&tracker), [("a".to_string(), State::Regressed)]);
+    }
+
+    #[tokio::test]
+    async fn a_follower_sees_every_change_up_to_stop_and_ends_with_the_tracker() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = Tracker::open(dir.path()).unwrap();
+        tracker.track(vec![("a".into(), info("a"))]).await;
+        let follower = tracker.follow("test");
+        let mut next = tracker.follow("test");
+        tracker.record("a", &result(Outcome::Pass)).await.unwrap();
+        tracker.record("a", &result(fail())).await.unwrap();
+        // Stopped before it ran: it still applies what was published before the stop.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let mut seen = Vec::new();
+        follower
+            .run(stop, |c| seen.push((c.key.clone(), c.transition)))
+            .await;
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), None),
+                ("a".to_string(), Some(Transition::Regression))
+            ]
+        );
+        assert_eq!(
+            next.next().await.map(|c| c.state.state),
+            Some(State::Passing)
+        );
+        assert_eq!(
+            next.next().await.map(|c| c.state.state),
+            Some(State::Regressed)
+        );
+        drop(tracker);
+        assert!(next.next().await.is_none(), "the tracker is gone");
     }
 
     #[tokio::test]

@@ -23,7 +23,8 @@ use std::time::{Duration, SystemTime};
 
 use picket::config::{self, OtlpProtocol};
 use picket::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
-use picket::telemetry::{self, SeriesLabels, Telemetry, Transition};
+use picket::state::Transition;
+use picket::telemetry::{self, SeriesLabels, Telemetry};
 use picket::units::Severity;
 use regex::Regex;
 use serde_json::Value;
@@ -1008,6 +1009,19 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
         export_interval: Duration::from_millis(200),
     };
     let telemetry = Telemetry::init(&cfg, Some("zone-a")).unwrap();
+    // The state gauges read the tracker, the one owner of series state: this series regressed.
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = crate::otlp::tracker_with(
+        dir.path(),
+        &[(
+            "tls/certificate-expiry",
+            "payments-api",
+            Severity::High,
+            vec![Outcome::Pass, Outcome::Fail(Vec::new())],
+        )],
+    )
+    .await;
+    telemetry.observe_states(&tracker);
     let labels = SeriesLabels {
         probe_id: "tls/certificate-expiry",
         target_name: "payments-api",
@@ -1047,7 +1061,6 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
             },
         );
     }
-    telemetry.record_state(&labels, false, true);
     telemetry.record_transition(
         &labels,
         Transition::Regression,

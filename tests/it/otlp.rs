@@ -35,7 +35,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use picket::config::{self, OtlpProtocol};
 use picket::outcome::Finding;
 use picket::outcome::{ErrorKind, Outcome, RunError, RunResult};
-use picket::telemetry::{self, SeriesLabels, Telemetry, Transition};
+use picket::state::{SeriesInfo, Tracker, Transition};
+use picket::telemetry::{self, SeriesLabels, Telemetry};
 use picket::units::Severity;
 use prost::Message;
 use tokio::net::TcpListener;
@@ -240,6 +241,22 @@ impl Receiver {
         self.with(|r| {
             r.metrics
                 .iter()
+                .flat_map(|req| &req.resource_metrics)
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .filter(|m| m.name == name)
+                .flat_map(points)
+                .collect()
+        })
+    }
+
+    /// The points of a metric in the last metrics export received (none when that export
+    /// did not carry it).
+    pub fn last_export_points(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        self.with(|r| {
+            r.metrics
+                .last()
+                .into_iter()
                 .flat_map(|req| &req.resource_metrics)
                 .flat_map(|rm| &rm.scope_metrics)
                 .flat_map(|sm| &sm.metrics)
@@ -550,6 +567,68 @@ fn result(labels: &SeriesLabels, outcome: Outcome, millis: u64, status: Option<u
     }
 }
 
+/// A real tracker (the one owner of series state, which the state gauges read), its store in
+/// `dir`, holding a series of each `(probe id, target, severity, outcomes)` given, with those
+/// outcomes recorded in turn. Its probes need one failing run to regress and one passing run
+/// to recover. Series of the same probe id share one loaded probe.
+pub async fn tracker_with(
+    dir: &std::path::Path,
+    series: &[(&str, &str, Severity, Vec<Outcome>)],
+) -> Arc<Tracker> {
+    let mut probes: BTreeMap<String, Arc<picket::probe::Probe>> = BTreeMap::new();
+    let mut planned = Vec::new();
+    for (i, (id, target, severity, _)) in series.iter().enumerate() {
+        let probe = match probes.get(*id) {
+            Some(probe) => Arc::clone(probe),
+            None => {
+                let file = dir.join(format!("probe-{i}.yaml"));
+                std::fs::write(
+                    &file,
+                    format!(
+                        "id: {id}\nname: {id}\nseverity: {}\nconfirm: 1\nrecover: 1\n\
+                         http:\n  path: /\nchecks:\n  - status: 200\n",
+                        severity.as_str()
+                    ),
+                )
+                .unwrap();
+                let loaded = picket::load::load_probe_paths(&[file], &Default::default())
+                    .unwrap_or_else(|d| panic!("{d}"));
+                let probe = Arc::new(loaded.into_iter().next().expect("one probe"));
+                probes.insert((*id).to_owned(), Arc::clone(&probe));
+                probe
+            }
+        };
+        let info = SeriesInfo {
+            probe,
+            target: (*target).to_owned(),
+            tags: Vec::new(),
+        };
+        planned.push((format!("{id}@{target}"), info));
+    }
+    let tracker = Arc::new(Tracker::open(&dir.join("state")).unwrap());
+    tracker.track(planned).await;
+    for (id, target, _, outcomes) in series {
+        for outcome in outcomes {
+            let run = RunResult {
+                probe: (*id).to_owned(),
+                target: (*target).to_owned(),
+                outcome: outcome.clone(),
+                started: SystemTime::now(),
+                duration: Duration::from_millis(5),
+                wait: Duration::ZERO,
+                url: String::new(),
+                server_address: String::new(),
+                server_port: 0,
+                status: None,
+                certificate_not_after: None,
+                attributes: Vec::new(),
+            };
+            tracker.record(&format!("{id}@{target}"), &run).await;
+        }
+    }
+    tracker
+}
+
 fn export_config(endpoint: &str, protocol: OtlpProtocol) -> config::Telemetry {
     config::Telemetry {
         endpoint: Some(endpoint.parse().unwrap()),
@@ -594,8 +673,6 @@ fn record_everything(telemetry: &Telemetry) {
             telemetry::finish_run_span(&span, run);
             telemetry.record_run(&hsts, run);
         }
-        telemetry.record_state(&hsts, false, true);
-        telemetry.record_state(&nosniff(), true, false);
         telemetry.record_transition(&hsts, Transition::Regression, &[finding()], since());
         telemetry.record_transition(&nosniff(), Transition::Recovery, &[], since());
         telemetry.record_lateness(0.25);
@@ -877,6 +954,27 @@ async fn exports_everything(receiver: Receiver, protocol: OtlpProtocol) -> Recei
     )
     .unwrap();
     assert!(telemetry.export().is_some());
+    // The state gauges read the tracker: `headers/hsts` regressed, `headers/nosniff` recovered.
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = tracker_with(
+        dir.path(),
+        &[
+            (
+                "headers/hsts",
+                "payments-api",
+                Severity::High,
+                vec![Outcome::Pass, Outcome::Fail(vec![finding()])],
+            ),
+            (
+                "headers/nosniff",
+                "payments-api",
+                Severity::Low,
+                vec![Outcome::Fail(vec![finding()]), Outcome::Pass],
+            ),
+        ],
+    )
+    .await;
+    telemetry.observe_states(&tracker);
     record_everything(&telemetry);
     // A periodic export happens while running, not only at shutdown.
     assert!(
@@ -954,6 +1052,97 @@ async fn grpc_export_does_not_need_the_callers_runtime() {
     assert!(seen_rx.recv_timeout(Duration::from_secs(10)).unwrap());
 }
 
+/// The state gauges read the tracker, the one owner of series state: a series is reported
+/// once it has a state, with its state now (not a copy telemetry was told about), and no longer
+/// once a reload removed it from the tracker; the certificate its runs saw goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_gauges_follow_the_tracker_and_forget_removed_series() {
+    let receiver = Receiver::grpc().await;
+    let telemetry = Telemetry::init(
+        &export_config(&receiver.endpoint(), OtlpProtocol::Grpc),
+        None,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tracker = tracker_with(
+        dir.path(),
+        &[
+            (
+                "headers/hsts",
+                "payments-api",
+                Severity::High,
+                vec![Outcome::Pass],
+            ),
+            (
+                "headers/hsts",
+                "gone-api",
+                Severity::High,
+                vec![Outcome::Pass],
+            ),
+            ("headers/hsts", "new-api", Severity::High, vec![]),
+        ],
+    )
+    .await;
+    telemetry.observe_states(&tracker);
+    let gone = SeriesLabels {
+        target_name: "gone-api",
+        ..hsts()
+    };
+    let mut run = result(&gone, Outcome::Pass, 5, Some(200));
+    run.certificate_not_after = Some(SystemTime::now() + Duration::from_secs(86_400));
+    telemetry.record_run(&gone, &run);
+    let target = |t: &str| {
+        map(&[
+            ("probe.id", "headers/hsts"),
+            ("target.name", t),
+            ("probe.severity", "high"),
+        ])
+    };
+    assert!(
+        receiver
+            .wait_until(
+                |r| r.metric_points("picket.probe.status").len() == 2
+                    && !r.metric_points("picket.tls.certificate.expiry").is_empty(),
+                Duration::from_secs(10)
+            )
+            .await,
+        "both series with a state and the certificate are reported"
+    );
+    let status = receiver.metric_points("picket.probe.status");
+    assert_eq!(value_of(&status, &target("payments-api")), 1.0);
+    assert_eq!(value_of(&status, &target("gone-api")), 1.0);
+    // `new-api` has no state yet: not reported.
+    assert!(
+        !status.iter().any(|(a, _)| a == &target("new-api")),
+        "{status:?}"
+    );
+
+    // A reload drops `gone-api`; `payments-api` regresses. Nobody tells telemetry.
+    let planned: Vec<_> = tracker
+        .snapshot()
+        .into_iter()
+        .filter(|t| t.info.target != "gone-api")
+        .map(|t| (format!("headers/hsts@{}", t.info.target), (*t.info).clone()))
+        .collect();
+    tracker.track(planned).await;
+    tracker
+        .record(
+            "headers/hsts@payments-api",
+            &result(&hsts(), Outcome::Fail(vec![finding()]), 5, Some(200)),
+        )
+        .await;
+    shut_down(&telemetry, Duration::from_secs(10)).await;
+    let status = receiver.last_export_points("picket.probe.status");
+    assert_eq!(status, vec![(target("payments-api"), 0.0)]);
+    let regressed = receiver.last_export_points("picket.probe.regressed");
+    assert_eq!(regressed, vec![(target("payments-api"), 1.0)]);
+    assert_eq!(
+        receiver.last_export_points("picket.tls.certificate.expiry"),
+        Vec::new(),
+        "the removed series' certificate is forgotten"
+    );
+}
+
 /// 10,000 series must not be folded into the SDK's overflow series (its default limit is
 /// 2,000 attribute sets per instrument).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -966,13 +1155,26 @@ async fn many_series_keep_their_own_points() {
     .unwrap();
     let series = 2_500;
     let targets: Vec<String> = (0..series).map(|i| format!("target-{i}")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let planned: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            (
+                "headers/hsts",
+                t.as_str(),
+                Severity::High,
+                vec![Outcome::Pass],
+            )
+        })
+        .collect();
+    let tracker = tracker_with(dir.path(), &planned).await;
+    telemetry.observe_states(&tracker);
     for target in &targets {
         let labels = SeriesLabels {
             target_name: target,
             ..hsts()
         };
         telemetry.record_run(&labels, &result(&labels, Outcome::Pass, 5, Some(200)));
-        telemetry.record_state(&labels, true, false);
     }
     shut_down(&telemetry, Duration::from_secs(10)).await;
     for name in ["picket.probe.runs", "picket.probe.status"] {
@@ -995,7 +1197,7 @@ async fn closed_port() -> String {
     format!("http://{addr}")
 }
 
-/// Records `n` of each per-run call (span, run, state, transition) with the telemetry's
+/// Records `n` of each per-run call (span, run, transition) with the telemetry's
 /// layers installed on this thread, and says how long that took.
 fn record_many(telemetry: &Telemetry, n: u64) -> Duration {
     let subscriber = tracing_subscriber::registry().with(telemetry.layer());
@@ -1003,12 +1205,11 @@ fn record_many(telemetry: &Telemetry, n: u64) -> Duration {
         let start = Instant::now();
         let labels = hsts();
         let run = result(&labels, Outcome::Fail(vec![finding()]), 50, Some(200));
-        for i in 0..n {
+        for _ in 0..n {
             let span = telemetry::run_span(&labels);
             telemetry::finish_run_span(&span, &run);
             drop(span);
             telemetry.record_run(&labels, &run);
-            telemetry.record_state(&labels, false, i % 2 == 0);
             telemetry.record_transition(&labels, Transition::Regression, &[finding()], since());
         }
         start.elapsed()
@@ -1122,7 +1323,6 @@ fn without_a_collector_transitions_go_to_the_log() {
     tracing::subscriber::with_default(subscriber, || {
         let labels = hsts();
         telemetry.record_run(&labels, &result(&labels, Outcome::Pass, 5, Some(200)));
-        telemetry.record_state(&labels, false, true);
         telemetry.record_transition(&labels, Transition::Regression, &[finding()], since());
         telemetry.record_transition(&labels, Transition::Recovery, &[], since());
         let span = telemetry::run_span(&labels);

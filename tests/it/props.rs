@@ -73,7 +73,7 @@ static SHIPPED_CHECKS: LazyLock<Vec<(String, Vec<Graded<Check>>)>> = LazyLock::n
             .unwrap_or_else(|d| panic!("the shipped probes do not load:\n{d}"));
     probes
         .into_iter()
-        .map(|p| (p.id, p.kind.checks().to_vec()))
+        .map(|p| (p.id, crate::probes::http_checks(&p.kind)))
         .collect()
 });
 
