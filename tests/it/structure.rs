@@ -3,7 +3,7 @@
 //!
 //! Read from the source as text, like rust-analyzer's `tidy` tests: every `crate::a::b` path
 //! (in `use` lines and inline) names the deepest module file it reaches. A module and the
-//! folder module above it (`check/http.rs` and `check/mod.rs`) may use each other: a folder's
+//! folder module above it (`check/tls.rs` and `check/mod.rs`) may use each other: a folder's
 //! `mod.rs` declares and dispatches to its files, which share its types.
 
 use std::collections::{BTreeMap, BTreeSet};
