@@ -357,9 +357,8 @@ pub fn compile(
             "add at least one check, e.g. `- status: 200`",
         );
     }
-    let kinds = [raw.http.is_some(), raw.tcp.is_some(), raw.tls.is_some()];
     let kind = match (&raw.http, &raw.tcp, &raw.tls) {
-        _ if kinds.iter().filter(|k| **k).count() > 1 => {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
             ctx.err_hint(
                 &raw.id,
                 "a probe has one request: `http`, `tcp` or `tls`",
@@ -369,7 +368,7 @@ pub fn compile(
         }
         (None, Some(t), None) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
         (None, None, Some(t)) => tls::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tls),
-        (http, _, _) => {
+        (http, None, None) => {
             let request = match http {
                 Some(h) => http::compile_request(&mut ctx, h),
                 None => {
