@@ -54,10 +54,15 @@ pub enum Kind {
 impl Kind {
     /// The kind's name as written in probe files.
     pub fn name(&self) -> &'static str {
+        self.kind_name().as_str()
+    }
+
+    /// Which kind this is, without its data.
+    fn kind_name(&self) -> KindName {
         match self {
-            Kind::Http(_) => "http",
-            Kind::Tcp(_) => "tcp",
-            Kind::Tls(_) => "tls",
+            Kind::Http(_) => KindName::Http,
+            Kind::Tcp(_) => KindName::Tcp,
+            Kind::Tls(_) => KindName::Tls,
         }
     }
 
@@ -86,6 +91,27 @@ impl Kind {
         match self {
             Kind::Http(h) => Some(h),
             Kind::Tcp(_) | Kind::Tls(_) => None,
+        }
+    }
+}
+
+/// A probe kind without its data: what a check key belongs to. Matched without wildcards, so
+/// that a new kind does not compile until every place that asks which kind a key is for
+/// (`tcp.rs`, `tls.rs`) says what to do with its keys.
+#[derive(Debug, Clone, Copy)]
+enum KindName {
+    Http,
+    Tcp,
+    Tls,
+}
+
+impl KindName {
+    /// The kind's name as written in probe files.
+    fn as_str(self) -> &'static str {
+        match self {
+            KindName::Http => "http",
+            KindName::Tcp => "tcp",
+            KindName::Tls => "tls",
         }
     }
 }
@@ -462,18 +488,18 @@ pub fn stays_on_target(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The keys that make a check item a particular kind.
-/// A check key that belongs to a kind other than `http`, with that kind.
-fn other_kind_key(c: &raw::Check) -> Option<(&'static str, &'static str)> {
+/// A check key that belongs to a kind other than `http`, with that kind (the first one set,
+/// in this order). The `http` keys are [`http_keys`].
+fn other_kind_key(c: &raw::Check) -> Option<(&'static str, KindName)> {
     [
-        ("reachable", "tcp", c.reachable.is_some()),
-        ("banner", "tcp", c.banner.is_some()),
-        ("protocols", "tls", c.protocols.is_some()),
-        ("ciphers", "tls", c.ciphers.is_some()),
-        ("certificate", "tls", c.certificate.is_some()),
+        ("reachable", KindName::Tcp, c.reachable.is_some()),
+        ("banner", KindName::Tcp, c.banner.is_some()),
+        ("protocols", KindName::Tls, c.protocols.is_some()),
+        ("ciphers", KindName::Tls, c.ciphers.is_some()),
+        ("certificate", KindName::Tls, c.certificate.is_some()),
         (
             "client_certificate_required",
-            "tls",
+            KindName::Tls,
             c.client_certificate_required.is_some(),
         ),
     ]
