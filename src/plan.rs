@@ -141,9 +141,9 @@ fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
         });
     }
     let kind = match probe.kind {
-        Kind::Http(_) if !matches!(scheme, "http" | "https") => Some("http"),
-        Kind::Tls(_) if !matches!(scheme, "https" | "tls") => Some("tls"),
-        _ => None,
+        Kind::Http(_) => (!matches!(scheme, "http" | "https")).then_some("http"),
+        Kind::Tls(_) => (!matches!(scheme, "https" | "tls")).then_some("tls"),
+        Kind::Tcp(_) => None,
     };
     if let Some(kind) = kind {
         return Some(Reason::Kind {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Spanned;
 
-use super::{Ctx, Template, raw};
+use super::{Ctx, KindName, Template, raw};
 use crate::check::Graded;
 use crate::check::tcp::{BannerTest, TcpCheck};
 
@@ -139,10 +139,15 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
         );
         return None;
     }
-    if let Some((key, kind @ "tls")) = super::other_kind_key(c) {
+    if let Some((key, kind)) = super::other_kind_key(c)
+        && match kind {
+            KindName::Tls => true,
+            KindName::Tcp | KindName::Http => false,
+        }
+    {
         ctx.err_hint(
             item,
-            format!("`{key}` is a check of `{kind}` probes"),
+            format!("`{key}` is a check of `{}` probes", kind.as_str()),
             "use it in a probe with a `tls:` block",
         );
         return None;

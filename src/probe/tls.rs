@@ -4,7 +4,7 @@
 
 use serde_saphyr::Spanned;
 
-use super::{Ctx, raw};
+use super::{Ctx, KindName, raw};
 use crate::check::Graded;
 use crate::check::tls::{CertTest, TlsCheck};
 use crate::tls_scan::{Class, Protocol};
@@ -62,10 +62,13 @@ pub(super) fn compile(
 
 fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
     let c = &item.value;
-    if let Some((key, kind)) = super::other_kind_key(c).filter(|(_, k)| *k != "tls") {
+    if let Some((key, kind)) = super::other_kind_key(c).filter(|(_, k)| match k {
+        KindName::Tls => false,
+        KindName::Tcp | KindName::Http => true,
+    }) {
         ctx.err_hint(
             item,
-            format!("`{key}` is a check of `{kind}` probes"),
+            format!("`{key}` is a check of `{}` probes", kind.as_str()),
             "tls probes check `protocols`, `ciphers`, `certificate` and `client_certificate_required`",
         );
         return vec![];

@@ -146,7 +146,7 @@ impl RunChecks {
         match self {
             RunChecks::Probe { probe, exchange } => match &probe.kind {
                 Kind::Http(http) => http.exchanges.get(*exchange).map_or(&[], |e| &e.checks),
-                _ => &[],
+                Kind::Tcp(_) | Kind::Tls(_) => &[],
             },
             RunChecks::Bound(checks) => checks,
         }

@@ -2,6 +2,8 @@
 //! sees it ([`Http`]: the request, its checks and its body cap). The runner for it is
 //! `run/http.rs`; its checks are evaluated by `check`.
 
+pub(super) mod checks;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use ::http::{HeaderName, HeaderValue, Method};
@@ -304,4 +306,25 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
         plain_http,
         discover,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn paths_must_stay_on_target() {
+        assert!(check_path("/").is_ok());
+        assert!(check_path("/a/b?x=1").is_ok());
+        assert!(check_path("http://evil.example/").is_err());
+        assert!(check_path("//evil.example/").is_err());
+        assert!(check_path("/\\evil.example").is_err());
+        assert!(check_path("admin").is_err());
+        assert!(check_path("{{vars.protected_paths}}").is_ok());
+        assert!(check_path("{{random}}/x").is_err());
+        assert!(check_path("/x?c={{random}}").is_ok());
+        assert!(check_path("/login?next=https://evil.example/").is_ok());
+        assert!(check_path("/a://b?x").is_err());
+        assert!(check_path("/a b").is_err());
+    }
 }
