@@ -123,14 +123,25 @@ impl Losses {
     }
 }
 
-/// A span processor that admits spans through the [`Gate`] before its batch queue.
+/// A span or log processor that admits items through the [`Gate`] before its batch queue:
+/// a span processor around a span processor, a log processor around a log processor.
 #[derive(Debug)]
-pub(super) struct BoundedSpans<P> {
+pub(super) struct Bounded<P> {
     pub(super) inner: P,
     pub(super) losses: Arc<Losses>,
 }
 
-impl<P: SpanProcessor> SpanProcessor for BoundedSpans<P> {
+/// A span, log or metric exporter that counts what failed exports lost and tells [`Health`]
+/// how each export went; for spans and log records it also releases the [`Gate`].
+#[derive(Debug)]
+pub(super) struct Counted<E> {
+    pub(super) inner: E,
+    pub(super) losses: Arc<Losses>,
+    pub(super) health: Arc<Health>,
+}
+
+/// Admits spans through the [`Gate`] and scrubs them.
+impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
         self.inner.on_start(span, cx);
     }
@@ -156,16 +167,9 @@ impl<P: SpanProcessor> SpanProcessor for BoundedSpans<P> {
     }
 }
 
-/// A span exporter that releases the [`Gate`], counts the spans of failed exports and tells
-/// [`Health`] how the export went.
-#[derive(Debug)]
-pub(super) struct CountedSpans<E> {
-    pub(super) inner: E,
-    pub(super) losses: Arc<Losses>,
-    pub(super) health: Arc<Health>,
-}
-
-impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
+/// Releases the [`Gate`], counts the spans of failed exports and tells [`Health`] how the
+/// export went.
+impl<E: SpanExporter> SpanExporter for Counted<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
         self.losses.spans.exporting(n);
@@ -194,14 +198,8 @@ impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
     }
 }
 
-/// A log processor that admits records through the [`Gate`] before its batch queue.
-#[derive(Debug)]
-pub(super) struct BoundedLogs<P> {
-    pub(super) inner: P,
-    pub(super) losses: Arc<Losses>,
-}
-
-impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
+/// Admits log records through the [`Gate`] and scrubs them.
+impl<P: LogProcessor> LogProcessor for Bounded<P> {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.losses.logs.admit() {
             match cleaned_record(data, &crate::redact::global()) {
@@ -234,16 +232,9 @@ impl<P: LogProcessor> LogProcessor for BoundedLogs<P> {
     }
 }
 
-/// A log exporter that releases the [`Gate`], counts the records of failed exports and
-/// tells [`Health`] how the export went.
-#[derive(Debug)]
-pub(super) struct CountedLogs<E> {
-    pub(super) inner: E,
-    pub(super) losses: Arc<Losses>,
-    pub(super) health: Arc<Health>,
-}
-
-impl<E: LogExporter> LogExporter for CountedLogs<E> {
+/// Releases the [`Gate`], counts the records of failed exports and tells [`Health`] how the
+/// export went.
+impl<E: LogExporter> LogExporter for Counted<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count();
         self.losses.logs.exporting(n);
@@ -277,16 +268,8 @@ impl<E: LogExporter> LogExporter for CountedLogs<E> {
     }
 }
 
-/// A metric exporter that counts the data points of failed exports and tells [`Health`] how
-/// the export went.
-#[derive(Debug)]
-pub(super) struct CountedMetrics {
-    pub(super) inner: opentelemetry_otlp::MetricExporter,
-    pub(super) losses: Arc<Losses>,
-    pub(super) health: Arc<Health>,
-}
-
-impl PushMetricExporter for CountedMetrics {
+/// Counts the data points of failed exports and tells [`Health`] how the export went.
+impl PushMetricExporter for Counted<opentelemetry_otlp::MetricExporter> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let result = self.inner.export(metrics).await;
         if result.is_err() {

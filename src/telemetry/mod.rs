@@ -72,7 +72,7 @@ mod labels;
 mod names;
 mod scrub;
 
-use bounded::{BoundedLogs, BoundedSpans, CountedLogs, CountedMetrics, CountedSpans, Losses};
+use bounded::{Bounded, Counted, Losses};
 pub use bounded::{Dropped, QUEUE_SIZE};
 pub use export::{EXPORT_TIMEOUT, Export, resolve};
 use export::{ExportRuntime, Exporters, MAX_EXPORT_BATCH, resource};
@@ -204,8 +204,8 @@ impl Telemetry {
         };
         let tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_span_processor(BoundedSpans {
-                inner: BatchSpanProcessor::builder(CountedSpans {
+            .with_span_processor(Bounded {
+                inner: BatchSpanProcessor::builder(Counted {
                     inner: exporters.spans,
                     losses: losses.clone(),
                     health: health.clone(),
@@ -222,8 +222,8 @@ impl Telemetry {
             .build();
         let logger_provider = SdkLoggerProvider::builder()
             .with_resource(resource.clone())
-            .with_log_processor(BoundedLogs {
-                inner: BatchLogProcessor::builder(CountedLogs {
+            .with_log_processor(Bounded {
+                inner: BatchLogProcessor::builder(Counted {
                     inner: exporters.logs,
                     losses: losses.clone(),
                     health: health.clone(),
@@ -238,7 +238,7 @@ impl Telemetry {
                 losses: losses.clone(),
             })
             .build();
-        let reader = PeriodicReader::builder(CountedMetrics {
+        let reader = PeriodicReader::builder(Counted {
             inner: exporters.metrics,
             losses: losses.clone(),
             health: health.clone(),
@@ -262,7 +262,11 @@ impl Telemetry {
 
     fn assemble(
         export: Option<Export>,
-        pipeline: Option<(Pipeline, PeriodicReader<CountedMetrics>, Arc<Health>)>,
+        pipeline: Option<(
+            Pipeline,
+            PeriodicReader<Counted<opentelemetry_otlp::MetricExporter>>,
+            Arc<Health>,
+        )>,
         runtime: Option<ExportRuntime>,
         resource: Resource,
         losses: Arc<Losses>,
