@@ -731,7 +731,7 @@ pub fn list(
     let series: Vec<_> = plan
         .series
         .iter()
-        .filter(|s| shard.is_none_or(|shard| crate::schedule::in_shard(s.hash, shard)))
+        .filter(|s| shard.is_none_or(|shard| crate::shard::in_shard(s.hash, shard)))
         .collect();
     match shard {
         Some((index, count)) => {

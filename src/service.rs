@@ -113,7 +113,7 @@ fn labels(series: &Series) -> SeriesLabels<'_> {
 fn planned(loaded: &Loaded, shard: Option<(u32, u32)>) -> Vec<Series> {
     let mut series = plan::plan(loaded).series;
     if let Some(shard) = shard {
-        series.retain(|s| schedule::in_shard(s.hash, shard));
+        series.retain(|s| crate::shard::in_shard(s.hash, shard));
     }
     series
 }

@@ -33,7 +33,7 @@ impl ShardArg {
         if text.trim().eq_ignore_ascii_case("auto") {
             return Ok(ShardArg::Auto);
         }
-        crate::schedule::parse_shard(text)
+        parse_shard(text)
             .map(|(i, n)| ShardArg::Fixed(i, n))
             .map_err(|e| format!("{e}, or `auto` in a StatefulSet"))
     }
@@ -125,7 +125,7 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// `(index, count)`, as [`crate::schedule::in_shard`] takes it.
+    /// `(index, count)`, as [`in_shard`] takes it.
     pub fn pair(&self) -> (u32, u32) {
         (self.index, self.count)
     }
@@ -194,11 +194,46 @@ pub fn system_host_name() -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// Whether a series with this stable hash belongs to shard `(index, count)`: `hash % count ==
+/// index`. A count of 0 or 1 means no sharding.
+pub fn in_shard(hash: u64, shard: (u32, u32)) -> bool {
+    let (index, count) = shard;
+    count <= 1 || hash % u64::from(count) == u64::from(index)
+}
+
+/// Parses `--shard i/n` (`PICKET_SHARD`): `n >= 1` shards, `0 <= i < n`.
+pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let text = text.trim();
+    let hint = "write `INDEX/COUNT` with 0 <= INDEX < COUNT, e.g. `0/3`";
+    let (index, count) = text
+        .split_once('/')
+        .ok_or_else(|| format!("invalid shard `{text}`; {hint}"))?;
+    let index: u32 = index
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid shard index in `{text}`; {hint}"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid shard count in `{text}`; {hint}"))?;
+    if count == 0 {
+        return Err(format!(
+            "shard count in `{text}` must be at least 1; {hint}"
+        ));
+    }
+    if index >= count {
+        return Err(format!(
+            "shard index {index} is out of range for {count} shards; {hint}"
+        ));
+    }
+    Ok((index, count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::series_key;
-    use crate::schedule::in_shard;
+    use crate::plan::stable_hash;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
@@ -332,6 +367,33 @@ mod tests {
             let hash = crate::plan::stable_hash(key);
             let owners = shards.iter().filter(|s| in_shard(hash, **s)).count();
             assert_eq!(owners, 1, "{key}");
+        }
+    }
+
+    /// Realistic keys: `probe @ target`.
+    fn keys(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("headers/check-{}@service-{}", i % 37, i / 37))
+            .collect()
+    }
+
+    #[test]
+    fn shards_partition_the_series() {
+        assert_eq!(parse_shard("2/5"), Ok((2, 5)));
+        assert_eq!(parse_shard(" 0 / 1 "), Ok((0, 1)));
+        for bad in ["5/5", "1/0", "3", "a/b", "-1/3", "", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad} accepted");
+        }
+        let mut per_shard = [0u32; 5];
+        for key in keys(5_000) {
+            let hash = stable_hash(&key);
+            let owners: Vec<u32> = (0..5).filter(|&i| in_shard(hash, (i, 5))).collect();
+            assert_eq!(owners.len(), 1, "{key} owned by {owners:?}");
+            per_shard[owners[0] as usize] += 1;
+            assert!(in_shard(hash, (0, 1)) && in_shard(hash, (0, 0)));
+        }
+        for count in per_shard {
+            assert!((800..=1_200).contains(&count), "{per_shard:?}");
         }
     }
 }

@@ -37,15 +37,18 @@
 //! whose key and schedule are unchanged keep their queued tick; changed schedules are re-armed;
 //! new keys are armed at their phase; removed keys leave the timer (a run in flight finishes
 //! but is not re-armed).
+//!
+//! # Files
+//!
+//! - `timing.rs`: the wall clock, phases, cron occurrences and jitter
+//! - `mod.rs`: the scheduler, its run loop and hot reload
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Utc};
-use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +56,11 @@ use tokio_util::task::TaskTracker;
 use tokio_util::time::{DelayQueue, delay_queue};
 
 use crate::plan::Series;
-use crate::units::Schedule;
+
+mod timing;
+
+pub use timing::{Clock, jitter_window, next_due, phase};
+use timing::{random_delay, same_schedule};
 
 /// The furthest ahead a tick is put in the timer. `DelayQueue` panics beyond about two years;
 /// a tick further away (a yearly cron) wakes the loop once a day and is put back.
@@ -61,219 +68,6 @@ const MAX_ARM: Duration = Duration::from_secs(86_400);
 
 /// Pending commands (reloads) before senders wait.
 const COMMAND_CAPACITY: usize = 16;
-
-/// Wall time derived from tokio's monotonic clock.
-///
-/// Production anchors it once at start ([`Clock::system`]); tests anchor it at a chosen wall
-/// time ([`Clock::at`]) under a paused tokio clock, so every due time is exact. Being monotonic,
-/// it does not follow later steps of the system clock; a restart re-anchors it.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    base_wall: SystemTime,
-    base: Instant,
-}
-
-impl Clock {
-    /// The system's wall time, now.
-    pub fn system() -> Clock {
-        Clock::at(SystemTime::now())
-    }
-
-    /// A clock that reads `wall` at tokio's current instant.
-    pub fn at(wall: SystemTime) -> Clock {
-        Clock {
-            base_wall: wall,
-            base: Instant::now(),
-        }
-    }
-
-    /// The wall time now.
-    pub fn now_wall(&self) -> SystemTime {
-        self.wall_at(Instant::now())
-    }
-
-    /// The wall time at a tokio instant.
-    pub fn wall_at(&self, instant: Instant) -> SystemTime {
-        if instant >= self.base {
-            let ahead = instant - self.base;
-            self.base_wall.checked_add(ahead).unwrap_or(self.base_wall)
-        } else {
-            let behind = self.base - instant;
-            self.base_wall.checked_sub(behind).unwrap_or(self.base_wall)
-        }
-    }
-
-    /// The tokio instant at a wall time, or `None` if it cannot be represented.
-    pub fn instant_at(&self, wall: SystemTime) -> Option<Instant> {
-        match wall.duration_since(self.base_wall) {
-            Ok(ahead) => self.base.checked_add(ahead),
-            Err(behind) => Some(
-                self.base
-                    .checked_sub(behind.duration())
-                    .unwrap_or(self.base),
-            ),
-        }
-    }
-}
-
-/// The interval in whole milliseconds, at least 1 so that no arithmetic divides by zero.
-fn interval_ms(interval: Duration) -> u64 {
-    u64::try_from(interval.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
-/// The stable phase of a series on an `every` schedule: `hash % interval`, in milliseconds.
-pub fn phase(interval: Duration, hash: u64) -> Duration {
-    Duration::from_millis(hash % interval_ms(interval))
-}
-
-/// The first due time strictly after `after`, without jitter; `None` if there is none (a cron
-/// expression that never matches again, or a time beyond what the system can represent).
-pub fn next_due(schedule: &Schedule, hash: u64, after: SystemTime) -> Option<SystemTime> {
-    match schedule {
-        Schedule::Every { interval, .. } => next_every(*interval, hash, after),
-        Schedule::Cron { cron, .. } => next_cron(cron, after),
-    }
-}
-
-fn next_every(interval: Duration, hash: u64, after: SystemTime) -> Option<SystemTime> {
-    let period = u128::from(interval_ms(interval));
-    let phase = u128::from(hash) % period;
-    // Before 1970 nothing is due; count from the epoch.
-    let after_ms = after
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let due_ms = if after_ms < phase {
-        phase
-    } else {
-        phase + ((after_ms - phase) / period + 1) * period
-    };
-    let due = UNIX_EPOCH.checked_add(Duration::from_millis(u64::try_from(due_ms).ok()?))?;
-    (due > after).then_some(due)
-}
-
-fn next_cron(cron: &croner::Cron, after: SystemTime) -> Option<SystemTime> {
-    let after_ms = i64::try_from(after.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
-    let mut start: DateTime<Utc> = DateTime::from_timestamp_millis(after_ms)?;
-    // croner works in whole seconds; guard against an answer that is not strictly later.
-    for _ in 0..4 {
-        let next = cron.find_next_occurrence(&start, false).ok()?;
-        let next_ms = u64::try_from(next.timestamp_millis()).ok()?;
-        let due = UNIX_EPOCH.checked_add(Duration::from_millis(next_ms))?;
-        if due > after {
-            return Some(due);
-        }
-        start = next;
-    }
-    None
-}
-
-/// A jitter fraction as configured, made safe: `[0, 1]`, and 0 for NaN.
-fn clamp_fraction(fraction: f64) -> f64 {
-    if fraction.is_finite() {
-        fraction.clamp(0.0, 1.0)
-    } else {
-        0.0
-    }
-}
-
-/// The width of the random delay window for the tick due at `due`: `jitter × interval`, or
-/// `jitter × gap to the following occurrence` for cron.
-pub fn jitter_window(schedule: &Schedule, due: SystemTime) -> Duration {
-    let (span, fraction) = match schedule {
-        Schedule::Every { interval, jitter } => {
-            (Duration::from_millis(interval_ms(*interval)), *jitter)
-        }
-        Schedule::Cron { cron, jitter, .. } => {
-            if clamp_fraction(*jitter) == 0.0 {
-                return Duration::ZERO;
-            }
-            let gap = next_cron(cron, due)
-                .and_then(|next| next.duration_since(due).ok())
-                .unwrap_or(Duration::ZERO);
-            (gap, *jitter)
-        }
-    };
-    let ms = span.as_millis() as f64 * clamp_fraction(fraction);
-    // `as` saturates for floats; the window is at most the span.
-    Duration::from_millis(ms as u64)
-}
-
-/// A random delay in `[0, window)`, in whole milliseconds.
-fn random_delay(window: Duration) -> Duration {
-    let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_millis(rand::rng().random_range(0..ms))
-    }
-}
-
-/// Whether two schedules fire at the same times with the same jitter.
-fn same_schedule(a: &Schedule, b: &Schedule) -> bool {
-    match (a, b) {
-        (
-            Schedule::Every {
-                interval: ia,
-                jitter: ja,
-            },
-            Schedule::Every {
-                interval: ib,
-                jitter: jb,
-            },
-        ) => interval_ms(*ia) == interval_ms(*ib) && ja.to_bits() == jb.to_bits(),
-        (
-            Schedule::Cron {
-                expression: ea,
-                jitter: ja,
-                ..
-            },
-            Schedule::Cron {
-                expression: eb,
-                jitter: jb,
-                ..
-            },
-        ) => ea == eb && ja.to_bits() == jb.to_bits(),
-        _ => false,
-    }
-}
-
-/// Whether a series with this stable hash belongs to shard `(index, count)`: `hash % count ==
-/// index`. A count of 0 or 1 means no sharding.
-pub fn in_shard(hash: u64, shard: (u32, u32)) -> bool {
-    let (index, count) = shard;
-    count <= 1 || hash % u64::from(count) == u64::from(index)
-}
-
-/// Parses `--shard i/n` (`PICKET_SHARD`): `n >= 1` shards, `0 <= i < n`.
-pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
-    let text = text.trim();
-    let hint = "write `INDEX/COUNT` with 0 <= INDEX < COUNT, e.g. `0/3`";
-    let (index, count) = text
-        .split_once('/')
-        .ok_or_else(|| format!("invalid shard `{text}`; {hint}"))?;
-    let index: u32 = index
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid shard index in `{text}`; {hint}"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid shard count in `{text}`; {hint}"))?;
-    if count == 0 {
-        return Err(format!(
-            "shard count in `{text}` must be at least 1; {hint}"
-        ));
-    }
-    if index >= count {
-        return Err(format!(
-            "shard index {index} is out of range for {count} shards; {hint}"
-        ));
-    }
-    Ok((index, count))
-}
 
 /// One due run, handed to the `fire` function of [`Scheduler::run`].
 #[derive(Debug, Clone)]
@@ -714,10 +508,11 @@ impl Scheduler {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::Path;
     use std::sync::LazyLock;
+    use std::time::UNIX_EPOCH;
 
     use tokio::time::sleep;
 
@@ -725,7 +520,7 @@ mod tests {
     use crate::config::{Config, Defaults};
     use crate::diag::Diagnostics;
     use crate::plan::stable_hash;
-    use crate::units::parse_cron;
+    use crate::units::{Schedule, parse_cron};
 
     /// A probe and target to clone into test series; only key, hash and schedule matter here.
     static BASE: LazyLock<Series> = LazyLock::new(|| {
@@ -758,14 +553,14 @@ mod tests {
         }
     }
 
-    fn every(secs: u64, jitter: f64) -> Schedule {
+    pub(super) fn every(secs: u64, jitter: f64) -> Schedule {
         Schedule::Every {
             interval: Duration::from_secs(secs),
             jitter,
         }
     }
 
-    fn cron(expression: &str) -> Schedule {
+    pub(super) fn cron(expression: &str) -> Schedule {
         Schedule::Cron {
             expression: expression.to_string(),
             cron: Box::new(parse_cron(expression).expect("cron parses")),
@@ -773,7 +568,7 @@ mod tests {
         }
     }
 
-    fn wall_ms(ms: u64) -> SystemTime {
+    pub(super) fn wall_ms(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
     }
 
@@ -787,7 +582,7 @@ mod tests {
     }
 
     /// Realistic keys: `probe @ target`.
-    fn keys(n: usize) -> Vec<String> {
+    pub(super) fn keys(n: usize) -> Vec<String> {
         (0..n)
             .map(|i| format!("headers/check-{}@service-{}", i % 37, i / 37))
             .collect()
@@ -885,158 +680,6 @@ mod tests {
     }
 
     // ---- pure functions -------------------------------------------------------------------
-
-    #[test]
-    fn every_is_aligned_to_the_epoch_at_the_phase() {
-        let s = every(10, 0.0);
-        let hash = 1234; // phase 1.234 s
-        assert_eq!(next_due(&s, hash, wall_ms(1_000)), Some(wall_ms(1_234)));
-        assert_eq!(next_due(&s, hash, wall_ms(5_000)), Some(wall_ms(11_234)));
-        // Strictly after: a tick at `after` is not due again.
-        assert_eq!(next_due(&s, hash, wall_ms(11_234)), Some(wall_ms(21_234)));
-        let just_before = wall_ms(11_233) + Duration::from_micros(500);
-        assert_eq!(next_due(&s, hash, just_before), Some(wall_ms(11_234)));
-        assert_eq!(
-            phase(Duration::from_secs(10), hash),
-            Duration::from_millis(1234)
-        );
-    }
-
-    #[test]
-    fn odd_input_does_not_panic() {
-        // A zero interval is treated as 1 ms.
-        let zero = Schedule::Every {
-            interval: Duration::ZERO,
-            jitter: 0.0,
-        };
-        assert_eq!(next_due(&zero, 99, wall_ms(5_000)), Some(wall_ms(5_001)));
-        assert_eq!(phase(Duration::ZERO, 99), Duration::ZERO);
-        // Huge intervals, times before the epoch, far-future times.
-        let huge = Schedule::Every {
-            interval: Duration::MAX,
-            jitter: f64::NAN,
-        };
-        let _ = next_due(&huge, u64::MAX, wall_ms(5_000));
-        let _ = jitter_window(&huge, wall_ms(5_000));
-        let before_epoch = UNIX_EPOCH - Duration::from_secs(10);
-        assert!(next_due(&every(10, 0.0), 7, before_epoch).is_some_and(|t| t > before_epoch));
-        let _ = next_due(&cron("* * * * * *"), 7, before_epoch);
-        let far = UNIX_EPOCH + Duration::from_secs(1 << 40);
-        let _ = next_due(&every(10, 0.0), u64::MAX, far);
-        let _ = next_due(&cron("* * * * * *"), 7, far);
-        // The clock too.
-        let clock = Clock {
-            base_wall: UNIX_EPOCH,
-            base: Instant::now(),
-        };
-        let _ = clock.instant_at(far);
-        assert!(
-            clock
-                .instant_at(before_epoch)
-                .is_some_and(|i| i <= clock.base)
-        );
-    }
-
-    #[test]
-    fn cron_next_is_the_following_matching_second_in_utc() {
-        let s = cron("*/5 * * * * *");
-        // 2024-01-01T00:00:02.500Z
-        let start = 1_704_067_202_500;
-        assert_eq!(
-            next_due(&s, 0, wall_ms(start)),
-            Some(wall_ms(1_704_067_205_000))
-        );
-        assert_eq!(
-            next_due(&s, 0, wall_ms(1_704_067_205_000)),
-            Some(wall_ms(1_704_067_210_000))
-        );
-        // Five fields: every minute, at second 0.
-        let minutely = cron("* * * * *");
-        assert_eq!(
-            next_due(&minutely, 0, wall_ms(start)),
-            Some(wall_ms(1_704_067_260_000))
-        );
-        // Cron ignores the hash: no phase.
-        assert_eq!(
-            next_due(&s, 0, wall_ms(start)),
-            next_due(&s, 77, wall_ms(start))
-        );
-    }
-
-    #[test]
-    fn jitter_window_is_a_fraction_of_the_interval_or_gap() {
-        let due = wall_ms(1_704_067_205_000);
-        assert_eq!(jitter_window(&every(10, 0.1), due), Duration::from_secs(1));
-        assert_eq!(jitter_window(&every(10, 0.0), due), Duration::ZERO);
-        assert_eq!(jitter_window(&every(10, f64::NAN), due), Duration::ZERO);
-        assert_eq!(jitter_window(&every(10, -1.0), due), Duration::ZERO);
-        assert_eq!(jitter_window(&every(10, 7.0), due), Duration::from_secs(10));
-        let Schedule::Cron {
-            expression, cron, ..
-        } = cron("*/5 * * * * *")
-        else {
-            unreachable!()
-        };
-        let jittered = Schedule::Cron {
-            expression,
-            cron,
-            jitter: 0.5,
-        };
-        assert_eq!(jitter_window(&jittered, due), Duration::from_millis(2_500));
-        for _ in 0..1_000 {
-            assert!(random_delay(Duration::from_millis(3)) < Duration::from_millis(3));
-        }
-        assert_eq!(random_delay(Duration::ZERO), Duration::ZERO);
-    }
-
-    #[test]
-    fn ten_thousand_phases_spread_evenly_over_five_minutes() {
-        let interval = Duration::from_secs(300);
-        let mut buckets = [0u32; 10];
-        for key in keys(10_000) {
-            let p = phase(interval, stable_hash(&key)).as_millis();
-            buckets[usize::try_from(p * 10 / interval.as_millis()).expect("bucket")] += 1;
-        }
-        for count in buckets {
-            assert!((900..=1_100).contains(&count), "{buckets:?}");
-        }
-    }
-
-    #[test]
-    fn shards_partition_the_series() {
-        assert_eq!(parse_shard("2/5"), Ok((2, 5)));
-        assert_eq!(parse_shard(" 0 / 1 "), Ok((0, 1)));
-        for bad in ["5/5", "1/0", "3", "a/b", "-1/3", "", "1/2/3"] {
-            assert!(parse_shard(bad).is_err(), "{bad} accepted");
-        }
-        let mut per_shard = [0u32; 5];
-        for key in keys(5_000) {
-            let hash = stable_hash(&key);
-            let owners: Vec<u32> = (0..5).filter(|&i| in_shard(hash, (i, 5))).collect();
-            assert_eq!(owners.len(), 1, "{key} owned by {owners:?}");
-            per_shard[owners[0] as usize] += 1;
-            assert!(in_shard(hash, (0, 1)) && in_shard(hash, (0, 0)));
-        }
-        for count in per_shard {
-            assert!((800..=1_200).contains(&count), "{per_shard:?}");
-        }
-    }
-
-    #[test]
-    fn schedules_compare_by_what_they_fire() {
-        assert!(same_schedule(&every(10, 0.1), &every(10, 0.1)));
-        assert!(!same_schedule(&every(10, 0.1), &every(10, 0.2)));
-        assert!(!same_schedule(&every(10, 0.0), &every(20, 0.0)));
-        assert!(same_schedule(
-            &cron("*/5 * * * * *"),
-            &cron("*/5 * * * * *")
-        ));
-        assert!(!same_schedule(
-            &cron("*/5 * * * * *"),
-            &cron("*/6 * * * * *")
-        ));
-        assert!(!same_schedule(&cron("*/5 * * * * *"), &every(5, 0.0)));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn the_loop_is_send_so_the_service_can_spawn_it() {

@@ -1,0 +1,51 @@
+//! The names SPEC §7 fixes: instruments, log record events, and the tracing target of
+//! picket's own transition lines.
+
+use crate::state::Transition;
+
+/// Runs of a series, by outcome (counter, `{run}`).
+pub const PROBE_RUNS: &str = "picket.probe.runs";
+/// Run durations (histogram, `s`).
+pub const PROBE_DURATION: &str = "picket.probe.duration";
+/// 1 while a series passes, 0 while it fails or is regressed (gauge).
+pub const PROBE_STATUS: &str = "picket.probe.status";
+/// 1 while a series is regressed, else 0 (gauge).
+pub const PROBE_REGRESSED: &str = "picket.probe.regressed";
+/// `picket.tls.certificate.expiry`: seconds until the leaf certificate's notAfter.
+pub const TLS_CERTIFICATE_EXPIRY: &str = "picket.tls.certificate.expiry";
+/// Regressions declared (counter, `{regression}`).
+pub const REGRESSIONS: &str = "picket.regressions";
+/// Recoveries declared (counter, `{recovery}`).
+pub const RECOVERIES: &str = "picket.recoveries";
+/// How late runs fired against their schedule (histogram, `s`).
+pub const SCHEDULE_LATENESS: &str = "picket.schedule.lateness";
+/// Ticks skipped because the series' previous run was still in flight (counter, `{run}`;
+/// a picket extension).
+pub const SCHEDULE_SKIPPED: &str = "picket.schedule.skipped";
+/// Config reloads, by outcome (counter).
+pub const CONFIG_RELOADS: &str = "picket.config.reloads";
+/// Telemetry items that could not be delivered, by signal (counter).
+pub const TELEMETRY_DROPPED: &str = "picket.telemetry.dropped";
+/// Webhook notifications by webhook and outcome: `delivered`, `failed` (refused, or out of
+/// attempts) or `dropped` (its queue was full, or shutdown came first) (counter,
+/// `{delivery}`).
+pub const NOTIFY_DELIVERIES: &str = "picket.notify.deliveries";
+/// API connections closed because the connection limit was reached, by `reason`: `evicted`
+/// (an idle connection closed to make room for a new one) or `refused` (a new connection
+/// closed at once: every open one had a request in progress) (counter, `{connection}`; a
+/// picket extension).
+pub const API_CONNECTIONS_SHED: &str = "picket.api.connections.shed";
+/// Event name of the log record for a regression.
+pub const REGRESSION_EVENT: &str = "picket.regression";
+/// Event name of the log record for a recovery.
+pub const RECOVERY_EVENT: &str = "picket.recovery";
+/// The tracing target of picket's own log lines for regressions and recoveries.
+pub const TRANSITION_TARGET: &str = "picket::transition";
+
+/// The event name of a transition's log record.
+pub fn event_name(t: Transition) -> &'static str {
+    match t {
+        Transition::Regression => REGRESSION_EVENT,
+        Transition::Recovery => RECOVERY_EVENT,
+    }
+}
