@@ -1,10 +1,11 @@
 //! Header checks: reading a header's (combined, distinct or last-token) value and testing it.
 
+use std::fmt;
+
 use http::{HeaderMap, HeaderName};
 
 use super::describe::code;
 use super::{Check, HeaderTest, finding};
-use crate::check::response::header_display;
 use crate::outcome::Finding;
 
 /// All values of a header, joined as RFC 9110 allows for a combined field value.
@@ -39,7 +40,8 @@ pub(super) fn evaluate_header(
     let (Check::Header { name, .. } | Check::HeaderToken { name, .. }) = check else {
         return None;
     };
-    let name = header_display(name);
+    // Formatted only where a finding is written: a check that holds allocates nothing here.
+    let name = Shown(name);
     // What was seen, naming the header: `Server: nginx/1.22.1`, `X-Frame-Options not sent`.
     let seen = |v: Option<&str>| match v {
         Some(v) => format!("{name}: {v}"),
@@ -72,35 +74,56 @@ pub(super) fn evaluate_header(
             },
             v,
         ) => {
-            let expected = match (at_least, at_most) {
+            let expected = || match (at_least, at_most) {
                 (Some(lo), Some(hi)) => format!("a number between {lo} and {hi} in {name}"),
                 (Some(lo), None) => format!("a number of at least {lo} in {name}"),
                 (None, Some(hi)) => format!("a number of at most {hi} in {name}"),
                 (None, None) => format!("{name} matching {}", code(regex.as_str())),
             };
             let Some(v) = v else {
-                return Some(finding(check, expected, seen(None)));
+                return Some(finding(check, expected(), seen(None)));
             };
             let Some(captured) = regex.captures(v).and_then(|c| c.get(1)).map(|m| m.as_str())
             else {
                 return Some(finding(
                     check,
-                    expected,
+                    expected(),
                     format!("{} (no number found)", seen(Some(v))),
                 ));
             };
             let Ok(number) = captured.trim().parse::<f64>() else {
                 return Some(finding(
                     check,
-                    expected,
+                    expected(),
                     format!("{}, where {captured:?} is not a number", seen(Some(v))),
                 ));
             };
             let low_ok = at_least.is_none_or(|lo| number >= lo);
             let high_ok = at_most.is_none_or(|hi| number <= hi);
-            (!(low_ok && high_ok)).then(|| finding(check, expected, seen(Some(v))))
+            (!(low_ok && high_ok)).then(|| finding(check, expected(), seen(Some(v))))
         }
         _ => None,
+    }
+}
+
+/// A header name as people write it (`X-Frame-Options`), as
+/// [`crate::check::response::header_display`] spells it, written straight into the text that
+/// needs it instead of into a `String` of its own.
+#[derive(Clone, Copy)]
+struct Shown<'a>(&'a HeaderName);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, part) in self.0.as_str().split('-').enumerate() {
+            if i > 0 {
+                f.write_str("-")?;
+            }
+            let mut chars = part.chars();
+            if let Some(first) = chars.next() {
+                write!(f, "{}{}", first.to_ascii_uppercase(), chars.as_str())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +146,22 @@ pub(super) fn last_known_token(
 mod tests {
     use super::super::tests::{evaluate, header, re, response, verdict};
     use super::super::*;
+
+    #[test]
+    fn a_shown_name_reads_as_header_display_writes_it() {
+        for name in [
+            "x-frame-options",
+            "server",
+            "content-security-policy",
+            "x--odd-",
+        ] {
+            let name = HeaderName::from_static(name);
+            assert_eq!(
+                super::Shown(&name).to_string(),
+                crate::check::response::header_display(&name)
+            );
+        }
+    }
 
     #[test]
     fn capture_compares_numbers() {
