@@ -61,7 +61,6 @@ fn bench_load() {
     let path = ws.path().join("picket.yaml");
     let mut best = Duration::MAX;
     for _ in 0..5 {
-        picket::load::forget_compiled();
         let start = Instant::now();
         let loaded = picket::load::load(&path, &|_| None).unwrap();
         best = best.min(start.elapsed());
@@ -163,9 +162,9 @@ async fn bench_schedule(probes: usize, every: &str, every_secs: u64, secs: u64) 
 fn bench_reload() {
     let ws = workspace(10_000, 10, "http://127.0.0.1:9", "5m");
     let path = ws.path().join("picket.yaml");
-    picket::load::forget_compiled();
+    let mut compiled = picket::load::Compiled::default();
     let start = Instant::now();
-    let loaded = picket::load::load(&path, &|_| None).unwrap();
+    let loaded = compiled.load(&path, &|_| None).unwrap();
     let cold = start.elapsed();
     assert_eq!(loaded.probes.len(), 10_000);
     let mut best = Duration::MAX;
@@ -174,7 +173,7 @@ fn bench_reload() {
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, text.replace("name: probe", "name: changed probe")).unwrap();
         let start = Instant::now();
-        let loaded = picket::load::load(&path, &|_| None).unwrap();
+        let loaded = compiled.load(&path, &|_| None).unwrap();
         let plan = picket::plan::plan(&loaded);
         best = best.min(start.elapsed());
         assert_eq!(plan.series.len(), 100_000);
@@ -204,7 +203,6 @@ fn time_nuclei(templates: &[String]) -> Duration {
     let paths = [dir.path().to_path_buf()];
     let mut best = Duration::MAX;
     for _ in 0..5 {
-        picket::load::forget_compiled();
         let start = Instant::now();
         let probes =
             picket::load::load_probe_paths(&paths, &picket::config::Defaults::default()).unwrap();

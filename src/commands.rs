@@ -206,7 +206,7 @@ fn prepare(
     opts: &CheckOptions,
     env: EnvLookup<'_>,
     err: &mut dyn Write,
-) -> Result<(Config, Plan, Vec<crate::probe::Probe>), u8> {
+) -> Result<(Config, Plan, Vec<std::sync::Arc<crate::probe::Probe>>), u8> {
     if let Some(text) = missing_scheme(opts) {
         let _ = writeln!(err, "{text}");
         return Err(EXIT_CONFIG);

@@ -167,7 +167,7 @@ pub async fn run(
     }
     // Everything on the demo's pace, hourly probes included.
     for p in &mut probes {
-        p.schedule = config.defaults.schedule.clone();
+        std::sync::Arc::make_mut(p).schedule = config.defaults.schedule.clone();
     }
     let loaded = Loaded { config, probes };
     let telemetry = crate::telemetry::Telemetry::init(&loaded.config.telemetry, Some("demo"))?;
@@ -182,6 +182,7 @@ pub async fn run(
     };
     let running = crate::service::start(
         loaded,
+        load::Compiled::default(),
         crate::service::ServiceOptions {
             config_path: PathBuf::from("<demo>"),
             shard: None,

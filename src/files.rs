@@ -10,7 +10,9 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::diag::{self, Diagnostic, Pos};
 
 use thiserror::Error;
 
@@ -117,9 +119,257 @@ pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// Reads a file as UTF-8 text, refusing huge, binary or non-regular files (FIFOs, sockets,
+/// devices) with a positioned message. Never blocks and never reads past the cap; see
+/// [`files::read_regular`].
+pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = read_regular(path, MAX_FILE_BYTES).map_err(|e| {
+        let d = Diagnostic::new(path, Pos::START, e.to_string());
+        match e.hint() {
+            Some(hint) => d.with_hint(hint),
+            None => d,
+        }
+    })?;
+    decode(path, bytes)
+}
+
+/// The bytes of the file shown as `path`, as UTF-8 text, or where they stop being UTF-8.
+pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|e| {
+        let pos = diag::utf8_error_pos(e.as_bytes(), &e.utf8_error());
+        Diagnostic::new(path, pos, "file is not valid UTF-8")
+            .with_hint("save the file as UTF-8 text")
+    })
+}
+
+/// The YAML files found under a path, and what could not be walked.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// YAML files, sorted. Entries that are not regular files (a FIFO named `x.yaml`) are
+    /// listed too, so that reading them reports them.
+    pub files: Vec<PathBuf>,
+    /// Entries that could not be followed: symlink loops, unreadable folders, dangling
+    /// symlinks named `*.yaml`.
+    pub problems: Vec<Diagnostic>,
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+fn is_loop(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// Lists the YAML files under `path` (itself if it is not a folder), sorted for stable
+/// output. Symlinks are followed, to files and to folders (Kubernetes ConfigMap volumes are
+/// made of them); a folder reached twice is walked once, and a symlink back to a folder being
+/// walked is a reported loop. Entries whose name starts with `.` are skipped: ConfigMap
+/// volumes keep every file a second time under `..data/` and `..2026_…/`. Problems with
+/// single entries are collected in [`Listing::problems`] and the walk goes on; only a `path`
+/// that cannot be read at all is an `Err`. Only `stat` and `readdir` are used: nothing is
+/// opened for reading, so a FIFO or device in the tree cannot block or feed the walk.
+pub fn yaml_files(path: &Path) -> std::io::Result<Listing> {
+    let mut out = Listing::default();
+    if !std::fs::metadata(path)?.is_dir() {
+        out.files.push(path.to_path_buf());
+        return Ok(out);
+    }
+    let root = std::fs::canonicalize(path)?;
+    let mut seen = std::collections::BTreeSet::from([root.clone()]);
+    // Each folder to walk, with the canonical folders on the way to it (to tell a loop from
+    // a second way into a folder already walked).
+    let mut stack = vec![(path.to_path_buf(), vec![root])];
+    while let Some((dir, ancestors)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if dir == path => return Err(e),
+            Err(e) => {
+                out.problems.push(
+                    Diagnostic::new(&dir, Pos::START, format!("cannot read folder: {e}"))
+                        .with_hint("fix its permissions, or remove it from the probe folder"),
+                );
+                continue;
+            }
+        };
+        let mut names: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => names.push(entry.path()),
+                Err(e) => out.problems.push(Diagnostic::new(
+                    &dir,
+                    Pos::START,
+                    format!("cannot list folder: {e}"),
+                )),
+            }
+        }
+        names.sort();
+        for p in names {
+            if is_hidden(&p) {
+                continue;
+            }
+            // `metadata` follows symlinks: a link is treated as what it points to.
+            let meta = match std::fs::metadata(&p) {
+                Ok(meta) => meta,
+                Err(e) if is_loop(&e) => {
+                    out.problems.push(
+                        Diagnostic::new(&p, Pos::START, format!("symlink loop: {e}"))
+                            .with_hint("make the symlink point at a file or folder"),
+                    );
+                    continue;
+                }
+                Err(e) if is_yaml(&p) => {
+                    out.problems.push(
+                        Diagnostic::new(&p, Pos::START, format!("cannot read file: {e}"))
+                            .with_hint("a dangling symlink? point it at an existing file"),
+                    );
+                    continue;
+                }
+                // A dangling link or unreadable entry that is not YAML: nothing to load.
+                Err(_) => continue,
+            };
+            if meta.is_dir() {
+                let canonical = match std::fs::canonicalize(&p) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        out.problems.push(Diagnostic::new(
+                            &p,
+                            Pos::START,
+                            format!("cannot read folder: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                if ancestors.contains(&canonical) {
+                    out.problems.push(
+                        Diagnostic::new(
+                            &p,
+                            Pos::START,
+                            format!(
+                                "symlink loop: this folder leads back to `{}`",
+                                canonical.display()
+                            ),
+                        )
+                        .with_hint("make the symlink point outside the folder that holds it"),
+                    );
+                } else if seen.insert(canonical.clone()) {
+                    let mut inner = ancestors.clone();
+                    inner.push(canonical);
+                    stack.push((p, inner));
+                }
+            } else if is_yaml(&p) {
+                out.files.push(p);
+            }
+        }
+    }
+    out.files.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(root: &Path, files: &[PathBuf]) -> Vec<String> {
+        files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_configmap_volume_is_read_once_through_its_symlinks() {
+        // What Kubernetes mounts: the files live in a hidden timestamped folder, `..data`
+        // points at it, and each visible name is a symlink through `..data`.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("..2026_01_01/sub")).unwrap();
+        std::fs::write(root.join("..2026_01_01/a.yaml"), "x").unwrap();
+        std::fs::write(root.join("..2026_01_01/sub/b.yml"), "x").unwrap();
+        std::os::unix::fs::symlink("..2026_01_01", root.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/a.yaml", root.join("a.yaml")).unwrap();
+        std::os::unix::fs::symlink("..data/sub", root.join("sub")).unwrap();
+        std::fs::write(root.join(".hidden.yaml"), "x").unwrap();
+        std::fs::write(root.join("notes.txt"), "x").unwrap();
+        let listing = yaml_files(root).unwrap();
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+        assert_eq!(names(root, &listing.files), ["a.yaml", "sub/b.yml"]);
+    }
+
+    #[test]
+    fn loops_and_dangling_links_are_reported_and_the_walk_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/p.yaml"), "x").unwrap();
+        std::fs::write(root.join("z.yaml"), "x").unwrap();
+        std::os::unix::fs::symlink("../..", root.join("a/b/up")).unwrap();
+        std::os::unix::fs::symlink("self.yaml", root.join("self.yaml")).unwrap();
+        std::os::unix::fs::symlink("missing.yaml", root.join("gone.yaml")).unwrap();
+        std::os::unix::fs::symlink("missing", root.join("gone-dir")).unwrap();
+        // A second way into a folder already walked is not a loop, and adds nothing.
+        std::os::unix::fs::symlink("a", root.join("again")).unwrap();
+        let listing = yaml_files(root).unwrap();
+        assert_eq!(names(root, &listing.files), ["a/b/p.yaml", "z.yaml"]);
+        let mut problems: Vec<String> = listing
+            .problems
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    names(root, std::slice::from_ref(&d.path))[0],
+                    d.message
+                )
+            })
+            .collect();
+        problems.sort();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("a/b/up symlink loop"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("gone.yaml cannot read file"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].starts_with("self.yaml symlink loop"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_listed_and_refused_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("x.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let listing = yaml_files(dir.path()).unwrap();
+        assert_eq!(listing.files, std::slice::from_ref(&fifo));
+        let d = read_text(&fifo).unwrap_err();
+        assert_eq!(d.message, "this is a FIFO, not a regular file");
+        assert_eq!(d.pos, Pos::START);
+    }
 
     #[test]
     fn devices_are_refused_before_reading() {

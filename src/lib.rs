@@ -18,10 +18,15 @@
 //! - [`probe`]: probe files, raw shapes and validated [`probe::Probe`]; what varies between
 //!   probe kinds is [`probe::Kind`], one variant and one module per kind (`probe/http.rs`,
 //!   `probe/tcp.rs`, `probe/tls.rs`).
-//! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass.
+//! - [`load`]: reading files and collecting every [`diag::Diagnostic`] in one pass; the
+//!   [`load::Compiled`] probe cache a reload loop owns, so a reload compiles only what changed.
+//! - [`discover`]: where targets come from, one module per source (`targets_from` files in
+//!   `discover/files.rs`).
+//! - [`parse`]: parsing a file of a known format, with every shape problem found at once.
 //! - [`shape`]: when a file does not deserialize, every wrong key and value in it, found
 //!   against its format's JSON Schema, and the repair that lets validation go on.
-//! - [`files`]: reading regular files only, non-blocking and with a byte cap.
+//! - [`files`]: reading regular files only, non-blocking and with a byte cap; listing the YAML
+//!   files under a folder.
 //! - [`yaml`]: the YAML parser's options and budgets, and parsing text into a raw shape.
 //! - [`library`]: the shipped probe library, embedded in the binary at build time and loaded
 //!   like files on disk (`library:headers/hsts.yaml`).
@@ -68,9 +73,11 @@
 //! - `run`: running a series
 //! - `plan`: series from probes and targets
 //! - `load`: reading config and probe files
+//! - `discover`: where targets come from
 //! - `probe`: validated probes
 //! - `check`, `tls_scan`: checks and what they evaluate
-//! - `config`, `shape`: the service config, and shapes of files that do not deserialize
+//! - `config`, `shape`, `parse`: the service config, shapes of files that do not deserialize,
+//!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
 //! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`: leaves shared by
 //!   every stage
@@ -81,6 +88,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod diag;
+pub mod discover;
 pub mod fds;
 pub mod files;
 pub mod library;
@@ -88,6 +96,7 @@ pub mod load;
 pub mod logging;
 pub mod notify;
 pub mod outcome;
+pub mod parse;
 pub mod plan;
 pub mod probe;
 pub mod redact;

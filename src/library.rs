@@ -149,7 +149,7 @@ mod tests {
     /// The library on disk, as the loader would list it.
     fn on_disk() -> Vec<(String, Vec<u8>)> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("probes");
-        let listing = crate::load::yaml_files(&root).unwrap();
+        let listing = crate::files::yaml_files(&root).unwrap();
         assert!(listing.problems.is_empty(), "{:?}", listing.problems);
         listing
             .files

@@ -344,7 +344,8 @@ async fn serve(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let loaded = match picket::load::load(&config, &env_lookup) {
+    let mut compiled = picket::load::Compiled::default();
+    let loaded = match compiled.load(&config, &env_lookup) {
         Ok(l) => l,
         Err(diags) => {
             say(&diags);
@@ -380,6 +381,7 @@ async fn serve(
     };
     let running = match picket::service::start(
         loaded,
+        compiled,
         opts,
         telemetry,
         std::sync::Arc::new(env_lookup),

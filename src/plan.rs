@@ -180,7 +180,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
         .cloned()
         .map(Arc::new)
         .collect();
-    let mut probes: Vec<Arc<Probe>> = loaded.probes.iter().cloned().map(Arc::new).collect();
+    let mut probes: Vec<Arc<Probe>> = loaded.probes.clone();
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = Plan::default();
     for probe in &probes {

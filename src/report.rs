@@ -87,7 +87,7 @@ impl Report {
         series: &[Series],
         results: Vec<RunResult>,
         skipped: &[Skipped],
-        probes: &[Probe],
+        probes: &[std::sync::Arc<Probe>],
     ) -> Report {
         let mut rows: Vec<ResultRow> = series
             .iter()

@@ -155,6 +155,7 @@ async fn record_transitions(changes: Follower, telemetry: Telemetry, stop: Cance
 /// of that is up; the service then runs until `shutdown` is cancelled.
 pub async fn start(
     loaded: Loaded,
+    compiled: load::Compiled,
     opts: ServiceOptions,
     telemetry: Telemetry,
     env: SharedEnv,
@@ -301,6 +302,7 @@ pub async fn start(
                 ));
             }
             background.spawn(reload_loop(
+                compiled,
                 reload_rx,
                 Arc::clone(&shared),
                 handle,
@@ -419,6 +421,7 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
 
 /// Applies reload requests one at a time.
 async fn reload_loop(
+    mut compiled: load::Compiled,
     mut requests: mpsc::Receiver<()>,
     shared: Arc<Shared>,
     scheduler: SchedulerHandle,
@@ -433,12 +436,22 @@ async fn reload_loop(
         }
         // Loading reads files and compiles regexes: keep it off the runtime's workers. A
         // panic there fails this reload only; the loop and the last good config live on.
+        // The probe cache goes with the load and comes back with it; a load that panicked
+        // loses it, and the next one compiles every file.
         let loaded = tokio::task::spawn_blocking({
             let path = opts.config_path.clone();
             let env = Arc::clone(&env);
-            move || load::load(&path, &|name: &str| env(name))
+            let mut cache = std::mem::take(&mut compiled);
+            move || {
+                let loaded = cache.load(&path, &|name: &str| env(name));
+                (cache, loaded)
+            }
         })
         .await
+        .map(|(cache, loaded)| {
+            compiled = cache;
+            loaded
+        })
         .map_err(|e| anyhow::anyhow!("loading the configuration failed: {e}"));
         match reload(&shared, &scheduler, &opts, loaded).await {
             Ok(n) => {
@@ -544,7 +557,7 @@ fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
 fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
     let mut out = Vec::new();
     for path in paths {
-        let files = load::yaml_files(path).map_or_else(|_| vec![path.clone()], |l| l.files);
+        let files = crate::files::yaml_files(path).map_or_else(|_| vec![path.clone()], |l| l.files);
         for file in files {
             let meta = std::fs::metadata(&file).ok();
             out.push((

@@ -35,9 +35,7 @@ pub use env::{EnvLookup, resolve_cli_value};
 use notify::compile_notify;
 pub use notify::{Webhook, WebhookFormat};
 use target::compile_target;
-pub use target::{
-    Target, Var, adhoc_name, check_unique_targets, compile_targets, valid_target_name,
-};
+pub use target::{Target, Var, adhoc_name, compile_targets, valid_target_name};
 pub(crate) use values::{TIMEOUT_HINT, compile_schedule, duration_in, streak_in};
 use values::{compile_duration, int_in, schedule_in, streak};
 

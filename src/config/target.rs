@@ -10,7 +10,7 @@ use url::Url;
 
 use super::values::compile_headers;
 use super::{Ctx, EnvLookup, raw};
-use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::diag::Diagnostics;
 use crate::redact::{Redactor, Secret};
 
 /// A validated target.
@@ -216,27 +216,6 @@ pub fn compile_targets(
     raw.iter()
         .filter_map(|t| compile_target(&mut ctx, &t.value))
         .collect()
-}
-
-/// Reports duplicate target names across all sources. Positions come from `origins`.
-pub fn check_unique_targets(origins: &[(String, PathBuf, Pos)], diags: &mut Diagnostics) {
-    let mut seen: BTreeMap<&str, (&Path, Pos)> = BTreeMap::new();
-    for (name, file, pos) in origins {
-        if let Some((first_file, first_pos)) = seen.get(name.as_str()) {
-            diags.push(
-                Diagnostic::new(file, *pos, format!("duplicate target name `{name}`")).with_hint(
-                    format!(
-                        "first defined at {}:{}:{}",
-                        first_file.display(),
-                        first_pos.line,
-                        first_pos.column
-                    ),
-                ),
-            );
-        } else {
-            seen.insert(name, (file, *pos));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ fn info() -> Arc<SeriesInfo> {
                 remediation: Send X-Content-Type-Options <!channel>.\n\
                 references: [https://example.org/a, \"javascript:alert(1)\"]\n\
                 http:\n  path: /\nchecks:\n  - status: 200\n";
-    let raw = crate::load::parse_yaml(file, yaml).expect("probe parses");
+    let raw = crate::yaml::parse_yaml(file, yaml).expect("probe parses");
     let mut diags = crate::diag::Diagnostics::default();
     let probe =
         crate::probe::compile(file, raw, &Default::default(), &mut diags).expect("probe compiles");

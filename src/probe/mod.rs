@@ -520,7 +520,7 @@ fn graded<C>(item: &Spanned<raw::Check>, check: C) -> Graded<C> {
 }
 
 /// Reports duplicate probe ids across files.
-pub fn check_unique_ids(probes: &[Probe], diags: &mut Diagnostics) {
+pub fn check_unique_ids(probes: &[std::sync::Arc<Probe>], diags: &mut Diagnostics) {
     let mut seen: BTreeMap<&str, &Probe> = BTreeMap::new();
     for p in probes {
         if let Some(first) = seen.get(p.id.as_str()) {

@@ -526,7 +526,7 @@ pub(super) mod tests {
     static BASE: LazyLock<Series> = LazyLock::new(|| {
         let file = Path::new("test.yaml");
         let yaml = "id: test/probe\nname: test\nseverity: low\nhttp:\n  path: /\nchecks:\n  - status: 200\n";
-        let raw = crate::load::parse_yaml(file, yaml).expect("probe parses");
+        let raw = crate::yaml::parse_yaml(file, yaml).expect("probe parses");
         let mut diags = Diagnostics::default();
         let probe = crate::probe::compile(file, raw, &Defaults::default(), &mut diags)
             .expect("probe compiles");

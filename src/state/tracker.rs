@@ -331,7 +331,7 @@ mod tests {
             "id: {probe}\nname: {probe}\nseverity: high\nconfirm: 1\nrecover: 1\n\
              http:\n  path: /\nchecks:\n  - status: 200\n"
         );
-        let raw = crate::load::parse_yaml(file, &yaml).expect("probe parses");
+        let raw = crate::yaml::parse_yaml(file, &yaml).expect("probe parses");
         let mut diags = crate::diag::Diagnostics::default();
         let probe = crate::probe::compile(file, raw, &Default::default(), &mut diags)
             .expect("probe compiles");

@@ -16,7 +16,7 @@ fn library_ids() -> Vec<String> {
         diags.is_empty(),
         "the embedded library has errors:\n{diags}"
     );
-    let mut ids: Vec<String> = probes.into_iter().map(|p| p.id).collect();
+    let mut ids: Vec<String> = probes.into_iter().map(|p| p.id.clone()).collect();
     ids.sort();
     ids
 }
@@ -221,7 +221,7 @@ async fn probes_export_writes_the_library_and_refuses_to_overwrite_without_force
     );
     // Exactly the files of `probes/`, byte for byte.
     let repo = repo_root().join("probes");
-    let listing = picket::load::yaml_files(&repo).unwrap();
+    let listing = picket::files::yaml_files(&repo).unwrap();
     assert_eq!(listing.files.len(), ids.len());
     for file in &listing.files {
         let rel = file.strip_prefix(&repo).unwrap();

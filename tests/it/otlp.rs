@@ -593,7 +593,7 @@ pub async fn tracker_with(
                 .unwrap();
                 let loaded = picket::load::load_probe_paths(&[file], &Default::default())
                     .unwrap_or_else(|d| panic!("{d}"));
-                let probe = Arc::new(loaded.into_iter().next().expect("one probe"));
+                let probe = loaded.into_iter().next().expect("one probe");
                 probes.insert((*id).to_owned(), Arc::clone(&probe));
                 probe
             }

@@ -248,7 +248,7 @@ const COVERED: &[(&str, &str)] = &[
 ];
 
 fn probe_files() -> Vec<PathBuf> {
-    let listing = picket::load::yaml_files(&repo_root().join("probes")).unwrap();
+    let listing = picket::files::yaml_files(&repo_root().join("probes")).unwrap();
     assert!(listing.problems.is_empty(), "{:?}", listing.problems);
     assert!(!listing.files.is_empty(), "no probe files under probes/");
     listing.files

@@ -55,7 +55,7 @@ fn config() -> ProptestConfig {
 
 /// Every shipped YAML file under `dir` (relative to the repository root), sorted.
 fn shipped(dir: &str) -> Vec<PathBuf> {
-    let mut files = picket::load::yaml_files(&repo_root().join(dir))
+    let mut files = picket::files::yaml_files(&repo_root().join(dir))
         .unwrap()
         .files;
     files.sort();
@@ -73,7 +73,7 @@ static SHIPPED_CHECKS: LazyLock<Vec<(String, Vec<Graded<Check>>)>> = LazyLock::n
             .unwrap_or_else(|d| panic!("the shipped probes do not load:\n{d}"));
     probes
         .into_iter()
-        .map(|p| (p.id, crate::probes::http_checks(&p.kind)))
+        .map(|p| (p.id.clone(), crate::probes::http_checks(&p.kind)))
         .collect()
 });
 

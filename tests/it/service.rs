@@ -74,12 +74,14 @@ pub async fn start_in_process(
     shutdown: CancellationToken,
 ) -> picket::service::Running {
     picket::run::init_tls();
-    let loaded = picket::load::load(path, &*env).unwrap_or_else(|d| panic!("{d}"));
+    let mut compiled = picket::load::Compiled::default();
+    let loaded = compiled.load(path, &*env).unwrap_or_else(|d| panic!("{d}"));
     let telemetry = telemetry.unwrap_or_else(|| {
         picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap()
     });
     picket::service::start(
         loaded,
+        compiled,
         picket::service::ServiceOptions {
             config_path: path.to_path_buf(),
             shard: None,

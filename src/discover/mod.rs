@@ -1,0 +1,63 @@
+//! Where targets come from: one module per source, each producing validated
+//! [`Target`](crate::config::Target)s.
+//!
+//! - static `targets:` in the config file, compiled with the config ([`crate::config`]);
+//! - [`files`]: the files under `targets_from` folders, read at each load.
+//!
+//! Every source's targets share one namespace of names: [`check_unique`] reports a name
+//! defined twice, at both places.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Diagnostics, Pos};
+
+pub mod files;
+
+/// Where a target's name is defined, for the unique-name check across sources.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The target's name.
+    pub name: String,
+    /// The file that defines it.
+    pub file: PathBuf,
+    /// Where in that file.
+    pub pos: Pos,
+}
+
+impl Origin {
+    /// The origin of the target named `name` in `file`.
+    pub fn of(file: &Path, name: &Spanned<String>) -> Origin {
+        Origin {
+            name: name.value.clone(),
+            file: file.to_path_buf(),
+            pos: Pos::from_location(&name.referenced),
+        }
+    }
+}
+
+/// Reports duplicate target names across all sources, at the second definition, with the
+/// first in the hint.
+pub fn check_unique(origins: &[Origin], diags: &mut Diagnostics) {
+    let mut seen: std::collections::BTreeMap<&str, &Origin> = std::collections::BTreeMap::new();
+    for o in origins {
+        if let Some(first) = seen.get(o.name.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    &o.file,
+                    o.pos,
+                    format!("duplicate target name `{}`", o.name),
+                )
+                .with_hint(format!(
+                    "first defined at {}:{}:{}",
+                    first.file.display(),
+                    first.pos.line,
+                    first.pos.column
+                )),
+            );
+        } else {
+            seen.insert(&o.name, o);
+        }
+    }
+}
