@@ -1,0 +1,37 @@
+//! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`.
+//!
+//! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
+//! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or a target
+//! `check` could not reach), 2 config or usage error.
+//!
+//! One file a command, and what a command needs alone beside it:
+//!
+//! - `check/`: `picket check` (`mod.rs`: its options, running every series, the exit code),
+//!   with `prepare.rs` (loading the config or an ad-hoc one, the plan filtered by `--target`
+//!   and `--probe`), `adhoc.rs` (the ad-hoc `--target URL` and its `--var`s) and `notes.rs`
+//!   (what it says on stderr about unreachable targets and untrusted certificates).
+//! - `validate.rs`: `picket validate`.
+//! - `list.rs`: `picket list`, with its grouping of skipped pairs.
+//! - `probes.rs`: `picket probes` and `picket probes --export`.
+//!
+//! This file holds what they share: the exit codes and the default config path.
+
+mod check;
+mod list;
+mod probes;
+mod validate;
+
+pub use check::{CheckOptions, Format, check, parse_var, run_all};
+pub use list::list;
+pub use probes::{export_probes, probes};
+pub use validate::validate;
+
+/// Exit code: everything held.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one finding at or above the threshold.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: configuration or usage error.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// The config file used when `-c` is not given.
+pub const DEFAULT_CONFIG: &str = "config/picket.yaml";

@@ -1,0 +1,88 @@
+//! `picket validate`: loads the config and its probes (or only the given probe files and
+//! folders) and reports every problem, located, without running anything.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{DEFAULT_CONFIG, EXIT_CONFIG, EXIT_OK};
+use crate::config::EnvLookup;
+use crate::load;
+use crate::plan;
+use crate::redact;
+use crate::term::escape_controls;
+
+/// `picket validate`: the config (and its probes), or the given probe paths.
+pub fn validate(
+    config: Option<&Path>,
+    paths: &[PathBuf],
+    env: EnvLookup<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    if !paths.is_empty() && config.is_none() {
+        return match load::load_probe_paths(paths, &crate::config::Defaults::default()) {
+            Ok(probes) => {
+                let _ = writeln!(out, "ok: {} probe(s) valid", probes.len());
+                EXIT_OK
+            }
+            Err(diags) => {
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    escape_controls(&redact::scrub_global(&diags.to_string()))
+                );
+                // For folders of probes or templates, or files of which some load: how many
+                // (on stdout; stderr holds only the located errors and their count), also when
+                // none does.
+                let (files, refused) = load::probe_file_census(paths, &diags);
+                if files > 0 && (refused < files || paths.iter().any(|p| p.is_dir())) {
+                    let _ = writeln!(
+                        out,
+                        "{} of {files} probe files load; {refused} refused (see the errors)",
+                        files - refused
+                    );
+                }
+                EXIT_CONFIG
+            }
+        };
+    }
+    let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
+    let mut result = load::load(&path, env);
+    if let (Ok(loaded), false) = (&result, paths.is_empty()) {
+        match load::load_probe_paths(paths, &loaded.config.defaults) {
+            Ok(extra) => {
+                if let Ok(l) = &mut result {
+                    l.probes.extend(extra);
+                    // The PATHs join the config's probes, the library's included: one id each.
+                    let mut diags = crate::diag::Diagnostics::default();
+                    crate::probe::check_unique_ids(&l.probes, &mut diags);
+                    if !diags.is_empty() {
+                        result = Err(diags);
+                    }
+                }
+            }
+            Err(d) => result = Err(d),
+        }
+    }
+    match result {
+        Ok(loaded) => {
+            let plan = plan::plan(&loaded);
+            let _ = writeln!(
+                out,
+                "ok: {} probe(s), {} target(s), {} series",
+                loaded.probes.len(),
+                loaded.config.targets.len(),
+                plan.series.len()
+            );
+            EXIT_OK
+        }
+        Err(diags) => {
+            let _ = writeln!(
+                err,
+                "{}",
+                escape_controls(&redact::scrub_global(&diags.to_string()))
+            );
+            EXIT_CONFIG
+        }
+    }
+}
