@@ -204,6 +204,28 @@ pub struct RunResult {
     pub attributes: Vec<(&'static str, String)>,
 }
 
+impl RunResult {
+    /// A result of `probe` on `target` that started now and saw nothing of the target yet:
+    /// the runner fills in what the exchange shows; a run that never reached its target
+    /// (a failed task) is this with an error outcome.
+    pub fn new(probe: &str, target: &str, outcome: Outcome) -> RunResult {
+        RunResult {
+            probe: probe.to_owned(),
+            target: target.to_owned(),
+            outcome,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            wait: Duration::ZERO,
+            url: String::new(),
+            server_address: String::new(),
+            server_port: 0,
+            status: None,
+            certificate_not_after: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

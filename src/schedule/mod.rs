@@ -122,10 +122,10 @@ pub struct Replaced {
 #[error("the scheduler has stopped")]
 pub struct Stopped;
 
-/// State shared by the loop and its handles. Locks are held only for a map update, never
-/// across an await.
+/// The counters and per-series statistics shared by the loop and its handles. Locks are
+/// held only for a map update, never across an await.
 #[derive(Debug, Default)]
-struct Shared {
+struct Counters {
     fired: AtomicU64,
     skipped: AtomicU64,
     series: AtomicUsize,
@@ -134,7 +134,7 @@ struct Shared {
     per_series: Mutex<HashMap<String, SeriesStats>>,
 }
 
-impl Shared {
+impl Counters {
     fn per_series(&self) -> MutexGuard<'_, HashMap<String, SeriesStats>> {
         // A panic elsewhere while holding the lock leaves counters, which are still usable.
         self.per_series
@@ -154,7 +154,7 @@ enum Command {
 #[derive(Debug, Clone)]
 pub struct SchedulerHandle {
     commands: mpsc::Sender<Command>,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
 }
 
 impl SchedulerHandle {
@@ -174,21 +174,21 @@ impl SchedulerHandle {
     /// Whole-scheduler counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            series: self.shared.series.load(Ordering::Relaxed),
-            fired: self.shared.fired.load(Ordering::Relaxed),
-            skipped: self.shared.skipped.load(Ordering::Relaxed),
-            in_flight: self.shared.in_flight.load(Ordering::Relaxed),
+            series: self.counters.series.load(Ordering::Relaxed),
+            fired: self.counters.fired.load(Ordering::Relaxed),
+            skipped: self.counters.skipped.load(Ordering::Relaxed),
+            in_flight: self.counters.in_flight.load(Ordering::Relaxed),
         }
     }
 
     /// Counters of one series, by key; `None` if it is not scheduled.
     pub fn series_stats(&self, key: &str) -> Option<SeriesStats> {
-        self.shared.per_series().get(key).copied()
+        self.counters.per_series().get(key).copied()
     }
 
     /// Whether the loop is running (for `/readyz`).
     pub fn is_running(&self) -> bool {
-        self.shared.running.load(Ordering::Acquire)
+        self.counters.running.load(Ordering::Acquire)
     }
 }
 
@@ -207,13 +207,13 @@ impl std::fmt::Debug for Command {
 /// clears the mark.
 struct InFlight {
     flag: Arc<AtomicBool>,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.flag.store(false, Ordering::Release);
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -245,7 +245,7 @@ pub struct Scheduler {
     draining: HashMap<String, Arc<AtomicBool>>,
     initial: Vec<Series>,
     tracker: TaskTracker,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
     commands: mpsc::Receiver<Command>,
     sender: mpsc::Sender<Command>,
     on_skip: Option<SkipHook>,
@@ -272,7 +272,7 @@ impl Scheduler {
             draining: HashMap::new(),
             initial: series,
             tracker: TaskTracker::new(),
-            shared: Arc::default(),
+            counters: Arc::default(),
             commands,
             sender,
             on_skip: None,
@@ -290,7 +290,7 @@ impl Scheduler {
     pub fn handle(&self) -> SchedulerHandle {
         SchedulerHandle {
             commands: self.sender.clone(),
-            shared: Arc::clone(&self.shared),
+            counters: Arc::clone(&self.counters),
         }
     }
 
@@ -311,7 +311,7 @@ impl Scheduler {
     {
         let initial = std::mem::take(&mut self.initial);
         self.replace(initial);
-        self.shared.running.store(true, Ordering::Release);
+        self.counters.running.store(true, Ordering::Release);
         loop {
             // Biased: shutdown first so nothing fires after it; ticks before reloads so a
             // stream of reloads cannot starve due runs (each reload is bounded work).
@@ -324,10 +324,10 @@ impl Scheduler {
                 Some(command) = self.commands.recv() => self.apply(command),
             }
         }
-        self.shared.running.store(false, Ordering::Release);
+        self.counters.running.store(false, Ordering::Release);
         self.tracker.close();
         tracing::debug!(
-            in_flight = self.shared.in_flight.load(Ordering::Relaxed),
+            in_flight = self.counters.in_flight.load(Ordering::Relaxed),
             "scheduler stopped"
         );
     }
@@ -360,7 +360,7 @@ impl Scheduler {
         let lateness = now.duration_since(entry.at).unwrap_or(Duration::ZERO);
         let skipped = entry.in_flight.load(Ordering::Acquire);
         if skipped {
-            self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 series = %key,
                 "tick skipped: the previous run is still in flight"
@@ -370,11 +370,11 @@ impl Scheduler {
             }
         } else {
             entry.in_flight.store(true, Ordering::Release);
-            self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-            self.shared.fired.fetch_add(1, Ordering::Relaxed);
+            self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+            self.counters.fired.fetch_add(1, Ordering::Relaxed);
             let guard = InFlight {
                 flag: Arc::clone(&entry.in_flight),
-                shared: Arc::clone(&self.shared),
+                counters: Arc::clone(&self.counters),
             };
             let run = fire(Fire {
                 series: entry.series.clone(),
@@ -386,7 +386,7 @@ impl Scheduler {
                 run.await;
             });
         }
-        if let Some(counts) = self.shared.per_series().get_mut(&key) {
+        if let Some(counts) = self.counters.per_series().get_mut(&key) {
             if skipped {
                 counts.skipped += 1;
             } else {
@@ -409,7 +409,7 @@ impl Scheduler {
         let schedule = &entry.series.probe.schedule;
         let Some(due) = next_due(schedule, entry.series.hash, after) else {
             tracing::debug!(series = %key, "series has no further due time");
-            if let Some(counts) = self.shared.per_series().get_mut(key) {
+            if let Some(counts) = self.counters.per_series().get_mut(key) {
                 counts.next = None;
             }
             return;
@@ -432,7 +432,7 @@ impl Scheduler {
         };
         entry.early = early;
         entry.slot = Some(self.timer.insert_at(key.to_string(), when));
-        if let Some(counts) = self.shared.per_series().get_mut(key) {
+        if let Some(counts) = self.counters.per_series().get_mut(key) {
             counts.next = Some(entry.at);
         }
     }
@@ -480,14 +480,14 @@ impl Scheduler {
                     in_flight,
                 },
             );
-            self.shared
+            self.counters
                 .per_series()
                 .insert(key.clone(), SeriesStats::default());
             self.arm(&key, now);
             out.added += 1;
         }
         self.draining.retain(|_, flag| flag.load(Ordering::Acquire));
-        self.shared
+        self.counters
             .series
             .store(self.entries.len(), Ordering::Relaxed);
         out
@@ -503,7 +503,7 @@ impl Scheduler {
         if entry.in_flight.load(Ordering::Acquire) {
             self.draining.insert(key.to_string(), entry.in_flight);
         }
-        self.shared.per_series().remove(key);
+        self.counters.per_series().remove(key);
     }
 }
 

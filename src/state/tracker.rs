@@ -344,18 +344,8 @@ mod tests {
 
     fn result(outcome: Outcome) -> RunResult {
         RunResult {
-            probe: "p".into(),
-            target: "web".into(),
-            outcome,
-            started: SystemTime::now(),
             duration: std::time::Duration::from_millis(1),
-            wait: std::time::Duration::ZERO,
-            url: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            status: None,
-            certificate_not_after: None,
-            attributes: Vec::new(),
+            ..RunResult::new("p", "web", outcome)
         }
     }
 

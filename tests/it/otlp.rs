@@ -610,18 +610,8 @@ pub async fn tracker_with(
     for (id, target, _, outcomes) in series {
         for outcome in outcomes {
             let run = RunResult {
-                probe: (*id).to_owned(),
-                target: (*target).to_owned(),
-                outcome: outcome.clone(),
-                started: SystemTime::now(),
                 duration: Duration::from_millis(5),
-                wait: Duration::ZERO,
-                url: String::new(),
-                server_address: String::new(),
-                server_port: 0,
-                status: None,
-                certificate_not_after: None,
-                attributes: Vec::new(),
+                ..RunResult::new(id, target, outcome.clone())
             };
             tracker.record(&format!("{id}@{target}"), &run).await;
         }

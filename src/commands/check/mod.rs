@@ -105,22 +105,12 @@ pub async fn run_all(
         .into_iter()
         .zip(series)
         .map(|(r, s)| {
-            r.unwrap_or_else(|| crate::outcome::RunResult {
-                probe: s.probe.id.clone(),
-                target: s.target.name.clone(),
-                outcome: crate::outcome::Outcome::Error(crate::outcome::RunError {
+            r.unwrap_or_else(|| {
+                let failed = crate::outcome::Outcome::Error(crate::outcome::RunError {
                     kind: crate::outcome::ErrorKind::Request,
                     message: "internal error: run task failed".into(),
-                }),
-                started: std::time::SystemTime::now(),
-                duration: std::time::Duration::ZERO,
-                wait: std::time::Duration::ZERO,
-                url: String::new(),
-                server_address: String::new(),
-                server_port: 0,
-                status: None,
-                certificate_not_after: None,
-                attributes: Vec::new(),
+                });
+                crate::outcome::RunResult::new(&s.probe.id, &s.target.name, failed)
             })
         })
         .collect()
