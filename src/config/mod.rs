@@ -9,7 +9,6 @@
 //! `raw` (serde shapes), `env` (`${env:…}` resolution and secrets), `target`, `api`, `notify`
 //! (webhooks) and `values` (durations, streaks, schedules and headers, shared by them).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,7 +34,7 @@ pub use env::{EnvLookup, resolve_cli_value};
 use notify::compile_notify;
 pub use notify::{Webhook, WebhookFormat};
 use target::compile_target;
-pub use target::{Target, Var, adhoc_name, compile_targets, valid_target_name};
+pub use target::{Source, Target, Var, adhoc_name, compile_targets, valid_target_name};
 pub(crate) use values::{TIMEOUT_HINT, compile_schedule, duration_in, streak_in};
 use values::{compile_duration, int_in, schedule_in, streak};
 
@@ -227,15 +226,7 @@ impl Config {
                 })
                 .collect(),
             library: Library::default(),
-            targets: vec![Target {
-                name,
-                url,
-                tags: BTreeSet::new(),
-                headers: Vec::new(),
-                ca_file: None,
-                server_name: None,
-                vars: BTreeMap::new(),
-            }],
+            targets: vec![Target::new(name, url, Source::Static)],
             targets_from: Vec::new(),
             defaults: Defaults::default(),
             limits: Limits::default(),

@@ -30,6 +30,56 @@ pub struct Target {
     pub server_name: Option<String>,
     /// Variables for probes.
     pub vars: BTreeMap<String, Var>,
+    /// Where the target came from.
+    pub source: Source,
+    /// Connect here instead of the address the URL's host resolves to, keeping the host
+    /// for `Host` and TLS SNI (curl's `--connect-to`): a Service's ClusterIP.
+    pub connect_to: Option<std::net::IpAddr>,
+    /// The schedule of this target's series, overriding their probes' (a
+    /// `picket.dev/schedule` annotation).
+    pub schedule: Option<crate::units::Schedule>,
+}
+
+impl Target {
+    /// A target named `name` at `url`, with nothing else set, from `source`.
+    pub fn new(name: String, url: Url, source: Source) -> Target {
+        Target {
+            name,
+            url,
+            tags: BTreeSet::new(),
+            headers: Vec::new(),
+            ca_file: None,
+            server_name: None,
+            vars: BTreeMap::new(),
+            source,
+            connect_to: None,
+            schedule: None,
+        }
+    }
+}
+
+/// Where a target came from, as `picket list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The config file's `targets:`.
+    Static,
+    /// A file under `targets_from`.
+    File,
+    /// `discover.kubernetes`.
+    Kubernetes,
+    /// `discover.http`, by its name.
+    Http(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Static => f.write_str("static"),
+            Source::File => f.write_str("file"),
+            Source::Kubernetes => f.write_str("kubernetes"),
+            Source::Http(name) => write!(f, "http:{name}"),
+        }
+    }
 }
 
 /// A target variable after `${env:…}` resolution.
@@ -196,6 +246,9 @@ pub(super) fn compile_target(ctx: &mut Ctx<'_>, raw: &raw::Target) -> Option<Tar
         ca_file,
         server_name,
         vars,
+        source: Source::Static,
+        connect_to: None,
+        schedule: None,
     })
 }
 
@@ -215,6 +268,10 @@ pub fn compile_targets(
     };
     raw.iter()
         .filter_map(|t| compile_target(&mut ctx, &t.value))
+        .map(|t| Target {
+            source: Source::File,
+            ..t
+        })
         .collect()
 }
 

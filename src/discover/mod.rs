@@ -6,6 +6,11 @@
 //!
 //! Every source's targets share one namespace of names: [`check_unique`] reports a name
 //! defined twice, at both places.
+//!
+//! Sources that run (they follow something that changes on its own, not a file picket
+//! reloads) publish what they know as a [`Snapshot`] on a `tokio::sync::watch` channel,
+//! whole, each time it changes; the service merges the snapshots with the loaded targets
+//! and plans again.
 
 use std::path::{Path, PathBuf};
 
@@ -60,4 +65,28 @@ pub fn check_unique(origins: &[Origin], diags: &mut Diagnostics) {
             seen.insert(&o.name, o);
         }
     }
+}
+
+/// What a running source knows now, published whole each time it changes.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The targets it makes now: its last known ones while it cannot be reached (an error
+    /// never empties the list).
+    pub targets: Vec<crate::config::Target>,
+    /// Objects it found but makes no target of, and why (`picket list` shows them).
+    pub skipped: Vec<Skip>,
+    /// Whether it has listed everything once since it started (`picket check` waits for
+    /// this before it runs).
+    pub synced: bool,
+    /// Errors since it started (`picket.discovery.errors` counts their increase).
+    pub errors: u64,
+}
+
+/// Something a source found and made no target of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// What it is: `namespace/name` of a Kubernetes object, or an HTTP SD entry.
+    pub object: String,
+    /// Why, in words: `headless Service (clusterIP: None)`.
+    pub reason: String,
 }

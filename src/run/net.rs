@@ -306,15 +306,11 @@ mod tests {
     }
 
     fn target(url: &str) -> Target {
-        Target {
-            name: "t".into(),
-            url: url::Url::parse(url).unwrap(),
-            tags: Default::default(),
-            headers: Vec::new(),
-            ca_file: None,
-            server_name: None,
-            vars: Default::default(),
-        }
+        Target::new(
+            "t".into(),
+            url::Url::parse(url).unwrap(),
+            crate::config::Source::Static,
+        )
     }
 
     #[tokio::test]
