@@ -23,6 +23,7 @@ use crate::units::{self, Schedule};
 pub mod raw;
 
 mod api;
+mod discover;
 mod env;
 mod notify;
 mod target;
@@ -30,6 +31,8 @@ mod values;
 
 use api::compile_api;
 pub use api::{API_IDLE_TIMEOUT, ApiTls, MIN_API_TOKEN_LEN, TlsFile, server_tls};
+use discover::compile_discover;
+pub use discover::{Discover, HttpSd};
 pub use env::{EnvLookup, resolve_cli_value};
 use notify::compile_notify;
 pub use notify::{Webhook, WebhookFormat};
@@ -61,6 +64,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Files or folders of extra targets.
     pub targets_from: Vec<PathBuf>,
+    /// Running sources of targets (`discover:`).
+    pub discover: Discover,
     /// Defaults for probes.
     pub defaults: Defaults,
     /// Limits.
@@ -228,6 +233,7 @@ impl Config {
             library: Library::default(),
             targets: vec![Target::new(name, url, Source::Static)],
             targets_from: Vec::new(),
+            discover: Discover::default(),
             defaults: Defaults::default(),
             limits: Limits::default(),
             state_path: PathBuf::from(".picket/state"),
@@ -322,6 +328,7 @@ pub fn compile(
     );
     let api = compile_api(&mut ctx, &raw.api);
     let webhooks = compile_notify(&mut ctx, &raw.notify);
+    let discover = compile_discover(&mut ctx, &raw.discover);
 
     Config {
         source: file.to_path_buf(),
@@ -329,6 +336,7 @@ pub fn compile(
         library,
         targets,
         targets_from,
+        discover,
         defaults,
         limits,
         state_path,

@@ -29,6 +29,10 @@ pub struct Config {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub targets_from: Vec<Spanned<String>>,
+    /// Targets that follow the services themselves: Kubernetes objects and Prometheus
+    /// HTTP service discovery.
+    #[serde(default)]
+    pub discover: Discover,
     /// Defaults that probes may override.
     #[serde(default)]
     pub defaults: Defaults,
@@ -59,6 +63,33 @@ pub struct ApiTls {
     /// PEM file of the private key (PKCS#8, PKCS#1 or SEC1).
     #[schemars(with = "String", example = "/etc/picket/tls/tls.key")]
     pub key_file: Spanned<String>,
+}
+
+/// Sources of targets that appear and disappear with the services (`discover:`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Discover {
+    /// Prometheus HTTP service discovery endpoints, each polled every `refresh`.
+    #[serde(default)]
+    #[schemars(with = "Vec<HttpSd>")]
+    pub http: Vec<Spanned<HttpSd>>,
+}
+
+/// One Prometheus HTTP SD endpoint: a JSON list of `{"targets": ["host:port"], "labels":
+/// {...}}` groups, each `targets` item one picket target named `<name>.<host>.<port>`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSd {
+    /// Unique name, `[a-z0-9][a-z0-9-_.]*`: the prefix of the targets it makes, and the
+    /// `discovery.source` attribute `http:<name>`.
+    #[schemars(with = "String", example = &"inventory")]
+    pub name: Spanned<String>,
+    /// `http://` or `https://` URL of the endpoint; may hold `${env:NAME}`.
+    #[schemars(with = "String", example = "http://inventory.internal/sd")]
+    pub url: Spanned<String>,
+    /// How often the list is fetched again (`1m`; `5s` to `1d`).
+    #[schemars(with = "Option<crate::units::DurationText>")]
+    pub refresh: Option<Spanned<String>>,
 }
 
 /// Where regressions and recoveries are announced.

@@ -2,7 +2,8 @@
 //! [`Target`](crate::config::Target)s.
 //!
 //! - static `targets:` in the config file, compiled with the config ([`crate::config`]);
-//! - [`files`]: the files under `targets_from` folders, read at each load.
+//! - [`files`]: the files under `targets_from` folders, read at each load;
+//! - [`http_sd`]: Prometheus HTTP service discovery, polled every `refresh`.
 //!
 //! Every source's targets share one namespace of names: [`check_unique`] reports a name
 //! defined twice, at both places.
@@ -19,6 +20,7 @@ use serde_saphyr::Spanned;
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 
 pub mod files;
+pub mod http_sd;
 
 /// Where a target's name is defined, for the unique-name check across sources.
 #[derive(Debug, Clone)]
@@ -89,4 +91,10 @@ pub struct Skip {
     pub object: String,
     /// Why, in words: `headless Service (clusterIP: None)`.
     pub reason: String,
+}
+
+/// Whether a label name or value may become part of a tag: 1 to 63 lowercase letters,
+/// digits, `-`, `_` and `.`, starting with a letter or digit.
+pub fn tag_safe(text: &str) -> bool {
+    text.len() <= 63 && crate::config::valid_target_name(text)
 }

@@ -1,0 +1,126 @@
+//! The `discover:` section: which running sources of targets picket follows. Validated here
+//! like every other section, without contacting anything (`picket validate` never does);
+//! the sources themselves live in [`crate::discover`].
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use url::Url;
+
+use super::target::valid_target_name;
+use super::values::compile_duration;
+use super::{Ctx, raw};
+use crate::diag::Pos;
+use crate::redact::Secret;
+
+/// The validated `discover:` section.
+#[derive(Debug, Clone, Default)]
+pub struct Discover {
+    /// Prometheus HTTP SD endpoints.
+    pub http: Vec<HttpSd>,
+}
+
+impl Discover {
+    /// Whether any source is configured.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_empty()
+    }
+}
+
+/// A validated HTTP SD endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSd {
+    /// Unique name: the prefix of its targets' names.
+    pub name: String,
+    /// Where to GET the list (secret when it came from the environment).
+    pub url: Secret<Url>,
+    /// How often.
+    pub refresh: Duration,
+}
+
+impl HttpSd {
+    /// The default refresh.
+    pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
+    /// The refresh range.
+    pub const REFRESH: RangeInclusive<Duration> =
+        Duration::from_secs(5)..=Duration::from_secs(86_400);
+}
+
+/// Validates `discover:`.
+pub(super) fn compile_discover(ctx: &mut Ctx<'_>, raw: &raw::Discover) -> Discover {
+    let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
+    let mut http = Vec::new();
+    for sd in &raw.http {
+        let name = &sd.value.name;
+        if let Some(first) = seen.get(&name.value) {
+            let hint = format!(
+                "first defined at {}:{}:{}; the name prefixes the targets it makes",
+                ctx.file.display(),
+                first.line,
+                first.column
+            );
+            ctx.err_hint(
+                name,
+                format!(
+                    "duplicate discover.http name `{}`",
+                    crate::term::escape_controls(&name.value)
+                ),
+                &hint,
+            );
+            continue;
+        }
+        seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
+        if let Some(s) = compile_http_sd(ctx, &sd.value) {
+            http.push(s);
+        }
+    }
+    Discover { http }
+}
+
+fn compile_http_sd(ctx: &mut Ctx<'_>, raw: &raw::HttpSd) -> Option<HttpSd> {
+    let mut ok = true;
+    let name = raw.name.value.clone();
+    if !valid_target_name(&name) {
+        ctx.err_hint(
+            &raw.name,
+            format!(
+                "invalid discover.http name `{}`",
+                crate::term::escape_controls(&name)
+            ),
+            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
+             digit, e.g. `inventory`",
+        );
+        ok = false;
+    }
+    let url = ctx
+        .resolve(&raw.url)
+        .and_then(|url| match Url::parse(url.expose()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Some(url.map(|_| u))
+            }
+            Ok(_) | Err(_) => {
+                ctx.err_hint(
+                    &raw.url,
+                    "discover.http url must be an http or https URL with a host",
+                    "e.g. `http://inventory.internal/sd`",
+                );
+                None
+            }
+        });
+    let refresh = match &raw.refresh {
+        None => Some(HttpSd::DEFAULT_REFRESH),
+        Some(r) => compile_duration(
+            ctx,
+            r,
+            "refresh",
+            &HttpSd::REFRESH,
+            "how often the list is fetched again, e.g. `1m`",
+        ),
+    };
+    ok &= refresh.is_some();
+    let (Some(url), Some(refresh)) = (url, refresh) else {
+        return None;
+    };
+    ok.then_some(HttpSd { name, url, refresh })
+}
