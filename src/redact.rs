@@ -219,6 +219,27 @@ impl Redactor {
         Cow::Owned(out)
     }
 
+    /// `range` of the bytes `text`, widened over every secret (in any of its forms) that
+    /// overlaps its edges, so that cutting there leaves no fragment of one behind. For
+    /// excerpts of bytes that are not all UTF-8 (a nuclei matcher's part); scrub what is cut.
+    pub fn widen(&self, text: &[u8], range: Range<usize>) -> Range<usize> {
+        let mut end = range.end.min(text.len());
+        let mut start = range.start.min(end);
+        let Some(m) = self.matcher() else {
+            return start..end;
+        };
+        let window_start = start.saturating_sub(m.longest);
+        let window_end = end.saturating_add(m.longest).min(text.len());
+        for hit in m.automaton.find_iter(&text[window_start..window_end]) {
+            let (s, e) = (window_start + hit.start(), window_start + hit.end());
+            if s < end && e > start {
+                start = start.min(s);
+                end = end.max(e);
+            }
+        }
+        start..end
+    }
+
     /// The scrubbed text of `text[range]`, widened first over any secret that overlaps the
     /// range's edges, so cutting an excerpt never leaves a fragment of a secret behind.
     /// `range` is in bytes and is moved to character boundaries.
@@ -657,6 +678,25 @@ mod tests {
         // Dotted values that are no JWT are not cut up.
         assert!(jwt_pieces("api.example.com").is_empty());
         assert!(jwt_pieces("YWJj.ZGVm.Z2hp").is_empty());
+    }
+
+    #[test]
+    fn byte_ranges_widen_over_secrets_at_their_edges() {
+        let r = redactor(&["0123456789abcdef"]);
+        let text = b"aa\xff 0123456789ABCDEF \xfe bb";
+        assert_eq!(
+            r.widen(text, 0..8),
+            0..20,
+            "a cut in the secret reaches its end"
+        );
+        assert_eq!(r.widen(text, 10..24), 4..24, "and its start");
+        assert_eq!(
+            r.widen(text, 0..3),
+            0..3,
+            "no secret at the edges: as it was"
+        );
+        assert_eq!(r.widen(text, 20..99), 20..25, "clamped to the text");
+        assert_eq!(Redactor::default().widen(text, 5..9), 5..9);
     }
 
     #[test]

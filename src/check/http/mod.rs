@@ -489,11 +489,13 @@ fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
                 Verdict::Fails(vec![combined(check, &failed, "or")])
             }
         }
-        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, cx.stop) {
-            Some(found) if found.is_empty() => Verdict::Holds,
-            Some(found) => Verdict::Fails(found),
-            None => Verdict::Undecided,
-        },
+        Check::Nuclei(block) => {
+            match super::nuclei::evaluate(block, response, cx.redactor, cx.stop) {
+                Some(found) if found.is_empty() => Verdict::Holds,
+                Some(found) => Verdict::Fails(found),
+                None => Verdict::Undecided,
+            }
+        }
         Check::Not(inner) => match evaluate_one(inner, response, cx) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
