@@ -88,6 +88,7 @@ async fn bench_check() {
     let ws = workspace(200, 10, &format!("http://{addr}"), "5m");
     let loaded = picket::load::load(&ws.path().join("picket.yaml"), &|_| None).unwrap();
     let plan = picket::plan::plan(&loaded);
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let bar = indicatif::ProgressBar::hidden();
     // Warm the connection pools once.

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Finding;
+use crate::redact::SharedRedactor;
 use crate::state::{Mark, SeriesInfo, SeriesState, State as SeriesStateKind, Tracked, Tracker};
 use crate::units::Severity;
 
@@ -241,8 +242,14 @@ async fn nosniff(mut response: Response) -> Response {
 
 /// Builds the router. Health and readiness answer whatever the `Host` (orchestrators probe
 /// them by any name) and without a token; everything else follows `hosts`, then wants the
-/// token of `auth` when there is one.
-pub fn router(view: Arc<View>, hosts: HostRule, auth: Option<Arc<Auth>>) -> Router {
+/// token of `auth` when there is one. Every response body is scrubbed of the secrets
+/// `secrets` holds at the time.
+pub fn router(
+    view: Arc<View>,
+    hosts: HostRule,
+    auth: Option<Arc<Auth>>,
+    secrets: SharedRedactor,
+) -> Router {
     let mut protected = Router::new()
         .route("/api/v1/series", get(series))
         .route("/api/v1/regressions", get(regressions))
@@ -256,13 +263,13 @@ pub fn router(view: Arc<View>, hosts: HostRule, auth: Option<Arc<Auth>>) -> Rout
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(view)
-        .layer(middleware::map_response(scrub_response))
+        .layer(middleware::map_response_with_state(secrets, scrub_response))
         .layer(middleware::map_response(nosniff))
 }
 
-/// The last line of defence for secrets: every response body is scrubbed with the
-/// process-wide redactor before it leaves (findings were scrubbed by the runner already).
-async fn scrub_response(response: Response) -> Response {
+/// The last line of defence for secrets: every response body is scrubbed with the service's
+/// redactor before it leaves (findings were scrubbed by the runner already).
+async fn scrub_response(State(secrets): State<SharedRedactor>, response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return (
@@ -272,14 +279,15 @@ async fn scrub_response(response: Response) -> Response {
             .into_response();
     };
     let text = String::from_utf8_lossy(&bytes);
-    let clean = crate::redact::global().scrub(&text).into_owned();
+    let clean = secrets.current().scrub(&text).into_owned();
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(clean))
 }
 
 /// Binds `addr` and serves until `shutdown`. Returns the bound address (useful with port 0).
 /// Over HTTPS when `tls` is given. `connections` caps the open connections and closes idle
-/// ones (see [`conn`]).
+/// ones (see [`conn`]). Response bodies are scrubbed of what `secrets` holds (see [`router`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     addr: SocketAddr,
     view: Arc<View>,
@@ -287,11 +295,12 @@ pub async fn serve(
     auth: Option<Arc<Auth>>,
     tls: Option<tls::Certificates>,
     connections: Arc<Connections>,
+    secrets: SharedRedactor,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(view, hosts, auth);
+    let app = router(view, hosts, auth, secrets);
     let handle = tokio::spawn(conn::accept_loop(listener, app, tls, connections, shutdown));
     Ok((bound, handle))
 }
@@ -335,6 +344,32 @@ async fn regressions(State(view): State<Arc<View>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn responses_are_scrubbed_of_secrets_added_to_the_handle_after_start() {
+        let secrets = SharedRedactor::default();
+        let body = |text: &str| Response::new(axum::body::Body::from(text.to_string()));
+        let text = |response: Response| async {
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        let secret = "reloaded-api-secret-0e57b1";
+        let before = scrub_response(State(secrets.clone()), body(secret)).await;
+        assert_eq!(text(before).await, secret, "not yet known");
+        // As a reload adds its configuration's secrets to the service's handle.
+        let mut added = crate::redact::Redactor::default();
+        added.add(secret);
+        secrets.add(&added);
+        let after = scrub_response(State(secrets.clone()), body(&format!("a {secret} b"))).await;
+        assert_eq!(text(after).await, "a <redacted> b");
+        assert_eq!(
+            crate::redact::global().scrub(secret),
+            secret,
+            "not the global's doing"
+        );
+    }
 
     #[test]
     fn ip_literals_and_localhost_are_answered() {

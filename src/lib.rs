@@ -54,6 +54,7 @@
 //! - [`diag`], [`redact`], [`term`], [`units`]: diagnostics, secret handling, terminal-safe
 //!   text, value types.
 //! - [`fds`]: the file-descriptor limit, raised at start, and the API's share of it.
+//! - [`crypto`]: the process's rustls crypto provider, installed once by `main`.
 //!
 //! No module reaches upstream: the runner knows nothing of state or telemetry, the state
 //! machine knows nothing of HTTP, the API only reads the tracker.
@@ -79,13 +80,14 @@
 //! - `config`, `shape`, `parse`: the service config, shapes of files that do not deserialize,
 //!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`: leaves shared by
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`: leaves shared by
 //!   every stage
 
 pub mod api;
 pub mod check;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod diag;
 pub mod discover;

@@ -356,7 +356,8 @@ async fn serve(
         match picket::telemetry::Telemetry::init(&loaded.config.telemetry, vantage.as_deref()) {
             Ok(t) => t,
             Err(e) => {
-                say(&format_args!("error: cannot set up telemetry: {e:#}"));
+                let e = loaded.config.redactor.scrub(&format!("{e:#}")).into_owned();
+                say(&format_args!("error: cannot set up telemetry: {e}"));
                 return commands::EXIT_CONFIG;
             }
         };
@@ -470,6 +471,8 @@ async fn main() -> ExitCode {
     // the common service default (1,024) is far below the hard limit an administrator allows.
     let nofile = picket::fds::raise();
     let _ = NOFILE.set(nofile);
+    // The one crypto provider every HTTPS client of the process uses.
+    picket::crypto::install_crypto_provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -13,15 +13,34 @@
 //! cut secret escapes as a fragment: [`Redactor::scrub_excerpt`] cuts an excerpt only after
 //! widening it over any secret that overlaps it.
 //!
-//! Besides the redactors that travel with a config, the process keeps one [`global`] union of
-//! every secret ever loaded, for the places that have no config at hand: the log writer, the
-//! OpenTelemetry processors, `main`'s error lines. Secrets are never removed from it, so a
-//! reload that drops a target cannot make its old secret printable.
+//! # Who owns which redactor
+//!
+//! No check, notifier, API or telemetry processor reads a process global: each is given the
+//! redactor it scrubs with.
+//!
+//! - **A configuration** owns one: [`crate::config::Config::redactor`] holds every secret its
+//!   loading resolved (the file's, its `targets_from` files', `check --var`'s). Loading only
+//!   fills it; it registers nothing anywhere, so `picket validate` and a reload that fails
+//!   leave the process as they found it. What a failed load reports is scrubbed with it
+//!   before it is returned ([`crate::load::load`]).
+//! - **The runner** ([`crate::run::Runner`]) holds its configuration's redactor and hands it
+//!   to check evaluation ([`crate::check::http::evaluate`]), which cuts body excerpts with
+//!   it, and scrubs every finding with it.
+//! - **The service** (`picket run`) keeps one [`SharedRedactor`]: the union of the secrets
+//!   of every configuration it accepted (at start and at each successful reload), never
+//!   fewer, so a reload that drops a target cannot make its old secret printable. It is
+//!   created by the telemetry ([`crate::telemetry::Telemetry::secrets`]), which scrubs spans
+//!   and log records with it, and given to the notifier and the API.
+//! - **The process** keeps one [`global`] set, for its log writer ([`ScrubbedStderr`]) and
+//!   `main`'s error lines only: lines from other crates (hyper, reqwest, rustls) come with no
+//!   config at hand. Only what the process accepted is [`register`]ed there: by the service,
+//!   once per accepted configuration, and by `picket check` for the configuration it runs.
+//!   Secrets are never removed from it.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
@@ -198,6 +217,27 @@ impl Redactor {
         }
         out.push_str(&text[last..]);
         Cow::Owned(out)
+    }
+
+    /// `range` of the bytes `text`, widened over every secret (in any of its forms) that
+    /// overlaps its edges, so that cutting there leaves no fragment of one behind. For
+    /// excerpts of bytes that are not all UTF-8 (a nuclei matcher's part); scrub what is cut.
+    pub fn widen(&self, text: &[u8], range: Range<usize>) -> Range<usize> {
+        let mut end = range.end.min(text.len());
+        let mut start = range.start.min(end);
+        let Some(m) = self.matcher() else {
+            return start..end;
+        };
+        let window_start = start.saturating_sub(m.longest);
+        let window_end = end.saturating_add(m.longest).min(text.len());
+        for hit in m.automaton.find_iter(&text[window_start..window_end]) {
+            let (s, e) = (window_start + hit.start(), window_start + hit.end());
+            if s < end && e > start {
+                start = start.min(s);
+                end = end.max(e);
+            }
+        }
+        start..end
     }
 
     /// The scrubbed text of `text[range]`, widened first over any secret that overlaps the
@@ -418,23 +458,57 @@ pub(crate) fn html_escape(text: &str, apostrophe: &str) -> String {
     out
 }
 
-static GLOBAL: LazyLock<RwLock<Redactor>> = LazyLock::new(RwLock::default);
+/// A redactor shared by parts that outlive one configuration, and that every accepted
+/// configuration adds its secrets to: the service's (see the module docs), and the process's
+/// [`global`] one. Cheap to clone; clones share the same set. Secrets are only ever added.
+#[derive(Clone, Default)]
+pub struct SharedRedactor {
+    inner: Arc<RwLock<Redactor>>,
+}
 
-/// Adds every secret of `redactor` to the process-wide set (see the module docs).
-pub fn register(redactor: &Redactor) {
-    if redactor.is_empty() {
-        return;
+impl fmt::Debug for SharedRedactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedRedactor({} secrets)", self.current().len())
     }
-    let mut global = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-    global.merge(redactor);
 }
 
-/// The process-wide redactor: every secret any config of this process has loaded.
+impl SharedRedactor {
+    /// The secrets as they are now (a cheap clone: one `Arc`).
+    pub fn current(&self) -> Redactor {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds every secret of `redactor`; clones see them from now on.
+    pub fn add(&self, redactor: &Redactor) {
+        if redactor.is_empty() {
+            return;
+        }
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(redactor);
+    }
+}
+
+static GLOBAL: LazyLock<SharedRedactor> = LazyLock::new(SharedRedactor::default);
+
+/// Adds every secret of `redactor` to the process-wide set, for the log writer (see the
+/// module docs for who may).
+pub fn register(redactor: &Redactor) {
+    GLOBAL.add(redactor);
+}
+
+/// The process-wide redactor: every secret the process accepted ([`register`]). For the log
+/// writer and `main`'s error lines only.
 pub fn global() -> Redactor {
-    GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
+    GLOBAL.current()
 }
 
-/// Scrubs `text` with the process-wide redactor.
+/// Scrubs `text` with the process-wide redactor, for lines the process writes to stderr
+/// itself (`main`'s error lines).
 pub fn scrub_global(text: &str) -> String {
     global().scrub(text).into_owned()
 }
@@ -604,6 +678,25 @@ mod tests {
         // Dotted values that are no JWT are not cut up.
         assert!(jwt_pieces("api.example.com").is_empty());
         assert!(jwt_pieces("YWJj.ZGVm.Z2hp").is_empty());
+    }
+
+    #[test]
+    fn byte_ranges_widen_over_secrets_at_their_edges() {
+        let r = redactor(&["0123456789abcdef"]);
+        let text = b"aa\xff 0123456789ABCDEF \xfe bb";
+        assert_eq!(
+            r.widen(text, 0..8),
+            0..20,
+            "a cut in the secret reaches its end"
+        );
+        assert_eq!(r.widen(text, 10..24), 4..24, "and its start");
+        assert_eq!(
+            r.widen(text, 0..3),
+            0..3,
+            "no secret at the edges: as it was"
+        );
+        assert_eq!(r.widen(text, 20..99), 20..25, "clamped to the text");
+        assert_eq!(Redactor::default().widen(text, 5..9), 5..9);
     }
 
     #[test]

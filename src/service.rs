@@ -12,9 +12,16 @@
 //! period; the state store is synced and telemetry flushed before [`Running::wait`] returns. A
 //! reload (SIGHUP, or a changed config or probe file) loads everything again and swaps it in
 //! only if it is valid: a failing reload keeps the last good configuration.
+//!
+//! Secrets: the service scrubs with one [`SharedRedactor`], the telemetry's
+//! ([`Telemetry::secrets`]), shared with the notifier and the API. Each accepted
+//! configuration (at start, and at each successful reload) adds its secrets to it and
+//! registers them with the process's log writer ([`crate::redact::register`]); a reload that
+//! fails adds nothing anywhere.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -28,6 +35,7 @@ use crate::api::{self, View};
 use crate::load::{self, Loaded};
 use crate::notify::{self, Notifier};
 use crate::plan::{self, Series};
+use crate::redact::{Redactor, SharedRedactor};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
 use crate::state::{self, Follower, SeriesInfo, Tracker};
@@ -61,14 +69,32 @@ pub struct Running {
     pub tracker: Arc<Tracker>,
     /// The webhook notifier (its delivery counts, for in-process tests).
     pub notifier: Notifier,
+    /// What the notifier, the API and telemetry scrub: every accepted configuration's secrets.
+    pub secrets: SharedRedactor,
     reload: mpsc::Sender<()>,
+    reloads: Arc<ReloadCounts>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// How the reloads went, counted as they end.
+#[derive(Debug, Default)]
+struct ReloadCounts {
+    ok: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Running {
     /// Asks for a reload, as SIGHUP does.
     pub fn reload(&self) {
         let _ = self.reload.try_send(());
+    }
+
+    /// How many reloads were applied and how many failed so far (for in-process tests).
+    pub fn reloads(&self) -> (u64, u64) {
+        (
+            self.reloads.ok.load(Ordering::Relaxed),
+            self.reloads.failed.load(Ordering::Relaxed),
+        )
     }
 
     /// A sender that triggers reloads (for signal handlers).
@@ -90,11 +116,14 @@ struct Shared {
     /// The API's certificate, when it serves HTTPS: a reload swaps in the files' new one.
     certificates: Option<api::tls::Certificates>,
     telemetry: Telemetry,
+    /// The telemetry's secrets, shared with the notifier and the API.
+    secrets: SharedRedactor,
     /// Files and folders whose changes trigger a reload.
     watched: Mutex<Vec<PathBuf>>,
     /// The API's connections: a reload that changes the concurrency or the webhooks moves
     /// their cap.
     connections: Arc<api::Connections>,
+    reloads: Arc<ReloadCounts>,
 }
 
 impl Shared {
@@ -104,6 +133,14 @@ impl Shared {
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
+}
+
+/// Makes the secrets of a configuration the service accepted known to what outlives it: the
+/// notifier, the API and telemetry (through `secrets`), and the process's log writer. Called
+/// once per accepted configuration, never for one that failed to load.
+fn accept_secrets(secrets: &SharedRedactor, redactor: &Redactor) {
+    secrets.add(redactor);
+    crate::redact::register(redactor);
 }
 
 fn labels(series: &Series) -> SeriesLabels<'_> {
@@ -161,6 +198,9 @@ pub async fn start(
     env: SharedEnv,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    crate::crypto::install_crypto_provider();
+    let secrets = telemetry.secrets().clone();
+    accept_secrets(&secrets, &loaded.config.redactor);
     let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
     let certificates = loaded
         .config
@@ -172,6 +212,9 @@ pub async fn start(
         .api_token
         .as_ref()
         .map(|t| Arc::new(api::Auth::new(t.expose(), certificates.is_some())));
+    if let Some(auth) = &auth {
+        accept_secrets(&secrets, &auth.secrets());
+    }
     // The config refuses this with its position; this covers every other way in (the demo's
     // `--api`, a listen override).
     if auth.is_none() && !listen.ip().is_loopback() {
@@ -188,7 +231,7 @@ pub async fn start(
     let series = planned(&loaded, opts.shard);
     let changes = tracker.follow("telemetry");
     let notify_changes = tracker.follow("notifications");
-    let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone())?;
+    let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone(), secrets.clone())?;
     tracker.track(tracked(&series)).await;
     telemetry.observe_states(&tracker);
     let view = Arc::new(View::new(Arc::clone(&tracker)));
@@ -211,6 +254,7 @@ pub async fn start(
         auth.clone(),
         certificates.clone(),
         Arc::clone(&connections),
+        secrets.clone(),
         api_stop.clone(),
     )
     .await
@@ -253,8 +297,10 @@ pub async fn start(
         notifier,
         certificates,
         telemetry,
+        secrets,
         watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
         connections,
+        reloads: Arc::default(),
     });
 
     shared.telemetry.announce();
@@ -355,7 +401,9 @@ pub async fn start(
         view,
         tracker: Arc::clone(&shared.tracker),
         notifier: shared.notifier.clone(),
+        secrets: shared.secrets.clone(),
         reload: reload_tx,
+        reloads: Arc::clone(&shared.reloads),
         join,
     })
 }
@@ -455,10 +503,12 @@ async fn reload_loop(
         .map_err(|e| anyhow::anyhow!("loading the configuration failed: {e}"));
         match reload(&shared, &scheduler, &opts, loaded).await {
             Ok(n) => {
+                shared.reloads.ok.fetch_add(1, Ordering::Relaxed);
                 shared.telemetry.record_reload(true);
                 tracing::info!(series = n, "configuration reloaded");
             }
             Err(e) => {
+                shared.reloads.failed.fetch_add(1, Ordering::Relaxed);
                 shared.telemetry.record_reload(false);
                 tracing::error!(error = %e, "reload failed; keeping the previous configuration");
             }
@@ -472,8 +522,11 @@ async fn reload(
     opts: &ServiceOptions,
     loaded: anyhow::Result<Result<Loaded, crate::diag::Diagnostics>>,
 ) -> anyhow::Result<usize> {
+    // What a failed load says was scrubbed of its secrets by the loader.
     let loaded = loaded?.map_err(|d| anyhow::anyhow!("{d}"))?;
-    let runner = Runner::new(&loaded.config)?;
+    let runner = Runner::new(&loaded.config)
+        .map_err(|e| anyhow::anyhow!("{}", loaded.config.redactor.scrub(&e.to_string())))?;
+    accept_secrets(&shared.secrets, &loaded.config.redactor);
     let series = planned(&loaded, opts.shard);
     shared.tracker.track(tracked(&series)).await;
     if let Ok(mut r) = shared.runner.write() {

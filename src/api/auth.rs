@@ -47,8 +47,8 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Credentials for `token`. The session cookie value is registered with the process-wide
-    /// redactor, like the token itself: it opens the API too.
+    /// Credentials for `token`. The session cookie value opens the API like the token itself:
+    /// whoever holds the token's redactor adds [`Auth::secrets`] to it.
     pub fn new(token: &str, secure: bool) -> Auth {
         let rng = ring::rand::SystemRandom::new();
         // Only fails if the system has no randomness, in which case nothing else works
@@ -58,9 +58,6 @@ impl Auth {
         let bearer_tag = hmac::sign(&bearer_key, token.as_bytes());
         let cookie_key = hmac::Key::new(hmac::HMAC_SHA256, token.as_bytes());
         let cookie_value = URL_SAFE_NO_PAD.encode(hmac::sign(&cookie_key, COOKIE_LABEL));
-        let mut redactor = crate::redact::Redactor::default();
-        redactor.add(&cookie_value);
-        crate::redact::register(&redactor);
         Auth {
             bearer_key,
             bearer_tag,
@@ -68,6 +65,13 @@ impl Auth {
             cookie_value,
             secure,
         }
+    }
+
+    /// The secrets these credentials make besides the token: the session cookie value.
+    pub fn secrets(&self) -> crate::redact::Redactor {
+        let mut redactor = crate::redact::Redactor::default();
+        redactor.add(&self.cookie_value);
+        redactor
     }
 
     /// Whether `presented` is the token, in constant time.

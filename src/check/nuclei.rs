@@ -23,6 +23,7 @@ use regex::bytes::Regex;
 
 use super::Interrupt;
 use crate::outcome::Finding;
+use crate::redact::Redactor;
 
 use super::response::{Response, header_display};
 
@@ -320,7 +321,12 @@ impl Matchers {
 /// The verdict of a block over one response: its findings, or `None` when a cut body left
 /// it open.
 /// Gives up (the result is then meaningless) once `stop` is set.
-pub fn evaluate(block: &Matchers, response: &Response, stop: &Interrupt) -> Option<Vec<Finding>> {
+pub fn evaluate(
+    block: &Matchers,
+    response: &Response,
+    redactor: &Redactor,
+    stop: &Interrupt,
+) -> Option<Vec<Finding>> {
     let results: Vec<(Option<bool>, String)> = block
         .matchers
         .iter()
@@ -328,7 +334,7 @@ pub fn evaluate(block: &Matchers, response: &Response, stop: &Interrupt) -> Opti
             if stop.is_set() {
                 (None, String::new())
             } else {
-                m.matches(response, stop)
+                m.matches(response, redactor, stop)
             }
         })
         .collect();
@@ -451,8 +457,13 @@ impl Matcher {
 
     /// Whether the matcher matches (after `negative`), `None` when the cut body leaves it
     /// open, and what was seen, in words.
-    fn matches(&self, response: &Response, stop: &Interrupt) -> (Option<bool>, String) {
-        let (hit, seen) = self.raw_match(response, stop);
+    fn matches(
+        &self,
+        response: &Response,
+        redactor: &Redactor,
+        stop: &Interrupt,
+    ) -> (Option<bool>, String) {
+        let (hit, seen) = self.raw_match(response, redactor, stop);
         let hit = hit.map(|h| h != self.negative);
         let seen = if self.negative && hit == Some(true) {
             format!("{} (negative matcher)", seen)
@@ -462,7 +473,12 @@ impl Matcher {
         (hit, seen)
     }
 
-    fn raw_match(&self, response: &Response, stop: &Interrupt) -> (Option<bool>, String) {
+    fn raw_match(
+        &self,
+        response: &Response,
+        redactor: &Redactor,
+        stop: &Interrupt,
+    ) -> (Option<bool>, String) {
         if let Test::Status(codes) = &self.test {
             let status = response.status.as_u16();
             return (Some(codes.contains(&status)), format!("status {status}"));
@@ -498,7 +514,7 @@ impl Matcher {
                 };
                 if hit {
                     let (at, w) = found[0];
-                    (Some(true), excerpt(&text, at, w.len()))
+                    (Some(true), excerpt(&text, at, w.len(), redactor))
                 } else if *condition == Condition::And && !found.is_empty() && !open {
                     (Some(false), "not every word found".into())
                 } else {
@@ -517,7 +533,7 @@ impl Matcher {
                 };
                 if hit {
                     let m = found[0];
-                    (Some(true), excerpt(&text, m.start(), m.len()))
+                    (Some(true), excerpt(&text, m.start(), m.len(), redactor))
                 } else {
                     missing("pattern")
                 }
@@ -575,20 +591,24 @@ fn part_bytes<'r>(part: &Part, response: &'r Response) -> Cow<'r, [u8]> {
     }
 }
 
-/// A short quote around `at..at+len`, on character boundaries of the lossy text.
-fn excerpt(text: &[u8], at: usize, len: usize) -> String {
-    let start = at.saturating_sub(CONTEXT_CHARS);
-    let end = (at + len + CONTEXT_CHARS).min(text.len());
-    let quoted = String::from_utf8_lossy(&text[start..end]);
-    let one_line: String = quoted
+/// A short quote around `at..at+len`, on character boundaries of the lossy text. The quote is
+/// cut here, before the runner scrubs the finding, so it is widened over any secret
+/// `redactor` knows that the cut would go through, then scrubbed: no fragment of one
+/// survives the cut.
+fn excerpt(text: &[u8], at: usize, len: usize, redactor: &Redactor) -> String {
+    let cut = (at.saturating_sub(CONTEXT_CHARS))..((at + len + CONTEXT_CHARS).min(text.len()));
+    let range = redactor.widen(text, cut);
+    let quoted = String::from_utf8_lossy(&text[range.clone()]);
+    let one_line: String = redactor
+        .scrub(&quoted)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     format!(
         "matched at byte {at}: {}{:?}{}",
-        if start > 0 { "…" } else { "" },
+        if range.start > 0 { "…" } else { "" },
         one_line,
-        if end < text.len() { "…" } else { "" }
+        if range.end < text.len() { "…" } else { "" }
     )
 }
 
@@ -631,6 +651,33 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_is_cut_with_the_redactor_it_is_given() {
+        // The quote ends 40 bytes after the word: inside the secret.
+        let secret = "tok-5e8a13c7d94b20f6";
+        let body = format!("debug {} {secret} rest", "x".repeat(29));
+        let block = Matchers {
+            matchers: vec![words(&["debug"], Part::Body, false)],
+            condition: Condition::Or,
+        };
+        let hit = response(200, &[], &body);
+        let observed = |redactor: &Redactor| {
+            let found = evaluate(&block, &hit, redactor, &Interrupt::new()).unwrap();
+            assert_eq!(found.len(), 1);
+            found[0].observed.clone()
+        };
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        let scrubbed = observed(&redactor);
+        assert!(scrubbed.contains("<redacted>"), "{scrubbed}");
+        assert!(!scrubbed.contains("tok-5e"), "no fragment: {scrubbed}");
+        let plain = observed(&Redactor::default());
+        assert!(
+            plain.contains("tok-5e") && !plain.contains(secret),
+            "{plain}"
+        );
+    }
+
+    #[test]
     fn and_needs_every_matcher_and_or_reports_each() {
         let block = Matchers {
             matchers: vec![
@@ -646,10 +693,15 @@ mod tests {
             condition: Condition::And,
         };
         let hit = response(200, &[("content-type", "text/plain")], "[core]\nbare");
-        assert_eq!(evaluate(&block, &hit, &Interrupt::new()).unwrap().len(), 1);
+        assert_eq!(
+            evaluate(&block, &hit, &Redactor::default(), &Interrupt::new())
+                .unwrap()
+                .len(),
+            1
+        );
         let html = response(200, &[("content-type", "text/html")], "[core]");
         assert!(
-            evaluate(&block, &html, &Interrupt::new())
+            evaluate(&block, &html, &Redactor::default(), &Interrupt::new())
                 .unwrap()
                 .is_empty()
         );
@@ -657,7 +709,7 @@ mod tests {
             condition: Condition::Or,
             ..block
         };
-        let found = evaluate(&or, &hit, &Interrupt::new()).unwrap();
+        let found = evaluate(&or, &hit, &Redactor::default(), &Interrupt::new()).unwrap();
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(found[1].check, "nuclei matcher ok");
     }
@@ -670,11 +722,13 @@ mod tests {
         };
         let mut cut = response(200, &[], "haystack");
         cut.truncated = true;
-        assert!(evaluate(&block, &cut, &Interrupt::new()).is_none());
+        assert!(evaluate(&block, &cut, &Redactor::default(), &Interrupt::new()).is_none());
         let mut found = response(200, &[], "a needle");
         found.truncated = true;
         assert_eq!(
-            evaluate(&block, &found, &Interrupt::new()).unwrap().len(),
+            evaluate(&block, &found, &Redactor::default(), &Interrupt::new())
+                .unwrap()
+                .len(),
             1
         );
     }
@@ -692,10 +746,15 @@ mod tests {
             condition: Condition::Or,
         };
         let json = response(200, &[("content-type", "application/json")], "{}");
-        assert_eq!(evaluate(&block, &json, &Interrupt::new()).unwrap().len(), 1);
+        assert_eq!(
+            evaluate(&block, &json, &Redactor::default(), &Interrupt::new())
+                .unwrap()
+                .len(),
+            1
+        );
         let body_only = response(200, &[], "application/json");
         assert!(
-            evaluate(&block, &body_only, &Interrupt::new())
+            evaluate(&block, &body_only, &Redactor::default(), &Interrupt::new())
                 .unwrap()
                 .is_empty()
         );
@@ -823,7 +882,7 @@ mod tests {
     fn conditions_and_negative_matchers_read_the_automatons_matches() {
         let r = response(200, &[], "root:x:0:0 and [core] here");
         let verdict = |b: &Matchers| {
-            evaluate(b, &r, &Interrupt::new())
+            evaluate(b, &r, &Redactor::default(), &Interrupt::new())
                 .unwrap()
                 .into_iter()
                 .map(|f| f.observed)

@@ -140,7 +140,6 @@ fn api_token(ctx: &mut Ctx<'_>, raw: &Spanned<String>) -> Option<Secret<String>>
     }
     if !resolved.is_secret() {
         ctx.redactor.add(value);
-        crate::redact::register(ctx.redactor);
     }
     Some(Secret::hidden(value.clone()))
 }

@@ -12,9 +12,9 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl Ctx<'_> {
     /// Resolves `${env:NAME}` references. The result is secret when any reference was used.
     ///
-    /// Every resolved value is remembered by the redactor (and the process-wide one, so logs
-    /// and telemetry scrub it too). The redactor holds the value itself, not the expanded
-    /// text, since a target may echo the value alone. Values shorter than
+    /// Every resolved value is remembered by the config's redactor (and nowhere else:
+    /// validating registers nothing with the process). The redactor holds the value itself,
+    /// not the expanded text, since a target may echo the value alone. Values shorter than
     /// [`Redactor::MIN_SECRET_LEN`] are refused: they cannot be scrubbed without mangling
     /// every output.
     pub(super) fn resolve(&mut self, value: &Spanned<String>) -> Option<Secret<String>> {
@@ -40,7 +40,6 @@ impl Ctx<'_> {
                         self.redactor.add(resolved);
                     }
                 }
-                crate::redact::register(self.redactor);
                 ok.then(|| Secret::hidden(text))
             }
             Err(EnvError::Missing(name)) => {
@@ -112,8 +111,8 @@ fn resolve_env(text: &str, env: EnvLookup<'_>) -> Result<(String, Vec<Resolved>)
 }
 
 /// Resolves `${env:NAME}` in a value given on the command line (`check --var`), as in a
-/// file: a value that used the environment is secret, and is added to `redactor` (and the
-/// process-wide one). The error is a sentence for people.
+/// file: a value that used the environment is secret, and is added to `redactor`. The error
+/// is a sentence for people.
 pub fn resolve_cli_value(
     text: &str,
     env: EnvLookup<'_>,
@@ -132,7 +131,6 @@ pub fn resolve_cli_value(
                 }
                 redactor.add(resolved);
             }
-            crate::redact::register(redactor);
             Ok(Secret::hidden(text))
         }
         Err(EnvError::Missing(name)) => Err(format!("environment variable `{name}` is not set")),

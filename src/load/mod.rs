@@ -18,6 +18,7 @@ use crate::discover::{self, Origin};
 use crate::files::{read_text, yaml_files};
 use crate::parse::{Parsed, Shapes, parse_checked};
 use crate::probe::Probe;
+use crate::redact::Redactor;
 use crate::yaml::yaml_options;
 
 mod cross;
@@ -105,9 +106,27 @@ impl Compiled {
         if diags.is_empty() {
             Ok(Loaded { config, probes })
         } else {
-            Err(diags)
+            Err(scrubbed(diags, &config.redactor))
         }
     }
+}
+
+/// What a failed load says, scrubbed of the secrets it resolved. Loading registers them
+/// nowhere (`picket validate` and a failed reload leave the process as they found it), so
+/// this is the last place that knows them: a message that quotes a value built from
+/// `${env:…}` must not carry it on to the terminal or the service's log.
+fn scrubbed(diags: Diagnostics, redactor: &Redactor) -> Diagnostics {
+    if redactor.is_empty() {
+        return diags;
+    }
+    let mut out = Diagnostics::default();
+    for d in diags.iter() {
+        let mut d = d.clone();
+        d.message = redactor.scrub(&d.message).into_owned();
+        d.hint = d.hint.map(|h| redactor.scrub(&h).into_owned());
+        out.push(d);
+    }
+    out
 }
 
 /// A config file that is not there at all (or a dangling symlink) is said plainly, with no

@@ -17,7 +17,9 @@
 //! notification ends `delivered`, `failed` or `dropped`, counted in
 //! `picket.notify.deliveries`.
 //!
-//! Everything a body says went through the process-wide redactor, whole, after rendering:
+//! Everything a body says went through the service's redactor (the secrets of every
+//! configuration it accepted, a [`SharedRedactor`] given to [`Notifier::start`]), whole,
+//! after rendering:
 //! findings were scrubbed and clipped by the runner, and are again here, so no `${env:…}`
 //! value (a target's token a finding quotes, a webhook's own header) can leave in a body.
 //! Webhook URLs are secrets too: logs show only their scheme, host and port.
@@ -33,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Webhook, WebhookFormat};
 use crate::outcome::Finding;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, SharedRedactor};
 use crate::state::{Change, Follower, State, Transition};
 use crate::telemetry::{Origin, Telemetry};
 use crate::units::Severity;
@@ -177,15 +179,15 @@ impl Event {
     }
 }
 
-/// The body of `event` in `format`, scrubbed of every secret the process knows.
-pub fn render(format: WebhookFormat, event: &Event) -> String {
+/// The body of `event` in `format`, scrubbed of every secret `redactor` knows.
+pub fn render(format: WebhookFormat, event: &Event, redactor: &Redactor) -> String {
     let value = match format {
         WebhookFormat::Json => json::body(event),
         WebhookFormat::Slack => slack::body(event),
         WebhookFormat::Teams => teams::body(event),
     };
     let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_string());
-    crate::redact::global().scrub(&text).into_owned()
+    redactor.scrub(&text).into_owned()
 }
 
 /// Counts of notifications by webhook name and outcome, since start.
@@ -212,6 +214,8 @@ struct Inner {
     hooks: RwLock<Vec<Hook>>,
     client: reqwest::Client,
     telemetry: Telemetry,
+    /// What every event and body is scrubbed of.
+    secrets: SharedRedactor,
     stats: Arc<Stats>,
     tasks: TaskTracker,
     /// Cancelled when shutdown gives up on what is still queued.
@@ -240,9 +244,14 @@ impl std::fmt::Debug for Notifier {
 pub struct SetupError(String);
 
 impl Notifier {
-    /// Starts one delivery task per webhook (on the current tokio runtime).
-    pub fn start(webhooks: &[Webhook], telemetry: Telemetry) -> Result<Notifier, SetupError> {
-        crate::run::init_tls();
+    /// Starts one delivery task per webhook (on the current tokio runtime). Events and bodies
+    /// are scrubbed of the secrets `secrets` holds when they are made, so secrets added to it
+    /// later (by a reload) are scrubbed from then on.
+    pub fn start(
+        webhooks: &[Webhook],
+        telemetry: Telemetry,
+        secrets: SharedRedactor,
+    ) -> Result<Notifier, SetupError> {
         // Unlike probes, webhooks honour HTTPS_PROXY/NO_PROXY: they usually leave the
         // network (Slack, Teams), often through an egress proxy. Redirects are not followed:
         // a webhook that moved is a configuration to fix, and its headers stay where they
@@ -258,6 +267,7 @@ impl Notifier {
                 hooks: RwLock::new(Vec::new()),
                 client,
                 telemetry,
+                secrets,
                 stats: Arc::default(),
                 tasks: TaskTracker::new(),
                 abandon: CancellationToken::new(),
@@ -301,6 +311,7 @@ impl Notifier {
             Arc::clone(&webhook),
             receiver,
             self.inner.client.clone(),
+            self.inner.secrets.clone(),
             Counter {
                 telemetry: self.inner.telemetry.clone(),
                 stats: Arc::clone(&self.inner.stats),
@@ -325,7 +336,7 @@ impl Notifier {
         if hooks.is_empty() {
             return;
         }
-        let redactor = crate::redact::global();
+        let redactor = self.inner.secrets.current();
         let Some(event) = Event::of(change, self.inner.telemetry.origin(), &redactor) else {
             return;
         };
@@ -438,6 +449,7 @@ async fn deliver(
     webhook: Arc<Webhook>,
     mut queue: mpsc::Receiver<Arc<Event>>,
     client: reqwest::Client,
+    secrets: SharedRedactor,
     counter: Counter,
     abandon: CancellationToken,
 ) {
@@ -450,7 +462,7 @@ async fn deliver(
                 None => return,
             },
         };
-        let body = render(webhook.format, &event);
+        let body = render(webhook.format, &event, &secrets.current());
         let outcome = tokio::select! {
             biased;
             () = abandon.cancelled() => Outcome::Dropped,

@@ -181,9 +181,10 @@ async fn evaluate_off_worker(
         .map_err(|_| failed("the runner is shutting down"))?;
     let stop = StopOnDrop(Interrupt::new());
     let interrupt = stop.0.clone();
+    let redactor = runner.redactor.clone();
     let evaluated = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let evaluation = check::evaluate_until(checks.get(), &response, &interrupt);
+        let evaluation = check::evaluate_until(checks.get(), &response, &redactor, &interrupt);
         (evaluation, response)
     })
     .await

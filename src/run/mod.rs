@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::Client;
@@ -203,16 +203,6 @@ pub struct Runner {
 /// for many minutes.
 pub const RUN_WALL_FACTOR: u32 = 4;
 
-static TLS_INIT: Once = Once::new();
-
-/// Installs rustls' ring provider as the process default, once.
-pub fn init_tls() {
-    TLS_INIT.call_once(|| {
-        // Fails only if another provider was installed first, which is fine too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 impl Runner {
     /// Builds HTTP clients for every target of `config`; names resolve with the system's
     /// resolver.
@@ -226,7 +216,6 @@ impl Runner {
         config: &Config,
         resolver: Arc<dyn net::Resolve>,
     ) -> Result<Runner, SetupError> {
-        init_tls();
         let mut gates = HashMap::new();
         // One client per trust setting, shared by the targets that have it: a client's root
         // store and TLS setup are built once, not per target, and targets on one origin

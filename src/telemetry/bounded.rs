@@ -17,6 +17,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
 
 use super::health::{Health, Signal};
 use super::scrub::{cleaned_record, scrub_span};
+use crate::redact::SharedRedactor;
 
 /// Spans, and log records, waiting for export at most; beyond that they are dropped.
 pub const QUEUE_SIZE: usize = 2048;
@@ -123,12 +124,16 @@ impl Losses {
     }
 }
 
-/// A span or log processor that admits items through the [`Gate`] before its batch queue:
-/// a span processor around a span processor, a log processor around a log processor.
+/// A span or log processor that admits items through the [`Gate`] before its batch queue,
+/// scrubbed of the telemetry's secrets: a span processor around a span processor, a log
+/// processor around a log processor.
 #[derive(Debug)]
 pub(super) struct Bounded<P> {
     pub(super) inner: P,
     pub(super) losses: Arc<Losses>,
+    /// What is scrubbed: the telemetry's [`SharedRedactor`], which the service adds every
+    /// accepted configuration's secrets to.
+    pub(super) secrets: SharedRedactor,
 }
 
 /// A span, log or metric exporter that counts what failed exports lost and tells [`Health`]
@@ -148,7 +153,7 @@ impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
 
     fn on_end(&self, mut span: SpanData) {
         if self.losses.spans.admit() {
-            scrub_span(&mut span, &crate::redact::global());
+            scrub_span(&mut span, &self.secrets.current());
             self.inner.on_end(span);
         }
     }
@@ -202,7 +207,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
 impl<P: LogProcessor> LogProcessor for Bounded<P> {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.losses.logs.admit() {
-            match cleaned_record(data, &crate::redact::global()) {
+            match cleaned_record(data, &self.secrets.current()) {
                 Some(mut clean) => self.inner.emit(&mut clean, instrumentation),
                 None => self.inner.emit(data, instrumentation),
             }

@@ -62,6 +62,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{self, OtlpProtocol};
 use crate::outcome::{Finding, RunResult};
+use crate::redact::SharedRedactor;
 use crate::state::{Tracker, Transition};
 
 mod bounded;
@@ -118,6 +119,8 @@ struct Inner {
     meter_provider: SdkMeterProvider,
     states: Arc<Observed>,
     losses: Arc<Losses>,
+    /// The secrets spans and log records are scrubbed of.
+    secrets: SharedRedactor,
     shut_down: AtomicBool,
     runtime: Option<ExportRuntime>,
     /// How exports to the collector go, when there is one.
@@ -178,7 +181,14 @@ impl Telemetry {
     /// commands).
     pub fn disabled() -> Telemetry {
         let resource = resource(None, |_| None);
-        Telemetry::assemble(None, None, None, resource, Arc::default())
+        Telemetry::assemble(
+            None,
+            None,
+            None,
+            resource,
+            Arc::default(),
+            SharedRedactor::default(),
+        )
     }
 
     /// Builds telemetry for an already resolved export setting.
@@ -186,12 +196,12 @@ impl Telemetry {
         let env = |name: &str| std::env::var(name).ok();
         let resource = resource(vantage, env);
         let losses = Arc::new(Losses::default());
+        let secrets = SharedRedactor::default();
         let Some(export) = export else {
-            return Ok(Telemetry::assemble(None, None, None, resource, losses));
+            return Ok(Telemetry::assemble(
+                None, None, None, resource, losses, secrets,
+            ));
         };
-        // The HTTP exporter's client speaks rustls for https collectors and needs a crypto
-        // provider; the runner installs the same one, so whichever comes first wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = match export.protocol {
             OtlpProtocol::Grpc => Some(ExportRuntime::start()?),
             OtlpProtocol::HttpProtobuf => None,
@@ -218,6 +228,7 @@ impl Telemetry {
                 )
                 .build(),
                 losses: losses.clone(),
+                secrets: secrets.clone(),
             })
             .build();
         let logger_provider = SdkLoggerProvider::builder()
@@ -236,6 +247,7 @@ impl Telemetry {
                 )
                 .build(),
                 losses: losses.clone(),
+                secrets: secrets.clone(),
             })
             .build();
         let reader = PeriodicReader::builder(Counted {
@@ -257,6 +269,7 @@ impl Telemetry {
             runtime,
             resource,
             losses,
+            secrets,
         ))
     }
 
@@ -270,6 +283,7 @@ impl Telemetry {
         runtime: Option<ExportRuntime>,
         resource: Resource,
         losses: Arc<Losses>,
+        secrets: SharedRedactor,
     ) -> Telemetry {
         let origin = Origin::of(&resource);
         let mut builder = SdkMeterProvider::builder()
@@ -305,11 +319,19 @@ impl Telemetry {
                 meter_provider,
                 states,
                 losses,
+                secrets,
                 shut_down: AtomicBool::new(false),
                 runtime,
                 health,
             }),
         }
+    }
+
+    /// The secrets this telemetry scrubs from every span and log record before export: empty
+    /// at first; whoever feeds it configurations adds theirs (the service, once per accepted
+    /// configuration). The service shares the same handle with the notifier and the API.
+    pub fn secrets(&self) -> &SharedRedactor {
+        &self.inner.secrets
     }
 
     /// Where telemetry goes, if anywhere (for a startup log line).

@@ -403,7 +403,7 @@ async fn allowed_hosts_must_be_bare_names() {
 
 /// A client that trusts only the CA in `ca_file` and keeps no connection between requests.
 fn https_client(ca_file: &std::path::Path) -> reqwest::Client {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let pem = std::fs::read(ca_file).unwrap();
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])

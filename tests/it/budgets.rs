@@ -36,7 +36,7 @@ fn peak_rss(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_huge_regex_alternations_fail_the_reload_in_bounded_memory() {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let ws = service_workspace(&target.server.url(), "");
     let probes = ws.path().join("probes");
@@ -374,7 +374,7 @@ fn per_target_rps_of_1e_minus_20_is_refused_by_every_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_with_an_out_of_range_number_keeps_the_service_and_later_reloads_work() {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let ws = service_workspace(&target.server.url(), "");
     let path = ws.path().join("picket.yaml");

@@ -74,6 +74,7 @@ pub async fn run(url: &str, probe_yaml: &str, resolver: Arc<Stub>) -> RunResult 
     };
     let plan = picket::plan::plan(&loaded);
     assert_eq!(plan.series.len(), 1, "expected one series");
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::with_resolver(&loaded.config, resolver).unwrap();
     runner.run(&plan.series[0]).await
 }

@@ -251,7 +251,7 @@ const RELOADED: &str = "configuration reloaded";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_or_device_dropped_into_a_watched_folder_fails_that_reload_only() {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let ws = service_workspace(&target.server.url(), "");
     let probes = ws.path().join("probes");

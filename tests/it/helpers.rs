@@ -230,6 +230,7 @@ pub async fn run_probe_env(
     };
     let plan = picket::plan::plan(&loaded);
     assert_eq!(plan.series.len(), 1, "expected one series");
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     runner.run(&plan.series[0]).await
 }

@@ -116,7 +116,7 @@ fn load_one(
     limits: &str,
     template: &str,
 ) -> (tempfile::TempDir, picket::plan::Series, picket::run::Runner) {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let ws = workspace(&[("probes/t.yaml", template)]);
     std::fs::write(
         ws.path().join("picket.yaml"),

@@ -165,7 +165,7 @@ async fn until(api: SocketAddr, done: impl Fn(&Row) -> bool) -> Row {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_past_the_descriptor_limit_do_not_stop_probing() {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let ws = limited_workspace(&target.server.url());
     let service = spawn_limited(ws.path());
@@ -284,7 +284,7 @@ where
 async fn idle_and_slow_connections_are_closed_after_the_idle_timeout() {
     use crate::tls_servers::{LeafSpec, Pki};
     use tokio::io::AsyncWriteExt as _;
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let pki = Pki::new();
     let leaf = pki.leaf("api", LeafSpec::default());

@@ -132,7 +132,7 @@ async fn check_validate_list_and_run_use_the_built_in_library_from_any_directory
     assert!(series.contains(&"auth/required".to_string()), "{stdout}");
 
     // `run`: ready, library series run, SIGTERM ends it cleanly.
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let service = crate::service::spawn_service(dir, &[]);
     let api = service.api;
     let ready = reqwest::get(format!("http://{api}/readyz")).await.unwrap();

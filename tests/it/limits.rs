@@ -236,6 +236,7 @@ async fn run_many_results(
 ) -> (Duration, Vec<picket::outcome::RunResult>) {
     let (_ws, loaded) = load_many(config, probes);
     let plan = picket::plan::plan(&loaded);
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let start = std::time::Instant::now();
     let results =
@@ -330,6 +331,7 @@ async fn a_probe_timeout_does_not_count_the_waits_between_its_requests() {
     std::fs::write(&path, config).unwrap();
     let loaded = picket::load::load(&path, &|_| None).unwrap();
     let plan = picket::plan::plan(&loaded);
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let start = std::time::Instant::now();
     let result = runner.run(&plan.series[0]).await;
@@ -461,6 +463,7 @@ async fn connections_are_reused_across_series_probes_and_runs() {
         30,
     );
     let plan = picket::plan::plan(&loaded);
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let bar = indicatif::ProgressBar::hidden();
     let results = picket::commands::run_all(&runner, &plan.series, &bar).await;

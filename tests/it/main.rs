@@ -31,6 +31,7 @@ mod props;
 mod quickstart;
 mod real_servers;
 mod sarif;
+mod secret_owners;
 mod secrets;
 mod service;
 mod shard;

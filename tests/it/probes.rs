@@ -73,6 +73,7 @@ async fn run_shipped_with(probe: &str, url: &str, target_extra: &str) -> Outcome
         "{probe}: expected one series for target `web`, skipped: {:?}",
         plan.skipped
     );
+    picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     runner.run(&plan.series[0]).await.outcome
 }
@@ -416,7 +417,9 @@ fn hsts_header_values() {
     let checks = hsts_checks();
     for (values, fail) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| (STS, *v)).collect();
-        let findings = picket::check::http::evaluate(&checks, &response_with(&headers)).findings;
+        let findings =
+            picket::check::http::evaluate(&checks, &response_with(&headers), &Default::default())
+                .findings;
         match fail {
             None => assert!(findings.is_empty(), "{values:?}: {}", show(&findings)),
             Some(observed) => {
@@ -440,6 +443,7 @@ fn hsts_duplicate_max_age_directive_fails() {
     let findings = picket::check::http::evaluate(
         &hsts_checks(),
         &response_with(&[("strict-transport-security", "max-age=0; max-age=31536000")]),
+        &Default::default(),
     )
     .findings;
     assert!(!findings.is_empty(), "duplicate max-age passed");
@@ -1983,7 +1987,8 @@ fn open_redirect_location_values() {
             );
         let mut response = response_with(&[("location", location)]);
         response.status = StatusCode::FOUND;
-        let findings = picket::check::http::evaluate(&checks, &response).findings;
+        let findings =
+            picket::check::http::evaluate(&checks, &response, &Default::default()).findings;
         if *fails {
             assert!(!findings.is_empty(), "{location:?} passed");
             assert!(
@@ -3216,7 +3221,8 @@ fn cookie_flags_set_cookie_values() {
     for (values, want) in cases {
         let headers: Vec<(&str, &str)> = values.iter().map(|v| ("set-cookie", *v)).collect();
         let findings = picket::outcome::fold_graded(
-            picket::check::http::evaluate(&checks, &response_with(&headers)).findings,
+            picket::check::http::evaluate(&checks, &response_with(&headers), &Default::default())
+                .findings,
         );
         let got: Vec<(&str, &str, picket::units::Severity)> = findings
             .iter()

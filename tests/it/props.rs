@@ -455,7 +455,7 @@ proptest! {
         response in response()
     ) {
         for (probe, checks) in SHIPPED_CHECKS.iter() {
-            let evaluation = picket::check::http::evaluate(checks, &response);
+            let evaluation = picket::check::http::evaluate(checks, &response, &Redactor::default());
             for f in evaluation.findings.iter().map(|f| f.redacted(&Redactor::default())) {
                 prop_assert!(
                     f.observed.chars().count() <= MAX_OBSERVED_CHARS,

@@ -73,7 +73,7 @@ pub async fn start_in_process(
     telemetry: Option<picket::telemetry::Telemetry>,
     shutdown: CancellationToken,
 ) -> picket::service::Running {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let mut compiled = picket::load::Compiled::default();
     let loaded = compiled.load(path, &*env).unwrap_or_else(|d| panic!("{d}"));
     let telemetry = telemetry.unwrap_or_else(|| {
@@ -103,7 +103,7 @@ pub async fn get_rows(api: SocketAddr, route: &str) -> Vec<Row> {
 
 /// Like [`get_rows`], sending `Authorization: Bearer <token>` when given.
 pub async fn get_rows_with_token(api: SocketAddr, route: &str, token: Option<&str>) -> Vec<Row> {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let mut request = reqwest::Client::new().get(format!("http://{api}{route}"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -180,7 +180,7 @@ pub async fn flip_scenario(api: SocketAddr, target: &Flipper) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipping_target_regresses_and_recovers_over_the_api() {
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     let target = Flipper::start().await;
     let ws = service_workspace(&target.server.url(), "");
     let shutdown = CancellationToken::new();
@@ -350,7 +350,7 @@ async fn sigterm_exits_zero_and_syncs_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skip_over_the_api_keeps_the_state_and_the_streak() {
     use std::sync::atomic::AtomicU8;
-    picket::run::init_tls();
+    picket::crypto::install_crypto_provider();
     // 0: secure, 1: redirects to https (skip), 2: insecure.
     let mode = Arc::new(AtomicU8::new(0));
     let flag = mode.clone();

@@ -9,7 +9,7 @@ use regex_automata::nfa::thompson::NFA;
 use super::describe::code;
 use super::{BodyTest, Check, Cx, JsonTest, Verdict, finding};
 use crate::check::response::Response;
-use crate::redact;
+use crate::redact::Redactor;
 
 /// The body as text. A truncated body may stop inside a multi-byte character: those last
 /// bytes are dropped rather than decoded as U+FFFD, a character the whole body does not have
@@ -107,9 +107,9 @@ fn ruled_out(re: &Regex, text: &str) -> bool {
 /// A short excerpt around `at..at+len` in `body`.
 ///
 /// The excerpt is cut here, before the runner scrubs the finding, so it is widened over any
-/// secret the process knows (the [`redact::global`] set holds every loaded `${env:…}` value)
-/// and scrubbed: a secret straddling the cut must not survive as a fragment.
-pub(super) fn excerpt(body: &str, at: usize, len: usize) -> String {
+/// secret `redactor` knows (the runner's: every `${env:…}` value of its configuration) and
+/// scrubbed: a secret straddling the cut must not survive as a fragment.
+pub(super) fn excerpt(body: &str, at: usize, len: usize, redactor: &Redactor) -> String {
     let start = body[..at]
         .char_indices()
         .rev()
@@ -119,18 +119,23 @@ pub(super) fn excerpt(body: &str, at: usize, len: usize) -> String {
         .char_indices()
         .nth(40)
         .map_or(body.len(), |(i, _)| at + len + i);
-    redact::global()
+    redactor
         .scrub_excerpt(body, start..end)
         .replace(['\n', '\r'], " ")
 }
 
 /// The text of a regex match, for a finding. A match is a cut like an excerpt (`Bearer.{0,40}`
 /// can end inside a token), so it is widened over any secret it overlaps and scrubbed.
-pub(super) fn matched(text: &str, m: &regex::Match<'_>) -> String {
-    redact::global().scrub_excerpt(text, m.range())
+pub(super) fn matched(text: &str, m: &regex::Match<'_>, redactor: &Redactor) -> String {
+    redactor.scrub_excerpt(text, m.range())
 }
 
-pub(super) fn evaluate_body(check: &Check, test: &BodyTest, response: &Response) -> Verdict {
+pub(super) fn evaluate_body(
+    check: &Check,
+    test: &BodyTest,
+    response: &Response,
+    redactor: &Redactor,
+) -> Verdict {
     let body = body_text(response);
     let truncated = response.truncated;
     let not_found = |expected: String, observed: &str| {
@@ -156,7 +161,7 @@ pub(super) fn evaluate_body(check: &Check, test: &BodyTest, response: &Response)
                 format!("a body without {want:?}"),
                 format!(
                     "the body has {want:?} at byte {at}: {:?}",
-                    excerpt(&body, at, want.len())
+                    excerpt(&body, at, want.len(), redactor)
                 ),
             )]),
             None if truncated => Verdict::Undecided,
@@ -180,7 +185,7 @@ pub(super) fn evaluate_body(check: &Check, test: &BodyTest, response: &Response)
                 format!("a body not matching {}", code(re.as_str())),
                 format!(
                     "the body has {:?} at byte {}",
-                    matched(&body, &m),
+                    matched(&body, &m, redactor),
                     m.start()
                 ),
             )]),
@@ -297,11 +302,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_excerpt_is_cut_with_the_redactor_the_evaluation_is_given() {
+        // The excerpt ends 40 characters after the match: inside the secret.
+        let secret = "tok-9c41e7a2b5d83f60";
+        let text = format!("debug on {} {secret} rest", "x".repeat(28));
+        let checks = vec![Graded::from(body(BodyTest::NotContains("debug".into())))];
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        let response = response(&[], &text);
+        let observed = |redactor: &Redactor| {
+            let findings = super::super::evaluate(&checks, &response, redactor).findings;
+            assert_eq!(findings.len(), 1);
+            findings[0].observed.clone()
+        };
+        let scrubbed = observed(&redactor);
+        assert!(scrubbed.contains("<redacted>"), "{scrubbed}");
+        assert!(!scrubbed.contains("tok-9c"), "no fragment: {scrubbed}");
+        // The process-wide set is not what scrubbed it: it knows nothing of this secret, and
+        // an evaluation given no secrets cuts the excerpt through it.
+        assert_eq!(crate::redact::global().scrub(secret), secret);
+        let plain = observed(&Redactor::default());
+        assert!(
+            plain.contains("tok-9c") && !plain.contains(secret),
+            "{plain}"
+        );
+    }
+
+    #[test]
     fn excerpt_respects_char_boundaries() {
         let body =
             "ééééééééééééééééééééééééé Index of / ééééééééééééééééééééééééééééééééééééééééééé";
         let at = body.find("Index of").unwrap();
-        let e = excerpt(body, at, 8);
+        let e = excerpt(body, at, 8, &Redactor::default());
         assert!(e.contains("Index of"));
     }
 

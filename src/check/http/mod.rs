@@ -29,6 +29,7 @@ use super::csp::ScriptKeyword;
 pub use super::response::{Response, header_display};
 use super::{Graded, Interrupt, list_words};
 use crate::outcome::Finding;
+use crate::redact::Redactor;
 use crate::units::format_duration;
 
 mod body;
@@ -310,9 +311,17 @@ impl Verdict {
 }
 
 /// Evaluates every check against one response: the failed checks and the undecided ones.
-pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
+/// What findings quote of the body is cut with `redactor` (the runner's, holding its
+/// configuration's secrets), widened over any secret at the cut and scrubbed.
+pub fn evaluate(checks: &[Graded<Check>], response: &Response, redactor: &Redactor) -> Evaluation {
     let mut evaluation = Evaluation::default();
-    evaluate_into(checks, response, &Interrupt::new(), &mut evaluation);
+    evaluate_into(
+        checks,
+        response,
+        redactor,
+        &Interrupt::new(),
+        &mut evaluation,
+    );
     evaluation
 }
 
@@ -322,21 +331,24 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response) -> Evaluation {
 pub fn evaluate_until(
     checks: &[Graded<Check>],
     response: &Response,
+    redactor: &Redactor,
     stop: &Interrupt,
 ) -> Option<Evaluation> {
     let mut evaluation = Evaluation::default();
-    evaluate_into(checks, response, stop, &mut evaluation);
+    evaluate_into(checks, response, redactor, stop, &mut evaluation);
     (!stop.is_set()).then_some(evaluation)
 }
 
 fn evaluate_into(
     checks: &[Graded<Check>],
     response: &Response,
+    redactor: &Redactor,
     stop: &Interrupt,
     evaluation: &mut Evaluation,
 ) {
     let cx = Cx {
         stop,
+        redactor,
         json: std::cell::OnceCell::new(),
     };
     for graded in checks {
@@ -368,10 +380,12 @@ fn finding(check: &Check, expected: impl Into<String>, observed: impl Into<Strin
     }
 }
 
-/// What the checks of one evaluation share: the interrupt, and the body parsed as JSON once
-/// for all `json` checks (each parsing it again made their cost the body times their number).
+/// What the checks of one evaluation share: the interrupt, the redactor that body excerpts
+/// are cut with, and the body parsed as JSON once for all `json` checks (each parsing it
+/// again made their cost the body times their number).
 struct Cx<'a> {
     stop: &'a Interrupt,
+    redactor: &'a Redactor,
     json: std::cell::OnceCell<Result<serde_json::Value, String>>,
 }
 
@@ -406,7 +420,7 @@ fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
             *same_host,
             response,
         )),
-        Check::Body(test) => evaluate_body(check, test, response),
+        Check::Body(test) => evaluate_body(check, test, response, cx.redactor),
         Check::Json { pointer, test } => evaluate_json(check, pointer, test, response, cx),
         Check::Cookies { .. } => {
             let findings = evaluate_cookies(check, &response.headers);
@@ -475,11 +489,13 @@ fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
                 Verdict::Fails(vec![combined(check, &failed, "or")])
             }
         }
-        Check::Nuclei(block) => match super::nuclei::evaluate(block, response, cx.stop) {
-            Some(found) if found.is_empty() => Verdict::Holds,
-            Some(found) => Verdict::Fails(found),
-            None => Verdict::Undecided,
-        },
+        Check::Nuclei(block) => {
+            match super::nuclei::evaluate(block, response, cx.redactor, cx.stop) {
+                Some(found) if found.is_empty() => Verdict::Holds,
+                Some(found) => Verdict::Fails(found),
+                None => Verdict::Undecided,
+            }
+        }
         Check::Not(inner) => match evaluate_one(inner, response, cx) {
             Verdict::Holds => Verdict::Fails(vec![finding(
                 check,
@@ -567,7 +583,7 @@ fn seen(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
             match body.find(want.as_str()) {
                 Some(at) => format!(
                     "the body has {want:?} at byte {at}: {:?}",
-                    excerpt(&body, at, want.len())
+                    excerpt(&body, at, want.len(), cx.redactor)
                 ),
                 None => check.title(),
             }
@@ -577,7 +593,7 @@ fn seen(check: &Check, response: &Response, cx: &Cx<'_>) -> String {
             match decisive_match(re, &body, response.truncated) {
                 Some(m) => format!(
                     "the body has {:?} at byte {}",
-                    matched(&body, &m),
+                    matched(&body, &m, cx.redactor),
                     m.start()
                 ),
                 None => check.title(),
@@ -607,10 +623,9 @@ mod tests {
     /// Evaluates ungraded checks.
     pub(super) fn evaluate(checks: &[Check], response: &Response) -> Evaluation {
         let graded: Vec<Graded<Check>> = checks.iter().cloned().map(Graded::from).collect();
-        super::evaluate(&graded, response)
+        super::evaluate(&graded, response, &Redactor::default())
     }
     use crate::check::MAX_OBSERVED_CHARS;
-    use crate::redact::Redactor;
 
     pub(super) fn response(headers: &[(&str, &str)], body: &str) -> Response {
         let mut map = HeaderMap::new();
@@ -697,6 +712,7 @@ mod tests {
         let stop = Interrupt::new();
         let cx = Cx {
             stop: &stop,
+            redactor: &Redactor::default(),
             json: std::cell::OnceCell::new(),
         };
         match evaluate_one(check, response, &cx) {
@@ -738,10 +754,10 @@ mod tests {
             vec![Graded::from(body(BodyTest::Contains("absent".into())))];
         let response = response(&[], "a body");
         let stop = Interrupt::new();
-        let done = evaluate_until(&checks, &response, &stop).unwrap();
+        let done = evaluate_until(&checks, &response, &Redactor::default(), &stop).unwrap();
         assert_eq!(done.findings.len(), 1);
         stop.set();
-        assert!(evaluate_until(&checks, &response, &stop).is_none());
+        assert!(evaluate_until(&checks, &response, &Redactor::default(), &stop).is_none());
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub async fn check(
         Ok(p) => p,
         Err(code) => return code,
     };
+    // For the log writer: the run's own log lines (other crates' included) are scrubbed too.
+    crate::redact::register(&config.redactor);
     let runner = match Runner::new(&config) {
         Ok(r) => r,
         Err(e) => {
