@@ -174,7 +174,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// The client every fetch of a source uses: no redirects (an endpoint that moved is a
 /// config to fix), the environment's proxy settings honoured as for webhooks.
 fn client() -> Result<reqwest::Client, reqwest::Error> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::crypto::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
