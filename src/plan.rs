@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::Target;
 use crate::load::Loaded;
-use crate::probe::{Kind, Probe, Selector};
+use crate::probe::{Probe, Selector};
 
 /// One probe applied to one target: the unit that is scheduled, stored and reported.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub enum Reason {
     /// The probe's kind cannot run against a target with this URL scheme (an http probe on
     /// a `tcp://` service).
     Kind {
-        /// `http` or `tls`.
+        /// The probe's kind (`http`, `tls`).
         kind: &'static str,
         /// The target's scheme.
         scheme: String,
@@ -140,14 +140,9 @@ fn skip_reason(probe: &Probe, target: &Target) -> Option<Reason> {
             scheme: scheme.to_string(),
         });
     }
-    let kind = match probe.kind {
-        Kind::Http(_) => (!matches!(scheme, "http" | "https")).then_some("http"),
-        Kind::Tls(_) => (!matches!(scheme, "https" | "tls")).then_some("tls"),
-        Kind::Tcp(_) => None,
-    };
-    if let Some(kind) = kind {
+    if !probe.kind.runs_on(scheme) {
         return Some(Reason::Kind {
-            kind,
+            kind: probe.kind.name(),
             scheme: scheme.to_string(),
         });
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::{self, Config};
-use crate::diag::{self, Diagnostic, Diagnostics, Pos};
+use crate::diag::{self, Diagnostic, Diagnostics};
 use crate::probe::{self, Probe, Selector};
 
 /// No series may send more than [`probe::MAX_REQUESTS_PER_RUN`] requests in one run: a
@@ -12,40 +12,13 @@ use crate::probe::{self, Probe, Selector};
 pub(super) fn check_request_caps(config: &Config, probes: &[Arc<Probe>], diags: &mut Diagnostics) {
     let cap = probe::MAX_REQUESTS_PER_RUN;
     for p in probes {
-        // Only HTTP probes send a request per expanded path.
-        let Some(http) = p.kind.as_http() else {
-            continue;
-        };
-        let paths: Vec<(&probe::Template, Pos)> = http
-            .exchanges
-            .iter()
-            .flat_map(|e| {
-                let r = &e.request;
-                r.paths
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (t, r.path_pos.get(i).copied().unwrap_or(Pos::START)))
-            })
-            .collect();
         for target in config.targets.iter().filter(|t| p.applies_to(t)) {
-            let Some(counts) = http
-                .exchanges
-                .iter()
-                .map(|e| e.request.request_counts(&target.vars))
-                .collect::<Option<Vec<Vec<usize>>>>()
-                .map(|c| c.concat())
-            else {
+            let Some(over) = p.kind.over_request_cap(&target.vars) else {
                 continue;
             };
-            let mut total: usize = 0;
-            let crossing = counts.iter().position(|n| {
-                total = total.saturating_add(*n);
-                total > cap
-            });
-            let Some(i) = crossing else { continue };
-            let all = counts.iter().fold(0usize, |a, n| a.saturating_add(*n));
-            let lists: Vec<String> = paths[i]
-                .0
+            let all = over.requests;
+            let lists: Vec<String> = over
+                .at
                 .vars
                 .iter()
                 .filter_map(|name| match target.vars.get(name) {
@@ -58,7 +31,7 @@ pub(super) fn check_request_caps(config: &Config, probes: &[Arc<Probe>], diags: 
             diags.push(
                 Diagnostic::new(
                     &p.source,
-                    paths[i].1,
+                    over.pos,
                     format!(
                         "probe `{}` would send {all} requests per run to target `{}`; one run sends at most {cap}",
                         p.id, target.name

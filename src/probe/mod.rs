@@ -12,8 +12,9 @@ use regex::Regex;
 use serde_saphyr::Spanned;
 
 use crate::check::Graded;
+#[cfg(test)]
 use crate::check::http::Check;
-use crate::config::{self, Defaults, Target};
+use crate::config::{self, Defaults, Target, Var};
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::units::{self, Schedule, Severity};
 
@@ -25,7 +26,7 @@ pub mod template;
 pub mod tls;
 
 pub use http::HttpRequest;
-use http::checks::{compile_check, http_keys};
+use http::checks::http_keys;
 pub use selector::Selector;
 use selector::{compile_schemes, compile_selector};
 pub use template::Template;
@@ -40,7 +41,10 @@ pub fn probe_schema() -> serde_json::Value {
 }
 
 /// What a probe sends and what must hold: the thing that varies between probe kinds. Each
-/// kind has its module here for its validated shape, a runner in `run/`, and its checks.
+/// kind has its module here for its validated shape, check keys, schemes and variables, a
+/// runner in `run/`, and its checks in `check/`. Every method here is one match over the
+/// kinds, with no wildcard arm, that delegates to the kind's module: a new kind does not
+/// compile until each says what to do (docs/adding-a-probe-kind.md).
 #[derive(Debug, Clone)]
 pub enum Kind {
     /// An HTTP exchange (`http:`).
@@ -76,13 +80,36 @@ impl Kind {
         }
     }
 
+    /// Whether the probe can run against a target whose URL has this scheme (the plan
+    /// skips the other pairs, naming the kind).
+    pub fn runs_on(&self, scheme: &str) -> bool {
+        match self {
+            Kind::Http(_) => http::runs_on(scheme),
+            Kind::Tcp(_) => tcp::runs_on(scheme),
+            Kind::Tls(_) => tls::runs_on(scheme),
+        }
+    }
+
     /// Every `{{vars.NAME}}` the probe needs of `target` (optional ones not): a target
     /// without one of them is skipped.
     pub fn vars_for(&self, target: &Target) -> BTreeSet<&str> {
         match self {
             Kind::Http(h) => h.vars_for(target),
-            Kind::Tcp(t) => t.vars(),
-            Kind::Tls(_) => BTreeSet::new(),
+            Kind::Tcp(t) => t.vars_for(target),
+            Kind::Tls(t) => t.vars_for(target),
+        }
+    }
+
+    /// Where one run against a target with these `vars` would send more than
+    /// [`MAX_REQUESTS_PER_RUN`] requests, if it would: known only once config and probes are
+    /// both loaded, as a target's list variables multiply a probe's requests. `None` too when
+    /// a required variable is missing (that series is skipped, not run).
+    pub fn over_request_cap(&self, vars: &BTreeMap<String, Var>) -> Option<OverCap<'_>> {
+        match self {
+            Kind::Http(h) => h.over_request_cap(vars),
+            // The cap counts HTTP requests: tcp connections (one per port, a `ports` list
+            // variable's items included) and tls handshakes are not counted against it.
+            Kind::Tcp(_) | Kind::Tls(_) => None,
         }
     }
 
@@ -95,24 +122,111 @@ impl Kind {
     }
 }
 
-/// A probe kind without its data: what a check key belongs to. Matched without wildcards, so
-/// that a new kind does not compile until every place that asks which kind a key is for
-/// (`tcp.rs`, `tls.rs`) says what to do with its keys.
-#[derive(Debug, Clone, Copy)]
-enum KindName {
-    Http,
-    Tcp,
-    Tls,
+/// A run that would cross [`MAX_REQUESTS_PER_RUN`] (see [`Kind::over_request_cap`]).
+#[derive(Debug)]
+pub struct OverCap<'a> {
+    /// The requests one run would send.
+    pub requests: usize,
+    /// The request template at which the count crosses the cap.
+    pub at: &'a Template,
+    /// Where that template is written.
+    pub pos: Pos,
+}
+
+/// Declares [`KindName`] and lists its every variant in `KindName::ALL`, so that the list of
+/// kinds (the keys of other kinds a check refuses, the kinds an error names) cannot miss one.
+macro_rules! kind_names {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// A probe kind without its data: what a request block or a check key belongs to.
+        /// Matched without wildcards, so that a new kind does not compile until every place
+        /// that asks which kind a key is for (`http/checks.rs`, `tcp.rs`, `tls.rs`) says what
+        /// to do with its keys.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum KindName {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl KindName {
+            /// Every kind, in the order errors name them.
+            const ALL: &[KindName] = &[$(KindName::$variant),*];
+
+            /// The kind's name as written in probe files.
+            fn as_str(self) -> &'static str {
+                match self {
+                    $(KindName::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+kind_names! {
+    /// `http:`.
+    Http = "http",
+    /// `tcp:`.
+    Tcp = "tcp",
+    /// `tls:`.
+    Tls = "tls",
 }
 
 impl KindName {
-    /// The kind's name as written in probe files.
-    fn as_str(self) -> &'static str {
+    /// The check keys of this kind that `c` sets, in the order its module states them.
+    fn check_keys(self, c: &raw::Check) -> Vec<&'static str> {
         match self {
-            KindName::Http => "http",
-            KindName::Tcp => "tcp",
-            KindName::Tls => "tls",
+            KindName::Http => http_keys(c),
+            KindName::Tcp => tcp::check_keys(c),
+            KindName::Tls => tls::check_keys(c),
         }
+    }
+}
+
+/// The request block of a raw probe: one variant per kind, borrowing the raw block.
+enum Block<'a> {
+    Http(&'a Spanned<raw::Http>),
+    Tcp(&'a Spanned<raw::Tcp>),
+    Tls(&'a Spanned<raw::Tls>),
+}
+
+/// The request blocks a raw probe has (a valid one has exactly one). Every field of
+/// [`raw::Probe`] is named here, without `..`: a new field does not compile until it is
+/// said to be a request block or not.
+fn blocks(raw: &raw::Probe) -> Vec<Block<'_>> {
+    let raw::Probe {
+        http,
+        tcp,
+        tls,
+        // Not request blocks: every kind's.
+        id: _,
+        name: _,
+        severity: _,
+        tags: _,
+        description: _,
+        remediation: _,
+        references: _,
+        schedule: _,
+        targets: _,
+        confirm: _,
+        recover: _,
+        timeout: _,
+        max_body_bytes: _,
+        checks: _,
+    } = raw;
+    [
+        http.as_ref().map(Block::Http),
+        tcp.as_ref().map(Block::Tcp),
+        tls.as_ref().map(Block::Tls),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `` `a`, `b` or `c` ``: names for an error message, each with `after` appended.
+fn one_of(names: &[&str], after: &str) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}{after}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
     }
 }
 
@@ -383,45 +497,40 @@ pub fn compile(
             "add at least one check, e.g. `- status: 200`",
         );
     }
-    let kind = match (&raw.http, &raw.tcp, &raw.tls) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+    let kind = match blocks(&raw).as_slice() {
+        [] => {
+            let others: Vec<&str> = KindName::ALL
+                .iter()
+                .filter(|k| **k != KindName::Http)
+                .map(|k| k.as_str())
+                .collect();
             ctx.err_hint(
                 &raw.id,
-                "a probe has one request: `http`, `tcp` or `tls`",
+                "probe has no request",
+                format!(
+                    "add an `http:` block with at least a `path:`, or a {} block",
+                    one_of(&others, ":")
+                ),
+            );
+            // Report what is wrong with the checks too, read as the default kind's.
+            http::compile_checks(&mut ctx, &raw.checks.value);
+            None
+        }
+        [block] => match block {
+            Block::Http(h) => {
+                http::compile(&mut ctx, h, &raw.checks.value, max_body_bytes).map(Kind::Http)
+            }
+            Block::Tcp(t) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
+            Block::Tls(t) => tls::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tls),
+        },
+        [_, _, ..] => {
+            let names: Vec<&str> = KindName::ALL.iter().map(|k| k.as_str()).collect();
+            ctx.err_hint(
+                &raw.id,
+                format!("a probe has one request: {}", one_of(&names, "")),
                 "split it into one probe file per request",
             );
             None
-        }
-        (None, Some(t), None) => tcp::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tcp),
-        (None, None, Some(t)) => tls::compile(&mut ctx, t, &raw.checks.value).map(Kind::Tls),
-        (http, None, None) => {
-            let request = match http {
-                Some(h) => http::compile_request(&mut ctx, h),
-                None => {
-                    ctx.err_hint(
-                        &raw.id,
-                        "probe has no request",
-                        "add an `http:` block with at least a `path:`, or a `tcp:` or `tls:` block",
-                    );
-                    None
-                }
-            };
-            let checks: Vec<Graded<Check>> = raw
-                .checks
-                .value
-                .iter()
-                .filter_map(|c| compile_check(&mut ctx, c).map(|check| graded(c, check)))
-                .collect();
-            request.map(|request| {
-                Kind::Http(http::Http {
-                    exchanges: vec![http::Exchange {
-                        request,
-                        checks,
-                        stop_at_first_finding: false,
-                    }],
-                    max_body_bytes,
-                })
-            })
         }
     };
     let regex_bytes = ctx.regex_bytes;
@@ -488,25 +597,59 @@ pub fn stays_on_target(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A check key that belongs to a kind other than `http`, with that kind (the first one set,
-/// in this order). The `http` keys are [`http_keys`].
+/// A check key that belongs to a kind other than `http`, with that kind (the first one set:
+/// kinds in the order of [`KindName::ALL`], each kind's keys in the order its module states
+/// them). The `http` keys are [`http_keys`].
 fn other_kind_key(c: &raw::Check) -> Option<(&'static str, KindName)> {
-    [
-        ("reachable", KindName::Tcp, c.reachable.is_some()),
-        ("banner", KindName::Tcp, c.banner.is_some()),
-        ("protocols", KindName::Tls, c.protocols.is_some()),
-        ("ciphers", KindName::Tls, c.ciphers.is_some()),
-        ("certificate", KindName::Tls, c.certificate.is_some()),
-        (
-            "client_certificate_required",
-            KindName::Tls,
-            c.client_certificate_required.is_some(),
-        ),
-    ]
-    .into_iter()
-    .find(|(_, _, set)| *set)
-    .map(|(key, kind, _)| (key, kind))
+    KindName::ALL
+        .iter()
+        .filter(|k| **k != KindName::Http)
+        .find_map(|k| k.check_keys(c).first().map(|key| (*key, *k)))
 }
+
+/// Every field of [`raw::Check`], grouped by the kind that reads it, named without `..`: a
+/// new check key does not compile until it is placed here, which is the reminder to add it to
+/// its kind's `check_keys` (and so to what the other kinds refuse).
+const _: fn(&raw::Check) = |c| {
+    let raw::Check {
+        // `http`: `http::checks::http_keys`, and the header modifiers.
+        status: _,
+        header: _,
+        body: _,
+        json: _,
+        cookies: _,
+        csp: _,
+        location: _,
+        response_time: _,
+        all_of: _,
+        any_of: _,
+        not: _,
+        present: _,
+        absent: _,
+        equals: _,
+        not_equals: _,
+        contains: _,
+        matches: _,
+        not_matches: _,
+        capture: _,
+        at_least: _,
+        at_most: _,
+        distinct: _,
+        last_token_of: _,
+        // `tcp`: `tcp::check_keys`.
+        reachable: _,
+        banner: _,
+        // `tls`: `tls::check_keys`.
+        protocols: _,
+        ciphers: _,
+        certificate: _,
+        client_certificate_required: _,
+        // Every kind, on a top-level check: `graded`.
+        severity: _,
+        title: _,
+        expected: _,
+    } = c;
+};
 
 /// A compiled top-level check with the severity, title and expectation its item gives it.
 fn graded<C>(item: &Spanned<raw::Check>, check: C) -> Graded<C> {
@@ -557,6 +700,129 @@ mod tests {
 
     pub(super) fn http_probe(extra: &str, checks: &str) -> String {
         format!("id: t/p\nname: t\nseverity: low\n{extra}http:\n  path: /\nchecks:\n{checks}")
+    }
+
+    /// Compiles a probe file's text; the errors' messages and hints when it does not compile.
+    fn errors_with_hints(yaml: &str) -> Vec<(String, Option<String>)> {
+        let raw: raw::Probe = serde_saphyr::from_str(yaml).unwrap();
+        let mut diags = Diagnostics::default();
+        let probe = compile(Path::new("p.yaml"), raw, &Defaults::default(), &mut diags);
+        assert!(probe.is_none(), "{yaml}");
+        diags
+            .iter()
+            .map(|d| (d.message.clone(), d.hint.clone()))
+            .collect()
+    }
+
+    fn with_block(block: &str, checks: &str) -> String {
+        format!("id: t/p\nname: t\nseverity: low\n{block}checks:\n{checks}")
+    }
+
+    /// What each kind says of a check key that belongs to another kind, and of a probe with
+    /// no request or several: the kind dispatch reads each kind's own key list.
+    #[test]
+    fn keys_and_requests_of_other_kinds_are_refused() {
+        let first = |block: &str, checks: &str| {
+            errors_with_hints(&with_block(block, checks))
+                .into_iter()
+                .next()
+                .unwrap()
+        };
+        let msg = |block: &str, checks: &str| first(block, checks).0;
+        let http = "http:\n  path: /\n";
+        let (tcp, tls) = ("tcp: {}\n", "tls: {}\n");
+        let (status, reachable, banner, protocols) = (
+            "  - status: 200\n",
+            "  - reachable: true\n",
+            "  - banner: { contains: x }\n",
+            "  - protocols: { forbid: [ssl3] }\n",
+        );
+        assert_eq!(
+            first(http, reachable),
+            (
+                "`reachable` is a check of `tcp` probes".to_string(),
+                Some("use it in a probe with a `tcp:` block".to_string())
+            )
+        );
+        assert_eq!(msg(http, protocols), "check has no kind");
+        assert_eq!(msg(tcp, status), "`status` is not a check of `tcp` probes");
+        assert_eq!(
+            first(tcp, protocols),
+            (
+                "`protocols` is a check of `tls` probes".to_string(),
+                Some("use it in a probe with a `tls:` block".to_string())
+            )
+        );
+        assert_eq!(msg(tls, banner), "`banner` is a check of `tcp` probes");
+        assert_eq!(
+            msg(tls, status),
+            "a tls check has exactly one of `protocols`, `ciphers`, `certificate`, `client_certificate_required`"
+        );
+        for blocks in [
+            format!("{http}{tcp}"),
+            format!("{tcp}{tls}"),
+            format!("{http}{tls}"),
+        ] {
+            assert_eq!(
+                first(&blocks, status),
+                (
+                    "a probe has one request: `http`, `tcp` or `tls`".to_string(),
+                    Some("split it into one probe file per request".to_string())
+                )
+            );
+        }
+        assert_eq!(
+            first("", status),
+            (
+                "probe has no request".to_string(),
+                Some(
+                    "add an `http:` block with at least a `path:`, or a `tcp:` or `tls:` block"
+                        .to_string()
+                )
+            )
+        );
+        // Each kind compiles its own checks.
+        assert!(compile_text(&with_block(tcp, reachable)).is_ok());
+        assert!(compile_text(&with_block(tls, protocols)).is_ok());
+        assert!(compile_text(&with_block(http, status)).is_ok());
+    }
+
+    /// Which target schemes each kind runs on, and which variables it reads.
+    #[test]
+    fn each_kind_states_its_schemes_and_vars() {
+        let kind =
+            |block: &str, checks: &str| compile_text(&with_block(block, checks)).unwrap().kind;
+        let http = kind("http:\n  path: /{{vars.p}}\n", "  - status: 200\n");
+        let tcp = kind(
+            "tcp: { ports: \"{{vars.closed}}\" }\n",
+            "  - reachable: false\n",
+        );
+        let tls = kind("tls: {}\n", "  - protocols: { forbid: [ssl3] }\n");
+        let schemes = |k: &Kind| {
+            ["http", "https", "tls", "tcp"]
+                .into_iter()
+                .filter(|s| k.runs_on(s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(schemes(&http), ["http", "https"]);
+        assert_eq!(schemes(&tcp), ["http", "https", "tls", "tcp"]);
+        assert_eq!(schemes(&tls), ["https", "tls"]);
+        let target = Target {
+            name: "t".into(),
+            url: url::Url::parse("https://127.0.0.1:1/").unwrap(),
+            tags: BTreeSet::new(),
+            headers: Vec::new(),
+            ca_file: None,
+            server_name: None,
+            vars: BTreeMap::new(),
+        };
+        assert_eq!(http.vars_for(&target), BTreeSet::from(["p"]));
+        assert_eq!(tcp.vars_for(&target), BTreeSet::from(["closed"]));
+        assert!(tls.vars_for(&target).is_empty());
+        assert_eq!(
+            (http.name(), tcp.name(), tls.name()),
+            ("http", "tcp", "tls")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_saphyr::Spanned;
 use super::{Ctx, KindName, Template, raw};
 use crate::check::Graded;
 use crate::check::tcp::{BannerTest, TcpCheck};
+use crate::config::Target;
 
 /// Most bytes sent by `send:`.
 pub const MAX_SEND_BYTES: usize = 4096;
@@ -36,9 +37,25 @@ pub struct Tcp {
     pub checks: Vec<Graded<TcpCheck>>,
 }
 
+/// The target URL schemes a `tcp` probe runs on: any, as it connects to the host's ports.
+pub fn runs_on(_scheme: &str) -> bool {
+    true
+}
+
+/// The check keys of `tcp` probes that `c` sets.
+pub(super) fn check_keys(c: &raw::Check) -> Vec<&'static str> {
+    [
+        ("reachable", c.reachable.is_some()),
+        ("banner", c.banner.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
+}
+
 impl Tcp {
-    /// Every variable the probe uses.
-    pub fn vars(&self) -> BTreeSet<&str> {
+    /// Every variable the probe uses (the same for every target).
+    pub fn vars_for(&self, _target: &Target) -> BTreeSet<&str> {
         match &self.ports {
             Ports::Var(name) => BTreeSet::from([name.as_str()]),
             _ => BTreeSet::new(),
@@ -148,7 +165,7 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
         ctx.err_hint(
             item,
             format!("`{key}` is a check of `{}` probes", kind.as_str()),
-            "use it in a probe with a `tls:` block",
+            format!("use it in a probe with a `{}:` block", kind.as_str()),
         );
         return None;
     }

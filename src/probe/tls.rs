@@ -2,11 +2,14 @@
 //! versions, cipher suite classes, the certificate and mTLS enforcement. The scanning engine
 //! is `tls_scan`; the runner is `run/tls.rs`; the checks are evaluated by `check/tls.rs`.
 
+use std::collections::BTreeSet;
+
 use serde_saphyr::Spanned;
 
 use super::{Ctx, KindName, raw};
 use crate::check::Graded;
 use crate::check::tls::{CertTest, TlsCheck};
+use crate::config::Target;
 use crate::tls_scan::{Class, Protocol};
 use crate::units;
 
@@ -17,6 +20,34 @@ pub struct Tls {
     pub port: Option<u16>,
     /// The checks.
     pub checks: Vec<Graded<TlsCheck>>,
+}
+
+impl Tls {
+    /// Every variable the probe uses: none.
+    pub fn vars_for(&self, _target: &Target) -> BTreeSet<&str> {
+        BTreeSet::new()
+    }
+}
+
+/// The target URL schemes a `tls` probe runs on.
+pub fn runs_on(scheme: &str) -> bool {
+    matches!(scheme, "https" | "tls")
+}
+
+/// The check keys of `tls` probes that `c` sets.
+pub(super) fn check_keys(c: &raw::Check) -> Vec<&'static str> {
+    [
+        ("protocols", c.protocols.is_some()),
+        ("ciphers", c.ciphers.is_some()),
+        ("certificate", c.certificate.is_some()),
+        (
+            "client_certificate_required",
+            c.client_certificate_required.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
 }
 
 const CLASSES: [Class; 9] = [
@@ -73,13 +104,7 @@ fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
         );
         return vec![];
     }
-    let set = [
-        c.protocols.is_some(),
-        c.ciphers.is_some(),
-        c.certificate.is_some(),
-        c.client_certificate_required.is_some(),
-    ];
-    if !super::http_keys(c).is_empty() || set.iter().filter(|s| **s).count() != 1 {
+    if !super::http_keys(c).is_empty() || check_keys(c).len() != 1 {
         ctx.err_hint(
             item,
             "a tls check has exactly one of `protocols`, `ciphers`, `certificate`, `client_certificate_required`",

@@ -10,7 +10,7 @@ use crate::check::csp;
 use crate::check::http::{
     BodyTest, Check, CookieFlag, CspTest, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
-use crate::probe::{Ctx, quote, raw};
+use crate::probe::{Ctx, KindName, other_kind_key, quote, raw};
 use crate::units;
 
 fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<StatusSet> {
@@ -131,16 +131,15 @@ pub(in crate::probe) fn compile_check(
 
 fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<Check> {
     let c = item.value;
-    if c.reachable.is_some() || c.banner.is_some() {
-        let key = if c.reachable.is_some() {
-            "reachable"
-        } else {
-            "banner"
-        };
+    // A `tls` key is left to "check has no kind" below.
+    if let Some((key, kind)) = other_kind_key(c).filter(|(_, k)| match k {
+        KindName::Tcp => true,
+        KindName::Tls | KindName::Http => false,
+    }) {
         ctx.err_hint(
             item,
-            format!("`{key}` is a check of `tcp` probes"),
-            "use it in a probe with a `tcp:` block",
+            format!("`{key}` is a check of `{}` probes", kind.as_str()),
+            format!("use it in a probe with a `{}:` block", kind.as_str()),
         );
         return None;
     }

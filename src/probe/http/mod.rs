@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ::http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::Spanned;
 
-use super::{Ctx, MAX_REQUESTS_PER_RUN, Template, raw, stays_on_target};
+use super::{Ctx, MAX_REQUESTS_PER_RUN, OverCap, Template, raw, stays_on_target};
 use crate::check::Graded;
 use crate::check::http::Check;
 use crate::config::{Target, Var};
@@ -56,6 +56,71 @@ impl Http {
             })
             .collect()
     }
+
+    /// Where one run against a target with these `vars` crosses [`MAX_REQUESTS_PER_RUN`]:
+    /// each path sends one request per combination of its list variables' items.
+    pub fn over_request_cap(&self, vars: &BTreeMap<String, Var>) -> Option<OverCap<'_>> {
+        let mut counts = Vec::new();
+        for e in &self.exchanges {
+            counts.extend(e.request.request_counts(vars)?);
+        }
+        let mut total: usize = 0;
+        let crossing = counts.iter().position(|n| {
+            total = total.saturating_add(*n);
+            total > MAX_REQUESTS_PER_RUN
+        })?;
+        let (at, pos) = self
+            .exchanges
+            .iter()
+            .flat_map(|e| {
+                let r = &e.request;
+                r.paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t, r.path_pos.get(i).copied().unwrap_or(Pos::START)))
+            })
+            .nth(crossing)?;
+        Some(OverCap {
+            requests: counts.iter().fold(0usize, |a, n| a.saturating_add(*n)),
+            at,
+            pos,
+        })
+    }
+}
+
+/// The target URL schemes an `http` probe runs on.
+pub fn runs_on(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https")
+}
+
+/// Validates an `http:` block and the probe's checks as http checks.
+pub(super) fn compile(
+    ctx: &mut Ctx<'_>,
+    raw: &Spanned<raw::Http>,
+    checks: &[Spanned<raw::Check>],
+    max_body_bytes: Option<u64>,
+) -> Option<Http> {
+    let request = compile_request(ctx, raw);
+    let checks = compile_checks(ctx, checks);
+    request.map(|request| Http {
+        exchanges: vec![Exchange {
+            request,
+            checks,
+            stop_at_first_finding: false,
+        }],
+        max_body_bytes,
+    })
+}
+
+/// The probe's checks as http checks (each problem reported).
+pub(super) fn compile_checks(
+    ctx: &mut Ctx<'_>,
+    checks: &[Spanned<raw::Check>],
+) -> Vec<Graded<Check>> {
+    checks
+        .iter()
+        .filter_map(|c| checks::compile_check(ctx, c).map(|check| super::graded(c, check)))
+        .collect()
 }
 
 /// The target variable that names an `https://` target's plain-HTTP port (`plain_http`).
