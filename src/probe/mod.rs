@@ -807,15 +807,11 @@ mod tests {
         assert_eq!(schemes(&http), ["http", "https"]);
         assert_eq!(schemes(&tcp), ["http", "https", "tls", "tcp"]);
         assert_eq!(schemes(&tls), ["https", "tls"]);
-        let target = Target {
-            name: "t".into(),
-            url: url::Url::parse("https://127.0.0.1:1/").unwrap(),
-            tags: BTreeSet::new(),
-            headers: Vec::new(),
-            ca_file: None,
-            server_name: None,
-            vars: BTreeMap::new(),
-        };
+        let target = Target::new(
+            "t".into(),
+            url::Url::parse("https://127.0.0.1:1/").unwrap(),
+            crate::config::Source::Static,
+        );
         assert_eq!(http.vars_for(&target), BTreeSet::from(["p"]));
         assert_eq!(tcp.vars_for(&target), BTreeSet::from(["closed"]));
         assert!(tls.vars_for(&target).is_empty());
