@@ -370,6 +370,41 @@ pub fn utf8_error_pos(bytes: &[u8], err: &std::str::Utf8Error) -> Pos {
     Pos { line, column }
 }
 
+/// Where the problems of one file go while it is validated: the file, and the list. The one
+/// validation context config and probe files share; each adds what only it needs (the
+/// environment for `${env:…}`, the regex budget).
+#[derive(Debug)]
+pub struct At<'a> {
+    /// The file being validated.
+    pub file: &'a Path,
+    /// Its problems so far.
+    pub diags: &'a mut Diagnostics,
+}
+
+impl At<'_> {
+    /// A problem at `spanned`.
+    pub fn err<T>(&mut self, spanned: &serde_saphyr::Spanned<T>, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(
+            self.file,
+            Pos::from_location(&spanned.referenced),
+            message,
+        ));
+    }
+
+    /// A problem at `spanned`, with a hint.
+    pub fn err_hint<T>(
+        &mut self,
+        spanned: &serde_saphyr::Spanned<T>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::new(self.file, Pos::from_location(&spanned.referenced), message)
+                .with_hint(hint),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,12 +21,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -108,9 +108,31 @@ impl Running {
     }
 }
 
+/// One generation of the running configuration: what was loaded, the runner built for it
+/// and the files whose change asks for the next. Published whole on a `watch` channel: a run
+/// takes the current generation when it starts, a successful reload publishes the next, and
+/// nothing else holds a piece of it.
+struct Generation {
+    loaded: Arc<Loaded>,
+    runner: Arc<Runner>,
+    /// Files and folders whose changes trigger a reload.
+    watched: Vec<PathBuf>,
+}
+
+impl Generation {
+    fn new(loaded: Loaded, runner: Runner, config_path: &std::path::Path) -> Generation {
+        Generation {
+            watched: watched_paths(config_path, &loaded),
+            loaded: Arc::new(loaded),
+            runner: Arc::new(runner),
+        }
+    }
+}
+
 /// Everything a run task needs, shared.
 struct Shared {
-    runner: RwLock<Arc<Runner>>,
+    /// The current configuration.
+    generation: watch::Sender<Arc<Generation>>,
     tracker: Arc<Tracker>,
     notifier: Notifier,
     /// The API's certificate, when it serves HTTPS: a reload swaps in the files' new one.
@@ -118,8 +140,6 @@ struct Shared {
     telemetry: Telemetry,
     /// The telemetry's secrets, shared with the notifier and the API.
     secrets: SharedRedactor,
-    /// Files and folders whose changes trigger a reload.
-    watched: Mutex<Vec<PathBuf>>,
     /// The API's connections: a reload that changes the concurrency or the webhooks moves
     /// their cap.
     connections: Arc<api::Connections>,
@@ -127,11 +147,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn runner(&self) -> Arc<Runner> {
-        match self.runner.read() {
-            Ok(r) => Arc::clone(&r),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    /// The current generation.
+    fn current(&self) -> Arc<Generation> {
+        Arc::clone(&self.generation.borrow())
     }
 }
 
@@ -292,13 +310,16 @@ pub async fn start(
     let notify_follower =
         tokio::spawn(notifier.clone().follow(notify_changes, notify_stop.clone()));
     let shared = Arc::new(Shared {
-        runner: RwLock::new(Arc::new(runner)),
+        generation: watch::Sender::new(Arc::new(Generation::new(
+            loaded,
+            runner,
+            &opts.config_path,
+        ))),
         tracker,
         notifier,
         certificates,
         telemetry,
         secrets,
-        watched: Mutex::new(watched_paths(&opts.config_path, &loaded)),
         connections,
         reloads: Arc::default(),
     });
@@ -307,8 +328,8 @@ pub async fn start(
     let restored = StateCounts::of(&shared.tracker);
     tracing::info!(
         series = series.len(),
-        probes = loaded.probes.len(),
-        targets = loaded.config.targets.len(),
+        probes = shared.current().loaded.probes.len(),
+        targets = shared.current().loaded.config.targets.len(),
         regressed = restored.regressed,
         failing = restored.failing,
         passing = restored.passing,
@@ -452,7 +473,7 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
     shared
         .telemetry
         .record_lateness(fire.lateness.as_secs_f64());
-    let runner = shared.runner();
+    let runner = Arc::clone(&shared.current().runner);
     // The span covers the exchange only: queueing for permits and the first rate slot
     // happens before it starts (and is reported as the run's wait).
     let admission = runner.admit(&series).await;
@@ -529,23 +550,22 @@ async fn reload(
     accept_secrets(&shared.secrets, &loaded.config.redactor);
     let series = planned(&loaded, opts.shard);
     shared.tracker.track(tracked(&series)).await;
-    if let Ok(mut r) = shared.runner.write() {
-        *r = Arc::new(runner);
-    }
     shared.notifier.replace(&loaded.config.webhooks);
     // The API itself is not rebuilt (its address, hosts and token stay as started), but a
     // renewed certificate is served from now on.
     if let (Some(certificates), Some(tls)) = (&shared.certificates, &loaded.config.api_tls) {
         certificates.replace(Arc::clone(&tls.server));
     }
-    if let Ok(mut w) = shared.watched.lock() {
-        *w = watched_paths(&opts.config_path, &loaded);
-    }
     let share = api_share(&loaded);
     if share.connections != shared.connections.cap() {
         shared.connections.set_cap(share.connections);
         log_api_share(&share, false);
     }
+    // Runs that start from now on take the new generation; those under way finish with the
+    // one they took.
+    shared
+        .generation
+        .send_replace(Arc::new(Generation::new(loaded, runner, &opts.config_path)));
     let n = series.len();
     scheduler
         .replace(series)
@@ -631,7 +651,7 @@ async fn watch_files(
     reload: mpsc::Sender<()>,
     shutdown: CancellationToken,
 ) {
-    let paths = || shared.watched.lock().map(|w| w.clone()).unwrap_or_default();
+    let paths = || shared.current().watched.clone();
     let mut last = tokio::task::spawn_blocking({
         let p = paths();
         move || fingerprint(&p)

@@ -91,7 +91,7 @@ pub(super) fn compile_api(ctx: &mut Ctx<'_>, raw: &raw::Api) -> Api {
         .as_ref()
         .and_then(|t| {
             compile_duration(
-                ctx,
+                &mut ctx.at,
                 t,
                 "idle_timeout",
                 &units::ranges::API_IDLE_TIMEOUT,

@@ -56,7 +56,7 @@ pub(super) fn compile_discover(ctx: &mut Ctx<'_>, raw: &raw::Discover) -> Discov
         if let Some(first) = seen.get(&name.value) {
             let hint = format!(
                 "first defined at {}:{}:{}; the name prefixes the targets it makes",
-                ctx.file.display(),
+                ctx.at.file.display(),
                 first.line,
                 first.column
             );
@@ -111,7 +111,7 @@ fn compile_http_sd(ctx: &mut Ctx<'_>, raw: &raw::HttpSd) -> Option<HttpSd> {
     let refresh = match &raw.refresh {
         None => Some(HttpSd::DEFAULT_REFRESH),
         Some(r) => compile_duration(
-            ctx,
+            &mut ctx.at,
             r,
             "refresh",
             &HttpSd::REFRESH,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 use url::Url;
 
-use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::diag::{At, Diagnostics, Pos};
 use crate::redact::{Redactor, Secret};
 use crate::units::{self, Schedule};
 
@@ -38,8 +38,8 @@ use notify::compile_notify;
 pub use notify::{Webhook, WebhookFormat};
 use target::compile_target;
 pub use target::{Source, Target, Var, adhoc_name, compile_targets, valid_target_name};
-pub(crate) use values::{TIMEOUT_HINT, compile_schedule, duration_in, streak_in};
-use values::{compile_duration, int_in, schedule_in, streak};
+pub use values::{Overrides, RawOverrides, overrides};
+use values::{TIMEOUT_HINT, compile_duration, int_in, schedule_in, streak};
 
 /// The JSON Schema (2020-12) of the service config file, generated from [`raw::Config`].
 pub fn config_schema() -> serde_json::Value {
@@ -256,26 +256,19 @@ impl Config {
 
 /// Validation context: the file being compiled, the environment and the growing error list.
 struct Ctx<'a> {
-    file: &'a Path,
+    /// The file and its problems.
+    at: At<'a>,
     env: EnvLookup<'a>,
-    diags: &'a mut Diagnostics,
     redactor: &'a mut Redactor,
 }
 
 impl Ctx<'_> {
     fn err<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
-        self.diags.push(Diagnostic::new(
-            self.file,
-            Pos::from_location(&spanned.referenced),
-            message,
-        ));
+        self.at.err(spanned, message);
     }
 
     fn err_hint<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>, hint: &str) {
-        self.diags.push(
-            Diagnostic::new(self.file, Pos::from_location(&spanned.referenced), message)
-                .with_hint(hint),
-        );
+        self.at.err_hint(spanned, message, hint);
     }
 }
 
@@ -289,9 +282,8 @@ pub fn compile(
 ) -> Config {
     let mut redactor = Redactor::default();
     let mut ctx = Ctx {
-        file,
+        at: crate::diag::At { file, diags },
         env,
-        diags,
         redactor: &mut redactor,
     };
 
@@ -379,7 +371,7 @@ fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>
             Ok(g) => library.exclude.push(Exclude {
                 glob: glob.value.clone(),
                 matcher: g.compile_matcher(),
-                file: ctx.file.to_path_buf(),
+                file: ctx.at.file.to_path_buf(),
                 pos: Pos::from_location(&glob.referenced),
             }),
             Err(e) => ctx.err_hint(
@@ -398,17 +390,23 @@ fn compile_library(ctx: &mut Ctx<'_>, raw: Option<&Spanned<raw::LibrarySetting>>
 fn compile_defaults(ctx: &mut Ctx<'_>, raw: &raw::Defaults) -> Defaults {
     let mut d = Defaults::default();
     if let Some(s) = &raw.schedule {
-        d.schedule = schedule_in(ctx, s, &d.schedule);
+        d.schedule = schedule_in(&mut ctx.at, s, &d.schedule);
     }
     if let Some(t) = &raw.timeout {
-        d.timeout = compile_duration(ctx, t, "timeout", &units::ranges::TIMEOUT, TIMEOUT_HINT)
-            .unwrap_or(d.timeout);
+        d.timeout = compile_duration(
+            &mut ctx.at,
+            t,
+            "timeout",
+            &units::ranges::TIMEOUT,
+            TIMEOUT_HINT,
+        )
+        .unwrap_or(d.timeout);
     }
     if let Some(c) = &raw.confirm {
-        d.confirm = streak(ctx, c, "confirm").unwrap_or(d.confirm);
+        d.confirm = streak(&mut ctx.at, c, "confirm").unwrap_or(d.confirm);
     }
     if let Some(r) = &raw.recover {
-        d.recover = streak(ctx, r, "recover").unwrap_or(d.recover);
+        d.recover = streak(&mut ctx.at, r, "recover").unwrap_or(d.recover);
     }
     d
 }
@@ -418,7 +416,7 @@ fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {
     let mut l = Limits::default();
     if let Some(c) = &raw.concurrency {
         l.concurrency = int_in(
-            ctx,
+            &mut ctx.at,
             c,
             "concurrency",
             &ranges::CONCURRENCY,
@@ -429,7 +427,7 @@ fn compile_limits(ctx: &mut Ctx<'_>, raw: &raw::Limits) -> Limits {
     }
     if let Some(c) = &raw.per_target_concurrency {
         l.per_target_concurrency = int_in(
-            ctx,
+            &mut ctx.at,
             c,
             "per_target_concurrency",
             &ranges::PER_TARGET_CONCURRENCY,
@@ -497,7 +495,7 @@ fn compile_telemetry(ctx: &mut Ctx<'_>, raw: &raw::Telemetry) -> Telemetry {
     }
     if let Some(i) = &raw.export_interval {
         t.export_interval = compile_duration(
-            ctx,
+            &mut ctx.at,
             i,
             "export_interval",
             &units::ranges::EXPORT_INTERVAL,

@@ -83,7 +83,7 @@ pub(super) fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhoo
         if let Some(first) = seen.get(&name.value) {
             let hint = format!(
                 "first defined at {}:{}:{}; names tell webhooks apart in logs and metrics",
-                ctx.file.display(),
+                ctx.at.file.display(),
                 first.line,
                 first.column
             );
@@ -150,7 +150,7 @@ fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
     let timeout = match &raw.timeout {
         None => Some(Webhook::DEFAULT_TIMEOUT),
         Some(t) => compile_duration(
-            ctx,
+            &mut ctx.at,
             t,
             "timeout",
             &units::ranges::WEBHOOK_TIMEOUT,
@@ -160,7 +160,7 @@ fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
     let queue = match &raw.queue {
         None => Some(Webhook::DEFAULT_QUEUE),
         Some(q) => int_in(
-            ctx,
+            &mut ctx.at,
             q,
             "queue",
             &units::ranges::WEBHOOK_QUEUE,

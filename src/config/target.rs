@@ -261,9 +261,8 @@ pub fn compile_targets(
     diags: &mut Diagnostics,
 ) -> Vec<Target> {
     let mut ctx = Ctx {
-        file,
+        at: crate::diag::At { file, diags },
         env,
-        diags,
         redactor,
     };
     raw.iter()

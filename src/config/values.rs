@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
-use std::path::Path;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use serde_saphyr::Spanned;
 
-use super::{Ctx, raw};
-use crate::diag::Diagnostics;
-use crate::redact::{Redactor, Secret};
+use super::{Ctx, Defaults, raw};
+use crate::diag::At;
+use crate::redact::Secret;
 use crate::units::{self, Schedule};
 
 /// Request headers from the file (a target's, a webhook's): valid names and values, each
@@ -60,7 +59,7 @@ pub(super) fn compile_headers(
 
 /// Parses a duration and checks it against `range`.
 pub(super) fn compile_duration(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut At<'_>,
     value: &Spanned<String>,
     name: &str,
     range: &RangeInclusive<Duration>,
@@ -88,23 +87,14 @@ pub(super) fn compile_duration(
 /// The hint for an out-of-range `every`.
 const INTERVAL_HINT: &str = "how often each series runs, e.g. `5m`; for rarer runs use `cron:`";
 /// The hint for an out-of-range `timeout`.
-pub(crate) const TIMEOUT_HINT: &str =
+pub(super) const TIMEOUT_HINT: &str =
     "how long one run may take, e.g. `10s`; a run holds its concurrency permits until then";
 /// The hint for out-of-range `confirm`/`recover`.
 const STREAK_HINT: &str = "consecutive failing (`confirm`) or passing (`recover`) runs before a regression or recovery is declared";
 
 /// Validates a schedule block; `None` fields fall back to `base`.
-pub(crate) fn compile_schedule(
-    file: &Path,
-    raw: &Spanned<raw::Schedule>,
-    base: &Schedule,
-    diags: &mut Diagnostics,
-) -> Schedule {
-    in_probe_file(file, diags, |ctx| schedule_in(ctx, raw, base))
-}
-
 pub(super) fn schedule_in(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut At<'_>,
     raw: &Spanned<raw::Schedule>,
     base: &Schedule,
 ) -> Schedule {
@@ -170,7 +160,7 @@ pub(super) fn schedule_in(
 
 /// Checks a whole number against `range`; `None` (and an error) when it is outside.
 pub(super) fn int_in(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut At<'_>,
     value: &Spanned<i64>,
     name: &str,
     range: &RangeInclusive<i64>,
@@ -185,44 +175,58 @@ pub(super) fn int_in(
     }
 }
 
-pub(super) fn streak(ctx: &mut Ctx<'_>, value: &Spanned<i64>, name: &str) -> Option<u32> {
+pub(super) fn streak(ctx: &mut At<'_>, value: &Spanned<i64>, name: &str) -> Option<u32> {
     int_in(ctx, value, name, &units::ranges::STREAK, STREAK_HINT)
         .and_then(|v| u32::try_from(v).ok())
 }
 
-/// Runs a config validation step on a value from a probe file (no `${env:…}` there).
-fn in_probe_file<T>(file: &Path, diags: &mut Diagnostics, f: impl FnOnce(&mut Ctx<'_>) -> T) -> T {
-    let env = |_: &str| None;
-    let mut redactor = Redactor::default();
-    let mut ctx = Ctx {
-        file,
-        env: &env,
-        diags,
-        redactor: &mut redactor,
-    };
-    f(&mut ctx)
+/// What a probe file may set over the config's `defaults`: when its series run, how many
+/// runs confirm a regression or a recovery, and how long one run may take. The same keys
+/// and checks in picket probes and in a nuclei template's `picket:` block.
+#[derive(Debug, Clone)]
+pub struct Overrides {
+    /// When the probe's series run.
+    pub schedule: Schedule,
+    /// Failing runs before a regression.
+    pub confirm: u32,
+    /// Passing runs before a recovery.
+    pub recover: u32,
+    /// Time limit of one run.
+    pub timeout: Duration,
 }
 
-/// Validates `confirm`/`recover` overrides in probe files.
-pub(crate) fn streak_in(
-    file: &Path,
-    value: &Spanned<i64>,
-    name: &str,
-    diags: &mut Diagnostics,
-) -> Option<u32> {
-    in_probe_file(file, diags, |ctx| streak(ctx, value, name))
+/// The keys of a probe file that override the defaults, as written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawOverrides<'a> {
+    /// `schedule:`
+    pub schedule: Option<&'a Spanned<raw::Schedule>>,
+    /// `confirm:`
+    pub confirm: Option<&'a Spanned<i64>>,
+    /// `recover:`
+    pub recover: Option<&'a Spanned<i64>>,
+    /// `timeout:`
+    pub timeout: Option<&'a Spanned<String>>,
 }
 
-/// Validates a duration in a probe file against `range`.
-pub(crate) fn duration_in(
-    file: &Path,
-    value: &Spanned<String>,
-    name: &str,
-    range: &RangeInclusive<Duration>,
-    hint: &str,
-    diags: &mut Diagnostics,
-) -> Option<Duration> {
-    in_probe_file(file, diags, |ctx| {
-        compile_duration(ctx, value, name, range, hint)
-    })
+/// Validates what a probe file overrides; what it leaves out, or gets wrong (reported), is
+/// the default.
+pub fn overrides(at: &mut At<'_>, raw: RawOverrides<'_>, defaults: &Defaults) -> Overrides {
+    Overrides {
+        schedule: raw.schedule.map_or_else(
+            || defaults.schedule.clone(),
+            |s| schedule_in(at, s, &defaults.schedule),
+        ),
+        confirm: raw
+            .confirm
+            .and_then(|c| streak(at, c, "confirm"))
+            .unwrap_or(defaults.confirm),
+        recover: raw
+            .recover
+            .and_then(|r| streak(at, r, "recover"))
+            .unwrap_or(defaults.recover),
+        timeout: raw
+            .timeout
+            .and_then(|t| compile_duration(at, t, "timeout", &units::ranges::TIMEOUT, TIMEOUT_HINT))
+            .unwrap_or(defaults.timeout),
+    }
 }

@@ -59,7 +59,7 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// What became of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
+pub enum Delivery {
     /// The webhook answered 2xx.
     Delivered,
     /// The webhook refused it (a 3xx or 4xx other than 408 and 429), or every attempt failed.
@@ -68,13 +68,13 @@ pub enum Outcome {
     Dropped,
 }
 
-impl Outcome {
+impl Delivery {
     /// The `outcome` attribute of `picket.notify.deliveries`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Delivered => "delivered",
-            Outcome::Failed => "failed",
-            Outcome::Dropped => "dropped",
+            Delivery::Delivered => "delivered",
+            Delivery::Failed => "failed",
+            Delivery::Dropped => "dropped",
         }
     }
 }
@@ -193,7 +193,7 @@ pub fn render(format: WebhookFormat, event: &Event, redactor: &Redactor) -> Stri
 /// Counts of notifications by webhook name and outcome, since start.
 #[derive(Debug, Default)]
 struct Stats {
-    counts: Mutex<BTreeMap<(String, Outcome), u64>>,
+    counts: Mutex<BTreeMap<(String, Delivery), u64>>,
 }
 
 /// A configured webhook and the sending end of its queue.
@@ -368,7 +368,7 @@ impl Notifier {
                             "webhook notifications dropped until it catches up"
                         );
                     }
-                    counter.record(&hook.webhook.name, Outcome::Dropped);
+                    counter.record(&hook.webhook.name, Delivery::Dropped);
                 }
             }
         }
@@ -412,7 +412,7 @@ impl Notifier {
     }
 
     /// How many notifications for `webhook` ended with `outcome` so far.
-    pub fn deliveries(&self, webhook: &str, outcome: Outcome) -> u64 {
+    pub fn deliveries(&self, webhook: &str, outcome: Delivery) -> u64 {
         self.inner
             .stats
             .counts
@@ -431,7 +431,7 @@ struct Counter {
 }
 
 impl Counter {
-    fn record(&self, webhook: &str, outcome: Outcome) {
+    fn record(&self, webhook: &str, outcome: Delivery) {
         self.telemetry.record_delivery(webhook, outcome.as_str());
         *self
             .stats
@@ -465,14 +465,14 @@ async fn deliver(
         let body = render(webhook.format, &event, &secrets.current());
         let outcome = tokio::select! {
             biased;
-            () = abandon.cancelled() => Outcome::Dropped,
+            () = abandon.cancelled() => Delivery::Dropped,
             o = send(&client, &webhook, &event, body) => o,
         };
         counter.record(&webhook.name, outcome);
     }
     queue.close();
     while queue.try_recv().is_ok() {
-        counter.record(&webhook.name, Outcome::Dropped);
+        counter.record(&webhook.name, Delivery::Dropped);
     }
 }
 
@@ -485,13 +485,18 @@ enum Attempt {
 }
 
 /// Sends one notification, retrying per [`BACKOFF`].
-async fn send(client: &reqwest::Client, webhook: &Webhook, event: &Event, body: String) -> Outcome {
+async fn send(
+    client: &reqwest::Client,
+    webhook: &Webhook,
+    event: &Event,
+    body: String,
+) -> Delivery {
     let mut last = String::new();
     for attempt in 0..=BACKOFF.len() {
         match attempt_once(client, webhook, body.clone()).await {
             Attempt::Delivered => {
                 tracing::debug!(webhook = %webhook.name, event = %event.id(), "notification delivered");
-                return Outcome::Delivered;
+                return Delivery::Delivered;
             }
             Attempt::Refused(why) => {
                 tracing::warn!(
@@ -503,7 +508,7 @@ async fn send(client: &reqwest::Client, webhook: &Webhook, event: &Event, body: 
                     error = %why,
                     "webhook refused the notification"
                 );
-                return Outcome::Failed;
+                return Delivery::Failed;
             }
             Attempt::Retry(after, why) => {
                 last = why;
@@ -526,7 +531,7 @@ async fn send(client: &reqwest::Client, webhook: &Webhook, event: &Event, body: 
         error = %last,
         "webhook notification failed"
     );
-    Outcome::Failed
+    Delivery::Failed
 }
 
 async fn attempt_once(client: &reqwest::Client, webhook: &Webhook, body: String) -> Attempt {

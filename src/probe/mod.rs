@@ -290,14 +290,14 @@ pub fn valid_probe_id(id: &str) -> bool {
 }
 
 /// Collects problems of one probe file.
-struct Ctx<'a> {
+struct Compiling<'a> {
     file: &'a Path,
     diags: &'a mut Diagnostics,
     /// Memory held by the regexes compiled so far.
     regex_bytes: usize,
 }
 
-impl Ctx<'_> {
+impl Compiling<'_> {
     fn pos<T>(spanned: &Spanned<T>) -> Pos {
         Pos::from_location(&spanned.referenced)
     }
@@ -418,7 +418,7 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
     let before = diags.len();
-    let mut ctx = Ctx {
+    let mut ctx = Compiling {
         file,
         diags,
         regex_bytes: 0,
@@ -444,32 +444,24 @@ pub fn compile(
         }
     }
 
-    let schedule = match &raw.schedule {
-        Some(s) => config::compile_schedule(file, s, &defaults.schedule, ctx.diags),
-        None => defaults.schedule.clone(),
-    };
-    let confirm = raw
-        .confirm
-        .as_ref()
-        .and_then(|c| config::streak_in(file, c, "confirm", ctx.diags))
-        .unwrap_or(defaults.confirm);
-    let recover = raw
-        .recover
-        .as_ref()
-        .and_then(|r| config::streak_in(file, r, "recover", ctx.diags))
-        .unwrap_or(defaults.recover);
-    let timeout = match &raw.timeout {
-        None => defaults.timeout,
-        Some(t) => config::duration_in(
+    let config::Overrides {
+        schedule,
+        confirm,
+        recover,
+        timeout,
+    } = config::overrides(
+        &mut crate::diag::At {
             file,
-            t,
-            "timeout",
-            &units::ranges::TIMEOUT,
-            config::TIMEOUT_HINT,
-            ctx.diags,
-        )
-        .unwrap_or(defaults.timeout),
-    };
+            diags: ctx.diags,
+        },
+        config::RawOverrides {
+            schedule: raw.schedule.as_ref(),
+            confirm: raw.confirm.as_ref(),
+            recover: raw.recover.as_ref(),
+            timeout: raw.timeout.as_ref(),
+        },
+        defaults,
+    );
 
     let max_body_bytes = raw
         .max_body_bytes
@@ -485,7 +477,7 @@ pub fn compile(
         .map(|names| {
             names
                 .iter()
-                .map(|n| (n.value.clone(), Ctx::pos(n)))
+                .map(|n| (n.value.clone(), Compiling::pos(n)))
                 .collect()
         })
         .unwrap_or_default();
@@ -561,7 +553,7 @@ pub fn compile(
     })
 }
 
-fn compile_body_cap(ctx: &mut Ctx<'_>, size: &Spanned<config::raw::Size>) -> Option<u64> {
+fn compile_body_cap(ctx: &mut Compiling<'_>, size: &Spanned<config::raw::Size>) -> Option<u64> {
     let (bytes, written) = match &size.value {
         config::raw::Size::Bytes(n) => (Ok(*n), n.to_string()),
         config::raw::Size::Text(t) => (units::parse_bytes(t), t.trim().to_string()),
@@ -832,7 +824,7 @@ mod tests {
 
     fn compile_regex(pattern: &str) -> (Option<Regex>, Diagnostics, usize) {
         let mut diags = Diagnostics::default();
-        let mut ctx = Ctx {
+        let mut ctx = Compiling {
             file: Path::new("p.yaml"),
             diags: &mut diags,
             regex_bytes: 0,

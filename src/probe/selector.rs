@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Spanned;
 
-use super::{Ctx, Probe, raw};
+use super::{Compiling, Probe, raw};
 use crate::config::{self, Target};
 
 /// Which targets a probe applies to.
@@ -67,7 +67,7 @@ impl Probe {
 }
 
 pub(super) fn compile_selector(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     raw: Option<&Spanned<raw::Selector>>,
 ) -> Selector {
     let Some(sel) = raw else {
@@ -104,7 +104,7 @@ pub(super) fn compile_selector(
 }
 
 /// The `tags` or `names` part of a selector.
-fn compile_inclusion(ctx: &mut Ctx<'_>, sel: &Spanned<raw::Selector>) -> Selector {
+fn compile_inclusion(ctx: &mut Compiling<'_>, sel: &Spanned<raw::Selector>) -> Selector {
     match (&sel.value.tags, &sel.value.names) {
         (Some(_), Some(_)) => {
             ctx.err_hint(
@@ -139,7 +139,7 @@ fn compile_inclusion(ctx: &mut Ctx<'_>, sel: &Spanned<raw::Selector>) -> Selecto
 
 /// The `schemes` of a selector: only targets whose URL has one of them (empty: any).
 pub(super) fn compile_schemes(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     raw: Option<&Spanned<raw::Selector>>,
 ) -> BTreeSet<String> {
     let mut schemes = BTreeSet::new();

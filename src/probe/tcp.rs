@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Spanned;
 
-use super::{Ctx, KindName, Template, raw};
+use super::{Compiling, KindName, Template, raw};
 use crate::check::Graded;
 use crate::check::tcp::{BannerTest, TcpCheck};
 use crate::config::Target;
@@ -63,7 +63,7 @@ impl Tcp {
     }
 }
 
-fn port(ctx: &mut Ctx<'_>, at: &Spanned<i64>) -> Option<u16> {
+fn port(ctx: &mut Compiling<'_>, at: &Spanned<i64>) -> Option<u16> {
     match u16::try_from(at.value) {
         Ok(p) if p > 0 => Some(p),
         _ => {
@@ -79,7 +79,7 @@ fn port(ctx: &mut Ctx<'_>, at: &Spanned<i64>) -> Option<u16> {
 
 /// Validates a `tcp:` block and the probe's checks as tcp checks.
 pub(super) fn compile(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     raw: &Spanned<raw::Tcp>,
     checks: &[Spanned<raw::Check>],
 ) -> Option<Tcp> {
@@ -146,7 +146,7 @@ pub(super) fn compile(
 }
 
 /// One tcp check: `reachable: BOOL` or `banner: {contains|matches|not_matches}`.
-fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
+fn check(ctx: &mut Compiling<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
     let c = &item.value;
     if let Some(key) = super::http_keys(c).first() {
         ctx.err_hint(

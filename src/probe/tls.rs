@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Spanned;
 
-use super::{Ctx, KindName, raw};
+use super::{Compiling, KindName, raw};
 use crate::check::Graded;
 use crate::check::tls::{CertTest, TlsCheck};
 use crate::config::Target;
@@ -64,7 +64,7 @@ const CLASSES: [Class; 9] = [
 
 /// Validates a `tls:` block and the probe's checks as tls checks.
 pub(super) fn compile(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     raw: &Spanned<raw::Tls>,
     checks: &[Spanned<raw::Check>],
 ) -> Option<Tls> {
@@ -91,7 +91,7 @@ pub(super) fn compile(
     (ctx.diags.len() == before).then_some(Tls { port, checks })
 }
 
-fn check(ctx: &mut Ctx<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
+fn check(ctx: &mut Compiling<'_>, item: &Spanned<raw::Check>) -> Vec<TlsCheck> {
     let c = &item.value;
     if let Some((key, kind)) = super::other_kind_key(c).filter(|(_, k)| match k {
         KindName::Tls => false,

@@ -48,16 +48,16 @@ impl Dropped {
 /// refuses (and counts) an item when that count reaches the queue size. Since the count
 /// never undercounts the queue, the SDK's own queue never overflows.
 #[derive(Debug)]
-struct Gate {
+struct Intake {
     capacity: usize,
     queued: AtomicUsize,
     closed: AtomicBool,
     dropped: AtomicU64,
 }
 
-impl Gate {
+impl Intake {
     fn new(capacity: usize) -> Self {
-        Gate {
+        Intake {
             capacity,
             queued: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -99,16 +99,16 @@ impl Gate {
 
 #[derive(Debug)]
 pub(super) struct Losses {
-    spans: Gate,
-    logs: Gate,
+    spans: Intake,
+    logs: Intake,
     metric_points: AtomicU64,
 }
 
 impl Default for Losses {
     fn default() -> Self {
         Losses {
-            spans: Gate::new(QUEUE_SIZE),
-            logs: Gate::new(QUEUE_SIZE),
+            spans: Intake::new(QUEUE_SIZE),
+            logs: Intake::new(QUEUE_SIZE),
             metric_points: AtomicU64::new(0),
         }
     }
@@ -124,7 +124,7 @@ impl Losses {
     }
 }
 
-/// A span or log processor that admits items through the [`Gate`] before its batch queue,
+/// A span or log processor that admits items through the [`Intake`] before its batch queue,
 /// scrubbed of the telemetry's secrets: a span processor around a span processor, a log
 /// processor around a log processor.
 #[derive(Debug)]
@@ -137,7 +137,7 @@ pub(super) struct Bounded<P> {
 }
 
 /// A span, log or metric exporter that counts what failed exports lost and tells [`Health`]
-/// how each export went; for spans and log records it also releases the [`Gate`].
+/// how each export went; for spans and log records it also releases the [`Intake`].
 #[derive(Debug)]
 pub(super) struct Counted<E> {
     pub(super) inner: E,
@@ -145,7 +145,7 @@ pub(super) struct Counted<E> {
     pub(super) health: Arc<Health>,
 }
 
-/// Admits spans through the [`Gate`] and scrubs them.
+/// Admits spans through the [`Intake`] and scrubs them.
 impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
         self.inner.on_start(span, cx);
@@ -172,7 +172,7 @@ impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
     }
 }
 
-/// Releases the [`Gate`], counts the spans of failed exports and tells [`Health`] how the
+/// Releases the [`Intake`], counts the spans of failed exports and tells [`Health`] how the
 /// export went.
 impl<E: SpanExporter> SpanExporter for Counted<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
@@ -203,7 +203,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
     }
 }
 
-/// Admits log records through the [`Gate`] and scrubs them.
+/// Admits log records through the [`Intake`] and scrubs them.
 impl<P: LogProcessor> LogProcessor for Bounded<P> {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.losses.logs.admit() {
@@ -237,7 +237,7 @@ impl<P: LogProcessor> LogProcessor for Bounded<P> {
     }
 }
 
-/// Releases the [`Gate`], counts the records of failed exports and tells [`Health`] how the
+/// Releases the [`Intake`], counts the records of failed exports and tells [`Health`] how the
 /// export went.
 impl<E: LogExporter> LogExporter for Counted<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn the_gate_refuses_and_counts_past_capacity() {
-        let gate = Gate::new(2);
+        let gate = Intake::new(2);
         assert!(gate.admit());
         assert!(gate.admit());
         assert!(!gate.admit());

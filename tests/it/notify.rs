@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use picket::notify::Outcome;
+use picket::notify::Delivery;
 use picket::service::Running;
 use picket::state::{State, Transition};
 use serde_json::Value;
@@ -369,9 +369,9 @@ async fn each_regression_and_recovery_is_posted_once_in_every_format() {
     );
 
     for hook in ["generic", "chat", "teams-channel"] {
-        assert_eq!(notifier.deliveries(hook, Outcome::Delivered), 2, "{hook}");
-        assert_eq!(notifier.deliveries(hook, Outcome::Failed), 0, "{hook}");
-        assert_eq!(notifier.deliveries(hook, Outcome::Dropped), 0, "{hook}");
+        assert_eq!(notifier.deliveries(hook, Delivery::Delivered), 2, "{hook}");
+        assert_eq!(notifier.deliveries(hook, Delivery::Failed), 0, "{hook}");
+        assert_eq!(notifier.deliveries(hook, Delivery::Dropped), 0, "{hook}");
     }
 }
 
@@ -412,14 +412,14 @@ async fn deliveries_are_retried_refused_and_counted_by_outcome() {
     receiver.wait_for("/refuses", 1).await;
     let notifier = running.notifier.clone();
     let start = Instant::now();
-    while notifier.deliveries("flaky", Outcome::Delivered)
-        + notifier.deliveries("busy", Outcome::Delivered)
+    while notifier.deliveries("flaky", Delivery::Delivered)
+        + notifier.deliveries("busy", Delivery::Delivered)
         < 2
     {
         assert!(start.elapsed() < Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(notifier.deliveries("refuses", Outcome::Failed), 1);
+    assert_eq!(notifier.deliveries("refuses", Delivery::Failed), 1);
     // The same body each attempt; a 400 is not retried.
     let flaky: Vec<Post> = receiver
         .posts()
@@ -542,9 +542,9 @@ async fn a_webhook_that_is_down_or_hangs_never_holds_up_runs() {
     );
     let notifier = running.notifier.clone();
     for hook in ["down", "hangs"] {
-        assert_eq!(notifier.deliveries(hook, Outcome::Delivered), 0, "{hook}");
+        assert_eq!(notifier.deliveries(hook, Delivery::Delivered), 0, "{hook}");
         assert!(
-            notifier.deliveries(hook, Outcome::Dropped) > 0,
+            notifier.deliveries(hook, Delivery::Dropped) > 0,
             "{hook}: the queue of 1 overflowed"
         );
     }
@@ -553,7 +553,7 @@ async fn a_webhook_that_is_down_or_hangs_never_holds_up_runs() {
     assert!(transitions >= 6, "{transitions}");
     // Every notification is accounted for, once: delivered, failed or dropped.
     for hook in ["down", "hangs"] {
-        let total: u64 = [Outcome::Delivered, Outcome::Failed, Outcome::Dropped]
+        let total: u64 = [Delivery::Delivered, Delivery::Failed, Delivery::Dropped]
             .into_iter()
             .map(|o| notifier.deliveries(hook, o))
             .sum();

@@ -1,6 +1,6 @@
 //! The `http` kind's check compilers: a raw check item (`status`, `header`, `body`, `json`,
 //! `cookies`, `csp`, `location`, `response_time` and the combinators `all_of`, `any_of`, `not`)
-//! validated into a [`Check`]. Regexes compile here, at load time, through [`Ctx`]; what the
+//! validated into a [`Check`]. Regexes compile here, at load time, through [`Compiling`]; what the
 //! checks mean at run time is `check/http`.
 
 use ::http::HeaderName;
@@ -10,10 +10,10 @@ use crate::check::csp;
 use crate::check::http::{
     BodyTest, Check, CookieFlag, CspTest, HeaderTest, JsonTest, SameSite, StatusItem, StatusSet,
 };
-use crate::probe::{Ctx, KindName, other_kind_key, quote, raw};
+use crate::probe::{Compiling, KindName, other_kind_key, quote, raw};
 use crate::units;
 
-fn compile_status(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Status>) -> Option<StatusSet> {
+fn compile_status(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Status>) -> Option<StatusSet> {
     let items: Vec<&raw::StatusItem> = match &raw.value {
         raw::Status::One(item) => vec![item],
         raw::Status::Many(items) => items.iter().collect(),
@@ -99,7 +99,7 @@ const KINDS: [&str; 11] = [
 
 /// Refuses `severity:`, `title:` and `expected:` on a check inside `all_of`, `any_of` or `not`: only a whole check
 /// yields findings of its own.
-fn refuse_inner_labels(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
+fn refuse_inner_labels(ctx: &mut Compiling<'_>, c: &raw::Check) -> bool {
     if let Some(s) = &c.severity {
         ctx.err_hint(
             s,
@@ -122,14 +122,14 @@ fn refuse_inner_labels(ctx: &mut Ctx<'_>, c: &raw::Check) -> bool {
 }
 
 pub(in crate::probe) fn compile_check(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     item: &Spanned<raw::Check>,
 ) -> Option<Check> {
     let spanned = Spanned::new(&item.value, item.referenced, item.defined);
     compile_check_ref(ctx, &spanned)
 }
 
-fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<Check> {
+fn compile_check_ref(ctx: &mut Compiling<'_>, item: &Spanned<&raw::Check>) -> Option<Check> {
     let c = item.value;
     // A `tls` key is left to "check has no kind" below.
     if let Some((key, kind)) = other_kind_key(c).filter(|(_, k)| match k {
@@ -281,7 +281,7 @@ fn compile_check_ref(ctx: &mut Ctx<'_>, item: &Spanned<&raw::Check>) -> Option<C
 }
 
 fn compile_header_check(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     item: &Spanned<&raw::Check>,
     name: &Spanned<String>,
     modifiers: &[&str],
@@ -417,7 +417,7 @@ fn compile_header_check(
 
 /// A header check that judges only the last token of the header that is one of `tokens`.
 fn compile_header_token(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     tokens: &Spanned<Vec<String>>,
     name: HeaderName,
     test: HeaderTest,
@@ -438,7 +438,7 @@ fn compile_header_token(
     Some(Check::HeaderToken { name, known, test })
 }
 
-fn compile_csp(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
+fn compile_csp(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
     let c = &raw.value;
     let set = [
         c.parsable.is_some(),
@@ -461,7 +461,7 @@ fn compile_csp(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
         );
         return None;
     }
-    let only_true = |ctx: &mut Ctx<'_>, flag: &Spanned<bool>, key: &str| {
+    let only_true = |ctx: &mut Compiling<'_>, flag: &Spanned<bool>, key: &str| {
         if !flag.value {
             ctx.err_hint(
                 flag,
@@ -522,7 +522,7 @@ fn compile_csp(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
     })
 }
 
-fn compile_location(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Location>) -> Option<Check> {
+fn compile_location(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Location>) -> Option<Check> {
     let l = &raw.value;
     let scheme = match &l.scheme {
         None => None,
@@ -552,7 +552,7 @@ fn compile_location(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Location>) -> Option<C
     })
 }
 
-fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
+fn compile_body(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
     let b = &raw.value;
     if b.capture.is_some() || b.after_now.is_some() {
         return compile_body_date(ctx, raw);
@@ -592,7 +592,7 @@ fn compile_body(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest>
 }
 
 /// `body: { capture: REGEX, after_now: BOOL }`: a date in the body compared with now.
-fn compile_body_date(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
+fn compile_body_date(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Body>) -> Option<BodyTest> {
     let b = &raw.value;
     let others = [&b.contains, &b.not_contains, &b.matches, &b.not_matches];
     let hint = "e.g. `body: { capture: '(?m)^Expires:[ \\t]*(\\S+)', after_now: true }`";
@@ -624,7 +624,7 @@ fn compile_body_date(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Body>) -> Option<Body
     })
 }
 
-fn compile_json(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Json>) -> Option<Check> {
+fn compile_json(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Json>) -> Option<Check> {
     let j = &raw.value;
     let pointer = &j.pointer.value;
     if !(pointer.is_empty() || pointer.starts_with('/')) {
@@ -654,7 +654,7 @@ fn compile_json(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Json>) -> Option<Check> {
     })
 }
 
-fn compile_cookies(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Cookies>) -> Option<Check> {
+fn compile_cookies(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Cookies>) -> Option<Check> {
     let mut all_have = Vec::new();
     for flag in &raw.value.all_have {
         match flag.value.to_ascii_lowercase().as_str() {

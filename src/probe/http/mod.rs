@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ::http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::Spanned;
 
-use super::{Ctx, MAX_REQUESTS_PER_RUN, OverCap, Template, raw, stays_on_target};
+use super::{Compiling, MAX_REQUESTS_PER_RUN, OverCap, Template, raw, stays_on_target};
 use crate::check::Graded;
 use crate::check::http::Check;
 use crate::config::{Target, Var};
@@ -95,7 +95,7 @@ pub fn runs_on(scheme: &str) -> bool {
 
 /// Validates an `http:` block and the probe's checks as http checks.
 pub(super) fn compile(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     raw: &Spanned<raw::Http>,
     checks: &[Spanned<raw::Check>],
     max_body_bytes: Option<u64>,
@@ -114,7 +114,7 @@ pub(super) fn compile(
 
 /// The probe's checks as http checks (each problem reported).
 pub(super) fn compile_checks(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     checks: &[Spanned<raw::Check>],
 ) -> Vec<Graded<Check>> {
     checks
@@ -243,7 +243,10 @@ pub(super) fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     Ok(())
 }
 
-pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Option<HttpRequest> {
+pub(super) fn compile_request(
+    ctx: &mut Compiling<'_>,
+    raw: &Spanned<raw::Http>,
+) -> Option<HttpRequest> {
     let before = ctx.diags.len();
     let http = &raw.value;
     let method = match &http.method {
@@ -258,7 +261,7 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
     };
     let raw_paths: Vec<&Spanned<String>> = match (&http.path, &http.paths) {
         (Some(_), Some(paths)) => {
-            let at = paths.first().map_or_else(|| Pos::START, Ctx::pos);
+            let at = paths.first().map_or_else(|| Pos::START, Compiling::pos);
             ctx.diags.push(
                 Diagnostic::new(ctx.file, at, "a request takes `path` or `paths`, not both")
                     .with_hint("use `paths: [...]` for several paths"),
@@ -292,7 +295,7 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
         match Template::parse(&p.value) {
             Ok(t) => {
                 paths.push(t);
-                path_pos.push(Ctx::pos(p));
+                path_pos.push(Compiling::pos(p));
             }
             Err(e) => ctx.err(p, e),
         }

@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use super::raw;
 use super::unsupported::unsupported_reason;
 use crate::check::nuclei::{Condition, Matcher, Part, Test};
-use crate::probe::{Ctx, MAX_REGEX_BYTES, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use crate::probe::{Compiling, MAX_REGEX_BYTES, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 
 /// Most words the `word` matchers of one template list, all blocks together. Real templates
 /// list a few to a few dozen; a word list of thousands is generated, and belongs in several
@@ -44,7 +44,7 @@ impl WordBudget {
     }
 
     /// Counts one word; the word that crosses a budget gets the error.
-    pub(super) fn take(&mut self, ctx: &mut Ctx<'_>, word: &Spanned<String>) {
+    pub(super) fn take(&mut self, ctx: &mut Compiling<'_>, word: &Spanned<String>) {
         self.words += 1;
         if self.words == MAX_WORDS + 1 {
             ctx.err_hint(
@@ -72,7 +72,7 @@ impl WordBudget {
     }
 }
 
-pub(super) fn condition(ctx: &mut Ctx<'_>, raw: Option<&Spanned<String>>) -> Condition {
+pub(super) fn condition(ctx: &mut Compiling<'_>, raw: Option<&Spanned<String>>) -> Condition {
     match raw.map(|c| (c, c.value.trim().to_ascii_lowercase())) {
         None => Condition::Or,
         Some((_, c)) if c == "or" => Condition::Or,
@@ -110,7 +110,7 @@ fn another_requests_part(part: &str) -> bool {
 }
 
 pub(super) fn matcher(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     budget: &mut WordBudget,
     m: &Spanned<raw::Matcher>,
 ) -> Option<Matcher> {
@@ -262,7 +262,7 @@ pub(super) fn matcher(
 
 /// Compiles an RE2 pattern as Go reads it: bytes, ASCII `\d \w \s \b`. A pattern the `regex`
 /// crate would read differently, or cannot compile, is refused.
-fn re2(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<regex::bytes::Regex> {
+fn re2(ctx: &mut Compiling<'_>, p: &Spanned<String>) -> Option<regex::bytes::Regex> {
     let pattern = &p.value;
     let differs = if pattern.contains("{,") {
         Some("`{,n}` is a literal in RE2 but a repetition in Rust's regex")

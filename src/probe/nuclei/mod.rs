@@ -20,10 +20,10 @@
 use std::path::Path;
 
 use super::http::Http;
-use super::{Ctx, Kind, Probe};
+use super::{Compiling, Kind, Probe};
 use crate::config::{self, Defaults};
 use crate::diag::{Diagnostics, Pos};
-use crate::units::{self, Severity};
+use crate::units::Severity;
 
 mod matcher;
 pub mod raw;
@@ -78,7 +78,7 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
     let before = diags.len();
-    let mut ctx = Ctx {
+    let mut ctx = Compiling {
         file,
         diags,
         regex_bytes: 0,
@@ -191,30 +191,24 @@ pub fn compile(
     }
 
     let picket = raw.picket.as_ref().map(|p| &p.value);
-    let schedule = match picket.and_then(|p| p.schedule.as_ref()) {
-        Some(s) => config::compile_schedule(file, s, &defaults.schedule, ctx.diags),
-        None => defaults.schedule.clone(),
-    };
-    let confirm = picket
-        .and_then(|p| p.confirm.as_ref())
-        .and_then(|c| config::streak_in(file, c, "confirm", ctx.diags))
-        .unwrap_or(defaults.confirm);
-    let recover = picket
-        .and_then(|p| p.recover.as_ref())
-        .and_then(|c| config::streak_in(file, c, "recover", ctx.diags))
-        .unwrap_or(defaults.recover);
-    let timeout = match picket.and_then(|p| p.timeout.as_ref()) {
-        None => defaults.timeout,
-        Some(t) => config::duration_in(
+    let config::Overrides {
+        schedule,
+        confirm,
+        recover,
+        timeout,
+    } = config::overrides(
+        &mut crate::diag::At {
             file,
-            t,
-            "timeout",
-            &units::ranges::TIMEOUT,
-            config::TIMEOUT_HINT,
-            ctx.diags,
-        )
-        .unwrap_or(defaults.timeout),
-    };
+            diags: ctx.diags,
+        },
+        config::RawOverrides {
+            schedule: picket.and_then(|p| p.schedule.as_ref()),
+            confirm: picket.and_then(|p| p.confirm.as_ref()),
+            recover: picket.and_then(|p| p.recover.as_ref()),
+            timeout: picket.and_then(|p| p.timeout.as_ref()),
+        },
+        defaults,
+    );
     let selector = picket.and_then(|p| p.targets.as_ref());
     let targets = super::compile_selector(&mut ctx, selector);
     let target_name_pos = selector
@@ -222,7 +216,7 @@ pub fn compile(
         .map(|names| {
             names
                 .iter()
-                .map(|n| (n.value.clone(), Ctx::pos(n)))
+                .map(|n| (n.value.clone(), Compiling::pos(n)))
                 .collect()
         })
         .unwrap_or_default();

@@ -12,12 +12,12 @@ use crate::check::Graded;
 use crate::check::http::Check;
 use crate::check::nuclei::{Matcher, Matchers};
 use crate::probe::http::{Exchange, HttpRequest};
-use crate::probe::{Ctx, MAX_REQUESTS_PER_RUN, Template, stays_on_target};
+use crate::probe::{Compiling, MAX_REQUESTS_PER_RUN, Template, stays_on_target};
 
 /// One run sends every path of every block: more than [`MAX_REQUESTS_PER_RUN`] in all is
 /// refused at the path that crosses the cap. (A nuclei path has no list variables, so each is
 /// one request whatever the target.)
-pub(super) fn check_request_count(ctx: &mut Ctx<'_>, blocks: &[Spanned<raw::Request>]) {
+pub(super) fn check_request_count(ctx: &mut Compiling<'_>, blocks: &[Spanned<raw::Request>]) {
     let paths = || {
         blocks
             .iter()
@@ -37,7 +37,7 @@ pub(super) fn check_request_count(ctx: &mut Ctx<'_>, blocks: &[Spanned<raw::Requ
 }
 
 pub(super) fn exchange(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Compiling<'_>,
     budget: &mut WordBudget,
     block: &Spanned<raw::Request>,
 ) -> Option<Exchange> {
@@ -66,7 +66,7 @@ pub(super) fn exchange(
             for p in &list.value {
                 if let Some(path) = base_relative(ctx, p) {
                     paths.push(path);
-                    path_pos.push(Ctx::pos(p));
+                    path_pos.push(Compiling::pos(p));
                 }
             }
         }
@@ -160,7 +160,7 @@ fn translate(text: &str) -> Result<Template, String> {
 
 /// `{{BaseURL}}/x` → `/x`, a path of the target like any probe's; `{{RootURL}}/x` → `/x`
 /// from the root of the target's origin.
-fn base_relative(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<Template> {
+fn base_relative(ctx: &mut Compiling<'_>, p: &Spanned<String>) -> Option<Template> {
     let text = p.value.trim();
     let (root, rest) = if let Some(rest) = text.strip_prefix("{{BaseURL}}") {
         (false, rest)
@@ -218,7 +218,7 @@ fn base_relative(ctx: &mut Ctx<'_>, p: &Spanned<String>) -> Option<Template> {
 }
 
 /// A header value or body with nuclei's URL placeholders; other placeholders are refused.
-fn value_template(ctx: &mut Ctx<'_>, value: &Spanned<String>) -> Template {
+fn value_template(ctx: &mut Compiling<'_>, value: &Spanned<String>) -> Template {
     translate(&value.value).unwrap_or_else(|what| {
         ctx.err_hint(
             value,
