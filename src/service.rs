@@ -545,7 +545,10 @@ async fn reload(
 ) -> anyhow::Result<usize> {
     // What a failed load says was scrubbed of its secrets by the loader.
     let loaded = loaded?.map_err(|d| anyhow::anyhow!("{d}"))?;
-    let runner = Runner::new(&loaded.config)
+    let runner = shared
+        .current()
+        .runner
+        .next(&loaded.config)
         .map_err(|e| anyhow::anyhow!("{}", loaded.config.redactor.scrub(&e.to_string())))?;
     accept_secrets(&shared.secrets, &loaded.config.redactor);
     let series = planned(&loaded, opts.shard);

@@ -122,12 +122,33 @@ impl RateLimiter {
     }
 }
 
-/// Per-target resources.
+/// Per-target resources, and what every run of the target reports about it, worked out
+/// once per target rather than once per run.
 #[derive(Debug)]
 struct Gate {
+    /// What the gate was built for: a target whose settings are the same keeps it when the
+    /// runner is rebuilt (its rate slots and in-flight permits carry over).
+    key: GateKey,
     client: Client,
     permits: Arc<Semaphore>,
-    rate: RateLimiter,
+    rate: Arc<RateLimiter>,
+    /// The target's URL, secrets removed (the result's `url`).
+    shown_url: String,
+    /// Its host, secrets removed (`server.address`).
+    server_address: String,
+    /// Its port (`server.port`).
+    server_port: u16,
+}
+
+/// The settings of a target and of the limits that its gate depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct GateKey {
+    url: Url,
+    ca_file: Option<std::path::PathBuf>,
+    server_name: Option<String>,
+    connect_to: Option<std::net::IpAddr>,
+    per_target_concurrency: usize,
+    per_target_rps: f64,
 }
 
 /// What one run uses of its target's gate: the HTTP client, and the rate limit, with the
@@ -184,7 +205,7 @@ pub struct Admission {
 /// Executes series, within the configured limits.
 #[derive(Debug, Clone)]
 pub struct Runner {
-    gates: Arc<HashMap<String, Gate>>,
+    gates: Arc<HashMap<String, Arc<Gate>>>,
     global: Arc<Semaphore>,
     /// The number of global permits.
     concurrency: usize,
@@ -193,8 +214,11 @@ pub struct Runner {
     /// Permits to evaluate checks on a blocking thread ([`http`]): one per CPU, so CPU-heavy
     /// checks queue for the CPUs instead of multiplying threads.
     evaluators: Arc<Semaphore>,
-    /// Name resolution for every kind, under the containment rule ([`net`]).
+    /// Name resolution for every kind, under the containment rule ([`net`]), with the
+    /// targets' `connect_to` pinned.
     resolver: Arc<dyn net::Resolve>,
+    /// The resolver under the pins, for the runner that takes over ([`Runner::next`]).
+    base_resolver: Arc<dyn net::Resolve>,
 }
 
 /// A run's wall time, rate-limit waits included, is at most this many times its timeout
@@ -216,12 +240,48 @@ impl Runner {
         config: &Config,
         resolver: Arc<dyn net::Resolve>,
     ) -> Result<Runner, SetupError> {
+        Runner::build(config, resolver, &HashMap::new())
+    }
+
+    /// The runner for `config` that takes over from this one: a target whose settings did
+    /// not change keeps its gate (rate slots, permits), so that a reload or a change of the
+    /// discovered targets does not reset the politeness limits of every target.
+    pub fn next(&self, config: &Config) -> Result<Runner, SetupError> {
+        Runner::build(config, Arc::clone(&self.base_resolver), &self.gates)
+    }
+
+    fn build(
+        config: &Config,
+        resolver: Arc<dyn net::Resolve>,
+        previous: &HashMap<String, Arc<Gate>>,
+    ) -> Result<Runner, SetupError> {
+        // A target that says where to connect (`connect_to`) is reached there, by every
+        // kind, with its host kept for `Host` and SNI.
+        let pins: HashMap<String, std::net::IpAddr> = config
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.url.host_str()?.to_owned(), t.connect_to?)))
+            .collect();
+        let base_resolver = Arc::clone(&resolver);
+        let resolver: Arc<dyn net::Resolve> = if pins.is_empty() {
+            resolver
+        } else {
+            Arc::new(net::Pinned::new(resolver, pins))
+        };
         let mut gates = HashMap::new();
         // One client per trust setting, shared by the targets that have it: a client's root
         // store and TLS setup are built once, not per target, and targets on one origin
         // share its idle connections (a reqwest client clones as a handle to one pool).
         let mut clients: HashMap<Option<&std::path::Path>, Client> = HashMap::new();
         for target in &config.targets {
+            let key = GateKey {
+                url: target.url.clone(),
+                ca_file: target.ca_file.clone(),
+                server_name: target.server_name.clone(),
+                connect_to: target.connect_to,
+                per_target_concurrency: config.limits.per_target_concurrency,
+                per_target_rps: config.limits.per_target_rps,
+            };
             let client = match clients.get(&target.ca_file.as_deref()) {
                 Some(client) => client.clone(),
                 None => {
@@ -230,14 +290,30 @@ impl Runner {
                     client
                 }
             };
-            gates.insert(
-                target.name.clone(),
-                Gate {
+            let gate = match previous.get(&target.name) {
+                Some(old) if old.key == key => Arc::new(Gate {
+                    key,
+                    client,
+                    permits: Arc::clone(&old.permits),
+                    rate: Arc::clone(&old.rate),
+                    shown_url: old.shown_url.clone(),
+                    server_address: old.server_address.clone(),
+                    server_port: old.server_port,
+                }),
+                _ => Arc::new(Gate {
+                    key,
                     client,
                     permits: Arc::new(Semaphore::new(config.limits.per_target_concurrency)),
-                    rate: RateLimiter::new(config.limits.per_target_rps),
-                },
-            );
+                    rate: Arc::new(RateLimiter::new(config.limits.per_target_rps)),
+                    shown_url: redact_url(&target.url, &config.redactor),
+                    server_address: config
+                        .redactor
+                        .scrub(target.url.host_str().unwrap_or_default())
+                        .into_owned(),
+                    server_port: target.url.port_or_known_default().unwrap_or(0),
+                }),
+            };
+            gates.insert(target.name.clone(), gate);
         }
         Ok(Runner {
             gates: Arc::new(gates),
@@ -249,6 +325,7 @@ impl Runner {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
             resolver,
+            base_resolver,
         })
     }
 
@@ -309,23 +386,24 @@ impl Runner {
             started,
             duration: Duration::ZERO,
             wait: admission.waited,
-            url: redact_url(&target.url, &self.redactor),
-            server_address: self
-                .redactor
-                .scrub(target.url.host_str().unwrap_or_default())
-                .into_owned(),
-            server_port: target.url.port_or_known_default().unwrap_or(0),
+            url: String::new(),
+            server_address: String::new(),
+            server_port: 0,
             status: None,
             certificate_not_after: None,
             attributes: Vec::new(),
         };
         let Some(gate) = self.gates.get(&target.name) else {
+            result.url = redact_url(&target.url, &self.redactor);
             result.outcome = Outcome::Error(RunError {
                 kind: ErrorKind::Request,
                 message: format!("no client for target `{}`", target.name),
             });
             return result;
         };
+        result.url.clone_from(&gate.shown_url);
+        result.server_address.clone_from(&gate.server_address);
+        result.server_port = gate.server_port;
         let Some(_permits) = admission.permits else {
             result.outcome = Outcome::Error(RunError {
                 kind: ErrorKind::Request,
@@ -499,6 +577,49 @@ fn redact_url(url: &Url, redactor: &Redactor) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_runner_keeps_the_gates_of_unchanged_targets_and_pins_connect_to() {
+        crate::crypto::install_crypto_provider();
+        let mut config = Config::adhoc(Url::parse("http://127.0.0.1:1/").unwrap(), Vec::new());
+        let mut pinned = crate::config::Target::new(
+            "svc".into(),
+            Url::parse("https://svc.shop.svc.cluster.local:8443/").unwrap(),
+            crate::config::Source::Kubernetes,
+        );
+        pinned.connect_to = Some("127.0.0.1".parse().unwrap());
+        config.targets.push(pinned.clone());
+        let first = Runner::new(&config).unwrap();
+        let gate = |r: &Runner, name: &str| Arc::clone(&r.gates[name].permits);
+
+        // Unchanged targets keep their permits and rate slots.
+        let second = first.next(&config).unwrap();
+        let adhoc = config.targets[0].name.clone();
+        assert!(Arc::ptr_eq(&gate(&first, &adhoc), &gate(&second, &adhoc)));
+        assert!(Arc::ptr_eq(&gate(&first, "svc"), &gate(&second, "svc")));
+
+        // A target whose address changed gets a new gate.
+        config.targets[1].connect_to = Some("127.0.0.2".parse().unwrap());
+        let third = second.next(&config).unwrap();
+        assert!(!Arc::ptr_eq(&gate(&second, "svc"), &gate(&third, "svc")));
+        assert!(Arc::ptr_eq(&gate(&second, &adhoc), &gate(&third, &adhoc)));
+
+        // The pinned name resolves to its connect_to, with no DNS.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let found = rt
+            .block_on(third.resolver.lookup("svc.shop.svc.cluster.local"))
+            .unwrap();
+        assert_eq!(
+            found,
+            vec!["127.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            third.gates["svc"].server_address,
+            "svc.shop.svc.cluster.local"
+        );
+    }
 
     #[test]
     fn rate_limiter_takes_any_rate_without_panicking() {

@@ -33,6 +33,34 @@ pub trait Resolve: Send + Sync + fmt::Debug {
     fn lookup<'a>(&'a self, name: &'a str) -> Lookup<'a>;
 }
 
+/// A resolver with some names pinned to an address (targets' `connect_to`): those resolve
+/// there, every other name through `inner`. What a pinned name resolves to passes the same
+/// containment rule as any other lookup.
+#[derive(Debug)]
+pub struct Pinned {
+    inner: Arc<dyn Resolve>,
+    pins: std::collections::HashMap<String, IpAddr>,
+}
+
+impl Pinned {
+    /// `inner`, with `pins` (host name to address) taking precedence.
+    pub fn new(inner: Arc<dyn Resolve>, pins: std::collections::HashMap<String, IpAddr>) -> Self {
+        Pinned { inner, pins }
+    }
+}
+
+impl Resolve for Pinned {
+    fn lookup<'a>(&'a self, name: &'a str) -> Lookup<'a> {
+        match self.pins.get(name) {
+            Some(ip) => {
+                let ip = *ip;
+                Box::pin(async move { Ok(vec![ip]) })
+            }
+            None => self.inner.lookup(name),
+        }
+    }
+}
+
 /// The operating system's resolver (`getaddrinfo`, through tokio).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct System;
