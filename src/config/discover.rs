@@ -15,7 +15,7 @@ use crate::diag::Pos;
 use crate::redact::Secret;
 
 /// The validated `discover:` section.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Discover {
     /// Prometheus HTTP SD endpoints.
     pub http: Vec<HttpSd>,
@@ -44,7 +44,7 @@ impl HttpSd {
     pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
     /// The refresh range.
     pub const REFRESH: RangeInclusive<Duration> =
-        Duration::from_secs(5)..=Duration::from_secs(86_400);
+        Duration::from_secs(1)..=Duration::from_secs(86_400);
 }
 
 /// Validates `discover:`.

@@ -14,9 +14,9 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use super::bounded::Losses;
 use super::labels::SeriesLabels;
 use super::names::{
-    API_CONNECTIONS_SHED, CONFIG_RELOADS, NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED,
-    PROBE_RUNS, PROBE_STATUS, RECOVERIES, REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED,
-    TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
+    API_CONNECTIONS_SHED, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS, NOTIFY_DELIVERIES,
+    PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES, REGRESSIONS,
+    SCHEDULE_LATENESS, SCHEDULE_SKIPPED, TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
 };
 use super::scope;
 use crate::state::{State, Tracker};
@@ -44,6 +44,7 @@ pub(super) struct Instruments {
     pub(super) skipped: Counter<u64>,
     pub(super) deliveries: Counter<u64>,
     pub(super) api_shed: Counter<u64>,
+    pub(super) discovery_errors: Counter<u64>,
     // Observable instruments report through callbacks; the handles are kept so the
     // registration plainly lives as long as the telemetry.
     // `None` without an exporter: the SDK logs an error for observable instruments that no
@@ -52,6 +53,7 @@ pub(super) struct Instruments {
     _regressed: Option<ObservableGauge<u64>>,
     _expiry: Option<ObservableGauge<f64>>,
     _dropped: Option<ObservableCounter<u64>>,
+    _discovered: Option<ObservableGauge<u64>>,
 }
 
 impl Instruments {
@@ -65,6 +67,7 @@ impl Instruments {
         let status_states = states.clone();
         let regressed_states = states.clone();
         let expiry_states = states.clone();
+        let discovered = states.clone();
         let losses = losses.clone();
         Instruments {
             runs: meter
@@ -115,6 +118,22 @@ impl Instruments {
                 .with_unit("{connection}")
                 .with_description("API connections closed at the connection limit, by reason")
                 .build(),
+            discovery_errors: meter
+                .u64_counter(DISCOVERY_ERRORS)
+                .with_description("Errors of each discovery source")
+                .build(),
+            _discovered: observable.then(|| {
+                meter
+                    .u64_observable_gauge(DISCOVERY_TARGETS)
+                    .with_unit("{target}")
+                    .with_description("Live targets of each discovery source")
+                    .with_callback(move |observer| {
+                        for (source, n) in discovered.discovered() {
+                            observer.observe(n, &[KeyValue::new("discovery.source", source)]);
+                        }
+                    })
+                    .build()
+            }),
             _status: observable.then(|| {
                 meter
                     .u64_observable_gauge(PROBE_STATUS)
@@ -177,9 +196,36 @@ pub(super) struct Observed {
     /// Certificate expiry by (target, server address), with the probe of the series that saw
     /// it last.
     certificates: Mutex<HashMap<(String, String), (SystemTime, String)>>,
+    /// Live targets by discovery source.
+    discovered: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Observed {
+    /// Sets (`Some`) or forgets (`None`) the live targets of a discovery source.
+    pub(super) fn set_discovered(&self, source: &str, count: Option<u64>) {
+        let mut map = self
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match count {
+            Some(n) => {
+                map.insert(source.to_owned(), n);
+            }
+            None => {
+                map.remove(source);
+            }
+        }
+    }
+
+    fn discovered(&self) -> Vec<(String, u64)> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(s, n)| (s.clone(), *n))
+            .collect()
+    }
+
     fn tracker(&self) -> Option<Arc<Tracker>> {
         self.tracker
             .read()

@@ -492,6 +492,72 @@ impl Telemetry {
             .add(1, &[KeyValue::new("reason", reason)]);
     }
 
+    /// Sets the live targets of a discovery source (`picket.discovery.targets`), or forgets
+    /// the source (`None`) when a reload removed it.
+    pub fn set_discovered(&self, source: &str, targets: Option<usize>) {
+        self.inner.states.set_discovered(
+            source,
+            targets.map(|n| u64::try_from(n).unwrap_or(u64::MAX)),
+        );
+    }
+
+    /// Counts `n` new errors of a discovery source (`picket.discovery.errors`).
+    pub fn record_discovery_errors(&self, source: &str, n: u64) {
+        if n > 0 {
+            self.inner
+                .instruments
+                .discovery_errors
+                .add(n, &[KeyValue::new("discovery.source", source.to_owned())]);
+        }
+    }
+
+    /// A target a discovery source found (`found`) or no longer lists: an INFO line in
+    /// picket's own log and one OTLP log record (event `picket.target.discovered` /
+    /// `picket.target.removed`) with the source, the target's name, URL (secrets removed)
+    /// and tags.
+    pub fn record_target_event(
+        &self,
+        found: bool,
+        source: &str,
+        target: &str,
+        url: &str,
+        tags: &[String],
+    ) {
+        let event = if found {
+            names::TARGET_DISCOVERED_EVENT
+        } else {
+            names::TARGET_REMOVED_EVENT
+        };
+        let tags = tags.join(",");
+        if found {
+            tracing::info!(discovery.source = source, target.name = target, url.full = url, target.tags = %tags, "target discovered");
+        } else {
+            tracing::info!(
+                discovery.source = source,
+                target.name = target,
+                url.full = url,
+                "target removed"
+            );
+        }
+        if let Some(pipeline) = &self.inner.pipeline {
+            let now = SystemTime::now();
+            let mut record = pipeline.logger.create_log_record();
+            record.set_event_name(event);
+            record.set_severity_number(opentelemetry::logs::Severity::Info);
+            record.set_severity_text("INFO");
+            record.set_timestamp(now);
+            record.set_observed_timestamp(now);
+            let verb = if found { "discovered" } else { "removed" };
+            record.set_body(AnyValue::from(format!("target {verb}: {target}")));
+            record.add_attribute("event.name", event);
+            record.add_attribute("discovery.source", source.to_owned());
+            record.add_attribute("target.name", target.to_owned());
+            record.add_attribute("url.full", url.to_owned());
+            record.add_attribute("target.tags", tags);
+            pipeline.logger.emit(record);
+        }
+    }
+
     /// This instance's `service.instance.id` and `picket.vantage`.
     pub fn origin(&self) -> &Origin {
         &self.inner.origin

@@ -35,6 +35,14 @@ pub const NOTIFY_DELIVERIES: &str = "picket.notify.deliveries";
 /// closed at once: every open one had a request in progress) (counter, `{connection}`; a
 /// picket extension).
 pub const API_CONNECTIONS_SHED: &str = "picket.api.connections.shed";
+/// Live targets of each discovery source (gauge, `{target}`).
+pub const DISCOVERY_TARGETS: &str = "picket.discovery.targets";
+/// Errors of each discovery source: failed fetches, broken watches (counter).
+pub const DISCOVERY_ERRORS: &str = "picket.discovery.errors";
+/// Event name of the log record for a target a source found.
+pub const TARGET_DISCOVERED_EVENT: &str = "picket.target.discovered";
+/// Event name of the log record for a target a source no longer lists.
+pub const TARGET_REMOVED_EVENT: &str = "picket.target.removed";
 /// Event name of the log record for a regression.
 pub const REGRESSION_EVENT: &str = "picket.regression";
 /// Event name of the log record for a recovery.

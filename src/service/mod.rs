@@ -19,6 +19,8 @@
 //! registers them with the process's log writer ([`crate::redact::register`]); a reload that
 //! fails adds nothing anywhere.
 
+mod discovery;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
 use crate::state::{self, Follower, SeriesInfo, Tracker};
 use crate::telemetry::{self, SeriesLabels, Telemetry};
+use discovery::Sources;
 
 /// Looks up environment variables for reloads; shared with the reload task.
 pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -108,24 +111,57 @@ impl Running {
     }
 }
 
-/// One generation of the running configuration: what was loaded, the runner built for it
-/// and the files whose change asks for the next. Published whole on a `watch` channel: a run
-/// takes the current generation when it starts, a successful reload publishes the next, and
+/// One generation of the running configuration: what was loaded from files, the targets
+/// discovered since merged in, the runner built for them and the files whose change asks for
+/// the next. Published whole on a `watch` channel: a run takes the current generation when it
+/// starts, a successful reload or a change of the discovered targets publishes the next, and
 /// nothing else holds a piece of it.
 struct Generation {
+    /// The configuration and probes as loaded from files.
+    files: Arc<Loaded>,
+    /// The same, with the discovered targets added.
     loaded: Arc<Loaded>,
     runner: Arc<Runner>,
     /// Files and folders whose changes trigger a reload.
     watched: Vec<PathBuf>,
 }
 
-impl Generation {
-    fn new(loaded: Loaded, runner: Runner, config_path: &std::path::Path) -> Generation {
-        Generation {
-            watched: watched_paths(config_path, &loaded),
-            loaded: Arc::new(loaded),
-            runner: Arc::new(runner),
-        }
+/// A generation ready to take over, and its series.
+struct Next {
+    generation: Generation,
+    series: Vec<Series>,
+}
+
+impl Next {
+    /// The generation for `files` and what `sources` know now: their targets merged in, the
+    /// runner that takes over from `previous` (`None` at start), and the series.
+    fn prepare(
+        files: Arc<Loaded>,
+        sources: &mut Sources,
+        previous: Option<&Runner>,
+        telemetry: &Telemetry,
+        opts: &ServiceOptions,
+    ) -> Result<Next, crate::run::SetupError> {
+        let mut config = files.config.clone();
+        config.targets = sources.merge(&files.config.targets, telemetry);
+        let loaded = Loaded {
+            config,
+            probes: files.probes.clone(),
+        };
+        let runner = match previous {
+            Some(previous) => previous.next(&loaded.config)?,
+            None => Runner::new(&loaded.config)?,
+        };
+        let series = planned(&loaded, opts.shard);
+        Ok(Next {
+            generation: Generation {
+                watched: watched_paths(&opts.config_path, &files),
+                files,
+                loaded: Arc::new(loaded),
+                runner: Arc::new(runner),
+            },
+            series,
+        })
     }
 }
 
@@ -245,8 +281,24 @@ pub async fn start(
     // another process, permissions), and the error says which.
     let tracker =
         Arc::new(Tracker::open(&loaded.config.state_path).context("cannot open the state store")?);
-    let runner = Runner::new(&loaded.config).context("cannot set up HTTP clients")?;
-    let series = planned(&loaded, opts.shard);
+    // Discovery sources start now; what they find joins at their first snapshot.
+    let (discovered_tx, discovered_rx) = mpsc::channel(1);
+    let mut sources = Sources::start(
+        &loaded.config.discover,
+        &discovered_tx,
+        shutdown.child_token(),
+    );
+    let Next {
+        generation: first,
+        series,
+    } = Next::prepare(
+        Arc::new(loaded.clone()),
+        &mut sources,
+        None,
+        &telemetry,
+        &opts,
+    )
+    .context("cannot set up HTTP clients")?;
     let changes = tracker.follow("telemetry");
     let notify_changes = tracker.follow("notifications");
     let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone(), secrets.clone())?;
@@ -310,11 +362,7 @@ pub async fn start(
     let notify_follower =
         tokio::spawn(notifier.clone().follow(notify_changes, notify_stop.clone()));
     let shared = Arc::new(Shared {
-        generation: watch::Sender::new(Arc::new(Generation::new(
-            loaded,
-            runner,
-            &opts.config_path,
-        ))),
+        generation: watch::Sender::new(Arc::new(first)),
         tracker,
         notifier,
         certificates,
@@ -370,6 +418,8 @@ pub async fn start(
             }
             background.spawn(reload_loop(
                 compiled,
+                sources,
+                (discovered_tx, discovered_rx),
                 reload_rx,
                 Arc::clone(&shared),
                 handle,
@@ -488,9 +538,12 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
     shared.tracker.record(&series.key, &result).await;
 }
 
-/// Applies reload requests one at a time.
+/// Applies reload requests and changes of the discovered targets, one at a time.
+#[allow(clippy::too_many_arguments)]
 async fn reload_loop(
     mut compiled: load::Compiled,
+    mut sources: Sources,
+    (discovered_tx, mut discovered): (mpsc::Sender<()>, mpsc::Receiver<()>),
     mut requests: mpsc::Receiver<()>,
     shared: Arc<Shared>,
     scheduler: SchedulerHandle,
@@ -499,9 +552,19 @@ async fn reload_loop(
     shutdown: CancellationToken,
 ) {
     loop {
-        tokio::select! {
+        let files_changed = tokio::select! {
             _ = shutdown.cancelled() => return,
-            req = requests.recv() => if req.is_none() { return },
+            req = requests.recv() => if req.is_none() { return } else { true },
+            _ = discovered.recv() => false,
+        };
+        if !files_changed {
+            // A source published: plan again with the files as they were loaded.
+            let files = Arc::clone(&shared.current().files);
+            match apply(&shared, &scheduler, &opts, files, &mut sources).await {
+                Ok(n) => tracing::debug!(series = n, "discovered targets changed"),
+                Err(e) => tracing::error!(error = %e, "cannot apply the discovered targets"),
+            }
+            continue;
         }
         // Loading reads files and compiles regexes: keep it off the runtime's workers. A
         // panic there fails this reload only; the loop and the last good config live on.
@@ -522,7 +585,29 @@ async fn reload_loop(
             loaded
         })
         .map_err(|e| anyhow::anyhow!("loading the configuration failed: {e}"));
-        match reload(&shared, &scheduler, &opts, loaded).await {
+        let outcome = match loaded {
+            Ok(Ok(loaded)) => {
+                // Sources whose settings changed start again, taking over what was
+                // announced of their targets.
+                if loaded.config.discover != *sources.config() {
+                    let announced = std::mem::replace(
+                        &mut sources,
+                        Sources::start(
+                            &loaded.config.discover,
+                            &discovered_tx,
+                            shutdown.child_token(),
+                        ),
+                    )
+                    .stop(&shared.telemetry);
+                    sources.inherit(announced);
+                }
+                reload(&shared, &scheduler, &opts, loaded, &mut sources).await
+            }
+            // What a failed load says was scrubbed of its secrets by the loader.
+            Ok(Err(d)) => Err(anyhow::anyhow!("{d}")),
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(n) => {
                 shared.reloads.ok.fetch_add(1, Ordering::Relaxed);
                 shared.telemetry.record_reload(true);
@@ -537,41 +622,67 @@ async fn reload_loop(
     }
 }
 
+/// Swaps in a configuration that loaded: its runner first (the step that can still fail),
+/// then its secrets, webhooks, API certificate and connection cap, then its series.
 async fn reload(
     shared: &Shared,
     scheduler: &SchedulerHandle,
     opts: &ServiceOptions,
-    loaded: anyhow::Result<Result<Loaded, crate::diag::Diagnostics>>,
+    loaded: Loaded,
+    sources: &mut Sources,
 ) -> anyhow::Result<usize> {
-    // What a failed load says was scrubbed of its secrets by the loader.
-    let loaded = loaded?.map_err(|d| anyhow::anyhow!("{d}"))?;
-    let runner = shared
-        .current()
-        .runner
-        .next(&loaded.config)
-        .map_err(|e| anyhow::anyhow!("{}", loaded.config.redactor.scrub(&e.to_string())))?;
-    accept_secrets(&shared.secrets, &loaded.config.redactor);
-    let series = planned(&loaded, opts.shard);
-    shared.tracker.track(tracked(&series)).await;
-    shared.notifier.replace(&loaded.config.webhooks);
+    let files = Arc::new(loaded);
+    let next = Next::prepare(
+        Arc::clone(&files),
+        sources,
+        Some(&shared.current().runner),
+        &shared.telemetry,
+        opts,
+    )
+    .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))?;
+    accept_secrets(&shared.secrets, &files.config.redactor);
+    shared.notifier.replace(&files.config.webhooks);
     // The API itself is not rebuilt (its address, hosts and token stay as started), but a
     // renewed certificate is served from now on.
-    if let (Some(certificates), Some(tls)) = (&shared.certificates, &loaded.config.api_tls) {
+    if let (Some(certificates), Some(tls)) = (&shared.certificates, &files.config.api_tls) {
         certificates.replace(Arc::clone(&tls.server));
     }
-    let share = api_share(&loaded);
+    let share = api_share(&files);
     if share.connections != shared.connections.cap() {
         shared.connections.set_cap(share.connections);
         log_api_share(&share, false);
     }
-    // Runs that start from now on take the new generation; those under way finish with the
-    // one they took.
-    shared
-        .generation
-        .send_replace(Arc::new(Generation::new(loaded, runner, &opts.config_path)));
-    let n = series.len();
+    commit(shared, scheduler, next).await
+}
+
+/// Plans again for the files as loaded and what the sources know now.
+async fn apply(
+    shared: &Shared,
+    scheduler: &SchedulerHandle,
+    opts: &ServiceOptions,
+    files: Arc<Loaded>,
+    sources: &mut Sources,
+) -> anyhow::Result<usize> {
+    let next = Next::prepare(
+        Arc::clone(&files),
+        sources,
+        Some(&shared.current().runner),
+        &shared.telemetry,
+        opts,
+    )
+    .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))?;
+    commit(shared, scheduler, next).await
+}
+
+/// Makes `next` the running generation: the tracker follows its series (forgetting those it
+/// no longer has), runs that start from now on take its runner (those under way finish with
+/// the one they took), and the scheduler runs its series.
+async fn commit(shared: &Shared, scheduler: &SchedulerHandle, next: Next) -> anyhow::Result<usize> {
+    shared.tracker.track(tracked(&next.series)).await;
+    shared.generation.send_replace(Arc::new(next.generation));
+    let n = next.series.len();
     scheduler
-        .replace(series)
+        .replace(next.series)
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)

@@ -1,0 +1,168 @@
+//! The running discovery sources of `picket run` (`discover:`): started with the service,
+//! restarted when a reload changes their settings, and merged with the targets loaded from
+//! files each time one of them publishes a new [`Snapshot`].
+//!
+//! A discovered target whose name a static or `targets_from` target already has loses (a
+//! WARN, once); so does one a source listed earlier has. Each source's live targets are the
+//! `picket.discovery.targets` gauge, its new errors count in `picket.discovery.errors`, and
+//! every target that appears or disappears is a `picket.target.discovered` /
+//! `picket.target.removed` log record.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Discover, Target};
+use crate::discover::{Snapshot, http_sd};
+use crate::telemetry::Telemetry;
+
+/// One running source.
+struct Feed {
+    /// `discovery.source`: `kubernetes` or `http:<name>`.
+    label: String,
+    snapshots: watch::Receiver<Snapshot>,
+    /// Errors already counted in telemetry.
+    errors_counted: u64,
+}
+
+/// What a discovered target was when it was announced.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Announced {
+    source: String,
+    url: String,
+    tags: Vec<String>,
+}
+
+/// The running sources, and what was announced of their targets.
+pub(super) struct Sources {
+    config: Discover,
+    stop: CancellationToken,
+    feeds: Vec<Feed>,
+    announced: BTreeMap<String, Announced>,
+    /// Discovered names that a static target shadows, warned about once.
+    shadowed: BTreeSet<String>,
+}
+
+impl Sources {
+    /// Starts a task for each source of `config`; each new snapshot sends on `changed`.
+    /// The tasks end when `stop` (or [`Sources::stop`]) is cancelled.
+    pub(super) fn start(
+        config: &Discover,
+        changed: &mpsc::Sender<()>,
+        stop: CancellationToken,
+    ) -> Sources {
+        let mut feeds = Vec::new();
+        for sd in &config.http {
+            let (tx, rx) = watch::channel(Snapshot::default());
+            tokio::spawn(http_sd::run(sd.clone(), tx, stop.clone()));
+            feeds.push(Feed {
+                label: format!("http:{}", sd.name),
+                snapshots: rx.clone(),
+                errors_counted: 0,
+            });
+            tokio::spawn(forward(rx, changed.clone(), stop.clone()));
+        }
+        Sources {
+            config: config.clone(),
+            stop,
+            feeds,
+            announced: BTreeMap::new(),
+            shadowed: BTreeSet::new(),
+        }
+    }
+
+    /// The settings the sources were started from.
+    pub(super) fn config(&self) -> &Discover {
+        &self.config
+    }
+
+    /// Stops every source and forgets their gauges; their targets leave with the next plan.
+    /// Returns what was announced of their targets, for the sources that take over.
+    pub(super) fn stop(self, telemetry: &Telemetry) -> BTreeMap<String, Announced> {
+        self.stop.cancel();
+        for feed in &self.feeds {
+            telemetry.set_discovered(&feed.label, None);
+        }
+        self.announced
+    }
+
+    /// Takes over what earlier sources announced (across a restart by reload), so that a
+    /// target that is still there is not announced again.
+    pub(super) fn inherit(&mut self, announced: BTreeMap<String, Announced>) {
+        self.announced = announced;
+    }
+
+    /// `loaded` (the static and `targets_from` targets) followed by every source's current
+    /// targets that no earlier one names; records the sources' telemetry.
+    pub(super) fn merge(&mut self, loaded: &[Target], telemetry: &Telemetry) -> Vec<Target> {
+        let mut taken: BTreeSet<String> = loaded.iter().map(|t| t.name.clone()).collect();
+        let statics = taken.clone();
+        let mut merged = loaded.to_vec();
+        let mut now: BTreeMap<String, Announced> = BTreeMap::new();
+        for feed in &mut self.feeds {
+            let snapshot = feed.snapshots.borrow_and_update().clone();
+            telemetry.record_discovery_errors(
+                &feed.label,
+                snapshot.errors.saturating_sub(feed.errors_counted),
+            );
+            feed.errors_counted = feed.errors_counted.max(snapshot.errors);
+            let mut live = 0;
+            for target in snapshot.targets {
+                if statics.contains(&target.name) {
+                    if self.shadowed.insert(target.name.clone()) {
+                        tracing::warn!(
+                            discovery.source = %feed.label,
+                            target.name = %target.name,
+                            "a discovered target has the name of a configured one; the configured one is kept"
+                        );
+                    }
+                    continue;
+                }
+                if !taken.insert(target.name.clone()) {
+                    continue;
+                }
+                live += 1;
+                now.insert(
+                    target.name.clone(),
+                    Announced {
+                        source: feed.label.clone(),
+                        url: target.url.to_string(),
+                        tags: target.tags.iter().cloned().collect(),
+                    },
+                );
+                merged.push(target);
+            }
+            telemetry.set_discovered(&feed.label, Some(live));
+        }
+        self.shadowed.retain(|name| statics.contains(name));
+        for (name, was) in &self.announced {
+            if !now.contains_key(name) {
+                telemetry.record_target_event(false, &was.source, name, &was.url, &was.tags);
+            }
+        }
+        for (name, is) in &now {
+            if self.announced.get(name) != Some(is) {
+                telemetry.record_target_event(true, &is.source, name, &is.url, &is.tags);
+            }
+        }
+        self.announced = now;
+        merged
+    }
+}
+
+/// Sends on `changed` each time `snapshots` changes, until `stop`. A full channel already
+/// holds a wake-up, which is all that is needed: the merge reads the latest snapshots.
+async fn forward(
+    mut snapshots: watch::Receiver<Snapshot>,
+    changed: mpsc::Sender<()>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            r = snapshots.changed() => if r.is_err() { return },
+        }
+        let _ = changed.try_send(());
+    }
+}
