@@ -562,13 +562,16 @@ async fn main() -> ExitCode {
             commands::validate(config.as_deref(), &paths, &env_lookup, &mut out, &mut err)
         }
         Command::List { config, shard } => match resolve_shard(shard) {
-            Ok(shard) => commands::list(
-                config.as_deref(),
-                shard.map(|s| s.pair()),
-                &env_lookup,
-                &mut out,
-                &mut err,
-            ),
+            Ok(shard) => {
+                commands::list(
+                    config.as_deref(),
+                    shard.map(|s| s.pair()),
+                    &env_lookup,
+                    &mut out,
+                    &mut err,
+                )
+                .await
+            }
             Err(code) => code,
         },
         Command::Schema => {

@@ -11,8 +11,9 @@ use crate::plan;
 use crate::redact;
 use crate::term::escape_controls;
 
-/// `picket list`: probes, targets, and the series they make.
-pub fn list(
+/// `picket list`: probes, targets (with where each came from), and the series they make.
+/// Discovery sources are read once, as `check` reads them.
+pub async fn list(
     config: Option<&Path>,
     shard: Option<(u32, u32)>,
     env: EnvLookup<'_>,
@@ -20,7 +21,7 @@ pub fn list(
     err: &mut dyn Write,
 ) -> u8 {
     let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
-    let loaded = match load::load(&path, env) {
+    let mut loaded = match load::load(&path, env) {
         Ok(l) => l,
         Err(diags) => {
             let _ = writeln!(
@@ -32,6 +33,7 @@ pub fn list(
         }
     };
     use std::fmt::Write as _;
+    let discovered = super::with_discovered(&mut loaded).await;
     let plan = plan::plan(&loaded);
     // Built as one text so that it reaches the terminal through one escape.
     let mut text = String::new();
@@ -58,14 +60,39 @@ pub fn list(
         );
     }
     let _ = writeln!(text, "\nTARGETS ({})", loaded.config.targets.len());
+    let sw = loaded
+        .config
+        .targets
+        .iter()
+        .map(|t| t.source.to_string().len())
+        .max()
+        .unwrap_or(0);
     for t in &loaded.config.targets {
         let tags: Vec<&str> = t.tags.iter().map(String::as_str).collect();
         let _ = writeln!(
             text,
-            "  {:<tw$} {:<40} [{}]",
+            "  {:<tw$} {:<40} {:<sw$} [{}]",
             t.name,
             t.url.as_str(),
+            t.source.to_string(),
             tags.join(", ")
+        );
+    }
+    if !discovered.skipped.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nNOT TARGETS ({}): found by discovery, not probed",
+            discovered.skipped.len()
+        );
+        for (label, skip) in &discovered.skipped {
+            let _ = writeln!(text, "  {label} {}: {}", skip.object, skip.reason);
+        }
+    }
+    for line in &discovered.failed {
+        let _ = writeln!(
+            err,
+            "error: {}",
+            escape_controls(&loaded.config.redactor.scrub(line))
         );
     }
     let series: Vec<_> = plan

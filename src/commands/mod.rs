@@ -14,7 +14,8 @@
 //! - `list.rs`: `picket list`, with its grouping of skipped pairs.
 //! - `probes.rs`: `picket probes` and `picket probes --export`.
 //!
-//! This file holds what they share: the exit codes and the default config path.
+//! This file holds what they share: the exit codes, the default config path, and one
+//! snapshot of the discovery sources.
 
 mod check;
 mod list;
@@ -35,3 +36,37 @@ pub const EXIT_CONFIG: u8 = 2;
 
 /// The config file used when `-c` is not given.
 pub const DEFAULT_CONFIG: &str = "config/picket.yaml";
+
+/// What one snapshot of the discovery sources left out.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// A line for each source that could not be read (its targets are missing).
+    pub failed: Vec<String>,
+    /// What the sources found and made no target of: (source label, object, reason).
+    pub skipped: Vec<(String, crate::discover::Skip)>,
+}
+
+/// Adds what every discovery source of `loaded` lists now (one snapshot each, as `check`
+/// and `list` take) to its targets, configured names winning.
+pub async fn with_discovered(loaded: &mut crate::load::Loaded) -> Discovered {
+    let mut out = Discovered::default();
+    if loaded.config.discover.is_empty() {
+        return out;
+    }
+    let mut lists = Vec::new();
+    for (label, snapshot) in crate::discover::snapshot_all(&loaded.config.discover).await {
+        match snapshot {
+            Ok(s) => {
+                out.skipped
+                    .extend(s.skipped.into_iter().map(|skip| (label.clone(), skip)));
+                lists.push((label, s.targets));
+            }
+            Err(e) => out.failed.push(format!(
+                "discovery source `{label}` could not be read: {e}; its targets are missing"
+            )),
+        }
+    }
+    let merged = crate::discover::merge(&loaded.config.targets, lists);
+    loaded.config.targets = merged.targets;
+    out
+}

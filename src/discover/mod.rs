@@ -98,3 +98,61 @@ pub struct Skip {
 pub fn tag_safe(text: &str) -> bool {
     text.len() <= 63 && crate::config::valid_target_name(text)
 }
+
+/// What every source of `discover` lists now, fetched once (for `picket check` and `picket
+/// list`): each source's label (`discovery.source`) and its snapshot or why there is none.
+pub async fn snapshot_all(
+    discover: &crate::config::Discover,
+) -> Vec<(String, Result<Snapshot, String>)> {
+    let mut out = Vec::new();
+    for sd in &discover.http {
+        let snapshot = http_sd::snapshot(sd).await.map_err(|e| e.to_string());
+        out.push((format!("http:{}", sd.name), snapshot));
+    }
+    out
+}
+
+/// The targets of every source together.
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// The loaded targets, then each source's in order.
+    pub targets: Vec<crate::config::Target>,
+    /// How many targets each source added, by label.
+    pub live: Vec<(String, usize)>,
+    /// Discovered names a loaded target already has: (source label, name). The loaded one
+    /// is kept.
+    pub shadowed: Vec<(String, String)>,
+}
+
+/// `loaded` (static and `targets_from` targets) followed by each source's targets that no
+/// earlier target names: a loaded target wins over a discovered one of the same name, and an
+/// earlier source over a later one.
+pub fn merge(
+    loaded: &[crate::config::Target],
+    sources: impl IntoIterator<Item = (String, Vec<crate::config::Target>)>,
+) -> Merged {
+    let statics: std::collections::BTreeSet<&str> =
+        loaded.iter().map(|t| t.name.as_str()).collect();
+    let mut taken: std::collections::BTreeSet<String> =
+        statics.iter().map(|s| (*s).to_owned()).collect();
+    let mut merged = Merged {
+        targets: loaded.to_vec(),
+        ..Merged::default()
+    };
+    for (label, targets) in sources {
+        let mut live = 0;
+        for target in targets {
+            if statics.contains(target.name.as_str()) {
+                merged.shadowed.push((label.clone(), target.name.clone()));
+                continue;
+            }
+            if !taken.insert(target.name.clone()) {
+                continue;
+            }
+            live += 1;
+            merged.targets.push(target);
+        }
+        merged.live.push((label, live));
+    }
+    merged
+}

@@ -96,10 +96,7 @@ impl Sources {
     /// `loaded` (the static and `targets_from` targets) followed by every source's current
     /// targets that no earlier one names; records the sources' telemetry.
     pub(super) fn merge(&mut self, loaded: &[Target], telemetry: &Telemetry) -> Vec<Target> {
-        let mut taken: BTreeSet<String> = loaded.iter().map(|t| t.name.clone()).collect();
-        let statics = taken.clone();
-        let mut merged = loaded.to_vec();
-        let mut now: BTreeMap<String, Announced> = BTreeMap::new();
+        let mut lists = Vec::new();
         for feed in &mut self.feeds {
             let snapshot = feed.snapshots.borrow_and_update().clone();
             telemetry.record_discovery_errors(
@@ -107,35 +104,37 @@ impl Sources {
                 snapshot.errors.saturating_sub(feed.errors_counted),
             );
             feed.errors_counted = feed.errors_counted.max(snapshot.errors);
-            let mut live = 0;
-            for target in snapshot.targets {
-                if statics.contains(&target.name) {
-                    if self.shadowed.insert(target.name.clone()) {
-                        tracing::warn!(
-                            discovery.source = %feed.label,
-                            target.name = %target.name,
-                            "a discovered target has the name of a configured one; the configured one is kept"
-                        );
-                    }
-                    continue;
-                }
-                if !taken.insert(target.name.clone()) {
-                    continue;
-                }
-                live += 1;
-                now.insert(
-                    target.name.clone(),
-                    Announced {
-                        source: feed.label.clone(),
-                        url: target.url.to_string(),
-                        tags: target.tags.iter().cloned().collect(),
-                    },
-                );
-                merged.push(target);
-            }
-            telemetry.set_discovered(&feed.label, Some(live));
+            lists.push((feed.label.clone(), snapshot.targets));
         }
-        self.shadowed.retain(|name| statics.contains(name));
+        let merged = crate::discover::merge(loaded, lists);
+        for (label, live) in &merged.live {
+            telemetry.set_discovered(label, Some(*live));
+        }
+        for (label, name) in &merged.shadowed {
+            if self.shadowed.insert(name.clone()) {
+                tracing::warn!(
+                    discovery.source = %label,
+                    target.name = %name,
+                    "a discovered target has the name of a configured one; the configured one is kept"
+                );
+            }
+        }
+        let now: BTreeMap<String, Announced> = merged.targets[loaded.len()..]
+            .iter()
+            .map(|t| {
+                let source = t.source.to_string();
+                (
+                    t.name.clone(),
+                    Announced {
+                        source,
+                        url: t.url.to_string(),
+                        tags: t.tags.iter().cloned().collect(),
+                    },
+                )
+            })
+            .collect();
+        let statics: BTreeSet<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
+        self.shadowed.retain(|name| statics.contains(name.as_str()));
         for (name, was) in &self.announced {
             if !now.contains_key(name) {
                 telemetry.record_target_event(false, &was.source, name, &was.url, &was.tags);
@@ -147,7 +146,7 @@ impl Sources {
             }
         }
         self.announced = now;
-        merged
+        merged.targets
     }
 }
 

@@ -18,7 +18,7 @@ mod prepare;
 
 pub use adhoc::parse_var;
 use notes::gate_notes;
-use prepare::prepare;
+use prepare::{Prepared, prepare};
 
 /// Output formats of `picket check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -123,7 +123,12 @@ pub async fn check(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let (config, plan, probes) = match prepare(opts, env, err) {
+    let Prepared {
+        config,
+        plan,
+        probes,
+        sources_failed,
+    } = match prepare(opts, env, err).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -179,9 +184,18 @@ pub async fn check(
     if !notes.text.is_empty() {
         let _ = err.write_all(escape_controls(&config.redactor.scrub(&notes.text)).as_bytes());
     }
+    // A source that could not be read is like a target that could not be reached: what it
+    // lists was not checked.
+    for line in &sources_failed {
+        let _ = writeln!(
+            err,
+            "error: {}",
+            escape_controls(&config.redactor.scrub(line))
+        );
+    }
     if report.fails_at(opts.fail_on)
         || (opts.fail_on_error && report.summary.error > 0)
-        || (notes.unreachable > 0 && !opts.allow_unreachable)
+        || ((notes.unreachable > 0 || !sources_failed.is_empty()) && !opts.allow_unreachable)
     {
         EXIT_FINDINGS
     } else {

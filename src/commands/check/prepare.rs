@@ -16,13 +16,23 @@ use crate::plan::{self, Plan};
 use crate::redact;
 use crate::term::escape_controls;
 
+/// What `check` runs.
+pub(super) struct Prepared {
+    pub(super) config: Config,
+    pub(super) plan: Plan,
+    /// Every loaded probe (for the rows of the pairs the plan skipped).
+    pub(super) probes: Vec<std::sync::Arc<crate::probe::Probe>>,
+    /// A line for each discovery source that could not be read.
+    pub(super) sources_failed: Vec<String>,
+}
+
 /// Loads what `check` needs: the config (or an ad-hoc one), then the plan, filtered, and the
 /// probes (for the rows of the pairs the plan skipped).
-pub(super) fn prepare(
+pub(super) async fn prepare(
     opts: &CheckOptions,
     env: EnvLookup<'_>,
     err: &mut dyn Write,
-) -> Result<(Config, Plan, Vec<std::sync::Arc<crate::probe::Probe>>), u8> {
+) -> Result<Prepared, u8> {
     if let Some(text) = missing_scheme(opts) {
         let _ = writeln!(err, "{text}");
         return Err(EXIT_CONFIG);
@@ -109,6 +119,7 @@ pub(super) fn prepare(
     if let Some(rps) = opts.rps {
         loaded.config.limits.per_target_rps = rps;
     }
+    let sources_failed = super::super::with_discovered(&mut loaded).await.failed;
     let mut plan = plan::plan(&loaded);
     // A pair the probe leaves out by design (selector, scheme, kind, exemption) is noise in a
     // check report; a variable the target could declare is not. They are kept aside to say why
@@ -172,7 +183,12 @@ pub(super) fn prepare(
         }
         return Err(EXIT_CONFIG);
     }
-    Ok((loaded.config, plan, loaded.probes))
+    Ok(Prepared {
+        config: loaded.config,
+        plan,
+        probes: loaded.probes,
+        sources_failed,
+    })
 }
 
 /// `*` matches across `/` too, so `headers*` selects `headers/hsts`.
