@@ -229,7 +229,7 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
                 paths.push(t);
                 path_pos.push(Ctx::pos(p));
             }
-            Err(e) => ctx.err(p, e),
+            Err(e) => ctx.err(p, e.to_string()),
         }
     }
     let mut headers = Vec::new();
@@ -252,7 +252,7 @@ pub(super) fn compile_request(ctx: &mut Ctx<'_>, raw: &Spanned<raw::Http>) -> Op
         }
         match Template::parse(&value.value) {
             Ok(t) => headers.push((header, t)),
-            Err(e) => ctx.err(value, e),
+            Err(e) => ctx.err(value, e.to_string()),
         }
     }
     let body = match http.body.as_deref() {
