@@ -197,7 +197,7 @@ fn severity_parser() -> impl clap::builder::TypedValueParser<Value = Severity> {
 }
 
 /// `--var NAME=VALUE`.
-fn parse_var(text: &str) -> Result<(String, String), String> {
+fn parse_var(text: &str) -> Result<(String, String), commands::InvalidVar> {
     commands::parse_var(text)
 }
 
