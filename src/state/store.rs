@@ -323,6 +323,33 @@ mod tests {
     use crate::state::tests::{fail, step};
     use std::time::Duration;
 
+    /// A failed write reaches every waiter as the same redb error, kept as the source of
+    /// the `StoreError` and not flattened into its text.
+    #[tokio::test]
+    async fn a_failed_write_keeps_the_redb_error_as_its_source() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let store = Store {
+            tx,
+            path: PathBuf::from("/tmp/x/state.redb"),
+        };
+        let failing = tokio::spawn(async move {
+            if let Some(Command::Sync(done)) = rx.recv().await {
+                let _ = done.send(Err(Arc::new(redb::Error::DatabaseClosed)));
+            }
+        });
+        let e = store.sync().await.unwrap_err();
+        failing.await.unwrap();
+        assert_eq!(
+            e.to_string(),
+            "state store `/tmp/x/state.redb`: Database has been closed"
+        );
+        let source = std::error::Error::source(&e).unwrap();
+        assert!(matches!(
+            source.downcast_ref::<Arc<redb::Error>>().map(|a| &**a),
+            Some(redb::Error::DatabaseClosed)
+        ));
+    }
+
     #[tokio::test]
     async fn store_round_trips_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();

@@ -655,6 +655,26 @@ fn fingerprint(der: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// The finding's words come from the reason; webpki's error stays behind it as the source.
+    #[test]
+    fn an_untrusted_chain_says_why_in_words_and_keeps_webpki_s_error() {
+        let e = Untrusted::Refused(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+        assert_eq!(e.to_string(), "certificate expired");
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            source.downcast_ref::<rustls::Error>(),
+            Some(&rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired
+            ))
+        );
+        assert_eq!(
+            Untrusted::PinnedOutsideValidity.to_string(),
+            "the certificate given in ca_file is outside its validity period"
+        );
+    }
+
     #[test]
     fn bit_lengths_ignore_the_der_sign_byte() {
         assert_eq!(significant_bits(&[0x00, 0x80, 0, 0]), 24);
