@@ -197,7 +197,7 @@ fn severity_parser() -> impl clap::builder::TypedValueParser<Value = Severity> {
 }
 
 /// `--var NAME=VALUE`.
-fn parse_var(text: &str) -> Result<(String, String), String> {
+fn parse_var(text: &str) -> Result<(String, String), commands::InvalidVar> {
     commands::parse_var(text)
 }
 
@@ -220,7 +220,7 @@ fn parse_rps(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_shard(text: &str) -> Result<ShardArg, String> {
+fn parse_shard(text: &str) -> Result<ShardArg, picket::shard::InvalidShardArg> {
     ShardArg::parse(text)
 }
 
@@ -240,19 +240,19 @@ fn resolve_shard(arg: Option<ShardArg>) -> Result<Option<picket::shard::Shard>, 
 
 // Durations from the command line are range-checked like those in files: a zero period
 // would panic a timer, and a huge one would overflow an `Instant`.
-fn parse_grace(text: &str) -> Result<Duration, String> {
+fn parse_grace(text: &str) -> Result<Duration, picket::units::UnitError> {
     picket::units::parse_duration_within(text, &picket::units::ranges::GRACE)
 }
 
-fn parse_demo_interval(text: &str) -> Result<Duration, String> {
+fn parse_demo_interval(text: &str) -> Result<Duration, picket::units::UnitError> {
     picket::units::parse_duration_within(text, &picket::units::ranges::DEMO_INTERVAL)
 }
 
-fn parse_demo_duration(text: &str) -> Result<Duration, String> {
+fn parse_demo_duration(text: &str) -> Result<Duration, picket::units::UnitError> {
     picket::units::parse_duration_within(text, &picket::units::ranges::DEMO_DURATION)
 }
 
-fn parse_watch(text: &str) -> Result<Duration, String> {
+fn parse_watch(text: &str) -> Result<Duration, picket::units::UnitError> {
     if text
         .trim_end_matches(['s', 'm', 'h'])
         .chars()

@@ -29,14 +29,65 @@ pub enum ShardArg {
 
 impl ShardArg {
     /// Parses `auto` or `I/N`.
-    pub fn parse(text: &str) -> Result<ShardArg, String> {
+    pub fn parse(text: &str) -> Result<ShardArg, InvalidShardArg> {
         if text.trim().eq_ignore_ascii_case("auto") {
             return Ok(ShardArg::Auto);
         }
         parse_shard(text)
             .map(|(i, n)| ShardArg::Fixed(i, n))
-            .map_err(|e| format!("{e}, or `auto` in a StatefulSet"))
+            .map_err(InvalidShardArg)
     }
+}
+
+/// `--shard` that is neither `auto` nor a valid `I/N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}, or `auto` in a StatefulSet")]
+pub struct InvalidShardArg(#[source] pub InvalidShard);
+
+/// How to write `I/N`, the end of every [`InvalidShard`] message.
+const SHARD_HINT: &str = "write `INDEX/COUNT` with 0 <= INDEX < COUNT, e.g. `0/3`";
+
+/// An `I/N` shard that is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidShard {
+    /// No `/`.
+    #[error("invalid shard `{text}`; {SHARD_HINT}")]
+    NoSlash {
+        /// The text as given (trimmed).
+        text: String,
+    },
+    /// The index is not a whole number.
+    #[error("invalid shard index in `{text}`; {SHARD_HINT}")]
+    Index {
+        /// The text as given (trimmed).
+        text: String,
+        /// Why the index does not parse.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// The count is not a whole number.
+    #[error("invalid shard count in `{text}`; {SHARD_HINT}")]
+    Count {
+        /// The text as given (trimmed).
+        text: String,
+        /// Why the count does not parse.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// A count of 0.
+    #[error("shard count in `{text}` must be at least 1; {SHARD_HINT}")]
+    ZeroCount {
+        /// The text as given (trimmed).
+        text: String,
+    },
+    /// The index is not below the count.
+    #[error("shard index {index} is out of range for {count} shards; {SHARD_HINT}")]
+    IndexOutOfRange {
+        /// The index given.
+        index: u32,
+        /// The count given.
+        count: u32,
+    },
 }
 
 /// Why `--shard auto` could not work out the shard.
@@ -202,29 +253,24 @@ pub fn in_shard(hash: u64, shard: (u32, u32)) -> bool {
 }
 
 /// Parses `--shard i/n` (`PICKET_SHARD`): `n >= 1` shards, `0 <= i < n`.
-pub fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+pub fn parse_shard(text: &str) -> Result<(u32, u32), InvalidShard> {
     let text = text.trim();
-    let hint = "write `INDEX/COUNT` with 0 <= INDEX < COUNT, e.g. `0/3`";
     let (index, count) = text
         .split_once('/')
-        .ok_or_else(|| format!("invalid shard `{text}`; {hint}"))?;
-    let index: u32 = index
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid shard index in `{text}`; {hint}"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid shard count in `{text}`; {hint}"))?;
+        .ok_or_else(|| InvalidShard::NoSlash { text: text.into() })?;
+    let index: u32 = index.trim().parse().map_err(|source| InvalidShard::Index {
+        text: text.into(),
+        source,
+    })?;
+    let count: u32 = count.trim().parse().map_err(|source| InvalidShard::Count {
+        text: text.into(),
+        source,
+    })?;
     if count == 0 {
-        return Err(format!(
-            "shard count in `{text}` must be at least 1; {hint}"
-        ));
+        return Err(InvalidShard::ZeroCount { text: text.into() });
     }
     if index >= count {
-        return Err(format!(
-            "shard index {index} is out of range for {count} shards; {hint}"
-        ));
+        return Err(InvalidShard::IndexOutOfRange { index, count });
     }
     Ok((index, count))
 }
@@ -252,7 +298,7 @@ mod tests {
         assert_eq!(ShardArg::parse("auto"), Ok(ShardArg::Auto));
         assert_eq!(ShardArg::parse(" AUTO "), Ok(ShardArg::Auto));
         assert_eq!(ShardArg::parse("1/3"), Ok(ShardArg::Fixed(1, 3)));
-        let e = ShardArg::parse("automatic").unwrap_err();
+        let e = ShardArg::parse("automatic").unwrap_err().to_string();
         assert!(e.contains("`auto`"), "{e}");
         assert!(ShardArg::parse("3/3").is_err());
     }

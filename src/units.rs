@@ -62,16 +62,91 @@ impl schemars::JsonSchema for PercentText {
     }
 }
 
+/// Why a duration, size, percentage or bounded number written by a user is not accepted.
+/// Each message names what was written; load errors show it as the diagnostic's text
+/// (`From<UnitError> for String`), `--grace` and the like as clap's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnitError {
+    /// A duration of blank text.
+    #[error("empty duration")]
+    EmptyDuration,
+    /// A duration of digits only, such as `30`.
+    #[error("duration `{text}` has no unit")]
+    NoUnit {
+        /// The text as written (trimmed).
+        text: String,
+    },
+    /// Text that is not a duration.
+    #[error("invalid duration `{text}`")]
+    Duration {
+        /// The text as written (trimmed).
+        text: String,
+        /// humantime's reason.
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// A command-line duration outside its range.
+    #[error("`{text}` is out of range: it must be from {min} to {max}")]
+    DurationOutOfRange {
+        /// The text as written (trimmed).
+        text: String,
+        /// The smallest accepted, as a user writes it.
+        min: String,
+        /// The largest accepted, as a user writes it.
+        max: String,
+    },
+    /// A field's value outside its range ([`in_range`]).
+    #[error("`{field}: {written}` is out of range: it must be from {min} to {max}")]
+    OutOfRange {
+        /// The field's name.
+        field: String,
+        /// The value as written.
+        written: String,
+        /// The smallest accepted, as a user writes it.
+        min: String,
+        /// The largest accepted, as a user writes it.
+        max: String,
+    },
+    /// Text that is not a byte size.
+    #[error("invalid size `{text}`; write e.g. `1MiB`, `512KiB` or `65536`")]
+    Size {
+        /// The text as written (trimmed).
+        text: String,
+    },
+    /// Text that is not a percentage.
+    #[error("invalid percentage `{text}`; write e.g. `10%`")]
+    Percent {
+        /// The text as written (trimmed).
+        text: String,
+    },
+    /// A percentage below 0% or above 100%.
+    #[error("percentage `{text}` must be between 0% and 100%")]
+    PercentOutOfRange {
+        /// The text as written (trimmed).
+        text: String,
+    },
+}
+
+/// A diagnostic's message is the error's text.
+impl From<UnitError> for String {
+    fn from(e: UnitError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses a duration such as `500ms`, `10s`, `5m`, `1h30m` or `14d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".into());
+        return Err(UnitError::EmptyDuration);
     }
     if text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("duration `{text}` has no unit"));
+        return Err(UnitError::NoUnit { text: text.into() });
     }
-    humantime::parse_duration(text).map_err(|_| format!("invalid duration `{text}`"))
+    humantime::parse_duration(text).map_err(|source| UnitError::Duration {
+        text: text.into(),
+        source,
+    })
 }
 
 /// The load error for a field whose text is not a duration:
@@ -99,17 +174,16 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn parse_duration_within(
     text: &str,
     range: &std::ops::RangeInclusive<Duration>,
-) -> Result<Duration, String> {
+) -> Result<Duration, UnitError> {
     let d = parse_duration(text)?;
     if range.contains(&d) {
         Ok(d)
     } else {
-        Err(format!(
-            "`{}` is out of range: it must be from {} to {}",
-            text.trim(),
-            format_duration(*range.start()),
-            format_duration(*range.end())
-        ))
+        Err(UnitError::DurationOutOfRange {
+            text: text.trim().into(),
+            min: format_duration(*range.start()),
+            max: format_duration(*range.end()),
+        })
     }
 }
 
@@ -135,25 +209,22 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Parses a byte size such as `1MiB`, `512KiB` or `1000000`.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     let text = text.trim();
+    // bytesize's reason is a bare string, not an error to keep as a source.
     text.parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|_| format!("invalid size `{text}`; write e.g. `1MiB`, `512KiB` or `65536`"))
+        .map_err(|_| UnitError::Size { text: text.into() })
 }
 
 /// Parses a percentage such as `10%` into a fraction (0.10).
-pub fn parse_percent(text: &str) -> Result<f64, String> {
+pub fn parse_percent(text: &str) -> Result<f64, UnitError> {
     let text = text.trim();
-    let number = text
-        .strip_suffix('%')
-        .ok_or_else(|| format!("invalid percentage `{text}`; write e.g. `10%`"))?;
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid percentage `{text}`; write e.g. `10%`"))?;
+    let invalid = || UnitError::Percent { text: text.into() };
+    let number = text.strip_suffix('%').ok_or_else(invalid)?;
+    let value: f64 = number.trim().parse().map_err(|_| invalid())?;
     if !(0.0..=100.0).contains(&value) {
-        return Err(format!("percentage `{text}` must be between 0% and 100%"));
+        return Err(UnitError::PercentOutOfRange { text: text.into() });
     }
     Ok(value / 100.0)
 }
@@ -194,8 +265,16 @@ impl fmt::Display for Severity {
     }
 }
 
+/// A severity name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity `{given}`; expected info, low, medium, high or critical")]
+pub struct UnknownSeverity {
+    /// The name as given, lowercased.
+    pub given: String,
+}
+
 impl FromStr for Severity {
-    type Err = String;
+    type Err = UnknownSeverity;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
@@ -204,9 +283,9 @@ impl FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            other => Err(format!(
-                "unknown severity `{other}`; expected info, low, medium, high or critical"
-            )),
+            other => Err(UnknownSeverity {
+                given: other.to_string(),
+            }),
         }
     }
 }
@@ -247,11 +326,25 @@ impl fmt::Display for Schedule {
     }
 }
 
+/// A cron expression croner refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid cron expression `{expression}`: {source}")]
+pub struct InvalidCron {
+    /// The expression as written.
+    pub expression: String,
+    /// croner's reason.
+    #[source]
+    pub source: croner::errors::CronError,
+}
+
 /// Parses a cron expression with croner, accepting 5 fields or 6 (with seconds).
-pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
+pub fn parse_cron(expression: &str) -> Result<croner::Cron, InvalidCron> {
     croner::parser::CronParser::new()
         .parse(expression)
-        .map_err(|e| format!("invalid cron expression `{expression}`: {e}"))
+        .map_err(|source| InvalidCron {
+            expression: expression.to_string(),
+            source,
+        })
 }
 
 /// The numbers picket accepts in config and probe files, each checked at load time. A bound
@@ -350,22 +443,22 @@ impl Shown for Duration {
 }
 
 /// Checks that `value`, written as `written` for the field `name`, lies in `range`. The error
-/// is a message such as ``"`per_target_rps: 1e-20` is out of range: it must be from 0.01 to
-/// 100000"``.
+/// says ``"`per_target_rps: 1e-20` is out of range: it must be from 0.01 to 100000"``.
 pub fn in_range<T: PartialOrd + Shown + Copy>(
     name: &str,
     written: &str,
     value: T,
     range: &std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
+) -> Result<T, UnitError> {
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(format!(
-            "`{name}: {written}` is out of range: it must be from {} to {}",
-            range.start().shown(),
-            range.end().shown()
-        ))
+        Err(UnitError::OutOfRange {
+            field: name.to_string(),
+            written: written.to_string(),
+            min: range.start().shown(),
+            max: range.end().shown(),
+        })
     }
 }
 
@@ -384,7 +477,12 @@ mod tests {
             parse_duration("1500ms").unwrap(),
             Duration::from_millis(1500)
         );
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
         assert!(parse_duration("ten seconds").is_err());
     }
 
@@ -401,11 +499,15 @@ mod tests {
     #[test]
     fn ranges_explain_themselves() {
         assert_eq!(
-            in_range("per_target_rps", "1e-20", 1e-20, &ranges::PER_TARGET_RPS).unwrap_err(),
+            in_range("per_target_rps", "1e-20", 1e-20, &ranges::PER_TARGET_RPS)
+                .unwrap_err()
+                .to_string(),
             "`per_target_rps: 1e-20` is out of range: it must be from 0.01 to 100000"
         );
         assert_eq!(
-            in_range("max_body_bytes", "1GiB", 1 << 30, &ranges::MAX_BODY_BYTES).unwrap_err(),
+            in_range("max_body_bytes", "1GiB", 1 << 30, &ranges::MAX_BODY_BYTES)
+                .unwrap_err()
+                .to_string(),
             "`max_body_bytes: 1GiB` is out of range: it must be from 1 to 64MiB"
         );
         assert_eq!(
@@ -415,7 +517,8 @@ mod tests {
                 Duration::from_millis(500),
                 &ranges::INTERVAL
             )
-            .unwrap_err(),
+            .unwrap_err()
+            .to_string(),
             "`every: 500ms` is out of range: it must be from 1s to 366d"
         );
         assert!(in_range("x", "nan", f64::NAN, &ranges::PER_TARGET_RPS).is_err());

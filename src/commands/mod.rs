@@ -22,7 +22,7 @@ mod list;
 mod probes;
 mod validate;
 
-pub use check::{CheckOptions, Format, check, parse_var, run_all};
+pub use check::{CheckOptions, Format, InvalidVar, check, parse_var, run_all};
 pub use list::list;
 pub use probes::{export_probes, probes};
 pub use validate::validate;

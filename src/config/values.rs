@@ -136,7 +136,7 @@ pub(super) fn schedule_in(
             Err(e) => {
                 ctx.err_hint(
                     cron,
-                    e,
+                    e.to_string(),
                     "cron takes 5 fields (min hour day month weekday) or 6 with seconds first",
                 );
                 base.clone()

@@ -41,6 +41,72 @@ pub struct Template {
     pub vars: Vec<String>,
 }
 
+/// Why a template is not valid, or cannot be rendered for a target. Load errors and a run's
+/// error show the text; it never quotes a variable's value (usually a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{{` without its `}}`.
+    #[error("unterminated `{{{{` in `{text}`")]
+    Unterminated {
+        /// The whole template text.
+        text: String,
+    },
+    /// `{{random | …}}`.
+    #[error("`{{{{{inner}}}}}`: `random` takes no filter")]
+    RandomFilter {
+        /// The placeholder's inside.
+        inner: String,
+    },
+    /// A placeholder that is neither `vars.NAME` nor `random`.
+    #[error(
+        "unknown placeholder `{{{{{inner}}}}}`; known are `{{{{vars.NAME}}}}` and `{{{{random}}}}`"
+    )]
+    UnknownPlaceholder {
+        /// The placeholder's inside.
+        inner: String,
+    },
+    /// `vars.` followed by something that is not a variable name.
+    #[error("invalid variable name `{name}`")]
+    InvalidName {
+        /// The name as written.
+        name: String,
+    },
+    /// A filter other than `jwt_alg_none`.
+    #[error("unknown filter `{filter}` in `{{{{{inner}}}}}`; known is `jwt_alg_none`")]
+    UnknownFilter {
+        /// The filter as written.
+        filter: String,
+        /// The placeholder's inside.
+        inner: String,
+    },
+    /// `{{vars.NAME | a | b}}`.
+    #[error("`{{{{{inner}}}}}` has more than one filter")]
+    TwoFilters {
+        /// The placeholder's inside.
+        inner: String,
+    },
+    /// The target lacks a variable the template needs.
+    #[error("target declares no `vars.{name}`")]
+    MissingVar {
+        /// The variable's name.
+        name: String,
+    },
+    /// `jwt_alg_none` on a value that is not a JWT.
+    #[error("`vars.{var}` is not a JWT ({why}), so `jwt_alg_none` cannot apply")]
+    NotAJwt {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with it, without quoting it ([`jwt_alg_none`]).
+        why: &'static str,
+    },
+    /// List variables multiply into too many renderings.
+    #[error("variables expand to more than {limit} requests")]
+    TooMany {
+        /// The most renderings allowed.
+        limit: usize,
+    },
+}
+
 /// A piece of a [`Template`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
@@ -75,11 +141,12 @@ impl Filter {
         }
     }
 
-    fn apply(self, var: &str, value: &str) -> Result<String, String> {
+    fn apply(self, var: &str, value: &str) -> Result<String, TemplateError> {
         match self {
-            // The message never quotes the value: it is usually a secret.
-            Filter::JwtAlgNone => jwt_alg_none(value).map_err(|why| {
-                format!("`vars.{var}` is not a JWT ({why}), so `jwt_alg_none` cannot apply")
+            // The error never holds the value: it is usually a secret.
+            Filter::JwtAlgNone => jwt_alg_none(value).map_err(|why| TemplateError::NotAJwt {
+                var: var.to_string(),
+                why,
             }),
         }
     }
@@ -87,7 +154,7 @@ impl Filter {
 
 impl Template {
     /// Parses placeholders: `{{vars.NAME}}`, `{{vars.NAME | jwt_alg_none}}`, `{{random}}`.
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let vars = parts(text)?
             .into_iter()
             .filter_map(|p| match p {
@@ -102,7 +169,7 @@ impl Template {
     }
 
     /// The text cut at its placeholders.
-    pub fn parts(&self) -> Result<Vec<Part>, String> {
+    pub fn parts(&self) -> Result<Vec<Part>, TemplateError> {
         parts(&self.text)
     }
 
@@ -137,7 +204,11 @@ impl Template {
     }
 
     /// One rendering for a header or a body: a list variable's items are joined with `, `.
-    pub fn render(&self, vars: &BTreeMap<String, Var>, canary: &str) -> Result<String, String> {
+    pub fn render(
+        &self,
+        vars: &BTreeMap<String, Var>,
+        canary: &str,
+    ) -> Result<String, TemplateError> {
         let mut out = String::new();
         for part in &self.parts()? {
             match part {
@@ -162,7 +233,7 @@ impl Template {
         vars: &BTreeMap<String, Var>,
         canary: &str,
         limit: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, TemplateError> {
         let mut partial = vec![String::new()];
         for part in &self.parts()? {
             let values = match part {
@@ -179,7 +250,7 @@ impl Template {
                 .flat_map(|p| values.iter().map(move |v| format!("{p}{v}")))
                 .collect();
             if partial.len() > limit {
-                return Err(format!("variables expand to more than {limit} requests"));
+                return Err(TemplateError::TooMany { limit });
             }
         }
         Ok(partial)
@@ -187,7 +258,7 @@ impl Template {
 }
 
 /// `text` cut at its placeholders, each checked.
-fn parts(text: &str) -> Result<Vec<Part>, String> {
+fn parts(text: &str) -> Result<Vec<Part>, TemplateError> {
     let mut parts = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -197,14 +268,16 @@ fn parts(text: &str) -> Result<Vec<Part>, String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
+            .ok_or_else(|| TemplateError::Unterminated { text: text.into() })?;
         let inner = after[..end].trim();
         let mut pipes = inner.split('|').map(str::trim);
         let head = pipes.next().unwrap_or_default();
         let filters: Vec<&str> = pipes.collect();
         if head == "random" {
             if !filters.is_empty() {
-                return Err(format!("`{{{{{inner}}}}}`: `random` takes no filter"));
+                return Err(TemplateError::RandomFilter {
+                    inner: inner.into(),
+                });
             }
             parts.push(Part::Random);
         } else {
@@ -212,24 +285,31 @@ fn parts(text: &str) -> Result<Vec<Part>, String> {
                 Some(head) => (head.trim_end(), true),
                 None => (head, false),
             };
-            let name = head.strip_prefix("vars.").ok_or_else(|| {
-                    format!(
-                        "unknown placeholder `{{{{{inner}}}}}`; known are `{{{{vars.NAME}}}}` and `{{{{random}}}}`"
-                    )
-                })?;
+            let name =
+                head.strip_prefix("vars.")
+                    .ok_or_else(|| TemplateError::UnknownPlaceholder {
+                        inner: inner.into(),
+                    })?;
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
-                return Err(format!("invalid variable name `{name}`"));
+                return Err(TemplateError::InvalidName { name: name.into() });
             }
             let filter = match filters.as_slice() {
                 [] => None,
-                [one] => Some(Filter::parse(one).ok_or_else(|| {
-                    format!("unknown filter `{one}` in `{{{{{inner}}}}}`; known is `jwt_alg_none`")
-                })?),
-                _ => return Err(format!("`{{{{{inner}}}}}` has more than one filter")),
+                [one] => Some(
+                    Filter::parse(one).ok_or_else(|| TemplateError::UnknownFilter {
+                        filter: (*one).into(),
+                        inner: inner.into(),
+                    })?,
+                ),
+                _ => {
+                    return Err(TemplateError::TwoFilters {
+                        inner: inner.into(),
+                    });
+                }
             };
             parts.push(Part::Var {
                 name: name.to_string(),
@@ -251,12 +331,12 @@ fn values(
     name: &str,
     filter: Option<Filter>,
     optional: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, TemplateError> {
     let raw: Vec<&str> = match vars.get(name) {
         Some(Var::One(v)) => vec![v.expose().as_str()],
         Some(Var::List(vs)) => vs.iter().map(|v| v.expose().as_str()).collect(),
         None if optional => Vec::new(),
-        None => return Err(format!("target declares no `vars.{name}`")),
+        None => return Err(TemplateError::MissingVar { name: name.into() }),
     };
     raw.into_iter()
         .map(|v| match filter {
@@ -310,6 +390,29 @@ mod tests {
 
     fn list(items: &[&str]) -> Var {
         Var::List(items.iter().map(|v| Secret::plain(v.to_string())).collect())
+    }
+
+    #[test]
+    fn template_errors_keep_their_wording() {
+        let said = |text: &str| Template::parse(text).unwrap_err().to_string();
+        assert_eq!(said("/a{{vars.x"), "unterminated `{{` in `/a{{vars.x`");
+        assert_eq!(
+            said("{{random | jwt_alg_none}}"),
+            "`{{random | jwt_alg_none}}`: `random` takes no filter"
+        );
+        assert_eq!(
+            said("{{env.X}}"),
+            "unknown placeholder `{{env.X}}`; known are `{{vars.NAME}}` and `{{random}}`"
+        );
+        assert_eq!(said("{{vars.a b}}"), "invalid variable name `a b`");
+        assert_eq!(
+            said("{{vars.x | upper}}"),
+            "unknown filter `upper` in `{{vars.x | upper}}`; known is `jwt_alg_none`"
+        );
+        assert_eq!(
+            said("{{vars.x | a | b}}"),
+            "`{{vars.x | a | b}}` has more than one filter"
+        );
     }
 
     #[test]
@@ -373,7 +476,7 @@ mod tests {
         assert_eq!(t.expand(&v, "", 10).unwrap().len(), 4);
         assert!(t.expand(&v, "", 3).is_err());
         assert_eq!(
-            t.render(&BTreeMap::new(), "").unwrap_err(),
+            t.render(&BTreeMap::new(), "").unwrap_err().to_string(),
             "target declares no `vars.p`"
         );
     }
@@ -421,7 +524,8 @@ mod tests {
         let t = Template::parse("Bearer {{vars.jwt | jwt_alg_none}}").unwrap();
         let e = t
             .render(&vars(&[("jwt", one("secret-value.x"))]), "")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret-value"), "{e}");
         assert!(e.contains("`vars.jwt` is not a JWT"), "{e}");
         assert!(

@@ -18,6 +18,7 @@ use crate::config::{Target, Var};
 use crate::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
 use crate::plan::Series;
 use crate::probe::http::{Discover, Exchange, Http, HttpRequest, OnRedirect, is_builtin};
+use crate::probe::template::TemplateError;
 use crate::probe::{Kind, Probe, Template};
 
 /// Most requests one run may make after expanding list variables (checked at load time too).
@@ -58,7 +59,7 @@ pub(super) async fn execute(
     for (index, exchange) in spec.exchanges.iter().enumerate() {
         let base = match base_url(&exchange.request, target) {
             Ok(base) => base,
-            Err(message) => return request_error(message),
+            Err(e) => return request_error(e.to_string()),
         };
         let checks = match crate::check::canary::bind_random(&exchange.checks, &canary) {
             Cow::Borrowed(_) => RunChecks::Probe {
@@ -69,7 +70,7 @@ pub(super) async fn execute(
         };
         match expand_paths(&exchange.request.paths, target, &canary) {
             Ok(paths) => planned.push((exchange, checks, base, paths)),
-            Err(message) => return request_error(message),
+            Err(e) => return request_error(e.to_string()),
         }
     }
     let sent: usize = planned.iter().map(|(_, _, _, p)| p.len()).sum();
@@ -220,9 +221,9 @@ async fn run_path(
     (runner, result, first): (&Runner, &mut RunResult, &mut bool),
 ) -> Result<(bool, Response), RunError> {
     let exchange = sent.exchange;
-    let url = join(sent.base, path).map_err(|message| RunError {
+    let url = join(sent.base, path).map_err(|e| RunError {
         kind: ErrorKind::Request,
-        message,
+        message: e.to_string(),
     })?;
     if std::mem::take(first) {
         result.url = redact_url(&url, &runner.redactor);
@@ -343,17 +344,17 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
     let request = &sent.exchange.request;
     let origin = sent.base.origin();
     let headers = request_headers(request, target, sent.canary, origin == target.url.origin())
-        .map_err(|message| RunError {
+        .map_err(|e| RunError {
             kind: ErrorKind::Request,
-            message,
+            message: e.to_string(),
         })?;
     let body = match &request.body {
         Some(t) => Some(
             with_target(t, &target.url)
                 .render(&target.vars, sent.canary)
-                .map_err(|message| RunError {
+                .map_err(|e| RunError {
                     kind: ErrorKind::Request,
-                    message,
+                    message: e.to_string(),
                 })?,
         ),
         None => None,
@@ -421,9 +422,49 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
     })
 }
 
+/// Why a request could not be built for a target; a run's `error` shows the text.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    /// A `plain_http` request to a target without `vars.http_port`.
+    #[error("target declares no `vars.{var}`")]
+    NoPortVar { var: &'static str },
+    /// `vars.http_port` that is not a port.
+    #[error("`vars.{var}` is not a port number (1 to 65535)")]
+    NotAPort { var: &'static str },
+    /// The target's URL cannot take the `http` scheme or the port.
+    #[error("cannot make a plain-HTTP URL for `{target}`")]
+    PlainHttp { target: String },
+    /// The target URL and the path do not make a URL.
+    #[error("cannot build URL for path `{path}`: {source}")]
+    Url {
+        path: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// The path leads to another origin.
+    #[error("path `{path}` leaves the target")]
+    LeavesTarget { path: String },
+    /// A path whose variables make it name another host.
+    #[error("path `{template}` from target variables does not stay on the target")]
+    PathOffTarget { template: String },
+    /// More paths than one run sends.
+    #[error("paths expand to more than {MAX_REQUESTS_PER_RUN} requests")]
+    TooManyPaths,
+    /// A header whose rendered value is not a valid header value.
+    #[error("header `{name}` has an invalid value after expansion")]
+    HeaderValue {
+        name: http::HeaderName,
+        #[source]
+        source: http::header::InvalidHeaderValue,
+    },
+    /// A template that cannot be rendered for the target.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
 /// The URL an exchange's paths are appended to: the target's, or for a `plain_http` request to
 /// an `https://` target, the same URL over `http://` on the port of `vars.http_port`.
-fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, String> {
+fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, RequestError> {
     if !request.plain_http || target.url.scheme() == "http" {
         return Ok(target.url.clone());
     }
@@ -431,13 +472,15 @@ fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, String> {
     let port = match target.vars.get(var) {
         Some(Var::One(v)) => v.expose().trim().parse::<u16>().ok().filter(|p| *p > 0),
         Some(Var::List(_)) => None,
-        None => return Err(format!("target declares no `vars.{var}`")),
+        None => return Err(RequestError::NoPortVar { var }),
     }
-    .ok_or_else(|| format!("`vars.{var}` is not a port number (1 to 65535)"))?;
+    .ok_or(RequestError::NotAPort { var })?;
     let mut url = target.url.clone();
     url.set_scheme("http")
         .and_then(|()| url.set_port(Some(port)))
-        .map_err(|()| format!("cannot make a plain-HTTP URL for `{}`", target.name))?;
+        .map_err(|()| RequestError::PlainHttp {
+            target: target.name.clone(),
+        })?;
     Ok(url)
 }
 
@@ -620,7 +663,7 @@ fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The URL for a request: the target URL's path followed by the probe's path.
-fn join(base: &Url, path: &str) -> Result<Url, String> {
+fn join(base: &Url, path: &str) -> Result<Url, RequestError> {
     // The common case, a plain absolute path (with a query): set on a copy of the base, which
     // keeps its already-parsed host instead of parsing the whole URL again.
     if path.starts_with('/') && !path.contains(['#', '\\']) && !path.starts_with("//") {
@@ -641,9 +684,12 @@ fn join(base: &Url, path: &str) -> Result<Url, String> {
     }
     let mut text = base.as_str().trim_end_matches('/').to_string();
     text.push_str(path);
-    let url = Url::parse(&text).map_err(|e| format!("cannot build URL for path `{path}`: {e}"))?;
+    let url = Url::parse(&text).map_err(|source| RequestError::Url {
+        path: path.into(),
+        source,
+    })?;
     if url.origin() != base.origin() {
-        return Err(format!("path `{path}` leaves the target"));
+        return Err(RequestError::LeavesTarget { path: path.into() });
     }
     Ok(url)
 }
@@ -654,25 +700,22 @@ fn expand_paths(
     templates: &[Template],
     target: &Target,
     canary: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, RequestError> {
     let mut out = Vec::new();
     for t in templates {
         let partial =
             with_target(t, &target.url).expand(&target.vars, canary, MAX_REQUESTS_PER_RUN)?;
         for p in &partial {
             if crate::probe::stays_on_target(p).is_err() {
-                return Err(format!(
-                    "path `{}` from target variables does not stay on the target",
-                    t.text
-                ));
+                return Err(RequestError::PathOffTarget {
+                    template: t.text.clone(),
+                });
             }
         }
         out.extend(partial);
     }
     if out.len() > MAX_REQUESTS_PER_RUN {
-        return Err(format!(
-            "paths expand to more than {MAX_REQUESTS_PER_RUN} requests"
-        ));
+        return Err(RequestError::TooManyPaths);
     }
     Ok(out)
 }
@@ -720,7 +763,7 @@ fn request_headers(
     target: &Target,
     canary: &str,
     own_origin: bool,
-) -> Result<HeaderMap, String> {
+) -> Result<HeaderMap, RequestError> {
     let mut headers = HeaderMap::new();
     if http.use_target_auth && own_origin {
         for (name, value) in &target.headers {
@@ -729,8 +772,11 @@ fn request_headers(
     }
     for (name, template) in &http.headers {
         let text = with_target(template, &target.url).render(&target.vars, canary)?;
-        let mut value = HeaderValue::from_str(&text)
-            .map_err(|_| format!("header `{name}` has an invalid value after expansion"))?;
+        let mut value =
+            HeaderValue::from_str(&text).map_err(|source| RequestError::HeaderValue {
+                name: name.clone(),
+                source,
+            })?;
         if !template.vars.is_empty() {
             value.set_sensitive(true);
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use thiserror::Error;
@@ -48,6 +49,16 @@ pub enum StoreError {
         /// Cause.
         detail: String,
     },
+    /// A write (one batch's transaction) failed; every waiter of the batch gets the same
+    /// redb error.
+    #[error("state store `{path}`: {source}")]
+    Write {
+        /// File.
+        path: PathBuf,
+        /// redb's error.
+        #[source]
+        source: Arc<redb::Error>,
+    },
     /// The writer task is gone (shutdown).
     #[error("state store is closed")]
     Closed,
@@ -55,11 +66,14 @@ pub enum StoreError {
 
 const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
 
+/// The writer thread's answer to each command of a batch: the batch's commit result, shared.
+type Committed = Result<(), Arc<redb::Error>>;
+
 /// Requests to the writer thread.
 enum Command {
-    Put(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
-    Delete(Vec<String>, oneshot::Sender<Result<(), String>>),
-    Sync(oneshot::Sender<Result<(), String>>),
+    Put(String, Vec<u8>, oneshot::Sender<Committed>),
+    Delete(Vec<String>, oneshot::Sender<Committed>),
+    Sync(oneshot::Sender<Committed>),
 }
 
 /// The embedded store: a redb file under `state.path`, written by one thread in batches.
@@ -146,12 +160,12 @@ impl Store {
         self.answer(wait).await
     }
 
-    async fn answer(&self, wait: oneshot::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+    async fn answer(&self, wait: oneshot::Receiver<Committed>) -> Result<(), StoreError> {
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(detail)) => Err(StoreError::Db {
+            Ok(Err(source)) => Err(StoreError::Write {
                 path: self.path.clone(),
-                detail,
+                source,
             }),
             Err(_) => Err(StoreError::Closed),
         }
@@ -267,7 +281,7 @@ fn writer(db: Database, mut rx: mpsc::Receiver<Command>) {
                 Err(_) => break,
             }
         }
-        let result = commit(&db, &batch);
+        let result = commit(&db, &batch).map_err(Arc::new);
         for command in batch {
             let done = match command {
                 Command::Put(_, _, done) | Command::Delete(_, done) | Command::Sync(done) => done,
@@ -277,27 +291,28 @@ fn writer(db: Database, mut rx: mpsc::Receiver<Command>) {
     }
 }
 
-fn commit(db: &Database, batch: &[Command]) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
+/// Writes a batch in one durable transaction. redb's error types all convert into
+/// `redb::Error` with the same text.
+fn commit(db: &Database, batch: &[Command]) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
     {
-        let mut table = txn.open_table(SERIES).map_err(|e| e.to_string())?;
+        let mut table = txn.open_table(SERIES)?;
         for command in batch {
             match command {
                 Command::Put(key, bytes, _) => {
-                    table
-                        .insert(key.as_str(), bytes.as_slice())
-                        .map_err(|e| e.to_string())?;
+                    table.insert(key.as_str(), bytes.as_slice())?;
                 }
                 Command::Delete(keys, _) => {
                     for key in keys {
-                        table.remove(key.as_str()).map_err(|e| e.to_string())?;
+                        table.remove(key.as_str())?;
                     }
                 }
                 Command::Sync(_) => {}
             }
         }
     }
-    txn.commit().map_err(|e| e.to_string())
+    txn.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -307,6 +322,33 @@ mod tests {
     use crate::state::SeriesState;
     use crate::state::tests::{fail, step};
     use std::time::Duration;
+
+    /// A failed write reaches every waiter as the same redb error, kept as the source of
+    /// the `StoreError` and not flattened into its text.
+    #[tokio::test]
+    async fn a_failed_write_keeps_the_redb_error_as_its_source() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let store = Store {
+            tx,
+            path: PathBuf::from("/tmp/x/state.redb"),
+        };
+        let failing = tokio::spawn(async move {
+            if let Some(Command::Sync(done)) = rx.recv().await {
+                let _ = done.send(Err(Arc::new(redb::Error::DatabaseClosed)));
+            }
+        });
+        let e = store.sync().await.unwrap_err();
+        failing.await.unwrap();
+        assert_eq!(
+            e.to_string(),
+            "state store `/tmp/x/state.redb`: Database has been closed"
+        );
+        let source = std::error::Error::source(&e).unwrap();
+        assert!(matches!(
+            source.downcast_ref::<Arc<redb::Error>>().map(|a| &**a),
+            Some(redb::Error::DatabaseClosed)
+        ));
+    }
 
     #[tokio::test]
     async fn store_round_trips_and_survives_reopen() {

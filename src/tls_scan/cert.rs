@@ -39,8 +39,34 @@ use super::ScanError;
 /// The biggest `ca_file` read: a full public bundle is about 250 KiB.
 const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
+/// Why the certificate could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CertError {
+    /// An empty chain.
+    #[error("the server sent no certificate")]
+    NoCertificate,
+    /// A leaf that is not X.509.
+    #[error("the server's certificate does not parse: {0}")]
+    Parse(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+}
+
+/// Why a chain is not trusted. The text is what a `chain_trusted` finding observes after
+/// `not trusted: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Untrusted {
+    /// An empty chain.
+    #[error("no certificate")]
+    NoCertificate,
+    /// The leaf is pinned by `ca_file` but outside its dates.
+    #[error("the certificate given in ca_file is outside its validity period")]
+    PinnedOutsideValidity,
+    /// webpki refused the chain; the text is a short reason in words.
+    #[error("{}", describe(.0))]
+    Refused(#[source] rustls::Error),
+}
+
 /// Facts about the server's certificate chain, as presented to a modern client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Certificate {
     /// The leaf's subject, RFC 4514 style (control characters replaced by `?`).
     pub subject: String,
@@ -63,7 +89,7 @@ pub struct Certificate {
     /// judged apart, by `forbid_signatures` (`tls/weak-key-or-signature`), as `openssl
     /// verify` and testssl.sh judge them, so a SHA-1 leaf is one weak-signature finding and
     /// not also an untrusted chain.
-    pub chain_trusted: Result<(), String>,
+    pub chain_trusted: Result<(), Untrusted>,
     /// Why a browser would refuse this chain whatever the trust verdict says: a SHA-1 (or
     /// MD5) signature, which browsers have refused since 2017.
     pub browsers_refuse: Option<String>,
@@ -291,10 +317,9 @@ pub(crate) fn inspect(
     name: &str,
     trust: &Trust,
     now: SystemTime,
-) -> Result<Certificate, String> {
-    let leaf = chain.first().ok_or("the server sent no certificate")?;
-    let (_, x509) = X509Certificate::from_der(leaf.as_ref())
-        .map_err(|e| format!("the server's certificate does not parse: {e}"))?;
+) -> Result<Certificate, CertError> {
+    let leaf = chain.first().ok_or(CertError::NoCertificate)?;
+    let (_, x509) = X509Certificate::from_der(leaf.as_ref()).map_err(CertError::Parse)?;
     let validity = x509.validity();
     let not_before = system_time(validity.not_before.timestamp());
     let not_after_secs = validity.not_after.timestamp();
@@ -397,9 +422,9 @@ fn chain_trusted(
     trust: &Trust,
     now: SystemTime,
     x509: &X509Certificate<'_>,
-) -> (Result<(), String>, bool) {
+) -> (Result<(), Untrusted>, bool) {
     let Some(leaf) = chain.first() else {
-        return (Err("no certificate".into()), false);
+        return (Err(Untrusted::NoCertificate), false);
     };
     let modern = rustls::crypto::ring::default_provider()
         .signature_verification_algorithms
@@ -426,13 +451,10 @@ fn chain_trusted(
             if validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp() {
                 (Ok(()), false)
             } else {
-                (
-                    Err("the certificate given in ca_file is outside its validity period".into()),
-                    false,
-                )
+                (Err(Untrusted::PinnedOutsideValidity), false)
             }
         }
-        Err(e) => (Err(describe(&e)), false),
+        Err(e) => (Err(Untrusted::Refused(e)), false),
     }
 }
 
@@ -632,6 +654,26 @@ fn fingerprint(der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The finding's words come from the reason; webpki's error stays behind it as the source.
+    #[test]
+    fn an_untrusted_chain_says_why_in_words_and_keeps_webpki_s_error() {
+        let e = Untrusted::Refused(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+        assert_eq!(e.to_string(), "certificate expired");
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            source.downcast_ref::<rustls::Error>(),
+            Some(&rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired
+            ))
+        );
+        assert_eq!(
+            Untrusted::PinnedOutsideValidity.to_string(),
+            "the certificate given in ca_file is outside its validity period"
+        );
+    }
 
     #[test]
     fn bit_lengths_ignore_the_der_sign_byte() {

@@ -71,7 +71,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-pub use cert::{Certificate, Key, WeakHash};
+pub use cert::{Certificate, Key, Untrusted, WeakHash};
 pub use suites::{Class, Suite};
 
 use hello::Answer;
@@ -298,7 +298,7 @@ impl fmt::Display for Undecided {
 }
 
 /// What a scan found. Parts not in the [`Plan`] are empty or `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     /// The address scanned.
     pub addr: SocketAddr,
@@ -512,15 +512,14 @@ async fn scan_until(
                 chain = session.fetch_chain(&protocols).await;
             }
             Some(match chain {
-                Some(chain) => {
-                    cert::inspect(&chain, name, &trust, SystemTime::now()).map_err(Undecided)
-                }
+                Some(chain) => cert::inspect(&chain, name, &trust, SystemTime::now())
+                    .map_err(|e| Undecided(e.to_string())),
                 None => Err(Undecided(format!(
                     "no certificate: {}",
-                    modern
-                        .failure
-                        .as_deref()
-                        .unwrap_or("the server sent none the engine could read")
+                    modern.failure.as_ref().map_or_else(
+                        || "the server sent none the engine could read".to_string(),
+                        ToString::to_string
+                    )
                 ))),
             })
         }
@@ -539,7 +538,7 @@ async fn scan_until(
                     ))
                 })
             }
-            Err(why) => Err(Undecided(why)),
+            Err(why) => Err(Undecided(why.to_string())),
         })
     } else {
         None
@@ -652,11 +651,11 @@ impl Session {
         let attempt = async move {
             let stream = TcpStream::connect(addr)
                 .await
-                .map_err(|e| format!("connect: {e}"))?;
+                .map_err(mtls::MtlsError::Connect)?;
             mtls::decide(stream, sni.as_deref(), until).await
         };
         match tokio::time::timeout_at(until, attempt).await {
-            Ok(verdict) => verdict.map_err(Undecided),
+            Ok(verdict) => verdict.map_err(|e| Undecided(e.to_string())),
             Err(_) => Err(Undecided(format!(
                 "no answer within {} ms",
                 until.saturating_duration_since(now).as_millis()

@@ -50,6 +50,24 @@ pub const MTLS_GRACE: Duration = Duration::from_secs(1);
 /// The most bytes read from the server over the whole modern handshake and the wait after it.
 const MAX_READ: usize = 64 * 1024;
 
+/// Why the modern handshake gave no mTLS verdict (or did not complete). The text is the
+/// `undecided` reason of an mTLS check and part of a missing certificate's reason.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum HandshakeError {
+    /// rustls refused the client configuration.
+    #[error("TLS client setup: {0}")]
+    Setup(#[source] rustls::Error),
+    /// No answer within the scan's step.
+    #[error("the modern handshake did not finish within the timeout")]
+    Timeout,
+    /// The handshake failed (an alert, a close, a protocol error).
+    #[error("the modern handshake failed: {}", describe(.0))]
+    Failed(#[source] Arc<io::Error>),
+    /// Reading for the server's verdict after a TLS 1.3 handshake failed.
+    #[error("reading after the handshake: {}", describe(.0))]
+    AfterHandshake(#[source] Arc<io::Error>),
+}
+
 /// What the modern handshake showed.
 #[derive(Debug)]
 pub(crate) struct Modern {
@@ -58,9 +76,9 @@ pub(crate) struct Modern {
     /// Version and suite, when the handshake completed.
     pub negotiated: Option<(Protocol, u16)>,
     /// The mTLS verdict, or why there is none.
-    pub client_cert_required: Result<bool, String>,
+    pub client_cert_required: Result<bool, HandshakeError>,
     /// Why the handshake did not complete, when it did not.
-    pub failure: Option<String>,
+    pub failure: Option<HandshakeError>,
 }
 
 /// Runs the handshake on `stream` for `name`, waiting for an mTLS verdict only when
@@ -92,7 +110,7 @@ pub(crate) async fn handshake(
             config
         }
         Err(e) => {
-            let why = format!("TLS client setup: {e}");
+            let why = HandshakeError::Setup(e);
             return Modern {
                 chain: None,
                 negotiated: None,
@@ -112,21 +130,15 @@ pub(crate) async fn handshake(
     let mut failure = None;
     let (negotiated, client_cert_required) = match connected {
         Err(_) => {
-            let why = "the modern handshake did not finish within the timeout".to_string();
+            let why = HandshakeError::Timeout;
             failure = Some(why.clone());
             (None, Err(why))
         }
         Ok(Err(e)) => {
-            let why = format!("the modern handshake failed: {}", describe(&e));
+            let refused = requested && rejected(&e);
+            let why = HandshakeError::Failed(Arc::new(e));
             failure = Some(why.clone());
-            (
-                None,
-                if requested && rejected(&e) {
-                    Ok(true)
-                } else {
-                    Err(why)
-                },
-            )
+            (None, if refused { Ok(true) } else { Err(why) })
         }
         Ok(Ok(mut tls)) => {
             let (_, conn) = tls.get_ref();
@@ -157,7 +169,7 @@ async fn after_finished(
     tls: &mut tokio_rustls::client::TlsStream<Capped>,
     tickets: &TicketWatch,
     until: Instant,
-) -> Result<bool, String> {
+) -> Result<bool, HandshakeError> {
     let mut buf = [0u8; 1024];
     loop {
         if tickets.seen.load(Ordering::Relaxed) {
@@ -173,7 +185,7 @@ async fn after_finished(
             Err(_) => continue,
             Ok(Ok(_)) => return Ok(false), // close_notify (0) or application data
             Ok(Err(e)) if rejected(&e) => return Ok(true),
-            Ok(Err(e)) => return Err(format!("reading after the handshake: {}", describe(&e))),
+            Ok(Err(e)) => return Err(HandshakeError::AfterHandshake(Arc::new(e))),
         }
     }
 }

@@ -39,6 +39,108 @@ use x509_parser::public_key::PublicKey;
 use super::hello::{self, MAX_FLIGHT};
 use super::{Protocol, suites};
 
+/// Why the hand-built handshake decided nothing. The text is the `undecided` reason of an
+/// mTLS check (after the modern handshake's own reason).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MtlsError {
+    /// No connection.
+    #[error("connect: {0}")]
+    Connect(#[source] std::io::Error),
+    /// A write to the server failed.
+    #[error("sending {what}: {source}")]
+    Send {
+        /// What was being sent.
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A version outside TLS 1.0–1.2.
+    #[error("the server chose version {version:#06x}, not TLS 1.0–1.2")]
+    Version { version: u16 },
+    /// A suite not offered, or one without a key exchange the engine can write.
+    #[error("the server chose suite {suite:#06x}")]
+    Suite { suite: u16 },
+    /// An alert after the key exchange that does not say what was refused.
+    #[error(
+        "at {protocol}, the server answered the key exchange after the empty client \
+         certificate with alert {name} ({alert}), which does not say which it refused"
+    )]
+    AmbiguousAlert {
+        protocol: Protocol,
+        alert: u8,
+        name: &'static str,
+    },
+    /// A close without an alert after the key exchange.
+    #[error(
+        "at {protocol}, the server closed the connection without an alert after the key \
+         exchange that followed the empty client certificate"
+    )]
+    ClosedAfterKeyExchange { protocol: Protocol },
+    /// An RSA suite without a server certificate.
+    #[error("no server certificate for an RSA key exchange")]
+    NoCertificate,
+    /// The server's certificate is not X.509.
+    #[error("the server's certificate does not parse: {0}")]
+    Certificate(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// An RSA suite, but not an RSA key.
+    #[error("the server's certificate has no RSA key")]
+    NoRsaKey,
+    /// An RSA modulus of an implausible size.
+    #[error("an RSA modulus of {len} bytes")]
+    RsaModulus { len: usize },
+    /// An ECDHE or DHE suite without a ServerKeyExchange.
+    #[error("no ServerKeyExchange for {suite} suite")]
+    NoServerKeyExchange {
+        /// `an ECDHE` or `a DHE`.
+        suite: &'static str,
+    },
+    /// A curve the engine has no key for.
+    #[error("the server chose curve {curve:#06x}, which picket cannot make a key for")]
+    Curve { curve: u16 },
+    /// Explicit curve parameters.
+    #[error("the server's ECDHE parameters are not a named curve")]
+    NotNamedCurve,
+    /// ring could not make a key (ring says no more than that).
+    #[error("could not make a {curve} key")]
+    Key { curve: &'static str },
+    /// DHE parameters too short to hold the prime's length.
+    #[error("the server's DHE parameters are truncated")]
+    DhTruncated,
+    /// A DH prime of an implausible size.
+    #[error("a DH prime of {len} bytes")]
+    DhPrime { len: usize },
+    /// A record that is not TLS.
+    #[error("the server's answer is not TLS")]
+    NotTls,
+    /// A flight over the cap.
+    #[error("the server sent more than {MAX_FLIGHT} bytes")]
+    TooMuch,
+    /// A read failed (other than a reset, which is a close).
+    #[error("reading from the server: {0}")]
+    Read(#[source] std::io::Error),
+    /// A handshake message over the cap.
+    #[error("a handshake message of {len} bytes")]
+    MessageTooLong { len: usize },
+    /// An alert instead of the first flight.
+    #[error("the server refused the ClientHello with alert {name} ({alert})")]
+    HelloRefused { alert: u8, name: &'static str },
+    /// A record other than handshake or alert in the first flight.
+    #[error("record type {kind} in the server's first flight")]
+    RecordType { kind: u8 },
+    /// A close in the middle of the first flight.
+    #[error("the server closed the connection during its first flight")]
+    ClosedInFlight,
+    /// A first handshake message that is not a ServerHello.
+    #[error("handshake message {kind} before the ServerHello")]
+    BeforeServerHello { kind: u8 },
+    /// A ServerHello that does not parse.
+    #[error("ServerHello: {0}")]
+    ServerHello(&'static str),
+    /// TLS 1.3 (or its HelloRetryRequest), which this engine does not examine.
+    #[error("the server chose TLS 1.3")]
+    Tls13,
+}
+
 /// The key exchanges the engine can write a ClientKeyExchange for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyExchange {
@@ -79,7 +181,7 @@ pub(crate) async fn decide(
     mut stream: TcpStream,
     sni: Option<&str>,
     until: tokio::time::Instant,
-) -> Result<bool, String> {
+) -> Result<bool, MtlsError> {
     let offer: Vec<u16> = suites::all_before_tls13(true)
         .into_iter()
         .filter(|&id| key_exchange(id).is_some())
@@ -88,19 +190,24 @@ pub(crate) async fn decide(
     stream
         .write_all(&hello)
         .await
-        .map_err(|e| format!("sending the ClientHello: {e}"))?;
+        .map_err(|source| MtlsError::Send {
+            what: "the ClientHello",
+            source,
+        })?;
     let mut reader = Records::default();
     let flight = reader.first_flight(&mut stream).await?;
     let version = flight.hello.version;
     let protocol = Protocol::from_wire(version)
         .filter(|p| (Protocol::Tls10..=Protocol::Tls12).contains(p))
-        .ok_or_else(|| format!("the server chose version {version:#06x}, not TLS 1.0–1.2"))?;
+        .ok_or(MtlsError::Version { version })?;
     if !flight.certificate_request {
         return Ok(false);
     }
     let kx = key_exchange(flight.hello.suite)
         .filter(|_| offer.contains(&flight.hello.suite))
-        .ok_or_else(|| format!("the server chose suite {:#06x}", flight.hello.suite))?;
+        .ok_or(MtlsError::Suite {
+            suite: flight.hello.suite,
+        })?;
     let exchange = client_key_exchange(kx, &flight)?;
 
     // The empty Certificate alone first: a server that does not require one says nothing
@@ -108,7 +215,10 @@ pub(crate) async fn decide(
     stream
         .write_all(&record(22, version, &message(11, &[0, 0, 0])))
         .await
-        .map_err(|e| format!("sending the empty client Certificate: {e}"))?;
+        .map_err(|source| MtlsError::Send {
+            what: "the empty client Certificate",
+            source,
+        })?;
     let left = until.saturating_duration_since(tokio::time::Instant::now());
     let wait = FIRST_WORD.min(left / 2);
     match tokio::time::timeout(wait, reader.next_alert(&mut stream)).await {
@@ -125,40 +235,39 @@ pub(crate) async fn decide(
     stream
         .write_all(&out)
         .await
-        .map_err(|e| format!("sending the key exchange: {e}"))?;
+        .map_err(|source| MtlsError::Send {
+            what: "the key exchange",
+            source,
+        })?;
 
     match reader.next_alert(&mut stream).await? {
         Some(alert) if PAST_CERTIFICATE.contains(&alert) => Ok(false),
         // A slow server's refusal of the certificate, in words only a refusal uses.
         Some(alert) if REFUSALS.contains(&alert) => Ok(true),
-        Some(alert) => Err(format!(
-            "at {protocol}, the server answered the key exchange after the empty client \
-             certificate with alert {} ({alert}), which does not say which it refused",
-            hello::alert_name(alert)
-        )),
-        None => Err(format!(
-            "at {protocol}, the server closed the connection without an alert after the key \
-             exchange that followed the empty client certificate"
-        )),
+        Some(alert) => Err(MtlsError::AmbiguousAlert {
+            protocol,
+            alert,
+            name: hello::alert_name(alert),
+        }),
+        None => Err(MtlsError::ClosedAfterKeyExchange { protocol }),
     }
 }
 
 /// The ClientKeyExchange body for `kx`, from what the server sent.
-fn client_key_exchange(kx: KeyExchange, flight: &Flight) -> Result<Vec<u8>, String> {
+fn client_key_exchange(kx: KeyExchange, flight: &Flight) -> Result<Vec<u8>, MtlsError> {
     match kx {
         KeyExchange::Rsa => {
             let leaf = flight
                 .certificates
                 .first()
-                .ok_or("no server certificate for an RSA key exchange")?;
-            let (_, x509) = X509Certificate::from_der(leaf)
-                .map_err(|e| format!("the server's certificate does not parse: {e}"))?;
+                .ok_or(MtlsError::NoCertificate)?;
+            let (_, x509) = X509Certificate::from_der(leaf).map_err(MtlsError::Certificate)?;
             let len = match x509.public_key().parsed() {
                 Ok(PublicKey::RSA(rsa)) => rsa.modulus.iter().skip_while(|&&b| b == 0).count(),
-                _ => return Err("the server's certificate has no RSA key".into()),
+                _ => return Err(MtlsError::NoRsaKey),
             };
             if !(64..=1024).contains(&len) {
-                return Err(format!("an RSA modulus of {len} bytes"));
+                return Err(MtlsError::RsaModulus { len });
             }
             // Below the modulus (a zero top byte), else random: the server's decryption
             // fails and it goes on with a random premaster, as RFC 5246 7.4.7.1 asks.
@@ -173,23 +282,22 @@ fn client_key_exchange(kx: KeyExchange, flight: &Flight) -> Result<Vec<u8>, Stri
             let params = flight
                 .key_exchange
                 .as_deref()
-                .ok_or("no ServerKeyExchange for an ECDHE suite")?;
+                .ok_or(MtlsError::NoServerKeyExchange { suite: "an ECDHE" })?;
             let (curve, algorithm) = match params {
                 [3, 0x00, 0x1d, ..] => ("x25519", &ring::agreement::X25519),
                 [3, 0x00, 0x17, ..] => ("P-256", &ring::agreement::ECDH_P256),
                 [3, 0x00, 0x18, ..] => ("P-384", &ring::agreement::ECDH_P384),
                 [3, a, b, ..] => {
-                    return Err(format!(
-                        "the server chose curve {:#06x}, which picket cannot make a key for",
-                        u16::from_be_bytes([*a, *b])
-                    ));
+                    return Err(MtlsError::Curve {
+                        curve: u16::from_be_bytes([*a, *b]),
+                    });
                 }
-                _ => return Err("the server's ECDHE parameters are not a named curve".into()),
+                _ => return Err(MtlsError::NotNamedCurve),
             };
             let rng = ring::rand::SystemRandom::new();
             let public = ring::agreement::EphemeralPrivateKey::generate(algorithm, &rng)
                 .and_then(|key| key.compute_public_key())
-                .map_err(|_| format!("could not make a {curve} key"))?;
+                .map_err(|_| MtlsError::Key { curve })?;
             let point = public.as_ref();
             let mut body = Vec::with_capacity(point.len() + 1);
             body.push(u8::try_from(point.len()).unwrap_or(u8::MAX));
@@ -200,13 +308,13 @@ fn client_key_exchange(kx: KeyExchange, flight: &Flight) -> Result<Vec<u8>, Stri
             let params = flight
                 .key_exchange
                 .as_deref()
-                .ok_or("no ServerKeyExchange for a DHE suite")?;
+                .ok_or(MtlsError::NoServerKeyExchange { suite: "a DHE" })?;
             let p_len = match params {
                 [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
-                _ => return Err("the server's DHE parameters are truncated".into()),
+                _ => return Err(MtlsError::DhTruncated),
             };
             if !(64..=1024).contains(&p_len) {
-                return Err(format!("a DH prime of {p_len} bytes"));
+                return Err(MtlsError::DhPrime { len: p_len });
             }
             // Y = 2: inside [2, p-2], and in the prime-order subgroup of RFC 7919's groups.
             let mut body = Vec::with_capacity(p_len + 2);
@@ -244,14 +352,14 @@ type Record = (u8, Vec<u8>);
 
 impl Records {
     /// The next complete record, reading more as needed; `None` at the end of the stream.
-    async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Record>, String> {
+    async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Record>, MtlsError> {
         loop {
             let rest = &self.bytes[self.parsed..];
             if rest.len() >= 5 {
                 let kind = rest[0];
                 let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
                 if !(20..=23).contains(&kind) || rest[1] != 3 || len > 16384 + 2048 {
-                    return Err("the server's answer is not TLS".into());
+                    return Err(MtlsError::NotTls);
                 }
                 if let Some(payload) = rest.get(5..5 + len) {
                     let record = (kind, payload.to_vec());
@@ -260,7 +368,7 @@ impl Records {
                 }
             }
             if self.bytes.len() >= MAX_FLIGHT {
-                return Err(format!("the server sent more than {MAX_FLIGHT} bytes"));
+                return Err(MtlsError::TooMuch);
             }
             let mut chunk = [0u8; 4096];
             let room = (MAX_FLIGHT - self.bytes.len()).min(chunk.len());
@@ -275,13 +383,13 @@ impl Records {
                 {
                     return Ok(None);
                 }
-                Err(e) => return Err(format!("reading from the server: {e}")),
+                Err(e) => return Err(MtlsError::Read(e)),
             }
         }
     }
 
     /// The next handshake message (type and body).
-    async fn message(&mut self, stream: &mut TcpStream) -> Result<Record, String> {
+    async fn message(&mut self, stream: &mut TcpStream) -> Result<Record, MtlsError> {
         loop {
             let pending = &self.handshake[self.consumed..];
             if pending.len() >= 4 {
@@ -289,7 +397,7 @@ impl Records {
                     | usize::from(pending[2]) << 8
                     | usize::from(pending[3]);
                 if len > MAX_FLIGHT {
-                    return Err(format!("a handshake message of {len} bytes"));
+                    return Err(MtlsError::MessageTooLong { len });
                 }
                 if let Some(body) = pending.get(4..4 + len) {
                     let message = (pending[0], body.to_vec());
@@ -301,28 +409,24 @@ impl Records {
                 Some((22, payload)) => self.handshake.extend_from_slice(&payload),
                 Some((21, alert)) => {
                     let description = alert.get(1).copied().unwrap_or(0);
-                    return Err(format!(
-                        "the server refused the ClientHello with alert {} ({description})",
-                        hello::alert_name(description)
-                    ));
+                    return Err(MtlsError::HelloRefused {
+                        alert: description,
+                        name: hello::alert_name(description),
+                    });
                 }
-                Some((kind, _)) => {
-                    return Err(format!("record type {kind} in the server's first flight"));
-                }
-                None => {
-                    return Err("the server closed the connection during its first flight".into());
-                }
+                Some((kind, _)) => return Err(MtlsError::RecordType { kind }),
+                None => return Err(MtlsError::ClosedInFlight),
             }
         }
     }
 
     /// Reads the server's first flight to its ServerHelloDone.
-    async fn first_flight(&mut self, stream: &mut TcpStream) -> Result<Flight, String> {
+    async fn first_flight(&mut self, stream: &mut TcpStream) -> Result<Flight, MtlsError> {
         let (kind, body) = self.message(stream).await?;
         if kind != 2 {
-            return Err(format!("handshake message {kind} before the ServerHello"));
+            return Err(MtlsError::BeforeServerHello { kind });
         }
-        let hello = hello::parse_server_hello(&body).map_err(|e| format!("ServerHello: {e}"))?;
+        let hello = hello::parse_server_hello(&body).map_err(MtlsError::ServerHello)?;
         let mut flight = Flight {
             hello,
             certificates: Vec::new(),
@@ -330,7 +434,7 @@ impl Records {
             certificate_request: false,
         };
         if flight.hello.version >= Protocol::Tls13.wire() || flight.hello.retry {
-            return Err("the server chose TLS 1.3".into());
+            return Err(MtlsError::Tls13);
         }
         loop {
             let (kind, body) = self.message(stream).await?;
@@ -345,7 +449,7 @@ impl Records {
     }
 
     /// The description of the first alert the server sends, `None` if it closes first.
-    async fn next_alert(&mut self, stream: &mut TcpStream) -> Result<Option<u8>, String> {
+    async fn next_alert(&mut self, stream: &mut TcpStream) -> Result<Option<u8>, MtlsError> {
         loop {
             match self.next(stream).await? {
                 Some((21, alert)) => return Ok(alert.get(1).copied()),
@@ -418,7 +522,7 @@ mod tests {
         .await
         .map_err(|_| "hung".to_string())?;
         let _ = server.await;
-        verdict
+        verdict.map_err(|e| e.to_string())
     }
 
     fn server_hello(suite: u16) -> Vec<u8> {

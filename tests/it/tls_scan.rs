@@ -318,7 +318,7 @@ async fn an_expired_certificate_has_negative_days_and_is_untrusted() {
     let report = full_scan(&endpoint(server.port, Some(&pki.ca_file))).await;
     let cert = certificate(&report);
     assert_eq!(cert.days_left, -2);
-    let why = cert.chain_trusted.as_ref().unwrap_err();
+    let why = cert.chain_trusted.as_ref().unwrap_err().to_string();
     assert!(why.contains("expired"), "{why}");
     assert!(cert.hostname_matches);
 }
@@ -355,7 +355,11 @@ async fn a_self_signed_certificate_is_trusted_only_when_given_as_ca_file() {
     let server = pki.serve(&leaf, &[]).await;
 
     let report = full_scan(&endpoint(server.port, None)).await;
-    let why = certificate(&report).chain_trusted.clone().unwrap_err();
+    let why = certificate(&report)
+        .chain_trusted
+        .clone()
+        .unwrap_err()
+        .to_string();
     assert!(why.contains("ca_file"), "{why}");
 
     // As curl --cacert does: the exact certificate in ca_file is its own anchor.

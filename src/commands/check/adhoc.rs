@@ -10,24 +10,52 @@ use crate::commands::DEFAULT_CONFIG;
 use crate::config::{EnvLookup, Var};
 use crate::term::escape_controls;
 
+/// A `--var` argument that is not `NAME=VALUE`; clap shows the text as its reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidVar {
+    /// No `=`.
+    #[error("write NAME=VALUE, e.g. `protected_paths=/admin,/api`")]
+    NoEquals,
+    /// A name with characters other than letters, digits and `_`, or none.
+    #[error(
+        "`{}` is not a variable name: use letters, digits and `_`, e.g. `protected_paths`",
+        escape_controls(.name)
+    )]
+    BadName {
+        /// The name as given (trimmed).
+        name: String,
+    },
+    /// Nothing but commas and blanks after `=`.
+    #[error("`{name}` has no value; write e.g. `{name}=/admin` (commas make a list)")]
+    NoValue {
+        /// The variable's name.
+        name: String,
+    },
+}
+
 /// Parses `--var NAME=VALUE`: a name of letters, digits and `_`, then `=`, then a value.
-pub fn parse_var(text: &str) -> Result<(String, String), String> {
+pub fn parse_var(text: &str) -> Result<(String, String), InvalidVar> {
     let Some((name, value)) = text.split_once('=') else {
-        return Err("write NAME=VALUE, e.g. `protected_paths=/admin,/api`".into());
+        return Err(InvalidVar::NoEquals);
     };
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "`{}` is not a variable name: use letters, digits and `_`, e.g. `protected_paths`",
-            escape_controls(name)
-        ));
+        return Err(InvalidVar::BadName { name: name.into() });
     }
     if value.split(',').all(|item| item.trim().is_empty()) {
-        return Err(format!(
-            "`{name}` has no value; write e.g. `{name}=/admin` (commas make a list)"
-        ));
+        return Err(InvalidVar::NoValue { name: name.into() });
     }
     Ok((name.to_string(), value.to_string()))
+}
+
+/// A `--var` value whose `${env:…}` cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--var {name}: {reason}")]
+pub(super) struct UnresolvedVar {
+    /// The variable's name.
+    name: String,
+    /// Why, in words ([`crate::config::resolve_cli_value`]).
+    reason: String,
 }
 
 /// The vars of `--var`: each value split at commas (items trimmed, empty ones dropped), a
@@ -36,14 +64,18 @@ pub(super) fn cli_vars(
     given: &[(String, String)],
     env: EnvLookup<'_>,
     redactor: &mut crate::redact::Redactor,
-) -> Result<std::collections::BTreeMap<String, Var>, String> {
+) -> Result<std::collections::BTreeMap<String, Var>, UnresolvedVar> {
     let mut vars = std::collections::BTreeMap::new();
     for (name, value) in given {
         let mut items = Vec::new();
         for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             items.push(
-                crate::config::resolve_cli_value(item, env, redactor)
-                    .map_err(|e| format!("--var {name}: {e}"))?,
+                crate::config::resolve_cli_value(item, env, redactor).map_err(|reason| {
+                    UnresolvedVar {
+                        name: name.clone(),
+                        reason,
+                    }
+                })?,
             );
         }
         let var = match (vars.remove(name), items.len(), value.contains(',')) {
@@ -104,33 +136,78 @@ pub(super) fn missing_scheme(opts: &CheckOptions) -> Option<String> {
     Some(text)
 }
 
+/// How to write an ad-hoc `--target`, the hint of [`AdhocUrlError`].
+const ADHOC_USAGE: &str =
+    "write http://HOST[:PORT], https://HOST[:PORT], tls://HOST:PORT or tcp://HOST:PORT";
+
+/// An ad-hoc `--target` that is not a URL picket can check. The text is printed as is: it
+/// holds the `error:` line and its hint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum AdhocUrlError {
+    /// A `tls://` or `tcp://` URL without a port.
+    #[error(
+        "error: `{}` has no port: a {scheme}:// target needs one\n  hint: e.g. `{scheme}://{host}:{}`",
+        escape_controls(.text),
+        if scheme == "tls" { "443" } else { "6379" }
+    )]
+    NoPort {
+        /// The URL as given.
+        text: String,
+        /// `tls` or `tcp`.
+        scheme: String,
+        /// The URL's host.
+        host: String,
+    },
+    /// A URL of another scheme.
+    #[error(
+        "error: `{}` is not a URL picket can check (scheme `{}`)\n  hint: {ADHOC_USAGE}",
+        escape_controls(.text),
+        escape_controls(.scheme)
+    )]
+    Scheme {
+        /// The URL as given.
+        text: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// Not a URL, or one without a host.
+    #[error(
+        "error: `{}` is not a URL picket can check\n  hint: {ADHOC_USAGE}",
+        escape_controls(.text)
+    )]
+    NotAUrl {
+        /// The text as given.
+        text: String,
+        /// Why it does not parse, when it does not.
+        #[source]
+        source: Option<url::ParseError>,
+    },
+}
+
 /// Parses the URL of an ad-hoc `--target`: http and https with a host, tls and tcp with a
 /// host and a port.
-pub(super) fn adhoc_target_url(text: &str) -> Result<Url, String> {
-    let shown = escape_controls(text);
-    let usage = "write http://HOST[:PORT], https://HOST[:PORT], tls://HOST:PORT or tcp://HOST:PORT";
+pub(super) fn adhoc_target_url(text: &str) -> Result<Url, AdhocUrlError> {
     match Url::parse(text) {
         Ok(u) if u.host().is_some() && matches!(u.scheme(), "http" | "https") => Ok(u),
         Ok(u) if u.host().is_some() && matches!(u.scheme(), "tls" | "tcp") => {
             if u.port().is_none() {
-                Err(format!(
-                    "error: `{shown}` has no port: a {}:// target needs one\n  hint: e.g. `{}://{}:{}`",
-                    u.scheme(),
-                    u.scheme(),
-                    u.host_str().unwrap_or("HOST"),
-                    if u.scheme() == "tls" { "443" } else { "6379" }
-                ))
+                Err(AdhocUrlError::NoPort {
+                    text: text.into(),
+                    scheme: u.scheme().into(),
+                    host: u.host_str().unwrap_or("HOST").into(),
+                })
             } else {
                 Ok(u)
             }
         }
-        Ok(u) if u.host().is_some() => Err(format!(
-            "error: `{shown}` is not a URL picket can check (scheme `{}`)\n  hint: {usage}",
-            escape_controls(u.scheme())
-        )),
-        _ => Err(format!(
-            "error: `{shown}` is not a URL picket can check\n  hint: {usage}"
-        )),
+        Ok(u) if u.host().is_some() => Err(AdhocUrlError::Scheme {
+            text: text.into(),
+            scheme: u.scheme().into(),
+        }),
+        parsed => Err(AdhocUrlError::NotAUrl {
+            text: text.into(),
+            source: parsed.err(),
+        }),
     }
 }
 
@@ -176,7 +253,12 @@ mod tests {
         assert_eq!(shown(&vars["secret"]), ["one:tok-12345"]);
         assert!(!redactor.scrub("a tok-12345 b").contains("tok-12345"));
         let missing = cli_vars(&given(&[("x", "${env:NOPE}")]), &env, &mut redactor);
-        assert!(missing.unwrap_err().contains("`NOPE` is not set"));
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("`NOPE` is not set")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod adhoc;
 mod notes;
 mod prepare;
 
-pub use adhoc::parse_var;
+pub use adhoc::{InvalidVar, parse_var};
 use notes::gate_notes;
 use prepare::{Prepared, prepare};
 

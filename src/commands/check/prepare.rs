@@ -72,7 +72,7 @@ pub(super) async fn prepare(
         match cli_vars(&opts.vars, env, &mut config.redactor) {
             Ok(vars) => config.targets[0].vars = vars,
             Err(e) => {
-                let _ = writeln!(err, "error: {}", escape_controls(&e));
+                let _ = writeln!(err, "error: {}", escape_controls(&e.to_string()));
                 return Err(EXIT_CONFIG);
             }
         }

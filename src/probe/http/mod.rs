@@ -297,7 +297,7 @@ pub(super) fn compile_request(
                 paths.push(t);
                 path_pos.push(Compiling::pos(p));
             }
-            Err(e) => ctx.err(p, e),
+            Err(e) => ctx.err(p, e.to_string()),
         }
     }
     let mut headers = Vec::new();
@@ -320,7 +320,7 @@ pub(super) fn compile_request(
         }
         match Template::parse(&value.value) {
             Ok(t) => headers.push((header, t)),
-            Err(e) => ctx.err(value, e),
+            Err(e) => ctx.err(value, e.to_string()),
         }
     }
     let body = match http.body.as_deref() {

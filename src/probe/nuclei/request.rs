@@ -129,9 +129,20 @@ pub(super) fn exchange(
     })
 }
 
+/// A nuclei placeholder picket does not evaluate; load errors name it in their text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Untranslatable {
+    /// `{{` without its `}}`.
+    #[error("unterminated `{{{{` in `{text}`")]
+    Unterminated { text: String },
+    /// A helper function or variable, such as `{{randstr}}`.
+    #[error("`{{{{{name}}}}}`")]
+    Placeholder { name: String },
+}
+
 /// Translates nuclei's URL placeholders into the runner's target placeholders
 /// ([`crate::probe::http::is_builtin`]); any other `{{…}}` (helper functions, variables) is refused.
-fn translate(text: &str) -> Result<Template, String> {
+fn translate(text: &str) -> Result<Template, Untranslatable> {
     let mut out = String::new();
     let mut vars = Vec::new();
     let mut rest = text;
@@ -140,7 +151,7 @@ fn translate(text: &str) -> Result<Template, String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("unterminated `{{{{` in `{text}`"))?;
+            .ok_or_else(|| Untranslatable::Unterminated { text: text.into() })?;
         let name = match after[..end].trim() {
             "BaseURL" => "@base",
             "RootURL" => "@root",
@@ -148,7 +159,9 @@ fn translate(text: &str) -> Result<Template, String> {
             "Host" => "@host",
             "Port" => "@port",
             "Scheme" => "@scheme",
-            other => return Err(format!("`{{{{{other}}}}}`")),
+            other => {
+                return Err(Untranslatable::Placeholder { name: other.into() });
+            }
         };
         out.push_str(&format!("{{{{vars.{name}}}}}"));
         vars.push(name.to_string());
@@ -230,4 +243,20 @@ fn value_template(ctx: &mut Compiling<'_>, value: &Spanned<String>) -> Template 
             vars: Vec::new(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untranslatable_placeholders_keep_their_wording() {
+        let said = |text: &str| translate(text).unwrap_err().to_string();
+        assert_eq!(said("/{{randstr}}"), "`{{randstr}}`");
+        assert_eq!(said("/{{BaseURL"), "unterminated `{{` in `/{{BaseURL`");
+        assert_eq!(
+            translate("/{{Hostname}}/x").unwrap().text,
+            "/{{vars.@hostname}}/x"
+        );
+    }
 }
