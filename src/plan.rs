@@ -21,6 +21,18 @@ pub struct Series {
     pub key: String,
     /// Stable hash of the key.
     pub hash: u64,
+    /// The schedule when not the probe's: the target's own, or a `schedules:` rule's
+    /// ([`Config::schedule_for`](crate::config::Config::schedule_for)).
+    pub schedule_override: Option<crate::units::Schedule>,
+}
+
+impl Series {
+    /// When the series runs.
+    pub fn schedule(&self) -> &crate::units::Schedule {
+        self.schedule_override
+            .as_ref()
+            .unwrap_or(&self.probe.schedule)
+    }
 }
 
 /// The key of the series of `probe` on `target`: `probe id @ target name`. Unambiguous, as
@@ -190,6 +202,7 @@ pub fn plan(loaded: &Loaded) -> Plan {
             }
             let key = series_key(&probe.id, &target.name);
             out.series.push(Series {
+                schedule_override: loaded.config.schedule_for(target).cloned(),
                 probe: Arc::clone(probe),
                 target: Arc::clone(target),
                 hash: stable_hash(&key),
@@ -203,6 +216,59 @@ pub fn plan(loaded: &Loaded) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_s_own_schedule_wins_over_tag_rules_which_win_over_the_probe_s() {
+        use crate::units::Schedule;
+        let every = |secs| Schedule::Every {
+            interval: std::time::Duration::from_secs(secs),
+            jitter: 0.0,
+        };
+        let url = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        let mut config = crate::config::Config::adhoc(url.clone(), Vec::new());
+        config.schedules = vec![
+            crate::config::TagSchedule {
+                tags: ["risk-regulated".to_string()].into(),
+                schedule: every(60),
+            },
+            crate::config::TagSchedule {
+                tags: ["risk-minimal".to_string(), "risk-regulated".to_string()].into(),
+                schedule: every(900),
+            },
+        ];
+        let target = |name: &str, tag: &str, own: Option<Schedule>| {
+            let mut t = Target::new(name.into(), url.clone(), crate::config::Source::Static);
+            t.tags.insert(tag.into());
+            t.schedule = own;
+            t
+        };
+        config.targets = vec![
+            target("regulated", "risk-regulated", None),
+            target("minimal", "risk-minimal", None),
+            target("other", "public", None),
+            target("annotated", "risk-regulated", Some(every(5))),
+        ];
+        let mut diags = crate::diag::Diagnostics::default();
+        let probes = crate::load::library_probes(&crate::config::Defaults::default(), &mut diags);
+        let csp = probes.into_iter().find(|p| p.id == "headers/csp").unwrap();
+        let loaded = Loaded {
+            config,
+            probes: vec![Arc::clone(&csp)],
+        };
+        let plan = plan(&loaded);
+        let schedule_of = |name: &str| {
+            plan.series
+                .iter()
+                .find(|s| s.target.name == name)
+                .unwrap()
+                .schedule()
+                .to_string()
+        };
+        assert_eq!(schedule_of("regulated"), every(60).to_string());
+        assert_eq!(schedule_of("minimal"), every(900).to_string());
+        assert_eq!(schedule_of("other"), csp.schedule.to_string());
+        assert_eq!(schedule_of("annotated"), every(5).to_string());
+    }
 
     #[test]
     fn hash_is_fnv1a() {

@@ -117,7 +117,9 @@ pub async fn list(
         let _ = writeln!(
             text,
             "  {:<w$} {:<tw$} {}",
-            s.probe.id, s.target.name, s.probe.schedule
+            s.probe.id,
+            s.target.name,
+            s.schedule()
         );
     }
     if !plan.skipped.is_empty() {

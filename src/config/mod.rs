@@ -66,6 +66,8 @@ pub struct Config {
     pub targets_from: Vec<PathBuf>,
     /// Running sources of targets (`discover:`).
     pub discover: Discover,
+    /// Schedules by target tag, first match wins.
+    pub schedules: Vec<TagSchedule>,
     /// Defaults for probes.
     pub defaults: Defaults,
     /// Limits.
@@ -234,6 +236,7 @@ impl Config {
             targets: vec![Target::new(name, url, Source::Static)],
             targets_from: Vec::new(),
             discover: Discover::default(),
+            schedules: Vec::new(),
             defaults: Defaults::default(),
             limits: Limits::default(),
             state_path: PathBuf::from(".picket/state"),
@@ -312,6 +315,7 @@ pub fn compile(
         .collect();
 
     let defaults = compile_defaults(&mut ctx, &raw.defaults);
+    let schedules = compile_tag_schedules(&mut ctx, &raw.schedules, &defaults.schedule);
     let limits = compile_limits(&mut ctx, &raw.limits);
     let telemetry = compile_telemetry(&mut ctx, &raw.telemetry);
     let state_path = raw.state.path.as_ref().map_or_else(
@@ -329,6 +333,7 @@ pub fn compile(
         targets,
         targets_from,
         discover,
+        schedules,
         defaults,
         limits,
         state_path,
@@ -341,6 +346,55 @@ pub fn compile(
         webhooks,
         redactor,
     }
+}
+
+/// A schedule for the series of targets with any of `tags`.
+#[derive(Debug, Clone)]
+pub struct TagSchedule {
+    /// The tags.
+    pub tags: std::collections::BTreeSet<String>,
+    /// The schedule.
+    pub schedule: Schedule,
+}
+
+impl Config {
+    /// The schedule of `target`'s series when something other than their probes decides
+    /// it: the target's own (a `picket.dev/schedule` annotation), else the first
+    /// `schedules:` rule that shares a tag with it.
+    pub fn schedule_for<'a>(&'a self, target: &'a Target) -> Option<&'a Schedule> {
+        target.schedule.as_ref().or_else(|| {
+            self.schedules
+                .iter()
+                .find(|rule| rule.tags.iter().any(|t| target.tags.contains(t)))
+                .map(|rule| &rule.schedule)
+        })
+    }
+}
+
+/// Validates `schedules:`: each rule names at least one tag, and its schedule is valid
+/// (fields it leaves out come from `defaults.schedule`).
+fn compile_tag_schedules(
+    ctx: &mut Ctx<'_>,
+    raw: &[Spanned<raw::TagSchedule>],
+    base: &Schedule,
+) -> Vec<TagSchedule> {
+    let mut out = Vec::new();
+    for rule in raw {
+        if rule.value.tags.is_empty() {
+            ctx.err_hint(
+                rule,
+                "a schedules entry names no tag",
+                "give the target tags it applies to, e.g. `tags: [risk-regulated]`",
+            );
+            continue;
+        }
+        let schedule = schedule_in(&mut ctx.at, &rule.value.schedule, base);
+        out.push(TagSchedule {
+            tags: rule.value.tags.iter().map(|t| t.value.clone()).collect(),
+            schedule,
+        });
+    }
+    out
 }
 
 /// Validates `library:`: the exclude globs compile, and excluding from a disabled library is

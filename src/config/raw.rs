@@ -29,6 +29,12 @@ pub struct Config {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub targets_from: Vec<Spanned<String>>,
+    /// Schedules by target tag: every series of a target with one of a rule's tags runs on
+    /// the rule's schedule instead of its probe's (the first rule that matches wins; a
+    /// target's own `picket.dev/schedule` annotation wins over every rule).
+    #[serde(default)]
+    #[schemars(with = "Vec<TagSchedule>")]
+    pub schedules: Vec<Spanned<TagSchedule>>,
     /// Targets that follow the services themselves: Kubernetes objects and Prometheus
     /// HTTP service discovery.
     #[serde(default)]
@@ -288,6 +294,18 @@ pub struct Schedule {
     /// Random spread such as `10%`.
     #[schemars(with = "Option<crate::units::PercentText>")]
     pub jitter: Option<Spanned<String>>,
+}
+
+/// A schedule for the series of targets with any of `tags`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagSchedule {
+    /// Target tags, e.g. `[risk-regulated]`.
+    #[schemars(with = "Vec<String>")]
+    pub tags: Vec<Spanned<String>>,
+    /// When their series run, e.g. `{ every: 1m }`.
+    #[schemars(with = "Schedule")]
+    pub schedule: Spanned<Schedule>,
 }
 
 /// Config-wide defaults.

@@ -406,7 +406,7 @@ impl Scheduler {
         if let Some(slot) = entry.slot.take() {
             self.timer.try_remove(&slot);
         }
-        let schedule = &entry.series.probe.schedule;
+        let schedule = entry.series.schedule();
         let Some(due) = next_due(schedule, entry.series.hash, after) else {
             tracing::debug!(series = %key, "series has no further due time");
             if let Some(counts) = self.counters.per_series().get_mut(key) {
@@ -455,7 +455,7 @@ impl Scheduler {
                         continue;
                     };
                     let same = entry.series.hash == new.hash
-                        && same_schedule(&entry.series.probe.schedule, &new.probe.schedule);
+                        && same_schedule(entry.series.schedule(), new.schedule());
                     // Always take the new series: its checks or target may have changed.
                     entry.series = new;
                     if same {
@@ -537,6 +537,7 @@ pub(super) mod tests {
             target: Arc::new(target),
             key: "test/probe@127.0.0.1".into(),
             hash: stable_hash("test/probe@127.0.0.1"),
+            schedule_override: None,
         }
     });
 
@@ -550,6 +551,7 @@ pub(super) mod tests {
             target: Arc::clone(&BASE.target),
             key: key.to_string(),
             hash: stable_hash(key),
+            schedule_override: None,
         }
     }
 

@@ -1074,6 +1074,8 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
     telemetry.record_skipped(&labels);
     telemetry.record_delivery("security-slack", "delivered");
     telemetry.record_api_shed("evicted");
+    telemetry.set_discovered("http:inventory", Some(3));
+    telemetry.record_discovery_errors("http:inventory", 1);
     assert!(
         receiver
             .wait_until(
@@ -1232,7 +1234,14 @@ async fn rules_and_dashboard_use_only_what_picket_exports() {
     let declared = Regex::new(r#"pub const \w+: &str = "(picket\.[a-z.]+)";"#).unwrap();
     for c in declared.captures_iter(&source) {
         let name = &c[1];
-        if [telemetry::REGRESSION_EVENT, telemetry::RECOVERY_EVENT].contains(&name) {
+        if [
+            telemetry::REGRESSION_EVENT,
+            telemetry::RECOVERY_EVENT,
+            telemetry::TARGET_DISCOVERED_EVENT,
+            telemetry::TARGET_REMOVED_EVENT,
+        ]
+        .contains(&name)
+        {
             continue; // log event names, not instruments
         }
         assert!(
