@@ -19,6 +19,7 @@ use serde_saphyr::Spanned;
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 
 pub mod files;
+pub mod kubernetes;
 
 /// Where a target's name is defined, for the unique-name check across sources.
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ mod findings;
 mod gate;
 mod hostile;
 mod hostile_api;
+mod kubernetes;
 mod library;
 mod limits;
 mod logs;

@@ -1,0 +1,490 @@
+//! Following the cluster: one watcher (kube's list + watch, relisting on `410 Gone`) per
+//! resource, per namespace when `namespaces` is given, else cluster-wide. Each keeps the
+//! current objects of its resource, mapped to targets; every change publishes a new
+//! [`Snapshot`] of all of them, merged and sorted by name.
+//!
+//! After an error a watcher waits (a [`Backoff`]) and lists again: the list is what tells it
+//! has recovered, and it leaves no change missed while it was away. Until then the last
+//! known targets stay. The source logs once when it breaks (WARN) and once when every
+//! watcher works again (INFO), not at each retry, and counts every error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Error;
+use super::config::{Kubernetes, Resource};
+use super::map::{self, Mapped};
+use crate::discover::{Skip, Snapshot};
+
+/// How long a watcher waits before it lists again after an error: `first`, doubling up to
+/// `max`, with ±25% jitter; back to `first` once it has worked for two minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// client-go's: 800 ms doubling to 30 s (kube's `DefaultBackoff`).
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_millis(800),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The Gateway API HTTPRoute, known to picket without discovery.
+fn http_route_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    ApiResource::from_gvk_with_plural(&gvk, "httproutes")
+}
+
+/// One watcher's news for the merger.
+enum Change {
+    /// A list begins: the objects until [`Change::Listed`] replace the current ones.
+    Listing,
+    /// An object as listed or as it now is.
+    Apply {
+        key: String,
+        rv: String,
+        mapped: Mapped,
+        listed: bool,
+    },
+    /// The list is complete.
+    Listed,
+    /// An object is gone.
+    Delete { key: String },
+    /// The watcher failed (it lists again after its backoff).
+    Failed(String),
+}
+
+/// Follows the cluster as `config` says until `stop`, publishing on `tx`.
+pub async fn run(
+    config: Kubernetes,
+    client: Client,
+    tx: watch::Sender<Snapshot>,
+    stop: CancellationToken,
+) {
+    run_with(config, client, tx, stop, Backoff::default()).await;
+}
+
+/// [`run`] with its retry delays given (tests shorten them).
+pub async fn run_with(
+    config: Kubernetes,
+    client: Client,
+    tx: watch::Sender<Snapshot>,
+    stop: CancellationToken,
+    backoff: Backoff,
+) {
+    let (changes_tx, mut changes) = mpsc::channel::<(usize, Change)>(256);
+    let stop = stop.child_token();
+    let _stop_watchers = stop.clone().drop_guard();
+    let mut names = Vec::new();
+    for (resource, namespace) in scopes(&config) {
+        let index = names.len();
+        names.push(match &namespace {
+            Some(ns) => format!("{} in {ns}", resource.as_str()),
+            None => resource.as_str().to_string(),
+        });
+        let ctx = Watcher {
+            index,
+            config: config.clone(),
+            tx: changes_tx.clone(),
+            stop: stop.clone(),
+            backoff,
+        };
+        let client = client.clone();
+        let ns = namespace.as_deref();
+        match resource {
+            Resource::Services => {
+                let api: Api<Service> = api(client, ns);
+                tokio::spawn(ctx.follow(api, map::service));
+            }
+            Resource::Ingresses => {
+                let api: Api<Ingress> = api(client, ns);
+                tokio::spawn(ctx.follow(api, map::ingress));
+            }
+            Resource::HttpRoutes => {
+                let api: Api<DynamicObject> = route_api(client, ns);
+                tokio::spawn(ctx.follow(api, map::http_route));
+            }
+        }
+    }
+    drop(changes_tx);
+    let mut merger = Merger::new(names);
+    loop {
+        let (index, change) = tokio::select! {
+            () = stop.cancelled() => return,
+            next = changes.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        if merger.apply(index, change) {
+            tx.send_replace(merger.snapshot());
+        }
+    }
+}
+
+/// Every (resource, namespace) to watch; `None` is cluster-wide.
+fn scopes(config: &Kubernetes) -> Vec<(Resource, Option<String>)> {
+    let namespaces: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    config
+        .resources
+        .iter()
+        .flat_map(|r| namespaces.iter().map(move |ns| (*r, ns.clone())))
+        .collect()
+}
+
+fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+fn route_api(client: Client, namespace: Option<&str>) -> Api<DynamicObject> {
+    let ar = http_route_resource();
+    match namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &ar),
+        None => Api::all_with(client, &ar),
+    }
+}
+
+/// One watcher's task.
+struct Watcher {
+    index: usize,
+    config: Kubernetes,
+    tx: mpsc::Sender<(usize, Change)>,
+    stop: CancellationToken,
+    backoff: Backoff,
+}
+
+impl Watcher {
+    async fn follow<K>(self, api: Api<K>, to_targets: fn(&K, &Kubernetes) -> Mapped)
+    where
+        K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let mut wc = watcher::Config::default();
+        if let Some(selector) = &self.config.selector {
+            wc = wc.labels(selector);
+        }
+        let mut delay = self.backoff.first;
+        let mut last_failure: Option<Instant> = None;
+        loop {
+            let mut events = watcher::watcher(api.clone(), wc.clone()).boxed();
+            let failure = loop {
+                let event = tokio::select! {
+                    () = self.stop.cancelled() => return,
+                    event = events.next() => event,
+                };
+                let change = match event {
+                    None => break "the watch ended".to_string(),
+                    Some(Ok(Event::Init)) => Change::Listing,
+                    Some(Ok(Event::InitApply(obj))) => self.applied(&obj, to_targets, true),
+                    Some(Ok(Event::InitDone)) => Change::Listed,
+                    Some(Ok(Event::Apply(obj))) => self.applied(&obj, to_targets, false),
+                    Some(Ok(Event::Delete(obj))) => Change::Delete { key: key(&obj) },
+                    // Gone: the watcher lists again by itself. Not a fault.
+                    Some(Err(watcher::Error::WatchError(status))) if status.code == 410 => {
+                        tracing::debug!(
+                            watcher = self.index,
+                            "resource version gone, listing again"
+                        );
+                        continue;
+                    }
+                    Some(Err(e)) => break error_text(&e),
+                };
+                if self.tx.send((self.index, change)).await.is_err() {
+                    return;
+                }
+            };
+            if self
+                .tx
+                .send((self.index, Change::Failed(failure)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // Two quiet minutes since the last failure: this one starts the series anew.
+            if last_failure.is_some_and(|t| t.elapsed() > Duration::from_secs(120)) {
+                delay = self.backoff.first;
+            }
+            last_failure = Some(Instant::now());
+            let wait = jittered(delay);
+            delay = (delay * 2).min(self.backoff.max);
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn applied<K: kube::Resource>(
+        &self,
+        obj: &K,
+        to_targets: fn(&K, &Kubernetes) -> Mapped,
+        listed: bool,
+    ) -> Change {
+        Change::Apply {
+            key: key(obj),
+            rv: obj.meta().resource_version.clone().unwrap_or_default(),
+            mapped: to_targets(obj, &self.config),
+            listed,
+        }
+    }
+}
+
+/// `namespace/name`, unique within one watcher.
+fn key<K: kube::Resource>(obj: &K) -> String {
+    let meta = obj.meta();
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or("")
+    )
+}
+
+/// A watcher error in words, with the cause kube wraps.
+fn error_text(e: &watcher::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.75..=1.25))
+}
+
+/// One watcher's objects, as the merger keeps them.
+#[derive(Default)]
+struct Kept {
+    /// `namespace/name` → (resource version, what it makes).
+    objects: BTreeMap<String, (String, Mapped)>,
+    /// A list in progress: it replaces `objects` when complete.
+    listing: Option<BTreeMap<String, (String, Mapped)>>,
+    /// It has completed a list once.
+    synced: bool,
+}
+
+/// Every watcher's objects, merged into one snapshot.
+struct Merger {
+    names: Vec<String>,
+    kept: Vec<Kept>,
+    /// Watchers failing now.
+    failing: BTreeSet<usize>,
+    errors: u64,
+}
+
+impl Merger {
+    fn new(names: Vec<String>) -> Merger {
+        let kept = names.iter().map(|_| Kept::default()).collect();
+        Merger {
+            names,
+            kept,
+            failing: BTreeSet::new(),
+            errors: 0,
+        }
+    }
+
+    /// Takes one change; whether the snapshot changed.
+    fn apply(&mut self, index: usize, change: Change) -> bool {
+        let kept = &mut self.kept[index];
+        // A list that completes or a change that arrives says the watcher works again (a
+        // list that begins does not: kube announces it before asking).
+        let works = !matches!(change, Change::Failed(_) | Change::Listing);
+        let recovered = works && self.failing.remove(&index);
+        if recovered && self.failing.is_empty() {
+            tracing::info!(source = "kubernetes", "Kubernetes API reachable again");
+        }
+        match change {
+            Change::Listing => {
+                kept.listing = Some(BTreeMap::new());
+                false
+            }
+            Change::Apply {
+                key,
+                rv,
+                mapped,
+                listed,
+            } => {
+                let known = kept.objects.get(&key).is_some_and(|(old, _)| *old == rv);
+                if !known {
+                    log_skips(&mapped);
+                }
+                match (listed, kept.listing.as_mut()) {
+                    (true, Some(listing)) => {
+                        listing.insert(key, (rv, mapped));
+                        recovered
+                    }
+                    _ => {
+                        kept.objects.insert(key, (rv, mapped));
+                        true
+                    }
+                }
+            }
+            Change::Listed => {
+                kept.objects = kept.listing.take().unwrap_or_default();
+                kept.synced = true;
+                true
+            }
+            Change::Delete { key } => kept.objects.remove(&key).is_some() || recovered,
+            Change::Failed(error) => {
+                kept.listing = None;
+                self.errors += 1;
+                if self.failing.is_empty() {
+                    tracing::warn!(
+                        source = "kubernetes",
+                        watcher = %self.names[index],
+                        error = %error,
+                        "Kubernetes API unreachable; keeping the last known targets"
+                    );
+                } else {
+                    tracing::debug!(watcher = %self.names[index], error = %error, "watch failed");
+                }
+                self.failing.insert(index);
+                true
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        merge(
+            self.kept
+                .iter()
+                .flat_map(|k| k.objects.values().map(|(_, m)| m)),
+            self.kept.iter().all(|k| k.synced),
+            self.errors,
+        )
+    }
+}
+
+/// The WARN of a bad annotation and the INFO of a skipped object, once per version.
+fn log_skips(mapped: &Mapped) {
+    for skip in &mapped.skipped {
+        if mapped.bad_annotation {
+            tracing::warn!(source = "kubernetes", object = %skip.object, problem = %skip.reason, "object left out");
+        } else {
+            tracing::info!(source = "kubernetes", object = %skip.object, reason = %skip.reason, "skipped");
+        }
+    }
+}
+
+/// One snapshot of everything mapped: targets sorted by name, a name made twice kept once.
+fn merge<'a>(mapped: impl Iterator<Item = &'a Mapped>, synced: bool, errors: u64) -> Snapshot {
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    for m in mapped {
+        targets.extend(m.targets.iter().cloned());
+        skipped.extend(m.skipped.iter().cloned());
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut unique: Vec<crate::config::Target> = Vec::with_capacity(targets.len());
+    for t in targets {
+        if unique.last().is_some_and(|last| last.name == t.name) {
+            skipped.push(Skip {
+                object: t.name.clone(),
+                reason: "another object makes a target of the same name".into(),
+            });
+        } else {
+            unique.push(t);
+        }
+    }
+    skipped.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
+    Snapshot {
+        targets: unique,
+        skipped,
+        synced,
+        errors,
+    }
+}
+
+/// One list of every resource `config` names (no watch), for `picket check` and `picket
+/// list`, within `timeout`.
+pub async fn snapshot(
+    config: &Kubernetes,
+    client: Client,
+    timeout: Duration,
+) -> Result<Snapshot, Error> {
+    let all = async {
+        let mut mapped = Vec::new();
+        for (resource, ns) in scopes(config) {
+            let n = ns.as_deref();
+            match resource {
+                Resource::Services => {
+                    let api: Api<Service> = api(client.clone(), n);
+                    list(&api, config, resource, n, map::service, &mut mapped).await?;
+                }
+                Resource::Ingresses => {
+                    let api: Api<Ingress> = api(client.clone(), n);
+                    list(&api, config, resource, n, map::ingress, &mut mapped).await?;
+                }
+                Resource::HttpRoutes => {
+                    let api: Api<DynamicObject> = route_api(client.clone(), n);
+                    list(&api, config, resource, n, map::http_route, &mut mapped).await?;
+                }
+            }
+        }
+        Ok::<_, Error>(mapped)
+    };
+    let mapped = tokio::time::timeout(timeout, all)
+        .await
+        .map_err(|_| Error::Timeout(timeout))??;
+    mapped.iter().for_each(log_skips);
+    Ok(merge(mapped.iter(), true, 0))
+}
+
+/// Lists one resource in pages of 500, mapping each object.
+async fn list<K>(
+    api: &Api<K>,
+    config: &Kubernetes,
+    resource: Resource,
+    namespace: Option<&str>,
+    to_targets: fn(&K, &Kubernetes) -> Mapped,
+    out: &mut Vec<Mapped>,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut params = ListParams::default().limit(500);
+    if let Some(selector) = &config.selector {
+        params = params.labels(selector);
+    }
+    loop {
+        let page = api.list(&params).await.map_err(|source| Error::List {
+            resource: resource.as_str(),
+            namespace: namespace.map(str::to_string),
+            source,
+        })?;
+        out.extend(page.items.iter().map(|o| to_targets(o, config)));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
+    }
+}

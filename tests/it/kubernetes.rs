@@ -1,0 +1,614 @@
+//! `discover.kubernetes` against a fake API server (`k8s_api.rs`) on loopback, through
+//! kube's real client and watcher, connected by a kubeconfig file: what the published
+//! snapshots say as objects come, change and go, and as the API expires history, drops
+//! connections and goes away.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::networking::v1::{Ingress, IngressRule, IngressSpec, IngressTLS};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use picket::config::Var;
+use picket::discover::Snapshot;
+use picket::discover::kubernetes::{self, Address, Backoff, Kubernetes, Resource};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use k8s_api::FakeApi;
+
+#[path = "k8s_api.rs"]
+mod k8s_api;
+
+/// A hang guard, not a timing assertion: every wait here ends in well under a second.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn meta(ns: &str, name: &str, labels: &[(&str, &str)], ann: &[(&str, &str)]) -> ObjectMeta {
+    let map = |p: &[(&str, &str)]| {
+        Some(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    ObjectMeta {
+        namespace: Some(ns.into()),
+        name: Some(name.into()),
+        labels: map(labels),
+        annotations: map(ann),
+        ..ObjectMeta::default()
+    }
+}
+
+fn service(meta: ObjectMeta, cluster_ip: &str, ports: &[(i32, Option<&str>)]) -> Service {
+    Service {
+        metadata: meta,
+        spec: Some(ServiceSpec {
+            cluster_ip: Some(cluster_ip.into()),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(port, name)| ServicePort {
+                        port: *port,
+                        name: name.map(Into::into),
+                        ..ServicePort::default()
+                    })
+                    .collect(),
+            ),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn web(ns: &str, name: &str) -> Service {
+    service(meta(ns, name, &[], &[]), "10.0.0.9", &[(80, None)])
+}
+
+fn ingress(meta: ObjectMeta, hosts: &[&str], tls: &[&str]) -> Ingress {
+    Ingress {
+        metadata: meta,
+        spec: Some(IngressSpec {
+            rules: Some(
+                hosts
+                    .iter()
+                    .map(|h| IngressRule {
+                        host: Some(h.to_string()),
+                        http: None,
+                    })
+                    .collect(),
+            ),
+            tls: (!tls.is_empty()).then(|| {
+                vec![IngressTLS {
+                    hosts: Some(tls.iter().map(|h| h.to_string()).collect()),
+                    secret_name: Some("cert".into()),
+                }]
+            }),
+            ..IngressSpec::default()
+        }),
+        ..Ingress::default()
+    }
+}
+
+fn http_route(ns: &str, name: &str, hostnames: &[&str], ann: &[(&str, &str)]) -> serde_json::Value {
+    let annotations: BTreeMap<_, _> = ann.iter().copied().collect();
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"namespace": ns, "name": name, "annotations": annotations},
+        "spec": {"hostnames": hostnames, "parentRefs": [{"name": "gw"}]},
+    })
+}
+
+/// A running source: the fake API, the snapshots it publishes, and its stop.
+struct Running {
+    api: FakeApi,
+    rx: watch::Receiver<Snapshot>,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Running {
+    /// Waits until a published snapshot satisfies `pred`, and returns it.
+    async fn until(&mut self, what: &str, pred: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let found = match tokio::time::timeout(PATIENCE, self.rx.wait_for(|s| pred(s))).await {
+            Ok(Ok(s)) => Some(s.clone()),
+            _ => None,
+        };
+        match found {
+            Some(s) => s,
+            None => panic!(
+                "no snapshot where {what}; last: {:#?}\nrequests: {:#?}",
+                names(&self.rx.borrow()),
+                self.api.requests()
+            ),
+        }
+    }
+}
+
+fn names(s: &Snapshot) -> Vec<String> {
+    s.targets.iter().map(|t| t.name.clone()).collect()
+}
+
+/// Quick retries, so the outage tests take a fraction of a second.
+const QUICK: Backoff = Backoff {
+    first: Duration::from_millis(20),
+    max: Duration::from_millis(100),
+};
+
+/// Starts the fake API with `setup` applied, then the source with `config` (its kubeconfig
+/// set to the fake's).
+async fn start(config: Kubernetes, setup: impl FnOnce(&FakeApi)) -> Running {
+    let api = FakeApi::start().await;
+    setup(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let config = Kubernetes {
+        kubeconfig: Some(api.kubeconfig(dir.path())),
+        ..config
+    };
+    let client = kubernetes::client(&config).await.unwrap();
+    let (tx, rx) = watch::channel(Snapshot::default());
+    let stop = CancellationToken::new();
+    tokio::spawn(kubernetes::run_with(
+        config,
+        client,
+        tx,
+        stop.clone(),
+        QUICK,
+    ));
+    Running {
+        api,
+        rx,
+        stop,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_service_added_becomes_targets_named_and_tagged_as_the_spec_says() {
+    let config = Kubernetes {
+        address: Address::ClusterIp,
+        tags_from_labels: vec!["risk".into()],
+        ..Kubernetes::default()
+    };
+    let mut run = start(config, |api| api.put("services", web("shop", "listed"))).await;
+    let first = run.until("synced", |s| s.synced).await;
+    assert_eq!(names(&first), ["shop.listed.80"]);
+
+    run.api.put(
+        "services",
+        service(
+            meta(
+                "pay",
+                "api",
+                &[("risk", "regulated")],
+                &[
+                    ("picket.dev/tags", "public,pci"),
+                    (
+                        "picket.dev/vars",
+                        r#"{"protected_paths": ["/admin"], "login": "/in"}"#,
+                    ),
+                    ("picket.dev/schedule", "1m"),
+                ],
+            ),
+            "10.96.0.10",
+            &[(8443, None), (6379, Some("redis"))],
+        ),
+    );
+    let s = run
+        .until("pay.api is there", |s| s.targets.len() == 3)
+        .await;
+    assert_eq!(
+        names(&s),
+        ["pay.api.6379", "pay.api.8443", "shop.listed.80"]
+    );
+    let https = &s.targets[1];
+    assert_eq!(
+        https.url.as_str(),
+        "https://api.pay.svc.cluster.local:8443/"
+    );
+    assert_eq!(https.connect_to, Some("10.96.0.10".parse().unwrap()));
+    assert_eq!(https.source, picket::config::Source::Kubernetes);
+    let tags: Vec<_> = https.tags.iter().map(String::as_str).collect();
+    assert_eq!(tags, ["k8s", "ns-pay", "pci", "public", "risk-regulated"]);
+    assert!(matches!(&https.vars["protected_paths"], Var::List(l) if l[0].expose() == "/admin"));
+    assert!(matches!(&https.vars["login"], Var::One(v) if v.expose() == "/in"));
+    assert_eq!(
+        https.schedule.as_ref().unwrap().to_string(),
+        "every 1m (jitter 10%)"
+    );
+    assert_eq!(
+        s.targets[0].url.as_str(),
+        "tcp://api.pay.svc.cluster.local:6379"
+    );
+    assert_eq!(s.errors, 0);
+}
+
+#[tokio::test]
+async fn modified_labels_change_tags_and_a_deleted_service_leaves() {
+    let config = Kubernetes {
+        tags_from_labels: vec!["team".into()],
+        ..Kubernetes::default()
+    };
+    let mut run = start(config, |api| {
+        api.put(
+            "services",
+            service(
+                meta("a", "s", &[("team", "red")], &[]),
+                "10.0.0.1",
+                &[(80, None)],
+            ),
+        );
+        api.put("services", web("a", "other"));
+    })
+    .await;
+    let s = run.until("synced", |s| s.synced).await;
+    assert!(s.targets[1].tags.contains("team-red"), "{:?}", s.targets);
+
+    run.api.put(
+        "services",
+        service(
+            meta("a", "s", &[("team", "blue")], &[]),
+            "10.0.0.1",
+            &[(80, None)],
+        ),
+    );
+    let s = run
+        .until("team-blue", |s| {
+            s.targets.iter().any(|t| t.tags.contains("team-blue"))
+        })
+        .await;
+    assert!(!s.targets[1].tags.contains("team-red"));
+
+    run.api.delete("services", "a", "s");
+    let s = run.until("a.s.80 gone", |s| s.targets.len() == 1).await;
+    assert_eq!(names(&s), ["a.other.80"]);
+}
+
+#[tokio::test]
+async fn opt_out_headless_external_name_and_bad_annotations_are_skipped_with_reasons() {
+    let mut run = start(Kubernetes::default(), |api| {
+        api.put("services", web("a", "fine"));
+        api.put(
+            "services",
+            service(
+                meta("a", "quiet", &[], &[("picket.dev/probe", "false")]),
+                "10.0.0.2",
+                &[(80, None)],
+            ),
+        );
+        api.put(
+            "services",
+            service(meta("a", "headless", &[], &[]), "None", &[(80, None)]),
+        );
+        let mut ext = service(meta("a", "alias", &[], &[]), "", &[]);
+        if let Some(spec) = ext.spec.as_mut() {
+            spec.type_ = Some("ExternalName".into());
+            spec.external_name = Some("db.example.com".into());
+        }
+        api.put("services", ext);
+        api.put(
+            "services",
+            service(
+                meta("a", "badvars", &[], &[("picket.dev/vars", "{\"a\": 1}")]),
+                "10.0.0.3",
+                &[(80, None)],
+            ),
+        );
+    })
+    .await;
+    let s = run.until("synced", |s| s.synced).await;
+    assert_eq!(names(&s), ["a.fine.80"]);
+    let skipped: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|k| format!("{}: {}", k.object, k.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "a/alias: ExternalName Service (an alias of `db.example.com`)",
+            "a/badvars: bad annotation `picket.dev/vars`: var `a` is not a string or a list of strings",
+            "a/headless: headless Service (clusterIP: None)",
+            "a/quiet: opted out (`picket.dev/probe: \"false\"`)",
+        ]
+    );
+    // Fixing the annotation brings the object in.
+    run.api.put(
+        "services",
+        service(
+            meta(
+                "a",
+                "badvars",
+                &[],
+                &[("picket.dev/vars", "{\"a\": \"1\"}")],
+            ),
+            "10.0.0.3",
+            &[(80, None)],
+        ),
+    );
+    let s = run.until("badvars fixed", |s| s.targets.len() == 2).await;
+    assert_eq!(names(&s), ["a.badvars.80", "a.fine.80"]);
+    assert_eq!(s.skipped.len(), 3);
+}
+
+#[tokio::test]
+async fn gone_410_relists_with_no_duplicate_and_no_lost_target() {
+    let mut run = start(Kubernetes::default(), |api| {
+        api.put("services", web("a", "one"));
+        api.put("services", web("a", "two"));
+    })
+    .await;
+    run.until("synced", |s| s.synced && s.targets.len() == 2)
+        .await;
+    let lists_before = lists(&run.api, "services");
+
+    // History expires; the open watch ends; what changes meanwhile is seen only by a list.
+    run.api.expire_history();
+    run.api.delete("services", "a", "one");
+    run.api.put("services", web("a", "three"));
+    let s = run
+        .until("the relist's view", |s| {
+            names(s) == ["a.three.80", "a.two.80"]
+        })
+        .await;
+    assert!(
+        lists(&run.api, "services") > lists_before,
+        "no relist: {:#?}",
+        run.api.requests()
+    );
+    // 410 is the protocol working, not a fault.
+    assert_eq!(s.errors, 0);
+    run.api.put("services", web("a", "four"));
+    let s = run.until("watching again", |s| s.targets.len() == 3).await;
+    assert_eq!(names(&s), ["a.four.80", "a.three.80", "a.two.80"]);
+}
+
+/// The list (not watch) requests of `plural` so far.
+fn lists(api: &FakeApi, plural: &str) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| {
+            r.contains(&format!("/{plural}")) && !r.contains("watch=true") && !r.contains("watch=1")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_dropped_watch_connection_loses_nothing() {
+    let mut run = start(Kubernetes::default(), |api| {
+        api.put("services", web("a", "one"))
+    })
+    .await;
+    run.until("synced", |s| s.synced).await;
+    run.api.drop_watches();
+    run.api.put("services", web("a", "two"));
+    let s = run.until("two", |s| s.targets.len() == 2).await;
+    assert_eq!(names(&s), ["a.one.80", "a.two.80"]);
+}
+
+#[tokio::test]
+async fn while_the_api_is_gone_targets_stay_errors_count_and_it_recovers() {
+    let mut run = start(Kubernetes::default(), |api| {
+        api.put("services", web("a", "one"))
+    })
+    .await;
+    run.until("synced", |s| s.synced).await;
+
+    run.api.set_down(true);
+    let s = run.until("errors counted", |s| s.errors >= 3).await;
+    assert_eq!(names(&s), ["a.one.80"], "an error must never drop targets");
+
+    // Changes made while picket could not see them arrive when the API is back.
+    run.api.put("services", web("a", "two"));
+    run.api.delete("services", "a", "one");
+    run.api.set_down(false);
+    let s = run.until("recovered", |s| names(s) == ["a.two.80"]).await;
+    assert!(s.synced);
+}
+
+#[tokio::test]
+async fn ingresses_with_and_without_tls_and_http_routes_per_hostname_in_listed_namespaces() {
+    let config = Kubernetes {
+        namespaces: vec!["web".into(), "gw".into()],
+        resources: [
+            Resource::Services,
+            Resource::Ingresses,
+            Resource::HttpRoutes,
+        ]
+        .into(),
+        ..Kubernetes::default()
+    };
+    let mut run = start(config, |api| {
+        api.put(
+            "ingresses",
+            ingress(
+                meta("web", "front", &[], &[]),
+                &["shop.example.com", "plain.example.com", "*.example.com"],
+                &["shop.example.com"],
+            ),
+        );
+        api.put(
+            "ingresses",
+            ingress(
+                meta("elsewhere", "hidden", &[], &[]),
+                &["hidden.example.com"],
+                &[],
+            ),
+        );
+        api.put(
+            "httproutes",
+            http_route("gw", "api", &["api.example.com", "v2.example.com"], &[]),
+        );
+        api.put(
+            "httproutes",
+            http_route(
+                "gw",
+                "plain",
+                &["plain-route.example.com"],
+                &[("picket.dev/scheme", "http")],
+            ),
+        );
+    })
+    .await;
+    let s = run.until("synced", |s| s.synced).await;
+    let urls: Vec<(String, String)> = s
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.url.to_string()))
+        .collect();
+    let expected = [
+        ("gw.api.api.example.com", "https://api.example.com/"),
+        ("gw.api.v2.example.com", "https://v2.example.com/"),
+        (
+            "gw.plain.plain-route.example.com",
+            "http://plain-route.example.com/",
+        ),
+        ("web.front.plain.example.com", "http://plain.example.com/"),
+        ("web.front.shop.example.com", "https://shop.example.com/"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+        .collect();
+    assert_eq!(urls, expected);
+    assert!(
+        s.skipped
+            .iter()
+            .any(|k| k.reason.contains("wildcard host `*.example.com`"))
+    );
+    let requests = run.api.requests();
+    for path in [
+        "/api/v1/namespaces/web/services",
+        "/apis/networking.k8s.io/v1/namespaces/gw/ingresses",
+        "/apis/gateway.networking.k8s.io/v1/namespaces/web/httproutes",
+    ] {
+        assert!(
+            requests.iter().any(|r| r.starts_with(path)),
+            "no {path} in {requests:#?}"
+        );
+    }
+    assert!(
+        !requests.iter().any(|r| r.starts_with("/api/v1/services")),
+        "{requests:#?}"
+    );
+
+    run.api.put(
+        "httproutes",
+        http_route("gw", "api", &["api.example.com"], &[]),
+    );
+    run.until("v2 gone", |s| s.targets.len() == 4).await;
+}
+
+#[tokio::test]
+async fn the_label_selector_filters_and_a_relabelled_object_leaves() {
+    let config = Kubernetes {
+        selector: Some("tier!=batch".into()),
+        ..Kubernetes::default()
+    };
+    let mut run = start(config, |api| {
+        api.put(
+            "services",
+            service(
+                meta("a", "job", &[("tier", "batch")], &[]),
+                "10.0.0.1",
+                &[(80, None)],
+            ),
+        );
+        api.put(
+            "services",
+            service(
+                meta("a", "web", &[("tier", "front")], &[]),
+                "10.0.0.2",
+                &[(80, None)],
+            ),
+        );
+    })
+    .await;
+    let s = run.until("synced", |s| s.synced).await;
+    assert_eq!(names(&s), ["a.web.80"]);
+    assert!(
+        run.api
+            .requests()
+            .iter()
+            .any(|r| r.contains("labelSelector=tier%21%3Dbatch"))
+    );
+    run.api.put(
+        "services",
+        service(
+            meta("a", "web", &[("tier", "batch")], &[]),
+            "10.0.0.2",
+            &[(80, None)],
+        ),
+    );
+    let s = run.until("web left", |s| s.targets.is_empty()).await;
+    assert!(s.synced);
+}
+
+#[tokio::test]
+async fn one_snapshot_lists_every_resource_once_without_watching() {
+    let api = FakeApi::start().await;
+    api.put("services", web("a", "s"));
+    api.put(
+        "ingresses",
+        ingress(
+            meta("a", "i", &[], &[]),
+            &["i.example.com"],
+            &["i.example.com"],
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = Kubernetes {
+        kubeconfig: Some(api.kubeconfig(dir.path())),
+        ..Kubernetes::default()
+    };
+    let client = kubernetes::client(&config).await.unwrap();
+    let s = kubernetes::snapshot(&config, client, PATIENCE)
+        .await
+        .unwrap();
+    assert!(s.synced);
+    assert_eq!(names(&s), ["a.i.i.example.com", "a.s.80"]);
+    assert!(
+        api.requests().iter().all(|r| !r.contains("watch")),
+        "{:#?}",
+        api.requests()
+    );
+
+    // An API that is not there is an error, within the time given.
+    api.set_down(true);
+    let client = kubernetes::client(&config).await.unwrap();
+    let err = kubernetes::snapshot(&config, client, PATIENCE)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            kubernetes::Error::List {
+                resource: "services",
+                ..
+            } | kubernetes::Error::Timeout(_)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_kubeconfig_that_cannot_be_read_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Kubernetes {
+        kubeconfig: Some(dir.path().join("missing")),
+        ..Kubernetes::default()
+    };
+    let Err(err) = kubernetes::client(&config).await else {
+        panic!("a missing kubeconfig made a client");
+    };
+    assert!(matches!(err, kubernetes::Error::Kubeconfig { .. }), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
