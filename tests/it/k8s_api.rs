@@ -202,8 +202,10 @@ impl FakeApi {
         let _ = self.events.send(change);
     }
 
-    /// Forgets the history so far: a watch that resumes from before now gets 410 Gone, and
-    /// open watches end (cleanly, as at a server-side timeout), so they resume and get it.
+    /// Forgets the history so far: a watch that resumes from before the next change gets 410
+    /// Gone (so a list and a watch made before that change loop on 410 until it comes: make
+    /// one right after), and open watches end cleanly (as at a server-side timeout), so they
+    /// resume and get it.
     pub fn expire_history(&self) {
         let mut s = self.state.lock().unwrap();
         s.compacted = s.rv + 1;

@@ -274,6 +274,8 @@ async fn modified_labels_change_tags_and_a_deleted_service_leaves() {
 
 #[tokio::test]
 async fn opt_out_headless_external_name_and_bad_annotations_are_skipped_with_reasons() {
+    let log = Log::default();
+    let _capture = log.capture();
     let mut run = start(Kubernetes::default(), |api| {
         api.put("services", web("a", "fine"));
         api.put(
@@ -320,6 +322,16 @@ async fn opt_out_headless_external_name_and_bad_annotations_are_skipped_with_rea
             "a/quiet: opted out (`picket.dev/probe: \"false\"`)",
         ]
     );
+    // A WARN names the object and the problem; the others are INFO, each once.
+    let bad = log.lines("a/badvars");
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    assert!(
+        bad[0].contains("WARN") && bad[0].contains("picket.dev/vars"),
+        "{bad:?}"
+    );
+    let headless = log.lines("a/headless");
+    assert_eq!(headless.len(), 1, "{headless:#?}");
+    assert!(headless[0].contains("INFO"), "{headless:?}");
     // Fixing the annotation brings the object in.
     run.api.put(
         "services",
@@ -351,6 +363,7 @@ async fn gone_410_relists_with_no_duplicate_and_no_lost_target() {
     let lists_before = lists(&run.api, "services");
 
     // History expires; the open watch ends; what changes meanwhile is seen only by a list.
+    // (No await between these three: the source sees them together.)
     run.api.expire_history();
     run.api.delete("services", "a", "one");
     run.api.put("services", web("a", "three"));
@@ -394,8 +407,52 @@ async fn a_dropped_watch_connection_loses_nothing() {
     assert_eq!(names(&s), ["a.one.80", "a.two.80"]);
 }
 
+/// Log lines written on this thread (a `#[tokio::test]` runs every task on its thread).
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines(&self, containing: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(containing))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[tokio::test]
 async fn while_the_api_is_gone_targets_stay_errors_count_and_it_recovers() {
+    let log = Log::default();
+    let _capture = log.capture();
     let mut run = start(Kubernetes::default(), |api| {
         api.put("services", web("a", "one"))
     })
@@ -412,6 +469,18 @@ async fn while_the_api_is_gone_targets_stay_errors_count_and_it_recovers() {
     run.api.set_down(false);
     let s = run.until("recovered", |s| names(s) == ["a.two.80"]).await;
     assert!(s.synced);
+    // Once when it broke and once when every watcher works again (the ingress watcher may
+    // come back a retry after the services'), however many retries between.
+    let waiting = tokio::time::Instant::now();
+    while log.lines("Kubernetes API reachable again").is_empty() && waiting.elapsed() < PATIENCE {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let broke = log.lines("Kubernetes API unreachable");
+    assert_eq!(broke.len(), 1, "{broke:#?}");
+    assert!(broke[0].contains("WARN"), "{broke:?}");
+    let back = log.lines("Kubernetes API reachable again");
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert!(back[0].contains("INFO"), "{back:?}");
 }
 
 #[tokio::test]
