@@ -147,6 +147,14 @@ pub fn compile(
                 "`kubeconfig` is empty".into(),
                 "give the path of a kubeconfig file, or leave the key out to use the in-cluster account",
             );
+        } else if !Path::new(&path.value).is_file() {
+            // Reading a local file is not contacting anything: a wrong path is found here,
+            // not when the service starts.
+            err(
+                &path.referenced,
+                format!("kubeconfig `{}` is not a file", shown(&path.value)),
+                "give the path of a kubeconfig file, or leave the key out to use the in-cluster account",
+            );
         } else {
             out.kubeconfig = Some(PathBuf::from(&path.value));
         }
@@ -312,12 +320,14 @@ mod tests {
 
     #[test]
     fn every_key() {
-        let (k, errs) = compile_yaml(
-            "kubeconfig: /etc/kc\nnamespaces: [shop, payments]\nselector: \"tier!=batch, app in (web,api)\"\nresources: [httproutes, services]\naddress: cluster_ip\ncluster_domain: corp.local.\ntags_from_labels: [risk, example.com/team]\n",
-        );
+        let kc = tempfile::NamedTempFile::new().unwrap();
+        let (k, errs) = compile_yaml(&format!(
+            "kubeconfig: {}\nnamespaces: [shop, payments]\nselector: \"tier!=batch, app in (web,api)\"\nresources: [httproutes, services]\naddress: cluster_ip\ncluster_domain: corp.local.\ntags_from_labels: [risk, example.com/team]\n",
+            kc.path().display()
+        ));
         assert!(errs.is_empty(), "{errs:?}");
         let k = k.unwrap();
-        assert_eq!(k.kubeconfig, Some(PathBuf::from("/etc/kc")));
+        assert_eq!(k.kubeconfig.as_deref(), Some(kc.path()));
         assert_eq!(k.namespaces, ["shop", "payments"]);
         assert_eq!(k.selector.as_deref(), Some("tier!=batch, app in (web,api)"));
         assert_eq!(k.requirements.len(), 2);
@@ -351,6 +361,18 @@ mod tests {
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn a_kubeconfig_that_is_not_there_is_found_by_validate() {
+        let (k, errs) = compile_yaml("kubeconfig: /nonexistent/kubeconfig\n");
+        assert!(k.is_none());
+        assert_eq!(
+            errs,
+            [
+                "picket.yaml:1:13: kubeconfig `/nonexistent/kubeconfig` is not a file\n  hint: give the path of a kubeconfig file, or leave the key out to use the in-cluster account"
+            ]
+        );
     }
 
     #[test]
