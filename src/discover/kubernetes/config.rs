@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::labels::{self, Requirement};
+use super::labels;
 use crate::diag::{Diagnostic, Diagnostics, Pos, did_you_mean};
 
 /// Targets that follow the cluster: Services, Ingresses and Gateway API HTTPRoutes, listed
@@ -94,10 +94,8 @@ pub struct Kubernetes {
     pub kubeconfig: Option<PathBuf>,
     /// Namespaces to watch; empty means cluster-wide.
     pub namespaces: Vec<String>,
-    /// The label selector as written (validated), if any.
+    /// The label selector (validated), as the API server is given it.
     pub selector: Option<String>,
-    /// The selector parsed, for objects a fake or a list must be filtered by.
-    pub requirements: Vec<Requirement>,
     /// What to watch.
     pub resources: BTreeSet<Resource>,
     /// Where to connect to Services.
@@ -114,7 +112,6 @@ impl Default for Kubernetes {
             kubeconfig: None,
             namespaces: Vec::new(),
             selector: None,
-            requirements: Vec::new(),
             resources: BTreeSet::from([Resource::Services, Resource::Ingresses]),
             address: Address::Dns,
             cluster_domain: DEFAULT_CLUSTER_DOMAIN.to_string(),
@@ -183,10 +180,7 @@ pub fn compile(
 
     if let Some(selector) = &raw.selector {
         match labels::parse_selector(&selector.value) {
-            Ok(reqs) => {
-                out.selector = Some(selector.value.trim().to_string());
-                out.requirements = reqs;
-            }
+            Ok(_) => out.selector = Some(selector.value.trim().to_string()),
             Err(e) => err(
                 &selector.referenced,
                 format!("invalid label selector `{}`: {e}", shown(&selector.value)),
@@ -330,7 +324,6 @@ mod tests {
         assert_eq!(k.kubeconfig.as_deref(), Some(kc.path()));
         assert_eq!(k.namespaces, ["shop", "payments"]);
         assert_eq!(k.selector.as_deref(), Some("tier!=batch, app in (web,api)"));
-        assert_eq!(k.requirements.len(), 2);
         assert_eq!(
             k.resources,
             BTreeSet::from([Resource::Services, Resource::HttpRoutes])
