@@ -5,6 +5,7 @@
 //! - `labels`: label keys, namespaces and label selectors, checked offline;
 //! - `annotations`: the `picket.dev/*` annotations and the tags every target carries;
 //! - `map`: objects to targets, pure functions;
+//! - `merge`: the watchers' objects merged into one snapshot;
 //! - `watch`: [`run`], one watcher per resource (per namespace when listed) publishing a
 //!   [`Snapshot`](super::Snapshot) on each change, and [`snapshot`], one list of everything
 //!   for `picket check` and `picket list`.
@@ -21,6 +22,7 @@ pub mod annotations;
 pub mod config;
 pub mod labels;
 pub mod map;
+mod merge;
 mod watch;
 
 pub use config::{Address, Kubernetes, RawKubernetes, Resource, compile};

@@ -8,7 +8,6 @@
 //! known targets stay. The source logs once when it breaks (WARN) and once when every
 //! watcher works again (INFO), not at each retry, and counts every error.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -27,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use super::Error;
 use super::config::{Kubernetes, Resource};
 use super::map::{self, Mapped};
-use crate::discover::{Skip, Snapshot};
+use super::merge::{Change, Merger, log_skips, merge};
+use crate::discover::Snapshot;
 
 /// How long a watcher waits before it lists again after an error: `first`, doubling up to
 /// `max`, with ±25% jitter; back to `first` once it has worked for two minutes.
@@ -53,25 +53,6 @@ impl Default for Backoff {
 fn http_route_resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
     ApiResource::from_gvk_with_plural(&gvk, "httproutes")
-}
-
-/// One watcher's news for the merger.
-enum Change {
-    /// A list begins: the objects until [`Change::Listed`] replace the current ones.
-    Listing,
-    /// An object as listed or as it now is.
-    Apply {
-        key: String,
-        rv: String,
-        mapped: Mapped,
-        listed: bool,
-    },
-    /// The list is complete.
-    Listed,
-    /// An object is gone.
-    Delete { key: String },
-    /// The watcher failed (it lists again after its backoff).
-    Failed(String),
 }
 
 /// Follows the cluster as `config` says until `stop`, publishing on `tx`.
@@ -279,149 +260,6 @@ fn error_text(e: &watcher::Error) -> String {
 
 fn jittered(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.75..=1.25))
-}
-
-/// One watcher's objects, as the merger keeps them.
-#[derive(Default)]
-struct Kept {
-    /// `namespace/name` → (resource version, what it makes).
-    objects: BTreeMap<String, (String, Mapped)>,
-    /// A list in progress: it replaces `objects` when complete.
-    listing: Option<BTreeMap<String, (String, Mapped)>>,
-    /// It has completed a list once.
-    synced: bool,
-}
-
-/// Every watcher's objects, merged into one snapshot.
-struct Merger {
-    names: Vec<String>,
-    kept: Vec<Kept>,
-    /// Watchers failing now.
-    failing: BTreeSet<usize>,
-    errors: u64,
-}
-
-impl Merger {
-    fn new(names: Vec<String>) -> Merger {
-        let kept = names.iter().map(|_| Kept::default()).collect();
-        Merger {
-            names,
-            kept,
-            failing: BTreeSet::new(),
-            errors: 0,
-        }
-    }
-
-    /// Takes one change; whether the snapshot changed.
-    fn apply(&mut self, index: usize, change: Change) -> bool {
-        let kept = &mut self.kept[index];
-        // A list that completes or a change that arrives says the watcher works again (a
-        // list that begins does not: kube announces it before asking).
-        let works = !matches!(change, Change::Failed(_) | Change::Listing);
-        let recovered = works && self.failing.remove(&index);
-        if recovered && self.failing.is_empty() {
-            tracing::info!(source = "kubernetes", "Kubernetes API reachable again");
-        }
-        match change {
-            Change::Listing => {
-                kept.listing = Some(BTreeMap::new());
-                false
-            }
-            Change::Apply {
-                key,
-                rv,
-                mapped,
-                listed,
-            } => {
-                let known = kept.objects.get(&key).is_some_and(|(old, _)| *old == rv);
-                if !known {
-                    log_skips(&mapped);
-                }
-                match (listed, kept.listing.as_mut()) {
-                    (true, Some(listing)) => {
-                        listing.insert(key, (rv, mapped));
-                        recovered
-                    }
-                    _ => {
-                        kept.objects.insert(key, (rv, mapped));
-                        true
-                    }
-                }
-            }
-            Change::Listed => {
-                kept.objects = kept.listing.take().unwrap_or_default();
-                kept.synced = true;
-                true
-            }
-            Change::Delete { key } => kept.objects.remove(&key).is_some() || recovered,
-            Change::Failed(error) => {
-                kept.listing = None;
-                self.errors += 1;
-                if self.failing.is_empty() {
-                    tracing::warn!(
-                        source = "kubernetes",
-                        watcher = %self.names[index],
-                        error = %error,
-                        "Kubernetes API unreachable; keeping the last known targets"
-                    );
-                } else {
-                    tracing::debug!(watcher = %self.names[index], error = %error, "watch failed");
-                }
-                self.failing.insert(index);
-                true
-            }
-        }
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        merge(
-            self.kept
-                .iter()
-                .flat_map(|k| k.objects.values().map(|(_, m)| m)),
-            self.kept.iter().all(|k| k.synced),
-            self.errors,
-        )
-    }
-}
-
-/// The WARN of a bad annotation and the INFO of a skipped object, once per version.
-fn log_skips(mapped: &Mapped) {
-    for skip in &mapped.skipped {
-        if mapped.bad_annotation {
-            tracing::warn!(source = "kubernetes", object = %skip.object, problem = %skip.reason, "object left out");
-        } else {
-            tracing::info!(source = "kubernetes", object = %skip.object, reason = %skip.reason, "skipped");
-        }
-    }
-}
-
-/// One snapshot of everything mapped: targets sorted by name, a name made twice kept once.
-fn merge<'a>(mapped: impl Iterator<Item = &'a Mapped>, synced: bool, errors: u64) -> Snapshot {
-    let mut targets = Vec::new();
-    let mut skipped = Vec::new();
-    for m in mapped {
-        targets.extend(m.targets.iter().cloned());
-        skipped.extend(m.skipped.iter().cloned());
-    }
-    targets.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut unique: Vec<crate::config::Target> = Vec::with_capacity(targets.len());
-    for t in targets {
-        if unique.last().is_some_and(|last| last.name == t.name) {
-            skipped.push(Skip {
-                object: t.name.clone(),
-                reason: "another object makes a target of the same name".into(),
-            });
-        } else {
-            unique.push(t);
-        }
-    }
-    skipped.sort_by(|a, b| (&a.object, &a.reason).cmp(&(&b.object, &b.reason)));
-    Snapshot {
-        targets: unique,
-        skipped,
-        synced,
-        errors,
-    }
 }
 
 /// One list of every resource `config` names (no watch), for `picket check` and `picket
