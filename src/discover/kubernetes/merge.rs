@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::map::Mapped;
+use crate::config::Var;
 use crate::discover::{Skip, Snapshot};
 
 /// One watcher's news for the merger.
@@ -79,10 +80,14 @@ impl Merger {
                 mapped,
                 listed,
             } => {
-                let known = kept.objects.get(&key).is_some_and(|(old, _)| *old == rv);
-                if !known {
+                let old = kept.objects.get(&key).map(|(_, m)| m);
+                // Logged once: again only when what is skipped, and why, changes.
+                if old.is_none_or(|o| o.skipped != mapped.skipped) {
                     log_skips(&mapped);
                 }
+                // A change that makes the same targets (a status update, a controller's
+                // annotation) publishes nothing: the service would plan again for nothing.
+                let changed = old.is_none_or(|o| !same(o, &mapped));
                 match (listed, kept.listing.as_mut()) {
                     (true, Some(listing)) => {
                         listing.insert(key, (rv, mapped));
@@ -90,7 +95,7 @@ impl Merger {
                     }
                     _ => {
                         kept.objects.insert(key, (rv, mapped));
-                        true
+                        changed || recovered
                     }
                 }
             }
@@ -128,6 +133,29 @@ impl Merger {
             self.errors,
         )
     }
+}
+
+/// Whether two mappings of one object make the same targets and skips.
+fn same(a: &Mapped, b: &Mapped) -> bool {
+    a.skipped == b.skipped
+        && a.targets.len() == b.targets.len()
+        && a.targets.iter().zip(&b.targets).all(|(x, y)| {
+            x.name == y.name
+                && x.url == y.url
+                && x.tags == y.tags
+                && x.connect_to == y.connect_to
+                && x.schedule.as_ref().map(ToString::to_string)
+                    == y.schedule.as_ref().map(ToString::to_string)
+                && x.vars.len() == y.vars.len()
+                && x.vars.iter().zip(&y.vars).all(|((k1, v1), (k2, v2))| {
+                    k1 == k2
+                        && match (v1, v2) {
+                            (Var::One(p), Var::One(q)) => p == q,
+                            (Var::List(p), Var::List(q)) => p == q,
+                            _ => false,
+                        }
+                })
+        })
 }
 
 /// The WARN of a bad annotation and the INFO of a skipped object, once per version.
@@ -258,7 +286,9 @@ mod tests {
                 key: "a/two".into()
             }
         ));
-        m.apply(0, apply("a/three", "6", &["a.three.443"], false));
+        // A new version that makes the same targets changes nothing.
+        assert!(!m.apply(0, apply("a/three", "6", &["a.three.80"], false)));
+        assert!(m.apply(0, apply("a/three", "7", &["a.three.443"], false)));
         assert_eq!(names(&m.snapshot()), ["a.three.443"]);
     }
 
