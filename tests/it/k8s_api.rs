@@ -10,7 +10,8 @@
 //!   `MODIFIED`, `DELETED`; an object that stops or starts matching the selector is `DELETED`
 //!   or `ADDED`, as the real server does), a `BOOKMARK` first when asked for
 //!   (`allowWatchBookmarks`), then new events as they happen. RV older than the compacted
-//!   history gets an `ERROR` event with a `410` Status.
+//!   history gets an `ERROR` event with a `410` Status (or, after
+//!   [`FakeApi::gone_as_http_status`], an HTTP 410 response).
 //! - Faults on demand: [`FakeApi::expire_history`] (the next watches get 410),
 //!   [`FakeApi::drop_watches`] (open watch connections are cut mid-stream),
 //!   [`FakeApi::set_down`] (every connection is closed as soon as it is accepted).
@@ -70,6 +71,8 @@ struct State {
     /// Cancelled to close every connection; set anew when the server comes back.
     connections: CancellationToken,
     down: bool,
+    /// Say 410 Gone as the HTTP status of the watch request instead of an `ERROR` event.
+    gone_as_status: bool,
 }
 
 /// The fake API server. Dropping it stops it.
@@ -212,6 +215,12 @@ impl FakeApi {
         s.history.clear();
         s.watches_end.cancel();
         s.watches_end = CancellationToken::new();
+    }
+
+    /// Says 410 Gone as the HTTP status of a watch request (as some API servers do) rather
+    /// than as an `ERROR` event in a 200 stream.
+    pub fn gone_as_http_status(&self) {
+        self.state.lock().unwrap().gone_as_status = true;
     }
 
     /// Cuts every open watch mid-stream (the connection drops without the last chunk).
@@ -398,7 +407,11 @@ fn watch(
     let s = state.lock().unwrap();
     let mut first: Vec<Result<Bytes, std::io::Error>> = Vec::new();
     if from < s.compacted {
-        let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired", "message": format!("too old resource version: {from} ({})", s.compacted)}});
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired", "message": format!("too old resource version: {from} ({})", s.compacted)});
+        if s.gone_as_status {
+            return json_response(410, &status);
+        }
+        let gone = json!({"type": "ERROR", "object": status});
         return hyper::Response::builder()
             .status(200)
             .header("content-type", "application/json")

@@ -353,9 +353,21 @@ async fn opt_out_headless_external_name_and_bad_annotations_are_skipped_with_rea
 
 #[tokio::test]
 async fn gone_410_relists_with_no_duplicate_and_no_lost_target() {
+    gone_410_relists(false).await;
+}
+
+#[tokio::test]
+async fn gone_410_as_the_http_status_of_a_watch_relists_too() {
+    gone_410_relists(true).await;
+}
+
+async fn gone_410_relists(as_http_status: bool) {
     let mut run = start(Kubernetes::default(), |api| {
         api.put("services", web("a", "one"));
         api.put("services", web("a", "two"));
+        if as_http_status {
+            api.gone_as_http_status();
+        }
     })
     .await;
     run.until("synced", |s| s.synced && s.targets.len() == 2)
@@ -382,6 +394,7 @@ async fn gone_410_relists_with_no_duplicate_and_no_lost_target() {
     run.api.put("services", web("a", "four"));
     let s = run.until("watching again", |s| s.targets.len() == 3).await;
     assert_eq!(names(&s), ["a.four.80", "a.three.80", "a.two.80"]);
+    assert_eq!(s.errors, 0);
 }
 
 /// The list (not watch) requests of `plural` so far.

@@ -183,7 +183,7 @@ impl Watcher {
                     event = events.next() => event,
                 };
                 let change = match event {
-                    None => break "the watch ended".to_string(),
+                    None => break Some("the watch ended".to_string()),
                     Some(Ok(Event::Init)) => Change::Listing,
                     Some(Ok(Event::InitApply(obj))) => self.applied(&obj, to_targets, true),
                     Some(Ok(Event::InitDone)) => Change::Listed,
@@ -197,11 +197,27 @@ impl Watcher {
                         );
                         continue;
                     }
-                    Some(Err(e)) => break error_text(&e),
+                    // Gone as the HTTP status of the watch request: kube would ask again
+                    // from the same version forever; a new watcher lists again. Not a fault.
+                    Some(Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))))
+                        if status.code == 410 =>
+                    {
+                        break None;
+                    }
+                    Some(Err(e)) => break Some(error_text(&e)),
                 };
                 if self.tx.send((self.index, change)).await.is_err() {
                     return;
                 }
+            };
+            let Some(failure) = failure else {
+                tracing::debug!(watcher = self.index, "resource version gone, listing again");
+                // At most one list per `first` should the API answer every watch with 410.
+                tokio::select! {
+                    () = self.stop.cancelled() => return,
+                    () = tokio::time::sleep(self.backoff.first) => {}
+                }
+                continue;
             };
             if self
                 .tx
