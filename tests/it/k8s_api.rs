@@ -71,6 +71,8 @@ struct State {
     /// Cancelled to close every connection; set anew when the server comes back.
     connections: CancellationToken,
     down: bool,
+    /// Resources answered with 404, as when their CRD is not installed.
+    not_served: Vec<&'static str>,
     /// Say 410 Gone as the HTTP status of the watch request instead of an `ERROR` event.
     gone_as_status: bool,
 }
@@ -223,6 +225,12 @@ impl FakeApi {
         self.state.lock().unwrap().gone_as_status = true;
     }
 
+    /// Answers 404 for `plural`, as an API server without its CRD does.
+    pub fn not_serving(&self, plural: &str) {
+        let (plural, _) = kind_of(plural);
+        self.state.lock().unwrap().not_served.push(plural);
+    }
+
     /// Cuts every open watch mid-stream (the connection drops without the last chunk).
     pub fn drop_watches(&self) {
         let mut s = self.state.lock().unwrap();
@@ -329,7 +337,8 @@ fn handle(
             .map(|p| p.to_string())
             .unwrap_or_default(),
     );
-    let Some((plural, ns)) = route(&path) else {
+    let served = route(&path).filter(|(p, _)| !state.lock().unwrap().not_served.contains(p));
+    let Some((plural, ns)) = served else {
         return json_response(
             404,
             &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": format!("no route {path}")}),

@@ -485,15 +485,40 @@ async fn while_the_api_is_gone_targets_stay_errors_count_and_it_recovers() {
     // Once when it broke and once when every watcher works again (the ingress watcher may
     // come back a retry after the services'), however many retries between.
     let waiting = tokio::time::Instant::now();
-    while log.lines("Kubernetes API reachable again").is_empty() && waiting.elapsed() < PATIENCE {
+    while log.lines("Kubernetes discovery works again").is_empty() && waiting.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let broke = log.lines("Kubernetes API unreachable");
+    let broke = log.lines("Kubernetes discovery failing");
     assert_eq!(broke.len(), 1, "{broke:#?}");
     assert!(broke[0].contains("WARN"), "{broke:?}");
-    let back = log.lines("Kubernetes API reachable again");
+    let back = log.lines("Kubernetes discovery works again");
     assert_eq!(back.len(), 1, "{back:#?}");
     assert!(back[0].contains("INFO"), "{back:?}");
+}
+
+#[tokio::test]
+async fn a_resource_the_api_does_not_serve_is_one_warn_and_the_others_work() {
+    let log = Log::default();
+    let _capture = log.capture();
+    let config = Kubernetes {
+        resources: [Resource::Services, Resource::HttpRoutes].into(),
+        ..Kubernetes::default()
+    };
+    let mut run = start(config, |api| {
+        api.not_serving("httproutes");
+        api.put("services", web("a", "one"));
+    })
+    .await;
+    let s = run
+        .until("services listed, httproutes failing", |s| {
+            s.targets.len() == 1 && s.errors >= 3
+        })
+        .await;
+    // Not every resource has listed: the source is not synced.
+    assert!(!s.synced);
+    let warns = log.lines("Kubernetes discovery failing");
+    assert_eq!(warns.len(), 1, "{warns:#?}");
+    assert!(warns[0].contains("Gateway API"), "{warns:?}");
 }
 
 #[tokio::test]

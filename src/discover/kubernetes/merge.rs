@@ -67,7 +67,7 @@ impl Merger {
         let works = !matches!(change, Change::Failed(_) | Change::Listing);
         let recovered = works && self.failing.remove(&index);
         if recovered && self.failing.is_empty() {
-            tracing::info!(source = "kubernetes", "Kubernetes API reachable again");
+            tracing::info!(source = "kubernetes", "Kubernetes discovery works again");
         }
         match change {
             Change::Listing => {
@@ -113,7 +113,7 @@ impl Merger {
                         source = "kubernetes",
                         watcher = %self.names[index],
                         error = %error,
-                        "Kubernetes API unreachable; keeping the last known targets"
+                        "Kubernetes discovery failing; keeping the last known targets"
                     );
                 } else {
                     tracing::debug!(watcher = %self.names[index], error = %error, "watch failed");

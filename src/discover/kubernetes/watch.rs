@@ -266,11 +266,29 @@ fn key<K: kube::Resource>(obj: &K) -> String {
     )
 }
 
-/// A watcher error in words, with the cause kube wraps.
+/// A watcher error in words, with the cause kube wraps and, for the refusals a setting
+/// explains, what to do.
 fn error_text(e: &watcher::Error) -> String {
-    match std::error::Error::source(e) {
+    let text = match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
+    };
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
+    };
+    match status {
+        Some(401) => format!("{text} (the API server does not accept picket's credentials)"),
+        Some(403) => format!(
+            "{text} (the account may not list and watch this resource: grant `list` and `watch` on it)"
+        ),
+        Some(404) => format!(
+            "{text} (the API server does not serve this resource: httproutes need the Gateway API installed)"
+        ),
+        _ => text,
     }
 }
 
