@@ -369,6 +369,29 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_documents_every_key() {
+        let schema = schemars::schema_for!(RawKubernetes).to_value();
+        let props = schema["properties"].as_object().unwrap();
+        let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "address",
+                "cluster_domain",
+                "kubeconfig",
+                "namespaces",
+                "resources",
+                "selector",
+                "tags_from_labels"
+            ]
+        );
+        assert!(props.values().all(|p| p["description"].is_string()));
+        assert_eq!(schema["additionalProperties"], false);
+        // And the parser refuses what the schema does not list.
+        assert!(serde_saphyr::from_str::<Spanned<RawKubernetes>>("namespace: [a]\n").is_err());
+    }
+
+    #[test]
     fn an_empty_resource_list_watches_nothing_and_is_refused() {
         let (k, errs) = compile_yaml("resources: []\n");
         assert!(k.is_none());

@@ -59,6 +59,11 @@ impl Merger {
         }
     }
 
+    /// Whether there is no watcher at all.
+    pub(super) fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
     /// Takes one change; whether the snapshot changed.
     pub(super) fn apply(&mut self, index: usize, change: Change) -> bool {
         let kept = &mut self.kept[index];

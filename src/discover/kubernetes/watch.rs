@@ -109,6 +109,10 @@ pub async fn run_with(
     }
     drop(changes_tx);
     let mut merger = Merger::new(names);
+    if merger.is_empty() {
+        // Nothing to watch: all of it is listed.
+        tx.send_replace(merger.snapshot());
+    }
     loop {
         let (index, change) = tokio::select! {
             () = stop.cancelled() => return,
