@@ -73,6 +73,8 @@ struct State {
     down: bool,
     /// Resources answered with 404, as when their CRD is not installed.
     not_served: Vec<&'static str>,
+    /// Watch responses whose body is still open (sent to, or waiting for, a client).
+    open_watches: Arc<std::sync::atomic::AtomicUsize>,
     /// Say 410 Gone as the HTTP status of the watch request instead of an `ERROR` event.
     gone_as_status: bool,
 }
@@ -246,6 +248,12 @@ impl FakeApi {
             s.connections.cancel();
             s.connections = CancellationToken::new();
         }
+    }
+
+    /// Watch responses still open.
+    pub fn open_watches(&self) -> usize {
+        let s = self.state.lock().unwrap();
+        s.open_watches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far, as path and query.
@@ -451,6 +459,7 @@ fn watch(
     let seen_up_to = s.rv;
     let mut rx = events.subscribe();
     let cut = s.watches_cut.clone();
+    let s_open_watches = s.open_watches.clone();
     let end = s.watches_end.clone();
     drop(s);
     let live = async_stream_like(move |tx| async move {
@@ -476,6 +485,12 @@ fn watch(
             }
         }
     });
+    // Counted while the response body lives: hyper drops it when the client has gone.
+    let open = OpenWatch::new(s_open_watches);
+    let live = live.map(move |item| {
+        let _open = &open;
+        item
+    });
     let stream = futures_util::stream::iter(first).chain(live);
     hyper::Response::builder()
         .status(200)
@@ -485,6 +500,22 @@ fn watch(
 }
 
 use futures_util::StreamExt;
+
+/// One open watch response, counted until dropped.
+struct OpenWatch(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenWatch {
+    fn new(count: Arc<std::sync::atomic::AtomicUsize>) -> OpenWatch {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OpenWatch(count)
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// A stream fed by a task: what the task sends, until it returns.
 fn async_stream_like<F, Fut>(

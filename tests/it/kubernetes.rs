@@ -106,6 +106,7 @@ struct Running {
     api: FakeApi,
     rx: watch::Receiver<Snapshot>,
     stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -156,7 +157,7 @@ async fn start(config: Kubernetes, setup: impl FnOnce(&FakeApi)) -> Running {
     let client = kubernetes::client(&config).await.unwrap();
     let (tx, rx) = watch::channel(Snapshot::default());
     let stop = CancellationToken::new();
-    tokio::spawn(kubernetes::run_with(
+    let task = tokio::spawn(kubernetes::run_with(
         config,
         client,
         tx,
@@ -167,6 +168,7 @@ async fn start(config: Kubernetes, setup: impl FnOnce(&FakeApi)) -> Running {
         api,
         rx,
         stop,
+        task,
         _dir: dir,
     }
 }
@@ -405,6 +407,31 @@ fn lists(api: &FakeApi, plural: &str) -> usize {
             r.contains(&format!("/{plural}")) && !r.contains("watch=true") && !r.contains("watch=1")
         })
         .count()
+}
+
+#[tokio::test]
+async fn stop_ends_the_source_and_its_watches() {
+    let mut run = start(Kubernetes::default(), |api| {
+        api.put("services", web("a", "one"))
+    })
+    .await;
+    run.until("synced", |s| s.synced).await;
+    run.stop.cancel();
+    let task = std::mem::replace(&mut run.task, tokio::spawn(async {}));
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("run ended")
+        .unwrap();
+    // Its watches are closed too (the server notices when it next writes to them).
+    assert!(run.api.open_watches() > 0);
+    let waiting = tokio::time::Instant::now();
+    let mut n = 0;
+    while run.api.open_watches() > 0 && waiting.elapsed() < PATIENCE {
+        n += 1;
+        run.api.put("services", web("a", &format!("after{n}")));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(run.api.open_watches(), 0, "a watch outlived its source");
 }
 
 #[tokio::test]
