@@ -9,7 +9,7 @@
 
 /// Dependencies whose lines stay out of the log unless a filter names them (or `RUST_LOG`
 /// is set), with why.
-pub const QUIET: [(&str, &str); 2] = [
+pub const QUIET: [(&str, &str); 3] = [
     (
         "rustls_platform_verifier",
         "a failed certificate verification is the series' error, in picket's findings",
@@ -17,6 +17,10 @@ pub const QUIET: [(&str, &str); 2] = [
     (
         "opentelemetry",
         "a failed export is told once by picket, naming the collector",
+    ),
+    (
+        "kube_runtime",
+        "a failing watch is told once by picket's discovery, with what to do, not at every retry",
     ),
 ];
 
@@ -66,7 +70,7 @@ mod tests {
     fn the_default_is_picket_at_info_and_the_noisy_dependencies_off() {
         assert_eq!(
             filter(None, None, DEFAULT),
-            "picket=info,warn,rustls_platform_verifier=off,opentelemetry=off"
+            "picket=info,warn,rustls_platform_verifier=off,opentelemetry=off,kube_runtime=off"
         );
     }
 
@@ -75,7 +79,7 @@ mod tests {
         assert_eq!(filter(Some("debug"), Some("info"), DEFAULT), "debug");
         assert_eq!(
             filter(Some(" "), Some("info"), DEFAULT),
-            "info,rustls_platform_verifier=off,opentelemetry=off"
+            "info,rustls_platform_verifier=off,opentelemetry=off,kube_runtime=off"
         );
     }
 
@@ -83,11 +87,11 @@ mod tests {
     fn a_flag_that_names_a_quiet_dependency_keeps_it() {
         assert_eq!(
             filter(None, Some("warn,opentelemetry_sdk=debug"), DEFAULT),
-            "warn,opentelemetry_sdk=debug,rustls_platform_verifier=off"
+            "warn,opentelemetry_sdk=debug,rustls_platform_verifier=off,kube_runtime=off"
         );
         assert_eq!(
             filter(None, Some("rustls=debug"), DEFAULT),
-            "rustls=debug,opentelemetry=off"
+            "rustls=debug,opentelemetry=off,kube_runtime=off"
         );
         // A level alone names nothing.
         assert!(!names("trace", "rustls_platform_verifier"));

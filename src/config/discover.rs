@@ -17,6 +17,8 @@ use crate::redact::Secret;
 /// The validated `discover:` section.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Discover {
+    /// Kubernetes objects.
+    pub kubernetes: Option<super::Kubernetes>,
     /// Prometheus HTTP SD endpoints.
     pub http: Vec<HttpSd>,
 }
@@ -24,7 +26,7 @@ pub struct Discover {
 impl Discover {
     /// Whether any source is configured.
     pub fn is_empty(&self) -> bool {
-        self.http.is_empty()
+        self.kubernetes.is_none() && self.http.is_empty()
     }
 }
 
@@ -75,7 +77,11 @@ pub(super) fn compile_discover(ctx: &mut Ctx<'_>, raw: &raw::Discover) -> Discov
             http.push(s);
         }
     }
-    Discover { http }
+    let kubernetes = raw
+        .kubernetes
+        .as_ref()
+        .and_then(|k| super::kubernetes::compile(ctx.at.file, k, ctx.at.diags));
+    Discover { kubernetes, http }
 }
 
 fn compile_http_sd(ctx: &mut Ctx<'_>, raw: &raw::HttpSd) -> Option<HttpSd> {

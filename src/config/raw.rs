@@ -75,6 +75,10 @@ pub struct ApiTls {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Discover {
+    /// Kubernetes Services, Ingresses and Gateway API HTTPRoutes, followed with list and
+    /// watch.
+    #[schemars(with = "Option<super::kubernetes::RawKubernetes>")]
+    pub kubernetes: Option<Spanned<super::kubernetes::RawKubernetes>>,
     /// Prometheus HTTP service discovery endpoints, each polled every `refresh`.
     #[serde(default)]
     #[schemars(with = "Vec<HttpSd>")]

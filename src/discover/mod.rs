@@ -3,6 +3,7 @@
 //!
 //! - static `targets:` in the config file, compiled with the config ([`crate::config`]);
 //! - [`files`]: the files under `targets_from` folders, read at each load;
+//! - [`kubernetes`]: Services, Ingresses and HTTPRoutes, listed and watched;
 //! - [`http_sd`]: Prometheus HTTP service discovery, polled every `refresh`.
 //!
 //! Every source's targets share one namespace of names: [`check_unique`] reports a name
@@ -21,6 +22,7 @@ use crate::diag::{Diagnostic, Diagnostics, Pos};
 
 pub mod files;
 pub mod http_sd;
+pub mod kubernetes;
 
 /// Where a target's name is defined, for the unique-name check across sources.
 #[derive(Debug, Clone)]
@@ -99,12 +101,24 @@ pub fn tag_safe(text: &str) -> bool {
     text.len() <= 63 && crate::config::valid_target_name(text)
 }
 
+/// How long one snapshot of the Kubernetes API may take.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What every source of `discover` lists now, fetched once (for `picket check` and `picket
 /// list`): each source's label (`discovery.source`) and its snapshot or why there is none.
 pub async fn snapshot_all(
     discover: &crate::config::Discover,
 ) -> Vec<(String, Result<Snapshot, String>)> {
     let mut out = Vec::new();
+    if let Some(k) = &discover.kubernetes {
+        let snapshot = match kubernetes::client(k).await {
+            Ok(client) => kubernetes::snapshot(k, client, SNAPSHOT_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        out.push(("kubernetes".to_owned(), snapshot));
+    }
     for sd in &discover.http {
         let snapshot = http_sd::snapshot(sd).await.map_err(|e| e.to_string());
         out.push((format!("http:{}", sd.name), snapshot));

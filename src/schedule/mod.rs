@@ -117,6 +117,10 @@ pub struct Replaced {
     pub rearmed: usize,
 }
 
+/// How soon after a replace added it a new series first runs: at a random moment within
+/// this window.
+pub const FIRST_RUN_SPREAD: Duration = Duration::from_secs(5);
+
 /// The scheduler loop has stopped (shut down), so it cannot take commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the scheduler has stopped")]
@@ -146,6 +150,9 @@ impl Counters {
 enum Command {
     Replace {
         series: Vec<Series>,
+        /// Whether the series it adds first run soon ([`FIRST_RUN_SPREAD`]) rather than at
+        /// their phase.
+        soon: bool,
         reply: oneshot::Sender<Replaced>,
     },
 }
@@ -163,9 +170,24 @@ impl SchedulerHandle {
     /// channel is bounded), or until [`Scheduler::run`] starts if it has not yet; fails only if
     /// the loop has stopped.
     pub async fn replace(&self, series: Vec<Series>) -> Result<Replaced, Stopped> {
+        self.command(series, false).await
+    }
+
+    /// As [`SchedulerHandle::replace`], with the series it adds (a new target or probe) run
+    /// first within [`FIRST_RUN_SPREAD`], not at their phase: what a reload or discovery
+    /// adds is probed within seconds. Their later runs follow their phase.
+    pub async fn replace_soon(&self, series: Vec<Series>) -> Result<Replaced, Stopped> {
+        self.command(series, true).await
+    }
+
+    async fn command(&self, series: Vec<Series>, soon: bool) -> Result<Replaced, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Replace { series, reply })
+            .send(Command::Replace {
+                series,
+                soon,
+                reply,
+            })
             .await
             .map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)
@@ -310,7 +332,7 @@ impl Scheduler {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let initial = std::mem::take(&mut self.initial);
-        self.replace(initial);
+        self.replace(initial, false);
         self.counters.running.store(true, Ordering::Release);
         loop {
             // Biased: shutdown first so nothing fires after it; ticks before reloads so a
@@ -334,8 +356,12 @@ impl Scheduler {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Replace { series, reply } => {
-                let replaced = self.replace(series);
+            Command::Replace {
+                series,
+                soon,
+                reply,
+            } => {
+                let replaced = self.replace(series, soon);
                 // The caller may have given up waiting; the reload is done regardless.
                 let _ = reply.send(replaced);
             }
@@ -420,6 +446,25 @@ impl Scheduler {
         self.insert(key);
     }
 
+    /// Arms the first tick of a series a replace added (a new target, discovered or from a
+    /// reloaded file, or a new probe): soon, within [`FIRST_RUN_SPREAD`], rather than at its
+    /// phase, which can be up to a whole interval away; its later ticks follow its phase. A
+    /// new service is probed within seconds of appearing, and many appearing at once are
+    /// spread over the window.
+    fn arm_first(&mut self, key: &str, now: SystemTime) {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(slot) = entry.slot.take() {
+            self.timer.try_remove(&slot);
+        }
+        entry.due = now;
+        entry.at = now
+            .checked_add(random_delay(FIRST_RUN_SPREAD))
+            .unwrap_or(now);
+        self.insert(key);
+    }
+
     /// Puts the armed tick of `key` (at `entry.at`) in the timer, no further than [`MAX_ARM`].
     fn insert(&mut self, key: &str) {
         let Some(entry) = self.entries.get_mut(key) else {
@@ -438,7 +483,7 @@ impl Scheduler {
     }
 
     /// Replaces the set of series: see [`SchedulerHandle::replace`].
-    fn replace(&mut self, series: Vec<Series>) -> Replaced {
+    fn replace(&mut self, series: Vec<Series>, soon: bool) -> Replaced {
         let mut incoming: HashMap<String, Series> =
             series.into_iter().map(|s| (s.key.clone(), s)).collect();
         let now = self.clock.now_wall();
@@ -483,7 +528,11 @@ impl Scheduler {
             self.counters
                 .per_series()
                 .insert(key.clone(), SeriesStats::default());
-            self.arm(&key, now);
+            if soon {
+                self.arm_first(&key, now);
+            } else {
+                self.arm(&key, now);
+            }
             out.added += 1;
         }
         self.draining.retain(|_, flag| flag.load(Ordering::Acquire));
@@ -679,6 +728,41 @@ pub(super) mod tests {
             shutdown,
             task,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_replace_soon_adds_runs_within_seconds_then_at_its_phase() {
+        let start_ms = 1_700_000_000_000;
+        let clock = Clock::at(wall_ms(start_ms));
+        let (log, fire) = recorder(clock, Duration::from_millis(10));
+        let running = start(Scheduler::new(Vec::new(), clock), fire).await;
+        let hourly = |key: &str| series(key, every(3_600, 0.0));
+        running
+            .handle
+            .replace_soon(vec![hourly("new@svc")])
+            .await
+            .expect("running");
+        // A plain replace adds at the phase, up to an hour away.
+        running
+            .handle
+            .replace(vec![hourly("new@svc"), hourly("phased@svc")])
+            .await
+            .expect("running");
+        sleep(FIRST_RUN_SPREAD + Duration::from_millis(100)).await;
+        let first = by_key(&taken(&log));
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["new@svc"], "{first:?}");
+        assert!(first["new@svc"][0] <= start_ms + 5_000);
+        // Its next run is at its phase, as for every other series.
+        let phase = next_due(
+            &every(3_600, 0.0),
+            stable_hash("new@svc"),
+            wall_ms(start_ms + 5_000),
+        )
+        .expect("due");
+        sleep(Duration::from_secs(3_600)).await;
+        let later = by_key(&taken(&log));
+        assert_eq!(later["new@svc"], [ms(phase)]);
+        running.stop().await;
     }
 
     // ---- pure functions -------------------------------------------------------------------

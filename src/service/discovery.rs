@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Discover, Target};
-use crate::discover::{Snapshot, http_sd};
+use crate::discover::{Snapshot, http_sd, kubernetes};
 use crate::telemetry::Telemetry;
 
 /// One running source.
@@ -53,6 +53,16 @@ impl Sources {
         stop: CancellationToken,
     ) -> Sources {
         let mut feeds = Vec::new();
+        if let Some(k) = &config.kubernetes {
+            let (tx, rx) = watch::channel(Snapshot::default());
+            tokio::spawn(kubernetes::follow(k.clone(), tx, stop.clone()));
+            feeds.push(Feed {
+                label: "kubernetes".to_owned(),
+                snapshots: rx.clone(),
+                errors_counted: 0,
+            });
+            tokio::spawn(forward(rx, changed.clone(), stop.clone()));
+        }
         for sd in &config.http {
             let (tx, rx) = watch::channel(Snapshot::default());
             tokio::spawn(http_sd::run(sd.clone(), tx, stop.clone()));

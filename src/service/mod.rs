@@ -682,7 +682,7 @@ async fn commit(shared: &Shared, scheduler: &SchedulerHandle, next: Next) -> any
     shared.generation.send_replace(Arc::new(next.generation));
     let n = next.series.len();
     scheduler
-        .replace(next.series)
+        .replace_soon(next.series)
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)

@@ -21,6 +21,7 @@ mod gate;
 mod hostile;
 mod hostile_api;
 mod http_sd;
+mod kubernetes;
 mod library;
 mod limits;
 mod logs;
