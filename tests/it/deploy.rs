@@ -378,11 +378,12 @@ fn statefulsets_keep_state_on_their_claim() {
             "{}",
             d.name
         );
-        // Nothing else in the pod is writable: every other mount is a read-only ConfigMap.
+        // Nothing else in the pod is writable: every other mount is a read-only ConfigMap,
+        // or the service account's projected credentials (read-only too).
         for (at, volume) in d.mounts() {
             if volume.get("claim").is_none() {
                 assert!(
-                    volume.get("configMap").is_some(),
+                    volume.get("configMap").is_some() || volume.get("projected").is_some(),
                     "{}: {}",
                     d.name,
                     at.display()
@@ -1310,6 +1311,108 @@ async fn rules_and_dashboard_use_only_what_picket_exports() {
             line.is_match(&collector),
             "config.yaml does not document {} -> {documented}",
             m.otlp
+        );
+    }
+}
+
+/// discover.kubernetes in the cluster: the base kustomization grants the picket service
+/// account get, list and watch (nothing else) on Services, Ingresses and HTTPRoutes, binds it,
+/// and mounts its token where in-cluster clients look, read-only; the namespaced variant does
+/// the same per namespace with Roles; and the config that enables discovery validates.
+#[test]
+fn discovery_rbac_renders_with_the_kustomizations() {
+    let ks = kustomizations();
+    let kinds = |docs: &[Value], kind: &str| -> Vec<Value> {
+        docs.iter().filter(|d| d["kind"] == kind).cloned().collect()
+    };
+    let wanted = [
+        ("", "services"),
+        ("networking.k8s.io", "ingresses"),
+        ("gateway.networking.k8s.io", "httproutes"),
+    ];
+    let grants_reading = |role: &Value| {
+        let rules = list(role, "/rules");
+        for (group, resource) in wanted {
+            assert!(
+                rules.iter().any(|r| {
+                    list(r, "/apiGroups").contains(&Value::from(group))
+                        && list(r, "/resources").contains(&Value::from(resource))
+                }),
+                "{role}: no rule for {resource}"
+            );
+        }
+        for r in rules {
+            let verbs: Vec<&str> = list(r, "/verbs").iter().filter_map(Value::as_str).collect();
+            assert_eq!(verbs, ["get", "list", "watch"], "{role}: read only");
+        }
+    };
+    let binds = |binding: &Value, kind: &str, name: &str| {
+        assert_eq!(binding["roleRef"]["kind"], kind, "{binding}");
+        assert_eq!(binding["roleRef"]["name"], name, "{binding}");
+        let subject = &list(binding, "/subjects")[0];
+        assert_eq!(subject["kind"], "ServiceAccount");
+        assert_eq!(subject["name"], "picket");
+        assert_eq!(subject["namespace"], "picket");
+    };
+    let base = ks
+        .iter()
+        .find(|k| k.dir.ends_with("deploy/kubernetes"))
+        .unwrap();
+    let roles = kinds(&base.docs, "ClusterRole");
+    assert_eq!(roles.len(), 1);
+    grants_reading(&roles[0]);
+    let bindings = kinds(&base.docs, "ClusterRoleBinding");
+    assert_eq!(bindings.len(), 1);
+    binds(
+        &bindings[0],
+        "ClusterRole",
+        roles[0]["metadata"]["name"].as_str().unwrap(),
+    );
+
+    let namespaced = ks
+        .iter()
+        .find(|k| k.dir.ends_with("rbac-namespaced"))
+        .expect("deploy/kubernetes/rbac-namespaced");
+    let roles = kinds(&namespaced.docs, "Role");
+    let bindings = kinds(&namespaced.docs, "RoleBinding");
+    assert!(!roles.is_empty());
+    assert_eq!(roles.len(), bindings.len());
+    for role in &roles {
+        grants_reading(role);
+        let ns = &role["metadata"]["namespace"];
+        let binding = bindings
+            .iter()
+            .find(|b| b["metadata"]["namespace"] == *ns)
+            .unwrap_or_else(|| panic!("no RoleBinding in {ns}"));
+        binds(binding, "Role", role["metadata"]["name"].as_str().unwrap());
+    }
+
+    // The pods mount the token where kube's in-cluster config reads it, read-only.
+    for d in deployed().into_iter().filter(|d| d.name == "picket") {
+        let (at, volume) = d
+            .mounts()
+            .into_iter()
+            .find(|(_, v)| v.get("projected").is_some())
+            .expect("the service account token is mounted");
+        assert_eq!(
+            at,
+            Path::new("/var/run/secrets/kubernetes.io/serviceaccount")
+        );
+        let sources = list(&volume, "/projected/sources");
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.get("serviceAccountToken").is_some())
+        );
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.pointer("/configMap/name") == Some(&Value::from("kube-root-ca.crt")))
+        );
+        let (_, cfg) = d.config();
+        assert!(
+            cfg.pointer("/discover/kubernetes").is_some(),
+            "discovery is enabled"
         );
     }
 }
