@@ -8,7 +8,6 @@ use super::{DEFAULT_CONFIG, EXIT_CONFIG, EXIT_OK};
 use crate::config::EnvLookup;
 use crate::load;
 use crate::plan;
-use crate::redact;
 use crate::term::escape_controls;
 
 /// `picket list`: probes, targets (with where each came from), and the series they make.
@@ -24,11 +23,7 @@ pub async fn list(
     let mut loaded = match load::load(&path, env) {
         Ok(l) => l,
         Err(diags) => {
-            let _ = writeln!(
-                err,
-                "{}",
-                escape_controls(&redact::scrub_global(&diags.to_string()))
-            );
+            super::say_diagnostics(err, &diags);
             return EXIT_CONFIG;
         }
     };

@@ -70,3 +70,9 @@ pub async fn with_discovered(loaded: &mut crate::load::Loaded) -> Discovered {
     loaded.config.targets = merged.targets;
     out
 }
+
+/// Writes a load's problems to `err`, control characters escaped (what loading reports is
+/// already scrubbed of the secrets it resolved).
+fn say_diagnostics(err: &mut dyn std::io::Write, diags: &crate::diag::Diagnostics) {
+    let _ = writeln!(err, "{}", crate::term::escape_controls(&diags.to_string()));
+}

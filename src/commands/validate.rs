@@ -8,8 +8,6 @@ use super::{DEFAULT_CONFIG, EXIT_CONFIG, EXIT_OK};
 use crate::config::EnvLookup;
 use crate::load;
 use crate::plan;
-use crate::redact;
-use crate::term::escape_controls;
 
 /// `picket validate`: the config (and its probes), or the given probe paths.
 pub fn validate(
@@ -26,11 +24,7 @@ pub fn validate(
                 EXIT_OK
             }
             Err(diags) => {
-                let _ = writeln!(
-                    err,
-                    "{}",
-                    escape_controls(&redact::scrub_global(&diags.to_string()))
-                );
+                super::say_diagnostics(err, &diags);
                 // For folders of probes or templates, or files of which some load: how many
                 // (on stdout; stderr holds only the located errors and their count), also when
                 // none does.
@@ -77,11 +71,7 @@ pub fn validate(
             EXIT_OK
         }
         Err(diags) => {
-            let _ = writeln!(
-                err,
-                "{}",
-                escape_controls(&redact::scrub_global(&diags.to_string()))
-            );
+            super::say_diagnostics(err, &diags);
             EXIT_CONFIG
         }
     }

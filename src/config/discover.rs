@@ -10,7 +10,7 @@ use url::Url;
 
 use super::target::valid_target_name;
 use super::values::compile_duration;
-use super::{Ctx, raw};
+use super::{Ctx, first_of_name, raw};
 use crate::diag::Pos;
 use crate::redact::Secret;
 
@@ -54,25 +54,10 @@ pub(super) fn compile_discover(ctx: &mut Ctx<'_>, raw: &raw::Discover) -> Discov
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     let mut http = Vec::new();
     for sd in &raw.http {
-        let name = &sd.value.name;
-        if let Some(first) = seen.get(&name.value) {
-            let hint = format!(
-                "first defined at {}:{}:{}; the name prefixes the targets it makes",
-                ctx.at.file.display(),
-                first.line,
-                first.column
-            );
-            ctx.err_hint(
-                name,
-                format!(
-                    "duplicate discover.http name `{}`",
-                    crate::term::escape_controls(&name.value)
-                ),
-                &hint,
-            );
+        let (what, why) = ("discover.http", "the name prefixes the targets it makes");
+        if !first_of_name(ctx, &mut seen, &sd.value.name, what, why) {
             continue;
         }
-        seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
         if let Some(s) = compile_http_sd(ctx, &sd.value) {
             http.push(s);
         }

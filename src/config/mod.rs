@@ -352,6 +352,37 @@ pub fn compile(
     }
 }
 
+/// Whether `name` is the first of its name in `seen`, which records it; a name seen before is
+/// reported at its second definition (`duplicate {what} name`), with where the first is and
+/// `why` names must differ in the hint.
+fn first_of_name(
+    ctx: &mut Ctx<'_>,
+    seen: &mut std::collections::BTreeMap<String, Pos>,
+    name: &Spanned<String>,
+    what: &str,
+    why: &str,
+) -> bool {
+    if let Some(first) = seen.get(&name.value) {
+        let hint = format!(
+            "first defined at {}:{}:{}; {why}",
+            ctx.at.file.display(),
+            first.line,
+            first.column
+        );
+        ctx.err_hint(
+            name,
+            format!(
+                "duplicate {what} name `{}`",
+                crate::term::escape_controls(&name.value)
+            ),
+            &hint,
+        );
+        return false;
+    }
+    seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
+    true
+}
+
 /// A schedule for the series of targets with any of `tags`.
 #[derive(Debug, Clone)]
 pub struct TagSchedule {

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::target::valid_target_name;
 use super::values::{compile_duration, compile_headers, int_in};
-use super::{Ctx, raw};
+use super::{Ctx, first_of_name, raw};
 use crate::diag::Pos;
 use crate::redact::Secret;
 use crate::units;
@@ -79,25 +79,10 @@ pub(super) fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhoo
     let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
     let mut webhooks = Vec::new();
     for hook in &raw.webhooks {
-        let name = &hook.value.name;
-        if let Some(first) = seen.get(&name.value) {
-            let hint = format!(
-                "first defined at {}:{}:{}; names tell webhooks apart in logs and metrics",
-                ctx.at.file.display(),
-                first.line,
-                first.column
-            );
-            ctx.err_hint(
-                name,
-                format!(
-                    "duplicate webhook name `{}`",
-                    crate::term::escape_controls(&name.value)
-                ),
-                &hint,
-            );
+        let (what, why) = ("webhook", "names tell webhooks apart in logs and metrics");
+        if !first_of_name(ctx, &mut seen, &hook.value.name, what, why) {
             continue;
         }
-        seen.insert(name.value.clone(), Pos::from_location(&name.referenced));
         if let Some(w) = compile_webhook(ctx, &hook.value) {
             webhooks.push(w);
         }

@@ -297,7 +297,29 @@ struct Compiling<'a> {
     regex_bytes: usize,
 }
 
-impl Compiling<'_> {
+impl<'a> Compiling<'a> {
+    /// A compilation of `file`, its problems going to `diags`.
+    fn new(file: &'a Path, diags: &'a mut Diagnostics) -> Compiling<'a> {
+        Compiling {
+            file,
+            diags,
+            regex_bytes: 0,
+        }
+    }
+
+    /// What the probe file overrides of `defaults` ([`config::overrides`]).
+    fn overrides(
+        &mut self,
+        raw: config::RawOverrides<'_>,
+        defaults: &Defaults,
+    ) -> config::Overrides {
+        let mut at = crate::diag::At {
+            file: self.file,
+            diags: self.diags,
+        };
+        config::overrides(&mut at, raw, defaults)
+    }
+
     fn pos<T>(spanned: &Spanned<T>) -> Pos {
         Pos::from_location(&spanned.referenced)
     }
@@ -418,11 +440,7 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
     let before = diags.len();
-    let mut ctx = Compiling {
-        file,
-        diags,
-        regex_bytes: 0,
-    };
+    let mut ctx = Compiling::new(file, diags);
 
     if !valid_probe_id(&raw.id.value) {
         ctx.err_hint(
@@ -449,11 +467,7 @@ pub fn compile(
         confirm,
         recover,
         timeout,
-    } = config::overrides(
-        &mut crate::diag::At {
-            file,
-            diags: ctx.diags,
-        },
+    } = ctx.overrides(
         config::RawOverrides {
             schedule: raw.schedule.as_ref(),
             confirm: raw.confirm.as_ref(),

@@ -380,18 +380,9 @@ impl Runner {
         let clock = Instant::now();
         let target = &series.target;
         let mut result = RunResult {
-            probe: series.probe.id.clone(),
-            target: target.name.clone(),
-            outcome: Outcome::Pass,
             started,
-            duration: Duration::ZERO,
             wait: admission.waited,
-            url: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            status: None,
-            certificate_not_after: None,
-            attributes: Vec::new(),
+            ..RunResult::new(&series.probe.id, &target.name, Outcome::Pass)
         };
         let Some(gate) = self.gates.get(&target.name) else {
             result.url = redact_url(&target.url, &self.redactor);

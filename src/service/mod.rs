@@ -632,14 +632,7 @@ async fn reload(
     sources: &mut Sources,
 ) -> anyhow::Result<usize> {
     let files = Arc::new(loaded);
-    let next = Next::prepare(
-        Arc::clone(&files),
-        sources,
-        Some(&shared.current().runner),
-        &shared.telemetry,
-        opts,
-    )
-    .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))?;
+    let next = next_generation(shared, opts, &files, sources)?;
     accept_secrets(&shared.secrets, &files.config.redactor);
     shared.notifier.replace(&files.config.webhooks);
     // The API itself is not rebuilt (its address, hosts and token stay as started), but a
@@ -663,15 +656,26 @@ async fn apply(
     files: Arc<Loaded>,
     sources: &mut Sources,
 ) -> anyhow::Result<usize> {
-    let next = Next::prepare(
-        Arc::clone(&files),
+    let next = next_generation(shared, opts, &files, sources)?;
+    commit(shared, scheduler, next).await
+}
+
+/// The generation that takes over from the current one for `files` and what the sources
+/// know now; an error says why (scrubbed of the files' secrets).
+fn next_generation(
+    shared: &Shared,
+    opts: &ServiceOptions,
+    files: &Arc<Loaded>,
+    sources: &mut Sources,
+) -> anyhow::Result<Next> {
+    Next::prepare(
+        Arc::clone(files),
         sources,
         Some(&shared.current().runner),
         &shared.telemetry,
         opts,
     )
-    .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))?;
-    commit(shared, scheduler, next).await
+    .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))
 }
 
 /// Makes `next` the running generation: the tracker follows its series (forgetting those it

@@ -13,7 +13,6 @@ use crate::commands::{DEFAULT_CONFIG, EXIT_CONFIG};
 use crate::config::{Config, EnvLookup};
 use crate::load::{self, Loaded};
 use crate::plan::{self, Plan};
-use crate::redact;
 use crate::term::escape_controls;
 
 /// What `check` runs.
@@ -90,11 +89,7 @@ pub(super) async fn prepare(
         let mut diags = crate::diag::Diagnostics::default();
         let probes = load::load_config_probes(&config, &mut diags);
         if !diags.is_empty() {
-            let _ = writeln!(
-                err,
-                "{}",
-                escape_controls(&redact::scrub_global(&diags.to_string()))
-            );
+            super::super::say_diagnostics(err, &diags);
             return Err(EXIT_CONFIG);
         }
         Loaded { config, probes }
@@ -106,11 +101,7 @@ pub(super) async fn prepare(
         match load::load(&path, env) {
             Ok(l) => l,
             Err(diags) => {
-                let _ = writeln!(
-                    err,
-                    "{}",
-                    escape_controls(&redact::scrub_global(&diags.to_string()))
-                );
+                super::super::say_diagnostics(err, &diags);
                 return Err(EXIT_CONFIG);
             }
         }

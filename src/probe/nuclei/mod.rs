@@ -78,11 +78,7 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<Probe> {
     let before = diags.len();
-    let mut ctx = Compiling {
-        file,
-        diags,
-        regex_bytes: 0,
-    };
+    let mut ctx = Compiling::new(file, diags);
     let id: String = raw
         .id
         .value
@@ -196,11 +192,7 @@ pub fn compile(
         confirm,
         recover,
         timeout,
-    } = config::overrides(
-        &mut crate::diag::At {
-            file,
-            diags: ctx.diags,
-        },
+    } = ctx.overrides(
         config::RawOverrides {
             schedule: picket.and_then(|p| p.schedule.as_ref()),
             confirm: picket.and_then(|p| p.confirm.as_ref()),
