@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::target::valid_target_name;
 use super::values::compile_duration;
-use super::{Ctx, first_of_name, raw};
+use super::{Ctx, first_of_name, raw, valid_name};
 use crate::diag::Pos;
 use crate::redact::Secret;
 
@@ -72,18 +71,7 @@ pub(super) fn compile_discover(ctx: &mut Ctx<'_>, raw: &raw::Discover) -> Discov
 fn compile_http_sd(ctx: &mut Ctx<'_>, raw: &raw::HttpSd) -> Option<HttpSd> {
     let mut ok = true;
     let name = raw.name.value.clone();
-    if !valid_target_name(&name) {
-        ctx.err_hint(
-            &raw.name,
-            format!(
-                "invalid discover.http name `{}`",
-                crate::term::escape_controls(&name)
-            ),
-            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
-             digit, e.g. `inventory`",
-        );
-        ok = false;
-    }
+    ok &= valid_name(ctx, &raw.name, "discover.http", "inventory");
     let url = ctx
         .resolve(&raw.url)
         .and_then(|url| match Url::parse(url.expose()) {

@@ -352,6 +352,26 @@ pub fn compile(
     }
 }
 
+/// Whether `name` is a valid name of a `what` (as target names are); if not, says so at it,
+/// with `example` in the hint.
+fn valid_name(ctx: &mut Ctx<'_>, name: &Spanned<String>, what: &str, example: &str) -> bool {
+    if valid_target_name(&name.value) {
+        return true;
+    }
+    ctx.err_hint(
+        name,
+        format!(
+            "invalid {what} name `{}`",
+            crate::term::escape_controls(&name.value)
+        ),
+        &format!(
+            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
+             digit, e.g. `{example}`"
+        ),
+    );
+    false
+}
+
 /// Whether `name` is the first of its name in `seen`, which records it; a name seen before is
 /// reported at its second definition (`duplicate {what} name`), with where the first is and
 /// `why` names must differ in the hint.

@@ -6,9 +6,8 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use url::Url;
 
-use super::target::valid_target_name;
 use super::values::{compile_duration, compile_headers, int_in};
-use super::{Ctx, first_of_name, raw};
+use super::{Ctx, first_of_name, raw, valid_name};
 use crate::diag::Pos;
 use crate::redact::Secret;
 use crate::units;
@@ -93,18 +92,7 @@ pub(super) fn compile_notify(ctx: &mut Ctx<'_>, raw: &raw::Notify) -> Vec<Webhoo
 fn compile_webhook(ctx: &mut Ctx<'_>, raw: &raw::Webhook) -> Option<Webhook> {
     let mut ok = true;
     let name = raw.name.value.clone();
-    if !valid_target_name(&name) {
-        ctx.err_hint(
-            &raw.name,
-            format!(
-                "invalid webhook name `{}`",
-                crate::term::escape_controls(&name)
-            ),
-            "names are lowercase letters, digits, `-`, `_` and `.`, starting with a letter or \
-             digit, e.g. `security-slack`",
-        );
-        ok = false;
-    }
+    ok &= valid_name(ctx, &raw.name, "webhook", "security-slack");
     // The URL usually holds a token: no message quotes it, even a plain one.
     let url = ctx.resolve(&raw.url).and_then(|url| {
         let hint = "write an http or https URL, e.g. `${env:SLACK_WEBHOOK_URL}` holding \
