@@ -154,3 +154,134 @@ async fn targets_follow_the_endpoint_and_a_bad_list_keeps_the_last_good_one() {
     stop.cancel();
     running.wait().await.unwrap();
 }
+
+const NOSNIFF: &str = "id: team/nosniff\nname: nosniff\nseverity: low\nhttp: { path: / }\n\
+                       checks:\n  - header: x-content-type-options\n    equals: nosniff\n";
+
+/// `list`, `check` and `validate` with a discovery source: `list` and `check` read it once
+/// (`list` shows each target's source and what the source skipped), a source `check` cannot
+/// read fails the gate, and `validate` checks the block without contacting anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_check_and_validate_read_discovery_once_or_not_at_all() {
+    let web =
+        TestServer::start(|_| respond(200, &[("x-content-type-options", "nosniff")], "ok")).await;
+    let port = web.addr.port();
+    let endpoint = Endpoint::start(&format!(
+        "[{{\"targets\": [\"127.0.0.1:{port}\", \"a/b\"], \"labels\": {{\"team\": \"shop\"}}}}]"
+    ))
+    .await;
+    let config = |url: &str| {
+        format!(
+            "library: false\nprobes: [probes/]\ntargets:\n  - name: static-web\n    url: {web}\n\
+             discover:\n  http:\n    - name: inv\n      url: {url}\n",
+            web = web.url()
+        )
+    };
+    let ws = workspace(&[
+        ("probes/nosniff.yaml", NOSNIFF),
+        (
+            "picket.yaml",
+            &config(&format!("{}/sd", endpoint.server.url())),
+        ),
+        (
+            "down.yaml",
+            &config(&format!(
+                "http://127.0.0.1:{}/sd",
+                crate::helpers::closed_port()
+            )),
+        ),
+    ]);
+    let name = format!("inv.127.0.0.1.{port}");
+
+    let out = crate::helpers::run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line("static-web").contains(" static "), "{stdout}");
+    assert!(line(&name).contains(" http:inv "), "{stdout}");
+    assert!(line(&name).contains("[team-shop]"), "{stdout}");
+    assert!(
+        stdout.contains("NOT TARGETS (1)")
+            && stdout.contains("http:inv a/b: `a/b` is not host:port"),
+        "{stdout}"
+    );
+
+    let requests = endpoint.server.seen().len();
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "picket.yaml", "--format", "json"],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut targets: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(targets, [name.as_str(), "static-web"]);
+    assert_eq!(endpoint.server.seen().len(), requests + 1, "one snapshot");
+
+    // A source check cannot read: its targets are missing, said, and the gate fails.
+    let out = crate::helpers::run_picket(ws.path(), &["check", "-c", "down.yaml"], &[]).await;
+    let (stdout, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "error: discovery source `http:inv` could not be read: cannot fetch http://127.0.0.1:"
+        ),
+        "{stderr}"
+    );
+    let out = crate::helpers::run_picket(
+        ws.path(),
+        &["check", "-c", "down.yaml", "--allow-unreachable"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+
+    // validate contacts nothing: not the endpoint, and an unreachable one is no error.
+    let requests = endpoint.server.seen().len();
+    for file in ["picket.yaml", "down.yaml"] {
+        let out = crate::helpers::run_picket(ws.path(), &["validate", "-c", file], &[]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}",
+            crate::helpers::texts(&out)
+        );
+    }
+    assert_eq!(endpoint.server.seen().len(), requests);
+}
+
+/// A bad `discover:` block is a located error with a hint, for each problem in one pass.
+#[tokio::test]
+async fn a_bad_discover_block_is_located() {
+    let ws = workspace(&[(
+        "picket.yaml",
+        "library: false\ndiscover:\n  http:\n    - name: Inv\n      url: ftp://x\n      refresh: 0s\n\
+         \x20 kubernetes:\n    selector: \"tier in (a\"\n    resources: [services, pods]\n",
+    )]);
+    let out = crate::helpers::run_picket(ws.path(), &["validate", "-c", "picket.yaml"], &[]).await;
+    let (_, stderr) = crate::helpers::texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for located in [
+        "picket.yaml:4:13: invalid discover.http name `Inv`",
+        "picket.yaml:5:12: discover.http url must be an http or https URL with a host",
+        "picket.yaml:6:16: `refresh: 0s` is out of range: it must be from 1s to 1d",
+        "picket.yaml:8:15: invalid label selector `tier in (a`: a `(` without its `)`",
+        "picket.yaml:9:27: unknown resource `pods`",
+    ] {
+        assert!(stderr.contains(located), "no `{located}` in\n{stderr}");
+    }
+}
