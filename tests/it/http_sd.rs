@@ -79,6 +79,7 @@ async fn targets_follow_the_endpoint_and_a_bad_list_keeps_the_last_good_one() {
     let a = TestServer::start(web).await;
     let b = TestServer::start(web).await;
     let endpoint = Endpoint::start(&list(&[a.addr.port()])).await;
+    let receiver = crate::otlp::Receiver::grpc().await;
     let ws = workspace(&[(
         "probes/nosniff.yaml",
         "id: team/nosniff\nname: nosniff\nseverity: low\nschedule: { every: 1s, jitter: 0% }\n\
@@ -87,7 +88,9 @@ async fn targets_follow_the_endpoint_and_a_bad_list_keeps_the_last_good_one() {
     let config = format!(
         "library: false\nprobes: [{probes}]\nstate: {{ path: {state} }}\n\
          api: {{ listen: \"127.0.0.1:0\" }}\n\
-         discover:\n  http:\n    - name: inv\n      url: {url}/sd\n      refresh: 1s\n",
+         discover:\n  http:\n    - name: inv\n      url: {url}/sd\n      refresh: 1s\n\
+         telemetry:\n  otlp: {{ endpoint: \"{otlp}\", protocol: grpc }}\n  export_interval: 300ms\n",
+        otlp = receiver.endpoint(),
         probes = ws.path().join("probes").display(),
         state = ws.path().join("state").display(),
         url = endpoint.server.url(),
@@ -115,6 +118,42 @@ async fn targets_follow_the_endpoint_and_a_bad_list_keeps_the_last_good_one() {
     wait_for_targets(&running, &both, Duration::from_secs(20)).await;
     endpoint.serve(&list(&[b.addr.port()]));
     wait_for_targets(&running, &[name(b.addr.port())], Duration::from_secs(20)).await;
+    // Each target that came and went is a log record, and the gauge counts the live ones.
+    let events = |r: &crate::otlp::Receiver, event: &str| -> Vec<String> {
+        r.logs()
+            .into_iter()
+            .filter(|l| l.event_name == event)
+            .map(|l| {
+                format!(
+                    "{} {} {}",
+                    l.attrs["discovery.source"], l.attrs["target.name"], l.attrs["target.tags"]
+                )
+            })
+            .collect()
+    };
+    let seen = receiver
+        .wait_until(
+            |r| {
+                events(r, "picket.target.discovered").len() >= 2
+                    && !events(r, "picket.target.removed").is_empty()
+                    && !r.last_export_points("picket.discovery.targets").is_empty()
+            },
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(seen, "{}", receiver.dump());
+    let mut discovered = events(&receiver, "picket.target.discovered");
+    discovered.sort();
+    let mut want = vec![
+        format!("http:inv {} team-shop", name(a.addr.port())),
+        format!("http:inv {} team-shop", name(b.addr.port())),
+    ];
+    want.sort();
+    assert_eq!(discovered, want);
+    assert_eq!(
+        events(&receiver, "picket.target.removed"),
+        [format!("http:inv {} team-shop", name(a.addr.port()))]
+    );
 
     // A malformed list, then one over 10 MiB: the last good list stays.
     let requests = endpoint.server.seen().len();
