@@ -117,26 +117,24 @@ pub fn resolve_cli_value(
     text: &str,
     env: EnvLookup<'_>,
     redactor: &mut Redactor,
-) -> Result<Secret<String>, String> {
+) -> Result<Secret<String>, CliValueError> {
     match resolve_env(text, env) {
         Ok((text, used)) if used.is_empty() => Ok(Secret::plain(text)),
         Ok((text, used)) => {
             for (name, resolved) in &used {
                 let chars = resolved.chars().count();
                 if chars < Redactor::MIN_SECRET_LEN {
-                    return Err(format!(
-                        "environment variable `{name}` holds {chars} character(s); values from the environment must have at least {}",
-                        Redactor::MIN_SECRET_LEN
-                    ));
+                    return Err(CliValueError::TooShort {
+                        name: name.clone(),
+                        chars,
+                    });
                 }
                 redactor.add(resolved);
             }
             Ok(Secret::hidden(text))
         }
-        Err(EnvError::Missing(name)) => Err(format!("environment variable `{name}` is not set")),
-        Err(EnvError::Syntax(detail)) => {
-            Err(format!("{detail}; references are written `${{env:NAME}}`"))
-        }
+        Err(EnvError::Missing(name)) => Err(CliValueError::Missing(name)),
+        Err(EnvError::Syntax(detail)) => Err(CliValueError::Syntax(detail)),
     }
 }
 
@@ -175,4 +173,26 @@ mod tests {
             Err(EnvError::Syntax(_))
         ));
     }
+}
+
+/// Why a command-line value could not be resolved ([`resolve_cli_value`]); says it in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliValueError {
+    /// `${env:NAME}` names a variable that is not set.
+    #[error("environment variable `{0}` is not set")]
+    Missing(String),
+    /// The variable's value is too short to be scrubbed from output.
+    #[error(
+        "environment variable `{name}` holds {chars} character(s); values from the environment must have at least {}",
+        Redactor::MIN_SECRET_LEN
+    )]
+    TooShort {
+        /// The variable.
+        name: String,
+        /// How many characters it holds.
+        chars: usize,
+    },
+    /// A `${` that is not a reference.
+    #[error("{0}; references are written `${{env:NAME}}`")]
+    Syntax(String),
 }

@@ -35,7 +35,7 @@ use api::compile_api;
 pub use api::{API_IDLE_TIMEOUT, ApiTls, MIN_API_TOKEN_LEN, TlsFile, server_tls};
 use discover::compile_discover;
 pub use discover::{Discover, HttpSd};
-pub use env::{EnvLookup, resolve_cli_value};
+pub use env::{CliValueError, EnvLookup, resolve_cli_value};
 pub use kubernetes::{Address, Kubernetes, Resource};
 pub use labels::dns_name;
 use notify::compile_notify;

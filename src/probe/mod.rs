@@ -592,15 +592,26 @@ fn compile_body_cap(ctx: &mut Compiling<'_>, size: &Spanned<config::raw::Size>) 
 /// by the runner after `{{vars.…}}` expansion: a path starts with one `/`, and its path part
 /// (before `?`; a query may carry URLs) has no scheme and no backslash, which URL parsers read
 /// as a separator. Anything else could name another host.
-pub fn stays_on_target(path: &str) -> Result<(), String> {
+pub fn stays_on_target(path: &str) -> Result<(), OffTarget> {
     let path_part = path.split('?').next().unwrap_or(path);
     if path_part.contains("://") || path.starts_with("//") || path_part.contains('\\') {
-        return Err(format!("path `{path}` names another host"));
+        return Err(OffTarget::OtherHost(path.to_owned()));
     }
     if !path.starts_with('/') {
-        return Err(format!("path `{path}` must start with `/`"));
+        return Err(OffTarget::NotRooted(path.to_owned()));
     }
     Ok(())
+}
+
+/// Why a request path could leave its target ([`stays_on_target`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OffTarget {
+    /// A scheme, `//` or a backslash: URL parsers would read another host.
+    #[error("path `{0}` names another host")]
+    OtherHost(String),
+    /// Not a path from the root.
+    #[error("path `{0}` must start with `/`")]
+    NotRooted(String),
 }
 
 /// A check key that belongs to a kind other than `http`, with that kind (the first one set:

@@ -54,8 +54,8 @@ pub fn parse_var(text: &str) -> Result<(String, String), InvalidVar> {
 pub(super) struct UnresolvedVar {
     /// The variable's name.
     name: String,
-    /// Why, in words ([`crate::config::resolve_cli_value`]).
-    reason: String,
+    /// Why ([`crate::config::resolve_cli_value`]); part of the message, so not a source.
+    reason: crate::config::CliValueError,
 }
 
 /// The vars of `--var`: each value split at commas (items trimmed, empty ones dropped), a

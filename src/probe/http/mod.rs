@@ -226,7 +226,7 @@ pub(super) fn check_path(path: &str) -> Result<(), (String, &'static str)> {
     }
     // A path that starts with a placeholder is checked again after expansion, in the runner.
     if !path.starts_with("{{") {
-        stays_on_target(path).map_err(|e| (e, hint))?;
+        stays_on_target(path).map_err(|e| (e.to_string(), hint))?;
     }
     if path.chars().any(|c| c.is_control() || c == ' ') {
         return Err((

@@ -220,7 +220,7 @@ fn base_relative(ctx: &mut Compiling<'_>, p: &Spanned<String>) -> Option<Templat
         return None;
     }
     if let Err(e) = stays_on_target(&template.text) {
-        ctx.err_hint(p, e, "picket requests only its target");
+        ctx.err_hint(p, e.to_string(), "picket requests only its target");
         return None;
     }
     if root {
