@@ -447,14 +447,21 @@ impl Scheduler {
     }
 
     /// Arms the first tick of a series a replace added (a new target, discovered or from a
-    /// reloaded file, or a new probe): soon, within [`FIRST_RUN_SPREAD`], rather than at its
-    /// phase, which can be up to a whole interval away; its later ticks follow its phase. A
+    /// reloaded file, or a new probe): at its phase if that comes within
+    /// [`FIRST_RUN_SPREAD`], else at a random moment within it, rather than up to a whole
+    /// interval away; its later ticks follow its phase. A
     /// new service is probed within seconds of appearing, and many appearing at once are
     /// spread over the window.
     fn arm_first(&mut self, key: &str, now: SystemTime) {
+        // Its phase, when that comes within the window anyway (a series every second).
+        self.arm(key, now);
+        let soon = now.checked_add(FIRST_RUN_SPREAD).unwrap_or(now);
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
+        if entry.at <= soon {
+            return;
+        }
         if let Some(slot) = entry.slot.take() {
             self.timer.try_remove(&slot);
         }
@@ -737,21 +744,30 @@ pub(super) mod tests {
         let (log, fire) = recorder(clock, Duration::from_millis(10));
         let running = start(Scheduler::new(Vec::new(), clock), fire).await;
         let hourly = |key: &str| series(key, every(3_600, 0.0));
+        let fast = series("fast@svc", every(1, 0.0));
+        let fast_phase =
+            next_due(&every(1, 0.0), stable_hash("fast@svc"), wall_ms(start_ms)).expect("due");
         running
             .handle
-            .replace_soon(vec![hourly("new@svc")])
+            .replace_soon(vec![hourly("new@svc"), fast.clone()])
             .await
             .expect("running");
         // A plain replace adds at the phase, up to an hour away.
         running
             .handle
-            .replace(vec![hourly("new@svc"), hourly("phased@svc")])
+            .replace(vec![hourly("new@svc"), hourly("phased@svc"), fast])
             .await
             .expect("running");
         sleep(FIRST_RUN_SPREAD + Duration::from_millis(100)).await;
         let first = by_key(&taken(&log));
-        assert_eq!(first.keys().collect::<Vec<_>>(), ["new@svc"], "{first:?}");
+        assert_eq!(
+            first.keys().collect::<Vec<_>>(),
+            ["fast@svc", "new@svc"],
+            "{first:?}"
+        );
         assert!(first["new@svc"][0] <= start_ms + 5_000);
+        // A series whose phase comes sooner than the window runs at its phase.
+        assert_eq!(first["fast@svc"][0], ms(fast_phase));
         // Its next run is at its phase, as for every other series.
         let phase = next_due(
             &every(3_600, 0.0),
