@@ -28,6 +28,7 @@ mod logs;
 mod notify;
 mod nuclei;
 mod otlp;
+mod pg;
 mod probes;
 mod props;
 mod quickstart;
