@@ -42,6 +42,8 @@ pub(super) struct Sources {
     announced: BTreeMap<String, Announced>,
     /// Discovered names that a static target shadows, warned about once.
     shadowed: BTreeSet<String>,
+    /// A hash of what the sources listed at the last merge ([`Sources::changed`]).
+    listed: Option<u64>,
 }
 
 impl Sources {
@@ -79,6 +81,7 @@ impl Sources {
             feeds,
             announced: BTreeMap::new(),
             shadowed: BTreeSet::new(),
+            listed: None,
         }
     }
 
@@ -103,19 +106,62 @@ impl Sources {
         self.announced = announced;
     }
 
+    /// Whether what the sources list (their targets and skips) changed since the last merge.
+    /// A new snapshot that only counts another error is not a change: it is recorded in
+    /// telemetry here, and nothing needs planning again.
+    pub(super) fn changed(&mut self, telemetry: &Telemetry) -> bool {
+        self.record_errors(telemetry);
+        Some(self.listing()) != self.listed
+    }
+
+    /// Counts the sources' new errors in telemetry.
+    fn record_errors(&mut self, telemetry: &Telemetry) {
+        for feed in &mut self.feeds {
+            let errors = feed.snapshots.borrow().errors;
+            telemetry
+                .record_discovery_errors(&feed.label, errors.saturating_sub(feed.errors_counted));
+            feed.errors_counted = feed.errors_counted.max(errors);
+        }
+    }
+
+    /// A hash of every source's targets (all that makes a series differ: name, URL, where to
+    /// connect, tags, vars, schedule) and skips, as they stand now.
+    fn listing(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for feed in &self.feeds {
+            let s = feed.snapshots.borrow();
+            for t in &s.targets {
+                (&t.name, t.url.as_str(), t.connect_to, &t.tags).hash(&mut h);
+                t.schedule.as_ref().map(ToString::to_string).hash(&mut h);
+                for (k, v) in &t.vars {
+                    k.hash(&mut h);
+                    match v {
+                        crate::config::Var::One(v) => v.expose().hash(&mut h),
+                        crate::config::Var::List(l) => {
+                            l.iter().for_each(|v| v.expose().hash(&mut h));
+                        }
+                    }
+                }
+            }
+            for skip in &s.skipped {
+                (&skip.object, &skip.reason).hash(&mut h);
+            }
+            (s.targets.len(), s.skipped.len(), s.synced).hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// `loaded` (the static and `targets_from` targets) followed by every source's current
     /// targets that no earlier one names; records the sources' telemetry.
     pub(super) fn merge(&mut self, loaded: &[Target], telemetry: &Telemetry) -> Vec<Target> {
-        let mut lists = Vec::new();
-        for feed in &mut self.feeds {
-            let snapshot = feed.snapshots.borrow_and_update().clone();
-            telemetry.record_discovery_errors(
-                &feed.label,
-                snapshot.errors.saturating_sub(feed.errors_counted),
-            );
-            feed.errors_counted = feed.errors_counted.max(snapshot.errors);
-            lists.push((feed.label.clone(), snapshot.targets));
-        }
+        self.record_errors(telemetry);
+        self.listed = Some(self.listing());
+        let lists: Vec<(String, Vec<Target>)> = self
+            .feeds
+            .iter()
+            .map(|feed| (feed.label.clone(), feed.snapshots.borrow().targets.clone()))
+            .collect();
         let merged = crate::discover::merge(loaded, lists);
         for (label, live) in &merged.live {
             telemetry.set_discovered(label, Some(*live));

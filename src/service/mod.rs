@@ -563,7 +563,11 @@ async fn reload_loop(
             _ = discovered.recv() => false,
         };
         if !files_changed {
-            // A source published: plan again with the files as they were loaded.
+            // A source published: plan again with the files as they were loaded, unless all
+            // it said is that it failed again (it keeps its targets).
+            if !sources.changed(&shared.telemetry) {
+                continue;
+            }
             let files = Arc::clone(&shared.current().files);
             match apply(&shared, &scheduler, &opts, files, &mut sources).await {
                 Ok(n) => tracing::debug!(series = n, "discovered targets changed"),

@@ -145,6 +145,50 @@ pub(super) struct Counted<E> {
     pub(super) health: Arc<Health>,
 }
 
+impl<E> Counted<E> {
+    /// `inner`, counting into `losses` and reporting to `health`.
+    pub(super) fn new(inner: E, losses: &Arc<Losses>, health: &Arc<Health>) -> Counted<E> {
+        Counted {
+            inner,
+            losses: Arc::clone(losses),
+            health: Arc::clone(health),
+        }
+    }
+
+    /// Runs `export` of `n` items of `signal`: releases them from `intake`, counts them as
+    /// lost if it fails, and tells [`Health`] how it went.
+    async fn counted(
+        &self,
+        signal: Signal,
+        intake: &Intake,
+        n: usize,
+        export: impl std::future::Future<Output = OTelSdkResult>,
+    ) -> OTelSdkResult {
+        intake.exporting(n);
+        let result = export.await;
+        if result.is_err() {
+            intake.lost(n as u64);
+        }
+        self.health.record(
+            signal,
+            result.as_ref().err().map(|e| e as _),
+            self.losses.snapshot().total(),
+        );
+        result
+    }
+}
+
+impl<P> Bounded<P> {
+    /// `inner`, admitting through `losses` and scrubbing with `secrets`.
+    pub(super) fn new(inner: P, losses: &Arc<Losses>, secrets: &SharedRedactor) -> Bounded<P> {
+        Bounded {
+            inner,
+            losses: Arc::clone(losses),
+            secrets: secrets.clone(),
+        }
+    }
+}
+
 /// Admits spans through the [`Intake`] and scrubs them.
 impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
@@ -177,17 +221,9 @@ impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
 impl<E: SpanExporter> SpanExporter for Counted<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
-        self.losses.spans.exporting(n);
-        let result = self.inner.export(batch).await;
-        if result.is_err() {
-            self.losses.spans.lost(n as u64);
-        }
-        self.health.record(
-            Signal::Traces,
-            result.as_ref().err().map(|e| e as _),
-            self.losses.snapshot().total(),
-        );
-        result
+        let export = self.inner.export(batch);
+        self.counted(Signal::Traces, &self.losses.spans, n, export)
+            .await
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -242,17 +278,9 @@ impl<P: LogProcessor> LogProcessor for Bounded<P> {
 impl<E: LogExporter> LogExporter for Counted<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count();
-        self.losses.logs.exporting(n);
-        let result = self.inner.export(batch).await;
-        if result.is_err() {
-            self.losses.logs.lost(n as u64);
-        }
-        self.health.record(
-            Signal::Logs,
-            result.as_ref().err().map(|e| e as _),
-            self.losses.snapshot().total(),
-        );
-        result
+        let export = self.inner.export(batch);
+        self.counted(Signal::Logs, &self.losses.logs, n, export)
+            .await
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

@@ -214,49 +214,37 @@ impl Telemetry {
         };
         let tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_span_processor(Bounded {
-                inner: BatchSpanProcessor::builder(Counted {
-                    inner: exporters.spans,
-                    losses: losses.clone(),
-                    health: health.clone(),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                        .with_max_queue_size(QUEUE_SIZE)
-                        .with_max_export_batch_size(MAX_EXPORT_BATCH)
-                        .build(),
-                )
-                .build(),
-                losses: losses.clone(),
-                secrets: secrets.clone(),
-            })
+            .with_span_processor(Bounded::new(
+                BatchSpanProcessor::builder(Counted::new(exporters.spans, &losses, &health))
+                    .with_batch_config(
+                        opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                            .with_max_queue_size(QUEUE_SIZE)
+                            .with_max_export_batch_size(MAX_EXPORT_BATCH)
+                            .build(),
+                    )
+                    .build(),
+                &losses,
+                &secrets,
+            ))
             .build();
         let logger_provider = SdkLoggerProvider::builder()
             .with_resource(resource.clone())
-            .with_log_processor(Bounded {
-                inner: BatchLogProcessor::builder(Counted {
-                    inner: exporters.logs,
-                    losses: losses.clone(),
-                    health: health.clone(),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                        .with_max_queue_size(QUEUE_SIZE)
-                        .with_max_export_batch_size(MAX_EXPORT_BATCH)
-                        .build(),
-                )
-                .build(),
-                losses: losses.clone(),
-                secrets: secrets.clone(),
-            })
+            .with_log_processor(Bounded::new(
+                BatchLogProcessor::builder(Counted::new(exporters.logs, &losses, &health))
+                    .with_batch_config(
+                        opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                            .with_max_queue_size(QUEUE_SIZE)
+                            .with_max_export_batch_size(MAX_EXPORT_BATCH)
+                            .build(),
+                    )
+                    .build(),
+                &losses,
+                &secrets,
+            ))
             .build();
-        let reader = PeriodicReader::builder(Counted {
-            inner: exporters.metrics,
-            losses: losses.clone(),
-            health: health.clone(),
-        })
-        .with_interval(export.interval)
-        .build();
+        let reader = PeriodicReader::builder(Counted::new(exporters.metrics, &losses, &health))
+            .with_interval(export.interval)
+            .build();
         let logger = logger_provider.logger_with_scope(scope());
         let pipeline = Pipeline {
             tracer,

@@ -170,6 +170,23 @@ async fn targets_follow_the_endpoint_and_a_bad_list_keeps_the_last_good_one() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_for_targets(&running, &[name(b.addr.port())], Duration::from_secs(1)).await;
+    // Both bad lists counted as the source's errors, without dropping a target.
+    let errors = |r: &crate::otlp::Receiver| {
+        r.last_export_points("picket.discovery.errors")
+            .iter()
+            .filter(|(attrs, _)| {
+                attrs.get("discovery.source").map(String::as_str) == Some("http:inv")
+            })
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    assert!(
+        receiver
+            .wait_until(|r| errors(r) >= 2.0, Duration::from_secs(20))
+            .await,
+        "{}",
+        receiver.dump()
+    );
 
     // Unchanged lists are asked for with the ETag, and answered 304.
     endpoint.serve(&list(&[b.addr.port()]));

@@ -438,6 +438,32 @@ fn compile_header_token(
     Some(Check::HeaderToken { name, known, test })
 }
 
+/// Whether exactly one of a `what` check's assertions is `set`; if not, says it asserts
+/// nothing or combines several, at the check, with `hint`.
+fn exactly_one<T>(
+    ctx: &mut Compiling<'_>,
+    raw: &Spanned<T>,
+    what: &str,
+    set: &[bool],
+    hint: &str,
+) -> bool {
+    match set.iter().filter(|s| **s).count() {
+        1 => true,
+        0 => {
+            ctx.err_hint(raw, format!("{what} check asserts nothing"), hint);
+            false
+        }
+        _ => {
+            ctx.err_hint(
+                raw,
+                format!("{what} check combines several assertions"),
+                hint,
+            );
+            false
+        }
+    }
+}
+
 fn compile_csp(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Csp>) -> Option<Check> {
     let c = &raw.value;
     let set = [
@@ -445,20 +471,14 @@ fn compile_csp(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Csp>) -> Option<Check
         c.has_directive.is_some(),
         c.restricts_framing.is_some(),
         c.forbid_script_keywords.is_some(),
-    ]
-    .iter()
-    .filter(|s| **s)
-    .count();
-    if set != 1 {
-        ctx.err_hint(
-            raw,
-            if set == 0 {
-                "csp check asserts nothing"
-            } else {
-                "csp check combines several assertions"
-            },
-            "give exactly one of: parsable, has_directive, restricts_framing, forbid_script_keywords",
-        );
+    ];
+    if !exactly_one(
+        ctx,
+        raw,
+        "csp",
+        &set,
+        "give exactly one of: parsable, has_directive, restricts_framing, forbid_script_keywords",
+    ) {
         return None;
     }
     let only_true = |ctx: &mut Compiling<'_>, flag: &Spanned<bool>, key: &str| {
@@ -562,20 +582,14 @@ fn compile_body(ctx: &mut Compiling<'_>, raw: &Spanned<raw::Body>) -> Option<Bod
         b.not_contains.is_some(),
         b.matches.is_some(),
         b.not_matches.is_some(),
-    ]
-    .iter()
-    .filter(|s| **s)
-    .count();
-    if set != 1 {
-        ctx.err_hint(
-            raw,
-            if set == 0 {
-                "body check asserts nothing"
-            } else {
-                "body check combines several assertions"
-            },
-            "give exactly one of: contains, not_contains, matches, not_matches, capture",
-        );
+    ];
+    if !exactly_one(
+        ctx,
+        raw,
+        "body",
+        &set,
+        "give exactly one of: contains, not_contains, matches, not_matches, capture",
+    ) {
         return None;
     }
     if let Some(v) = &b.contains {
