@@ -114,6 +114,8 @@ pub struct Tracker {
     store: Store,
     changes: broadcast::Sender<Arc<Change>>,
     runs: AtomicU64,
+    /// Failed writes to the embedded store (the shared store's [`Group`] counts its own).
+    failed_writes: AtomicU64,
     group_read: tokio::sync::Mutex<GroupRead>,
 }
 
@@ -138,6 +140,7 @@ impl Tracker {
             store,
             changes,
             runs: AtomicU64::new(0),
+            failed_writes: AtomicU64::new(0),
             group_read: tokio::sync::Mutex::default(),
         }
     }
@@ -228,6 +231,9 @@ impl Tracker {
         if !gone_keys.is_empty()
             && let Err(e) = self.store.delete(gone_keys).await
         {
+            if self.store.shared().is_none() {
+                self.failed_writes.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::error!(error = %e, "cannot forget removed series in the state store");
         }
         Ok(gone)
@@ -296,6 +302,7 @@ impl Tracker {
             // and not announced (the membership loop stops the runs if the failure lasts).
             Err(_) if self.store.shared().is_some() => return None,
             Err(e) => {
+                self.failed_writes.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(series = %key, error = %e, "cannot persist series state");
             }
         }
@@ -417,6 +424,15 @@ impl Tracker {
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .map(Entry::tracked)
+    }
+
+    /// How many calls to the store failed since the tracker opened
+    /// (`picket.state.errors`).
+    pub fn store_errors(&self) -> u64 {
+        match self.group() {
+            Some(group) => group.errors(),
+            None => self.failed_writes.load(Ordering::Relaxed),
+        }
     }
 
     /// How many runs were recorded since the tracker opened.

@@ -1245,6 +1245,9 @@ async fn rules_and_dashboard_use_only_what_picket_exports() {
         {
             continue; // log event names, not instruments
         }
+        if name == telemetry::CLUSTER_MEMBERS {
+            continue; // only in a group (state.postgres): tests/it/cluster.rs reads it
+        }
         assert!(
             everything.contains(&name),
             "{name} was not exported: {everything:?}"
