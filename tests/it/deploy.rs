@@ -1683,7 +1683,7 @@ async fn rules_and_dashboard_use_only_what_picket_exports() {
             continue; // log event names, not instruments
         }
         if name == telemetry::CLUSTER_MEMBERS {
-            continue; // only in a group (state.postgres): tests/it/cluster.rs reads it
+            continue; // only in a group (state.postgres): tests/it/pg_store.rs reads it
         }
         assert!(
             everything.contains(&name),

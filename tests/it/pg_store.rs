@@ -295,3 +295,63 @@ async fn a_database_that_is_down_fails_calls_within_the_deadline_and_counts_them
     assert!(taken.is_err());
     assert!(group.errors() >= 3, "{}", group.errors());
 }
+
+/// A member exports `picket.cluster.members` (members with a live lease; 0 once its own
+/// lease has ended) and `picket.state.errors`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_exports_the_members_of_its_group_and_its_store_errors() {
+    use picket::config::{OtlpProtocol, Telemetry as TelemetryConfig};
+    let pg = Postgres::start();
+    let receiver = crate::otlp::Receiver::grpc().await;
+    let telemetry = picket::telemetry::Telemetry::init(
+        &TelemetryConfig {
+            endpoint: Some(receiver.endpoint().parse().unwrap()),
+            protocol: OtlpProtocol::Grpc,
+            export_interval: Duration::from_millis(200),
+        },
+        None,
+    )
+    .unwrap();
+    let a = member(&pg, "member-a").await;
+    let _b = member(&pg, "member-b").await;
+    // A renews after B joined: two live members.
+    a.shared_store()
+        .unwrap()
+        .heartbeat("127.0.0.1:0")
+        .await
+        .unwrap();
+    telemetry.observe_states(&a);
+    let members = |r: &crate::otlp::Receiver| {
+        r.metric_points(picket::telemetry::CLUSTER_MEMBERS)
+            .last()
+            .map(|(_, v)| *v)
+    };
+    assert!(
+        receiver
+            .wait_until(|r| members(r) == Some(2.0), Duration::from_secs(20))
+            .await,
+        "{:?}",
+        receiver.metric_points(picket::telemetry::CLUSTER_MEMBERS)
+    );
+    // The database goes away: calls fail and are counted.
+    drop(pg);
+    let _ = a.shared_store().unwrap().heartbeat("127.0.0.1:0").await;
+    let errors = |r: &crate::otlp::Receiver| {
+        r.metric_points(picket::telemetry::STATE_ERRORS)
+            .last()
+            .map(|(_, v)| *v)
+    };
+    assert!(
+        receiver
+            .wait_until(
+                |r| errors(r).is_some_and(|e| e >= 1.0),
+                Duration::from_secs(20)
+            )
+            .await,
+        "{}",
+        receiver.dump()
+    );
+    tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(2)))
+        .await
+        .unwrap();
+}
