@@ -117,6 +117,32 @@ pub struct Tracker {
     /// Failed writes to the embedded store (the shared store's [`Group`] counts its own).
     failed_writes: AtomicU64,
     group_read: tokio::sync::Mutex<GroupRead>,
+    /// The transitions this process announced lately (in a group), so that one whose mark
+    /// did not reach the database is not announced again by this process.
+    announced: Mutex<Recent>,
+}
+
+/// The last [`RECENT`] transitions announced, by series, transition and since.
+#[derive(Debug, Default)]
+struct Recent {
+    order: std::collections::VecDeque<(String, Transition, i64)>,
+    set: std::collections::HashSet<(String, Transition, i64)>,
+}
+
+/// How many announced transitions [`Recent`] remembers.
+const RECENT: usize = 10_000;
+
+impl Recent {
+    fn insert(&mut self, key: (String, Transition, i64)) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            while self.order.len() > RECENT {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 impl Tracker {
@@ -142,6 +168,7 @@ impl Tracker {
             runs: AtomicU64::new(0),
             failed_writes: AtomicU64::new(0),
             group_read: tokio::sync::Mutex::default(),
+            announced: Mutex::default(),
         }
     }
 
@@ -334,14 +361,34 @@ impl Tracker {
         // No subscriber is fine: nobody is listening.
         let _ = self.changes.send(Arc::clone(change));
         if let (Some(shared), Some(t)) = (self.store.shared(), change.transition) {
+            self.announced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert((change.key.clone(), t, since_ms));
             shared.sent(&change.key, t, since_ms);
         }
+    }
+
+    /// Whether this process announced this transition lately.
+    pub fn announced(&self, series: &str, transition: Transition, since_ms: i64) -> bool {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set
+            .contains(&(series.to_string(), transition, since_ms))
     }
 
     /// Announces a transition another member recorded and could not announce (it is gone):
     /// published like one of this process's own, then marked announced. A series this
     /// process does not track is left for the member that does.
     pub fn announce(&self, claimed: Claimed) -> bool {
+        if self.announced(&claimed.series, claimed.transition, claimed.since_ms) {
+            // Announced by this process already; only its mark was lost.
+            if let Some(shared) = self.store.shared() {
+                shared.sent(&claimed.series, claimed.transition, claimed.since_ms);
+            }
+            return true;
+        }
         let Some(info) = self
             .series
             .read()

@@ -267,6 +267,26 @@ async fn a_transition_of_a_member_that_died_is_claimed_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(sent, "member-b true");
+
+    // B's own transition whose commit answer was lost (B announced nothing) is found again
+    // after 10 s; one B announced already is only marked again, not announced twice.
+    b.record("p@web", &run(Outcome::Pass))
+        .await
+        .expect("a recovery");
+    b.sync().await.unwrap();
+    let out = pg.psql(
+        "UPDATE picket_transitions SET sent = NULL, recorded = now() - interval '11 seconds' \
+         WHERE transition = 'recovery'",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let b_store = b.shared_store().unwrap();
+    let own = b_store.orphans().await.unwrap();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0].recorded_by, "member-b");
+    let claimed = b_store.claim(&own[0]).await.unwrap().expect("its own row");
+    let mut seen = b.subscribe();
+    assert!(b.announce(claimed));
+    assert!(transitions(&mut seen).is_empty(), "announced once already");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
