@@ -422,10 +422,12 @@ impl Tracker {
         if read.at.is_some_and(|at| at.elapsed() < GROUP_READ_EVERY) {
             return;
         }
+        // A failed read waits its turn too: requests during an outage do not each wait for
+        // the database's deadline.
+        read.at = Some(Instant::now());
         let Ok((states, now)) = shared.changed_since(read.db_now).await else {
             return;
         };
-        read.at = Some(Instant::now());
         read.db_now = Some(now);
         let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
         for (key, stored) in states {
