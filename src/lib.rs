@@ -80,7 +80,8 @@
 //! - `config`, `shape`, `parse`: the service config, shapes of files that do not deserialize,
 //!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`: leaves shared by
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`,
+//!   `software`: leaves shared by
 //!   every stage
 
 pub mod api;
@@ -108,6 +109,7 @@ pub mod schedule;
 pub mod service;
 pub mod shape;
 pub mod shard;
+pub mod software;
 pub mod state;
 pub mod telemetry;
 pub mod term;

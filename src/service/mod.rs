@@ -242,7 +242,14 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
 /// Telemetry's subscription to the tracker: every regression and recovery becomes its
 /// telemetry record. Runs until `stop`, then records what is already published. (The state
 /// gauges need no subscription: they read the tracker at each export.)
-async fn record_transitions(changes: Follower, telemetry: Telemetry, stop: CancellationToken) {
+///
+/// In a group, each transition recorded goes on to `confirm` ([`confirm_announcements`]).
+async fn record_transitions(
+    changes: Follower,
+    telemetry: Telemetry,
+    confirm: Option<mpsc::Sender<Announced>>,
+    stop: CancellationToken,
+) {
     changes
         .run(stop, |change| {
             if let Some(t) = change.transition {
@@ -252,9 +259,81 @@ async fn record_transitions(changes: Follower, telemetry: Telemetry, stop: Cance
                     &change.state.findings,
                     change.state.since.unwrap_or(change.started),
                 );
+                if let Some(confirm) = &confirm {
+                    // Full (10,000 waiting): left unmarked, the row is found again by this
+                    // member's own scan and marked then.
+                    let _ = confirm.try_send((change.key.clone(), t, change.since_ms()));
+                }
             }
         })
         .await;
+}
+
+/// A transition this member announced: series, regression or recovery, since (ms).
+type Announced = (String, state::Transition, i64);
+
+/// How long the confirmer gathers announced transitions before one flush for all of them.
+const CONFIRM_GATHER: Duration = Duration::from_millis(100);
+/// The most announced transitions waiting for a flush that keeps failing.
+const CONFIRM_MAX: usize = 10_000;
+
+/// In a group: marks transitions announced in the database once their log records are out
+/// (the collector took them, or there is no collector). A member killed in between leaves
+/// them unmarked, and the member that runs the series next announces them: never lost, and
+/// twice only if the kill fell between the export and the mark. While the collector fails
+/// the marks wait (their records are dropped and counted, as any telemetry then); at
+/// shutdown what is still unconfirmed is left to the next owner. Ends when `keys` closes.
+async fn confirm_announcements(
+    mut keys: mpsc::Receiver<Announced>,
+    tracker: Arc<Tracker>,
+    telemetry: Telemetry,
+) {
+    let mut pending: Vec<Announced> = Vec::new();
+    let mut open = true;
+    loop {
+        if open {
+            if pending.is_empty() {
+                match keys.recv().await {
+                    Some(k) => pending.push(k),
+                    None => open = false,
+                }
+            }
+            tokio::time::sleep(CONFIRM_GATHER).await;
+            loop {
+                match keys.try_recv() {
+                    Ok(k) => pending.push(k),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if pending.is_empty() {
+            if open {
+                continue;
+            }
+            return;
+        }
+        let flushing = telemetry.clone();
+        let flushed = tokio::task::spawn_blocking(move || flushing.flush_logs())
+            .await
+            .unwrap_or(false);
+        if flushed {
+            tracker.confirm_announced(&pending);
+            pending.clear();
+        } else {
+            if !open {
+                return;
+            }
+            if pending.len() > CONFIRM_MAX {
+                let excess = pending.len() - CONFIRM_MAX;
+                pending.drain(..excess);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
 
 /// Starts the service: opens the store, binds the API, starts the scheduler. Returns once all
@@ -373,9 +452,22 @@ pub async fn start(
     }
 
     let follow_stop = CancellationToken::new();
+    let (confirm, confirmer) = match tracker.group() {
+        Some(_) => {
+            let (tx, rx) = mpsc::channel(CONFIRM_MAX);
+            let task = tokio::spawn(confirm_announcements(
+                rx,
+                Arc::clone(&tracker),
+                telemetry.clone(),
+            ));
+            (Some(tx), Some(task))
+        }
+        None => (None, None),
+    };
     let follower = tokio::spawn(record_transitions(
         changes,
         telemetry.clone(),
+        confirm,
         follow_stop.clone(),
     ));
     let notify_stop = CancellationToken::new();
@@ -471,15 +563,6 @@ pub async fn start(
             {
                 tracing::warn!("a reload was still in progress at shutdown; abandoning it");
             }
-            // In a group, the others take this member's series at once.
-            if let Some(store) = shared.tracker.shared_store() {
-                match store.leave().await {
-                    Ok(()) => tracing::info!("left the group; the other members take its series"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not leave the group; the others take its series when its lease ends")
-                    }
-                }
-            }
             tracker.close();
             if tokio::time::timeout(opts.grace, tracker.wait())
                 .await
@@ -492,6 +575,20 @@ pub async fn start(
             }
             follow_stop.cancel();
             let _ = follower.await;
+            // In a group: the last transitions' records are out and marked, then the others
+            // take this member's series at once.
+            if let Some(confirmer) = confirmer {
+                let _ = confirmer.await;
+            }
+            if let Some(store) = shared.tracker.shared_store() {
+                let _ = shared.tracker.sync().await;
+                match store.leave().await {
+                    Ok(()) => tracing::info!("left the group; the other members take its series"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not leave the group; the others take its series when its lease ends")
+                    }
+                }
+            }
             // Every change is published by now: offer the last ones, then give the queues a
             // bounded time to drain before telemetry's final export counts the outcomes.
             notify_stop.cancel();

@@ -73,6 +73,14 @@ pub struct Change {
     pub started: SystemTime,
 }
 
+impl Change {
+    /// When its state began, in ms since the epoch: with the series and the transition, what
+    /// identifies a transition in the shared store's outbox.
+    pub fn since_ms(&self) -> i64 {
+        millis_since_epoch(self.state.since.unwrap_or(self.started))
+    }
+}
+
 /// One series as the tracker holds it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -356,16 +364,27 @@ impl Tracker {
         Some(change)
     }
 
-    /// Publishes a change to the followers; in a group, marks its transition announced.
+    /// Publishes a change to the followers. In a group its transition is remembered as
+    /// announced by this process; the database marks it sent when the service confirms that
+    /// its record left ([`Tracker::confirm_announced`]).
     fn publish(&self, change: &Arc<Change>, since_ms: i64) {
-        // No subscriber is fine: nobody is listening.
-        let _ = self.changes.send(Arc::clone(change));
-        if let (Some(shared), Some(t)) = (self.store.shared(), change.transition) {
+        if let (Some(_), Some(t)) = (self.store.shared(), change.transition) {
             self.announced
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert((change.key.clone(), t, since_ms));
-            shared.sent(&change.key, t, since_ms);
+        }
+        // No subscriber is fine: nobody is listening.
+        let _ = self.changes.send(Arc::clone(change));
+    }
+
+    /// Marks these transitions announced in the shared store (with its next write): their
+    /// records are out. Nothing to do with the embedded store.
+    pub fn confirm_announced(&self, announced: &[(String, Transition, i64)]) {
+        if let Some(shared) = self.store.shared() {
+            for (series, t, since_ms) in announced {
+                shared.sent(series, *t, *since_ms);
+            }
         }
     }
 
@@ -383,10 +402,7 @@ impl Tracker {
     /// process does not track is left for the member that does.
     pub fn announce(&self, claimed: Claimed) -> bool {
         if self.announced(&claimed.series, claimed.transition, claimed.since_ms) {
-            // Announced by this process already; only its mark was lost.
-            if let Some(shared) = self.store.shared() {
-                shared.sent(&claimed.series, claimed.transition, claimed.since_ms);
-            }
+            // Announced by this process already: its mark follows once its record is out.
             return true;
         }
         let Some(info) = self

@@ -557,6 +557,19 @@ impl Telemetry {
         self.inner.losses.snapshot()
     }
 
+    /// Exports the log records queued so far and waits for the collector's answer (up to
+    /// the export timeout): `true` once they are through, or when nothing is exported (no
+    /// endpoint). Blocks the calling thread: call it from `spawn_blocking`. With a group, a
+    /// transition is marked announced in the database only after this, so a member killed
+    /// before its record left leaves it to the next owner.
+    pub fn flush_logs(&self) -> bool {
+        match &self.inner.pipeline {
+            None => true,
+            Some(_) if self.inner.shut_down.load(Ordering::SeqCst) => false,
+            Some(pipeline) => pipeline.logger_provider.force_flush().is_ok(),
+        }
+    }
+
     /// Flushes and shuts down the providers, waiting at most `timeout`; never hangs. Blocks
     /// the calling thread for up to `timeout`. Exports never need the caller's runtime, so
     /// calling it from async code cannot deadlock, but it holds that worker while it waits

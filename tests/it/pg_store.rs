@@ -116,6 +116,16 @@ async fn two_members_running_one_series_announce_each_transition_once() {
     assert!(all.contains(&Transition::Regression) && all.contains(&Transition::Recovery));
     a.sync().await.unwrap();
     b.sync().await.unwrap();
+    // Not marked sent until the service confirms that the records are out: a member killed
+    // before that leaves them to the next owner.
+    let unsent = pg.psql("SELECT count(*) FROM picket_transitions WHERE sent IS NULL");
+    assert_eq!(String::from_utf8_lossy(&unsent.stdout).trim(), "2");
+    b.confirm_announced(&[(
+        "p@web".into(),
+        Transition::Regression,
+        regression.since_ms(),
+    )]);
+    a.confirm_announced(&[("p@web".into(), Transition::Recovery, recovery.since_ms())]);
     // Wait for the announced marks (sent with the next batch).
     let mut rows = String::new();
     for _ in 0..100 {
@@ -167,6 +177,15 @@ async fn a_member_that_takes_a_series_keeps_its_state_and_never_announces_it_aga
     assert_eq!(web.state.history.len(), 2, "the history moves too");
     b.read_group().await;
     assert_eq!(b.get("p@api").unwrap().state.state, State::Failing);
+    // A later read brings the rows written since (at most once a second).
+    a.record("p@api", &run(Outcome::Pass))
+        .await
+        .expect("a recovery");
+    a.sync().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    b.read_group().await;
+    assert_eq!(b.get("p@api").unwrap().state.state, State::Passing);
+    assert_eq!(b.store_errors(), 0, "no call failed");
     let mut owned = Vec::new();
     b.each(|info, _| owned.push(info.target.clone()));
     assert_eq!(
@@ -250,8 +269,10 @@ async fn a_transition_of_a_member_that_died_is_claimed_once() {
         .await
         .unwrap();
     let mut seen = b.subscribe();
+    let since_ms = claimed.since_ms;
     assert!(b.announce(claimed));
     assert_eq!(transitions(&mut seen), [Transition::Regression]);
+    b.confirm_announced(&[("p@web".into(), Transition::Regression, since_ms)]);
     b.sync().await.unwrap();
     let mut sent = String::new();
     for _ in 0..100 {

@@ -416,7 +416,7 @@ impl Postgres {
                     client
                         .query(
                             "SELECT key, version, state::text FROM picket_series
-                             WHERE updated > to_timestamp($1 - 5)",
+                             WHERE updated > to_timestamp($1::float8 - 5)",
                             &[&since],
                         )
                         .await?

@@ -1,0 +1,10 @@
+//! Older software: products and versions a service volunteers (headers, HTML, JSON status
+//! pages, banners), placed in release data to tell whether they are past or near their end of
+//! life (SPEC §4 "Older software").
+//!
+//! - `identify.rs`: what a run observed → products and versions (pure, bounded);
+//! - `data.rs`: the release data built into the binary, and `software.data` files in
+//!   endoflife.date's API v1 shape.
+
+pub mod data;
+pub mod identify;
