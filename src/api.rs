@@ -84,6 +84,19 @@ impl View {
         self.entries().iter().map(Row::from).collect()
     }
 
+    /// In a group, reads what the other members' series are now (at most once a second);
+    /// with the embedded store there is nothing to read. Called before the routes that show
+    /// every series.
+    pub async fn read_group(&self) {
+        self.tracker.read_group().await;
+    }
+
+    /// Whether `/readyz` says ready: the service runs and, in a group, this member holds its
+    /// lease.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && self.tracker.group().is_none_or(|g| g.holds_lease())
+    }
+
     /// Every series, in key order.
     pub fn entries(&self) -> Vec<Entry> {
         self.tracker
@@ -306,7 +319,7 @@ pub async fn serve(
 }
 
 async fn readyz(State(view): State<Arc<View>>) -> Response {
-    if view.ready.load(Ordering::Relaxed) {
+    if view.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
@@ -327,10 +340,12 @@ fn json(rows: &[Row]) -> Response {
 }
 
 async fn series(State(view): State<Arc<View>>) -> Response {
+    view.read_group().await;
     json(&view.rows())
 }
 
 async fn regressions(State(view): State<Arc<View>>) -> Response {
+    view.read_group().await;
     let mut rows: Vec<Row> = view
         .rows()
         .into_iter()

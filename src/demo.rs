@@ -159,7 +159,7 @@ pub async fn run(
     config.defaults.confirm = 2;
     config.defaults.recover = 1;
     let state_dir = std::env::temp_dir().join(format!("picket-demo-{}", std::process::id()));
-    config.state_path = state_dir.clone();
+    config.state = crate::config::StateStore::Embedded(state_dir.clone());
     let mut diags = crate::diag::Diagnostics::default();
     let mut probes = load::load_config_probes(&config, &mut diags);
     if !diags.is_empty() {

@@ -9,7 +9,7 @@
 
 /// Dependencies whose lines stay out of the log unless a filter names them (or `RUST_LOG`
 /// is set), with why.
-pub const QUIET: [(&str, &str); 3] = [
+pub const QUIET: [(&str, &str); 5] = [
     (
         "rustls_platform_verifier",
         "a failed certificate verification is the series' error, in picket's findings",
@@ -17,6 +17,15 @@ pub const QUIET: [(&str, &str); 3] = [
     (
         "opentelemetry",
         "a failed export is told once by picket, naming the collector",
+    ),
+    (
+        "deadpool",
+        "a connection to the state database that broke is told once by picket, with the error",
+    ),
+    (
+        "tokio_postgres",
+        "the state database's notices and failures are told by picket, counted in \
+         picket.state.errors",
     ),
     (
         "kube_runtime",
@@ -70,7 +79,7 @@ mod tests {
     fn the_default_is_picket_at_info_and_the_noisy_dependencies_off() {
         assert_eq!(
             filter(None, None, DEFAULT),
-            "picket=info,warn,rustls_platform_verifier=off,opentelemetry=off,kube_runtime=off"
+            "picket=info,warn,rustls_platform_verifier=off,opentelemetry=off,deadpool=off,tokio_postgres=off,kube_runtime=off"
         );
     }
 
@@ -79,7 +88,7 @@ mod tests {
         assert_eq!(filter(Some("debug"), Some("info"), DEFAULT), "debug");
         assert_eq!(
             filter(Some(" "), Some("info"), DEFAULT),
-            "info,rustls_platform_verifier=off,opentelemetry=off,kube_runtime=off"
+            "info,rustls_platform_verifier=off,opentelemetry=off,deadpool=off,tokio_postgres=off,kube_runtime=off"
         );
     }
 
@@ -87,11 +96,11 @@ mod tests {
     fn a_flag_that_names_a_quiet_dependency_keeps_it() {
         assert_eq!(
             filter(None, Some("warn,opentelemetry_sdk=debug"), DEFAULT),
-            "warn,opentelemetry_sdk=debug,rustls_platform_verifier=off,kube_runtime=off"
+            "warn,opentelemetry_sdk=debug,rustls_platform_verifier=off,deadpool=off,tokio_postgres=off,kube_runtime=off"
         );
         assert_eq!(
             filter(None, Some("rustls=debug"), DEFAULT),
-            "rustls=debug,opentelemetry=off,kube_runtime=off"
+            "rustls=debug,opentelemetry=off,deadpool=off,tokio_postgres=off,kube_runtime=off"
         );
         // A level alone names nothing.
         assert!(!names("trace", "rustls_platform_verifier"));

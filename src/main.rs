@@ -352,6 +352,18 @@ async fn serve(
             return commands::EXIT_CONFIG;
         }
     };
+    if let (Some(_), picket::config::StateStore::Postgres(pg)) = (&shard, &loaded.config.state) {
+        say(&picket::diag::Diagnostic::new(
+            &pg.file,
+            pg.pos,
+            "--shard (or PICKET_SHARD) cannot be used with state.postgres",
+        )
+        .with_hint(
+            "the members of a group share the series out through the database: remove --shard \
+             and PICKET_SHARD, or use state.path for one process per shard",
+        ));
+        return commands::EXIT_CONFIG;
+    }
     let telemetry =
         match picket::telemetry::Telemetry::init(&loaded.config.telemetry, vantage.as_deref()) {
             Ok(t) => t,

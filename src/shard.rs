@@ -252,6 +252,62 @@ pub fn in_shard(hash: u64, shard: (u32, u32)) -> bool {
     count <= 1 || hash % u64::from(count) == u64::from(index)
 }
 
+/// The live members of a group (`state.postgres`), and which of them runs each series:
+/// rendezvous hashing, so every member that sees the same members agrees without talking,
+/// series spread evenly, and a member that joins or leaves moves only its own share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members {
+    /// Member ids with their stable hashes, sorted by id.
+    ids: Vec<(String, u64)>,
+}
+
+impl Members {
+    /// The members with these ids.
+    pub fn new(mut ids: Vec<String>) -> Members {
+        ids.sort();
+        ids.dedup();
+        Members {
+            ids: ids
+                .into_iter()
+                .map(|id| {
+                    let hash = crate::plan::stable_hash(&id);
+                    (id, hash)
+                })
+                .collect(),
+        }
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The member that runs the series with this stable hash: the one with the highest score
+    /// for the pair (ties, practically impossible, go to the smaller id).
+    pub fn owner(&self, series_hash: u64) -> Option<&str> {
+        let mut best: Option<(u64, &str)> = None;
+        for (id, hash) in &self.ids {
+            let score = mix(series_hash ^ hash.rotate_left(29));
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, id));
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+}
+
+/// SplitMix64's finalizer: every input bit moves every output bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Parses `--shard i/n` (`PICKET_SHARD`): `n >= 1` shards, `0 <= i < n`.
 pub fn parse_shard(text: &str) -> Result<(u32, u32), InvalidShard> {
     let text = text.trim();
@@ -277,6 +333,36 @@ pub fn parse_shard(text: &str) -> Result<(u32, u32), InvalidShard> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rendezvous_spreads_series_evenly_and_moves_only_the_leavers_share() {
+        use super::Members;
+        let three = Members::new(vec!["a-1".into(), "b-2".into(), "c-3".into()]);
+        let two = Members::new(vec!["a-1".into(), "c-3".into()]);
+        let hashes: Vec<u64> = (0..30_000)
+            .map(|i| crate::plan::stable_hash(&format!("probe/{i}@target-{}", i % 97)))
+            .collect();
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        let mut moved = 0;
+        for &h in &hashes {
+            let before = three.owner(h).unwrap();
+            *counts.entry(before).or_default() += 1;
+            let after = two.owner(h).unwrap();
+            if before != "b-2" {
+                assert_eq!(before, after, "a series of a member that stays never moves");
+            } else {
+                moved += 1;
+            }
+        }
+        for (id, n) in &counts {
+            assert!(
+                (9_000..=11_000).contains(n),
+                "{id} runs {n} of 30000: {counts:?}"
+            );
+        }
+        assert_eq!(moved, counts["b-2"]);
+        assert_eq!(Members::new(vec![]).owner(1), None);
+    }
+
     use super::*;
     use crate::plan::series_key;
     use crate::plan::stable_hash;

@@ -365,6 +365,8 @@ pub mod ranges {
 
     /// `api.idle_timeout`: how long an API connection may stay open without a request.
     pub const API_IDLE_TIMEOUT: RangeInclusive<Duration> = secs(1)..=secs(3_600);
+    /// `state.postgres.lease`: how long a member may go silent before losing its series.
+    pub const LEASE: RangeInclusive<Duration> = secs(1)..=secs(600);
     /// `limits.concurrency`: runs in flight in the whole process.
     pub const CONCURRENCY: RangeInclusive<i64> = 1..=10_000;
     /// `limits.per_target_concurrency`: runs in flight per target.

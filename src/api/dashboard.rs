@@ -118,6 +118,7 @@ pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Fi
             );
         }
     };
+    view.read_group().await;
     let all = view.entries();
     let mut shown: Vec<&Entry> = all
         .iter()
@@ -281,6 +282,7 @@ pub(super) async fn series(State(view): State<Arc<View>>, Query(which): Query<Wh
             message_page("name a series: /series?probe=ID&target=NAME"),
         );
     };
+    view.read_group().await;
     let Some(e) = view.entry(probe, target) else {
         return respond(
             StatusCode::NOT_FOUND,

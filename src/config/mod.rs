@@ -28,6 +28,7 @@ mod env;
 mod kubernetes;
 mod labels;
 mod notify;
+mod state;
 mod target;
 mod values;
 
@@ -40,6 +41,7 @@ pub use kubernetes::{Address, Kubernetes, Resource};
 pub use labels::dns_name;
 use notify::compile_notify;
 pub use notify::{Webhook, WebhookFormat};
+pub use state::{DEFAULT_LEASE, Postgres, StateStore};
 use target::compile_target;
 pub use target::{Source, Target, Var, adhoc_name, compile_targets, valid_target_name};
 pub use values::{Overrides, RawOverrides, overrides};
@@ -76,8 +78,8 @@ pub struct Config {
     pub defaults: Defaults,
     /// Limits.
     pub limits: Limits,
-    /// State store directory.
-    pub state_path: PathBuf,
+    /// Where series state is kept.
+    pub state: StateStore,
     /// Telemetry settings.
     pub telemetry: Telemetry,
     /// API listen address.
@@ -243,7 +245,7 @@ impl Config {
             schedules: Vec::new(),
             defaults: Defaults::default(),
             limits: Limits::default(),
-            state_path: PathBuf::from(".picket/state"),
+            state: StateStore::default(),
             telemetry: Telemetry::default(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 9750)),
             api_allowed_hosts: Vec::new(),
@@ -322,10 +324,7 @@ pub fn compile(
     let schedules = compile_tag_schedules(&mut ctx, &raw.schedules, &defaults.schedule);
     let limits = compile_limits(&mut ctx, &raw.limits);
     let telemetry = compile_telemetry(&mut ctx, &raw.telemetry);
-    let state_path = raw.state.path.as_ref().map_or_else(
-        || PathBuf::from(".picket/state"),
-        |p| PathBuf::from(&p.value),
-    );
+    let state = state::compile_state(&mut ctx, &raw.state);
     let api = compile_api(&mut ctx, &raw.api);
     let webhooks = compile_notify(&mut ctx, &raw.notify);
     let discover = compile_discover(&mut ctx, &raw.discover);
@@ -340,7 +339,7 @@ pub fn compile(
         schedules,
         defaults,
         limits,
-        state_path,
+        state,
         telemetry,
         api_listen: api.listen,
         api_allowed_hosts: api.allowed_hosts,

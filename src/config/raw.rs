@@ -362,13 +362,30 @@ pub struct Limits {
     pub max_body_bytes: Option<Spanned<Size>>,
 }
 
-/// The embedded state store.
+/// Where series state is kept: the embedded store (`path`), or a PostgreSQL database shared
+/// by replicas (`postgres`).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct State {
-    /// Directory of the store (`.picket/state`).
+    /// Directory of the embedded store (`.picket/state`).
     #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
+    /// A PostgreSQL database shared by every replica of a group (SPEC §9a).
+    #[schemars(with = "Option<StatePostgres>")]
+    pub postgres: Option<Spanned<StatePostgres>>,
+}
+
+/// `state.postgres`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatePostgres {
+    /// `postgres://user:${env:PASSWORD}@host:5432/db` (a secret).
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// How long a replica may go without renewing its membership before its series are
+    /// taken over (`15s`).
+    #[schemars(with = "Option<crate::units::DurationText>")]
+    pub lease: Option<Spanned<String>>,
 }
 
 /// Telemetry export.

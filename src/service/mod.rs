@@ -19,9 +19,12 @@
 //! registers them with the process's log writer ([`crate::redact::register`]); a reload that
 //! fails adds nothing anywhere.
 //!
+//! - `cluster.rs`: membership of a group sharing a PostgreSQL (`state.postgres`): the lease,
+//!   this member's share of the series, and the transitions of members that died;
 //! - `discovery.rs`: the running discovery sources and their merge with the loaded targets;
 //! - `files.rs`: the files a configuration came from, polled for changes.
 
+mod cluster;
 mod discovery;
 mod files;
 
@@ -129,12 +132,14 @@ struct Generation {
     runner: Arc<Runner>,
     /// Files and folders whose changes trigger a reload.
     watched: Vec<PathBuf>,
+    /// Every series of the plan (of this shard, with `--shard`; of the group, in a group,
+    /// which runs its share of them).
+    series: Vec<Series>,
 }
 
-/// A generation ready to take over, and its series.
+/// A generation ready to take over.
 struct Next {
     generation: Generation,
-    series: Vec<Series>,
 }
 
 impl Next {
@@ -164,8 +169,8 @@ impl Next {
                 files,
                 loaded: Arc::new(loaded),
                 runner: Arc::new(runner),
+                series,
             },
-            series,
         })
     }
 }
@@ -185,6 +190,11 @@ struct Shared {
     /// their cap.
     connections: Arc<api::Connections>,
     reloads: Arc<ReloadCounts>,
+    /// In a group, who the live members are (`state.postgres`).
+    membership: Option<cluster::Membership>,
+    /// Held while the series are shared out, so that a reload and a change of members never
+    /// interleave their plans.
+    planning: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -282,10 +292,7 @@ pub async fn start(
              can connect would read every series and finding; set api.token or listen on 127.0.0.1"
         );
     }
-    // An unreadable file is moved aside inside `open`; what is left is a real refusal (held by
-    // another process, permissions), and the error says which.
-    let tracker =
-        Arc::new(Tracker::open(&loaded.config.state_path).context("cannot open the state store")?);
+    let tracker = Arc::new(open_state(&loaded.config.state, &opts)?);
     // Discovery sources start now; what they find joins at their first snapshot.
     let (discovered_tx, discovered_rx) = mpsc::channel(1);
     let mut sources = Sources::start(
@@ -293,10 +300,7 @@ pub async fn start(
         &discovered_tx,
         shutdown.child_token(),
     );
-    let Next {
-        generation: first,
-        series,
-    } = Next::prepare(
+    let Next { generation: first } = Next::prepare(
         Arc::new(loaded.clone()),
         &mut sources,
         None,
@@ -307,7 +311,18 @@ pub async fn start(
     let changes = tracker.follow("telemetry");
     let notify_changes = tracker.follow("notifications");
     let notifier = Notifier::start(&loaded.config.webhooks, telemetry.clone(), secrets.clone())?;
-    tracker.track(tracked(&series)).await;
+    // In a group nothing is run until the membership loop holds a lease and takes a share.
+    let initial = if tracker.group().is_some() {
+        tracker
+            .track_owned(tracked(&first.series), &|_| false)
+            .await
+            .context("cannot track the series")?;
+        Vec::new()
+    } else {
+        tracker.track(tracked(&first.series)).await;
+        first.series.clone()
+    };
+    let series_count = first.series.len();
     telemetry.observe_states(&tracker);
     let view = Arc::new(View::new(Arc::clone(&tracker)));
 
@@ -366,6 +381,7 @@ pub async fn start(
     let notify_stop = CancellationToken::new();
     let notify_follower =
         tokio::spawn(notifier.clone().follow(notify_changes, notify_stop.clone()));
+    let membership = tracker.group().map(|_| cluster::Membership::default());
     let shared = Arc::new(Shared {
         generation: watch::Sender::new(Arc::new(first)),
         tracker,
@@ -375,12 +391,14 @@ pub async fn start(
         secrets,
         connections,
         reloads: Arc::default(),
+        membership,
+        planning: tokio::sync::Mutex::new(()),
     });
 
     shared.telemetry.announce();
     let restored = StateCounts::of(&shared.tracker);
     tracing::info!(
-        series = series.len(),
+        series = series_count,
         probes = shared.current().loaded.probes.len(),
         targets = shared.current().loaded.config.targets.len(),
         regressed = restored.regressed,
@@ -390,7 +408,7 @@ pub async fn start(
         "service started"
     );
     let skip_telemetry = shared.telemetry.clone();
-    let scheduler = Scheduler::new(series, schedule::Clock::system()).on_skip(move |s| {
+    let scheduler = Scheduler::new(initial, schedule::Clock::system()).on_skip(move |s| {
         tracing::debug!(series = %s.key, "previous run still in flight; tick skipped");
         skip_telemetry.record_skipped(&labels(s));
     });
@@ -421,6 +439,15 @@ pub async fn start(
                     shutdown.clone(),
                 ));
             }
+            if let Some(store) = shared.tracker.shared_store() {
+                background.spawn(cluster::run(
+                    Arc::clone(&shared),
+                    handle.clone(),
+                    store.clone(),
+                    api_addr.to_string(),
+                    shutdown.clone(),
+                ));
+            }
             background.spawn(reload_loop(
                 compiled,
                 sources,
@@ -443,6 +470,15 @@ pub async fn start(
                 .is_err()
             {
                 tracing::warn!("a reload was still in progress at shutdown; abandoning it");
+            }
+            // In a group, the others take this member's series at once.
+            if let Some(store) = shared.tracker.shared_store() {
+                match store.leave().await {
+                    Ok(()) => tracing::info!("left the group; the other members take its series"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not leave the group; the others take its series when its lease ends")
+                    }
+                }
             }
             tracker.close();
             if tokio::time::timeout(opts.grace, tracker.wait())
@@ -687,18 +723,81 @@ fn next_generation(
     .map_err(|e| anyhow::anyhow!("{}", files.config.redactor.scrub(&e.to_string())))
 }
 
-/// Makes `next` the running generation: the tracker follows its series (forgetting those it
-/// no longer has), runs that start from now on take its runner (those under way finish with
-/// the one they took), and the scheduler runs its series.
+/// Makes `next` the running generation: runs that start from now on take its runner (those
+/// under way finish with the one they took), and its series are shared out ([`share`]).
 async fn commit(shared: &Shared, scheduler: &SchedulerHandle, next: Next) -> anyhow::Result<usize> {
-    shared.tracker.track(tracked(&next.series)).await;
     shared.generation.send_replace(Arc::new(next.generation));
-    let n = next.series.len();
+    share(shared, scheduler).await
+}
+
+/// Gives the scheduler the series of the current generation this process runs (all of them,
+/// or in a group its share), after the tracker follows them (forgetting those it no longer
+/// has, and in a group reading the state of those it takes). Returns how many it runs.
+async fn share(shared: &Shared, scheduler: &SchedulerHandle) -> anyhow::Result<usize> {
+    let _planning = shared.planning.lock().await;
+    let generation = shared.current();
+    let all = &generation.series;
+    let mine = match (&shared.membership, shared.tracker.group()) {
+        (Some(membership), Some(group)) => membership.share(group.member(), all),
+        _ => all.clone(),
+    };
+    let keys: std::collections::HashSet<&str> = mine.iter().map(|s| s.key.as_str()).collect();
+    let taken = shared
+        .tracker
+        .track_owned(tracked(all), &|key| keys.contains(key))
+        .await;
+    if let Some(membership) = &shared.membership {
+        membership.set_retry(taken.is_err());
+    }
+    taken.context("cannot read the state of the series this member takes")?;
+    let n = mine.len();
     scheduler
-        .replace_soon(next.series)
+        .replace_soon(mine)
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)
+}
+
+/// Opens where state is kept: the embedded store, or a group's database (nothing is
+/// contacted yet: the membership loop connects, migrates and joins, retrying while the
+/// database is down).
+fn open_state(store: &crate::config::StateStore, opts: &ServiceOptions) -> anyhow::Result<Tracker> {
+    match store {
+        // An unreadable file is moved aside inside `open`; what is left is a real refusal
+        // (held by another process, permissions), and the error says which.
+        crate::config::StateStore::Embedded(path) => {
+            Tracker::open(path).context("cannot open the state store")
+        }
+        crate::config::StateStore::Postgres(pg) => {
+            if opts.shard.is_some() {
+                anyhow::bail!(
+                    "{}: --shard (or PICKET_SHARD) cannot be used with state.postgres: the \
+                     members of a group share the series out themselves",
+                    pg.at()
+                );
+            }
+            let member = member_id();
+            tracing::info!(member = %member, lease = ?pg.lease, "joining the group of state.postgres");
+            let store = state::Postgres::new(pg.url.expose(), pg.lease, member)
+                .context("cannot set up the state database")?;
+            Ok(Tracker::shared(store))
+        }
+    }
+}
+
+/// This process's id in a group: host name, process id and a random suffix, so a restarted
+/// process is a new member (the old one's lease simply ends).
+fn member_id() -> String {
+    let host = std::env::var(crate::shard::HOSTNAME_VAR)
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(crate::shard::system_host_name)
+        .unwrap_or_else(|| "picket".into());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 /// The API's share of the file descriptors for this configuration (see [`crate::fds`]):

@@ -23,7 +23,8 @@ use crate::units::Severity;
 mod store;
 mod tracker;
 
-pub use store::{STORE_FILE, Store, StoreError};
+pub use store::postgres::{self, Group, Postgres};
+pub use store::{Outbox, Put, Recorded, STORE_FILE, Store, StoreError, Versioned};
 pub use tracker::{Change, Follower, SeriesInfo, Tracked, Tracker};
 
 /// How many recent outcomes each series remembers.

@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{SeriesState, State, Store, StoreError, Transition};
+use super::postgres::Claimed;
+use super::store::{Embedded, Outbox, Put, Recorded, Store, StoreError};
+use super::{Group, Postgres, SeriesState, State, Transition};
 use crate::outcome::RunResult;
 use crate::probe::Probe;
 
@@ -71,36 +73,120 @@ pub struct Change {
     pub started: SystemTime,
 }
 
+/// One series as the tracker holds it.
+#[derive(Debug, Clone)]
+struct Entry {
+    info: Arc<SeriesInfo>,
+    state: SeriesState,
+    /// The version of `state` in the shared store (0 in the embedded one, or never written).
+    version: i64,
+    /// Whether this process runs the series. With the embedded store it runs every series
+    /// it tracks; in a group it tracks the group's series and runs its share, and the states
+    /// of the others are the ones last read from the database, for the API.
+    owned: bool,
+}
+
+impl Entry {
+    fn tracked(&self) -> Tracked {
+        Tracked {
+            info: Arc::clone(&self.info),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// When the API last read the group's states, and the database's time then.
+#[derive(Debug, Default)]
+struct GroupRead {
+    at: Option<Instant>,
+    db_now: Option<f64>,
+}
+
+/// How often the API reads the states of series other members run, at most.
+const GROUP_READ_EVERY: Duration = Duration::from_secs(1);
+
 /// The one owner of series state: the map, the store, and the stream of changes.
 #[derive(Debug)]
 pub struct Tracker {
-    series: RwLock<BTreeMap<String, Tracked>>,
-    /// States read from the store at start, waiting for the first plan to claim them.
+    series: RwLock<BTreeMap<String, Entry>>,
+    /// States read from the embedded store at start, waiting for the first plan to claim them.
     unclaimed: Mutex<BTreeMap<String, SeriesState>>,
     store: Store,
     changes: broadcast::Sender<Arc<Change>>,
     runs: AtomicU64,
+    group_read: tokio::sync::Mutex<GroupRead>,
 }
 
 impl Tracker {
-    /// Opens the store in `dir` (see [`Store::open`]). No series is tracked until
+    /// Opens the embedded store in `dir` (see [`Embedded::open`]). No series is tracked until
     /// [`Tracker::track`].
     pub fn open(dir: &Path) -> Result<Tracker, StoreError> {
-        let (store, stored) = Store::open(dir)?;
+        let (store, stored) = Embedded::open(dir)?;
+        Ok(Tracker::with(Store::Embedded(store), stored))
+    }
+
+    /// A tracker on the shared store: states are read from it as series are taken.
+    pub fn shared(store: Postgres) -> Tracker {
+        Tracker::with(Store::Postgres(store), BTreeMap::new())
+    }
+
+    fn with(store: Store, stored: BTreeMap<String, SeriesState>) -> Tracker {
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
-        Ok(Tracker {
+        Tracker {
             series: RwLock::default(),
             unclaimed: Mutex::new(stored),
             store,
             changes,
             runs: AtomicU64::new(0),
-        })
+            group_read: tokio::sync::Mutex::default(),
+        }
     }
 
-    /// Makes `planned` the tracked set: new series start from their stored state (or
-    /// `unknown`), series already tracked keep theirs, and every other series is forgotten in
-    /// memory and in the store. Returns the forgotten series' labels.
+    /// The group this process is a member of, with the shared store.
+    pub fn group(&self) -> Option<&Arc<Group>> {
+        self.store.shared().map(Postgres::group)
+    }
+
+    /// The shared store, if state lives in one.
+    pub fn shared_store(&self) -> Option<&Postgres> {
+        self.store.shared()
+    }
+
+    /// Makes `planned` the tracked set, every series run by this process: new series start
+    /// from their stored state (or `unknown`), series already tracked keep theirs, and every
+    /// other series is forgotten in memory and in the store. Returns the forgotten series'
+    /// labels.
     pub async fn track(&self, planned: Vec<(String, SeriesInfo)>) -> Vec<Arc<SeriesInfo>> {
+        match self.track_owned(planned, &|_| true).await {
+            Ok(gone) => gone,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the states of the planned series");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Makes `planned` the tracked set, of which this process runs those `owned` says. A
+    /// series it starts to run takes its state from the store (the shared store is read
+    /// now: the member that ran it before may have moved it on); if that read fails nothing
+    /// changes and the error is returned. Forgotten series are deleted from the store: with
+    /// the shared store only those this process ran, since another member may run a series
+    /// a newer configuration of its own still plans.
+    pub async fn track_owned(
+        &self,
+        planned: Vec<(String, SeriesInfo)>,
+        owned: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Arc<SeriesInfo>>, StoreError> {
+        let taken: Vec<String> = {
+            let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
+            planned
+                .iter()
+                .filter(|(key, _)| owned(key) && !series.get(key).is_some_and(|e| e.owned))
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        let mut loaded = self.store.load(&taken).await?;
+        let shared = self.store.shared().is_some();
         let mut gone_keys = Vec::new();
         let mut gone = Vec::new();
         {
@@ -111,22 +197,31 @@ impl Tracker {
             let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
             let mut next = BTreeMap::new();
             for (key, info) in planned {
-                let state = series
-                    .remove(&key)
-                    .map(|t| t.state)
-                    .or_else(|| unclaimed.remove(&key))
-                    .unwrap_or_default();
+                let owned = owned(&key);
+                let before = series.remove(&key);
+                let (state, version) = match (loaded.remove(&key), before) {
+                    // Taken over: the store's state is the newest.
+                    (Some(stored), _) if owned => (stored.state, stored.version),
+                    (_, Some(e)) if !(shared && owned && !e.owned) => (e.state, e.version),
+                    // Taken over and never written: it starts unknown.
+                    _ if shared => (SeriesState::default(), 0),
+                    _ => (unclaimed.remove(&key).unwrap_or_default(), 0),
+                };
                 next.insert(
                     key,
-                    Tracked {
+                    Entry {
                         info: Arc::new(info),
                         state,
+                        version,
+                        owned,
                     },
                 );
             }
-            for (key, t) in std::mem::replace(&mut *series, next) {
-                gone_keys.push(key);
-                gone.push(t.info);
+            for (key, e) in std::mem::replace(&mut *series, next) {
+                if e.owned || !shared {
+                    gone_keys.push(key);
+                }
+                gone.push(e.info);
             }
             gone_keys.extend(std::mem::take(&mut *unclaimed).into_keys());
         }
@@ -135,42 +230,81 @@ impl Tracker {
         {
             tracing::error!(error = %e, "cannot forget removed series in the state store");
         }
-        gone
+        Ok(gone)
     }
 
     /// Applies one run to its series, persists the new state, and publishes the change if the
-    /// state kind changed. Returns that change. A run of a series that a reload removed while
-    /// it was in flight is dropped.
+    /// state kind changed. Returns that change. A run of a series that a reload removed (or,
+    /// in a group, that another member took) while it was in flight is dropped.
     ///
     /// The new state is applied to a copy and becomes visible (to the API, to
     /// [`Tracker::snapshot`]) only once it is durable, so nothing shown can be lost by a crash.
     /// The scheduler never runs one series twice at a time, so no other run of this series
-    /// can interleave.
+    /// can interleave in this process. In a group another member may have written the series
+    /// since (a handover): the store then keeps its state, this run is dropped, and the
+    /// tracker takes the stored state. A transition is announced only by the member whose
+    /// write recorded it.
     pub async fn record(&self, key: &str, result: &RunResult) -> Option<Arc<Change>> {
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let (info, mut state) = {
+        let (info, mut state, version) = {
             let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-            let tracked = series.get(key)?;
-            (Arc::clone(&tracked.info), tracked.state.clone())
+            let entry = series.get(key).filter(|e| e.owned)?;
+            (Arc::clone(&entry.info), entry.state.clone(), entry.version)
         };
         let before = state.state;
         let previous_severity = state.severity(info.probe.severity);
-        let transition = state.apply(
+        let mut transition = state.apply(
             &result.outcome,
             result.started,
             result.duration,
             info.probe.confirm,
             info.probe.recover,
         );
+        let since_ms = state.since.map_or(0, millis_since_epoch);
+        let outbox = transition.map(|t| Outbox {
+            transition: t,
+            since_ms,
+            recorded: Recorded {
+                previous: before,
+                previous_severity,
+                started_ms: u64::try_from(millis_since_epoch(result.started)).unwrap_or(0),
+                state: state.clone(),
+            },
+        });
         // Durable before shown or announced: a crash after this line cannot announce it twice.
-        if let Err(e) = self.store.put(key, &state).await {
-            tracing::error!(series = %key, error = %e, "cannot persist series state");
+        let mut version = version;
+        match self.store.put(key, version, &state, outbox).await {
+            Ok(Put::Written {
+                version: written,
+                announce,
+            }) => {
+                version = written;
+                if !announce {
+                    transition = None;
+                }
+            }
+            Ok(Put::Conflict(stored)) => {
+                let stored = stored.unwrap_or_default();
+                let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+                if let Some(entry) = series.get_mut(key) {
+                    entry.state = stored.state;
+                    entry.version = stored.version;
+                }
+                return None;
+            }
+            // The shared store keeps the group's state: a state it did not take is not shown
+            // and not announced (the membership loop stops the runs if the failure lasts).
+            Err(_) if self.store.shared().is_some() => return None,
+            Err(e) => {
+                tracing::error!(series = %key, error = %e, "cannot persist series state");
+            }
         }
         {
             let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
             // Removed by a reload while the run was in flight: forget it.
-            let tracked = series.get_mut(key)?;
-            tracked.state = state.clone();
+            let entry = series.get_mut(key)?;
+            entry.state = state.clone();
+            entry.version = version;
         }
         if state.state == before {
             return None;
@@ -184,9 +318,71 @@ impl Tracker {
             previous_severity,
             started: result.started,
         });
-        // No subscriber is fine: nobody is listening.
-        let _ = self.changes.send(Arc::clone(&change));
+        self.publish(&change, since_ms);
         Some(change)
+    }
+
+    /// Publishes a change to the followers; in a group, marks its transition announced.
+    fn publish(&self, change: &Arc<Change>, since_ms: i64) {
+        // No subscriber is fine: nobody is listening.
+        let _ = self.changes.send(Arc::clone(change));
+        if let (Some(shared), Some(t)) = (self.store.shared(), change.transition) {
+            shared.sent(&change.key, t, since_ms);
+        }
+    }
+
+    /// Announces a transition another member recorded and could not announce (it is gone):
+    /// published like one of this process's own, then marked announced. A series this
+    /// process does not track is left for the member that does.
+    pub fn announce(&self, claimed: Claimed) -> bool {
+        let Some(info) = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&claimed.series)
+            .map(|e| Arc::clone(&e.info))
+        else {
+            return false;
+        };
+        let change = Arc::new(Change {
+            key: claimed.series,
+            info,
+            state: claimed.recorded.state,
+            transition: Some(claimed.transition),
+            previous: claimed.recorded.previous,
+            previous_severity: claimed.recorded.previous_severity,
+            started: SystemTime::UNIX_EPOCH + Duration::from_millis(claimed.recorded.started_ms),
+        });
+        self.publish(&change, claimed.since_ms);
+        true
+    }
+
+    /// Brings the states of the series other members run up to date from the shared store
+    /// (at most once a second, for the API); nothing to do with the embedded store. A failed
+    /// read keeps the states last read.
+    pub async fn read_group(&self) {
+        let Some(shared) = self.store.shared() else {
+            return;
+        };
+        let mut read = self.group_read.lock().await;
+        if read.at.is_some_and(|at| at.elapsed() < GROUP_READ_EVERY) {
+            return;
+        }
+        let Ok((states, now)) = shared.changed_since(read.db_now).await else {
+            return;
+        };
+        read.at = Some(Instant::now());
+        read.db_now = Some(now);
+        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        for (key, stored) in states {
+            if let Some(entry) = series.get_mut(&key)
+                && !entry.owned
+                && stored.version > entry.version
+            {
+                entry.state = stored.state;
+                entry.version = stored.version;
+            }
+        }
     }
 
     /// Changes from now on. A subscriber that falls more than [`CHANGES_CAPACITY`] behind
@@ -204,13 +400,13 @@ impl Tracker {
         }
     }
 
-    /// Every tracked series, in key order.
+    /// Every tracked series, in key order: in a group, every series of the group.
     pub fn snapshot(&self) -> Vec<Tracked> {
         self.series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .cloned()
+            .map(Entry::tracked)
             .collect()
     }
 
@@ -220,7 +416,7 @@ impl Tracker {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
-            .cloned()
+            .map(Entry::tracked)
     }
 
     /// How many runs were recorded since the tracker opened.
@@ -241,17 +437,29 @@ impl Tracker {
         self.len() == 0
     }
 
-    /// Calls `f` with the labels and state of every series, in key order (for telemetry's
-    /// gauges at export), holding the read lock: `f` must be quick and must not call back
-    /// into the tracker.
+    /// How many tracked series this process runs.
+    pub fn owned(&self) -> usize {
+        self.series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|e| e.owned)
+            .count()
+    }
+
+    /// Calls `f` with the labels and state of every series this process runs, in key order
+    /// (for telemetry's gauges at export: in a group each member exports its own share, so
+    /// no series is counted twice), holding the read lock: `f` must be quick and must not
+    /// call back into the tracker.
     pub fn each(&self, mut f: impl FnMut(&SeriesInfo, &SeriesState)) {
-        for t in self
+        for e in self
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
+            .filter(|e| e.owned)
         {
-            f(&t.info, &t.state);
+            f(&e.info, &e.state);
         }
     }
 
@@ -259,6 +467,11 @@ impl Tracker {
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.store.sync().await
     }
+}
+
+fn millis_since_epoch(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// One subscriber's view of the tracker's changes, from [`Tracker::follow`] on. Every

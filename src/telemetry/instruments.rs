@@ -14,9 +14,10 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use super::bounded::Losses;
 use super::labels::SeriesLabels;
 use super::names::{
-    API_CONNECTIONS_SHED, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS, NOTIFY_DELIVERIES,
-    PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES, REGRESSIONS,
-    SCHEDULE_LATENESS, SCHEDULE_SKIPPED, TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
+    API_CONNECTIONS_SHED, CLUSTER_MEMBERS, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS,
+    NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES,
+    REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, STATE_ERRORS, TELEMETRY_DROPPED,
+    TLS_CERTIFICATE_EXPIRY,
 };
 use super::scope;
 use crate::state::{State, Tracker};
@@ -54,6 +55,8 @@ pub(super) struct Instruments {
     _expiry: Option<ObservableGauge<f64>>,
     _dropped: Option<ObservableCounter<u64>>,
     _discovered: Option<ObservableGauge<u64>>,
+    _members: Option<ObservableGauge<u64>>,
+    _state_errors: Option<ObservableCounter<u64>>,
 }
 
 impl Instruments {
@@ -68,6 +71,8 @@ impl Instruments {
         let regressed_states = states.clone();
         let expiry_states = states.clone();
         let discovered = states.clone();
+        let members = states.clone();
+        let state_errors = states.clone();
         let losses = losses.clone();
         Instruments {
             runs: meter
@@ -169,6 +174,31 @@ impl Instruments {
                     })
                     .build()
             }),
+            _members: observable.then(|| {
+                meter
+                    .u64_observable_gauge(CLUSTER_MEMBERS)
+                    .with_description(
+                        "Members of the group with a live lease (with state.postgres; 0 while \
+                         this member holds none)",
+                    )
+                    .with_callback(move |observer| {
+                        if let Some(group) = members.group() {
+                            observer.observe(group.members() as u64, &[]);
+                        }
+                    })
+                    .build()
+            }),
+            _state_errors: observable.then(|| {
+                meter
+                    .u64_observable_counter(STATE_ERRORS)
+                    .with_description("Failed calls to the state database (with state.postgres)")
+                    .with_callback(move |observer| {
+                        if let Some(group) = state_errors.group() {
+                            observer.observe(group.errors(), &[]);
+                        }
+                    })
+                    .build()
+            }),
             _dropped: observable.then(|| {
                 meter
                     .u64_observable_counter(TELEMETRY_DROPPED)
@@ -224,6 +254,11 @@ impl Observed {
             .iter()
             .map(|(s, n)| (s.clone(), *n))
             .collect()
+    }
+
+    /// The group of a tracker on the shared store.
+    fn group(&self) -> Option<Arc<crate::state::Group>> {
+        self.tracker().and_then(|t| t.group().cloned())
     }
 
     fn tracker(&self) -> Option<Arc<Tracker>> {

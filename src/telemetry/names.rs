@@ -39,6 +39,10 @@ pub const API_CONNECTIONS_SHED: &str = "picket.api.connections.shed";
 pub const DISCOVERY_TARGETS: &str = "picket.discovery.targets";
 /// Errors of each discovery source: failed fetches, broken watches (counter).
 pub const DISCOVERY_ERRORS: &str = "picket.discovery.errors";
+/// Members of the group with a live lease (gauge, with `state.postgres`).
+pub const CLUSTER_MEMBERS: &str = "picket.cluster.members";
+/// Failed calls to the state database (counter, with `state.postgres`).
+pub const STATE_ERRORS: &str = "picket.state.errors";
 /// Event name of the log record for a target a source found.
 pub const TARGET_DISCOVERED_EVENT: &str = "picket.target.discovered";
 /// Event name of the log record for a target a source no longer lists.

@@ -1,4 +1,4 @@
-//! The embedded store: series states in a redb file, written by one thread in batches,
+//! The embedded store (`state.path`): series states in a redb file, written by one thread in batches,
 //! durable before a transition is announced.
 
 use std::collections::BTreeMap;
@@ -6,63 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-use super::SeriesState;
-
-/// Store failures.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// The directory could not be created.
-    #[error("cannot create state directory `{path}`: {source}")]
-    Dir {
-        /// Directory.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// Another process holds the store open.
-    #[error(
-        "state store `{path}` is in use by another process (another `picket run` with the same \
-         state.path?); stop it, or give this instance its own state.path"
-    )]
-    Locked {
-        /// File.
-        path: PathBuf,
-    },
-    /// The file was unreadable and could not be moved aside either.
-    #[error("state store `{path}` is unreadable ({detail}) and could not be moved aside: {source}")]
-    MoveAside {
-        /// File.
-        path: PathBuf,
-        /// Why it was unreadable.
-        detail: String,
-        /// Why it could not be moved.
-        source: std::io::Error,
-    },
-    /// redb refused for another reason (permissions, disk full, …).
-    #[error("state store `{path}`: {detail}")]
-    Db {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        detail: String,
-    },
-    /// A write (one batch's transaction) failed; every waiter of the batch gets the same
-    /// redb error.
-    #[error("state store `{path}`: {source}")]
-    Write {
-        /// File.
-        path: PathBuf,
-        /// redb's error.
-        #[source]
-        source: Arc<redb::Error>,
-    },
-    /// The writer task is gone (shutdown).
-    #[error("state store is closed")]
-    Closed,
-}
+use super::StoreError;
+use crate::state::SeriesState;
 
 const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
 
@@ -78,19 +25,19 @@ enum Command {
 
 /// The embedded store: a redb file under `state.path`, written by one thread in batches.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Embedded {
     tx: mpsc::Sender<Command>,
     path: PathBuf,
 }
 
-impl Store {
+impl Embedded {
     /// Opens (creating if missing) the store in directory `dir`, and reads every state in it.
     ///
     /// A file that cannot be read as a store (corrupt, truncated, another format) is renamed
     /// to `state.redb.corrupt-<UTC timestamp>` beside it, with an ERROR log line, and the
     /// store starts empty: losing the history is better than not probing at all, and the old
     /// file stays for inspection. A store that another process holds is [`StoreError::Locked`].
-    pub fn open(dir: &Path) -> Result<(Store, BTreeMap<String, SeriesState>), StoreError> {
+    pub fn open(dir: &Path) -> Result<(Embedded, BTreeMap<String, SeriesState>), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -123,7 +70,7 @@ impl Store {
                 path: path.clone(),
                 detail: e.to_string(),
             })?;
-        Ok((Store { tx, path }, states))
+        Ok((Embedded { tx, path }, states))
     }
 
     /// Persists one series' state; returns once it is durable on disk.
@@ -328,7 +275,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_keeps_the_redb_error_as_its_source() {
         let (tx, mut rx) = mpsc::channel(1);
-        let store = Store {
+        let store = Embedded {
             tx,
             path: PathBuf::from("/tmp/x/state.redb"),
         };
@@ -358,7 +305,7 @@ mod tests {
         step(&mut s, fail());
         step(&mut s, fail());
         {
-            let (store, loaded) = Store::open(dir.path()).unwrap();
+            let (store, loaded) = Embedded::open(dir.path()).unwrap();
             assert!(loaded.is_empty());
             store.put("headers/hsts@web", &s).await.unwrap();
             store.sync().await.unwrap();
@@ -367,7 +314,7 @@ mod tests {
         // the database so it can be opened again.
         let mut reopened = None;
         for _ in 0..50 {
-            match Store::open(dir.path()) {
+            match Embedded::open(dir.path()) {
                 Ok(r) => {
                     reopened = Some(r);
                     break;
@@ -395,7 +342,7 @@ mod tests {
         for content in [&b"not a database"[..], &garbage, b""] {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join(STORE_FILE), content).unwrap();
-            let (store, loaded) = Store::open(dir.path()).expect("opens after moving aside");
+            let (store, loaded) = Embedded::open(dir.path()).expect("opens after moving aside");
             assert!(loaded.is_empty());
             store.put("a@b", &SeriesState::default()).await.unwrap();
             let aside = aside_files(dir.path());
@@ -413,7 +360,7 @@ mod tests {
     async fn a_truncated_store_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (store, _) = Store::open(dir.path()).unwrap();
+            let (store, _) = Embedded::open(dir.path()).unwrap();
             let mut s = SeriesState::default();
             step(&mut s, Outcome::Pass);
             for i in 0..200 {
@@ -434,7 +381,7 @@ mod tests {
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(len / 2).unwrap();
         drop(file);
-        let (_, loaded) = Store::open(dir.path()).expect("opens after moving aside");
+        let (_, loaded) = Embedded::open(dir.path()).expect("opens after moving aside");
         assert!(loaded.is_empty());
         assert_eq!(aside_files(dir.path()).len(), 1);
     }
@@ -442,8 +389,8 @@ mod tests {
     #[test]
     fn a_store_held_open_is_locked_not_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let (_held, _) = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path()).map(|_| ()).unwrap_err();
+        let (_held, _) = Embedded::open(dir.path()).unwrap();
+        let err = Embedded::open(dir.path()).map(|_| ()).unwrap_err();
         assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
         assert!(
             err.to_string().contains("in use by another process"),
