@@ -675,19 +675,40 @@ fn compare_announcements(
     (problems, total)
 }
 
-/// Fails with the first problems (and how many there were).
-fn assert_no_problems(what: &str, problems: &[String]) {
-    assert!(
-        problems.is_empty(),
-        "{what}: {} problem(s):\n{}",
-        problems.len(),
-        problems
+/// What a test found wrong, by check; asserted once at the end, so that one failure does not
+/// hide the others.
+#[derive(Default)]
+struct Failures(Vec<(String, Vec<String>)>);
+
+impl Failures {
+    fn add(&mut self, what: &str, problems: Vec<String>) {
+        if !problems.is_empty() {
+            self.0.push((what.to_string(), problems));
+        }
+    }
+
+    fn check(&mut self, what: &str, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.add(what, vec![problem()]);
+        }
+    }
+
+    /// Fails with the first problems of every check that found some.
+    fn assert_none(self) {
+        let text: Vec<String> = self
+            .0
             .iter()
-            .take(15)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+            .map(|(what, problems)| {
+                let first: Vec<&str> = problems.iter().take(15).map(String::as_str).collect();
+                format!(
+                    "{what}: {} problem(s):\n{}",
+                    problems.len(),
+                    first.join("\n")
+                )
+            })
+            .collect();
+        assert!(text.is_empty(), "{}", text.join("\n\n"));
+    }
 }
 
 /// Waits (at most 20 s) until the receiver holds at least `expected` transition records.
@@ -718,7 +739,8 @@ fn owners(
 
 /// In a steady window every series is run, by exactly one member, about once per interval
 /// (not twice), and only by `members`. Returns each member's series.
-fn assert_one_member_per_series(
+fn check_one_member_per_series(
+    failures: &mut Failures,
     what: &str,
     served: &[Served],
     n: usize,
@@ -765,13 +787,14 @@ fn assert_one_member_per_series(
     }
     let sizes: BTreeMap<&String, usize> = shares.iter().map(|(m, s)| (m, s.len())).collect();
     eprintln!("{what}: shares {sizes:?} over {seconds:.1}s");
-    assert_no_problems(what, &problems);
+    failures.add(what, problems);
     shares
 }
 
 /// After `at` (a member killed or stopped), the series in `moved` are each run by one of
 /// `others` within the takeover bound (plus slack).
-fn assert_taken_over(
+fn check_taken_over(
+    failures: &mut Failures,
     what: &str,
     served: &[Served],
     moved: &BTreeSet<usize>,
@@ -800,11 +823,11 @@ fn assert_taken_over(
         "{what}: {} series taken over, the slowest after {slowest:?}",
         moved.len()
     );
-    assert_no_problems(what, &problems);
+    failures.add(what, problems);
 }
 
 /// The group's transitions seen over the API were announced.
-fn assert_seen_were_announced(observed: &Observed, records: &[Record]) {
+fn check_seen_were_announced(failures: &mut Failures, observed: &Observed, records: &[Record]) {
     let announced: BTreeSet<(&str, &str, &str)> = records
         .iter()
         .map(|(e, s, t)| (e.as_str(), s.as_str(), t.as_str()))
@@ -824,7 +847,7 @@ fn assert_seen_were_announced(observed: &Observed, records: &[Record]) {
             ));
         }
     }
-    assert_no_problems("seen over the API", &problems);
+    failures.add("transitions seen over the API were announced", problems);
 }
 
 fn member_gauge(receiver: &Receiver) -> Option<f64> {
@@ -833,6 +856,89 @@ fn member_gauge(receiver: &Receiver) -> Option<f64> {
         .into_iter()
         .map(|(_, v)| v)
         .next_back()
+}
+
+/// Every member's log, by member name (kept past the member's exit).
+type Logs = Vec<(String, Arc<Mutex<String>>)>;
+
+fn logs_of(members: &[Member]) -> Logs {
+    members
+        .iter()
+        .map(|m| (m.name.clone(), m.svc.log.clone()))
+        .collect()
+}
+
+/// The members' log lines about transitions of the series named in `problems`, and every
+/// ERROR line (at most `limit` of each kind).
+fn log_evidence(logs: &Logs, problems: &[String], limit: usize) -> Vec<String> {
+    let targets: BTreeSet<String> = problems
+        .iter()
+        .filter_map(|p| {
+            let at = p.find(&format!("{PROBE_ID}@"))? + PROBE_ID.len() + 1;
+            Some(p[at..at + 4].to_string())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, log) in logs {
+        let log = log.lock().unwrap();
+        for t in &targets {
+            let needle = format!("target.name=\"{t}\"");
+            out.extend(
+                log.lines()
+                    .filter(|l| l.contains(&needle) && l.contains("security "))
+                    .take(limit)
+                    .map(|l| format!("{name}: {}", &l[..l.len().min(220)])),
+            );
+        }
+    }
+    out
+}
+
+/// No member logged an ERROR (the database is up all along).
+fn check_no_errors_logged(failures: &mut Failures, logs: &Logs) {
+    let mut problems = Vec::new();
+    for (name, log) in logs {
+        let log = log.lock().unwrap();
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+        if let Some(first) = errors.first() {
+            problems.push(format!(
+                "{name}: {} ERROR lines while the database was up, the first: {first}",
+                errors.len()
+            ));
+        }
+    }
+    failures.add("no errors in the members' logs", problems);
+}
+
+/// Compares the announcements with the target's log (see [`compare_announcements`]) and
+/// adds the members' log lines about any series that went wrong.
+fn check_announcements(
+    failures: &mut Failures,
+    served: &[Served],
+    records: &[Record],
+    n: usize,
+    duplicate_allowed: &dyn Fn(&Record) -> bool,
+    logs: &Logs,
+) {
+    let (problems, total) = compare_announcements(served, records, n, duplicate_allowed);
+    eprintln!(
+        "{total} transitions expected from the target's log, {} records",
+        records.len()
+    );
+    failures.check(
+        "enough transitions to prove anything",
+        total > n * 2,
+        || format!("{total} transitions for {n} series"),
+    );
+    let evidence = log_evidence(logs, &problems, 10);
+    failures.add(
+        "each transition of the target's log announced exactly once",
+        problems,
+    );
+    failures.add(
+        "(evidence) the members' log lines of those series",
+        evidence,
+    );
 }
 
 /// Acceptance of issue 22, items 1 and 2: three members, 108 series flipping every 12 s.
@@ -852,6 +958,7 @@ async fn three_members_split_the_series_and_a_killed_members_series_move_on_with
     for k in 0..3 {
         members.push(spawn_member(ws.path(), k).await);
     }
+    let logs = logs_of(&members);
     let ready = wait_ready(&mut members, Duration::from_secs(60)).await;
     target.rotate_from(ready, n);
     let poller = Poller::start(members[2].svc.api);
@@ -888,43 +995,47 @@ async fn three_members_split_the_series_and_a_killed_members_series_move_on_with
     target.freeze();
     tokio::time::sleep(3 * INTERVAL).await;
     let observed = poller.finish().await;
+    let mut failures = Failures::default();
     for m in members {
         let (name, status) = m.terminate().await;
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{name}: {status:?}");
+        failures.check(
+            "SIGTERM exits 0",
+            status.and_then(|s| s.code()) == Some(0),
+            || format!("{name}: {status:?}"),
+        );
     }
 
     let served = target.served();
     let all: Vec<&str> = names.iter().map(String::as_str).collect();
-    let shares = assert_one_member_per_series("three members, steady", &served, n, window1, &all);
+    let what = "three members, steady";
+    let shares = check_one_member_per_series(&mut failures, what, &served, n, window1, &all);
     for name in &names {
         let share = shares.get(name).map_or(0, BTreeSet::len);
-        assert!(
-            share >= n / 12,
-            "{name} runs {share} of {n} series: not spread over the members ({shares:?})"
-        );
+        failures.check("series spread over the members", share >= n / 12, || {
+            format!("{name} runs {share} of {n} series ({shares:?})")
+        });
     }
     let moved = shares.get(&names[0]).cloned().unwrap_or_default();
     let survivors = [names[1].as_str(), names[2].as_str()];
-    assert_taken_over("after SIGKILL", &served, &moved, killed_at, &survivors);
-    assert_one_member_per_series(
-        "two members after the kill, steady",
-        &served,
-        n,
-        window2,
-        &survivors,
-    );
+    let what = "after SIGKILL, taken over in time";
+    check_taken_over(&mut failures, what, &served, &moved, killed_at, &survivors);
+    let what = "two members after the kill, steady";
+    check_one_member_per_series(&mut failures, what, &served, n, window2, &survivors);
     let late: Vec<&Served> = served
         .iter()
         .filter(|s| s.member == names[0] && s.at > killed_at + Duration::from_secs(1))
         .collect();
-    assert!(late.is_empty(), "the killed member still ran: {late:?}");
-
-    assert!(
-        observed.polls > 50,
-        "the API was polled {} times",
-        observed.polls
+    failures.check("the killed member runs nothing", late.is_empty(), || {
+        format!("{late:?}")
+    });
+    failures.check("the API was polled", observed.polls > 50, || {
+        format!("{} polls", observed.polls)
+    });
+    failures.add(
+        "no series back to unknown or back in time over the API",
+        observed.violations.clone(),
     );
-    assert_no_problems("over the API", &observed.violations);
+    failures.add("every member's API lists every series", api_problems);
 
     // Every transition announced once (a duplicate only where the killed member may have
     // died between sending and marking sent: one of its series, a since before the kill).
@@ -937,26 +1048,18 @@ async fn three_members_split_the_series_and_a_killed_members_series_move_on_with
             && parse_since(since)
                 .is_some_and(|t| t <= killed_wall && t + Duration::from_secs(10) >= killed_wall)
     };
-    let (problems, total) = compare_announcements(&served, &records, n, &allowed);
-    eprintln!(
-        "{total} transitions expected from the target's log, {} records",
-        records.len()
-    );
-    assert_no_problems("announcements", &problems);
-    assert!(
-        total > n * 2,
-        "too few transitions to prove anything: {total}"
-    );
-    assert_seen_were_announced(&observed, &records);
-    assert_no_problems("every member's API lists every series", &api_problems);
+    check_announcements(&mut failures, &served, &records, n, &allowed, &logs);
+    check_seen_were_announced(&mut failures, &observed, &records);
+    check_no_errors_logged(&mut failures, &logs);
 
     // Every member exports how many members hold a live lease.
-    assert_eq!(gauge_three, Some(3.0), "picket.cluster.members with three");
-    assert_eq!(
-        gauge_two,
-        Some(2.0),
-        "picket.cluster.members after the kill"
-    );
+    failures.check("picket.cluster.members", gauge_three == Some(3.0), || {
+        format!("{gauge_three:?} with three members")
+    });
+    failures.check("picket.cluster.members", gauge_two == Some(2.0), || {
+        format!("{gauge_two:?} after the kill")
+    });
+    failures.assert_none();
     drop(pg);
 }
 
@@ -975,6 +1078,7 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
     for k in 0..3 {
         first.push(spawn_member(ws.path(), k).await);
     }
+    let mut logs = logs_of(&first);
     let ready = wait_ready(&mut first, Duration::from_secs(60)).await;
     target.rotate_from(ready, n);
     let poller = Poller::start(first[0].svc.api);
@@ -987,6 +1091,7 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
     for k in 3..5 {
         joined.push(spawn_member(ws.path(), k).await);
     }
+    logs.extend(logs_of(&joined));
     let joined_ready = wait_ready(&mut joined, Duration::from_secs(60)).await;
     poller.switch_to(Some(joined[0].svc.api));
     let window_b = (
@@ -1006,9 +1111,14 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
         .into_iter()
         .map(|m| tokio::spawn(m.terminate()))
         .collect();
+    let mut failures = Failures::default();
     for stop in stops {
         let (name, status) = stop.await.unwrap();
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{name}: {status:?}");
+        failures.check(
+            "SIGTERM exits 0",
+            status.and_then(|s| s.code()) == Some(0),
+            || format!("{name}: {status:?}"),
+        );
     }
     let window_c = (
         stopped_at + settle(),
@@ -1024,7 +1134,11 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
     let observed = poller.finish().await;
     for m in joined {
         let (name, status) = m.terminate().await;
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{name}: {status:?}");
+        failures.check(
+            "SIGTERM exits 0",
+            status.and_then(|s| s.code()) == Some(0),
+            || format!("{name}: {status:?}"),
+        );
     }
 
     let served = target.served();
@@ -1032,17 +1146,20 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
     let three: Vec<&str> = names[..3].iter().map(String::as_str).collect();
     let five: Vec<&str> = names.iter().map(String::as_str).collect();
     let two: Vec<&str> = names[3..].iter().map(String::as_str).collect();
-    assert!(
+    failures.check(
+        "regressions open while the group changes",
         open_at_join > 0 && open_at_stop > 0,
-        "no regression was open when the group changed ({open_at_join}, {open_at_stop})"
+        || format!("{open_at_join} open at the join, {open_at_stop} at the stop"),
     );
-    assert_one_member_per_series("three members, steady", &served, n, window_a, &three);
-    let shares = assert_one_member_per_series("five members, steady", &served, n, window_b, &five);
+    let what = "three members, steady";
+    check_one_member_per_series(&mut failures, what, &served, n, window_a, &three);
+    let what = "five members, steady";
+    let shares = check_one_member_per_series(&mut failures, what, &served, n, window_b, &five);
     for name in &two {
-        assert!(
-            shares.get(*name).is_some_and(|s| !s.is_empty()),
-            "{name} joined and took no series: {shares:?}"
-        );
+        let took = shares.get(*name).is_some_and(|s| !s.is_empty());
+        failures.check("a joining member takes its share", took, || {
+            format!("{name} took no series: {shares:?}")
+        });
     }
     let moved: BTreeSet<usize> = three
         .iter()
@@ -1050,38 +1167,73 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
         .flatten()
         .copied()
         .collect();
-    assert_taken_over("after SIGTERM", &served, &moved, stopped_at, &two);
-    assert_one_member_per_series("two members, steady", &served, n, window_c, &two);
+    let what = "after SIGTERM, taken over in time";
+    check_taken_over(&mut failures, what, &served, &moved, stopped_at, &two);
+    let what = "two members, steady";
+    check_one_member_per_series(&mut failures, what, &served, n, window_c, &two);
+    failures.add(
+        "no series back to unknown or back in time over the API",
+        observed.violations.clone(),
+    );
+    failures.add("every member's API lists every series", api_problems);
 
-    assert_no_problems("over the API", &observed.violations);
     let (_, expected) = compare_announcements(&served, &[], n, &|_| false);
     wait_for_records(&receiver, expected).await;
     let records = transition_records(&receiver);
-    let (problems, total) = compare_announcements(&served, &records, n, &|_| false);
-    eprintln!(
-        "{total} transitions expected from the target's log, {} records",
-        records.len()
-    );
-    assert_no_problems("announcements", &problems);
-    assert!(
-        total > n * 2,
-        "too few transitions to prove anything: {total}"
-    );
-    assert_seen_were_announced(&observed, &records);
-    assert_no_problems("every member's API lists every series", &api_problems);
+    check_announcements(&mut failures, &served, &records, n, &|_| false, &logs);
+    check_seen_were_announced(&mut failures, &observed, &records);
+    check_no_errors_logged(&mut failures, &logs);
+    failures.assert_none();
     drop(pg);
 }
 
-/// Waits until `done` holds for the rows of `api` (at most `timeout`).
-async fn wait_rows(api: SocketAddr, timeout: Duration, what: &str, done: impl Fn(&[Row]) -> bool) {
+/// The group's freshest view: each series' row with the latest run over every member's API
+/// (`None` when no member answered). Each member's own series are fresh in its own API, so
+/// this view does not depend on how quickly a member learns the others' states.
+async fn group_rows(apis: &[SocketAddr]) -> Option<Vec<Row>> {
+    let mut freshest: BTreeMap<String, Row> = BTreeMap::new();
+    let mut answered = false;
+    for api in apis {
+        let Some(rows) = series_rows(*api).await else {
+            continue;
+        };
+        answered = true;
+        for row in rows {
+            let key = format!("{}@{}", row.probe, row.target);
+            match freshest.get(&key) {
+                Some(have) if have.last_run >= row.last_run => {}
+                _ => {
+                    freshest.insert(key, row);
+                }
+            }
+        }
+    }
+    answered.then(|| freshest.into_values().collect())
+}
+
+/// Waits until `done` holds for the group's rows (at most `timeout`).
+async fn wait_rows(
+    apis: &[SocketAddr],
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&[Row]) -> bool,
+) {
     let start = Instant::now();
     loop {
-        if let Some(rows) = series_rows(api).await
-            && done(&rows)
+        let rows = group_rows(apis).await;
+        if let Some(rows) = &rows
+            && done(rows)
         {
             return;
         }
-        assert!(start.elapsed() < timeout, "timed out waiting: {what}");
+        if start.elapsed() > timeout {
+            let states: Vec<String> = rows
+                .unwrap_or_default()
+                .iter()
+                .map(|r| format!("{} {:?} {:?}", r.target, r.state, r.last_run))
+                .collect();
+            panic!("timed out waiting: {what}; the group's rows: {states:?}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -1114,25 +1266,27 @@ async fn members_survive_a_postgres_restart_and_outage_and_announce_each_transit
     for k in 0..2 {
         members.push(spawn_member(ws.path(), k).await);
     }
+    let logs = logs_of(&members);
     wait_ready(&mut members, Duration::from_secs(60)).await;
-    let api = members[0].svc.api;
+    let apis: Vec<SocketAddr> = members.iter().map(|m| m.svc.api).collect();
     let long = Duration::from_secs(30);
     let evens = |i: usize| i.is_multiple_of(2);
-    wait_rows(api, long, "every series passing", |rows| {
+    wait_rows(&apis, long, "every series passing", |rows| {
         rows.len() == n && states_are(rows, |_| State::Passing)
     })
     .await;
 
     // The even series regress; then PostgreSQL restarts.
     target.set_failing((0..n).filter(|i| evens(*i)));
-    wait_rows(api, long, "the even series regressed", |rows| {
-        states_are(rows, |i| {
-            if evens(i) {
-                State::Regressed
-            } else {
-                State::Passing
-            }
-        })
+    let regressed = |i| {
+        if evens(i) {
+            State::Regressed
+        } else {
+            State::Passing
+        }
+    };
+    wait_rows(&apis, long, "the even series regressed", |rows| {
+        states_are(rows, regressed)
     })
     .await;
     let restarted = SystemTime::now();
@@ -1142,35 +1296,31 @@ async fn members_survive_a_postgres_restart_and_outage_and_announce_each_transit
         .unwrap();
     eprintln!("PostgreSQL restarted");
     wait_ready(&mut members, Duration::from_secs(60)).await;
-    wait_rows(api, long, "every series ran after the restart", |rows| {
+    wait_rows(&apis, long, "every series ran after the restart", |rows| {
         ran_after(rows, restarted)
     })
     .await;
 
     // The even series recover, the odd ones regress; then PostgreSQL stops for 20 s.
     target.set_failing((0..n).filter(|i| !evens(*i)));
-    wait_rows(
-        api,
-        long,
-        "the odd series regressed, the even recovered",
-        |rows| {
-            states_are(rows, |i| {
-                if evens(i) {
-                    State::Passing
-                } else {
-                    State::Regressed
-                }
-            })
-        },
-    )
-    .await;
+    let swapped = |i| {
+        if evens(i) {
+            State::Passing
+        } else {
+            State::Regressed
+        }
+    };
+    let what = "the odd series regressed, the even recovered";
+    wait_rows(&apis, long, what, |rows| states_are(rows, swapped)).await;
     let db = pg.clone();
     tokio::task::spawn_blocking(move || db.stop())
         .await
         .unwrap();
     let stopped_at = Instant::now();
     eprintln!("PostgreSQL stopped");
+    let mut failures = Failures::default();
     let mut not_ready: Vec<Option<Duration>> = vec![None; members.len()];
+    let mut unhealthy = Vec::new();
     while stopped_at.elapsed() < Duration::from_secs(20) {
         for (k, m) in members.iter_mut().enumerate() {
             assert!(
@@ -1179,18 +1329,24 @@ async fn members_survive_a_postgres_restart_and_outage_and_announce_each_transit
                 m.name,
                 m.log()
             );
-            assert_eq!(
-                status(m.svc.api, "/healthz").await,
-                Some(200),
-                "{}: /healthz while the database is down",
-                m.name
-            );
+            let health = status(m.svc.api, "/healthz").await;
+            if health != Some(200) {
+                unhealthy.push(format!(
+                    "{}: /healthz {health:?} {:?} after the database stopped",
+                    m.name,
+                    stopped_at.elapsed()
+                ));
+            }
             if not_ready[k].is_none() && status(m.svc.api, "/readyz").await != Some(200) {
                 not_ready[k] = Some(stopped_at.elapsed());
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    failures.add(
+        "members serve /healthz while the database is down",
+        unhealthy,
+    );
     let db = pg.clone();
     tokio::task::spawn_blocking(move || db.start_again())
         .await
@@ -1199,35 +1355,33 @@ async fn members_survive_a_postgres_restart_and_outage_and_announce_each_transit
     let back_wall = SystemTime::now();
     eprintln!("PostgreSQL started again; not ready after {not_ready:?}");
     wait_ready(&mut members, Duration::from_secs(60)).await;
-    wait_rows(api, long, "every series ran after the outage", |rows| {
+    wait_rows(&apis, long, "every series ran after the outage", |rows| {
         ran_after(rows, back_wall)
     })
     .await;
 
     // The odd series recover.
     target.set_failing([]);
-    wait_rows(api, long, "every series passing again", |rows| {
+    wait_rows(&apis, long, "every series passing again", |rows| {
         states_are(rows, |_| State::Passing)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let logs: Vec<String> = members.iter().map(Member::log).collect();
     for m in members {
         let (name, status) = m.terminate().await;
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{name}: {status:?}");
+        failures.check(
+            "SIGTERM exits 0",
+            status.and_then(|s| s.code()) == Some(0),
+            || format!("{name}: {status:?}"),
+        );
     }
 
     for (k, after) in not_ready.iter().enumerate() {
-        let after = after.unwrap_or_else(|| {
-            panic!(
-                "{} stayed ready through 20 s without its database",
-                member_name(k)
-            )
-        });
-        assert!(
-            after <= LEASE + SLACK,
-            "{}: not ready only {after:?} after the database stopped (lease {LEASE:?})",
-            member_name(k)
+        let name = member_name(k);
+        failures.check(
+            "not ready within the lease of losing the database",
+            after.is_some_and(|after| after <= LEASE + SLACK),
+            || format!("{name}: not ready after {after:?} (lease {LEASE:?}, slack {SLACK:?})"),
         );
     }
     let served = target.served();
@@ -1235,27 +1389,40 @@ async fn members_survive_a_postgres_restart_and_outage_and_announce_each_transit
         .iter()
         .filter(|s| s.at >= stopped_at + LEASE + SLACK && s.at < back_at)
         .collect();
-    assert!(
-        during.is_empty(),
-        "series ran without a lease while the database was down: {} requests, first {:?}",
-        during.len(),
-        during.first()
-    );
-    for (k, log) in logs.iter().enumerate() {
-        assert!(
-            !log.contains("panicked"),
-            "{}: a panic in the log: {log}",
-            member_name(k)
-        );
+    failures.check("no series run without a lease", during.is_empty(), || {
+        format!(
+            "{} requests while the database was down, the first {:?}",
+            during.len(),
+            during.first()
+        )
+    });
+    for (name, log) in &logs {
+        let log = log.lock().unwrap();
+        failures.check("no panic", !log.contains("panicked"), || {
+            format!("{name}: {log}")
+        });
     }
 
     // Exactly: each series one regression and one recovery.
     wait_for_records(&receiver, 2 * n).await;
     let records = transition_records(&receiver);
     let (problems, total) = compare_announcements(&served, &records, n, &|_| false);
-    assert_no_problems("announcements", &problems);
-    assert_eq!(total, 2 * n, "the target's log implies other transitions");
-    assert_eq!(records.len(), 2 * n, "{records:#?}");
+    let evidence = log_evidence(&logs, &problems, 10);
+    failures.add("each transition announced exactly once", problems);
+    failures.add(
+        "(evidence) the members' log lines of those series",
+        evidence,
+    );
+    failures.check("the transitions the test made", total == 2 * n, || {
+        format!(
+            "the target's log implies {total} transitions, not {}",
+            2 * n
+        )
+    });
+    failures.check("records", records.len() == 2 * n, || {
+        format!("{} records: {records:?}", records.len())
+    });
+    failures.assert_none();
 }
 
 /// A `picket run` of member `k` that waits for the file `go` in `dir` before it starts, so
