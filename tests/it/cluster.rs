@@ -919,6 +919,7 @@ fn check_announcements(
     n: usize,
     duplicate_allowed: &dyn Fn(&Record) -> bool,
     logs: &Logs,
+    context: &str,
 ) {
     let (problems, total) = compare_announcements(served, records, n, duplicate_allowed);
     eprintln!(
@@ -930,7 +931,10 @@ fn check_announcements(
         total > n * 2,
         || format!("{total} transitions for {n} series"),
     );
-    let evidence = log_evidence(logs, &problems, 10);
+    let mut evidence = log_evidence(logs, &problems, 10);
+    if !evidence.is_empty() && !context.is_empty() {
+        evidence.insert(0, context.to_string());
+    }
     failures.add(
         "each transition of the target's log announced exactly once",
         problems,
@@ -1048,7 +1052,16 @@ async fn three_members_split_the_series_and_a_killed_members_series_move_on_with
             && parse_since(since)
                 .is_some_and(|t| t <= killed_wall && t + Duration::from_secs(10) >= killed_wall)
     };
-    check_announcements(&mut failures, &served, &records, n, &allowed, &logs);
+    let context = format!("{} was killed at {}", names[0], rfc3339(killed_wall));
+    check_announcements(
+        &mut failures,
+        &served,
+        &records,
+        n,
+        &allowed,
+        &logs,
+        &context,
+    );
     check_seen_were_announced(&mut failures, &observed, &records);
     check_no_errors_logged(&mut failures, &logs);
 
@@ -1161,6 +1174,14 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
             format!("{name} took no series: {shares:?}")
         });
     }
+    let taken: BTreeSet<usize> = two
+        .iter()
+        .filter_map(|m| shares.get(*m))
+        .flatten()
+        .copied()
+        .collect();
+    let what = "joining members take their share in time";
+    check_taken_over(&mut failures, what, &served, &taken, joined_ready, &two);
     let moved: BTreeSet<usize> = three
         .iter()
         .filter_map(|m| shares.get(*m))
@@ -1180,7 +1201,16 @@ async fn scaling_three_to_five_to_two_keeps_open_regressions_and_announces_each_
     let (_, expected) = compare_announcements(&served, &[], n, &|_| false);
     wait_for_records(&receiver, expected).await;
     let records = transition_records(&receiver);
-    check_announcements(&mut failures, &served, &records, n, &|_| false, &logs);
+    let context = "";
+    check_announcements(
+        &mut failures,
+        &served,
+        &records,
+        n,
+        &|_| false,
+        &logs,
+        context,
+    );
     check_seen_were_announced(&mut failures, &observed, &records);
     check_no_errors_logged(&mut failures, &logs);
     failures.assert_none();
