@@ -175,8 +175,10 @@ async fn announce_orphans(shared: &Shared, store: &Postgres) {
     }
     let me = store.group().member();
     for orphan in &orphans {
+        // Its own (a commit whose answer was lost), or one of a series it runs now.
         let hash = crate::plan::stable_hash(&orphan.series);
-        let mine = shared.membership.as_ref().is_some_and(|m| m.owns(me, hash));
+        let mine = orphan.recorded_by == me
+            || shared.membership.as_ref().is_some_and(|m| m.owns(me, hash));
         if !mine {
             continue;
         }

@@ -192,7 +192,7 @@ impl From<Run> for RunRecord {
 }
 
 /// A state change worth announcing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transition {
     /// `passing -> regressed`.
     Regression,

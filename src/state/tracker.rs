@@ -114,7 +114,35 @@ pub struct Tracker {
     store: Store,
     changes: broadcast::Sender<Arc<Change>>,
     runs: AtomicU64,
+    /// Failed writes to the embedded store (the shared store's [`Group`] counts its own).
+    failed_writes: AtomicU64,
     group_read: tokio::sync::Mutex<GroupRead>,
+    /// The transitions this process announced lately (in a group), so that one whose mark
+    /// did not reach the database is not announced again by this process.
+    announced: Mutex<Recent>,
+}
+
+/// The last [`RECENT`] transitions announced, by series, transition and since.
+#[derive(Debug, Default)]
+struct Recent {
+    order: std::collections::VecDeque<(String, Transition, i64)>,
+    set: std::collections::HashSet<(String, Transition, i64)>,
+}
+
+/// How many announced transitions [`Recent`] remembers.
+const RECENT: usize = 10_000;
+
+impl Recent {
+    fn insert(&mut self, key: (String, Transition, i64)) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            while self.order.len() > RECENT {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 impl Tracker {
@@ -138,7 +166,9 @@ impl Tracker {
             store,
             changes,
             runs: AtomicU64::new(0),
+            failed_writes: AtomicU64::new(0),
             group_read: tokio::sync::Mutex::default(),
+            announced: Mutex::default(),
         }
     }
 
@@ -228,6 +258,9 @@ impl Tracker {
         if !gone_keys.is_empty()
             && let Err(e) = self.store.delete(gone_keys).await
         {
+            if self.store.shared().is_none() {
+                self.failed_writes.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::error!(error = %e, "cannot forget removed series in the state store");
         }
         Ok(gone)
@@ -296,6 +329,7 @@ impl Tracker {
             // and not announced (the membership loop stops the runs if the failure lasts).
             Err(_) if self.store.shared().is_some() => return None,
             Err(e) => {
+                self.failed_writes.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(series = %key, error = %e, "cannot persist series state");
             }
         }
@@ -327,14 +361,34 @@ impl Tracker {
         // No subscriber is fine: nobody is listening.
         let _ = self.changes.send(Arc::clone(change));
         if let (Some(shared), Some(t)) = (self.store.shared(), change.transition) {
+            self.announced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert((change.key.clone(), t, since_ms));
             shared.sent(&change.key, t, since_ms);
         }
+    }
+
+    /// Whether this process announced this transition lately.
+    pub fn announced(&self, series: &str, transition: Transition, since_ms: i64) -> bool {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set
+            .contains(&(series.to_string(), transition, since_ms))
     }
 
     /// Announces a transition another member recorded and could not announce (it is gone):
     /// published like one of this process's own, then marked announced. A series this
     /// process does not track is left for the member that does.
     pub fn announce(&self, claimed: Claimed) -> bool {
+        if self.announced(&claimed.series, claimed.transition, claimed.since_ms) {
+            // Announced by this process already; only its mark was lost.
+            if let Some(shared) = self.store.shared() {
+                shared.sent(&claimed.series, claimed.transition, claimed.since_ms);
+            }
+            return true;
+        }
         let Some(info) = self
             .series
             .read()
@@ -417,6 +471,15 @@ impl Tracker {
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .map(Entry::tracked)
+    }
+
+    /// How many calls to the store failed since the tracker opened
+    /// (`picket.state.errors`).
+    pub fn store_errors(&self) -> u64 {
+        match self.group() {
+            Some(group) => group.errors(),
+            None => self.failed_writes.load(Ordering::Relaxed),
+        }
     }
 
     /// How many runs were recorded since the tracker opened.

@@ -191,10 +191,10 @@ impl Instruments {
             _state_errors: observable.then(|| {
                 meter
                     .u64_observable_counter(STATE_ERRORS)
-                    .with_description("Failed calls to the state database (with state.postgres)")
+                    .with_description("Failed calls to the state store or database")
                     .with_callback(move |observer| {
-                        if let Some(group) = state_errors.group() {
-                            observer.observe(group.errors(), &[]);
+                        if let Some(tracker) = state_errors.tracker() {
+                            observer.observe(tracker.store_errors(), &[]);
                         }
                     })
                     .build()

@@ -41,7 +41,8 @@ pub const DISCOVERY_TARGETS: &str = "picket.discovery.targets";
 pub const DISCOVERY_ERRORS: &str = "picket.discovery.errors";
 /// Members of the group with a live lease (gauge, with `state.postgres`).
 pub const CLUSTER_MEMBERS: &str = "picket.cluster.members";
-/// Failed calls to the state database (counter, with `state.postgres`).
+/// Failed calls to the state store: writes of the embedded store, every call to the database
+/// with `state.postgres` (counter).
 pub const STATE_ERRORS: &str = "picket.state.errors";
 /// Event name of the log record for a target a source found.
 pub const TARGET_DISCOVERED_EVENT: &str = "picket.target.discovered";

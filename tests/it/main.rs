@@ -30,6 +30,7 @@ mod notify;
 mod nuclei;
 mod otlp;
 mod pg;
+mod pg_store;
 mod probes;
 mod props;
 mod quickstart;

@@ -431,16 +431,21 @@ impl Postgres {
         .await
     }
 
-    /// Transitions recorded by members without a live lease and not yet announced.
+    /// Transitions not yet announced that were recorded by members without a live lease,
+    /// or by this one over 10 s ago (a commit whose answer was lost: the write failed as far
+    /// as this member knew, so it announced nothing).
     pub async fn orphans(&self) -> Result<Vec<Orphan>, StoreError> {
-        self.call("outbox", async |client| {
+        let member = self.group.member.clone();
+        self.call("outbox", async move |client| {
             let rows = client
                 .query(
                     "SELECT series, transition, since_ms, recorded_by FROM picket_transitions t
-                     WHERE sent IS NULL AND NOT EXISTS (
-                        SELECT 1 FROM picket_members m
-                        WHERE m.id = t.recorded_by AND m.expires > now())",
-                    &[],
+                     WHERE sent IS NULL AND (
+                        (t.recorded_by = $1 AND t.recorded < now() - interval '10 seconds')
+                        OR NOT EXISTS (
+                            SELECT 1 FROM picket_members m
+                            WHERE m.id = t.recorded_by AND m.expires > now()))",
+                    &[&member],
                 )
                 .await?;
             Ok(rows
