@@ -8,6 +8,7 @@ mod api;
 mod budgets;
 mod checks;
 mod cli;
+mod cluster;
 mod containment;
 mod crash;
 mod dashboard;

@@ -82,33 +82,80 @@ impl Postgres {
             ],
         );
         assert!(init.status.success(), "initdb: {}", text(&init));
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
-            path(pg._dir.path())
-        );
-        let log = pg._dir.path().join("postgres.log");
-        let started = pg.run(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&pg.data),
-                "-o",
-                &options,
-                "-l",
-                path(&log),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        pg.pg_ctl_start();
+        pg
+    }
+
+    /// `pg_ctl start` on the data directory, listening on 127.0.0.1:`port` only; waits until
+    /// the server accepts connections.
+    fn pg_ctl_start(&self) {
+        let started = self.pg_ctl("start", &[]);
         assert!(
             started.status.success(),
             "pg_ctl start: {}\n{}",
             text(&started),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            self.server_log()
         );
-        pg
+    }
+
+    /// `pg_ctl ACTION` with the server's options and log file, waiting (at most 60 s) for it
+    /// to finish. The log file matters: without one the server would inherit this command's
+    /// output pipes and `output()` would wait for the server to exit.
+    fn pg_ctl(&self, action: &str, extra: &[&str]) -> Output {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            self.port,
+            path(self._dir.path())
+        );
+        let log = self._dir.path().join("postgres.log");
+        let mut args = vec![
+            "-D",
+            path(&self.data),
+            "-o",
+            &options,
+            "-l",
+            path(&log),
+            "-w",
+            "-t",
+            "60",
+        ];
+        args.extend_from_slice(extra);
+        args.push(action);
+        self.run("pg_ctl", &args)
+    }
+
+    /// What the server wrote to its log so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// `pg_ctl restart` (fast shutdown: open connections are cut), on the same port and
+    /// data; returns once the server accepts connections again.
+    pub fn restart(&self) {
+        let out = self.pg_ctl("restart", &["-m", "fast"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}\n{}",
+            text(&out),
+            self.server_log()
+        );
+    }
+
+    /// Stops the server (fast: open connections are cut); [`Postgres::start_again`] brings
+    /// it back with the same data on the same port.
+    pub fn stop(&self) {
+        let out = self.pg_ctl("stop", &["-m", "fast"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}\n{}",
+            text(&out),
+            self.server_log()
+        );
+    }
+
+    /// Starts the stopped server again, same data, same port.
+    pub fn start_again(&self) {
+        self.pg_ctl_start();
     }
 
     /// Runs `sql` with `psql` as `picket` on database `postgres`; its output, unaligned.
@@ -173,4 +220,30 @@ fn a_real_postgres_starts_on_loopback_and_answers() {
     drop(pg);
     // Stopped with its handle: nothing listens there any more.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn a_real_postgres_restarts_and_comes_back_after_a_stop_with_its_data() {
+    let pg = Postgres::start();
+    let out = pg.psql("create table kept (v int); insert into kept values (7)");
+    assert!(out.status.success(), "{}", text(&out));
+    pg.restart();
+    let out = pg.psql("select v from kept");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "7",
+        "{}",
+        text(&out)
+    );
+    pg.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port)).is_err());
+    assert!(!pg.psql("select 1").status.success());
+    pg.start_again();
+    let out = pg.psql("select v from kept");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "7",
+        "{}",
+        text(&out)
+    );
 }

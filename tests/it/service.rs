@@ -251,7 +251,20 @@ pub fn spawn_run(dir: &Path, global: &[&str], extra: &[&str], envs: &[(&str, &st
 
 /// Starts `cmd` (a `picket run` with `--log info`, or a wrapper that `exec`s one) and waits
 /// for it to print its API address.
-pub fn spawn_service_command(mut cmd: std::process::Command) -> Service {
+pub fn spawn_service_command(cmd: std::process::Command) -> Service {
+    spawn_service_pending(cmd).wait_for_api()
+}
+
+/// A `picket run` child process started, its API address not yet printed.
+pub struct PendingService {
+    child: Child,
+    addr: std::sync::mpsc::Receiver<String>,
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `cmd` like [`spawn_service_command`] without waiting for the API address (several
+/// processes can then be started before any of them gets going).
+pub fn spawn_service_pending(mut cmd: std::process::Command) -> PendingService {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -279,13 +292,28 @@ pub fn spawn_service_command(mut cmd: std::process::Command) -> Service {
             all.push('\n');
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("picket run printed its API address");
-    Service {
+    PendingService {
         child,
-        api: addr.trim_matches('"').parse().unwrap(),
+        addr: rx,
         log,
+    }
+}
+
+impl PendingService {
+    /// Waits (at most 30 s) for the process to print its API address.
+    pub fn wait_for_api(self) -> Service {
+        let addr = self.addr.recv_timeout(Duration::from_secs(30));
+        let addr = addr.unwrap_or_else(|_| {
+            panic!(
+                "picket run printed no API address within 30 s: {}",
+                self.log.lock().unwrap()
+            )
+        });
+        Service {
+            child: self.child,
+            api: addr.trim_matches('"').parse().unwrap(),
+            log: self.log,
+        }
     }
 }
 
