@@ -29,6 +29,12 @@ pub struct Identified {
     pub seen: Seen,
 }
 
+/// Every product id [`identify`] can return (endoflife.date's ids).
+pub const PRODUCTS: &[&str] = &["nginx"];
+
+/// The most products one identification returns.
+pub const MAX_IDENTIFIED: usize = 16;
+
 /// Every product identified in one run's observations: response headers (name, value),
 /// the first bytes of a body, and a banner. At most a bounded number, deduplicated.
 pub fn identify<'a>(

@@ -386,6 +386,9 @@ impl Telemetry {
                 .states
                 .set_certificate(labels, &result.server_address, not_after);
         }
+        if !result.software.is_empty() {
+            self.inner.states.set_software(labels, &result.software);
+        }
         instruments
             .duration
             .record(result.duration.as_secs_f64(), &attrs);
