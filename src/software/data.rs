@@ -259,18 +259,6 @@ pub fn builtin() -> &'static Arc<Table> {
     })
 }
 
-/// Reads a `software.data` file (endoflife.date's API v1 `/products/full` shape) into a
-/// table whose origin is the file. Reading errors are at the file as a whole; parse errors
-/// carry their line and column.
-pub fn load_file(path: &Path) -> Result<Table, Diagnostic> {
-    let bytes = crate::files::read_regular(path, MAX_DATA_BYTES).map_err(|e| {
-        let d = Diagnostic::new(path, Pos::FILE, e.to_string());
-        d.with_hint(e.hint().unwrap_or(REFRESH_HINT))
-    })?;
-    let text = crate::files::decode(path, bytes)?;
-    parse_v1(path, &text)
-}
-
 /// The shape of `/products/full` that picket reads; every other field is ignored.
 #[derive(Deserialize)]
 struct V1File {
