@@ -210,7 +210,11 @@ fn eol_file(generated: &str) -> String {
 async fn software_data_replaces_products_of_the_same_id() {
     let ws = workspace(&[
         ("picket.yaml", "software:\n  data: eol.json\n"),
-        ("eol.json", &eol_file("2026-11-30T08:00:00+00:00")),
+        // Today's: fresh whenever the test runs.
+        (
+            "eol.json",
+            &eol_file(&format!("{}T08:00:00+00:00", data::today())),
+        ),
     ]);
     // In-process, with the file's absolute path (a relative one is from the current
     // directory, which is the test's).
@@ -222,7 +226,7 @@ async fn software_data_replaces_products_of_the_same_id() {
     .unwrap();
     let loaded = picket::load::load(&ws.path().join("abs.yaml"), &|_| None).unwrap();
     let t = &loaded.config.software;
-    assert_eq!(t.generated, date(2026, 11, 30));
+    assert_eq!(t.generated, data::today());
     assert_eq!(t.origin, data::Origin::File(data_path));
     let nginx = t.product("nginx").unwrap();
     assert_eq!(nginx.label, "nginx (ours)");
@@ -245,9 +249,10 @@ async fn software_data_replaces_products_of_the_same_id() {
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stdout.starts_with(
-            "release data of 2026-11-30 (eol.json over the built-in data): 2 products, "
-        ),
+        stdout.starts_with(&format!(
+            "release data of {} (eol.json over the built-in data): 2 products, ",
+            data::today()
+        )),
         "{stdout}"
     );
     assert!(
