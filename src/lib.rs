@@ -81,8 +81,8 @@
 //!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
 //! - `software`: products and versions a service volunteers, and their release data
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`: leaves shared by
-//!   every stage
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`:
+//!   leaves shared by every stage
 
 pub mod api;
 pub mod check;

@@ -273,6 +273,7 @@ mod tests {
             Product {
                 id: "nginx".into(),
                 label: "nginx".into(),
+                aliases: vec![],
                 cycles: vec![
                     cycle("1.28", date(2026, 4, 1)),
                     cycle("1.29", None),

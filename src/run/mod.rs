@@ -365,7 +365,7 @@ impl Runner {
             concurrency: config.limits.concurrency,
             max_body_bytes: config.limits.max_body_bytes,
             redactor: config.redactor.clone(),
-            software: Arc::clone(crate::software::data::builtin()),
+            software: Arc::clone(&config.software),
             evaluators: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),
