@@ -80,9 +80,9 @@
 //! - `config`, `shape`, `parse`: the service config, shapes of files that do not deserialize,
 //!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
-//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`,
-//!   `software`: leaves shared by
-//!   every stage
+//! - `software`: older software (identification and release data), used by checks
+//! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`:
+//!   leaves shared by every stage
 
 pub mod api;
 pub mod check;

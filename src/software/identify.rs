@@ -34,7 +34,7 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::bytes::{Regex, RegexSet};
 
 /// Where a product was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -449,8 +449,10 @@ struct Compiled {
     envoy_version: Regex,
 }
 
+/// Patterns read bytes, ASCII-only and case-insensitive: the tokens they look for are ASCII,
+/// and byte classes keep each automaton small (a Unicode class repeated 64 times is not).
 fn case_insensitive(pattern: &str) -> String {
-    format!("(?i){pattern}")
+    format!("(?i-u){pattern}")
 }
 
 static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(compile);
@@ -483,16 +485,16 @@ fn compile() -> Option<Compiled> {
         patterns,
         sets,
         distro: Regex::new(
-            r"(?i)debian|ubuntu|raspbian|centos|red ?hat|rhel|fedora|rocky|alma ?linux|amazon|amzn|suse|sles|oracle linux|freebsd|openbsd|netbsd|alpine|gentoo|mageia|\b(?:deb\d|el\d|fc\d|bpo\d)",
+            r"(?i-u)debian|ubuntu|raspbian|centos|red ?hat|rhel|fedora|rocky|alma ?linux|amazon|amzn|suse|sles|oracle linux|freebsd|openbsd|netbsd|alpine|gentoo|mageia|\b(?:deb\d|el\d|fc\d|bpo\d)",
         )
         .ok()?,
-        comment: Regex::new(r"\(([^()]{1,64})\)").ok()?,
-        meta: Regex::new(r"(?i)<meta\s[^<>]{0,1024}>").ok()?,
-        meta_name: Regex::new(r#"(?i)(?:^|\s)name\s*=\s*["']?generator(?:["'\s/>]|$)"#).ok()?,
-        meta_content: Regex::new(r#"(?i)(?:^|\s)content\s*=\s*(?:"([^"]{0,256})"|'([^']{0,256})')"#)
+        comment: Regex::new(r"(?-u)\(([^()]{1,64})\)").ok()?,
+        meta: Regex::new(r"(?i-u)<meta\s[^<>]{0,1024}>").ok()?,
+        meta_name: Regex::new(r#"(?i-u)(?:^|\s)name\s*=\s*["']?generator(?:["'\s/>]|$)"#).ok()?,
+        meta_content: Regex::new(r#"(?i-u)(?:^|\s)content\s*=\s*(?:"([^"]{0,256})"|'([^']{0,256})')"#)
             .ok()?,
         envoy_version: Regex::new(
-            r"^[0-9a-f]{40}/(?P<v>[^/]{1,32})/[^/]{1,64}/(?:RELEASE|DEBUG)(?:/|$)",
+            r"(?-u)^[0-9a-f]{40}/(?P<v>[^/]{1,32})/[^/]{1,64}/(?:RELEASE|DEBUG)(?:/|$)",
         )
         .ok()?,
     })
@@ -519,7 +521,12 @@ pub fn identify<'a>(
             break;
         }
         values += 1;
-        header(c, lower, &text(value, MAX_HEADER_BYTES), &mut out);
+        header(
+            c,
+            lower,
+            &value[..value.len().min(MAX_HEADER_BYTES)],
+            &mut out,
+        );
     }
     let body = &body[..body.len().min(MAX_BODY_BYTES)];
     if !body.is_empty() && !out.full() {
@@ -530,7 +537,7 @@ pub fn identify<'a>(
         if let Some(found) = greeting(banner) {
             out.push(found);
         } else {
-            banner_text(c, &text(banner, MAX_BANNER_BYTES), &mut out);
+            banner_text(c, banner, &mut out);
         }
     }
     out.items
@@ -560,9 +567,18 @@ impl Found {
     }
 }
 
-/// Up to `max` bytes as text (invalid UTF-8 replaced).
-fn text(bytes: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+/// Bytes as text for people (invalid UTF-8 replaced), printable and clipped.
+fn shown(bytes: &[u8]) -> String {
+    printable(&String::from_utf8_lossy(
+        &bytes[..bytes.len().min(4 * MAX_RAW_CHARS)],
+    ))
+}
+
+/// The lines of a banner, without their `\r`.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 /// `s` printable (controls, newlines and tabs escaped as `\u{…}`) and at most
@@ -674,35 +690,34 @@ fn tag_len(rest: &str, ok: impl Fn(&str) -> bool) -> usize {
 }
 
 /// `mark` when it names a distribution (`Ubuntu`, `Debian-2+deb12u3`, `0+deb12u1`, `el8`).
-fn distro(c: &Compiled, mark: &str) -> Option<String> {
-    let mark = mark.trim();
-    (!mark.is_empty() && c.distro.is_match(mark)).then(|| printable(mark))
+fn distro(c: &Compiled, mark: &[u8]) -> Option<String> {
+    let mark = mark.trim_ascii();
+    (!mark.is_empty() && c.distro.is_match(mark)).then(|| shown(mark))
 }
 
 /// What one fingerprint finds in `text`, at most [`MAX_MATCHES`].
 fn apply(
     c: &Compiled,
     index: usize,
-    text: &str,
+    text: &[u8],
     seen: Seen,
-    fallback_distro: Option<&str>,
+    fallback_distro: Option<&[u8]>,
     out: &mut Found,
 ) {
     let f = &FINGERPRINTS[index];
     for caps in c.patterns[index].captures_iter(text).take(MAX_MATCHES) {
-        let Some(token) = caps.name("v") else {
+        // A version is ASCII; a token that is not UTF-8 is not one.
+        let Some(token) = caps
+            .name("v")
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        else {
             continue;
         };
-        let Some((version, suffix)) = version(token.as_str(), f.shape) else {
+        let Some((version, suffix)) = version(token, f.shape) else {
             continue;
         };
-        let raw = caps
-            .name("r")
-            .or_else(|| caps.get(0))
-            .map_or("", |m| m.as_str());
-        let raw = raw.trim_start_matches(|ch: char| ch.is_whitespace() || ",;(".contains(ch));
-        let mut mark = distro(c, suffix)
-            .or_else(|| caps.name("d").and_then(|d| distro(c, d.as_str())))
+        let mut mark = distro(c, suffix.as_bytes())
+            .or_else(|| caps.name("d").and_then(|d| distro(c, d.as_bytes())))
             .or_else(|| fallback_distro.and_then(|d| distro(c, d)));
         if f.product == "openssh" && caps.name("w").is_some() && mark.is_none() {
             mark = Some("Windows".to_string());
@@ -710,10 +725,24 @@ fn apply(
         out.push(Identified {
             product: f.product,
             version,
-            raw: printable(raw),
+            raw: shown(raw_of(&caps)),
             distro: mark,
             seen,
         });
+    }
+}
+
+/// The text shown as `raw`: group `r`, else the whole match without the delimiter a product
+/// token's pattern starts with.
+fn raw_of<'t>(caps: &regex::bytes::Captures<'t>) -> &'t [u8] {
+    let raw = caps
+        .name("r")
+        .or_else(|| caps.get(0))
+        .map_or(&b""[..], |m| m.as_bytes())
+        .trim_ascii_start();
+    match raw.first() {
+        Some(b',' | b';' | b'(') => raw[1..].trim_ascii_start(),
+        _ => raw,
     }
 }
 
@@ -721,9 +750,9 @@ fn apply(
 fn run(
     c: &Compiled,
     kind: Source,
-    text: &str,
+    text: &[u8],
     seen: Seen,
-    fallback: Option<&str>,
+    fallback: Option<&[u8]>,
     out: &mut Found,
 ) {
     let Some((_, set, members)) = c.sets.iter().find(|(k, _, _)| *k == kind) else {
@@ -735,7 +764,7 @@ fn run(
 }
 
 /// One relevant header.
-fn header(c: &Compiled, name: &'static str, value: &str, out: &mut Found) {
+fn header(c: &Compiled, name: &'static str, value: &[u8], out: &mut Found) {
     let seen = Seen::Header(name);
     if PRODUCT_HEADERS.contains(&name) {
         // Within Server and X-Powered-By, one distribution comment speaks for every product
@@ -746,8 +775,8 @@ fn header(c: &Compiled, name: &'static str, value: &str, out: &mut Found) {
                     .captures_iter(value)
                     .take(MAX_MATCHES)
                     .filter_map(|m| m.get(1))
-                    .find(|m| c.distro.is_match(m.as_str()))
-                    .map(|m| m.as_str())
+                    .find(|m| c.distro.is_match(m.as_bytes()))
+                    .map(|m| m.as_bytes())
             })
             .flatten();
         run(c, Source::ProductHeader, value, seen, fallback, out);
@@ -770,22 +799,18 @@ fn header(c: &Compiled, name: &'static str, value: &str, out: &mut Found) {
 /// `4.0.30319` is every .NET Framework 4.x (4.0 to 4.8.1): version `4`, a family no release
 /// cycle is named after, so it is never placed. `2.0.50727` is 2.0, 3.0 and 3.5 alike:
 /// version `2`, likewise. `1.1.4322` and `1.0.3705` are exactly .NET Framework 1.1 and 1.0.
-fn aspnet(value: &str, out: &mut Found) {
-    let value = value.trim();
-    let Some((clr, "")) = version(value, Shape::Plain) else {
-        return;
-    };
-    let family = match clr.as_str() {
-        "4.0.30319" => "4",
-        "2.0.50727" => "2",
-        "1.1.4322" => "1.1",
-        "1.0.3705" => "1.0",
+fn aspnet(value: &[u8], out: &mut Found) {
+    let family = match value.trim_ascii() {
+        b"4.0.30319" => "4",
+        b"2.0.50727" => "2",
+        b"1.1.4322" => "1.1",
+        b"1.0.3705" => "1.0",
         _ => return,
     };
     out.push(Identified {
         product: "dotnetfx",
         version: family.to_string(),
-        raw: printable(value),
+        raw: shown(value.trim_ascii()),
         distro: None,
         seen: Seen::Header("x-aspnet-version"),
     });
@@ -793,14 +818,12 @@ fn aspnet(value: &str, out: &mut Found) {
 
 /// An HTML or JSON body.
 fn page(c: &Compiled, body: &[u8], out: &mut Found) {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace());
-    if start.is_some_and(|s| body[s] == b'{') {
+    if body.trim_ascii_start().starts_with(b"{") {
         json_page(c, body, out);
         return;
     }
-    let html = text(body, MAX_BODY_BYTES);
-    for tag in c.meta.find_iter(&html).take(MAX_META_TAGS) {
-        let tag = tag.as_str();
+    for tag in c.meta.find_iter(body).take(MAX_META_TAGS) {
+        let tag = tag.as_bytes();
         if !c.meta_name.is_match(tag) {
             continue;
         }
@@ -814,13 +837,13 @@ fn page(c: &Compiled, body: &[u8], out: &mut Found) {
         run(
             c,
             Source::Generator,
-            content.as_str(),
+            content.as_bytes(),
             Seen::MetaGenerator,
             None,
             out,
         );
     }
-    run(c, Source::Body, &html, Seen::Body, None, out);
+    run(c, Source::Body, body, Seen::Body, None, out);
 }
 
 /// A JSON status page: Elasticsearch's root (`{"version":{"number":"7.17.9",…},"tagline":"You
@@ -865,10 +888,12 @@ fn json_page(c: &Compiled, body: &[u8], out: &mut Found) {
     }
     if root.contains_key("state")
         && let Some(v) = str_of("version")
-        && let Some(caps) = c.envoy_version.captures(v)
-        && let Some(token) = caps.name("v")
+        && let Some(caps) = c.envoy_version.captures(v.as_bytes())
+        && let Some(token) = caps
+            .name("v")
+            .and_then(|t| std::str::from_utf8(t.as_bytes()).ok())
     {
-        push("envoy", token.as_str(), format!("version: {v}"));
+        push("envoy", token, format!("version: {v}"));
     }
 }
 
@@ -924,25 +949,18 @@ fn greeting(banner: &[u8]) -> Option<Identified> {
         product,
         version,
         raw: printable(server),
-        distro: distro(c, suffix),
+        distro: distro(c, suffix.as_bytes()),
         seen: Seen::Banner,
     })
 }
 
 /// A text banner: SSH, SMTP and FTP greetings (one line each), or Redis `INFO server`.
-fn banner_text(c: &Compiled, banner: &str, out: &mut Found) {
+fn banner_text(c: &Compiled, banner: &[u8], out: &mut Found) {
     if redis_info(banner, out) {
         return;
     }
-    for line in banner.lines().take(MAX_BANNER_LINES) {
-        run(
-            c,
-            Source::BannerLine,
-            line.trim_end_matches('\r'),
-            Seen::Banner,
-            None,
-            out,
-        );
+    for line in lines(banner).take(MAX_BANNER_LINES) {
+        run(c, Source::BannerLine, line, Seen::Banner, None, out);
         if out.full() {
             return;
         }
@@ -954,21 +972,21 @@ fn banner_text(c: &Compiled, banner: &str, out: &mut Found) {
 /// other servers that borrow `redis_version` name themselves in `server_name` (or a
 /// `*_version` of their own) and are not Redis. Whether this was INFO output at all:
 /// a `redis_version:` line.
-fn redis_info(banner: &str, out: &mut Found) -> bool {
+fn redis_info(banner: &[u8], out: &mut Found) -> bool {
     let mut redis = None;
     let mut valkey = None;
     let mut server_name = None;
     let mut foreign = false;
-    for line in banner.lines().take(MAX_BANNER_LINES * 4) {
-        let line = line.trim_end_matches('\r');
-        let Some((key, value)) = line.split_once(':') else {
+    for line in lines(banner).take(MAX_BANNER_LINES * 4) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
+        let (key, value) = (&line[..colon], &line[colon + 1..]);
         match key {
-            "redis_version" => redis = Some(value),
-            "valkey_version" => valkey = Some(value),
-            "server_name" => server_name = Some(value),
-            "dragonfly_version" | "keydb_version" => foreign = true,
+            b"redis_version" => redis = Some(value),
+            b"valkey_version" => valkey = Some(value),
+            b"server_name" => server_name = Some(value),
+            b"dragonfly_version" | b"keydb_version" => foreign = true,
             _ => {}
         }
     }
@@ -977,15 +995,18 @@ fn redis_info(banner: &str, out: &mut Found) -> bool {
     };
     let (product, key, value) = match (valkey, server_name) {
         (Some(v), _) => ("valkey", "valkey_version", v),
-        (None, Some(name)) if !name.eq_ignore_ascii_case("redis") => return true,
+        (None, Some(name)) if !name.eq_ignore_ascii_case(b"redis") => return true,
         _ if foreign => return true,
         _ => ("redis", "redis_version", redis),
     };
-    if let Some((version, _)) = version(value, Shape::Plain) {
+    if let Some((version, _)) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| version(v, Shape::Plain))
+    {
         out.push(Identified {
             product,
             version,
-            raw: printable(&format!("{key}:{value}")),
+            raw: shown(&[key.as_bytes(), b":", value].concat()),
             distro: None,
             seen: Seen::Banner,
         });

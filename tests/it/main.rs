@@ -40,6 +40,7 @@ mod secret_owners;
 mod secrets;
 mod service;
 mod shard;
+mod software_props;
 mod ssrf;
 mod structure;
 mod tcp;
