@@ -41,6 +41,8 @@ mod secrets;
 mod service;
 mod shard;
 mod software_data;
+mod software_props;
+mod software_real;
 mod ssrf;
 mod structure;
 mod tcp;
