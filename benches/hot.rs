@@ -189,6 +189,7 @@ fn render(c: &mut Criterion) {
                 status: Some(200),
                 certificate_not_after: None,
                 attributes: Vec::new(),
+                software: Vec::new(),
             })
             .collect()
     };

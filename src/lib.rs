@@ -80,7 +80,7 @@
 //! - `config`, `shape`, `parse`: the service config, shapes of files that do not deserialize,
 //!   and parsing a file into its raw shape
 //! - `outcome`: what a run produced
-//! - `software`: older software (identification and release data), used by checks
+//! - `software`: products and versions a service volunteers, and their release data
 //! - `library`, `files`, `yaml`, `diag`, `redact`, `units`, `term`, `logging`, `fds`, `crypto`:
 //!   leaves shared by every stage
 

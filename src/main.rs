@@ -168,6 +168,20 @@ enum Command {
         #[arg(long, requires = "export")]
         force: bool,
     },
+    /// Print the release data `software` checks judge versions against: each product's
+    /// release cycles with release date, end of life, latest version and status today.
+    ///
+    /// The data is built into picket (endoflife.date's facts, compiled on the date shown);
+    /// with -c, the config's `software.data` file replaces the products it has. Data older
+    /// than 180 days gets a note on how to refresh it.
+    Software {
+        /// Service config file, for its `software.data` (default: the built-in data only).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only these products (endoflife.date ids, e.g. `nginx php`).
+        #[arg(value_name = "PRODUCT")]
+        products: Vec<String>,
+    },
     /// Start a deliberately misconfigured loopback service and probe it with the built-in
     /// probe library, so you can watch findings appear and disappear.
     Demo {
@@ -330,6 +344,20 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// At `picket run` start: one WARN when the release data `software` checks use is older than
+/// 180 days, with its date and how to refresh it.
+fn warn_if_software_data_stale(table: &picket::software::data::Table) {
+    use picket::software::data;
+    if let Some(note) = table.stale_note(data::today()) {
+        tracing::warn!(
+            data_date = %table.generated,
+            refresh = data::REFRESH_URL,
+            "{note}; {}",
+            data::REFRESH_HINT
+        );
+    }
+}
+
 /// `picket run`: load, set up telemetry and logging, serve until a signal.
 async fn serve(
     log: Option<&str>,
@@ -377,6 +405,7 @@ async fn serve(
     if let Some(nofile) = NOFILE.get() {
         log_descriptor_limit(*nofile);
     }
+    warn_if_software_data_stale(&loaded.config.software);
     if let Some(s) = &shard {
         tracing::info!(
             shard = format!("{}/{}", s.index, s.count),
@@ -595,6 +624,13 @@ async fn main() -> ExitCode {
             Some(dir) => commands::export_probes(&dir, force, &mut out, &mut err),
             None => commands::probes(&mut out, &mut err),
         },
+        Command::Software { config, products } => commands::software(
+            config.as_deref(),
+            &products,
+            &env_lookup,
+            &mut out,
+            &mut err,
+        ),
         Command::Run { .. } => unreachable!("handled above"),
         Command::Demo {
             probes,

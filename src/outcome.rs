@@ -202,6 +202,19 @@ pub struct RunResult {
     pub certificate_not_after: Option<SystemTime>,
     /// Kind-specific span attributes (`tls.protocol.version`, `tls.cipher`, …).
     pub attributes: Vec<(&'static str, String)>,
+    /// What a run with `software` checks identified, and where each release stands.
+    pub software: Vec<SoftwareSeen>,
+}
+
+/// A product and version a run identified (for `picket.software.eol`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftwareSeen {
+    /// endoflife.date's product id.
+    pub name: String,
+    /// The version as identified.
+    pub version: String,
+    /// When its release cycle reaches (reached) end of life, when the data knows it.
+    pub eol: Option<SystemTime>,
 }
 
 impl RunResult {
@@ -222,6 +235,7 @@ impl RunResult {
             status: None,
             certificate_not_after: None,
             attributes: Vec::new(),
+            software: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod nuclei;
 pub mod regex;
 pub mod response;
+pub mod software;
 pub mod tcp;
 pub mod tls;
 

@@ -12,6 +12,8 @@ pub enum TcpCheck {
     Reachable(bool),
     /// An assertion on the first bytes the service sent (after `send:`, if any).
     Banner(BannerTest),
+    /// The software the banner names is supported, or not below a floor.
+    Software(super::software::SoftwareCheck),
 }
 
 /// What a banner check asserts.
@@ -49,15 +51,43 @@ impl Connect {
     }
 }
 
-/// Evaluates every check against one port's connection. Returns the failed ones.
-pub fn evaluate(checks: &[Graded<TcpCheck>], port: u16, found: &Connect) -> Vec<Finding> {
+/// The products a banner names.
+pub fn identify_banner(found: &Connect) -> Vec<crate::software::identify::Identified> {
+    match found {
+        Connect::Open { banner } => {
+            crate::software::identify::identify(std::iter::empty(), &[], banner)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Evaluates every check against one port's connection, `software` checks by the release
+/// data `software`. Returns the failed ones.
+pub fn evaluate(
+    checks: &[Graded<TcpCheck>],
+    port: u16,
+    found: &Connect,
+    software: &crate::software::data::Table,
+) -> Vec<Finding> {
     let banner = match found {
         Connect::Open { banner } => String::from_utf8_lossy(banner).into_owned(),
         _ => String::new(),
     };
     let mut findings: Vec<Finding> = Vec::new();
+    let mut identified = None;
     for graded in checks {
         let finding = match &graded.check {
+            TcpCheck::Software(check) => {
+                let found = identified.get_or_insert_with(|| identify_banner(found));
+                let mut own =
+                    super::software::evaluate(check, found, software, super::software::today());
+                for f in &mut own {
+                    f.check = format!("port {port}: {}", f.check);
+                }
+                graded.stamp(&mut own);
+                findings.extend(own);
+                continue;
+            }
             TcpCheck::Reachable(want) => {
                 let open = matches!(found, Connect::Open { .. });
                 (open != *want).then(|| Finding {
@@ -128,7 +158,7 @@ mod tests {
 
     fn evaluate(checks: &[TcpCheck], port: u16, found: &Connect) -> Vec<Finding> {
         let graded: Vec<Graded<TcpCheck>> = checks.iter().cloned().map(Graded::from).collect();
-        super::evaluate(&graded, port, found)
+        super::evaluate(&graded, port, found, crate::software::data::builtin())
     }
 
     #[test]

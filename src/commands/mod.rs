@@ -1,4 +1,4 @@
-//! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`.
+//! The one-shot commands behind the CLI: `check`, `validate`, `list`, `probes`, `software`.
 //!
 //! Each returns the process exit code, so `main` stays a thin dispatcher and tests can run
 //! them in-process. Exit codes: 0 clean, 1 findings at or above `--fail-on` (or a target
@@ -13,6 +13,7 @@
 //! - `validate.rs`: `picket validate`.
 //! - `list.rs`: `picket list`, with its grouping of skipped pairs.
 //! - `probes.rs`: `picket probes` and `picket probes --export`.
+//! - `software.rs`: `picket software`, the release data of `software` checks.
 //!
 //! This file holds what they share: the exit codes, the default config path, and one
 //! snapshot of the discovery sources.
@@ -20,11 +21,13 @@
 mod check;
 mod list;
 mod probes;
+mod software;
 mod validate;
 
 pub use check::{CheckOptions, Format, InvalidVar, check, parse_var, run_all};
 pub use list::list;
 pub use probes::{export_probes, probes};
+pub use software::software;
 pub use validate::validate;
 
 /// Exit code: everything held.

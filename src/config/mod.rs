@@ -7,7 +7,8 @@
 //!
 //! This file holds the validated [`Config`] and [`compile`]; each section has its own file:
 //! `raw` (serde shapes), `env` (`${env:…}` resolution and secrets), `target`, `api`, `notify`
-//! (webhooks) and `values` (durations, streaks, schedules and headers, shared by them).
+//! (webhooks), `software` (release data) and `values` (durations, streaks, schedules and
+//! headers, shared by them).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ mod env;
 mod kubernetes;
 mod labels;
 mod notify;
+mod software;
 mod state;
 mod target;
 mod values;
@@ -97,6 +99,9 @@ pub struct Config {
     pub webhooks: Vec<Webhook>,
     /// Every secret value resolved from the environment, for scrubbing output.
     pub redactor: Redactor,
+    /// Release data for `software` checks: the built-in table, or `software.data` merged
+    /// over it.
+    pub software: std::sync::Arc<crate::software::data::Table>,
 }
 
 /// A path from the config, with where it was written (for errors about it).
@@ -254,6 +259,7 @@ impl Config {
             api_idle_timeout: API_IDLE_TIMEOUT,
             webhooks: Vec::new(),
             redactor: Redactor::default(),
+            software: std::sync::Arc::clone(crate::software::data::builtin()),
         }
     }
 
@@ -328,6 +334,7 @@ pub fn compile(
     let api = compile_api(&mut ctx, &raw.api);
     let webhooks = compile_notify(&mut ctx, &raw.notify);
     let discover = compile_discover(&mut ctx, &raw.discover);
+    let software = software::compile_software(&mut ctx, &raw.software);
 
     Config {
         source: file.to_path_buf(),
@@ -348,6 +355,7 @@ pub fn compile(
         api_idle_timeout: api.idle_timeout,
         webhooks,
         redactor,
+        software,
     }
 }
 

@@ -57,6 +57,20 @@ pub struct Config {
     /// Notifications of regressions and recoveries, besides telemetry.
     #[serde(default)]
     pub notify: Notify,
+    /// Release data for `software` checks, beside the data built into picket.
+    #[serde(default)]
+    pub software: Software,
+}
+
+/// `software:`: the release data `software` checks judge versions against.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Software {
+    /// A JSON file in the shape of endoflife.date's API v1 `/products/full` response
+    /// (`curl -fsSL https://endoflife.date/api/v1/products/full > eol.json`): its products
+    /// replace the built-in ones of the same id, and its `generated_at` is the data's date.
+    #[schemars(with = "Option<String>", example = "eol.json")]
+    pub data: Option<Spanned<String>>,
 }
 
 /// The API's own certificate.

@@ -21,6 +21,7 @@ use crate::units::{self, Schedule, Severity};
 pub mod http;
 pub mod nuclei;
 mod selector;
+mod software;
 pub mod tcp;
 pub mod template;
 pub mod tls;
@@ -638,6 +639,7 @@ const _: fn(&raw::Check) = |c| {
         csp: _,
         location: _,
         response_time: _,
+        software: _,
         all_of: _,
         any_of: _,
         not: _,
@@ -653,6 +655,7 @@ const _: fn(&raw::Check) = |c| {
         at_most: _,
         distinct: _,
         last_token_of: _,
+        // `http` and `tcp` (`software`, in `http_keys`; `tcp::check` takes it too).
         // `tcp`: `tcp::check_keys`.
         reachable: _,
         banner: _,

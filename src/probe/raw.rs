@@ -213,6 +213,12 @@ pub struct Check {
     #[serde(default)]
     #[schemars(with = "Option<Check>")]
     pub not: Option<Spanned<Box<Check>>>,
+    // `http` and `tcp` probes.
+    /// `http` and `tcp` probes: the software the service names (headers, HTML, status JSON,
+    /// banners) is supported, or not below a floor.
+    #[serde(default)]
+    #[schemars(with = "Option<Software>")]
+    pub software: Option<Spanned<Software>>,
     // `tcp` probes.
     /// `tcp` probes: whether the port accepts a connection from here.
     #[serde(default)]
@@ -256,6 +262,29 @@ pub struct Check {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub expected: Option<Spanned<String>>,
+}
+
+/// A `software` check: exactly one of `supported`, `supported_for_at_least`, `not_below`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Software {
+    /// `true`: no identified product is past its end of life.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub supported: Option<Spanned<bool>>,
+    /// No identified product ends its life within this long (`90d`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "90d")]
+    pub supported_for_at_least: Option<Spanned<String>>,
+    /// A team's floor per product (endoflife.date ids): `{ nginx: "1.26" }`.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub not_below: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Versions a distribution marks (`Debian-2+deb12u3`, `(Ubuntu)`): `judge` them by their
+    /// upstream version (the default) or `skip` them (a distribution may backport fixes).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub distro: Option<Spanned<String>>,
 }
 
 // ---- `http` probes: the request and the values of its check keys.

@@ -148,11 +148,28 @@ pub(super) fn compile(
 /// One tcp check: `reachable: BOOL` or `banner: {contains|matches|not_matches}`.
 fn check(ctx: &mut Compiling<'_>, item: &Spanned<raw::Check>) -> Option<TcpCheck> {
     let c = &item.value;
+    // `software` is a check of both kinds.
+    if let Some(software) = &c.software {
+        if let Some(key) = super::http_keys(c)
+            .into_iter()
+            .find(|k| *k != "software")
+            .or_else(|| check_keys(c).first().copied())
+        {
+            ctx.err_hint(
+                item,
+                format!("check mixes software and {key}"),
+                "put each check in its own list item",
+            );
+            return None;
+        }
+        return super::software::compile(ctx, software).map(TcpCheck::Software);
+    }
     if let Some(key) = super::http_keys(c).first() {
         ctx.err_hint(
             item,
             format!("`{key}` is not a check of `tcp` probes"),
-            "tcp probes check `reachable: true|false` and `banner: {contains|matches|not_matches}`",
+            "tcp probes check `reachable: true|false`, `banner: {contains|matches|not_matches}` \
+             and `software: {…}`",
         );
         return None;
     }

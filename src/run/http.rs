@@ -35,6 +35,8 @@ struct Tally {
     undecided: Vec<String>,
     /// Why a response was not judged (the first such), for a run that found nothing else.
     skipped: Option<String>,
+    /// What responses judged by `software` checks named.
+    software: Vec<crate::software::identify::Identified>,
 }
 
 /// Runs an HTTP probe's exchanges in order, one request per expanded path (and per path that
@@ -129,6 +131,7 @@ pub(super) async fn execute(
             i += 1;
         }
     }
+    runner.record_software(&tally.software, result);
     decide(tally, max_body_bytes)
 }
 
@@ -183,9 +186,11 @@ async fn evaluate_off_worker(
     let stop = StopOnDrop(Interrupt::new());
     let interrupt = stop.0.clone();
     let redactor = runner.redactor.clone();
+    let software = Arc::clone(&runner.software);
     let evaluated = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let evaluation = check::evaluate_until(checks.get(), &response, &redactor, &interrupt);
+        let evaluation =
+            check::evaluate_until(checks.get(), &response, &redactor, &software, &interrupt);
         (evaluation, response)
     })
     .await
@@ -253,6 +258,15 @@ async fn run_path(
         return Ok((false, response));
     }
     let (evaluation, response) = evaluate_off_worker(runner, sent.checks.clone(), response).await?;
+    if tally.software.len() < crate::software::identify::MAX_IDENTIFIED
+        && sent
+            .checks
+            .get()
+            .iter()
+            .any(|g| matches!(g.check, Check::Software(_)))
+    {
+        tally.software.extend(check::identify_response(&response));
+    }
     let found = !evaluation.findings.is_empty();
     for mut f in evaluation.findings {
         f.check = name(f.check);
@@ -494,6 +508,7 @@ fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
         findings,
         undecided,
         skipped,
+        software: _,
     } = tally;
     if !findings.is_empty() {
         Outcome::Fail(findings)

@@ -211,6 +211,8 @@ pub struct Runner {
     concurrency: usize,
     max_body_bytes: u64,
     redactor: Redactor,
+    /// The release data `software` checks judge by.
+    software: Arc<crate::software::data::Table>,
     /// Permits to evaluate checks on a blocking thread ([`http`]): one per CPU, so CPU-heavy
     /// checks queue for the CPUs instead of multiplying threads.
     evaluators: Arc<Semaphore>,
@@ -219,6 +221,48 @@ pub struct Runner {
     resolver: Arc<dyn net::Resolve>,
     /// The resolver under the pins, for the runner that takes over ([`Runner::next`]).
     base_resolver: Arc<dyn net::Resolve>,
+}
+
+impl Runner {
+    /// What a run identified, placed in the release data: for `picket.software.eol` and the
+    /// span's `software.name` / `software.version`.
+    fn record_software(
+        &self,
+        found: &[crate::software::identify::Identified],
+        result: &mut RunResult,
+    ) {
+        use crate::software::data::Placement;
+        for id in found.iter().take(crate::software::identify::MAX_IDENTIFIED) {
+            let eol = match self.software.place(id.product, &id.version) {
+                Placement::Cycle(_, cycle) => cycle.eol.and_then(|d| {
+                    let secs = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+                    let secs = u64::try_from(secs).ok()?;
+                    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+                }),
+                _ => None,
+            };
+            let seen = crate::outcome::SoftwareSeen {
+                name: id.product.to_string(),
+                version: id.version.clone(),
+                eol,
+            };
+            if !result.software.contains(&seen) {
+                result.software.push(seen);
+            }
+        }
+        if !result.software.is_empty() {
+            let join = |f: fn(&crate::outcome::SoftwareSeen) -> &str| {
+                result.software.iter().map(f).collect::<Vec<_>>().join(", ")
+            };
+            let names = join(|s| &s.name);
+            let versions = join(|s| &s.version);
+            result
+                .attributes
+                .retain(|(k, _)| !k.starts_with("software."));
+            result.attributes.push(("software.name", names));
+            result.attributes.push(("software.version", versions));
+        }
+    }
 }
 
 /// A run's wall time, rate-limit waits included, is at most this many times its timeout
@@ -321,6 +365,7 @@ impl Runner {
             concurrency: config.limits.concurrency,
             max_body_bytes: config.limits.max_body_bytes,
             redactor: config.redactor.clone(),
+            software: Arc::clone(&config.software),
             evaluators: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )),

@@ -60,7 +60,14 @@ pub(super) async fn execute(
             Ok(f) => f,
             Err(e) => return Outcome::Error(e),
         };
-        findings.extend(tcp::evaluate(&spec.checks, *port, &found));
+        findings.extend(tcp::evaluate(&spec.checks, *port, &found, &runner.software));
+        if spec
+            .checks
+            .iter()
+            .any(|g| matches!(g.check, tcp::TcpCheck::Software(_)))
+        {
+            runner.record_software(&tcp::identify_banner(&found), result);
+        }
     }
     if findings.is_empty() {
         Outcome::Pass

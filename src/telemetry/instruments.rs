@@ -16,8 +16,8 @@ use super::labels::SeriesLabels;
 use super::names::{
     API_CONNECTIONS_SHED, CLUSTER_MEMBERS, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS,
     NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES,
-    REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, STATE_ERRORS, TELEMETRY_DROPPED,
-    TLS_CERTIFICATE_EXPIRY,
+    REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, SOFTWARE_EOL, STATE_ERRORS,
+    TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
 };
 use super::scope;
 use crate::state::{State, Tracker};
@@ -53,6 +53,7 @@ pub(super) struct Instruments {
     _status: Option<ObservableGauge<u64>>,
     _regressed: Option<ObservableGauge<u64>>,
     _expiry: Option<ObservableGauge<f64>>,
+    _software_eol: Option<ObservableGauge<f64>>,
     _dropped: Option<ObservableCounter<u64>>,
     _discovered: Option<ObservableGauge<u64>>,
     _members: Option<ObservableGauge<u64>>,
@@ -70,6 +71,7 @@ impl Instruments {
         let status_states = states.clone();
         let regressed_states = states.clone();
         let expiry_states = states.clone();
+        let software_states = states.clone();
         let discovered = states.clone();
         let members = states.clone();
         let state_errors = states.clone();
@@ -199,6 +201,20 @@ impl Instruments {
                     })
                     .build()
             }),
+            _software_eol: observable.then(|| {
+                meter
+                    .f64_observable_gauge(SOFTWARE_EOL)
+                    .with_unit("s")
+                    .with_description(
+                        "Seconds until the end of life of the release a target runs (negative \
+                         once past), from software checks",
+                    )
+                    .with_callback(move |observer| {
+                        software_states
+                            .each_software(|attrs, seconds| observer.observe(seconds, attrs));
+                    })
+                    .build()
+            }),
             _dropped: observable.then(|| {
                 meter
                     .u64_observable_counter(TELEMETRY_DROPPED)
@@ -228,7 +244,13 @@ pub(super) struct Observed {
     certificates: Mutex<HashMap<(String, String), (SystemTime, String)>>,
     /// Live targets by discovery source.
     discovered: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// End of life by (target, product, version), with the probe of the series that saw it
+    /// last: the latest run of that series replaces what it saw before.
+    software: Mutex<HashMap<Release, (SystemTime, String)>>,
 }
+
+/// A release a target runs: target name, product id, version.
+type Release = (String, String, String);
 
 impl Observed {
     /// Sets (`Some`) or forgets (`None`) the live targets of a discovery source.
@@ -254,6 +276,18 @@ impl Observed {
             .iter()
             .map(|(s, n)| (s.clone(), *n))
             .collect()
+    }
+
+    /// The (probe, target) of every series the tracker runs, when there is a tracker: what
+    /// the per-series gauges keep, forgetting series a reload removed.
+    fn tracked_series(&self) -> Option<std::collections::HashSet<(String, String)>> {
+        self.tracker().map(|tracker| {
+            let mut tracked = std::collections::HashSet::new();
+            tracker.each(|info, _| {
+                tracked.insert((info.probe.id.clone(), info.target.clone()));
+            });
+            tracked
+        })
     }
 
     /// The group of a tracker on the shared store.
@@ -283,16 +317,57 @@ impl Observed {
             );
     }
 
+    /// What a run with software checks identified: replaces what the same series saw before
+    /// (a downgrade or an upgrade shows at once, not beside the old version).
+    pub(super) fn set_software(
+        &self,
+        labels: &SeriesLabels,
+        seen: &[crate::outcome::SoftwareSeen],
+    ) {
+        let mut software = self.software.lock().unwrap_or_else(PoisonError::into_inner);
+        software.retain(|(target, _, _), (_, probe)| {
+            !(target == labels.target_name && probe == labels.probe_id)
+        });
+        for s in seen.iter().take(crate::software::identify::MAX_IDENTIFIED) {
+            if let Some(eol) = s.eol {
+                software.insert(
+                    (
+                        labels.target_name.to_owned(),
+                        s.name.clone(),
+                        s.version.clone(),
+                    ),
+                    (eol, labels.probe_id.to_owned()),
+                );
+            }
+        }
+    }
+
+    /// Calls `f` with the attributes and seconds to end of life of every release seen. With
+    /// a tracker, one whose series a reload removed is forgotten.
+    fn each_software(&self, mut f: impl FnMut(&[KeyValue], f64)) {
+        let tracked = self.tracked_series();
+        let now = SystemTime::now();
+        let mut software = self.software.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tracked) = tracked {
+            software.retain(|(target, _, _), (_, probe)| {
+                tracked.contains(&(probe.clone(), target.clone()))
+            });
+        }
+        for ((target, name, version), (eol, _)) in software.iter() {
+            let seconds = seconds_until(*eol, now);
+            let attrs = [
+                KeyValue::new("target.name", target.clone()),
+                KeyValue::new("software.name", name.clone()),
+                KeyValue::new("software.version", version.clone()),
+            ];
+            f(&attrs, seconds);
+        }
+    }
+
     /// Calls `f` with the attributes and seconds left of every certificate. With a tracker,
     /// a certificate whose series a reload removed is forgotten.
     fn each_certificate(&self, mut f: impl FnMut(&[KeyValue], f64)) {
-        let tracked = self.tracker().map(|tracker| {
-            let mut tracked = std::collections::HashSet::new();
-            tracker.each(|info, _| {
-                tracked.insert((info.probe.id.clone(), info.target.clone()));
-            });
-            tracked
-        });
+        let tracked = self.tracked_series();
         let now = SystemTime::now();
         let mut certificates = self
             .certificates
@@ -304,10 +379,7 @@ impl Observed {
             });
         }
         for ((target, address), (not_after, _)) in certificates.iter() {
-            let seconds = match not_after.duration_since(now) {
-                Ok(d) => d.as_secs_f64(),
-                Err(e) => -e.duration().as_secs_f64(),
-            };
+            let seconds = seconds_until(*not_after, now);
             let attrs = [
                 KeyValue::new("target.name", target.clone()),
                 KeyValue::new("server.address", address.clone()),
@@ -336,5 +408,13 @@ impl Observed {
             ];
             f(&attrs, state.state);
         });
+    }
+}
+
+/// Seconds from `now` until `t`, negative once `t` is past.
+fn seconds_until(t: SystemTime, now: SystemTime) -> f64 {
+    match t.duration_since(now) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
     }
 }

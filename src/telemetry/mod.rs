@@ -86,7 +86,7 @@ pub use names::{
     API_CONNECTIONS_SHED, CLUSTER_MEMBERS, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS,
     NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES,
     RECOVERY_EVENT, REGRESSION_EVENT, REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED,
-    STATE_ERRORS, TARGET_DISCOVERED_EVENT, TARGET_REMOVED_EVENT, TELEMETRY_DROPPED,
+    SOFTWARE_EOL, STATE_ERRORS, TARGET_DISCOVERED_EVENT, TARGET_REMOVED_EVENT, TELEMETRY_DROPPED,
     TLS_CERTIFICATE_EXPIRY, TRANSITION_TARGET, event_name,
 };
 
@@ -385,6 +385,9 @@ impl Telemetry {
             self.inner
                 .states
                 .set_certificate(labels, &result.server_address, not_after);
+        }
+        if !result.software.is_empty() {
+            self.inner.states.set_software(labels, &result.software);
         }
         instruments
             .duration

@@ -39,6 +39,8 @@ pub const API_CONNECTIONS_SHED: &str = "picket.api.connections.shed";
 pub const DISCOVERY_TARGETS: &str = "picket.discovery.targets";
 /// Errors of each discovery source: failed fetches, broken watches (counter).
 pub const DISCOVERY_ERRORS: &str = "picket.discovery.errors";
+/// Seconds until the end of life of a release a target runs, negative after (gauge, `s`).
+pub const SOFTWARE_EOL: &str = "picket.software.eol";
 /// Members of the group with a live lease (gauge, with `state.postgres`).
 pub const CLUSTER_MEMBERS: &str = "picket.cluster.members";
 /// Failed calls to the state store: writes of the embedded store, every call to the database

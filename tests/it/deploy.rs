@@ -1496,6 +1496,7 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
                 status: None,
                 certificate_not_after: Some(SystemTime::now() + Duration::from_secs(3 * 86_400)),
                 attributes: Vec::new(),
+                software: Vec::new(),
             },
         );
     }

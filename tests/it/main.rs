@@ -40,6 +40,7 @@ mod secret_owners;
 mod secrets;
 mod service;
 mod shard;
+mod software_data;
 mod software_props;
 mod software_real;
 mod ssrf;

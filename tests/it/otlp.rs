@@ -564,6 +564,7 @@ fn result(labels: &SeriesLabels, outcome: Outcome, millis: u64, status: Option<u
         status,
         certificate_not_after: None,
         attributes: Vec::new(),
+        software: Vec::new(),
     }
 }
 

@@ -83,6 +83,7 @@ impl Check {
             Check::AnyOf(checks) => format!("any of [{}]", describe_list(checks)),
             Check::Not(inner) => format!("not {}", inner.describe()),
             Check::Nuclei(block) => format!("nuclei matchers {}", block.describe()),
+            Check::Software(software) => software.describe(),
         }
     }
 }
@@ -186,6 +187,7 @@ impl Check {
             Check::Not(inner) => inner.sentence(!negated),
             Check::Nuclei(block) if negated => format!("{} match", block.title()),
             Check::Nuclei(block) => block.title(),
+            Check::Software(software) => software.sentence(negated),
         }
     }
 

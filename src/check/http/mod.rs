@@ -276,6 +276,9 @@ pub enum Check {
     Not(Box<Check>),
     /// A nuclei template's matchers must not match (each match is a finding).
     Nuclei(super::nuclei::Matchers),
+    /// The software the response names is supported, or not below a floor (only at the top
+    /// level of a probe's checks).
+    Software(super::software::SoftwareCheck),
 }
 
 /// What the checks of a probe concluded about one response.
@@ -319,6 +322,7 @@ pub fn evaluate(checks: &[Graded<Check>], response: &Response, redactor: &Redact
         checks,
         response,
         redactor,
+        crate::software::data::builtin(),
         &Interrupt::new(),
         &mut evaluation,
     );
@@ -332,10 +336,11 @@ pub fn evaluate_until(
     checks: &[Graded<Check>],
     response: &Response,
     redactor: &Redactor,
+    software: &crate::software::data::Table,
     stop: &Interrupt,
 ) -> Option<Evaluation> {
     let mut evaluation = Evaluation::default();
-    evaluate_into(checks, response, redactor, stop, &mut evaluation);
+    evaluate_into(checks, response, redactor, software, stop, &mut evaluation);
     (!stop.is_set()).then_some(evaluation)
 }
 
@@ -343,6 +348,7 @@ fn evaluate_into(
     checks: &[Graded<Check>],
     response: &Response,
     redactor: &Redactor,
+    software: &crate::software::data::Table,
     stop: &Interrupt,
     evaluation: &mut Evaluation,
 ) {
@@ -350,6 +356,8 @@ fn evaluate_into(
         stop,
         redactor,
         json: std::cell::OnceCell::new(),
+        software,
+        identified: std::cell::OnceCell::new(),
     };
     for graded in checks {
         if stop.is_set() {
@@ -387,6 +395,22 @@ struct Cx<'a> {
     stop: &'a Interrupt,
     redactor: &'a Redactor,
     json: std::cell::OnceCell<Result<serde_json::Value, String>>,
+    /// The release data `software` checks judge by, and what the response names (found
+    /// once for every `software` check).
+    software: &'a crate::software::data::Table,
+    identified: std::cell::OnceCell<Vec<crate::software::identify::Identified>>,
+}
+
+/// The products a response names: its headers, and its body (meta generator, status JSON).
+pub fn identify_response(response: &Response) -> Vec<crate::software::identify::Identified> {
+    crate::software::identify::identify(
+        response
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        &response.body,
+        &[],
+    )
 }
 
 fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
@@ -505,6 +529,16 @@ fn evaluate_one(check: &Check, response: &Response, cx: &Cx<'_>) -> Verdict {
             Verdict::Fails(_) => Verdict::Holds,
             Verdict::Undecided => Verdict::Undecided,
         },
+        Check::Software(software) => {
+            let found = cx.identified.get_or_init(|| identify_response(response));
+            let findings =
+                super::software::evaluate(software, found, cx.software, super::software::today());
+            if findings.is_empty() {
+                Verdict::Holds
+            } else {
+                Verdict::Fails(findings)
+            }
+        }
         Check::ResponseTime { below } => {
             if response.elapsed >= *below {
                 Verdict::Fails(vec![finding(
@@ -714,6 +748,8 @@ mod tests {
             stop: &stop,
             redactor: &Redactor::default(),
             json: std::cell::OnceCell::new(),
+            software: crate::software::data::builtin(),
+            identified: std::cell::OnceCell::new(),
         };
         match evaluate_one(check, response, &cx) {
             Verdict::Holds => "holds",
@@ -754,10 +790,11 @@ mod tests {
             vec![Graded::from(body(BodyTest::Contains("absent".into())))];
         let response = response(&[], "a body");
         let stop = Interrupt::new();
-        let done = evaluate_until(&checks, &response, &Redactor::default(), &stop).unwrap();
+        let table = crate::software::data::builtin();
+        let done = evaluate_until(&checks, &response, &Redactor::default(), table, &stop).unwrap();
         assert_eq!(done.findings.len(), 1);
         stop.set();
-        assert!(evaluate_until(&checks, &response, &Redactor::default(), &stop).is_none());
+        assert!(evaluate_until(&checks, &response, &Redactor::default(), table, &stop).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod notes;
 mod prepare;
 
 pub use adhoc::{InvalidVar, parse_var};
-use notes::gate_notes;
+use notes::{gate_notes, software_data_note};
 use prepare::{Prepared, prepare};
 
 /// Output formats of `picket check`.
@@ -183,6 +183,9 @@ pub async fn check(
     let notes = gate_notes(&report, adhoc, opts.allow_unreachable);
     if !notes.text.is_empty() {
         let _ = err.write_all(escape_controls(&config.redactor.scrub(&notes.text)).as_bytes());
+    }
+    if let Some(note) = software_data_note(&config.software, crate::software::data::today()) {
+        let _ = err.write_all(escape_controls(&note).as_bytes());
     }
     // A source that could not be read is like a target that could not be reached: what it
     // lists was not checked.

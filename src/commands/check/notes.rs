@@ -1,6 +1,7 @@
 //! What `picket check` says on stderr after its report: each target none of whose series
 //! could be evaluated (unreachable, with its most frequent error), and one hint for
-//! certificates from a CA picket does not trust.
+//! certificates from a CA picket does not trust; and a note when the release data of
+//! `software` checks is stale.
 
 use crate::report::Report;
 
@@ -103,4 +104,17 @@ pub(super) fn gate_notes(report: &Report, adhoc: bool, allow_unreachable: bool) 
         );
     }
     GateNotes { unreachable, text }
+}
+
+/// A note when the release data `software` checks judge versions against is older than 180
+/// days on `today`: its date, and how to refresh it.
+pub(super) fn software_data_note(
+    table: &crate::software::data::Table,
+    today: chrono::NaiveDate,
+) -> Option<String> {
+    let note = table.stale_note(today)?;
+    Some(format!(
+        "note: {note}\n  hint: {}\n",
+        crate::software::data::REFRESH_HINT
+    ))
 }

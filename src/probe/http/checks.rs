@@ -73,6 +73,7 @@ pub(in crate::probe) fn http_keys(c: &raw::Check) -> Vec<&'static str> {
         c.csp.is_some(),
         c.location.is_some(),
         c.response_time.is_some(),
+        c.software.is_some(),
         c.all_of.is_some(),
         c.any_of.is_some(),
         c.not.is_some(),
@@ -83,7 +84,7 @@ pub(in crate::probe) fn http_keys(c: &raw::Check) -> Vec<&'static str> {
     .collect()
 }
 
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "status",
     "header",
     "body",
@@ -92,6 +93,7 @@ const KINDS: [&str; 11] = [
     "csp",
     "location",
     "response_time",
+    "software",
     "all_of",
     "any_of",
     "not",
@@ -163,7 +165,7 @@ fn compile_check_ref(ctx: &mut Compiling<'_>, item: &Spanned<&raw::Check>) -> Op
             ctx.err_hint(
                 item,
                 "check has no kind",
-                "start the check with one of: status, header, body, json, cookies, csp, location, response_time, all_of, any_of, not",
+                "start the check with one of: status, header, body, json, cookies, csp, location, response_time, software, all_of, any_of, not",
             );
             return None;
         }
@@ -251,6 +253,9 @@ fn compile_check_ref(ctx: &mut Compiling<'_>, item: &Spanned<&raw::Check>) -> Op
     }
     if let Some(location) = &c.location {
         return compile_location(ctx, location);
+    }
+    if let Some(software) = &c.software {
+        return crate::probe::software::compile(ctx, software).map(Check::Software);
     }
     if let Some(rt) = &c.response_time {
         let below = &rt.value.below;
