@@ -4,9 +4,9 @@
 //! the products they name come out, each with its upstream version, the token as seen, a
 //! distribution's mark when there is one, and where it was seen. The fingerprints are a table
 //! ([`FINGERPRINTS`]: product, where to look, a pattern whose `v` group holds the version),
-//! plus four shapes that are read structurally rather than matched: the MySQL/MariaDB
-//! greeting (a binary packet), Redis `INFO server` (key:value lines), and the JSON status
-//! pages of Elasticsearch, Grafana and Envoy.
+//! plus what is read structurally rather than matched: the MySQL/MariaDB greeting (a binary
+//! packet), Redis `INFO server` (key:value lines), `X-AspNet-Version` (CLR versions naming
+//! .NET Framework families), and the JSON status pages of Elasticsearch, Grafana and Envoy.
 //!
 //! # Versions
 //! The version is the upstream one, read strictly: numbers separated by dots, then what the
