@@ -178,6 +178,24 @@ pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
     )
 }
 
+/// Whether `version` is below `floor`. A version that names fewer parts than the floor and
+/// agrees with it so far (`4` from `X-AspNet-Version`, `2.4` from `ServerTokens Minor`,
+/// against `4.8` or `2.4.58`) cannot be placed on either side: never below.
+fn below(version: &str, floor: &str) -> bool {
+    let parts = |v: &str| v.split('.').filter(|p| !p.is_empty()).count();
+    if compare_versions(version, floor) != Some(Ordering::Less) {
+        return false;
+    }
+    let (seen, wanted) = (parts(version), parts(floor));
+    if seen < wanted {
+        let prefix: Vec<&str> = floor.split('.').take(seen).collect();
+        if compare_versions(version, &prefix.join(".")) == Some(Ordering::Equal) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The check's findings for these products, on `today`.
 pub fn evaluate(
     check: &SoftwareCheck,
@@ -197,7 +215,7 @@ pub fn evaluate(
             Rule::NotBelow(floors) => floors
                 .iter()
                 .find(|(product, _)| product == id.product)
-                .filter(|(_, floor)| compare_versions(&id.version, floor) == Some(Ordering::Less))
+                .filter(|(_, floor)| below(&id.version, floor))
                 .map(|(_, floor)| Finding {
                     check: format!("{label} is at least {floor}"),
                     expected: format!("{label} {floor} or newer"),
@@ -370,5 +388,12 @@ mod tests {
         assert_eq!(compare_versions("9.2p1", "9.2"), Some(Ordering::Equal));
         assert_eq!(compare_versions("2.4.62", "2.4"), Some(Ordering::Greater));
         assert_eq!(compare_versions("x", "1"), None);
+        assert!(below("1.9.15", "1.26"));
+        assert!(
+            !below("4", "4.8"),
+            "a major alone is not below a minor floor"
+        );
+        assert!(!below("2.4", "2.4.58"));
+        assert!(below("2.2", "2.4.58"));
     }
 }
