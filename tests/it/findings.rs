@@ -338,6 +338,17 @@ impl EveryTheme {
             ));
             shop = Some(site);
             vault = Some(server);
+            // A mail server that greets with a release past its end of life, for the banner
+            // probe (Exim 4.96: end of life 2023-11-04 in the built-in data).
+            let mail = crate::tcp::service(
+                b"220 mail.example.test ESMTP Exim 4.96 Mon, 07 Dec 2026 10:00:00 +0000\r\n",
+                b"",
+            )
+            .await;
+            config.push_str(&format!(
+                "\x20 - name: mail\n    url: tcp://127.0.0.1:{port}\n    vars:\n      service_ports: [{port}]\n",
+                port = mail.port(),
+            ));
         }
         config.push_str("limits:\n  per_target_rps: 1000\n  per_target_concurrency: 16\n");
         let workspace = workspace(&[
