@@ -38,8 +38,18 @@ async fn sigkill_while_regressed_neither_forgets_nor_reannounces() {
         r.state == State::Regressed
     })
     .await;
+    let regressions = |r: &crate::otlp::Receiver| -> f64 {
+        r.metric_points("picket.regressions")
+            .iter()
+            .map(|(_, v)| v)
+            .sum()
+    };
+    // The log record and the counter go out on their own schedules: wait for both before
+    // the kill, or a kill between the two exports loses the counter's point.
     assert!(
-        receiver.wait_until(|r| regression_logs(r) == 1, long).await,
+        receiver
+            .wait_until(|r| regression_logs(r) == 1 && regressions(r) == 1.0, long)
+            .await,
         "the regression was exported"
     );
     // No shutdown: SIGKILL.
@@ -69,12 +79,7 @@ async fn sigkill_while_regressed_neither_forgets_nor_reannounces() {
         "announced twice: {:#?}",
         receiver.logs()
     );
-    let total: f64 = receiver
-        .metric_points("picket.regressions")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
-    assert_eq!(total, 1.0);
+    assert_eq!(regressions(&receiver), 1.0);
     second.child.kill().unwrap();
     second.child.wait().unwrap();
 }
