@@ -11,7 +11,7 @@ use reqwest::Client;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Lane, Runner, SetupError, redact_url};
+use super::{Lane, Runner, SetupError, redact_url, shown_url};
 use crate::check::http::{self as check, Check, Response};
 use crate::check::{Graded, Interrupt};
 use crate::config::{Target, Var};
@@ -276,19 +276,6 @@ async fn run_path(
         .undecided
         .extend(evaluation.undecided.into_iter().map(name));
     Ok((found, response))
-}
-
-/// A URL for a reason: scheme, host, port and path, without query or fragment (which may carry
-/// tokens), at most 200 characters.
-fn shown_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    let text = shown.to_string();
-    match text.char_indices().nth(200) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
-    }
 }
 
 /// The page `discover:` reads links from: the first path's response, or, when that is a

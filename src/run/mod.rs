@@ -601,6 +601,19 @@ async fn within<T>(
     }
 }
 
+/// A URL for a reason: scheme, host, port and path, without query or fragment (which may carry
+/// tokens), at most 200 characters.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let text = shown.to_string();
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
 /// Renders a URL for output with secret values removed.
 fn redact_url(url: &Url, redactor: &Redactor) -> String {
     let mut url = url.clone();

@@ -17,11 +17,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, share};
+use anyhow::Context as _;
+
+use super::{ServiceOptions, Shared, share};
 use crate::plan::Series;
 use crate::schedule::SchedulerHandle;
 use crate::shard::Members;
 use crate::state::Postgres;
+use crate::state::{self, Tracker};
 
 /// Who this member thinks the live members are; `None` while it holds no lease.
 #[derive(Debug, Default)]
@@ -191,4 +194,49 @@ async fn announce_orphans(shared: &Shared, store: &Postgres) {
             shared.tracker.announce(claimed);
         }
     }
+}
+
+/// Opens where state is kept: the embedded store, or a group's database (nothing is
+/// contacted yet: the membership loop connects, migrates and joins, retrying while the
+/// database is down).
+pub(super) fn open_state(
+    store: &crate::config::StateStore,
+    opts: &ServiceOptions,
+) -> anyhow::Result<Tracker> {
+    match store {
+        // An unreadable file is moved aside inside `open`; what is left is a real refusal
+        // (held by another process, permissions), and the error says which.
+        crate::config::StateStore::Embedded(path) => {
+            Tracker::open(path).context("cannot open the state store")
+        }
+        crate::config::StateStore::Postgres(pg) => {
+            if opts.shard.is_some() {
+                anyhow::bail!(
+                    "{}: --shard (or PICKET_SHARD) cannot be used with state.postgres: the \
+                     members of a group share the series out themselves",
+                    pg.at()
+                );
+            }
+            let member = member_id();
+            tracing::info!(member = %member, lease = ?pg.lease, "joining the group of state.postgres");
+            let store = state::Postgres::new(pg.url.expose(), pg.lease, member)
+                .context("cannot set up the state database")?;
+            Ok(Tracker::shared(store))
+        }
+    }
+}
+
+/// This process's id in a group: host name, process id and a random suffix, so a restarted
+/// process is a new member (the old one's lease simply ends).
+fn member_id() -> String {
+    let host = std::env::var(crate::shard::HOSTNAME_VAR)
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(crate::shard::system_host_name)
+        .unwrap_or_else(|| "picket".into());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }

@@ -19,11 +19,13 @@
 //! registers them with the process's log writer ([`crate::redact::register`]); a reload that
 //! fails adds nothing anywhere.
 //!
-//! - `cluster.rs`: membership of a group sharing a PostgreSQL (`state.postgres`): the lease,
+//! - `announce.rs`: telemetry's records of transitions, and in a group their confirmation;
+//! - `cluster.rs`: membership of a group sharing a PostgreSQL (`state.postgres`): opening it, the lease,
 //!   this member's share of the series, and the transitions of members that died;
 //! - `discovery.rs`: the running discovery sources and their merge with the loaded targets;
 //! - `files.rs`: the files a configuration came from, polled for changes.
 
+mod announce;
 mod cluster;
 mod discovery;
 mod files;
@@ -47,8 +49,10 @@ use crate::plan::{self, Series};
 use crate::redact::{Redactor, SharedRedactor};
 use crate::run::Runner;
 use crate::schedule::{self, Fire, Scheduler, SchedulerHandle};
-use crate::state::{self, Follower, SeriesInfo, Tracker};
+use crate::state::{SeriesInfo, Tracker};
 use crate::telemetry::{self, SeriesLabels, Telemetry};
+use announce::{CONFIRM_MAX, confirm_announcements, record_transitions};
+use cluster::open_state;
 use discovery::Sources;
 use files::{watch_files, watched_paths};
 
@@ -239,103 +243,6 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
         .collect()
 }
 
-/// Telemetry's subscription to the tracker: every regression and recovery becomes its
-/// telemetry record. Runs until `stop`, then records what is already published. (The state
-/// gauges need no subscription: they read the tracker at each export.)
-///
-/// In a group, each transition recorded goes on to `confirm` ([`confirm_announcements`]).
-async fn record_transitions(
-    changes: Follower,
-    telemetry: Telemetry,
-    confirm: Option<mpsc::Sender<Announced>>,
-    stop: CancellationToken,
-) {
-    changes
-        .run(stop, |change| {
-            if let Some(t) = change.transition {
-                telemetry.record_transition(
-                    &SeriesLabels::of_info(&change.info, &change.state),
-                    t,
-                    &change.state.findings,
-                    change.state.since.unwrap_or(change.started),
-                );
-                if let Some(confirm) = &confirm {
-                    // Full (10,000 waiting): left unmarked, the row is found again by this
-                    // member's own scan and marked then.
-                    let _ = confirm.try_send((change.key.clone(), t, change.since_ms()));
-                }
-            }
-        })
-        .await;
-}
-
-/// A transition this member announced: series, regression or recovery, since (ms).
-type Announced = (String, state::Transition, i64);
-
-/// How long the confirmer gathers announced transitions before one flush for all of them.
-const CONFIRM_GATHER: Duration = Duration::from_millis(100);
-/// The most announced transitions waiting for a flush that keeps failing.
-const CONFIRM_MAX: usize = 10_000;
-
-/// In a group: marks transitions announced in the database once their log records are out
-/// (the collector took them, or there is no collector). A member killed in between leaves
-/// them unmarked, and the member that runs the series next announces them: never lost, and
-/// twice only if the kill fell between the export and the mark. While the collector fails
-/// the marks wait (their records are dropped and counted, as any telemetry then); at
-/// shutdown what is still unconfirmed is left to the next owner. Ends when `keys` closes.
-async fn confirm_announcements(
-    mut keys: mpsc::Receiver<Announced>,
-    tracker: Arc<Tracker>,
-    telemetry: Telemetry,
-) {
-    let mut pending: Vec<Announced> = Vec::new();
-    let mut open = true;
-    loop {
-        if open {
-            if pending.is_empty() {
-                match keys.recv().await {
-                    Some(k) => pending.push(k),
-                    None => open = false,
-                }
-            }
-            tokio::time::sleep(CONFIRM_GATHER).await;
-            loop {
-                match keys.try_recv() {
-                    Ok(k) => pending.push(k),
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
-        }
-        if pending.is_empty() {
-            if open {
-                continue;
-            }
-            return;
-        }
-        let flushing = telemetry.clone();
-        let flushed = tokio::task::spawn_blocking(move || flushing.flush_logs())
-            .await
-            .unwrap_or(false);
-        if flushed {
-            tracker.confirm_announced(&pending);
-            pending.clear();
-        } else {
-            if !open {
-                return;
-            }
-            if pending.len() > CONFIRM_MAX {
-                let excess = pending.len() - CONFIRM_MAX;
-                pending.drain(..excess);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-}
-
 /// Starts the service: opens the store, binds the API, starts the scheduler. Returns once all
 /// of that is up; the service then runs until `shutdown` is cancelled.
 pub async fn start(
@@ -488,7 +395,7 @@ pub async fn start(
     });
 
     shared.telemetry.announce();
-    let restored = StateCounts::of(&shared.tracker);
+    let restored = shared.tracker.counts();
     tracing::info!(
         series = series_count,
         probes = shared.current().loaded.probes.len(),
@@ -628,30 +535,6 @@ fn dashboard_url(api: SocketAddr, https: bool) -> String {
     };
     let scheme = if https { "https" } else { "http" };
     format!("{scheme}://{}/", SocketAddr::new(ip, api.port()))
-}
-
-/// How many series are in each state, as restored from the store at start.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct StateCounts {
-    regressed: usize,
-    failing: usize,
-    passing: usize,
-    unknown: usize,
-}
-
-impl StateCounts {
-    fn of(tracker: &Tracker) -> StateCounts {
-        let mut counts = StateCounts::default();
-        for t in tracker.snapshot() {
-            *match t.state.state {
-                state::State::Regressed => &mut counts.regressed,
-                state::State::Failing => &mut counts.failing,
-                state::State::Passing => &mut counts.passing,
-                state::State::Unknown => &mut counts.unknown,
-            } += 1;
-        }
-        counts
-    }
 }
 
 /// One run of one series: run, apply to the state, persist, then report.
@@ -853,48 +736,6 @@ async fn share(shared: &Shared, scheduler: &SchedulerHandle) -> anyhow::Result<u
         .await
         .map_err(|_| anyhow::anyhow!("the scheduler has stopped"))?;
     Ok(n)
-}
-
-/// Opens where state is kept: the embedded store, or a group's database (nothing is
-/// contacted yet: the membership loop connects, migrates and joins, retrying while the
-/// database is down).
-fn open_state(store: &crate::config::StateStore, opts: &ServiceOptions) -> anyhow::Result<Tracker> {
-    match store {
-        // An unreadable file is moved aside inside `open`; what is left is a real refusal
-        // (held by another process, permissions), and the error says which.
-        crate::config::StateStore::Embedded(path) => {
-            Tracker::open(path).context("cannot open the state store")
-        }
-        crate::config::StateStore::Postgres(pg) => {
-            if opts.shard.is_some() {
-                anyhow::bail!(
-                    "{}: --shard (or PICKET_SHARD) cannot be used with state.postgres: the \
-                     members of a group share the series out themselves",
-                    pg.at()
-                );
-            }
-            let member = member_id();
-            tracing::info!(member = %member, lease = ?pg.lease, "joining the group of state.postgres");
-            let store = state::Postgres::new(pg.url.expose(), pg.lease, member)
-                .context("cannot set up the state database")?;
-            Ok(Tracker::shared(store))
-        }
-    }
-}
-
-/// This process's id in a group: host name, process id and a random suffix, so a restarted
-/// process is a new member (the old one's lease simply ends).
-fn member_id() -> String {
-    let host = std::env::var(crate::shard::HOSTNAME_VAR)
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .or_else(crate::shard::system_host_name)
-        .unwrap_or_else(|| "picket".into());
-    format!(
-        "{host}-{}-{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    )
 }
 
 /// The API's share of the file descriptors for this configuration (see [`crate::fds`]):

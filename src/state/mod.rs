@@ -25,7 +25,7 @@ mod tracker;
 
 pub use store::postgres::{self, Group, Postgres};
 pub use store::{Outbox, Put, Recorded, STORE_FILE, Store, StoreError, Versioned};
-pub use tracker::{Change, Follower, SeriesInfo, Tracked, Tracker};
+pub use tracker::{Change, Follower, SeriesInfo, StateCounts, Tracked, Tracker};
 
 /// How many recent outcomes each series remembers.
 pub const HISTORY_LEN: usize = 30;

@@ -81,6 +81,19 @@ impl Change {
     }
 }
 
+/// How many series are in each state ([`Tracker::counts`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Regressed.
+    pub regressed: usize,
+    /// Failing since first seen.
+    pub failing: usize,
+    /// Passing.
+    pub passing: usize,
+    /// Not run yet.
+    pub unknown: usize,
+}
+
 /// One series as the tracker holds it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -498,6 +511,25 @@ impl Tracker {
             Some(group) => group.errors(),
             None => self.failed_writes.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many tracked series are in each state (at start: as restored from the store).
+    pub fn counts(&self) -> StateCounts {
+        let mut counts = StateCounts::default();
+        for e in self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            *match e.state.state {
+                State::Regressed => &mut counts.regressed,
+                State::Failing => &mut counts.failing,
+                State::Passing => &mut counts.passing,
+                State::Unknown => &mut counts.unknown,
+            } += 1;
+        }
+        counts
     }
 
     /// How many runs were recorded since the tracker opened.
