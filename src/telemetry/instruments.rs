@@ -278,6 +278,18 @@ impl Observed {
             .collect()
     }
 
+    /// The (probe, target) of every series the tracker runs, when there is a tracker: what
+    /// the per-series gauges keep, forgetting series a reload removed.
+    fn tracked_series(&self) -> Option<std::collections::HashSet<(String, String)>> {
+        self.tracker().map(|tracker| {
+            let mut tracked = std::collections::HashSet::new();
+            tracker.each(|info, _| {
+                tracked.insert((info.probe.id.clone(), info.target.clone()));
+            });
+            tracked
+        })
+    }
+
     /// The group of a tracker on the shared store.
     fn group(&self) -> Option<Arc<crate::state::Group>> {
         self.tracker().and_then(|t| t.group().cloned())
@@ -333,13 +345,7 @@ impl Observed {
     /// Calls `f` with the attributes and seconds to end of life of every release seen. With
     /// a tracker, one whose series a reload removed is forgotten.
     fn each_software(&self, mut f: impl FnMut(&[KeyValue], f64)) {
-        let tracked = self.tracker().map(|tracker| {
-            let mut tracked = std::collections::HashSet::new();
-            tracker.each(|info, _| {
-                tracked.insert((info.probe.id.clone(), info.target.clone()));
-            });
-            tracked
-        });
+        let tracked = self.tracked_series();
         let now = SystemTime::now();
         let mut software = self.software.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tracked) = tracked {
@@ -348,10 +354,7 @@ impl Observed {
             });
         }
         for ((target, name, version), (eol, _)) in software.iter() {
-            let seconds = match eol.duration_since(now) {
-                Ok(d) => d.as_secs_f64(),
-                Err(e) => -e.duration().as_secs_f64(),
-            };
+            let seconds = seconds_until(*eol, now);
             let attrs = [
                 KeyValue::new("target.name", target.clone()),
                 KeyValue::new("software.name", name.clone()),
@@ -364,13 +367,7 @@ impl Observed {
     /// Calls `f` with the attributes and seconds left of every certificate. With a tracker,
     /// a certificate whose series a reload removed is forgotten.
     fn each_certificate(&self, mut f: impl FnMut(&[KeyValue], f64)) {
-        let tracked = self.tracker().map(|tracker| {
-            let mut tracked = std::collections::HashSet::new();
-            tracker.each(|info, _| {
-                tracked.insert((info.probe.id.clone(), info.target.clone()));
-            });
-            tracked
-        });
+        let tracked = self.tracked_series();
         let now = SystemTime::now();
         let mut certificates = self
             .certificates
@@ -382,10 +379,7 @@ impl Observed {
             });
         }
         for ((target, address), (not_after, _)) in certificates.iter() {
-            let seconds = match not_after.duration_since(now) {
-                Ok(d) => d.as_secs_f64(),
-                Err(e) => -e.duration().as_secs_f64(),
-            };
+            let seconds = seconds_until(*not_after, now);
             let attrs = [
                 KeyValue::new("target.name", target.clone()),
                 KeyValue::new("server.address", address.clone()),
@@ -414,5 +408,13 @@ impl Observed {
             ];
             f(&attrs, state.state);
         });
+    }
+}
+
+/// Seconds from `now` until `t`, negative once `t` is past.
+fn seconds_until(t: SystemTime, now: SystemTime) -> f64 {
+    match t.duration_since(now) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
     }
 }
