@@ -1018,7 +1018,7 @@ async fn the_eol_gauge_and_span_attributes_arrive_at_the_collector() {
                     && s.attrs.get("target.name").map(String::as_str) == Some(target)
             })
             .unwrap_or_else(|| panic!("no span of {target}: {spans:#?}"));
-        assert_eq!(span.attrs.get("software.name"), Some(&name.to_string()));
+        assert_eq!(span.attrs.get("software.name"), Some(&name.to_string()), "{span:#?}");
         assert_eq!(span.attrs.get("software.version"), Some(version));
     }
 }
