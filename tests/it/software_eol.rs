@@ -204,8 +204,12 @@ fn row<'a>(rows: &'a [Value], probe: &str, target: &str) -> &'a Value {
 
 /// A shipped probe's text.
 fn shipped(file: &str) -> String {
-    std::fs::read_to_string(crate::helpers::repo_root().join("probes/software").join(file))
-        .unwrap()
+    std::fs::read_to_string(
+        crate::helpers::repo_root()
+            .join("probes/software")
+            .join(file),
+    )
+    .unwrap()
 }
 
 const EOL: &str = "software/end-of-life";
@@ -358,10 +362,7 @@ async fn real_servers_are_identified_and_judged_as_the_release_data_says() {
         ),
         "nginx/",
     );
-    let apache_version = version_after(
-        &version_output("/usr/sbin/apache2", &["-v"]),
-        "Apache/",
-    );
+    let apache_version = version_after(&version_output("/usr/sbin/apache2", &["-v"]), "Apache/");
     let python_version = version_after(&version_output("python3", &["--version"]), "Python ");
     // OpenSSH portable's `9.2p1` is the OpenBSD release `9.2`.
     let ssh_version = version_after(&version_output("ssh", &["-V"]), "OpenSSH_");
@@ -469,11 +470,17 @@ struct Case {
 }
 
 fn header(name: &str, value: &str) -> Show {
-    Show::Http(vec![(name.into(), value.into())], "<!doctype html><title>x</title>".into())
+    Show::Http(
+        vec![(name.into(), value.into())],
+        "<!doctype html><title>x</title>".into(),
+    )
 }
 
 fn page(content_type: &str, body: &str) -> Show {
-    Show::Http(vec![("content-type".into(), content_type.into())], body.into())
+    Show::Http(
+        vec![("content-type".into(), content_type.into())],
+        body.into(),
+    )
 }
 
 fn banner(text: &str) -> Show {
@@ -531,7 +538,10 @@ fn show(product: &str, v: &str) -> Option<Show> {
                  </head><body>blog</body></html>"
             ),
         ),
-        "drupal" => header("x-generator", &format!("Drupal {v} (https://www.drupal.org)")),
+        "drupal" => header(
+            "x-generator",
+            &format!("Drupal {v} (https://www.drupal.org)"),
+        ),
         "joomla" => page(
             "text/html",
             &format!(
@@ -794,7 +804,9 @@ async fn a_table_of_headers_and_banners_gets_exactly_the_verdicts_the_data_impli
     for product in picket::software::identify::PRODUCTS {
         if table().products.contains_key(*product) && *product != "dotnetfx" {
             assert!(
-                cases.iter().any(|c| c.expected.iter().any(|e| e.product == *product)),
+                cases
+                    .iter()
+                    .any(|c| c.expected.iter().any(|e| e.product == *product)),
                 "no case shows {product}: add it to `show`"
             );
         }
@@ -813,7 +825,10 @@ async fn a_table_of_headers_and_banners_gets_exactly_the_verdicts_the_data_impli
         match &case.show {
             Show::Http(headers, body) => {
                 let server = http_fake(headers.clone(), body.clone()).await;
-                targets.push_str(&format!("  - {{ name: {name}, url: \"{}\" }}\n", server.url()));
+                targets.push_str(&format!(
+                    "  - {{ name: {name}, url: \"{}\" }}\n",
+                    server.url()
+                ));
                 servers.push(server);
             }
             Show::Banner(bytes) => {
@@ -910,9 +925,10 @@ async fn a_series_regresses_when_its_target_is_downgraded_past_end_of_life() {
     .await;
     assert_eq!(passing.probe, EOL);
     target.show(format!("nginx/{past}"));
-    let regressed =
-        crate::service::watch(service.api, long, never_early, |r| r.state == State::Regressed)
-            .await;
+    let regressed = crate::service::watch(service.api, long, never_early, |r| {
+        r.state == State::Regressed
+    })
+    .await;
     assert!(
         regressed
             .findings
@@ -938,7 +954,10 @@ async fn the_eol_gauge_and_span_attributes_arrive_at_the_collector() {
     let dated = python
         .cycles
         .iter()
-        .find(|c| c.eol.is_some_and(|eol| (eol - today).num_days() >= SOON_DAYS))
+        .find(|c| {
+            c.eol
+                .is_some_and(|eol| (eol - today).num_days() >= SOON_DAYS)
+        })
         .unwrap();
     let supported = version_in(dated);
     let old = Switch::start(format!("nginx/{past}")).await;
@@ -1018,7 +1037,11 @@ async fn the_eol_gauge_and_span_attributes_arrive_at_the_collector() {
                     && s.attrs.get("target.name").map(String::as_str) == Some(target)
             })
             .unwrap_or_else(|| panic!("no span of {target}: {spans:#?}"));
-        assert_eq!(span.attrs.get("software.name"), Some(&name.to_string()), "{span:#?}");
+        assert_eq!(
+            span.attrs.get("software.name"),
+            Some(&name.to_string()),
+            "{span:#?}"
+        );
         assert_eq!(span.attrs.get("software.version"), Some(version));
     }
 }
