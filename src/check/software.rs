@@ -14,7 +14,9 @@ use chrono::NaiveDate;
 
 use crate::outcome::Finding;
 use crate::software::data::{Placement, Table};
-use crate::software::identify::{Identified, Seen};
+use crate::software::identify::Identified;
+#[cfg(test)]
+use crate::software::identify::Seen;
 
 /// What a `software` check asserts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,39 +97,11 @@ pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-/// Where a product was seen, for people.
-pub fn seen_where(seen: Seen) -> String {
-    match seen {
-        Seen::Header(name) => format!("{} header", header_case(name)),
-        Seen::MetaGenerator => "generator meta tag".into(),
-        Seen::Json => "status JSON".into(),
-        Seen::Banner => "banner".into(),
-    }
-}
-
-/// `x-powered-by` → `X-Powered-By`.
-fn header_case(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// `nginx 1.18.0 (Server header)`, with the distribution's mark when there is one.
 fn named(id: &Identified, label: &str) -> String {
     match &id.distro {
-        Some(distro) => format!(
-            "{label} {} ({}, {distro} package)",
-            id.version,
-            seen_where(id.seen)
-        ),
-        None => format!("{label} {} ({})", id.version, seen_where(id.seen)),
+        Some(distro) => format!("{label} {} ({}, {distro} package)", id.version, id.seen),
+        None => format!("{label} {} ({})", id.version, id.seen),
     }
 }
 

@@ -42,6 +42,8 @@ mod service;
 mod shard;
 mod software_data;
 mod software_eol;
+mod software_props;
+mod software_real;
 mod ssrf;
 mod structure;
 mod tcp;
