@@ -57,9 +57,14 @@ fn cycle_of(product: &str, version: &str) -> Option<&'static Cycle> {
     }
 }
 
-/// The verdict the data implies for `product` `version` today.
+/// The verdict the built-in data implies for `product` `version` today.
 fn verdict(product: &str, version: &str) -> Verdict {
-    let Some(cycle) = cycle_of(product, version) else {
+    verdict_in(table(), product, version)
+}
+
+/// The verdict `table` implies for `product` `version` today.
+fn verdict_in(table: &Table, product: &str, version: &str) -> Verdict {
+    let Placement::Cycle(_, cycle) = table.place(product, version) else {
         return Verdict::Pass;
     };
     let today = today();
@@ -104,13 +109,19 @@ fn expect_distro(product: &'static str, version: impl Into<String>) -> Expect {
 /// for a probe whose checks say `distro: skip`.
 #[track_caller]
 fn check_row(row: &Value, expected: &[Expect], skip_distro: bool) {
+    check_row_in(table(), row, expected, skip_distro);
+}
+
+/// [`check_row`] by the verdicts of `table`.
+#[track_caller]
+fn check_row_in(table: &Table, row: &Value, expected: &[Expect], skip_distro: bool) {
     let mut findings: Vec<Value> = row["findings"].as_array().cloned().unwrap_or_default();
     let mut want = 0;
     for e in expected {
         if skip_distro && e.distro {
             continue;
         }
-        let n = match verdict(e.product, &e.version) {
+        let n = match verdict_in(table, e.product, &e.version) {
             Verdict::Past => 2,
             Verdict::EndsSoon => 1,
             Verdict::Pass => 0,
@@ -119,10 +130,12 @@ fn check_row(row: &Value, expected: &[Expect], skip_distro: bool) {
         if n == 0 {
             continue;
         }
-        let cycle = cycle_of(e.product, &e.version).unwrap();
+        let Placement::Cycle(_, cycle) = table.place(e.product, &e.version) else {
+            unreachable!("a verdict other than pass comes from a cycle")
+        };
         let eol = cycle.eol.map(|d| d.to_string());
         // This product's findings: they name its version and its release cycle.
-        let label = &table().product(e.product).unwrap().label;
+        let label = &table.product(e.product).unwrap().label;
         let named = format!("{label} {}", e.version);
         let release = format!("release {} ", cycle.name);
         let (mine, rest): (Vec<Value>, Vec<Value>) = findings.into_iter().partition(|f| {
@@ -136,14 +149,14 @@ fn check_row(row: &Value, expected: &[Expect], skip_distro: bool) {
             "{} {}: {n} finding(s) expected ({:?}), got {mine:#?} in {row:#}",
             e.product,
             e.version,
-            verdict(e.product, &e.version)
+            verdict_in(table, e.product, &e.version)
         );
         for f in &mine {
             let observed = f["observed"].as_str().unwrap();
             if let Some(eol) = &eol {
                 assert!(observed.contains(eol.as_str()), "{observed}");
             }
-            let past = verdict(e.product, &e.version) == Verdict::Past;
+            let past = verdict_in(table, e.product, &e.version) == Verdict::Past;
             assert_eq!(
                 observed.contains("reached end of life") || observed.contains("has reached"),
                 past,
@@ -446,6 +459,38 @@ async fn real_servers_are_identified_and_judged_as_the_release_data_says() {
     let redis_vars = format!("    vars: {{ redis_ports: [{}] }}\n", redis.port);
     let seen = identified("tcp://127.0.0.1:1", &redis_vars, REDIS_PROBE).await;
     assert_eq!(seen, [("redis".to_string(), redis_version.clone())]);
+
+    // OpenSSH has no release data, but a team's floor judges it: one above the version it
+    // runs fails, naming it; the version itself passes.
+    let major: u64 = ssh_version.split('.').next().unwrap().parse().unwrap();
+    for (floor, fails) in [
+        (format!("{}.0", major + 1), true),
+        (ssh_version.clone(), false),
+    ] {
+        let probe = format!(
+            "id: team/ssh-floor\nname: OpenSSH is recent\nseverity: medium\n\
+             tcp:\n  ports: \"{{{{vars.service_ports}}}}\"\n\
+             checks:\n  - software: {{ not_below: {{ openssh: \"{floor}\" }} }}\n"
+        );
+        let result = crate::helpers::run_probe_with("tcp://127.0.0.1:1", &ssh_vars, &probe).await;
+        match &result.outcome {
+            picket::outcome::Outcome::Fail(findings) if fails => {
+                assert_eq!(findings.len(), 1, "{findings:?}");
+                assert!(
+                    findings[0]
+                        .observed
+                        .contains(&format!("OpenSSH {ssh_version}"))
+                        || findings[0]
+                            .observed
+                            .contains(&format!("openssh {ssh_version}")),
+                    "{findings:?}"
+                );
+                assert!(findings[0].check.contains(&floor), "{findings:?}");
+            }
+            picket::outcome::Outcome::Pass if !fails => {}
+            other => panic!("not_below {floor} on OpenSSH {ssh_version}: {other:?}"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1043,5 +1088,95 @@ async fn the_eol_gauge_and_span_attributes_arrive_at_the_collector() {
             "{span:#?}"
         );
         assert_eq!(span.attrs.get("software.version"), Some(version));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// End-of-life dates at the edges, through `software.data` (acceptance 2)
+// ---------------------------------------------------------------------------------------------
+
+/// Release data (endoflife.date's API v1 shape) whose nginx cycles end around today:
+/// `(cycle, end of life in days from today or None, isEol)`.
+fn edge_data(today: NaiveDate, cycles: &[(&str, Option<i64>, bool)]) -> String {
+    let releases: Vec<Value> = cycles
+        .iter()
+        .map(|(name, days, is_eol)| {
+            serde_json::json!({
+                "name": name,
+                "releaseDate": "2020-01-01",
+                "isEol": is_eol,
+                "eolFrom": days.map(|d| (today + chrono::TimeDelta::days(d)).to_string()),
+                "latest": { "name": format!("{name}.3") },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "generated_at": today.to_string(),
+        "result": [{ "name": "nginx", "label": "nginx", "releases": releases }],
+    })
+    .to_string()
+}
+
+/// A day before, on, a day after and 89/90 days after an end-of-life date, no date, and
+/// ended without a date: the verdicts of `check` are the ones the data implies, and those are
+/// the documented ones (past on and after the date; `supported_for_at_least: 90d` fails
+/// under 90 days left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_life_dates_at_the_edges_are_judged_as_documented() {
+    let today = today();
+    let cycles: [(&str, Option<i64>, bool, Verdict); 7] = [
+        ("1.90", Some(-1), true, Verdict::Past),
+        ("1.91", Some(0), true, Verdict::Past),
+        ("1.92", Some(1), false, Verdict::EndsSoon),
+        ("1.93", Some(89), false, Verdict::EndsSoon),
+        ("1.94", Some(90), false, Verdict::Pass),
+        ("1.95", None, false, Verdict::Pass),
+        ("1.96", None, true, Verdict::Past),
+    ];
+    let spec: Vec<(&str, Option<i64>, bool)> =
+        cycles.iter().map(|(n, d, e, _)| (*n, *d, *e)).collect();
+    let text = edge_data(today, &spec);
+    let table = data::parse_v1(Path::new("eol.json"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let mut servers = Vec::new();
+    let mut targets = String::new();
+    for (name, _, _, want) in &cycles {
+        let version = format!("{name}.3");
+        assert_eq!(verdict_in(&table, "nginx", &version), *want, "{version}");
+        let server = http_fake(
+            vec![("server".into(), format!("nginx/{version}"))],
+            String::new(),
+        )
+        .await;
+        targets.push_str(&format!(
+            "  - {{ name: \"v{}\", url: \"{}\" }}\n",
+            name.replace('.', "-"),
+            server.url()
+        ));
+        servers.push(server);
+    }
+    let ws = workspace(&[("eol.json", &text)]);
+    std::fs::write(
+        ws.path().join("picket.yaml"),
+        format!(
+            "library: false\nprobes: [probes/]\nsoftware: {{ data: eol.json }}\n\
+             targets:\n{targets}limits: {{ per_target_rps: 1000 }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.path().join("probes")).unwrap();
+    std::fs::write(
+        ws.path().join("probes/end-of-life.yaml"),
+        shipped("end-of-life.yaml"),
+    )
+    .unwrap();
+    let rows = check_software(ws.path()).await;
+    for (name, _, _, _) in &cycles {
+        let target = format!("v{}", name.replace('.', "-"));
+        check_row_in(
+            &table,
+            row(&rows, EOL, &target),
+            &[expect("nginx", format!("{name}.3"))],
+            false,
+        );
     }
 }
