@@ -14,9 +14,7 @@ use chrono::NaiveDate;
 
 use crate::outcome::Finding;
 use crate::software::data::{Placement, Table};
-use crate::software::identify::Identified;
-#[cfg(test)]
-use crate::software::identify::Seen;
+use crate::software::identify::{Identified, Seen};
 
 /// What a `software` check asserts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +95,53 @@ pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
+/// Where a product was seen, for people: `Server header`, `X-AspNet-Version header`,
+/// `generator meta tag`, `status JSON`, `banner`, `page`.
+pub fn seen_where(seen: Seen) -> String {
+    match seen {
+        Seen::Header(name) => format!("{} header", header_case(name)),
+        Seen::MetaGenerator => "generator meta tag".into(),
+        Seen::Json => "status JSON".into(),
+        Seen::Banner => "banner".into(),
+        Seen::Body => "page".into(),
+    }
+}
+
+/// A header name as it is usually written (`x-aspnet-version` → `X-AspNet-Version`).
+fn header_case(name: &str) -> String {
+    const WRITTEN: [&str; 7] = [
+        "Server",
+        "X-Powered-By",
+        "Via",
+        "X-AspNet-Version",
+        "X-AspNetMvc-Version",
+        "X-Generator",
+        "X-Jenkins",
+    ];
+    if let Some(written) = WRITTEN.iter().find(|w| w.eq_ignore_ascii_case(name)) {
+        return (*written).to_string();
+    }
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// `nginx 1.18.0 (Server header)`, with the distribution's mark when there is one.
 fn named(id: &Identified, label: &str) -> String {
     match &id.distro {
-        Some(distro) => format!("{label} {} ({}, {distro} package)", id.version, id.seen),
-        None => format!("{label} {} ({})", id.version, id.seen),
+        Some(distro) => format!(
+            "{label} {} ({}, {distro} package)",
+            id.version,
+            seen_where(id.seen)
+        ),
+        None => format!("{label} {} ({})", id.version, seen_where(id.seen)),
     }
 }
 
@@ -138,6 +178,24 @@ pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
     )
 }
 
+/// Whether `version` is below `floor`. A version that names fewer parts than the floor and
+/// agrees with it so far (`4` from `X-AspNet-Version`, `2.4` from `ServerTokens Minor`,
+/// against `4.8` or `2.4.58`) cannot be placed on either side: never below.
+fn below(version: &str, floor: &str) -> bool {
+    let parts = |v: &str| v.split('.').filter(|p| !p.is_empty()).count();
+    if compare_versions(version, floor) != Some(Ordering::Less) {
+        return false;
+    }
+    let (seen, wanted) = (parts(version), parts(floor));
+    if seen < wanted {
+        let prefix: Vec<&str> = floor.split('.').take(seen).collect();
+        if compare_versions(version, &prefix.join(".")) == Some(Ordering::Equal) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The check's findings for these products, on `today`.
 pub fn evaluate(
     check: &SoftwareCheck,
@@ -157,7 +215,7 @@ pub fn evaluate(
             Rule::NotBelow(floors) => floors
                 .iter()
                 .find(|(product, _)| product == id.product)
-                .filter(|(_, floor)| compare_versions(&id.version, floor) == Some(Ordering::Less))
+                .filter(|(_, floor)| below(&id.version, floor))
                 .map(|(_, floor)| Finding {
                     check: format!("{label} is at least {floor}"),
                     expected: format!("{label} {floor} or newer"),
@@ -330,5 +388,12 @@ mod tests {
         assert_eq!(compare_versions("9.2p1", "9.2"), Some(Ordering::Equal));
         assert_eq!(compare_versions("2.4.62", "2.4"), Some(Ordering::Greater));
         assert_eq!(compare_versions("x", "1"), None);
+        assert!(below("1.9.15", "1.26"));
+        assert!(
+            !below("4", "4.8"),
+            "a major alone is not below a minor floor"
+        );
+        assert!(!below("2.4", "2.4.58"));
+        assert!(below("2.2", "2.4.58"));
     }
 }

@@ -258,7 +258,7 @@ async fn run_path(
         return Ok((false, response));
     }
     let (evaluation, response) = evaluate_off_worker(runner, sent.checks.clone(), response).await?;
-    if tally.software.len() < crate::software::identify::MAX_RESULTS
+    if tally.software.len() < crate::software::identify::MAX_IDENTIFIED
         && sent
             .checks
             .get()

@@ -232,7 +232,7 @@ impl Runner {
         result: &mut RunResult,
     ) {
         use crate::software::data::Placement;
-        for id in found.iter().take(crate::software::identify::MAX_RESULTS) {
+        for id in found.iter().take(crate::software::identify::MAX_IDENTIFIED) {
             let eol = match self.software.place(id.product, &id.version) {
                 Placement::Cycle(_, cycle) => cycle.eol.and_then(|d| {
                     let secs = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp();

@@ -4,9 +4,9 @@
 //! the products they name come out, each with its upstream version, the token as seen, a
 //! distribution's mark when there is one, and where it was seen. The fingerprints are a table
 //! ([`FINGERPRINTS`]: product, where to look, a pattern whose `v` group holds the version),
-//! plus four shapes that are read structurally rather than matched: the MySQL/MariaDB
-//! greeting (a binary packet), Redis `INFO server` (key:value lines), and the JSON status
-//! pages of Elasticsearch, Grafana and Envoy.
+//! plus what is read structurally rather than matched: the MySQL/MariaDB greeting (a binary
+//! packet), Redis `INFO server` (key:value lines), `X-AspNet-Version` (CLR versions naming
+//! .NET Framework families), and the JSON status pages of Elasticsearch, Grafana and Envoy.
 //!
 //! # Versions
 //! The version is the upstream one, read strictly: numbers separated by dots, then what the
@@ -28,10 +28,9 @@
 //! Inputs are hostile: at most [`MAX_HEADERS`] headers are read, of which at most
 //! [`MAX_HEADER_VALUES`] relevant ones, each cut at [`MAX_HEADER_BYTES`]; the body at
 //! [`MAX_BODY_BYTES`]; the banner at [`MAX_BANNER_BYTES`]. Every pattern is compiled once;
-//! the `regex` crate matches in time linear in its input. At most [`MAX_RESULTS`] results,
+//! the `regex` crate matches in time linear in its input. At most [`MAX_IDENTIFIED`] results,
 //! each `raw` at most [`MAX_RAW_CHARS`] characters, printable. Nothing here panics.
 
-use std::fmt;
 use std::sync::LazyLock;
 
 use regex::bytes::{Regex, RegexSet};
@@ -51,25 +50,6 @@ pub enum Seen {
     Body,
 }
 
-impl fmt::Display for Seen {
-    /// For people: `Server header`, `meta generator`, `JSON status page`, `banner`, `page`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Seen::Header(name) => {
-                let shown = HEADERS
-                    .iter()
-                    .find(|(lower, _)| lower == name)
-                    .map_or(*name, |(_, shown)| shown);
-                write!(f, "{shown} header")
-            }
-            Seen::MetaGenerator => f.write_str("meta generator"),
-            Seen::Json => f.write_str("JSON status page"),
-            Seen::Banner => f.write_str("banner"),
-            Seen::Body => f.write_str("page"),
-        }
-    }
-}
-
 /// One product identified, with its version as seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identified {
@@ -86,8 +66,8 @@ pub struct Identified {
     pub seen: Seen,
 }
 
-/// At most this many products from one run's observations.
-pub const MAX_RESULTS: usize = 16;
+/// The most products one identification returns.
+pub const MAX_IDENTIFIED: usize = 16;
 /// `raw` (and `distro`) at most this many characters.
 pub const MAX_RAW_CHARS: usize = 120;
 /// At most this many headers are looked at (a client keeps about 100).
@@ -151,15 +131,15 @@ pub const PRODUCTS: &[&str] = &[
     "elasticsearch",
 ];
 
-/// The headers a fingerprint reads: lowercase name and the name as people write it.
-const HEADERS: &[(&str, &str)] = &[
-    ("server", "Server"),
-    ("x-powered-by", "X-Powered-By"),
-    ("via", "Via"),
-    ("x-aspnet-version", "X-AspNet-Version"),
-    ("x-aspnetmvc-version", "X-AspNetMvc-Version"),
-    ("x-generator", "X-Generator"),
-    ("x-jenkins", "X-Jenkins"),
+/// The headers a fingerprint reads (lowercase).
+const HEADERS: &[&str] = &[
+    "server",
+    "x-powered-by",
+    "via",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-generator",
+    "x-jenkins",
 ];
 
 /// Headers that carry product tokens (`name/version (comment)`, RFC 9110 §10.2.4).
@@ -501,7 +481,7 @@ fn compile() -> Option<Compiled> {
 }
 
 /// Every product identified in one run's observations: response headers (name, value),
-/// the first bytes of a body, and a banner. At most [`MAX_RESULTS`], deduplicated by product
+/// the first bytes of a body, and a banner. At most [`MAX_IDENTIFIED`], deduplicated by product
 /// and version (the first place seen is kept), in the order: headers, body, banner.
 pub fn identify<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
@@ -514,7 +494,7 @@ pub fn identify<'a>(
     let mut out = Found::default();
     let mut values = 0;
     for (name, value) in headers.into_iter().take(MAX_HEADERS) {
-        let Some(&(lower, _)) = HEADERS.iter().find(|(l, _)| name.eq_ignore_ascii_case(l)) else {
+        let Some(&lower) = HEADERS.iter().find(|l| name.eq_ignore_ascii_case(l)) else {
             continue;
         };
         if values == MAX_HEADER_VALUES || out.full() {
@@ -551,7 +531,7 @@ struct Found {
 
 impl Found {
     fn full(&self) -> bool {
-        self.items.len() >= MAX_RESULTS
+        self.items.len() >= MAX_IDENTIFIED
     }
 
     fn push(&mut self, found: Identified) {
@@ -1198,7 +1178,6 @@ mod tests {
         assert_eq!((i.product, i.version.as_str()), ("php", "7.4.3"));
         assert_eq!(i.distro.as_deref(), Some("4ubuntu2.19"));
         assert_eq!(i.seen, Seen::Header("x-powered-by"));
-        assert_eq!(i.seen.to_string(), "X-Powered-By header");
         let i = one(&[("x-powered-by", "PHP/7.3.31-1~deb10u1")]);
         assert_eq!(i.distro.as_deref(), Some("1~deb10u1"));
         let i = one(&[("X-Powered-By", "PHP/8.2.14")]);
@@ -1590,19 +1569,8 @@ mod tests {
             .collect();
         let pairs: Vec<(&str, &str)> = values.iter().map(|v| ("Server", v.as_str())).collect();
         let found = headers(&pairs);
-        assert_eq!(found.len(), MAX_RESULTS);
+        assert_eq!(found.len(), MAX_IDENTIFIED);
         assert_eq!(found[4].version, "1.0.0");
-    }
-
-    #[test]
-    fn seen_reads_for_people() {
-        assert_eq!(Seen::Header("server").to_string(), "Server header");
-        assert_eq!(
-            Seen::Header("x-aspnet-version").to_string(),
-            "X-AspNet-Version header"
-        );
-        assert_eq!(Seen::Banner.to_string(), "banner");
-        assert_eq!(Seen::MetaGenerator.to_string(), "meta generator");
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl Observed {
         software.retain(|(target, _, _), (_, probe)| {
             !(target == labels.target_name && probe == labels.probe_id)
         });
-        for s in seen.iter().take(crate::software::identify::MAX_RESULTS) {
+        for s in seen.iter().take(crate::software::identify::MAX_IDENTIFIED) {
             if let Some(eol) = s.eol {
                 software.insert(
                     (

@@ -208,6 +208,10 @@ const COVERED: &[(&str, &str)] = &[
     // The `tcp` probes' behaviour tests are in tcp.rs (they need raw sockets, not HTTP).
     ("network/port-closed", "high"),
     ("network/plaintext-closed", "medium"),
+    // The `software` probes' tests are in software_eol.rs and software_real.rs (real nginx,
+    // Apache, Python, sshd and Redis, and a table of headers and banners).
+    ("software/end-of-life", "high"),
+    ("software/end-of-life-banner", "high"),
     // The `tls` probes' tests are in tls.rs (real openssl s_server and gnutls-serv).
     ("tls/legacy-protocols", "high"),
     ("tls/weak-ciphers", "critical"),

@@ -1,7 +1,7 @@
 //! Property tests of software identification (`picket::software::identify`): whatever a
 //! service sends (header names and values, a body, a banner; arbitrary bytes, or real product
 //! tokens cut, spliced and garbled), identification never panics, returns at most
-//! `MAX_RESULTS` products with printable, clipped `raw` and `distro`, never a version that is
+//! `MAX_IDENTIFIED` products with printable, clipped `raw` and `distro`, never a version that is
 //! not in the input, and reads only a bounded prefix of each input: bytes past the bounds
 //! change nothing, and the output's size has a bound independent of the input's.
 //!
@@ -10,7 +10,7 @@
 
 use picket::software::identify::{
     Identified, MAX_BANNER_BYTES, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_VALUES, MAX_HEADERS,
-    MAX_RAW_CHARS, MAX_RESULTS, PRODUCTS, identify,
+    MAX_IDENTIFIED, MAX_RAW_CHARS, PRODUCTS, identify,
 };
 use picket::term::is_unsafe_control;
 use proptest::prelude::*;
@@ -263,7 +263,7 @@ fn printable(s: &str) -> bool {
 
 /// The bounds every result keeps, whatever the input.
 fn check_bounded(found: &[Identified]) -> Result<(), TestCaseError> {
-    prop_assert!(found.len() <= MAX_RESULTS, "{} results", found.len());
+    prop_assert!(found.len() <= MAX_IDENTIFIED, "{} results", found.len());
     for i in found {
         prop_assert!(
             PRODUCTS.contains(&i.product),
@@ -389,7 +389,7 @@ fn output_size(found: &[Identified]) -> usize {
 #[test]
 fn a_megabyte_of_input_is_read_only_to_its_bounds() {
     const MIB: usize = 1 << 20;
-    let output_bound = MAX_RESULTS * (MAX_VERSION_CHARS + 2 * 4 * MAX_RAW_CHARS);
+    let output_bound = MAX_IDENTIFIED * (MAX_VERSION_CHARS + 2 * 4 * MAX_RAW_CHARS);
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
     let inputs: Vec<Vec<u8>> = vec![
         random.bytes(MIB),
@@ -420,7 +420,7 @@ fn a_megabyte_of_input_is_read_only_to_its_bounds() {
             big,
             big,
         );
-        assert!(found.len() <= MAX_RESULTS);
+        assert!(found.len() <= MAX_IDENTIFIED);
         assert!(
             output_size(&found) <= output_bound,
             "{}",

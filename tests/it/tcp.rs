@@ -11,7 +11,7 @@ use crate::helpers::{run_picket, run_probe_with, texts, workspace};
 
 /// A loopback port that accepts, writes `greeting`, answers anything it reads with `reply`,
 /// and closes.
-async fn service(greeting: &'static [u8], reply: &'static [u8]) -> SocketAddr {
+pub async fn service(greeting: &'static [u8], reply: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
