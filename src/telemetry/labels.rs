@@ -104,6 +104,8 @@ pub fn run_span(labels: &SeriesLabels) -> tracing::Span {
         tls.server.not_before = Empty,
         tls.server.subject = Empty,
         tls.server.issuer = Empty,
+        software.name = Empty,
+        software.version = Empty,
         error.type = Empty,
         picket.wait_ms = Empty,
         otel.status_code = Empty,

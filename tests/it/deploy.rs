@@ -22,7 +22,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use picket::config::{self, OtlpProtocol};
-use picket::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult};
+use picket::outcome::{ErrorKind, Finding, Outcome, RunError, RunResult, SoftwareSeen};
 use picket::state::Transition;
 use picket::telemetry::{self, SeriesLabels, Telemetry};
 use picket::units::Severity;
@@ -1496,7 +1496,12 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
                 status: None,
                 certificate_not_after: Some(SystemTime::now() + Duration::from_secs(3 * 86_400)),
                 attributes: Vec::new(),
-                software: Vec::new(),
+                // What a `software` check identified: picket.software.eol.
+                software: vec![SoftwareSeen {
+                    name: "nginx".into(),
+                    version: "1.18.0".into(),
+                    eol: Some(SystemTime::now() - Duration::from_secs(100 * 86_400)),
+                }],
             },
         );
     }

@@ -41,6 +41,7 @@ mod secrets;
 mod service;
 mod shard;
 mod software_data;
+mod software_eol;
 mod software_props;
 mod software_real;
 mod ssrf;

@@ -38,7 +38,7 @@ impl Server {
     /// Spawns `command(port, home)` on a free port and waits until it accepts connections,
     /// with a new port if the one picked was taken meanwhile. Panics with the server's stderr
     /// when it does not start. `stop(home)`, if given, is how the server is stopped.
-    async fn start(
+    pub(crate) async fn start(
         what: &'static str,
         mut home: tempfile::TempDir,
         command: impl Fn(u16, &Path) -> Command,
@@ -110,7 +110,7 @@ impl Server {
         std::mem::replace(&mut self.home, placeholder)
     }
 
-    fn url(&self, scheme: &str) -> String {
+    pub(crate) fn url(&self, scheme: &str) -> String {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
@@ -151,13 +151,19 @@ impl Drop for Server {
 fn install_hint(what: &str) -> &'static str {
     if what.starts_with("nginx") {
         "the nginx tests need Debian's `nginx-light` package (`.ci/run` installs it)"
+    } else if what.starts_with("apache2") {
+        "the Apache tests need Debian's `apache2` package (`run-tests` installs it)"
+    } else if what.starts_with("sshd") {
+        "the OpenSSH tests need Debian's `openssh-server` package (`run-tests` installs it)"
+    } else if what.starts_with("redis") {
+        "the Redis tests need Debian's `redis-server` package (`run-tests` installs it)"
     } else {
         "the Python tests need `python3` (Debian package `python3`)"
     }
 }
 
 /// `python3 -m http.server` serving `dir`.
-async fn python_http_server(dir: &Path) -> Server {
+pub(crate) async fn python_http_server(dir: &Path) -> Server {
     let dir = dir.to_path_buf();
     Server::start(
         "python3 -m http.server",
@@ -177,7 +183,7 @@ async fn python_http_server(dir: &Path) -> Server {
 }
 
 /// Where nginx is: on the PATH, or in `/usr/sbin` (not on a non-root user's PATH on Debian).
-fn nginx_binary() -> PathBuf {
+pub(crate) fn nginx_binary() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin")])
@@ -188,7 +194,7 @@ fn nginx_binary() -> PathBuf {
 
 /// Whether the tests run as root (CI does): nginx's worker then switches to `nobody`, who
 /// cannot read the test's private temporary directories, unless told to stay root.
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
