@@ -196,6 +196,19 @@ fn below(version: &str, floor: &str) -> bool {
     true
 }
 
+/// Adds the findings of one graded `software` check to those of the checks before it, keeping
+/// one finding per release: a release past its end of life fails both `supported` and
+/// `supported_for_at_least`, and says the same thing twice; the graver finding stays.
+pub fn merge_findings(into: &mut Vec<Finding>, new: Vec<Finding>) {
+    for f in new {
+        match into.iter_mut().find(|old| old.observed == f.observed) {
+            Some(old) if old.severity < f.severity => *old = f,
+            Some(_) => {}
+            None => into.push(f),
+        }
+    }
+}
+
 /// The check's findings for these products, on `today`.
 pub fn evaluate(
     check: &SoftwareCheck,
@@ -380,6 +393,29 @@ mod tests {
             skip_distro: true,
         };
         assert!(evaluate(&skip, &debian, &table(), today).is_empty());
+    }
+
+    #[test]
+    fn a_release_past_its_end_of_life_is_one_finding_at_the_graver_severity() {
+        use crate::units::Severity;
+        let today = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+        let old = [nginx("1.18.0", None)];
+        let mut all = Vec::new();
+        for (rule, severity) in [
+            (Rule::Supported, Severity::High),
+            (
+                Rule::SupportedFor(Duration::from_secs(90 * 86_400)),
+                Severity::Medium,
+            ),
+        ] {
+            let mut found = evaluate(&check(rule), &old, &table(), today);
+            for f in &mut found {
+                f.severity = Some(severity);
+            }
+            merge_findings(&mut all, found);
+        }
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].severity, Some(Severity::High));
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn evaluate(
                     f.check = format!("port {port}: {}", f.check);
                 }
                 graded.stamp(&mut own);
-                findings.extend(own);
+                super::software::merge_findings(&mut findings, own);
                 continue;
             }
             TcpCheck::Reachable(want) => {

@@ -359,6 +359,7 @@ fn evaluate_into(
         software,
         identified: std::cell::OnceCell::new(),
     };
+    let mut software = Vec::new();
     for graded in checks {
         if stop.is_set() {
             return;
@@ -367,13 +368,18 @@ fn evaluate_into(
             Verdict::Holds => {}
             Verdict::Fails(mut findings) => {
                 graded.stamp(&mut findings);
-                evaluation.findings.extend(findings);
+                if matches!(graded.check, Check::Software(_)) {
+                    super::software::merge_findings(&mut software, findings);
+                } else {
+                    evaluation.findings.extend(findings);
+                }
             }
             Verdict::Undecided => evaluation
                 .undecided
                 .push(graded.title.clone().unwrap_or_else(|| graded.check.title())),
         }
     }
+    evaluation.findings.extend(software);
 }
 
 /// A finding with the observed value whole: it is clipped by [`Finding::redacted`] only
