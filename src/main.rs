@@ -381,15 +381,7 @@ async fn serve(
         }
     };
     if let (Some(_), picket::config::StateStore::Postgres(pg)) = (&shard, &loaded.config.state) {
-        say(&picket::diag::Diagnostic::new(
-            &pg.file,
-            pg.pos,
-            "--shard (or PICKET_SHARD) cannot be used with state.postgres",
-        )
-        .with_hint(
-            "the members of a group share the series out through the database: remove --shard \
-             and PICKET_SHARD, or use state.path for one process per shard",
-        ));
+        say(&pg.refuse_shard());
         return commands::EXIT_CONFIG;
     }
     let telemetry =

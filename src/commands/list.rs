@@ -27,6 +27,10 @@ pub async fn list(
             return EXIT_CONFIG;
         }
     };
+    if let (Some(_), crate::config::StateStore::Postgres(pg)) = (shard, &loaded.config.state) {
+        let _ = writeln!(err, "{}", pg.refuse_shard());
+        return EXIT_CONFIG;
+    }
     use std::fmt::Write as _;
     let discovered = super::with_discovered(&mut loaded).await;
     let plan = plan::plan(&loaded);

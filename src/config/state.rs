@@ -52,6 +52,19 @@ impl Postgres {
             self.pos.column
         )
     }
+
+    /// Why `--shard` (or `PICKET_SHARD`) is refused with `state.postgres`, located there.
+    pub fn refuse_shard(&self) -> crate::diag::Diagnostic {
+        crate::diag::Diagnostic::new(
+            &self.file,
+            self.pos,
+            "--shard (or PICKET_SHARD) cannot be used with state.postgres",
+        )
+        .with_hint(
+            "the members of a group share the series out through the database: remove --shard \
+             and PICKET_SHARD, or use state.path for one process per shard",
+        )
+    }
 }
 
 pub(super) fn compile_state(ctx: &mut Ctx<'_>, raw: &raw::State) -> StateStore {

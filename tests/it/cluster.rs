@@ -1630,9 +1630,12 @@ async fn shard_is_refused_with_state_postgres() {
         .collect();
     assert_eq!(state_lines.len(), 4, "{config}");
     type Vars<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(&[&str], Vars); 2] = [
+    let cases: [(&[&str], Vars); 4] = [
         (&["run", "-c", "picket.yaml", "--shard", "0/2"], &[]),
         (&["run", "-c", "picket.yaml"], &[("PICKET_SHARD", "0/2")]),
+        // `list --shard` would show a share no member of a group runs.
+        (&["list", "-c", "picket.yaml", "--shard", "0/2"], &[]),
+        (&["list", "-c", "picket.yaml"], &[("PICKET_SHARD", "0/2")]),
     ];
     for (args, env) in cases {
         let mut cmd = picket(ws.path());
