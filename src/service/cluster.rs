@@ -152,7 +152,7 @@ pub(super) async fn run(
                     Err(e) => tracing::debug!(error = %e, "could not take the share; retrying"),
                 }
             }
-            if group.holds_lease() {
+            if group.steady() {
                 announce_orphans(&shared, &store).await;
             }
             ticks += 1;

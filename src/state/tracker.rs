@@ -147,7 +147,8 @@ pub struct Tracker {
 #[derive(Debug, Default)]
 struct Recent {
     order: std::collections::VecDeque<(String, Transition, i64)>,
-    set: std::collections::HashSet<(String, Transition, i64)>,
+    /// Each with whether its record is known to be out (confirmed).
+    set: std::collections::HashMap<(String, Transition, i64), bool>,
 }
 
 /// How many announced transitions [`Recent`] remembers.
@@ -155,7 +156,7 @@ const RECENT: usize = 10_000;
 
 impl Recent {
     fn insert(&mut self, key: (String, Transition, i64)) {
-        if self.set.insert(key.clone()) {
+        if self.set.insert(key.clone(), false).is_none() {
             self.order.push_back(key);
             while self.order.len() > RECENT {
                 if let Some(old) = self.order.pop_front() {
@@ -395,8 +396,15 @@ impl Tracker {
     /// records are out. Nothing to do with the embedded store.
     pub fn confirm_announced(&self, announced: &[(String, Transition, i64)]) {
         if let Some(shared) = self.store.shared() {
-            for (series, t, since_ms) in announced {
-                shared.sent(series, *t, *since_ms);
+            let mut recent = self
+                .announced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for key in announced {
+                if let Some(confirmed) = recent.set.get_mut(key) {
+                    *confirmed = true;
+                }
+                shared.sent(&key.0, key.1, key.2);
             }
         }
     }
@@ -407,16 +415,32 @@ impl Tracker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .set
-            .contains(&(series.to_string(), transition, since_ms))
+            .contains_key(&(series.to_string(), transition, since_ms))
     }
 
     /// Announces a transition another member recorded and could not announce (it is gone):
     /// published like one of this process's own, then marked announced. A series this
     /// process does not track is left for the member that does.
     pub fn announce(&self, claimed: Claimed) -> bool {
-        if self.announced(&claimed.series, claimed.transition, claimed.since_ms) {
-            // Announced by this process already: its mark follows once its record is out.
-            return true;
+        let key = (claimed.series.clone(), claimed.transition, claimed.since_ms);
+        let confirmed = self
+            .announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set
+            .get(&key)
+            .copied();
+        match confirmed {
+            // Announced and out: only its mark was lost (the database failed); mark it again.
+            Some(true) => {
+                if let Some(shared) = self.store.shared() {
+                    shared.sent(&key.0, key.1, key.2);
+                }
+                return true;
+            }
+            // Announced, its record not yet out: the confirmer marks it.
+            Some(false) => return true,
+            None => {}
         }
         let Some(info) = self
             .series

@@ -396,3 +396,29 @@ async fn a_member_exports_the_members_of_its_group_and_its_store_errors() {
         .await
         .unwrap();
 }
+
+/// A member takes over other members' unannounced transitions only once it has held its lease
+/// for longer than a lease: after an outage of the database every member lost its lease at
+/// once, and each must get the chance to mark its own announcements first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_claims_orphans_only_after_holding_its_lease_for_a_lease() {
+    let pg = Postgres::start();
+    let store = Store::new(&pg.url(), Duration::from_secs(1), "member-a".into()).unwrap();
+    store.migrate().await.unwrap();
+    let group = Arc::clone(store.group());
+    store.heartbeat("127.0.0.1:0").await.unwrap();
+    assert!(group.holds_lease());
+    assert!(!group.steady(), "just (re)joined");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2300) {
+        store.heartbeat("127.0.0.1:0").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(group.steady(), "held for over a lease");
+    // The lease runs out (the database is gone for longer than a lease): steady no more,
+    // and not again until a full lease after it is back.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!group.holds_lease() && !group.steady());
+    store.heartbeat("127.0.0.1:0").await.unwrap();
+    assert!(group.holds_lease() && !group.steady());
+}

@@ -79,6 +79,8 @@ pub struct Group {
     lease: Duration,
     members: AtomicUsize,
     held_until: Mutex<Option<Instant>>,
+    /// Since when the lease has been held without a break.
+    held_since: Mutex<Option<Instant>>,
     errors: AtomicU64,
     logged: Mutex<Option<Instant>>,
 }
@@ -93,6 +95,7 @@ impl Group {
             lease,
             members: AtomicUsize::new(0),
             held_until: Mutex::new(None),
+            held_since: Mutex::new(None),
             errors: AtomicU64::new(0),
             logged: Mutex::new(None),
         }
@@ -134,17 +137,43 @@ impl Group {
 
     /// The lease was renewed by a call sent at `sent`; `members` are live.
     pub fn renewed(&self, sent: Instant, members: usize) {
+        let held = self.holds_lease();
         *self
             .held_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(sent + self.lease);
+        let mut since = self
+            .held_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !held || since.is_none() {
+            *since = Some(sent);
+        }
         self.members.store(members, Ordering::Relaxed);
+    }
+
+    /// Whether this member has held its lease without a break for longer than a lease: long
+    /// enough that every other member that lost the database with it has either renewed
+    /// again (and marks its own announcements) or is gone. Only then are the transitions of
+    /// members without a lease taken over, so that an outage of the database alone never
+    /// makes a transition announced twice.
+    pub fn steady(&self) -> bool {
+        self.holds_lease()
+            && self
+                .held_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some_and(|since| since.elapsed() > self.lease + Duration::from_secs(1))
     }
 
     /// Gives the lease up (at shutdown, after leaving the group).
     pub fn released(&self) {
         *self
             .held_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .held_since
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
