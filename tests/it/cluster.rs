@@ -22,6 +22,7 @@ use picket::api::Row;
 use picket::state::State;
 use tokio_util::sync::CancellationToken;
 
+use crate::crash::{transition_records, wait_at_most};
 use crate::helpers::{Seen, TestServer, picket, respond, workspace};
 use crate::otlp::Receiver;
 use crate::pg::Postgres;
@@ -280,20 +281,6 @@ impl Drop for Member {
     }
 }
 
-/// Waits for a child to exit, at most `timeout`; kills it (and returns `None`) after that.
-fn wait_at_most(child: &mut std::process::Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
 fn client() -> reqwest::Client {
     picket::crypto::install_crypto_provider();
     reqwest::Client::builder()
@@ -503,27 +490,6 @@ impl Poller {
 
 /// `(event, series, since)` of every transition record the receiver holds.
 type Record = (String, String, String);
-
-fn transition_records(receiver: &Receiver) -> Vec<Record> {
-    receiver
-        .logs()
-        .into_iter()
-        .filter(|l| l.event_name == "picket.regression" || l.event_name == "picket.recovery")
-        .map(|l| {
-            let since = l
-                .attrs
-                .get("picket.state.since")
-                .cloned()
-                .unwrap_or_else(|| panic!("a transition record without its since: {l:?}"));
-            let series = format!(
-                "{}@{}",
-                l.attrs.get("probe.id").cloned().unwrap_or_default(),
-                l.attrs.get("target.name").cloned().unwrap_or_default()
-            );
-            (l.event_name, series, since)
-        })
-        .collect()
-}
 
 /// A run of equal results the target served to one series.
 #[derive(Debug)]

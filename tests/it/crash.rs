@@ -31,7 +31,7 @@ fn aside_files(state: &Path) -> Vec<PathBuf> {
 }
 
 /// Waits for a child to exit, at most `timeout`; kills it (and returns `None`) after that.
-fn wait_at_most(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_at_most(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if let Some(status) = child.try_wait().unwrap() {
@@ -240,7 +240,7 @@ impl Seen {
 }
 
 /// `(event, series, since)` of every transition record the receiver holds.
-fn transition_records(receiver: &Receiver) -> Vec<(String, String, String)> {
+pub(crate) fn transition_records(receiver: &Receiver) -> Vec<(String, String, String)> {
     receiver
         .logs()
         .into_iter()

@@ -132,22 +132,21 @@ impl Postgres {
     /// `pg_ctl restart` (fast shutdown: open connections are cut), on the same port and
     /// data; returns once the server accepts connections again.
     pub fn restart(&self) {
-        let out = self.pg_ctl("restart", &["-m", "fast"]);
-        assert!(
-            out.status.success(),
-            "pg_ctl restart: {}\n{}",
-            text(&out),
-            self.server_log()
-        );
+        self.pg_ctl_fast("restart");
     }
 
     /// Stops the server (fast: open connections are cut); [`Postgres::start_again`] brings
     /// it back with the same data on the same port.
     pub fn stop(&self) {
-        let out = self.pg_ctl("stop", &["-m", "fast"]);
+        self.pg_ctl_fast("stop");
+    }
+
+    /// `pg_ctl ACTION -m fast`, which must succeed.
+    fn pg_ctl_fast(&self, action: &str) {
+        let out = self.pg_ctl(action, &["-m", "fast"]);
         assert!(
             out.status.success(),
-            "pg_ctl stop: {}\n{}",
+            "pg_ctl {action}: {}\n{}",
             text(&out),
             self.server_log()
         );
@@ -224,26 +223,23 @@ fn a_real_postgres_starts_on_loopback_and_answers() {
 
 #[test]
 fn a_real_postgres_restarts_and_comes_back_after_a_stop_with_its_data() {
+    let kept = |pg: &Postgres| {
+        let out = pg.psql("select v from kept");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "7",
+            "{}",
+            text(&out)
+        );
+    };
     let pg = Postgres::start();
     let out = pg.psql("create table kept (v int); insert into kept values (7)");
     assert!(out.status.success(), "{}", text(&out));
     pg.restart();
-    let out = pg.psql("select v from kept");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "7",
-        "{}",
-        text(&out)
-    );
+    kept(&pg);
     pg.stop();
     assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port)).is_err());
     assert!(!pg.psql("select 1").status.success());
     pg.start_again();
-    let out = pg.psql("select v from kept");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "7",
-        "{}",
-        text(&out)
-    );
+    kept(&pg);
 }

@@ -39,10 +39,15 @@ const MAX_OBSERVED_CHARS: usize = 201;
 /// The proptest configuration of every property here: [`DEFAULT_CASES`] cases, or
 /// `PROPTEST_CASES` when set.
 fn config() -> ProptestConfig {
+    config_with(DEFAULT_CASES)
+}
+
+/// A proptest configuration of `cases` cases, or `PROPTEST_CASES` when set.
+pub(crate) fn config_with(cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
+        .unwrap_or(cases);
     ProptestConfig {
         cases,
         ..ProptestConfig::default()

@@ -24,14 +24,7 @@ const DEFAULT_CASES: u32 = 128;
 const MAX_VERSION_CHARS: usize = 32;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
+    crate::props::config_with(DEFAULT_CASES)
 }
 
 /// Pieces of real headers, pages and banners, and pieces that garble them.
