@@ -43,16 +43,6 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// `file:line:column` of `state.postgres`.
-    pub fn at(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.file.display(),
-            self.pos.line,
-            self.pos.column
-        )
-    }
-
     /// Why `--shard` (or `PICKET_SHARD`) is refused with `state.postgres`, located there.
     pub fn refuse_shard(&self) -> crate::diag::Diagnostic {
         crate::diag::Diagnostic::new(

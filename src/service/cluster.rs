@@ -12,6 +12,7 @@
 //! probing them twice would double the load on the targets, and the results could not be
 //! persisted or announced anyway.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use crate::state::{self, Tracker};
 pub(super) struct Membership {
     members: Mutex<Option<Members>>,
     /// A share that could not be taken (the database failed): try again at the next tick.
-    retry: Mutex<bool>,
+    retry: AtomicBool,
 }
 
 impl Membership {
@@ -69,11 +70,11 @@ impl Membership {
 
     /// Marks the share as not taken (or taken).
     pub(super) fn set_retry(&self, retry: bool) {
-        *self.retry.lock().unwrap_or_else(PoisonError::into_inner) = retry;
+        self.retry.store(retry, Ordering::Relaxed);
     }
 
     fn needs_retry(&self) -> bool {
-        *self.retry.lock().unwrap_or_else(PoisonError::into_inner)
+        self.retry.load(Ordering::Relaxed)
     }
 }
 
@@ -210,12 +211,9 @@ pub(super) fn open_state(
             Tracker::open(path).context("cannot open the state store")
         }
         crate::config::StateStore::Postgres(pg) => {
+            // `main` refuses this first; this covers every other way in.
             if opts.shard.is_some() {
-                anyhow::bail!(
-                    "{}: --shard (or PICKET_SHARD) cannot be used with state.postgres: the \
-                     members of a group share the series out themselves",
-                    pg.at()
-                );
+                anyhow::bail!("{}", pg.refuse_shard());
             }
             let member = member_id();
             tracing::info!(member = %member, lease = ?pg.lease, "joining the group of state.postgres");
