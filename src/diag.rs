@@ -91,6 +91,35 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A located problem that does not stop a load: shown by `picket validate`, `check` and
+/// `list` as `path:line:column: warning: message`, and logged by the service at each load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where and what.
+    pub diag: Diagnostic,
+    /// Whether `picket validate` refuses it as an error (an acceptance whose `until` has
+    /// passed: the service treats it as ended, but the config's review should remove it).
+    pub refused_by_validate: bool,
+}
+
+impl Warning {
+    /// A warning `picket validate` shows and accepts.
+    pub fn new(diag: Diagnostic) -> Warning {
+        Warning {
+            diag,
+            refused_by_validate: false,
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = self.diag.clone();
+        d.message = format!("warning: {}", d.message);
+        d.fmt(f)
+    }
+}
+
 /// An ordered collection of diagnostics from one load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(Vec<Diagnostic>);

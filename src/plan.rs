@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Target;
+use crate::config::{Acceptance, Target, Window};
 use crate::load::Loaded;
 use crate::probe::{Probe, Selector};
 
@@ -24,6 +24,11 @@ pub struct Series {
     /// The schedule when not the probe's: the target's own, or a `schedules:` rule's
     /// ([`Config::schedule_for`](crate::config::Config::schedule_for)).
     pub schedule_override: Option<crate::units::Schedule>,
+    /// The acceptance that covers it, if any (the one that holds longest): while it holds,
+    /// the series is shown as accepted and its transitions are not announced.
+    pub acceptance: Option<Arc<Acceptance>>,
+    /// The maintenance windows of its target: while one is open, the series is not run.
+    pub windows: Vec<Arc<Window>>,
 }
 
 impl Series {
@@ -32,6 +37,16 @@ impl Series {
         self.schedule_override
             .as_ref()
             .unwrap_or(&self.probe.schedule)
+    }
+
+    /// When the maintenance window open at `now` closes, if one is.
+    pub fn maintenance_until(&self, now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+        crate::config::maintenance_until(&self.windows, now)
+    }
+
+    /// The acceptance that holds for it at `now`.
+    pub fn accepted_at(&self, now: std::time::SystemTime) -> Option<&Arc<Acceptance>> {
+        self.acceptance.as_ref().filter(|a| a.holds(now))
     }
 }
 
@@ -190,8 +205,20 @@ pub fn plan(loaded: &Loaded) -> Plan {
     let mut probes: Vec<Arc<Probe>> = loaded.probes.clone();
     probes.sort_by(|a, b| a.id.cmp(&b.id));
     let mut out = Plan::default();
+    let windows: Vec<Vec<Arc<Window>>> = targets
+        .iter()
+        .map(|t| {
+            loaded
+                .config
+                .maintenance
+                .iter()
+                .filter(|w| w.targets.selects(t))
+                .cloned()
+                .collect()
+        })
+        .collect();
     for probe in &probes {
-        for target in &targets {
+        for (target, windows) in targets.iter().zip(&windows) {
             if let Some(reason) = skip_reason(probe, target) {
                 out.skipped.push(Skipped {
                     probe: probe.id.clone(),
@@ -207,6 +234,9 @@ pub fn plan(loaded: &Loaded) -> Plan {
                 target: Arc::clone(target),
                 hash: stable_hash(&key),
                 key,
+                acceptance: crate::config::covering(&loaded.config.accept, &probe.id, target)
+                    .cloned(),
+                windows: windows.clone(),
             });
         }
     }

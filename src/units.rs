@@ -365,6 +365,9 @@ pub mod ranges {
 
     /// `api.idle_timeout`: how long an API connection may stay open without a request.
     pub const API_IDLE_TIMEOUT: RangeInclusive<Duration> = secs(1)..=secs(3_600);
+    /// `maintenance[].duration`: how long one maintenance window lasts (SPEC §3b: at most
+    /// 7 days; a longer one is a service that is down, not one in maintenance).
+    pub const MAINTENANCE: RangeInclusive<Duration> = secs(1)..=secs(7 * 86_400);
     /// `state.postgres.lease`: how long a member may go silent before losing its series.
     pub const LEASE: RangeInclusive<Duration> = secs(1)..=secs(600);
     /// `limits.concurrency`: runs in flight in the whole process.

@@ -23,6 +23,7 @@ use crate::units::{self, Schedule};
 
 pub mod raw;
 
+mod accept;
 mod api;
 mod discover;
 mod env;
@@ -34,6 +35,10 @@ mod state;
 mod target;
 mod values;
 
+pub use accept::{
+    Acceptance, MAX_ACCEPT_DAYS, Pick, UNNEEDED_AFTER, Until, Window, compile_acceptances,
+    covering, maintenance_reason, maintenance_until, selects_nothing,
+};
 use api::compile_api;
 pub use api::{API_IDLE_TIMEOUT, ApiTls, MIN_API_TOKEN_LEN, TlsFile, server_tls};
 use discover::compile_discover;
@@ -102,6 +107,14 @@ pub struct Config {
     /// Release data for `software` checks: the built-in table, or `software.data` merged
     /// over it.
     pub software: std::sync::Arc<crate::software::data::Table>,
+    /// Accepted risks, from `accept:` and the `accept_from` files.
+    pub accept: Vec<std::sync::Arc<Acceptance>>,
+    /// Files or folders of more acceptances, with where the config names each.
+    pub accept_from: Vec<(PathBuf, Pos)>,
+    /// Maintenance windows.
+    pub maintenance: Vec<std::sync::Arc<Window>>,
+    /// What loaded but deserves a look (an acceptance that selects nothing).
+    pub warnings: Vec<crate::diag::Warning>,
 }
 
 /// A path from the config, with where it was written (for errors about it).
@@ -260,6 +273,10 @@ impl Config {
             webhooks: Vec::new(),
             redactor: Redactor::default(),
             software: std::sync::Arc::clone(crate::software::data::builtin()),
+            accept: Vec::new(),
+            accept_from: Vec::new(),
+            maintenance: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -335,6 +352,20 @@ pub fn compile(
     let webhooks = compile_notify(&mut ctx, &raw.notify);
     let discover = compile_discover(&mut ctx, &raw.discover);
     let software = software::compile_software(&mut ctx, &raw.software);
+    let mut warnings = Vec::new();
+    let accept = compile_acceptances(
+        file,
+        &raw.accept,
+        std::time::SystemTime::now(),
+        ctx.at.diags,
+        &mut warnings,
+    );
+    let accept_from = raw
+        .accept_from
+        .iter()
+        .map(|p| (PathBuf::from(&p.value), Pos::from_location(&p.referenced)))
+        .collect();
+    let maintenance = accept::compile_windows(&mut ctx.at, &raw.maintenance);
 
     Config {
         source: file.to_path_buf(),
@@ -356,6 +387,10 @@ pub fn compile(
         webhooks,
         redactor,
         software,
+        accept,
+        accept_from,
+        maintenance,
+        warnings,
     }
 }
 

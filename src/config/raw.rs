@@ -60,6 +60,73 @@ pub struct Config {
     /// Release data for `software` checks, beside the data built into picket.
     #[serde(default)]
     pub software: Software,
+    /// Accepted risks: findings a team knows about and has scheduled, shown as `accepted`
+    /// and not announced until a date.
+    #[serde(default)]
+    #[schemars(with = "Vec<Accept>")]
+    pub accept: Vec<Spanned<Accept>>,
+    /// Files or folders of more acceptances, each file a YAML list of `accept:` entries;
+    /// watched and reloaded like `targets_from`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub accept_from: Vec<Spanned<String>>,
+    /// Maintenance windows: the selected targets get no traffic while one is open.
+    #[serde(default)]
+    #[schemars(with = "Vec<Maintenance>")]
+    pub maintenance: Vec<Spanned<Maintenance>>,
+}
+
+/// One accepted risk: the findings of the selected series are shown as `accepted` and not
+/// announced until the end of `until`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Accept {
+    /// A glob over probe ids (`*` matches across `/`): `headers/csp`, `tls/*`.
+    #[schemars(with = "String", example = "headers/csp")]
+    pub probe: Spanned<String>,
+    /// A glob over target names (`legacy-*`); or `tags` instead.
+    #[schemars(with = "Option<String>", example = "legacy-*")]
+    pub target: Option<Spanned<String>>,
+    /// Targets carrying any of these tags; or `target` instead.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub tags: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The last day accepted (UTC, inclusive: `2027-03-31`), or an instant
+    /// (`2027-03-31T12:00:00Z`); at most 400 days ahead.
+    #[schemars(with = "Option<String>", example = "2027-03-31")]
+    pub until: Option<Spanned<String>>,
+    /// Why, for the reviewer and for whoever sees the finding: a ticket, a plan.
+    #[schemars(with = "Option<String>", example = "CSP rollout, ticket SEC-123")]
+    pub reason: Option<Spanned<String>>,
+}
+
+/// One maintenance window: from each `cron` occurrence for `duration`, the selected targets
+/// are not probed.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// The targets: `{ tags: [...] }` or `{ names: [...] }` (names may be globs).
+    #[schemars(with = "WindowTargets")]
+    pub targets: Spanned<WindowTargets>,
+    /// When each window starts, in UTC: 5 fields, or 6 with seconds (`0 2 * * 0`).
+    #[schemars(with = "String", example = "0 2 * * 0")]
+    pub cron: Spanned<String>,
+    /// How long each window lasts (`2h`; at most 7 days).
+    #[schemars(with = "crate::units::DurationText")]
+    pub duration: Spanned<String>,
+}
+
+/// The targets of a maintenance window.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowTargets {
+    /// Targets carrying any of these tags.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub tags: Vec<Spanned<String>>,
+    /// Targets with these names (globs allowed: `payments-*`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub names: Vec<Spanned<String>>,
 }
 
 /// `software:`: the release data `software` checks judge versions against.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_saphyr::Spanned;
 
 use crate::config::{self, Config, EnvLookup};
-use crate::diag::{Diagnostic, Diagnostics, Pos};
+use crate::diag::{Diagnostic, Diagnostics, Pos, Warning};
 use crate::discover::{self, Origin};
 use crate::files::{read_text, yaml_files};
 use crate::parse::{Parsed, Shapes, parse_checked};
@@ -21,6 +21,7 @@ use crate::probe::Probe;
 use crate::redact::Redactor;
 use crate::yaml::yaml_options;
 
+mod accept;
 mod cross;
 mod probes;
 
@@ -97,10 +98,26 @@ impl Compiled {
         );
         config.targets.extend(from_files);
         discover::check_unique(&origins, &mut diags);
+        let mut warnings = std::mem::take(&mut config.warnings);
+        let from_files = accept::read(
+            &config,
+            std::time::SystemTime::now(),
+            &mut shapes,
+            &mut diags,
+            &mut warnings,
+        );
+        config.accept.extend(from_files);
 
         let probes = self.config_probes(&config, &mut diags);
         cross::check_selectors(&config, &probes, &mut diags);
         cross::check_request_caps(&config, &probes, &mut diags);
+        warnings.extend(config::selects_nothing(
+            &config.accept,
+            &config.maintenance,
+            &config.targets,
+            probes.iter().map(|p| p.id.as_str()),
+        ));
+        config.warnings = scrubbed_warnings(warnings, &config.redactor);
 
         let diags = shapes.settle(diags);
         if diags.is_empty() {
@@ -127,6 +144,18 @@ fn scrubbed(diags: Diagnostics, redactor: &Redactor) -> Diagnostics {
         out.push(d);
     }
     out
+}
+
+/// Warnings, scrubbed of the secrets the load resolved like its errors.
+fn scrubbed_warnings(warnings: Vec<Warning>, redactor: &Redactor) -> Vec<Warning> {
+    warnings
+        .into_iter()
+        .map(|mut w| {
+            w.diag.message = redactor.scrub(&w.diag.message).into_owned();
+            w.diag.hint = w.diag.hint.map(|h| redactor.scrub(&h).into_owned());
+            w
+        })
+        .collect()
 }
 
 /// A config file that is not there at all (or a dangling symlink) is said plainly, with no

@@ -21,6 +21,7 @@ fn info() -> Arc<SeriesInfo> {
         probe: Arc::new(probe),
         target: "web".into(),
         tags: vec!["public".into()],
+        acceptance: None,
     })
 }
 
@@ -54,6 +55,7 @@ fn change(transition: Transition, findings: Vec<Finding>) -> Change {
         previous,
         previous_severity: Severity::High,
         started: SystemTime::UNIX_EPOCH + SINCE,
+        notice: None,
     }
 }
 

@@ -382,11 +382,14 @@ impl Runner {
     /// Runs one series once: [`Runner::admit`], then [`Runner::run_admitted`]. Never panics
     /// and never returns `Err`: faults are outcomes.
     pub async fn run(&self, series: &Series) -> RunResult {
+        if let Some(skipped) = in_maintenance(series, SystemTime::now()) {
+            return skipped;
+        }
         let admission = self.admit(series).await;
         self.run_admitted(series, admission).await
     }
 
-    /// Waits until `series` may run: a global permit, a permit of its target, and its
+    /// Waits until `series` may run (callers first ask [`in_maintenance`]): a global permit, a permit of its target, and its
     /// first rate slot toward the target. Callers that time the run (its span) start the
     /// clock after this returns.
     pub async fn admit(&self, series: &Series) -> Admission {
@@ -621,6 +624,19 @@ fn redact_url(url: &Url, redactor: &Redactor) -> String {
         let _ = url.set_password(Some(REDACTED));
     }
     redactor.scrub(url.as_str()).into_owned()
+}
+
+/// The run of `series` at `now` when a maintenance window of its target is open: a `skip`
+/// with the reason `maintenance window until HH:MM UTC`, made without contacting the target.
+pub fn in_maintenance(series: &Series, now: SystemTime) -> Option<RunResult> {
+    let until = series.maintenance_until(now)?;
+    let mut result = RunResult::new(
+        &series.probe.id,
+        &series.target.name,
+        Outcome::Skip(crate::config::maintenance_reason(until)),
+    );
+    result.started = now;
+    Some(result)
 }
 
 #[cfg(test)]

@@ -594,6 +594,8 @@ pub(super) mod tests {
             key: "test/probe@127.0.0.1".into(),
             hash: stable_hash("test/probe@127.0.0.1"),
             schedule_override: None,
+            acceptance: None,
+            windows: Vec::new(),
         }
     });
 
@@ -608,6 +610,8 @@ pub(super) mod tests {
             key: key.to_string(),
             hash: stable_hash(key),
             schedule_override: None,
+            acceptance: None,
+            windows: Vec::new(),
         }
     }
 

@@ -24,6 +24,14 @@ pub(super) async fn record_transitions(
 ) {
     changes
         .run(stop, |change| {
+            // The end of an acceptance comes before the regression it lets through.
+            if let Some(notice) = &change.notice {
+                telemetry.record_notice(
+                    &SeriesLabels::of_info(&change.info, &change.state),
+                    notice,
+                    &change.state.findings,
+                );
+            }
             if let Some(t) = change.transition {
                 telemetry.record_transition(
                     &SeriesLabels::of_info(&change.info, &change.state),

@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use crate::load::Loaded;
 
-/// The config file, its `targets_from`, its probe paths and the API's certificate and key.
+/// The config file, its `targets_from` and `accept_from`, its probe paths and the API's certificate and key.
 pub(super) fn watched_paths(config: &std::path::Path, loaded: &Loaded) -> Vec<PathBuf> {
     let mut paths = vec![config.to_path_buf()];
     paths.extend(loaded.config.targets_from.iter().cloned());
+    paths.extend(loaded.config.accept_from.iter().map(|(p, _)| p.clone()));
     paths.extend(loaded.config.probe_paths.iter().map(|p| p.path.clone()));
     if let Some(tls) = &loaded.config.api_tls {
         paths.extend([tls.cert_file.clone(), tls.key_file.clone()]);

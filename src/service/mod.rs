@@ -25,6 +25,7 @@
 //! - `discovery.rs`: the running discovery sources and their merge with the loaded targets;
 //! - `files.rs`: the files a configuration came from, polled for changes.
 
+mod accept;
 mod announce;
 mod cluster;
 mod discovery;
@@ -34,7 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
@@ -237,6 +238,7 @@ fn tracked(series: &[Series]) -> Vec<(String, SeriesInfo)> {
                 probe: Arc::clone(&s.probe),
                 target: s.target.name.clone(),
                 tags: s.target.tags.iter().cloned().collect(),
+                acceptance: s.acceptance.clone(),
             };
             (s.key.clone(), info)
         })
@@ -256,6 +258,7 @@ pub async fn start(
     crate::crypto::install_crypto_provider();
     let secrets = telemetry.secrets().clone();
     accept_secrets(&secrets, &loaded.config.redactor);
+    accept::log_warnings(&loaded.config);
     let listen = opts.api_listen.unwrap_or(loaded.config.api_listen);
     let certificates = loaded
         .config
@@ -447,6 +450,7 @@ pub async fn start(
                     shutdown.clone(),
                 ));
             }
+            background.spawn(accept::settle(Arc::clone(&shared), shutdown.clone()));
             background.spawn(reload_loop(
                 compiled,
                 sources,
@@ -544,6 +548,11 @@ async fn execute(shared: Arc<Shared>, fire: Fire) {
     shared
         .telemetry
         .record_lateness(fire.lateness.as_secs_f64());
+    if let Some(skipped) = crate::run::in_maintenance(&series, SystemTime::now()) {
+        shared.telemetry.record_run(&labels, &skipped);
+        shared.tracker.record(&series.key, &skipped).await;
+        return;
+    }
     let runner = Arc::clone(&shared.current().runner);
     // The span covers the exchange only: queueing for permits and the first rate slot
     // happens before it starts (and is reported as the run's wait).
@@ -658,6 +667,7 @@ async fn reload(
 ) -> anyhow::Result<usize> {
     let files = Arc::new(loaded);
     let next = next_generation(shared, opts, &files, sources)?;
+    accept::log_warnings(&files.config);
     accept_secrets(&shared.secrets, &files.config.redactor);
     shared.notifier.replace(&files.config.webhooks);
     // The API itself is not rebuilt (its address, hosts and token stay as started), but a

@@ -226,6 +226,59 @@ pub struct SeriesState {
     pub last_skip: Option<String>,
     /// Recent runs, oldest first.
     pub history: VecDeque<Run>,
+    /// The acceptance that held this series' failure back from being announced, while it
+    /// fails: when it ends, its expiry is announced (and a regression then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+    /// The acceptance last reported as no longer needed ([`Held::identity`]), so it is
+    /// reported once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unneeded: Option<String>,
+}
+
+/// An acceptance as a series' state remembers it: enough to announce its end after it has
+/// left the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Its `until`, as written (`2027-03-31`).
+    pub until: String,
+    /// Its reason.
+    pub reason: String,
+    /// Where it is written (`config/accept.d/shop.yaml:3:3`).
+    pub at: String,
+    /// What it says ([`crate::config::Acceptance::identity`]).
+    pub identity: String,
+}
+
+impl Held {
+    /// The acceptance as remembered.
+    pub fn of(acceptance: &crate::config::Acceptance) -> Held {
+        Held {
+            until: acceptance.until.to_string(),
+            reason: acceptance.reason.clone(),
+            at: acceptance.at(),
+            identity: acceptance.identity(),
+        }
+    }
+}
+
+/// Something about a series' acceptance worth a log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// It ended (or was removed) while the series fails (`picket.acceptance.expired`).
+    Expired(Held),
+    /// The series passed its last [`crate::config::UNNEEDED_AFTER`] runs under it
+    /// (`picket.acceptance.unneeded`).
+    Unneeded(Held),
+}
+
+impl Notice {
+    /// The acceptance.
+    pub fn held(&self) -> &Held {
+        match self {
+            Notice::Expired(h) | Notice::Unneeded(h) => h,
+        }
+    }
 }
 
 impl SeriesState {
@@ -292,6 +345,73 @@ impl SeriesState {
             self.findings.clear();
         }
         transition
+    }
+
+    /// Applies what `acceptance` (the one covering the series, if any) says at `now` to a
+    /// state `transition` just moved, and returns what is worth a log record:
+    /// - while it holds, the transition is not announced (`transition` becomes `None`), and
+    ///   a failing or regressed series remembers it as [`SeriesState::held`]; a series that
+    ///   passed its last [`crate::config::UNNEEDED_AFTER`] runs reports it unneeded, once;
+    /// - once it no longer holds (ended, or removed from the configuration), a series it
+    ///   held back that still fails reports its expiry, and a regressed one announces its
+    ///   regression now.
+    pub fn settle_acceptance(
+        &mut self,
+        acceptance: Option<&crate::config::Acceptance>,
+        now: SystemTime,
+        transition: &mut Option<Transition>,
+    ) -> Option<Notice> {
+        let failing = matches!(self.state, State::Failing | State::Regressed);
+        match acceptance.filter(|a| a.holds(now)) {
+            Some(a) => {
+                *transition = None;
+                if failing {
+                    if self
+                        .held
+                        .as_ref()
+                        .is_none_or(|h| h.identity != a.identity())
+                    {
+                        self.held = Some(Held::of(a));
+                    }
+                    return None;
+                }
+                self.held = None;
+                let identity = a.identity();
+                if self.unneeded.as_deref() != Some(identity.as_str()) && self.passed_lately() {
+                    self.unneeded = Some(identity);
+                    return Some(Notice::Unneeded(Held::of(a)));
+                }
+                None
+            }
+            None => {
+                let held = self.held.take()?;
+                if !failing {
+                    // Its regression was held back: so is its recovery.
+                    if *transition == Some(Transition::Recovery) {
+                        *transition = None;
+                    }
+                    return None;
+                }
+                if self.state == State::Regressed && transition.is_none() {
+                    *transition = Some(Transition::Regression);
+                }
+                Some(Notice::Expired(held))
+            }
+        }
+    }
+
+    /// Whether its last [`crate::config::UNNEEDED_AFTER`] runs that judged anything passed
+    /// (errors and skips judge nothing).
+    fn passed_lately(&self) -> bool {
+        let judged: Vec<Mark> = self
+            .history
+            .iter()
+            .rev()
+            .map(|r| r.outcome)
+            .filter(|m| matches!(m, Mark::Pass | Mark::Fail))
+            .take(crate::config::UNNEEDED_AFTER)
+            .collect();
+        judged.len() == crate::config::UNNEEDED_AFTER && judged.iter().all(|m| *m == Mark::Pass)
     }
 }
 

@@ -41,6 +41,15 @@ pub struct SeriesInfo {
     pub target: String,
     /// Target tags.
     pub tags: Vec<String>,
+    /// The acceptance that covers the series, if any ([`crate::plan::Series::acceptance`]).
+    pub acceptance: Option<Arc<crate::config::Acceptance>>,
+}
+
+impl SeriesInfo {
+    /// The acceptance that holds for the series at `now`.
+    pub fn accepted_at(&self, now: SystemTime) -> Option<&Arc<crate::config::Acceptance>> {
+        self.acceptance.as_ref().filter(|a| a.holds(now))
+    }
 }
 
 /// A tracked series: its labels and its state.
@@ -71,6 +80,8 @@ pub struct Change {
     pub previous_severity: crate::units::Severity,
     /// When the run that caused it started.
     pub started: SystemTime,
+    /// What its acceptance's end or uselessness is worth saying, if anything.
+    pub notice: Option<super::Notice>,
 }
 
 impl Change {
@@ -315,6 +326,41 @@ impl Tracker {
             info.probe.confirm,
             info.probe.recover,
         );
+        let notice = state.settle_acceptance(
+            info.acceptance.as_deref(),
+            SystemTime::now(),
+            &mut transition,
+        );
+        self.commit(
+            key,
+            info,
+            state,
+            version,
+            transition,
+            notice,
+            before,
+            previous_severity,
+            result.started,
+        )
+        .await
+    }
+
+    /// Makes a series' new state durable, takes it, and publishes it when its kind changed
+    /// or it carries a notice: the end of [`Tracker::record`] and of
+    /// [`Tracker::settle_acceptances`].
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        key: &str,
+        info: Arc<SeriesInfo>,
+        state: SeriesState,
+        version: i64,
+        mut transition: Option<Transition>,
+        notice: Option<super::Notice>,
+        before: State,
+        previous_severity: crate::units::Severity,
+        started: SystemTime,
+    ) -> Option<Arc<Change>> {
         let since_ms = state.since.map_or(0, millis_since_epoch);
         let outbox = transition.map(|t| Outbox {
             transition: t,
@@ -322,7 +368,7 @@ impl Tracker {
             recorded: Recorded {
                 previous: before,
                 previous_severity,
-                started_ms: u64::try_from(millis_since_epoch(result.started)).unwrap_or(0),
+                started_ms: u64::try_from(millis_since_epoch(started)).unwrap_or(0),
                 state: state.clone(),
             },
         });
@@ -339,7 +385,7 @@ impl Tracker {
                 }
             }
             Ok(Put::Conflict(stored)) => {
-                let stored = stored.unwrap_or_default();
+                let stored = stored.map(|s| *s).unwrap_or_default();
                 let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
                 if let Some(entry) = series.get_mut(key) {
                     entry.state = stored.state;
@@ -362,7 +408,7 @@ impl Tracker {
             entry.state = state.clone();
             entry.version = version;
         }
-        if state.state == before {
+        if state.state == before && notice.is_none() && transition.is_none() {
             return None;
         }
         let change = Arc::new(Change {
@@ -372,7 +418,8 @@ impl Tracker {
             transition,
             previous: before,
             previous_severity,
-            started: result.started,
+            started,
+            notice,
         });
         self.publish(&change, since_ms);
         Some(change)
@@ -459,9 +506,38 @@ impl Tracker {
             previous: claimed.recorded.previous,
             previous_severity: claimed.recorded.previous_severity,
             started: SystemTime::UNIX_EPOCH + Duration::from_millis(claimed.recorded.started_ms),
+            notice: None,
         });
         self.publish(&change, claimed.since_ms);
         true
+    }
+
+    /// Applies the acceptances at `now` to the series this process runs, between their runs:
+    /// an acceptance that ended (or left the configuration) while its series fails is
+    /// announced as expired, and a regressed series' regression is announced then; a failing
+    /// series a new acceptance covers remembers it. Returns how many series changed.
+    pub async fn settle_acceptances(&self, now: SystemTime) -> usize {
+        let due: Vec<(String, Arc<SeriesInfo>, SeriesState, i64)> = {
+            let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
+            series
+                .iter()
+                .filter(|(_, e)| e.owned && acceptance_moves(e, now))
+                .map(|(k, e)| (k.clone(), Arc::clone(&e.info), e.state.clone(), e.version))
+                .collect()
+        };
+        let n = due.len();
+        for (key, info, mut state, version) in due {
+            let before = state.state;
+            let severity = state.severity(info.probe.severity);
+            let mut transition = None;
+            let notice = state.settle_acceptance(info.acceptance.as_deref(), now, &mut transition);
+            let started = now;
+            self.commit(
+                &key, info, state, version, transition, notice, before, severity, started,
+            )
+            .await;
+        }
+        n
     }
 
     /// Brings the states of the series other members run up to date from the shared store
@@ -611,6 +687,18 @@ fn millis_since_epoch(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Whether settling `entry`'s acceptance at `now` would change its state: a held series
+/// whose acceptance no longer holds, or a failing one that an acceptance covers and that
+/// does not remember it yet.
+fn acceptance_moves(entry: &Entry, now: SystemTime) -> bool {
+    let failing = matches!(entry.state.state, State::Failing | State::Regressed);
+    match (entry.info.accepted_at(now), &entry.state.held) {
+        (None, Some(_)) => true,
+        (Some(a), held) => failing && held.as_ref().is_none_or(|h| h.identity != a.identity()),
+        (None, None) => false,
+    }
+}
+
 /// One subscriber's view of the tracker's changes, from [`Tracker::follow`] on. Every
 /// subscriber (telemetry, the notifier, the demo) handles the two ways a broadcast receive
 /// fails the same way, here: falling more than [`CHANGES_CAPACITY`] behind is logged (with
@@ -689,6 +777,7 @@ mod tests {
             probe: Arc::new(probe),
             target: "web".into(),
             tags: vec![],
+            acceptance: None,
         }
     }
 

@@ -15,8 +15,8 @@ use super::bounded::Losses;
 use super::labels::SeriesLabels;
 use super::names::{
     API_CONNECTIONS_SHED, CLUSTER_MEMBERS, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS,
-    NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES,
-    REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, SOFTWARE_EOL, STATE_ERRORS,
+    NOTIFY_DELIVERIES, PROBE_ACCEPTED, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS,
+    RECOVERIES, REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, SOFTWARE_EOL, STATE_ERRORS,
     TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
 };
 use super::scope;
@@ -52,6 +52,7 @@ pub(super) struct Instruments {
     // reader will ever collect.
     _status: Option<ObservableGauge<u64>>,
     _regressed: Option<ObservableGauge<u64>>,
+    _accepted: Option<ObservableGauge<u64>>,
     _expiry: Option<ObservableGauge<f64>>,
     _software_eol: Option<ObservableGauge<f64>>,
     _dropped: Option<ObservableCounter<u64>>,
@@ -70,6 +71,7 @@ impl Instruments {
         let meter = provider.meter_with_scope(scope());
         let status_states = states.clone();
         let regressed_states = states.clone();
+        let accepted_states = states.clone();
         let expiry_states = states.clone();
         let software_states = states.clone();
         let discovered = states.clone();
@@ -159,6 +161,20 @@ impl Instruments {
                     .with_callback(move |observer| {
                         regressed_states.each(|attrs, state| {
                             observer.observe(u64::from(state == State::Regressed), attrs);
+                        });
+                    })
+                    .build()
+            }),
+            _accepted: observable.then(|| {
+                meter
+                    .u64_observable_gauge(PROBE_ACCEPTED)
+                    .with_description(
+                        "1 while an acceptance holds for a series, 0 once it has ended (series \
+                         an acceptance covers)",
+                    )
+                    .with_callback(move |observer| {
+                        accepted_states.each_accepted(|attrs, holds| {
+                            observer.observe(u64::from(holds), attrs);
                         });
                     })
                     .build()
@@ -386,6 +402,24 @@ impl Observed {
             ];
             f(&attrs, seconds);
         }
+    }
+
+    /// Calls `f` with the probe and target of every tracked series an acceptance covers, and
+    /// whether it holds now.
+    fn each_accepted(&self, mut f: impl FnMut(&[KeyValue], bool)) {
+        let Some(tracker) = self.tracker() else {
+            return;
+        };
+        let now = SystemTime::now();
+        tracker.each(|info, _| {
+            if let Some(a) = &info.acceptance {
+                let attrs = [
+                    KeyValue::new("probe.id", info.probe.id.clone()),
+                    KeyValue::new("target.name", info.target.clone()),
+                ];
+                f(&attrs, a.holds(now));
+            }
+        });
     }
 
     /// Calls `f` with the attributes and state of every tracked series that has one (not

@@ -63,7 +63,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::config::{self, OtlpProtocol};
 use crate::outcome::{Finding, RunResult};
 use crate::redact::SharedRedactor;
-use crate::state::{Tracker, Transition};
+use crate::state::{Notice, Tracker, Transition};
 
 mod bounded;
 mod export;
@@ -83,11 +83,12 @@ pub use instruments::CARDINALITY_LIMIT;
 use instruments::{Instruments, Observed};
 pub use labels::{SeriesLabels, category, finish_run_span, run_span};
 pub use names::{
-    API_CONNECTIONS_SHED, CLUSTER_MEMBERS, CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS,
-    NOTIFY_DELIVERIES, PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES,
-    RECOVERY_EVENT, REGRESSION_EVENT, REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED,
-    SOFTWARE_EOL, STATE_ERRORS, TARGET_DISCOVERED_EVENT, TARGET_REMOVED_EVENT, TELEMETRY_DROPPED,
-    TLS_CERTIFICATE_EXPIRY, TRANSITION_TARGET, event_name,
+    ACCEPTANCE_EXPIRED_EVENT, ACCEPTANCE_UNNEEDED_EVENT, API_CONNECTIONS_SHED, CLUSTER_MEMBERS,
+    CONFIG_RELOADS, DISCOVERY_ERRORS, DISCOVERY_TARGETS, NOTIFY_DELIVERIES, PROBE_ACCEPTED,
+    PROBE_DURATION, PROBE_REGRESSED, PROBE_RUNS, PROBE_STATUS, RECOVERIES, RECOVERY_EVENT,
+    REGRESSION_EVENT, REGRESSIONS, SCHEDULE_LATENESS, SCHEDULE_SKIPPED, SOFTWARE_EOL, STATE_ERRORS,
+    TARGET_DISCOVERED_EVENT, TARGET_REMOVED_EVENT, TELEMETRY_DROPPED, TLS_CERTIFICATE_EXPIRY,
+    TRANSITION_TARGET, event_name,
 };
 
 /// Targets of dependencies whose own spans and events must not become picket's telemetry
@@ -439,6 +440,68 @@ impl Telemetry {
                 since,
             );
         }
+    }
+
+    /// Records what a series' acceptance is worth saying: its end while the series fails
+    /// (`picket.acceptance.expired`, WARN) or that the series passed its last 10 runs under it
+    /// (`picket.acceptance.unneeded`, INFO): a line in picket's own log and one OTLP log
+    /// record with the series, the acceptance's `until`, reason and place, and the findings.
+    pub fn record_notice(&self, labels: &SeriesLabels, notice: &Notice, findings: &[Finding]) {
+        let held = notice.held();
+        let expired = matches!(notice, Notice::Expired(_));
+        if expired {
+            tracing::warn!(probe.id = labels.probe_id, target.name = labels.target_name, acceptance.until = %held.until, acceptance.reason = %held.reason, acceptance.at = %held.at, "acceptance ended while the series still fails; its findings are announced again");
+        } else {
+            tracing::info!(probe.id = labels.probe_id, target.name = labels.target_name, acceptance.until = %held.until, acceptance.reason = %held.reason, acceptance.at = %held.at, "acceptance no longer needed: the series passed its last 10 runs");
+        }
+        let Some(pipeline) = &self.inner.pipeline else {
+            return;
+        };
+        let event = if expired {
+            names::ACCEPTANCE_EXPIRED_EVENT
+        } else {
+            names::ACCEPTANCE_UNNEEDED_EVENT
+        };
+        let now = SystemTime::now();
+        let mut record = pipeline.logger.create_log_record();
+        record.set_event_name(event);
+        if expired {
+            record.set_severity_number(opentelemetry::logs::Severity::Warn);
+            record.set_severity_text("WARN");
+            record.set_body(AnyValue::from(format!(
+                "acceptance ended: {} on {} still fails (accepted until {}: {})",
+                labels.probe_id, labels.target_name, held.until, held.reason
+            )));
+        } else {
+            record.set_severity_number(opentelemetry::logs::Severity::Info);
+            record.set_severity_text("INFO");
+            record.set_body(AnyValue::from(format!(
+                "acceptance no longer needed: {} on {} passed its last 10 runs (accepted until {}: {})",
+                labels.probe_id, labels.target_name, held.until, held.reason
+            )));
+        }
+        record.set_timestamp(now);
+        record.set_observed_timestamp(now);
+        record.add_attribute("event.name", event);
+        record.add_attribute("probe.id", labels.probe_id.to_owned());
+        record.add_attribute("target.name", labels.target_name.to_owned());
+        record.add_attribute("probe.severity", labels.severity.as_str());
+        record.add_attribute("security_rule.name", labels.rule_name.to_owned());
+        record.add_attribute("picket.acceptance.until", held.until.clone());
+        record.add_attribute("picket.acceptance.reason", held.reason.clone());
+        record.add_attribute("picket.acceptance.source", held.at.clone());
+        if expired {
+            let findings: Vec<Finding> = findings.iter().map(Finding::without_detail).collect();
+            record.add_attribute(
+                "findings",
+                serde_json::to_string(&findings).unwrap_or_else(|_| "[]".to_owned()),
+            );
+            record.add_attribute(
+                "findings.count",
+                i64::try_from(findings.len()).unwrap_or(i64::MAX),
+            );
+        }
+        pipeline.logger.emit(record);
     }
 
     /// Records how late a run fired against its schedule, in seconds.

@@ -13,6 +13,13 @@ pub const PROBE_STATUS: &str = "picket.probe.status";
 pub const PROBE_REGRESSED: &str = "picket.probe.regressed";
 /// `picket.tls.certificate.expiry`: seconds until the leaf certificate's notAfter.
 pub const TLS_CERTIFICATE_EXPIRY: &str = "picket.tls.certificate.expiry";
+/// 1 while an acceptance holds for a series, 0 once it has ended (gauge; reported for the
+/// series an acceptance covers).
+pub const PROBE_ACCEPTED: &str = "picket.probe.accepted";
+/// Event name of the log record for an acceptance that ended while its series fails.
+pub const ACCEPTANCE_EXPIRED_EVENT: &str = "picket.acceptance.expired";
+/// Event name of the log record for an acceptance whose series passed its last 10 runs.
+pub const ACCEPTANCE_UNNEEDED_EVENT: &str = "picket.acceptance.unneeded";
 /// Regressions declared (counter, `{regression}`).
 pub const REGRESSIONS: &str = "picket.regressions";
 /// Recoveries declared (counter, `{recovery}`).

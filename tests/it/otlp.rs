@@ -603,6 +603,7 @@ pub async fn tracker_with(
             probe,
             target: (*target).to_owned(),
             tags: Vec::new(),
+            acceptance: None,
         };
         planned.push((format!("{id}@{target}"), info));
     }

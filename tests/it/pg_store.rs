@@ -36,6 +36,7 @@ fn planned(probe: &Arc<picket::probe::Probe>, targets: &[&str]) -> Vec<(String, 
                     probe: Arc::clone(probe),
                     target: (*t).to_owned(),
                     tags: Vec::new(),
+                    acceptance: None,
                 },
             )
         })

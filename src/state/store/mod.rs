@@ -127,7 +127,7 @@ pub enum Put {
     },
     /// Another member wrote the series since this one read it: here is what the store holds
     /// now (`None`: nothing).
-    Conflict(Option<Versioned>),
+    Conflict(Option<Box<Versioned>>),
 }
 
 /// Where states persist.

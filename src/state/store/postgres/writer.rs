@@ -298,7 +298,7 @@ async fn commit(
                 version: *version,
                 announce: announced.contains(&p.key),
             },
-            None => Put::Conflict(current.remove(&p.key)),
+            None => Put::Conflict(current.remove(&p.key).map(Box::new)),
         })
         .collect())
 }
