@@ -594,4 +594,114 @@ pub(crate) mod tests {
         let marks: Vec<_> = old.history.iter().map(|r| (r.outcome, r.started)).collect();
         assert_eq!(marks, [(Mark::Pass, None), (Mark::Fail, None)]);
     }
+
+    /// One acceptance of every series, ending at `ends`.
+    fn acceptance(ends: SystemTime, reason: &str) -> crate::config::Acceptance {
+        let until: chrono::DateTime<chrono::Utc> = ends.into();
+        let yaml = format!(
+            "- probe: \"*\"\n  target: \"*\"\n  until: \"{}\"\n  reason: {reason}\n",
+            until.to_rfc3339()
+        );
+        let file = std::path::Path::new("accept.yaml");
+        let raw: Vec<serde_saphyr::Spanned<crate::config::raw::Accept>> =
+            crate::yaml::parse_yaml(file, &yaml).unwrap();
+        let mut diags = crate::diag::Diagnostics::default();
+        let mut out = crate::config::compile_acceptances(
+            file,
+            &raw,
+            ends - Duration::from_secs(60),
+            &mut diags,
+            &mut Vec::new(),
+        );
+        assert!(diags.is_empty(), "{diags}");
+        Arc::unwrap_or_clone(out.remove(0))
+    }
+
+    use std::sync::Arc;
+
+    /// Runs `outcome` on `s` at `now` under `a`: the transition announced and the notice.
+    fn run(
+        s: &mut SeriesState,
+        outcome: &Outcome,
+        a: Option<&crate::config::Acceptance>,
+        now: SystemTime,
+    ) -> (Option<Transition>, Option<Notice>) {
+        let mut t = s.apply(outcome, now, Duration::ZERO, 2, 1);
+        let notice = s.settle_acceptance(a, now, &mut t);
+        (t, notice)
+    }
+
+    #[test]
+    fn an_accepted_regression_is_announced_when_its_acceptance_ends_and_not_before() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ends = t0 + Duration::from_secs(100);
+        let a = acceptance(ends, "tracked");
+        let mut s = SeriesState::default();
+        assert_eq!(run(&mut s, &Outcome::Pass, Some(&a), t0), (None, None));
+        assert_eq!(run(&mut s, &fail(), Some(&a), t0), (None, None));
+        // The regression happens underneath, held back.
+        assert_eq!(run(&mut s, &fail(), Some(&a), t0), (None, None));
+        assert_eq!(s.state, State::Regressed);
+        assert_eq!(s.held.as_ref().map(|h| h.reason.as_str()), Some("tracked"));
+        // At its end: the notice, and the regression.
+        let mut t = None;
+        let notice = s.settle_acceptance(Some(&a), ends, &mut t);
+        assert_eq!(t, Some(Transition::Regression));
+        assert!(matches!(notice, Some(Notice::Expired(ref h)) if h.reason == "tracked"));
+        // Once.
+        let mut t = None;
+        assert_eq!(s.settle_acceptance(Some(&a), ends, &mut t), None);
+        assert_eq!(t, None);
+        assert_eq!(run(&mut s, &fail(), Some(&a), ends), (None, None));
+    }
+
+    #[test]
+    fn a_recovery_under_an_acceptance_is_not_announced_and_a_passing_series_ends_quietly() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ends = t0 + Duration::from_secs(100);
+        let a = acceptance(ends, "tracked");
+        let mut s = SeriesState::default();
+        run(&mut s, &Outcome::Pass, Some(&a), t0);
+        run(&mut s, &fail(), Some(&a), t0);
+        run(&mut s, &fail(), Some(&a), t0);
+        assert_eq!(run(&mut s, &Outcome::Pass, Some(&a), t0), (None, None));
+        assert_eq!(s.state, State::Passing);
+        assert_eq!(s.held, None);
+        let mut t = None;
+        assert_eq!(s.settle_acceptance(Some(&a), ends, &mut t), None);
+        assert_eq!(t, None);
+        // Removed (no acceptance any more) while failing since first seen: the notice only.
+        let mut s = SeriesState::default();
+        run(&mut s, &fail(), Some(&a), t0);
+        let (t, notice) = run(&mut s, &fail(), None, t0);
+        assert_eq!(t, None);
+        assert!(matches!(notice, Some(Notice::Expired(_))));
+    }
+
+    #[test]
+    fn an_acceptance_is_reported_unneeded_once_after_ten_passing_runs() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let a = acceptance(t0 + Duration::from_secs(100), "tracked");
+        let mut s = SeriesState::default();
+        let mut notices = Vec::new();
+        for i in 0..25 {
+            // Errors and skips in between judge nothing.
+            if i % 4 == 0 {
+                run(&mut s, &Outcome::Skip("x".into()), Some(&a), t0);
+            }
+            let (_, n) = run(&mut s, &Outcome::Pass, Some(&a), t0);
+            notices.push(n);
+        }
+        let reported: Vec<usize> = notices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.is_some().then_some(i))
+            .collect();
+        assert_eq!(reported, [9], "{notices:?}");
+        assert!(matches!(notices[9], Some(Notice::Unneeded(_))));
+        // A new acceptance (another reason) is reported again.
+        let b = acceptance(t0 + Duration::from_secs(100), "another");
+        let (_, n) = run(&mut s, &Outcome::Pass, Some(&b), t0);
+        assert!(matches!(n, Some(Notice::Unneeded(ref h)) if h.reason == "another"));
+    }
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod accept;
 mod api;
 mod budgets;
 mod checks;
