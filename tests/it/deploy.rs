@@ -1449,14 +1449,28 @@ async fn exported_metrics() -> (Vec<PromMetric>, BTreeMap<String, String>) {
     let telemetry = Telemetry::init(&cfg, Some("zone-a")).unwrap();
     // The state gauges read the tracker, the one owner of series state: this series regressed.
     let dir = tempfile::tempdir().unwrap();
-    let tracker = crate::otlp::tracker_with(
+    // And one under an acceptance: picket.probe.accepted.
+    let until = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y-%m-%d");
+    let accepted = crate::otlp::acceptance(&format!(
+        "- probe: headers/csp\n  target: legacy\n  until: {until}\n  reason: SEC-123\n"
+    ));
+    let tracker = crate::otlp::tracker_accepting(
         dir.path(),
-        &[(
-            "tls/certificate-expiry",
-            "payments-api",
-            Severity::High,
-            vec![Outcome::Pass, Outcome::Fail(Vec::new())],
-        )],
+        &[
+            (
+                "tls/certificate-expiry",
+                "payments-api",
+                Severity::High,
+                vec![Outcome::Pass, Outcome::Fail(Vec::new())],
+            ),
+            (
+                "headers/csp",
+                "legacy",
+                Severity::Medium,
+                vec![Outcome::Fail(Vec::new())],
+            ),
+        ],
+        Some(accepted),
     )
     .await;
     telemetry.observe_states(&tracker);
@@ -1683,6 +1697,8 @@ async fn rules_and_dashboard_use_only_what_picket_exports() {
             telemetry::RECOVERY_EVENT,
             telemetry::TARGET_DISCOVERED_EVENT,
             telemetry::TARGET_REMOVED_EVENT,
+            telemetry::ACCEPTANCE_EXPIRED_EVENT,
+            telemetry::ACCEPTANCE_UNNEEDED_EVENT,
         ]
         .contains(&name)
         {

@@ -576,6 +576,32 @@ pub async fn tracker_with(
     dir: &std::path::Path,
     series: &[(&str, &str, Severity, Vec<Outcome>)],
 ) -> Arc<Tracker> {
+    tracker_accepting(dir, series, None).await
+}
+
+/// An acceptance as the config's `accept:` list would hold it, from one YAML entry.
+pub fn acceptance(entry: &str) -> Arc<picket::config::Acceptance> {
+    let file = std::path::Path::new("accept.yaml");
+    let raw: Vec<serde_saphyr::Spanned<picket::config::raw::Accept>> =
+        picket::yaml::parse_yaml(file, entry).unwrap_or_else(|d| panic!("{d}"));
+    let mut diags = picket::diag::Diagnostics::default();
+    let mut out = picket::config::compile_acceptances(
+        file,
+        &raw,
+        std::time::SystemTime::now(),
+        &mut diags,
+        &mut Vec::new(),
+    );
+    assert!(diags.is_empty(), "{diags}");
+    out.remove(0)
+}
+
+/// [`tracker_with`], the series `accepted` selects under it.
+pub async fn tracker_accepting(
+    dir: &std::path::Path,
+    series: &[(&str, &str, Severity, Vec<Outcome>)],
+    accepted: Option<Arc<picket::config::Acceptance>>,
+) -> Arc<Tracker> {
     let mut probes: BTreeMap<String, Arc<picket::probe::Probe>> = BTreeMap::new();
     let mut planned = Vec::new();
     for (i, (id, target, severity, _)) in series.iter().enumerate() {
@@ -599,11 +625,14 @@ pub async fn tracker_with(
                 probe
             }
         };
+        let url = url::Url::parse("http://127.0.0.1/").unwrap();
+        let as_target =
+            picket::config::Target::new((*target).to_owned(), url, picket::config::Source::Static);
         let info = SeriesInfo {
+            acceptance: accepted.clone().filter(|a| a.selects(id, &as_target)),
             probe,
             target: (*target).to_owned(),
             tags: Vec::new(),
-            acceptance: None,
         };
         planned.push((format!("{id}@{target}"), info));
     }
