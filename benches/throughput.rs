@@ -169,13 +169,22 @@ fn bench_reload() {
     let cold = start.elapsed();
     assert_eq!(loaded.probes.len(), 10_000);
     let mut best = Duration::MAX;
-    for round in 0..5 {
+    // More rounds to profile the reload alone (`perf record … -- reload`).
+    let rounds: usize = std::env::var("PICKET_BENCH_RELOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    for round in 0..rounds {
         let file = ws.path().join("probes").join(format!("p{round}.yaml"));
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, text.replace("name: probe", "name: changed probe")).unwrap();
         let start = Instant::now();
         let loaded = compiled.load(&path, &|_| None).unwrap();
+        let load = start.elapsed();
         let plan = picket::plan::plan(&loaded);
+        if std::env::var_os("PICKET_BENCH_RELOADS").is_some() {
+            eprintln!("load {load:?}, plan {:?}", start.elapsed() - load);
+        }
         best = best.min(start.elapsed());
         assert_eq!(plan.series.len(), 100_000);
     }
@@ -254,15 +263,30 @@ fn bench_nuclei() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; ignore arguments.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    bench_load();
-    bench_reload();
-    bench_nuclei();
-    rt.block_on(bench_check());
-    rt.block_on(bench_schedule(2000, "10s", 10, 30));
-    rt.block_on(bench_schedule(10_000, "5m", 300, 60));
+    // `cargo bench --bench throughput -- reload` runs only the phases named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let on = |phase: &str| only.is_empty() || only.iter().any(|o| o == phase);
+    if on("load") {
+        bench_load();
+    }
+    if on("reload") {
+        bench_reload();
+    }
+    if on("nuclei") {
+        bench_nuclei();
+    }
+    if on("check") {
+        rt.block_on(bench_check());
+    }
+    if on("schedule") {
+        rt.block_on(bench_schedule(2000, "10s", 10, 30));
+        rt.block_on(bench_schedule(10_000, "5m", 300, 60));
+    }
 }

@@ -209,10 +209,12 @@ pub fn yaml_files(path: &Path) -> std::io::Result<Listing> {
                 continue;
             }
         };
-        let mut names: Vec<PathBuf> = Vec::new();
+        // With the entry's type from the folder itself where it tells (no `stat`): a regular
+        // file needs none, only links and folders do.
+        let mut names: Vec<(PathBuf, Option<std::fs::FileType>)> = Vec::new();
         for entry in entries {
             match entry {
-                Ok(entry) => names.push(entry.path()),
+                Ok(entry) => names.push((entry.path(), entry.file_type().ok())),
                 Err(e) => out.problems.push(Diagnostic::new(
                     &dir,
                     Pos::START,
@@ -220,9 +222,15 @@ pub fn yaml_files(path: &Path) -> std::io::Result<Listing> {
                 )),
             }
         }
-        names.sort();
-        for p in names {
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (p, kind) in names {
             if is_hidden(&p) {
+                continue;
+            }
+            if kind.is_some_and(|k| k.is_file()) {
+                if is_yaml(&p) {
+                    out.files.push(p);
+                }
                 continue;
             }
             // `metadata` follows symlinks: a link is treated as what it points to.

@@ -64,7 +64,45 @@ pub fn load_probe_file(
 /// more than [`COMPILED_CAP`] files.
 #[derive(Debug, Default)]
 pub struct Compiled {
-    by_file: HashMap<PathBuf, (u64, Arc<Probe>)>,
+    by_file: HashMap<PathBuf, Cached>,
+}
+
+/// A compiled probe file: the hash of its text and the defaults, what `stat` said of the file
+/// before it was read, and the probe.
+#[derive(Debug)]
+struct Cached {
+    key: u64,
+    stamp: Option<Stamp>,
+    /// The defaults it was compiled under (part of `key` too).
+    defaults_key: u64,
+    probe: Arc<Probe>,
+}
+
+/// What identifies a file's content without reading it: device, inode, size, and the
+/// modification and change times in nanoseconds. A write changes the times (and `touch -d`,
+/// which sets the modification time back, still changes the change time); a file replaced by
+/// a rename is another inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(file: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(file).ok()?;
+        m.is_file().then(|| Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 /// At most this many compiled probes are kept for reloads.
@@ -162,10 +200,26 @@ impl Compiler<'_> {
         probes
     }
 
-    /// One probe file.
+    /// One probe file: the probe compiled before when `stat` says the file has not changed
+    /// since (it is not even read), else read and [`Compiler::text`].
     fn file(&mut self, file: &Path, diags: &mut Diagnostics) -> Option<Arc<Probe>> {
+        // Taken before reading: a write during the read changes it, so it is read again next.
+        let stamp = Stamp::of(file);
+        if let Some(cached) = self.cache.by_file.get(file)
+            && stamp.is_some()
+            && cached.stamp == stamp
+            && cached.defaults_key == self.defaults_key
+        {
+            return Some(Arc::clone(&cached.probe));
+        }
         match read_text(file) {
-            Ok(text) => self.text(file, &text, diags),
+            Ok(text) => {
+                let probe = self.text(file, &text, diags);
+                if let Some(cached) = self.cache.by_file.get_mut(file) {
+                    cached.stamp = stamp;
+                }
+                probe
+            }
             Err(d) => {
                 diags.push(d);
                 None
@@ -182,10 +236,12 @@ impl Compiler<'_> {
         self.defaults_key.hash(&mut hasher);
         let key = hasher.finish();
         let by_file = &mut self.cache.by_file;
-        if let Some((k, probe)) = by_file.get(file)
-            && *k == key
+        if let Some(cached) = by_file.get_mut(file)
+            && cached.key == key
         {
-            return Some(Arc::clone(probe));
+            // Same text: a stamp taken by the caller is recorded after this returns.
+            cached.stamp = None;
+            return Some(Arc::clone(&cached.probe));
         }
         let mut own = Diagnostics::default();
         let probe = compile_probe_text(file, text, self.defaults, &mut own).map(Arc::new);
@@ -195,7 +251,18 @@ impl Compiler<'_> {
             if by_file.len() >= COMPILED_CAP {
                 by_file.clear();
             }
-            by_file.insert(file.to_path_buf(), (key, Arc::clone(p)));
+            by_file.insert(
+                file.to_path_buf(),
+                Cached {
+                    key,
+                    stamp: None,
+                    defaults_key: self.defaults_key,
+                    probe: Arc::clone(p),
+                },
+            );
+        } else {
+            // No probe of an earlier text may stand for this one.
+            by_file.remove(file);
         }
         diags.extend(own);
         probe

@@ -9,6 +9,7 @@
 //! of that run, so a check can look for exactly what was sent.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,15 +31,43 @@ pub fn new_canary() -> String {
 }
 
 /// A text template: literal text with `{{vars.NAME}}`, `{{vars.NAME | FILTER}}` and
-/// `{{random}}` placeholders. The text is validated by [`Template::parse`]; it is cut into its
-/// [`Part`]s again when rendered (a few string slices), which keeps the type a plain text that
-/// other probe sources can build from a literal.
+/// `{{random}}` placeholders. The text is validated and cut into its [`Part`]s once, when the
+/// template is made ([`Template::parse`], [`Template::translated`]): a run renders the parts
+/// and the plan reads the variables without parsing anything again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// The text as written.
     pub text: String,
     /// Variable names it uses, in order of appearance.
     pub vars: Vec<String>,
+    /// The text cut at its placeholders, and the variables only written `{{vars.NAME?}}`.
+    cut: Arc<Cut>,
+}
+
+/// What [`Template`] knows of its text once made.
+#[derive(Debug, PartialEq, Eq)]
+struct Cut {
+    parts: Result<Vec<Part>, TemplateError>,
+    optional: BTreeSet<String>,
+}
+
+impl Cut {
+    fn of(text: &str, vars: &[String]) -> Cut {
+        let parts = parts(text);
+        let optional = {
+            let cut = parts.as_deref().unwrap_or_default();
+            let is = |want: bool, name: &str| {
+                cut.iter().any(|p| {
+                    matches!(p, Part::Var { name: n, optional, .. } if n == name && *optional == want)
+                })
+            };
+            vars.iter()
+                .filter(|n| is(true, n) && !is(false, n))
+                .cloned()
+                .collect()
+        };
+        Cut { parts, optional }
+    }
 }
 
 /// Why a template is not valid, or cannot be rendered for a target. Load errors and a run's
@@ -162,39 +191,33 @@ impl Template {
                 _ => None,
             })
             .collect();
-        Ok(Template {
-            text: text.to_string(),
-            vars,
-        })
+        Ok(Template::translated(text.to_string(), vars))
+    }
+
+    /// A template another probe source wrote (a nuclei template's placeholders, translated),
+    /// with the variables it names. Not validated: a text that does not parse fails each
+    /// rendering, with the reason.
+    pub fn translated(text: String, vars: Vec<String>) -> Template {
+        let cut = Arc::new(Cut::of(&text, &vars));
+        Template { text, vars, cut }
     }
 
     /// The text cut at its placeholders.
-    pub fn parts(&self) -> Result<Vec<Part>, TemplateError> {
-        parts(&self.text)
+    pub fn parts(&self) -> Result<&[Part], TemplateError> {
+        self.cut.parts.as_deref().map_err(Clone::clone)
     }
 
     /// The variables written `{{vars.NAME?}}` (and nowhere without the `?`).
-    pub fn optional(&self) -> BTreeSet<&str> {
-        let parts = self.parts().unwrap_or_default();
-        let is = |want: bool, name: &str| {
-            parts.iter().any(
-                |p| matches!(p, Part::Var { name: n, optional, .. } if n == name && *optional == want),
-            )
-        };
-        self.vars
-            .iter()
-            .map(String::as_str)
-            .filter(|n| is(true, n) && !is(false, n))
-            .collect()
+    pub fn optional(&self) -> &BTreeSet<String> {
+        &self.cut.optional
     }
 
     /// The variables a target must declare for this template.
     pub fn required(&self) -> impl Iterator<Item = &str> {
-        let optional = self.optional();
         self.vars
             .iter()
             .map(String::as_str)
-            .filter(move |n| !optional.contains(n))
+            .filter(|n| !self.cut.optional.contains(*n))
     }
 
     /// Whether the template uses `{{random}}`.
@@ -210,7 +233,7 @@ impl Template {
         canary: &str,
     ) -> Result<String, TemplateError> {
         let mut out = String::new();
-        for part in &self.parts()? {
+        for part in self.parts()? {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Random => out.push_str(canary),
@@ -235,7 +258,7 @@ impl Template {
         limit: usize,
     ) -> Result<Vec<String>, TemplateError> {
         let mut partial = vec![String::new()];
-        for part in &self.parts()? {
+        for part in self.parts()? {
             let values = match part {
                 Part::Text(t) => vec![t.clone()],
                 Part::Random => vec![canary.to_string()],

@@ -725,13 +725,21 @@ fn expand_paths(
 /// The template with the target's own placeholders (`{{vars.@host}}` …, which nuclei
 /// templates use) filled in from its URL; the rest is rendered by [`Template`].
 fn with_target(template: &Template, url: &Url) -> Template {
-    let mut t = template.clone();
+    if !template.vars.iter().any(|n| is_builtin(n)) {
+        return template.clone();
+    }
+    let mut text = template.text.clone();
     for name in template.vars.iter().filter(|n| is_builtin(n)) {
         let value = builtin(name, url).unwrap_or_default();
-        t.text = t.text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
+        text = text.replacen(&format!("{{{{vars.{name}}}}}"), &value, 1);
     }
-    t.vars.retain(|n| !is_builtin(n));
-    t
+    let vars = template
+        .vars
+        .iter()
+        .filter(|n| !is_builtin(n))
+        .cloned()
+        .collect();
+    Template::translated(text, vars)
 }
 
 /// The value of a placeholder taken from the target's URL (see

@@ -168,7 +168,7 @@ fn translate(text: &str) -> Result<Template, Untranslatable> {
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    Ok(Template { text: out, vars })
+    Ok(Template::translated(out, vars))
 }
 
 /// `{{BaseURL}}/x` → `/x`, a path of the target like any probe's; `{{RootURL}}/x` → `/x`
@@ -238,10 +238,7 @@ fn value_template(ctx: &mut Compiling<'_>, value: &Spanned<String>) -> Template 
             format!("unsupported nuclei placeholder {what}"),
             "helper functions and variables are not evaluated",
         );
-        Template {
-            text: String::new(),
-            vars: Vec::new(),
-        }
+        Template::translated(String::new(), Vec::new())
     })
 }
 
