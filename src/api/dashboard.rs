@@ -233,7 +233,8 @@ fn select(html: &mut String, name: &str, label: &str, values: &[&str], current: 
 }
 
 /// `N of M series: 1 regressed, …, 1 accepted`; a count is coloured only when it is not
-/// zero. Accepted failures are counted as accepted, not as regressed or failing.
+/// zero. Accepted failures are counted as accepted, not as regressed or failing; the
+/// accepted count shows when an acceptance holds for a series shown.
 fn counts(html: &mut String, shown: &[Shown<'_>], total: usize) {
     let _ = write!(
         html,
@@ -241,7 +242,13 @@ fn counts(html: &mut String, shown: &[Shown<'_>], total: usize) {
         shown.len()
     );
     let badges = STATES.map(SeriesStateKind::as_str);
-    for badge in badges.iter().chain(&["accepted"]) {
+    // The accepted count only where acceptances are in use.
+    let accepted: &[&str] = if shown.iter().any(|s| s.accepted.is_some()) {
+        &["accepted"]
+    } else {
+        &[]
+    };
+    for badge in badges.iter().chain(accepted) {
         let n = shown.iter().filter(|s| s.badge() == *badge).count();
         let class = if n > 0 { badge } else { "zero" };
         let _ = write!(html, "<span class=\"count {class}\">{n} {badge}</span>");
@@ -252,18 +259,23 @@ fn counts(html: &mut String, shown: &[Shown<'_>], total: usize) {
 /// The state cell of a series: its state, or `accepted` (the acceptance on hover, and the
 /// state under it).
 fn state_cell(html: &mut String, tag: &str, shown: &Shown<'_>) {
-    let badge = shown.badge();
-    match shown.accepted.as_ref().filter(|_| shown.is_accepted()) {
+    let accepted = shown.accepted.as_ref().filter(|_| shown.is_accepted());
+    badge(html, tag, shown.entry.state.state, accepted);
+}
+
+/// A state badge in a `tag` element: `state`, or `accepted` when `accepted` is given.
+fn badge(html: &mut String, tag: &str, state: SeriesStateKind, accepted: Option<&Accepted>) {
+    let s = state.as_str();
+    match accepted {
         Some(a) => {
             let _ = write!(
                 html,
-                "<{tag} class=\"state {badge}\" title=\"{}\">{badge} <small>({})</small></{tag}>",
+                "<{tag} class=\"state accepted\" title=\"{}\">accepted <small>({s})</small></{tag}>",
                 esc(&accepted_sentence(a)),
-                shown.entry.state.state.as_str(),
             );
         }
         None => {
-            let _ = write!(html, "<{tag} class=\"state {badge}\">{badge}</{tag}>");
+            let _ = write!(html, "<{tag} class=\"state {s}\">{s}</{tag}>");
         }
     }
 }
@@ -633,6 +645,26 @@ mod tests {
             html,
             "<time datetime=\"1970-01-12T13:43:40Z\" title=\"1970-01-12T13:43:40Z\">3 min ago</time>"
         );
+    }
+
+    #[test]
+    fn an_acceptance_is_text_in_its_badge() {
+        let mut html = String::new();
+        let accepted = Accepted {
+            until: "2027-03-31".into(),
+            reason: "\"><script>alert(1)</script> & 'x'".into(),
+            unneeded: false,
+        };
+        badge(&mut html, "td", SeriesStateKind::Regressed, Some(&accepted));
+        assert_eq!(
+            html,
+            "<td class=\"state accepted\" title=\"accepted until 2027-03-31: &quot;&gt;\
+             &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39;\">accepted \
+             <small>(regressed)</small></td>"
+        );
+        let mut html = String::new();
+        badge(&mut html, "dd", SeriesStateKind::Failing, None);
+        assert_eq!(html, "<dd class=\"state failing\">failing</dd>");
     }
 
     #[test]

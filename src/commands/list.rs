@@ -158,8 +158,13 @@ fn write_acceptances(
         .iter()
         .map(|a| format!("{}:{}", a.file.display(), a.pos.line))
         .collect();
+    let whats: Vec<String> = accept
+        .iter()
+        .map(|a| format!("{} on {}", a.probe, a.targets))
+        .collect();
     let pw = places.iter().map(|p| p.chars().count()).max().unwrap_or(0);
-    for (a, place) in accept.iter().zip(&places) {
+    let ww = whats.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+    for ((a, place), what) in accept.iter().zip(&places).zip(&whats) {
         let covered = series
             .iter()
             .filter(|s| a.selects(&s.probe.id, &s.target))
@@ -167,8 +172,8 @@ fn write_acceptances(
         let ended = if a.holds(now) { "" } else { ", ended" };
         let _ = writeln!(
             text,
-            "  {place:<pw$}  {} on {}  until {}{ended}  ({covered} series)",
-            a.probe, a.targets, a.until
+            "  {place:<pw$}  {what:<ww$}  until {}{ended}  ({covered} series)",
+            a.until
         );
         let _ = writeln!(text, "    reason: {}", a.reason);
     }

@@ -247,14 +247,14 @@ async fn list_shows_each_acceptance_with_its_series() {
     );
     assert!(
         section.contains(&format!(
-            "  picket.yaml:18  team/* on tags [retired]  until {until}  (0 series)\n    reason: nobody uses it\n"
+            "  picket.yaml:18  team/* on tags [retired]         until {until}  (0 series)\n    reason: nobody uses it\n"
         )),
         "{section}"
     );
     // One whose day has passed still loads (validate refuses it) and says it ended.
     assert!(
         section.contains(&format!(
-            "  picket.yaml:22  team/nosniff on target web  until {yesterday}, ended  (1 series)\n    reason: fixed\n"
+            "  picket.yaml:22  team/nosniff on target web       until {yesterday}, ended  (1 series)\n    reason: fixed\n"
         )),
         "{section}"
     );
