@@ -50,7 +50,10 @@ impl Entry {
         Some(Accepted {
             until: a.until.to_string(),
             reason: a.reason.clone(),
-            unneeded: self.state.unneeded.as_deref() == Some(a.identity().as_str()),
+            // Reported once and remembered for good by the state; a series that fails again
+            // needs its acceptance again.
+            unneeded: self.state.unneeded.as_deref() == Some(a.identity().as_str())
+                && self.state.state == SeriesStateKind::Passing,
         })
     }
 }
@@ -63,7 +66,8 @@ pub struct Accepted {
     pub until: String,
     /// Why it is accepted.
     pub reason: String,
-    /// Whether the series passed its last 10 runs under it, so it is no longer needed.
+    /// Whether the series passed its last 10 runs under it and still passes, so it is no
+    /// longer needed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unneeded: bool,
 }

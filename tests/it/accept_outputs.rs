@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use picket::state::State;
@@ -297,8 +298,16 @@ async fn get_text(api: SocketAddr, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_and_the_dashboard_show_the_acceptance_on_the_row() {
     let bad = insecure().await;
-    let good =
-        TestServer::start(|_| respond(200, &[("x-content-type-options", "nosniff")], "ok")).await;
+    let broken = Arc::new(AtomicBool::new(false));
+    let flag = broken.clone();
+    let good = TestServer::start(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            respond(200, &[], "ok")
+        } else {
+            respond(200, &[("x-content-type-options", "nosniff")], "ok")
+        }
+    })
+    .await;
     let until = until_in(60);
     let ws = workspace(&[("probes/nosniff.yaml", NOSNIFF)]);
     let root = ws.path();
@@ -422,6 +431,33 @@ async fn the_api_and_the_dashboard_show_the_acceptance_on_the_row() {
     assert!(
         detail.contains("(no longer needed: the series passed its last 10 runs under it)"),
         "{detail}"
+    );
+
+    // `legacy-good` regresses under its acceptance: listed among the regressions with it
+    // (and needed again), shown as accepted rather than regressed.
+    broken.store(true, Ordering::SeqCst);
+    wait_for(api, "legacy-good regressed", |rows| {
+        row(rows, "legacy-good").is_some_and(|r| r.state == State::Regressed)
+    })
+    .await;
+    let regressions = get_text(api, "/api/v1/regressions").await;
+    let regressions: serde_json::Value = serde_json::from_str(&regressions).unwrap();
+    let regressed = regressions.as_array().unwrap();
+    assert_eq!(regressed.len(), 1, "{regressions}");
+    assert_eq!(regressed[0]["target"], "legacy-good");
+    assert_eq!(
+        regressed[0]["accepted"],
+        serde_json::json!({"until": until, "reason": REASON})
+    );
+    let dom = get_text(api, "/").await;
+    assert!(
+        dom.contains("<span class=\"count zero\">0 regressed</span>")
+            && dom.contains("<span class=\"count accepted\">2 accepted</span>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("accepted <small>(regressed)</small></td>"),
+        "{dom}"
     );
 
     shutdown.cancel();
