@@ -197,8 +197,13 @@ fn render(c: &mut Criterion) {
         b.iter_batched(
             || results(&plan),
             |r| {
-                let report =
-                    picket::report::Report::new(&plan.series, r, &plan.skipped, &loaded.probes);
+                let report = picket::report::Report::new(
+                    &plan.series,
+                    r,
+                    &plan.skipped,
+                    &loaded.probes,
+                    std::time::SystemTime::now(),
+                );
                 black_box(report.to_json())
             },
             criterion::BatchSize::LargeInput,

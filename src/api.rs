@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -40,6 +41,35 @@ pub struct Entry {
     pub severity: Severity,
     /// The state.
     pub state: SeriesState,
+}
+
+impl Entry {
+    /// The acceptance that holds for the series at `now`, as the API shows it.
+    pub fn accepted(&self, now: SystemTime) -> Option<Accepted> {
+        let a = self.info.accepted_at(now)?;
+        Some(Accepted {
+            until: a.until.to_string(),
+            reason: a.reason.clone(),
+            // Reported once and remembered for good by the state; a series that fails again
+            // needs its acceptance again.
+            unneeded: self.state.unneeded.as_deref() == Some(a.identity().as_str())
+                && self.state.state == SeriesStateKind::Passing,
+        })
+    }
+}
+
+/// An accepted risk on a series row (SPEC §3b): `{"until": "2027-03-31", "reason": "…"}`,
+/// with `"unneeded": true` once the series passed its last 10 runs under it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accepted {
+    /// The last day accepted (`2027-03-31`), or the instant it ends.
+    pub until: String,
+    /// Why it is accepted.
+    pub reason: String,
+    /// Whether the series passed its last 10 runs under it and still passes, so it is no
+    /// longer needed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unneeded: bool,
 }
 
 impl From<Tracked> for Entry {
@@ -79,9 +109,10 @@ impl View {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    /// Every series row, as the API serves them.
+    /// Every series row, as the API serves them now.
     pub fn rows(&self) -> Vec<Row> {
-        self.entries().iter().map(Row::from).collect()
+        let now = SystemTime::now();
+        self.entries().iter().map(|e| Row::of(e, now)).collect()
     }
 
     /// In a group, reads what the other members' series are now (at most once a second);
@@ -140,10 +171,14 @@ pub struct Row {
     pub findings: Vec<Finding>,
     /// Recent outcomes, oldest first.
     pub history: Vec<Mark>,
+    /// The acceptance that holds for the series, if one does (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
 }
 
-impl From<&Entry> for Row {
-    fn from(e: &Entry) -> Row {
+impl Row {
+    /// The row of `e` at `now` (which decides whether its acceptance still holds).
+    pub fn of(e: &Entry, now: SystemTime) -> Row {
         Row {
             probe: e.info.probe.id.clone(),
             target: e.info.target.clone(),
@@ -156,6 +191,7 @@ impl From<&Entry> for Row {
             last_duration_ms: e.state.last_duration_ms,
             findings: e.state.findings.clone(),
             history: e.state.history.iter().map(|r| r.outcome).collect(),
+            accepted: e.accepted(now),
         }
     }
 }

@@ -2,9 +2,11 @@
 //! CI systems. Every format is built from the same [`Report`].
 
 use std::fmt::Write as _;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::config::Acceptance;
 use crate::outcome::{Finding, Outcome, RunResult, severity_of};
 use crate::plan::{Series, Skipped};
 use crate::probe::Probe;
@@ -38,6 +40,10 @@ pub struct ResultRow {
     /// Why nothing was judged, when the outcome is `skip` (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The acceptance that holds for the series (SPEC §3b), whatever its outcome; absent
+    /// when none does. A failing row under one is shown as accepted and never fails the gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
     /// Probe title (not in JSON; used by text, SARIF and JUnit).
     #[serde(skip)]
     pub name: String,
@@ -55,6 +61,38 @@ pub struct ResultRow {
     pub url: String,
 }
 
+/// An accepted risk as a report shows it: `{"until": "2027-03-31", "reason": "…"}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Accepted {
+    /// The last day accepted (`2027-03-31`), or the instant it ends (`2027-03-31T12:00:00Z`).
+    pub until: String,
+    /// Why it is accepted.
+    pub reason: String,
+}
+
+impl Accepted {
+    /// How `acceptance` is shown.
+    pub fn of(acceptance: &Acceptance) -> Accepted {
+        Accepted {
+            until: acceptance.until.to_string(),
+            reason: acceptance.reason.clone(),
+        }
+    }
+
+    /// `accepted until 2027-03-31: CSP rollout, ticket SEC-123`
+    pub fn sentence(&self) -> String {
+        format!("accepted until {}: {}", self.until, self.reason)
+    }
+}
+
+impl ResultRow {
+    /// Whether the row failed under an acceptance that holds: shown as `ACCEPTED`, counted
+    /// apart from the failures, and never failing the gate.
+    pub fn is_accepted(&self) -> bool {
+        self.outcome == "fail" && self.accepted.is_some()
+    }
+}
+
 /// Counts per outcome.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
@@ -62,13 +100,21 @@ pub struct Summary {
     pub series: usize,
     /// Passed.
     pub pass: usize,
-    /// Failed.
+    /// Failed (failures under an acceptance are counted in `accepted` instead).
     pub fail: usize,
     /// Errored.
     pub error: usize,
     /// Skipped: the probe did not apply to the target (a variable it needs is not declared) or
     /// to what the target answered (a redirect to another origin).
     pub skip: usize,
+    /// Failed under an acceptance that holds (absent when none did, so that a report without
+    /// acceptances reads as before).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub accepted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Everything `picket check` prints.
@@ -82,12 +128,14 @@ pub struct Report {
 
 impl Report {
     /// Builds the report from series and their results (same order), and the pairs the plan
-    /// skipped (their `probes` looked up by id), which show as `skip` rows.
+    /// skipped (their `probes` looked up by id), which show as `skip` rows. A series' acceptance
+    /// is shown when it holds at `now`.
     pub fn new(
         series: &[Series],
         results: Vec<RunResult>,
         skipped: &[Skipped],
         probes: &[std::sync::Arc<Probe>],
+        now: SystemTime,
     ) -> Report {
         let mut rows: Vec<ResultRow> = series
             .iter()
@@ -106,6 +154,7 @@ impl Report {
                     _ => None,
                 },
                 skipped: r.outcome.skip_reason().map(str::to_string),
+                accepted: s.accepted_at(now).map(|a| Accepted::of(a)),
                 name: s.probe.name.clone(),
                 remediation: s.probe.remediation.clone(),
                 references: s.probe.references.clone(),
@@ -126,6 +175,7 @@ impl Report {
                 findings: Vec::new(),
                 error: None,
                 skipped: Some(k.reason.to_string()),
+                accepted: None,
                 name: probe.name.clone(),
                 remediation: probe.remediation.clone(),
                 references: probe.references.clone(),
@@ -133,6 +183,11 @@ impl Report {
                 url: String::new(),
             })
         }));
+        Report::from_rows(rows)
+    }
+
+    /// The report of `rows`, sorted by probe then target, with their totals.
+    fn from_rows(mut rows: Vec<ResultRow>) -> Report {
         rows.sort_by(|a, b| (&a.probe, &a.target).cmp(&(&b.probe, &b.target)));
         let mut summary = Summary {
             series: rows.len(),
@@ -141,6 +196,7 @@ impl Report {
         for r in &rows {
             match r.outcome {
                 "pass" => summary.pass += 1,
+                "fail" if r.is_accepted() => summary.accepted += 1,
                 "fail" => summary.fail += 1,
                 "skip" => summary.skip += 1,
                 _ => summary.error += 1,
@@ -152,11 +208,12 @@ impl Report {
         }
     }
 
-    /// Whether any failed series is at or above `threshold`.
+    /// Whether any failed series is at or above `threshold`; failures under an acceptance
+    /// that holds never count.
     pub fn fails_at(&self, threshold: Severity) -> bool {
         self.results
             .iter()
-            .any(|r| r.outcome == "fail" && r.severity >= threshold)
+            .any(|r| r.outcome == "fail" && !r.is_accepted() && r.severity >= threshold)
     }
 
     /// The SPEC JSON document.
@@ -166,7 +223,8 @@ impl Report {
 
     /// Plain text: one line per series, findings indented below failures, in words. With
     /// `verbose`, each finding also shows its technical detail (regexes) and own severity.
-    /// The probe and target columns are as wide as their longest value.
+    /// The probe and target columns are as wide as their longest value. A failure under an
+    /// acceptance is marked `ACCEPTED`, with the acceptance on the line under it.
     pub fn to_text(&self, verbose: bool) -> String {
         let mut out = String::new();
         let width = |field: fn(&ResultRow) -> &str| {
@@ -178,18 +236,24 @@ impl Report {
         };
         let pw = width(|r| &r.probe);
         let tw = width(|r| &r.target);
+        // The outcome column widens for `ACCEPTED` only when a row shows it.
+        let mw = if self.summary.accepted > 0 { 8 } else { 5 };
         for r in &self.results {
             let mark = match r.outcome {
-                "pass" => "PASS ",
-                "fail" => "FAIL ",
-                "skip" => "SKIP ",
+                "pass" => "PASS",
+                "fail" if r.is_accepted() => "ACCEPTED",
+                "fail" => "FAIL",
+                "skip" => "SKIP",
                 _ => "ERROR",
             };
             let _ = writeln!(
                 out,
-                "{mark} {:<pw$}  {:<tw$}  {:<8} {}ms",
+                "{mark:<mw$} {:<pw$}  {:<tw$}  {:<8} {}ms",
                 r.probe, r.target, r.severity, r.duration_ms
             );
+            if let Some(accepted) = r.accepted.as_ref().filter(|_| r.is_accepted()) {
+                let _ = writeln!(out, "      {}", accepted.sentence());
+            }
             for f in &r.findings {
                 let _ = writeln!(out, "      - {}", f.check);
                 let _ = writeln!(out, "          expected: {}", f.expected);
@@ -211,11 +275,15 @@ impl Report {
             }
         }
         let s = &self.summary;
-        let _ = writeln!(
+        let _ = write!(
             out,
             "\n{} series: {} pass, {} fail, {} error, {} skip",
             s.series, s.pass, s.fail, s.error, s.skip
         );
+        if s.accepted > 0 {
+            let _ = write!(out, ", {} accepted", s.accepted);
+        }
+        out.push('\n');
         out
     }
 
@@ -269,6 +337,14 @@ impl Report {
                     "message": { "text": format!("{}: {}", r.target, f.sentence()) },
                 });
                 add_location(&mut result, &r.url);
+                if let Some(accepted) = r.accepted.as_ref().filter(|_| r.is_accepted()) {
+                    // GitHub code scanning and other SARIF viewers hide a suppressed result
+                    // and show its justification.
+                    result["suppressions"] = serde_json::json!([{
+                        "kind": "external",
+                        "justification": accepted.reason,
+                    }]);
+                }
                 results.push(result);
             }
             if let Some(e) = &r.error {
@@ -308,13 +384,14 @@ impl Report {
     /// JUnit XML: one testcase per series. A series with a finding at or above `fail_on`
     /// (the threshold of the exit code) is a failure carrying its findings; one whose
     /// findings are all below it passes, with the findings in `<system-out>` so a CI report
-    /// shows them without failing the build the exit code let through.
+    /// shows them without failing the build the exit code let through. A failure under an
+    /// acceptance is skipped, with the acceptance as the message.
     pub fn to_junit(&self, fail_on: Severity) -> String {
         let s = &self.summary;
         let failures = self
             .results
             .iter()
-            .filter(|r| r.outcome == "fail" && r.severity >= fail_on)
+            .filter(|r| r.outcome == "fail" && !r.is_accepted() && r.severity >= fail_on)
             .count();
         let total_ms: u64 = self.results.iter().map(|r| r.duration_ms).sum();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -328,7 +405,9 @@ impl Report {
         let _ = writeln!(
             out,
             "  <testsuite name=\"picket check\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\" skipped=\"{}\">",
-            s.series, s.error, s.skip
+            s.series,
+            s.error,
+            s.skip + s.accepted
         );
         for r in &self.results {
             let _ = write!(
@@ -341,6 +420,26 @@ impl Report {
             let text: Vec<String> = r.findings.iter().map(Finding::sentence).collect();
             match r.outcome {
                 "pass" => out.push_str("/>\n"),
+                "fail" if r.is_accepted() => {
+                    let sentence = r.accepted.as_ref().map(Accepted::sentence);
+                    out.push_str(">\n");
+                    let _ = writeln!(
+                        out,
+                        "      <skipped message=\"{}\"/>",
+                        xml(sentence.as_deref().unwrap_or("accepted"))
+                    );
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>{}</system-out>",
+                        xml(&format!(
+                            "{} finding(s), severity {}, accepted:\n{}",
+                            r.findings.len(),
+                            r.severity,
+                            text.join("\n")
+                        ))
+                    );
+                    out.push_str("    </testcase>\n");
+                }
                 "fail" if r.severity >= fail_on => {
                     out.push_str(">\n");
                     let _ = writeln!(
@@ -467,6 +566,131 @@ mod tests {
         );
         assert_eq!(uri_reference("tcp://[::1]:22"), "tcp://[::1]:22");
         assert_eq!(uri_reference("/50%off%2"), "/50%25off%252");
+    }
+
+    /// A row of `probe` on `target` with `outcome` (one finding when it failed).
+    fn row(probe: &str, target: &str, outcome: &'static str) -> ResultRow {
+        ResultRow {
+            probe: probe.into(),
+            target: target.into(),
+            severity: Severity::Medium,
+            probe_severity: Severity::Medium,
+            outcome,
+            duration_ms: 3,
+            wait_ms: 0,
+            findings: if outcome == "fail" {
+                vec![Finding {
+                    check: "header content-security-policy present".into(),
+                    expected: "present".into(),
+                    observed: "absent".into(),
+                    detail: None,
+                    severity: None,
+                }]
+            } else {
+                Vec::new()
+            },
+            error: None,
+            skipped: None,
+            accepted: None,
+            name: "CSP set".into(),
+            remediation: None,
+            references: Vec::new(),
+            classification: Vec::new(),
+            url: "http://127.0.0.1:1/".into(),
+        }
+    }
+
+    fn accepted() -> Option<Accepted> {
+        Some(Accepted {
+            until: "2027-03-31".into(),
+            reason: "CSP rollout, ticket SEC-123".into(),
+        })
+    }
+
+    #[test]
+    fn an_accepted_failure_is_shown_apart_and_never_fails_the_gate() {
+        let mut legacy = row("headers/csp", "legacy", "fail");
+        legacy.accepted = accepted();
+        let mut passing = row("headers/hsts", "legacy", "pass");
+        passing.accepted = accepted();
+        let report = Report::from_rows(vec![legacy, passing, row("headers/csp", "web", "pass")]);
+        assert_eq!(
+            report.summary,
+            Summary {
+                series: 3,
+                pass: 2,
+                fail: 0,
+                error: 0,
+                skip: 0,
+                accepted: 1
+            }
+        );
+        assert!(!report.fails_at(Severity::Info));
+        let text = report.to_text(false);
+        assert_eq!(
+            text,
+            "ACCEPTED headers/csp   legacy  medium   3ms\n\
+             \x20     accepted until 2027-03-31: CSP rollout, ticket SEC-123\n\
+             \x20     - header content-security-policy present\n\
+             \x20         expected: present\n\
+             \x20         observed: absent\n\
+             PASS     headers/csp   web     medium   3ms\n\
+             PASS     headers/hsts  legacy  medium   3ms\n\
+             \n3 series: 2 pass, 0 fail, 0 error, 0 skip, 1 accepted\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["summary"]["accepted"], 1);
+        assert_eq!(json["results"][0]["outcome"], "fail");
+        assert_eq!(
+            json["results"][0]["accepted"],
+            serde_json::json!({"until": "2027-03-31", "reason": "CSP rollout, ticket SEC-123"})
+        );
+        // A passing series under an acceptance carries it too; one without has none.
+        assert_eq!(json["results"][2]["accepted"]["until"], "2027-03-31");
+        assert!(json["results"][1].get("accepted").is_none());
+
+        let sarif: serde_json::Value = serde_json::from_str(&report.to_sarif()).unwrap();
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(
+            results[0]["suppressions"],
+            serde_json::json!([{"kind": "external", "justification": "CSP rollout, ticket SEC-123"}])
+        );
+
+        let junit = report.to_junit(Severity::Info);
+        assert!(junit.contains("failures=\"0\""), "{junit}");
+        assert!(junit.contains("skipped=\"1\""), "{junit}");
+        assert!(
+            junit.contains(
+                "<skipped message=\"accepted until 2027-03-31: CSP rollout, ticket SEC-123\"/>"
+            ),
+            "{junit}"
+        );
+        assert!(!junit.contains("<failure"), "{junit}");
+    }
+
+    #[test]
+    fn without_acceptances_the_outputs_read_as_before() {
+        let report = Report::from_rows(vec![
+            row("headers/csp", "web", "fail"),
+            row("headers/hsts", "web", "pass"),
+        ]);
+        assert!(report.fails_at(Severity::Medium));
+        assert_eq!(
+            report.to_text(false),
+            "FAIL  headers/csp   web  medium   3ms\n\
+             \x20     - header content-security-policy present\n\
+             \x20         expected: present\n\
+             \x20         observed: absent\n\
+             PASS  headers/hsts  web  medium   3ms\n\
+             \n2 series: 1 pass, 1 fail, 0 error, 0 skip\n"
+        );
+        let json = report.to_json();
+        assert!(!json.contains("accepted"), "{json}");
+        assert!(!report.to_sarif().contains("suppressions"));
+        let junit = report.to_junit(Severity::Low);
+        assert!(junit.contains("<failure type=\"medium\""), "{junit}");
+        assert!(junit.contains("skipped=\"0\""), "{junit}");
     }
 
     #[test]

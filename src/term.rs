@@ -70,15 +70,16 @@ pub fn colour_wanted(is_terminal: bool, env: &dyn Fn(&str) -> Option<String>) ->
 }
 
 /// The outcome words `check` starts its result lines with, and their colours (SGR codes).
-const OUTCOME_COLOURS: [(&str, &str); 4] = [
+const OUTCOME_COLOURS: [(&str, &str); 5] = [
     ("PASS ", "32"),
     ("FAIL ", "31"),
     ("ERROR ", "33"),
     ("SKIP ", "2"),
+    ("ACCEPTED ", "36"),
 ];
 
 /// `check`'s text with the outcome word at the start of each result line coloured: green
-/// PASS, red FAIL, yellow ERROR, dim SKIP. Applied to text already through
+/// PASS, red FAIL, yellow ERROR, dim SKIP, cyan ACCEPTED. Applied to text already through
 /// [`escape_controls`], so the only escape sequences in the result are these.
 pub fn colour_outcomes(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 256);
@@ -119,6 +120,10 @@ mod tests {
         assert_eq!(
             colour_outcomes(text),
             "\x1b[32mPASS\x1b[0m  a/b  web\n\x1b[31mFAIL\x1b[0m  c/d  web\n      - FAIL in a finding\n\x1b[33mERROR\x1b[0m e/f\n\x1b[2mSKIP\x1b[0m  g\n\n2 series\n"
+        );
+        assert_eq!(
+            colour_outcomes("ACCEPTED a/b  web\n      accepted until 2027-03-31: why\n"),
+            "\x1b[36mACCEPTED\x1b[0m a/b  web\n      accepted until 2027-03-31: why\n"
         );
     }
 

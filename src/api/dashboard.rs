@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Entry, View};
+use super::{Accepted, Entry, View};
 use crate::outcome::Finding;
 use crate::state::{Mark, Run, State as SeriesStateKind};
 use crate::units::{Severity, rfc3339};
@@ -33,6 +33,7 @@ const STYLE: &str = concat!(
     "td,th{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}",
     "th{color:#555;font-weight:600;white-space:nowrap}form{margin:1em 0}label{margin-right:.8em}",
     ".regressed{color:#b00;font-weight:bold}.failing{color:#c60}.passing{color:#080}",
+    ".accepted{color:#62c;font-weight:600}",
     ".unknown,.zero,small,.none{color:#777}.zero{font-weight:normal}.count{margin-right:.8em}",
     ".t{white-space:nowrap}.findings{max-width:40em;overflow-wrap:anywhere}",
     ".finding{margin-bottom:.4em}.check{font-weight:600}",
@@ -68,8 +69,44 @@ fn state_rank(s: SeriesStateKind) -> u8 {
     match s {
         SeriesStateKind::Regressed => 0,
         SeriesStateKind::Failing => 1,
-        SeriesStateKind::Unknown => 2,
-        SeriesStateKind::Passing => 3,
+        SeriesStateKind::Unknown => 3,
+        SeriesStateKind::Passing => 4,
+    }
+}
+
+/// A series as the dashboard shows it: with the acceptance that holds for it now, if any.
+struct Shown<'a> {
+    entry: &'a Entry,
+    accepted: Option<Accepted>,
+}
+
+impl Shown<'_> {
+    /// Whether it shows as `accepted`: it fails (or regressed) while an acceptance holds.
+    /// A passing series under an acceptance shows as passing.
+    fn is_accepted(&self) -> bool {
+        self.accepted.is_some()
+            && matches!(
+                self.entry.state.state,
+                SeriesStateKind::Failing | SeriesStateKind::Regressed
+            )
+    }
+
+    /// Its state badge: the series' state, or `accepted`.
+    fn badge(&self) -> &'static str {
+        if self.is_accepted() {
+            "accepted"
+        } else {
+            self.entry.state.state.as_str()
+        }
+    }
+
+    /// Its place in the order: accepted failures after the failing series, before the rest.
+    fn rank(&self) -> u8 {
+        if self.is_accepted() {
+            2
+        } else {
+            state_rank(self.entry.state.state)
+        }
     }
 }
 
@@ -89,18 +126,19 @@ const SEVERITIES: [Severity; 5] = [
 ];
 
 /// The dashboard's order: regressions first, newest first; then failing series, the most
-/// severe first (critical before high, …), newest first within a severity; then the rest by
-/// state, newest first. Ties go by probe id and target.
-fn display_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    let severity = |e: &Entry| match e.state.state {
-        SeriesStateKind::Failing => Some(std::cmp::Reverse(e.severity)),
+/// severe first (critical before high, …), newest first within a severity; then accepted
+/// failures; then the rest by state, newest first. Ties go by probe id and target.
+fn display_order(a: &Shown<'_>, b: &Shown<'_>) -> std::cmp::Ordering {
+    let severity = |s: &Shown<'_>| match s.rank() {
+        1 => Some(std::cmp::Reverse(s.entry.severity)),
         _ => None,
     };
-    state_rank(a.state.state)
-        .cmp(&state_rank(b.state.state))
+    let (ea, eb) = (a.entry, b.entry);
+    a.rank()
+        .cmp(&b.rank())
         .then(severity(a).cmp(&severity(b)))
-        .then(b.state.since.cmp(&a.state.since))
-        .then((&a.info.probe.id, &a.info.target).cmp(&(&b.info.probe.id, &b.info.target)))
+        .then(eb.state.since.cmp(&ea.state.since))
+        .then((&ea.info.probe.id, &ea.info.target).cmp(&(&eb.info.probe.id, &eb.info.target)))
 }
 
 /// `GET /`: every series that passes the filters, regressions first (newest first), then
@@ -120,15 +158,19 @@ pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Fi
     };
     view.read_group().await;
     let all = view.entries();
-    let mut shown: Vec<&Entry> = all
+    let now = SystemTime::now();
+    let mut shown: Vec<Shown<'_>> = all
         .iter()
         .filter(|e| target.is_none_or(|t| e.info.target == t))
         .filter(|e| tag.is_none_or(|t| e.info.tags.iter().any(|x| x == t)))
         .filter(|e| least.is_none_or(|s| e.severity >= s))
+        .map(|entry| Shown {
+            entry,
+            accepted: entry.accepted(now),
+        })
         .collect();
-    shown.sort_by(|a, b| display_order(a, b));
+    shown.sort_by(display_order);
 
-    let now = SystemTime::now();
     let mut html = String::from("<h1>picket</h1>");
     filter_form(&mut html, &all, target, tag, least);
     counts(&mut html, &shown, all.len());
@@ -136,8 +178,8 @@ pub(super) async fn index(State(view): State<Arc<View>>, Query(filter): Query<Fi
         "<table><tr><th>state</th><th>probe</th><th>target</th><th>severity</th><th>since</th>\
          <th>last run</th><th>history</th><th>findings</th></tr>",
     );
-    for e in &shown {
-        row(&mut html, e, now);
+    for s in &shown {
+        row(&mut html, s, now);
     }
     if shown.is_empty() {
         html.push_str("<tr><td colspan=\"8\" class=\"none\">no series match</td></tr>");
@@ -190,31 +232,66 @@ fn select(html: &mut String, name: &str, label: &str, values: &[&str], current: 
     html.push_str("</select></label>");
 }
 
-/// `N of M series: 1 regressed, …`; a count is coloured only when it is not zero.
-fn counts(html: &mut String, shown: &[&Entry], total: usize) {
+/// `N of M series: 1 regressed, …, 1 accepted`; a count is coloured only when it is not
+/// zero. Accepted failures are counted as accepted, not as regressed or failing; the
+/// accepted count shows when an acceptance holds for a series shown.
+fn counts(html: &mut String, shown: &[Shown<'_>], total: usize) {
     let _ = write!(
         html,
         "<p class=\"counts\">{} of {total} series: ",
         shown.len()
     );
-    for s in STATES {
-        let n = shown.iter().filter(|e| e.state.state == s).count();
-        let class = if n > 0 { s.as_str() } else { "zero" };
-        let _ = write!(
-            html,
-            "<span class=\"count {class}\">{n} {}</span>",
-            s.as_str()
-        );
+    let badges = STATES.map(SeriesStateKind::as_str);
+    // The accepted count only where acceptances are in use.
+    let accepted: &[&str] = if shown.iter().any(|s| s.accepted.is_some()) {
+        &["accepted"]
+    } else {
+        &[]
+    };
+    for badge in badges.iter().chain(accepted) {
+        let n = shown.iter().filter(|s| s.badge() == *badge).count();
+        let class = if n > 0 { badge } else { "zero" };
+        let _ = write!(html, "<span class=\"count {class}\">{n} {badge}</span>");
     }
     html.push_str("</p>");
 }
 
-fn row(html: &mut String, e: &Entry, now: SystemTime) {
-    let s = e.state.state.as_str();
+/// The state cell of a series: its state, or `accepted` (the acceptance on hover, and the
+/// state under it).
+fn state_cell(html: &mut String, tag: &str, shown: &Shown<'_>) {
+    let accepted = shown.accepted.as_ref().filter(|_| shown.is_accepted());
+    badge(html, tag, shown.entry.state.state, accepted);
+}
+
+/// A state badge in a `tag` element: `state`, or `accepted` when `accepted` is given.
+fn badge(html: &mut String, tag: &str, state: SeriesStateKind, accepted: Option<&Accepted>) {
+    let s = state.as_str();
+    match accepted {
+        Some(a) => {
+            let _ = write!(
+                html,
+                "<{tag} class=\"state accepted\" title=\"{}\">accepted <small>({s})</small></{tag}>",
+                esc(&accepted_sentence(a)),
+            );
+        }
+        None => {
+            let _ = write!(html, "<{tag} class=\"state {s}\">{s}</{tag}>");
+        }
+    }
+}
+
+/// `accepted until 2027-03-31: CSP rollout, ticket SEC-123`
+fn accepted_sentence(a: &Accepted) -> String {
+    format!("accepted until {}: {}", a.until, a.reason)
+}
+
+fn row(html: &mut String, shown: &Shown<'_>, now: SystemTime) {
+    let e = shown.entry;
+    html.push_str("<tr class=\"series\">");
+    state_cell(html, "td", shown);
     let _ = write!(
         html,
-        "<tr class=\"series\"><td class=\"state {s}\">{s}</td>\
-         <td><a href=\"{}\">{}</a><br><small>{}</small></td>\
+        "<td><a href=\"{}\">{}</a><br><small>{}</small></td>\
          <td class=\"t\"><a href=\"./?target={}\">{}</a></td><td>{}</td><td class=\"t\">",
         esc(&detail_href(e)),
         esc(&e.info.probe.id),
@@ -291,16 +368,35 @@ pub(super) async fn series(State(view): State<Arc<View>>, Query(which): Query<Wh
     };
     let p = &e.info.probe;
     let now = SystemTime::now();
-    let s = e.state.state.as_str();
+    let shown = Shown {
+        entry: &e,
+        accepted: e.accepted(now),
+    };
     let mut html = String::from("<p><a href=\"./\">&larr; all series</a></p>");
     let _ = write!(
         html,
-        "<h1>{} on {}</h1><p>{}</p><dl>\
-         <dt>state</dt><dd class=\"state {s}\">{s}</dd><dt>since</dt><dd class=\"t\">",
+        "<h1>{} on {}</h1><p>{}</p><dl><dt>state</dt>",
         esc(&p.id),
         esc(&e.info.target),
         esc(&p.name),
     );
+    state_cell(&mut html, "dd", &shown);
+    if let Some(a) = &shown.accepted {
+        let _ = write!(
+            html,
+            "<dt>accepted</dt><dd class=\"accepted\">until {}: {}",
+            esc(&a.until),
+            esc(&a.reason)
+        );
+        if a.unneeded {
+            html.push_str(&format!(
+                " <small>(no longer needed: the series passed its last {} runs under it)</small>",
+                crate::config::UNNEEDED_AFTER
+            ));
+        }
+        html.push_str("</dd>");
+    }
+    html.push_str("<dt>since</dt><dd class=\"t\">");
     time(&mut html, now, e.state.since);
     let _ = write!(html, "</dd><dt>severity</dt><dd>{}", e.severity);
     if e.severity != p.severity {
@@ -549,6 +645,26 @@ mod tests {
             html,
             "<time datetime=\"1970-01-12T13:43:40Z\" title=\"1970-01-12T13:43:40Z\">3 min ago</time>"
         );
+    }
+
+    #[test]
+    fn an_acceptance_is_text_in_its_badge() {
+        let mut html = String::new();
+        let accepted = Accepted {
+            until: "2027-03-31".into(),
+            reason: "\"><script>alert(1)</script> & 'x'".into(),
+            unneeded: false,
+        };
+        badge(&mut html, "td", SeriesStateKind::Regressed, Some(&accepted));
+        assert_eq!(
+            html,
+            "<td class=\"state accepted\" title=\"accepted until 2027-03-31: &quot;&gt;\
+             &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39;\">accepted \
+             <small>(regressed)</small></td>"
+        );
+        let mut html = String::new();
+        badge(&mut html, "dd", SeriesStateKind::Failing, None);
+        assert_eq!(html, "<dd class=\"state failing\">failing</dd>");
     }
 
     #[test]

@@ -124,9 +124,59 @@ pub async fn list(
     if !plan.skipped.is_empty() {
         write_skipped(&mut text, &plan.skipped);
     }
+    if !loaded.config.accept.is_empty() {
+        write_acceptances(
+            &mut text,
+            &loaded.config.accept,
+            &plan.series,
+            std::time::SystemTime::now(),
+        );
+    }
     // Scrubbed of secrets (a `vars` value can be part of a URL), then made terminal-safe.
     let _ = out.write_all(escape_controls(&loaded.config.redactor.scrub(&text)).as_bytes());
     EXIT_OK
+}
+
+/// The accepted risks (SPEC §3b), in the order they are written, each with its place, what
+/// it selects, until when, how many planned series it covers (of every shard), and why; one
+/// that no longer holds says `ended`.
+///
+/// ```text
+/// ACCEPTANCES (1)
+///   config/picket.yaml:14  headers/csp on target legacy-*  until 2027-03-31  (2 series)
+///     reason: CSP rollout, ticket SEC-123
+/// ```
+fn write_acceptances(
+    text: &mut String,
+    accept: &[std::sync::Arc<crate::config::Acceptance>],
+    series: &[plan::Series],
+    now: std::time::SystemTime,
+) {
+    use std::fmt::Write as _;
+    let _ = writeln!(text, "\nACCEPTANCES ({})", accept.len());
+    let places: Vec<String> = accept
+        .iter()
+        .map(|a| format!("{}:{}", a.file.display(), a.pos.line))
+        .collect();
+    let whats: Vec<String> = accept
+        .iter()
+        .map(|a| format!("{} on {}", a.probe, a.targets))
+        .collect();
+    let pw = places.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+    let ww = whats.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+    for ((a, place), what) in accept.iter().zip(&places).zip(&whats) {
+        let covered = series
+            .iter()
+            .filter(|s| a.selects(&s.probe.id, &s.target))
+            .count();
+        let ended = if a.holds(now) { "" } else { ", ended" };
+        let _ = writeln!(
+            text,
+            "  {place:<pw$}  {what:<ww$}  until {}{ended}  ({covered} series)",
+            a.until
+        );
+        let _ = writeln!(text, "    reason: {}", a.reason);
+    }
 }
 
 /// The pairs that are not series, grouped so that hundreds of them stay readable: one block

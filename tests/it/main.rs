@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accept;
+mod accept_outputs;
 mod api;
 mod budgets;
 mod checks;

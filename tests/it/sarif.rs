@@ -56,7 +56,7 @@ sys.exit(1 if bad else 0)
 
 /// Validates SARIF documents against the official schema; panics with every schema error, or
 /// with the install command when the schema or validator is missing.
-fn assert_valid_sarif(docs: &[(&str, &str)]) {
+pub fn assert_valid_sarif(docs: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "-c".to_string(),

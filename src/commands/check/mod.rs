@@ -158,7 +158,13 @@ pub async fn check(
     };
     let results = run_all(&runner, &plan.series, &bar).await;
     bar.finish_and_clear();
-    let report = Report::new(&plan.series, results, &plan.skipped, &probes);
+    let report = Report::new(
+        &plan.series,
+        results,
+        &plan.skipped,
+        &probes,
+        std::time::SystemTime::now(),
+    );
     let text = match opts.format {
         Format::Text => report.to_text(opts.verbose),
         Format::Json => report.to_json() + "\n",
