@@ -41,7 +41,13 @@ pub fn validate(
         };
     }
     let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
-    let mut result = load::load(&path, env);
+    let (mut result, warnings) = match load::load_warned(&path, env) {
+        Ok(loaded) => {
+            let warnings = loaded.config.warnings.clone();
+            (Ok(loaded), warnings)
+        }
+        Err(refused) => (Err(refused.diags), refused.warnings),
+    };
     if let (Ok(loaded), false) = (&result, paths.is_empty()) {
         match load::load_probe_paths(paths, &loaded.config.defaults) {
             Ok(extra) => {
@@ -58,20 +64,34 @@ pub fn validate(
             Err(d) => result = Err(d),
         }
     }
+    // Validation refuses what the service only warns about (an acceptance whose `until` has
+    // passed): those are errors here, counted with the load's.
+    let (refused, warned): (Vec<_>, Vec<_>) =
+        warnings.into_iter().partition(|w| w.refused_by_validate);
+    let mut errors = match &result {
+        Ok(_) => crate::diag::Diagnostics::default(),
+        Err(diags) => diags.clone(),
+    };
+    refused.into_iter().for_each(|w| errors.push(w.diag));
+    super::say_warnings(err, &warned);
     match result {
-        Ok(loaded) => {
+        Ok(loaded) if errors.is_empty() => {
             let plan = plan::plan(&loaded);
+            let warned = match super::sorted_warnings(&warned).len() {
+                0 => String::new(),
+                n => format!(", {n} warning(s)"),
+            };
             let _ = writeln!(
                 out,
-                "ok: {} probe(s), {} target(s), {} series",
+                "ok: {} probe(s), {} target(s), {} series{warned}",
                 loaded.probes.len(),
                 loaded.config.targets.len(),
                 plan.series.len()
             );
             EXIT_OK
         }
-        Err(diags) => {
-            super::say_diagnostics(err, &diags);
+        _ => {
+            super::say_diagnostics(err, &errors);
             EXIT_CONFIG
         }
     }
