@@ -41,7 +41,7 @@ pub fn validate(
         };
     }
     let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
-    let (mut result, warnings) = match load::load_warned(&path, env) {
+    let (mut result, mut warnings) = match load::load_warned(&path, env) {
         Ok(loaded) => {
             let warnings = loaded.config.warnings.clone();
             (Ok(loaded), warnings)
@@ -52,6 +52,8 @@ pub fn validate(
         match load::load_probe_paths(paths, &loaded.config.defaults) {
             Ok(extra) => {
                 if let Ok(l) = &mut result {
+                    // An acceptance of a probe the PATHs hold selects something after all.
+                    warnings = load::warnings_with(l, &extra);
                     l.probes.extend(extra);
                     // The PATHs join the config's probes, the library's included: one id each.
                     let mut diags = crate::diag::Diagnostics::default();

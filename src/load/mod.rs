@@ -158,6 +158,33 @@ impl Compiled {
     }
 }
 
+/// The warnings of `loaded` once the probes `extra` join its own (`picket validate -c …
+/// PATH…`): whether each acceptance and window selects anything is judged again, with them.
+pub fn warnings_with(loaded: &Loaded, extra: &[Arc<Probe>]) -> Vec<Warning> {
+    let judge = |probes: &mut dyn Iterator<Item = &Arc<Probe>>| {
+        let ids: Vec<&str> = probes.map(|p| p.id.as_str()).collect();
+        scrubbed_warnings(
+            config::selects_nothing(
+                &loaded.config.accept,
+                &loaded.config.maintenance,
+                &loaded.config.targets,
+                ids.iter().copied(),
+            ),
+            &loaded.config.redactor,
+        )
+    };
+    let before = judge(&mut loaded.probes.iter());
+    let mut out: Vec<Warning> = loaded
+        .config
+        .warnings
+        .iter()
+        .filter(|w| !before.contains(w))
+        .cloned()
+        .collect();
+    out.extend(judge(&mut loaded.probes.iter().chain(extra)));
+    out
+}
+
 /// What a failed load says, scrubbed of the secrets it resolved. Loading registers them
 /// nowhere (`picket validate` and a failed reload leave the process as they found it), so
 /// this is the last place that knows them: a message that quotes a value built from

@@ -55,3 +55,4 @@ mod tls_servers;
 mod tls_trust;
 mod truncated;
 mod validate;
+mod warnings;
