@@ -418,3 +418,42 @@ fn what_selects_nothing_is_a_plain_warning_at_the_entry() {
         ]
     );
 }
+
+/// The config's JSON Schema (what the loader checks shapes against, and where its `did you
+/// mean` hints come from) knows the three keys and every field of their entries, and refuses
+/// any other.
+#[test]
+fn the_config_schema_describes_accept_accept_from_and_maintenance() {
+    let schema = super::config_schema();
+    let properties = &schema["properties"];
+    for key in ["accept", "accept_from", "maintenance"] {
+        assert!(
+            properties[key]["description"].is_string(),
+            "`{key}` is not described: {}",
+            properties[key]
+        );
+        assert_eq!(properties[key]["type"], "array", "{key}");
+    }
+    let keys = |def: &str| -> Vec<String> {
+        let def = &schema["$defs"][def];
+        assert_eq!(def["additionalProperties"], false, "{def}");
+        let mut keys: Vec<String> = def["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no properties: {def}"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys("Accept"),
+        ["probe", "reason", "tags", "target", "until"]
+    );
+    assert_eq!(keys("Maintenance"), ["cron", "duration", "targets"]);
+    assert_eq!(keys("WindowTargets"), ["names", "tags"]);
+    assert_eq!(
+        schema["$defs"]["Accept"]["required"],
+        serde_json::json!(["probe"])
+    );
+}

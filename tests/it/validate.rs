@@ -415,6 +415,7 @@ golden_cases! {
     accept_from_error => "accept-from-error",
     accept_until_passed_and_warning => "accept-until-passed-and-warning",
     accept_until_passed_with_other_errors => "accept-until-passed-with-other-errors",
+    accept_keys_misspelled => "accept-keys-misspelled",
     accept_probe_matches_nothing => "accept-probe-matches-nothing",
     accept_selects_no_target => "accept-selects-no-target",
     maintenance_too_long => "maintenance-too-long",

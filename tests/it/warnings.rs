@@ -197,3 +197,54 @@ async fn validate_counts_the_probes_of_its_paths_when_judging_an_acceptance() {
     assert!(stdout.starts_with("ok: 2 probe(s)"), "{stdout}");
     assert!(!stdout.contains("warning"), "{stdout}");
 }
+
+/// The shipped example's commented `accept:`, `accept_from:` and `maintenance:` blocks, with
+/// their `#` taken off (an `until` moved to a date still ahead), load with neither error nor
+/// warning: the example a user uncomments is valid.
+#[tokio::test]
+async fn the_shipped_examples_of_accept_and_maintenance_load_when_uncommented() {
+    let shipped =
+        std::fs::read_to_string(crate::helpers::repo_root().join("config/picket.yaml")).unwrap();
+    let date = regex::Regex::new(r"until: \d{4}-\d{2}-\d{2}").unwrap();
+    let mut config = String::new();
+    let mut uncommented = Vec::new();
+    let mut in_block = false;
+    for line in shipped.lines() {
+        let key = ["# accept:", "# accept_from:", "# maintenance:"]
+            .into_iter()
+            .find(|k| line.starts_with(k));
+        in_block = key.is_some() || (in_block && line.starts_with("#   "));
+        if let Some(k) = key {
+            uncommented.push(k);
+        }
+        if in_block {
+            let line = date.replace(&line[2..], format!("until: {}", in_30_days()));
+            config.push_str(&line);
+        } else {
+            config.push_str(line);
+        }
+        config.push('\n');
+    }
+    assert_eq!(
+        uncommented,
+        ["# accept:", "# accept_from:", "# maintenance:"],
+        "config/picket.yaml no longer holds the commented examples:\n{shipped}"
+    );
+    let team = format!(
+        "- probe: \"headers/*\"\n  tags: [local]\n  until: {}\n  reason: SEC-2\n",
+        in_30_days()
+    );
+    let ws = workspace(&[
+        ("config/picket.yaml", &config),
+        ("config/accept.d/team.yaml", &team),
+    ]);
+    let out = run_picket(ws.path(), &["validate", "-c", "config/picket.yaml"], &[]).await;
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{stderr}\nconfig:\n{config}"
+    );
+    assert_eq!(stderr, "", "config:\n{config}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
