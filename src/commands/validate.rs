@@ -1,5 +1,10 @@
 //! `picket validate`: loads the config and its probes (or only the given probe files and
 //! folders) and reports every problem, located, without running anything.
+//!
+//! The load's warnings come first on stderr (`path:line:column: warning: …`), then the
+//! errors and their count. A warning the service lives with but a review should not (an
+//! acceptance whose `until` has passed) is an error here; the others leave the exit code at
+//! 0 and are counted on the `ok:` line.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
