@@ -20,10 +20,14 @@ pub async fn list(
     err: &mut dyn Write,
 ) -> u8 {
     let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG), Path::to_path_buf);
-    let mut loaded = match load::load(&path, env) {
-        Ok(l) => l,
-        Err(diags) => {
-            super::say_diagnostics(err, &diags);
+    let mut loaded = match load::load_warned(&path, env) {
+        Ok(l) => {
+            super::say_warnings(err, &l.config.warnings);
+            l
+        }
+        Err(refused) => {
+            super::say_warnings(err, &refused.warnings);
+            super::say_diagnostics(err, &refused.diags);
             return EXIT_CONFIG;
         }
     };

@@ -79,3 +79,25 @@ pub async fn with_discovered(loaded: &mut crate::load::Loaded) -> Discovered {
 fn say_diagnostics(err: &mut dyn std::io::Write, diags: &crate::diag::Diagnostics) {
     let _ = writeln!(err, "{}", crate::term::escape_controls(&diags.to_string()));
 }
+
+/// Writes a load's warnings to `err`, sorted by file and position, each once, control
+/// characters escaped; nothing at all when there are none.
+fn say_warnings(err: &mut dyn std::io::Write, warnings: &[crate::diag::Warning]) {
+    for w in sorted_warnings(warnings) {
+        let _ = writeln!(err, "{}", crate::term::escape_controls(&w.to_string()));
+    }
+}
+
+/// Warnings sorted by file then position (then message), duplicates dropped.
+fn sorted_warnings(warnings: &[crate::diag::Warning]) -> Vec<&crate::diag::Warning> {
+    let mut sorted: Vec<&crate::diag::Warning> = warnings.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.diag.path, a.diag.pos, &a.diag.message).cmp(&(
+            &b.diag.path,
+            b.diag.pos,
+            &b.diag.message,
+        ))
+    });
+    sorted.dedup();
+    sorted
+}

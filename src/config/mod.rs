@@ -24,6 +24,8 @@ use crate::units::{self, Schedule};
 pub mod raw;
 
 mod accept;
+#[cfg(test)]
+mod accept_tests;
 mod api;
 mod discover;
 mod env;

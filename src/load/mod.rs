@@ -42,20 +42,47 @@ fn config_schema() -> &'static serde_json::Value {
     &SCHEMA
 }
 
+/// A load that found errors: every error, and the warnings it found on the way (an
+/// acceptance whose `until` has passed), which `picket validate` reports beside the errors.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// Every error, scrubbed of the secrets the load resolved.
+    pub diags: Diagnostics,
+    /// The warnings, scrubbed likewise. Whether an acceptance or a window selects nothing is
+    /// not judged on a failed load: the probes and targets it would be judged against are
+    /// incomplete, and a warning about them could be wrong.
+    pub warnings: Vec<Warning>,
+}
+
 /// Loads the config file at `path`, its `targets_from` files and its probes, compiling every
 /// probe file (a one-off load: `check`, `validate`, `list`).
 pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
     Compiled::default().load(path, env)
 }
 
+/// Like [`load`], and a failed load keeps its warnings (a loaded config holds them in
+/// [`Config::warnings`]).
+pub fn load_warned(path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Refused> {
+    Compiled::default().load_warned(path, env)
+}
+
 impl Compiled {
     /// Loads the config file at `path`, its `targets_from` files and its probes, compiling
     /// again only the probe files that changed since this cache's last load.
     pub fn load(&mut self, path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Diagnostics> {
+        self.load_warned(path, env).map_err(|r| r.diags)
+    }
+
+    /// Like [`Compiled::load`], and a failed load keeps its warnings.
+    pub fn load_warned(&mut self, path: &Path, env: EnvLookup<'_>) -> Result<Loaded, Refused> {
+        let refused = |diags| Refused {
+            diags,
+            warnings: Vec::new(),
+        };
         let mut diags = Diagnostics::default();
         if let Some(missing) = missing_config(path) {
             diags.push(missing);
-            return Err(diags);
+            return Err(refused(diags));
         }
         let mut shapes = Shapes::default();
         let parsed = match read_text(path) {
@@ -68,7 +95,7 @@ impl Compiled {
             if let Some(paths) = lenient_probe_paths(path) {
                 load_probes(&paths, &config::Defaults::default(), &mut diags);
             }
-            return Err(diags);
+            return Err(refused(diags));
         };
         let mut origins: Vec<Origin> = raw
             .targets
@@ -111,21 +138,51 @@ impl Compiled {
         let probes = self.config_probes(&config, &mut diags);
         cross::check_selectors(&config, &probes, &mut diags);
         cross::check_request_caps(&config, &probes, &mut diags);
-        warnings.extend(config::selects_nothing(
-            &config.accept,
-            &config.maintenance,
-            &config.targets,
-            probes.iter().map(|p| p.id.as_str()),
-        ));
-        config.warnings = scrubbed_warnings(warnings, &config.redactor);
 
         let diags = shapes.settle(diags);
         if diags.is_empty() {
+            warnings.extend(config::selects_nothing(
+                &config.accept,
+                &config.maintenance,
+                &config.targets,
+                probes.iter().map(|p| p.id.as_str()),
+            ));
+            config.warnings = scrubbed_warnings(warnings, &config.redactor);
             Ok(Loaded { config, probes })
         } else {
-            Err(scrubbed(diags, &config.redactor))
+            Err(Refused {
+                warnings: scrubbed_warnings(warnings, &config.redactor),
+                diags: scrubbed(diags, &config.redactor),
+            })
         }
     }
+}
+
+/// The warnings of `loaded` once the probes `extra` join its own (`picket validate -c …
+/// PATH…`): whether each acceptance and window selects anything is judged again, with them.
+pub fn warnings_with(loaded: &Loaded, extra: &[Arc<Probe>]) -> Vec<Warning> {
+    let judge = |probes: &mut dyn Iterator<Item = &Arc<Probe>>| {
+        let ids: Vec<&str> = probes.map(|p| p.id.as_str()).collect();
+        scrubbed_warnings(
+            config::selects_nothing(
+                &loaded.config.accept,
+                &loaded.config.maintenance,
+                &loaded.config.targets,
+                ids.iter().copied(),
+            ),
+            &loaded.config.redactor,
+        )
+    };
+    let before = judge(&mut loaded.probes.iter());
+    let mut out: Vec<Warning> = loaded
+        .config
+        .warnings
+        .iter()
+        .filter(|w| !before.contains(w))
+        .cloned()
+        .collect();
+    out.extend(judge(&mut loaded.probes.iter().chain(extra)));
+    out
 }
 
 /// What a failed load says, scrubbed of the secrets it resolved. Loading registers them

@@ -57,3 +57,4 @@ mod tls_servers;
 mod tls_trust;
 mod truncated;
 mod validate;
+mod warnings;

@@ -4,7 +4,12 @@
 //!   the input files (`picket.yaml`, `probes/…`) and `expected.err`, the exact stderr. The test
 //!   copies the folder to a temporary directory, runs `picket validate -c picket.yaml` there
 //!   and compares. `UPDATE_GOLDEN=1 cargo test --test it validate` rewrites the `expected.err`
-//!   files; read every changed one before committing it.
+//!   files; read every changed one before committing it. A case that only warns holds an
+//!   `expected.code` file with its exit code (`0`; 2 when there is none): its stderr is
+//!   `path:line:column: warning: …` lines and its stdout the `ok: …, N warning(s)` line.
+//!   Inputs may say `{{IN_30_DAYS}}` where a date must stay in the future (an acceptance's
+//!   `until`): the copy gets the day 30 days from now, and that day in stderr is written back
+//!   as the placeholder, so `expected.err` never holds a date that will pass.
 //! * Every error of a run is reported at once, across files.
 //! * Hostile YAML (alias bombs, deep nesting, huge, empty, binary or random files) is refused
 //!   with a positioned error and exit code 2, quickly, and never panics.
@@ -179,18 +184,79 @@ pub(crate) fn assert_rejected(out: &Output) -> String {
 // Golden files
 // ---------------------------------------------------------------------------------------------
 
-/// Copies the case's input files (everything but `expected.err`) into `to`.
-fn copy_inputs(from: &Path, to: &Path) {
+/// The files of a case folder that are expectations, not inputs.
+const EXPECTATIONS: [&str; 2] = ["expected.err", "expected.code"];
+
+/// What the placeholders of a case's inputs stand for in this run: (placeholder, text).
+fn placeholders() -> Vec<(&'static str, String)> {
+    let in_30_days = chrono::Utc::now().date_naive() + chrono::Days::new(30);
+    vec![("{{IN_30_DAYS}}", in_30_days.format("%Y-%m-%d").to_string())]
+}
+
+/// Copies the case's input files (everything but the expectations) into `to`, with the
+/// placeholders of text files replaced.
+fn copy_inputs(from: &Path, to: &Path, placeholders: &[(&str, String)]) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
             std::fs::create_dir_all(&target).unwrap();
-            copy_inputs(&entry.path(), &target);
-        } else if entry.file_name() != "expected.err" {
-            std::fs::copy(entry.path(), target).unwrap();
+            copy_inputs(&entry.path(), &target, placeholders);
+        } else if !EXPECTATIONS.iter().any(|e| entry.file_name() == *e) {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            match String::from_utf8(bytes) {
+                Ok(mut text) => {
+                    for (placeholder, value) in placeholders {
+                        text = text.replace(placeholder, value);
+                    }
+                    std::fs::write(target, text).unwrap();
+                }
+                Err(e) => std::fs::write(target, e.into_bytes()).unwrap(),
+            }
         }
     }
+}
+
+/// The located lines of a golden case's stderr, checked for shape: `path:line:column:
+/// message` lines, each optionally followed by one `  hint: …` line; warnings (`…: warning:
+/// …`) first, then the errors and a count line that agrees with them, or, when `code` is 0,
+/// warnings only and no count line.
+fn golden_lines(stderr: &str, code: i32) -> Vec<ErrorLine<'_>> {
+    if code != 0 {
+        // The errors and their count, after the warnings.
+        let errors = error_lines(
+            &stderr
+                .lines()
+                .skip_while(|l| {
+                    parse_error_line(l).is_some_and(|e| e.message.starts_with("warning: "))
+                        || l.starts_with("  hint: ")
+                })
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        )
+        .len();
+        assert!(errors > 0, "no errors:\n{stderr}");
+    }
+    let mut lines: Vec<&str> = stderr.lines().collect();
+    if code != 0 {
+        lines.pop();
+    }
+    let located: Vec<ErrorLine<'_>> = lines
+        .into_iter()
+        .filter(|l| !l.starts_with("  hint: "))
+        .map(|l| {
+            parse_error_line(l).unwrap_or_else(|| {
+                panic!("not a `path:line:column: message` line: {l:?}\n{stderr}")
+            })
+        })
+        .collect();
+    if code == 0 {
+        assert!(
+            !located.is_empty() && located.iter().all(|e| e.message.starts_with("warning: ")),
+            "a case that passes must show warnings, and only warnings:\n{stderr}"
+        );
+    }
+    located
 }
 
 /// Every position must be inside the file it names: a line that exists (or the line just past
@@ -224,8 +290,9 @@ fn assert_positions_in_bounds(dir: &Path, errors: &[ErrorLine<'_>], stderr: &str
     }
 }
 
-/// Runs one golden case: exit code 2, well-formed errors pointing into the case's own files,
-/// and stderr exactly as in `expected.err` (rewritten instead when `UPDATE_GOLDEN` is set).
+/// Runs one golden case: the exit code of `expected.code` (2 when there is none), well-formed
+/// errors and warnings pointing into the case's own files, and stderr exactly as in
+/// `expected.err` (rewritten instead when `UPDATE_GOLDEN` is set).
 fn golden(case: &str) {
     let dir = golden_root().join(case);
     assert!(
@@ -233,13 +300,43 @@ fn golden(case: &str) {
         "{} has no picket.yaml",
         dir.display()
     );
+    let code: i32 = match std::fs::read_to_string(dir.join("expected.code")) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{case}/expected.code: {e}")),
+        Err(_) => 2,
+    };
+    let placeholders = placeholders();
     let work = tempfile::tempdir().unwrap();
-    copy_inputs(&dir, work.path());
+    copy_inputs(&dir, work.path(), &placeholders);
 
     let out = validate_in(work.path());
-    let stderr = assert_rejected(&out);
-    let errors = error_lines(&stderr);
-    assert_positions_in_bounds(work.path(), &errors, &stderr);
+    let (stdout, mut stderr) = texts(&out);
+    assert!(!stderr.contains("panicked"), "picket panicked:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let located = golden_lines(&stderr, code);
+    assert_positions_in_bounds(work.path(), &located, &stderr);
+    if code == 0 {
+        let warnings = located.len();
+        assert!(
+            stdout.starts_with("ok: ") && stdout.ends_with(&format!(", {warnings} warning(s)\n")),
+            "stdout must be the `ok:` line with the count of warnings ({warnings}):\n{stdout}"
+        );
+    } else {
+        assert!(
+            stdout.is_empty(),
+            "validate printed to stdout on failure:\n{stdout}"
+        );
+    }
+    for (placeholder, value) in &placeholders {
+        stderr = stderr.replace(value.as_str(), placeholder);
+    }
 
     let expected_file = dir.join("expected.err");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -309,6 +406,22 @@ golden_cases! {
     config_wrong_fields => "config-wrong-fields",
     library_id_taken => "library-id-taken",
     library_exclude_matches_nothing => "library-exclude-matches-nothing",
+    accept_until_passed => "accept-until-passed",
+    accept_until_missing => "accept-until-missing",
+    accept_reason_missing => "accept-reason-missing",
+    accept_until_too_far => "accept-until-too-far",
+    accept_target_and_tags => "accept-target-and-tags",
+    accept_bad_date_and_globs => "accept-bad-date-and-globs",
+    accept_from_error => "accept-from-error",
+    accept_until_passed_and_warning => "accept-until-passed-and-warning",
+    accept_until_passed_with_other_errors => "accept-until-passed-with-other-errors",
+    accept_keys_misspelled => "accept-keys-misspelled",
+    accept_probe_matches_nothing => "accept-probe-matches-nothing",
+    accept_selects_no_target => "accept-selects-no-target",
+    maintenance_too_long => "maintenance-too-long",
+    maintenance_no_targets => "maintenance-no-targets",
+    maintenance_bad_cron => "maintenance-bad-cron",
+    maintenance_selects_no_target => "maintenance-selects-no-target",
 }
 
 /// A folder without a test would silently check nothing; a test without a folder fails anyway.

@@ -98,10 +98,16 @@ pub(super) async fn prepare(
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-        match load::load(&path, env) {
-            Ok(l) => l,
-            Err(diags) => {
-                super::super::say_diagnostics(err, &diags);
+        // The load's warnings come first, once, before any result (a past `until` is one
+        // here: the acceptance simply no longer applies).
+        match load::load_warned(&path, env) {
+            Ok(l) => {
+                super::super::say_warnings(err, &l.config.warnings);
+                l
+            }
+            Err(refused) => {
+                super::super::say_warnings(err, &refused.warnings);
+                super::super::say_diagnostics(err, &refused.diags);
                 return Err(EXIT_CONFIG);
             }
         }
