@@ -727,15 +727,23 @@ async fn share(shared: &Shared, scheduler: &SchedulerHandle) -> anyhow::Result<u
     let _planning = shared.planning.lock().await;
     let generation = shared.current();
     let all = &generation.series;
-    let mine = match (&shared.membership, shared.tracker.group()) {
-        (Some(membership), Some(group)) => membership.share(group.member(), all),
-        _ => all.clone(),
+    let (mine, taken) = match (&shared.membership, shared.tracker.group()) {
+        (Some(membership), Some(group)) => {
+            let mine = membership.share(group.member(), all);
+            let keys: std::collections::HashSet<&str> =
+                mine.iter().map(|s| s.key.as_str()).collect();
+            let taken = shared
+                .tracker
+                .track_owned(tracked(all), &|key| keys.contains(key))
+                .await;
+            (mine, taken)
+        }
+        // Alone, it runs every series.
+        _ => {
+            let taken = shared.tracker.track_owned(tracked(all), &|_| true).await;
+            (all.clone(), taken)
+        }
     };
-    let keys: std::collections::HashSet<&str> = mine.iter().map(|s| s.key.as_str()).collect();
-    let taken = shared
-        .tracker
-        .track_owned(tracked(all), &|key| keys.contains(key))
-        .await;
     if let Some(membership) = &shared.membership {
         membership.set_retry(taken.is_err());
     }

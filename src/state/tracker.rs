@@ -116,6 +116,8 @@ struct Entry {
     /// it tracks; in a group it tracks the group's series and runs its share, and the states
     /// of the others are the ones last read from the database, for the API.
     owned: bool,
+    /// The last [`Tracker::track_owned`] that planned it.
+    generation: u64,
 }
 
 impl Entry {
@@ -152,6 +154,8 @@ pub struct Tracker {
     /// The transitions this process announced lately (in a group), so that one whose mark
     /// did not reach the database is not announced again by this process.
     announced: Mutex<Recent>,
+    /// Counts [`Tracker::track_owned`] calls: what an entry's `generation` is compared with.
+    generation: AtomicU64,
 }
 
 /// The last [`RECENT`] transitions announced, by series, transition and since.
@@ -202,6 +206,7 @@ impl Tracker {
             failed_writes: AtomicU64::new(0),
             group_read: tokio::sync::Mutex::default(),
             announced: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -258,33 +263,66 @@ impl Tracker {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-            let mut next = BTreeMap::new();
+            // Updated in place, not rebuilt: a reload keeps nearly every series, and a map of
+            // 100,000 built again is most of a reload's time.
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut planned_n = 0;
             for (key, info) in planned {
                 let owned = owned(&key);
-                let before = series.remove(&key);
-                let (state, version) = match (loaded.remove(&key), before) {
-                    // Taken over: the store's state is the newest.
-                    (Some(stored), _) if owned => (stored.state, stored.version),
-                    (_, Some(e)) if !(shared && owned && !e.owned) => (e.state, e.version),
-                    // Taken over and never written: it starts unknown.
-                    _ if shared => (SeriesState::default(), 0),
-                    _ => (unclaimed.remove(&key).unwrap_or_default(), 0),
-                };
-                next.insert(
-                    key,
-                    Entry {
-                        info: Arc::new(info),
-                        state,
-                        version,
-                        owned,
-                    },
-                );
-            }
-            for (key, e) in std::mem::replace(&mut *series, next) {
-                if e.owned || !shared {
-                    gone_keys.push(key);
+                planned_n += 1;
+                let stored = loaded.remove(&key);
+                match series.get_mut(&key) {
+                    Some(e) => {
+                        match stored {
+                            // Taken over: the store's state is the newest.
+                            Some(stored) if owned => {
+                                e.state = stored.state;
+                                e.version = stored.version;
+                            }
+                            _ if !(shared && owned && !e.owned) => {}
+                            // Taken over and never written: it starts unknown.
+                            _ => {
+                                e.state = SeriesState::default();
+                                e.version = 0;
+                            }
+                        }
+                        e.info = Arc::new(info);
+                        e.owned = owned;
+                        e.generation = generation;
+                    }
+                    None => {
+                        let (state, version) = match stored {
+                            Some(stored) if owned => (stored.state, stored.version),
+                            _ if shared => (SeriesState::default(), 0),
+                            _ => (unclaimed.remove(&key).unwrap_or_default(), 0),
+                        };
+                        series.insert(
+                            key,
+                            Entry {
+                                info: Arc::new(info),
+                                state,
+                                version,
+                                owned,
+                                generation,
+                            },
+                        );
+                    }
                 }
-                gone.push(e.info);
+            }
+            if planned_n < series.len() {
+                let removed: Vec<String> = series
+                    .iter()
+                    .filter(|(_, e)| e.generation != generation)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in removed {
+                    if let Some(e) = series.remove(&key) {
+                        if e.owned || !shared {
+                            gone_keys.push(key);
+                        }
+                        gone.push(e.info);
+                    }
+                }
             }
             gone_keys.extend(std::mem::take(&mut *unclaimed).into_keys());
         }
