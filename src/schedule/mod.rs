@@ -263,7 +263,9 @@ type SkipHook = Box<dyn Fn(&Series) + Send + Sync>;
 pub struct Scheduler {
     clock: Clock,
     timer: DelayQueue<String>,
-    entries: HashMap<String, Entry>,
+    /// By key, hashed with foldhash: a reload looks up every series (100,000 lookups), and
+    /// the keys come from the operator's own files, not from anyone who could aim collisions.
+    entries: HashMap<String, Entry, foldhash::fast::RandomState>,
     /// In-flight marks of removed series whose run has not finished, so that re-adding the
     /// key before it finishes does not start a second run beside it.
     draining: HashMap<String, Arc<AtomicBool>>,
@@ -294,7 +296,7 @@ impl Scheduler {
         Scheduler {
             clock,
             timer: DelayQueue::new(),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             draining: HashMap::new(),
             initial: series,
             tracker: TaskTracker::new(),

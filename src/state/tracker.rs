@@ -46,6 +46,19 @@ pub struct SeriesInfo {
 }
 
 impl SeriesInfo {
+    /// Whether `other` says the same: the same loaded probe and acceptance (the same
+    /// allocations: a reload that changed a file compiles a new one), target and tags.
+    fn same_as(&self, other: &SeriesInfo) -> bool {
+        Arc::ptr_eq(&self.probe, &other.probe)
+            && self.target == other.target
+            && self.tags == other.tags
+            && match (&self.acceptance, &other.acceptance) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+
     /// The acceptance that holds for the series at `now`.
     pub fn accepted_at(&self, now: SystemTime) -> Option<&Arc<crate::config::Acceptance>> {
         self.acceptance.as_ref().filter(|a| a.holds(now))
@@ -245,16 +258,20 @@ impl Tracker {
         planned: Vec<(String, SeriesInfo)>,
         owned: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<Arc<SeriesInfo>>, StoreError> {
-        let taken: Vec<String> = {
+        let shared = self.store.shared().is_some();
+        // Only the shared store has states to read for the series taken (the embedded one
+        // read them all at start).
+        let taken: Vec<String> = if shared {
             let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
             planned
                 .iter()
                 .filter(|(key, _)| owned(key) && !series.get(key).is_some_and(|e| e.owned))
                 .map(|(key, _)| key.clone())
                 .collect()
+        } else {
+            Vec::new()
         };
         let mut loaded = self.store.load(&taken).await?;
-        let shared = self.store.shared().is_some();
         let mut gone_keys = Vec::new();
         let mut gone = Vec::new();
         {
@@ -286,7 +303,9 @@ impl Tracker {
                                 e.version = 0;
                             }
                         }
-                        e.info = Arc::new(info);
+                        if !e.info.same_as(&info) {
+                            e.info = Arc::new(info);
+                        }
                         e.owned = owned;
                         e.generation = generation;
                     }
