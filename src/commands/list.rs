@@ -129,10 +129,16 @@ pub async fn list(
         write_skipped(&mut text, &plan.skipped);
     }
     if !loaded.config.accept.is_empty() {
+        let stored = match &loaded.config.state {
+            crate::config::StateStore::Embedded(dir) => crate::state::peek(dir),
+            // The group's states are in the database; its members' API shows `unneeded`.
+            crate::config::StateStore::Postgres(_) => crate::state::Peeked::Missing,
+        };
         write_acceptances(
             &mut text,
             &loaded.config.accept,
             &plan.series,
+            &stored,
             std::time::SystemTime::now(),
         );
     }
@@ -145,15 +151,21 @@ pub async fn list(
 /// it selects, until when, how many planned series it covers (of every shard), and why; one
 /// that no longer holds says `ended`.
 ///
+/// With the state the service left (its embedded store, read only when no service has it
+/// open), the series an acceptance is no longer needed for (they passed their last 10 runs
+/// under it) are named.
+///
 /// ```text
 /// ACCEPTANCES (1)
 ///   config/picket.yaml:14  headers/csp on target legacy-*  until 2027-03-31  (2 series)
 ///     reason: CSP rollout, ticket SEC-123
+///     no longer needed for 1 of 2 series (passed their last 10 runs): headers/csp@legacy-a
 /// ```
 fn write_acceptances(
     text: &mut String,
     accept: &[std::sync::Arc<crate::config::Acceptance>],
     series: &[plan::Series],
+    stored: &crate::state::Peeked,
     now: std::time::SystemTime,
 ) {
     use std::fmt::Write as _;
@@ -180,6 +192,34 @@ fn write_acceptances(
             a.until
         );
         let _ = writeln!(text, "    reason: {}", a.reason);
+        if let crate::state::Peeked::States(states) = stored {
+            let identity = a.identity();
+            let unneeded: Vec<&str> = series
+                .iter()
+                .filter(|s| a.selects(&s.probe.id, &s.target))
+                .filter(|s| {
+                    states.get(&s.key).is_some_and(|st| {
+                        st.unneeded.as_deref() == Some(identity.as_str())
+                            && st.state == crate::state::State::Passing
+                    })
+                })
+                .map(|s| s.key.as_str())
+                .collect();
+            if !unneeded.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "    no longer needed for {} of {covered} series (passed their last 10 runs): {}",
+                    unneeded.len(),
+                    unneeded.join(", ")
+                );
+            }
+        }
+    }
+    if matches!(stored, crate::state::Peeked::InUse) {
+        let _ = writeln!(
+            text,
+            "  (a running picket holds the state: its API's rows say `\"unneeded\": true` where an acceptance is no longer needed)"
+        );
     }
 }
 

@@ -500,6 +500,9 @@ pub async fn start(
                     }
                 }
             }
+            if let Err(e) = shared.tracker.close().await {
+                tracing::error!(error = %e, "closing the state store failed");
+            }
             // Every change is published by now: offer the last ones, then give the queues a
             // bounded time to drain before telemetry's final export counts the outcomes.
             notify_stop.cancel();

@@ -24,7 +24,7 @@ mod store;
 mod tracker;
 
 pub use store::postgres::{self, Group, Postgres};
-pub use store::{Outbox, Put, Recorded, STORE_FILE, Store, StoreError, Versioned};
+pub use store::{Outbox, Peeked, Put, Recorded, STORE_FILE, Store, StoreError, Versioned, peek};
 pub use tracker::{Change, Follower, SeriesInfo, StateCounts, Tracked, Tracker};
 
 /// How many recent outcomes each series remembers.

@@ -737,6 +737,12 @@ impl Tracker {
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.store.sync().await
     }
+
+    /// At shutdown, once nothing records any more: every write durable, and the embedded
+    /// store's file closed cleanly, so the next open needs no repair.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.store.close().await
+    }
 }
 
 fn millis_since_epoch(t: SystemTime) -> i64 {

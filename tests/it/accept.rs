@@ -434,6 +434,24 @@ async fn an_acceptance_no_longer_needed_is_reported_once() {
             .await
     );
     assert_eq!(events(&receiver, "picket.acceptance.unneeded"), 1);
-    service.child.kill().unwrap();
-    service.child.wait().unwrap();
+    // `picket list` says so too: not while the service holds the state...
+    let list = crate::helpers::run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (out, err) = crate::helpers::texts(&list);
+    assert_eq!(list.status.code(), Some(0), "{err}");
+    assert!(out.contains("a running picket holds the state"), "{out}");
+    // ...and from the state it left once stopped.
+    signal(&service.child, "-TERM");
+    let status = tokio::task::spawn_blocking(move || service.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let list = crate::helpers::run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
+    let (out, err) = crate::helpers::texts(&list);
+    assert_eq!(list.status.code(), Some(0), "{err}");
+    assert!(
+        out.contains(
+            "no longer needed for 1 of 1 series (passed their last 10 runs): headers/nosniff@web"
+        ),
+        "{out}{err}"
+    );
 }

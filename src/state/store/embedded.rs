@@ -21,6 +21,8 @@ enum Command {
     Put(String, Vec<u8>, oneshot::Sender<Committed>),
     Delete(Vec<String>, oneshot::Sender<Committed>),
     Sync(oneshot::Sender<Committed>),
+    /// Commit what is queued, then close the file cleanly and stop.
+    Close(oneshot::Sender<Committed>),
 }
 
 /// The embedded store: a redb file under `state.path`, written by one thread in batches.
@@ -102,6 +104,17 @@ impl Embedded {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Command::Sync(done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        self.answer(wait).await
+    }
+
+    /// Makes every earlier write durable and closes the file cleanly; later writes fail as
+    /// [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Close(done))
             .await
             .map_err(|_| StoreError::Closed)?;
         self.answer(wait).await
@@ -192,7 +205,45 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
-fn read_all(db: &Database) -> Result<BTreeMap<String, SeriesState>, redb::Error> {
+/// What a store in `dir` holds, read without creating, repairing, locking out or moving
+/// anything (for `picket list`): the service's own open takes the file for itself, so a
+/// running service's store reads as [`Peeked::InUse`].
+pub fn peek(dir: &Path) -> Peeked {
+    let path = dir.join(STORE_FILE);
+    if !path.is_file() {
+        return Peeked::Missing;
+    }
+    let opened = std::panic::catch_unwind(|| redb::ReadOnlyDatabase::open(&path));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            return match Failure::from(redb::Error::from(e)) {
+                Failure::Locked => Peeked::InUse,
+                Failure::Unreadable(d) | Failure::Other(d) => Peeked::Unreadable(d),
+            };
+        }
+        Err(_) => return Peeked::Unreadable("redb panicked reading it".into()),
+    };
+    match read_all(&db) {
+        Ok(states) => Peeked::States(states),
+        Err(e) => Peeked::Unreadable(e.to_string()),
+    }
+}
+
+/// What [`peek`] found.
+#[derive(Debug)]
+pub enum Peeked {
+    /// No store file: nothing has run here yet.
+    Missing,
+    /// A service has it open.
+    InUse,
+    /// It cannot be read (the service moves such a file aside when it starts).
+    Unreadable(String),
+    /// Every state in it.
+    States(BTreeMap<String, SeriesState>),
+}
+
+fn read_all(db: &impl ReadableDatabase) -> Result<BTreeMap<String, SeriesState>, redb::Error> {
     let txn = db.begin_read()?;
     let table = match txn.open_table(SERIES) {
         Ok(t) => t,
@@ -229,12 +280,28 @@ fn writer(db: Database, mut rx: mpsc::Receiver<Command>) {
             }
         }
         let result = commit(&db, &batch).map_err(Arc::new);
-        for command in batch {
-            let done = match command {
-                Command::Put(_, _, done) | Command::Delete(_, done) | Command::Sync(done) => done,
-            };
-            let _ = done.send(result.clone());
+        let close = batch.iter().any(|c| matches!(c, Command::Close(_)));
+        if close {
+            // Closed cleanly: the next open (the service's, or `picket list` reading it
+            // read-only) needs no repair.
+            drop(db);
+            for command in batch {
+                let _ = done_of(command).send(result.clone());
+            }
+            return;
         }
+        for command in batch {
+            let _ = done_of(command).send(result.clone());
+        }
+    }
+}
+
+fn done_of(command: Command) -> oneshot::Sender<Committed> {
+    match command {
+        Command::Put(_, _, done)
+        | Command::Delete(_, done)
+        | Command::Sync(done)
+        | Command::Close(done) => done,
     }
 }
 
@@ -254,7 +321,7 @@ fn commit(db: &Database, batch: &[Command]) -> Result<(), redb::Error> {
                         table.remove(key.as_str())?;
                     }
                 }
-                Command::Sync(_) => {}
+                Command::Sync(_) | Command::Close(_) => {}
             }
         }
     }
@@ -295,6 +362,33 @@ mod tests {
             source.downcast_ref::<Arc<redb::Error>>().map(|a| &**a),
             Some(redb::Error::DatabaseClosed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_reads_back_read_only_and_an_open_one_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(peek(dir.path()), Peeked::Missing));
+        let mut s = SeriesState::default();
+        step(&mut s, Outcome::Pass);
+        let (store, _) = Embedded::open(dir.path()).unwrap();
+        store.put("headers/hsts@web", &s).await.unwrap();
+        assert!(
+            matches!(peek(dir.path()), Peeked::InUse),
+            "{:?}",
+            peek(dir.path())
+        );
+        store.close().await.unwrap();
+        assert!(matches!(
+            store.put("headers/hsts@web", &s).await,
+            Err(StoreError::Closed)
+        ));
+        match peek(dir.path()) {
+            Peeked::States(states) => assert_eq!(states.get("headers/hsts@web"), Some(&s)),
+            other => panic!("{other:?}"),
+        }
+        // Read-only: nothing was created or moved.
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1);
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use crate::units::Severity;
 mod embedded;
 pub mod postgres;
 
-pub use embedded::{Embedded, STORE_FILE};
+pub use embedded::{Embedded, Peeked, STORE_FILE, peek};
 pub use postgres::Postgres;
 
 /// Store failures.
@@ -188,6 +188,14 @@ impl Store {
         match self {
             Store::Embedded(_) => Ok(BTreeMap::new()),
             Store::Postgres(s) => s.load(keys).await,
+        }
+    }
+
+    /// Closes the embedded store's file cleanly (nothing to do for the shared one).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => s.close().await,
+            Store::Postgres(_) => Ok(()),
         }
     }
 
