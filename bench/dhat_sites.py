@@ -16,11 +16,18 @@ import re
 import sys
 from collections import defaultdict
 
+# Frames of the allocator itself: the first frame past them is the allocating function.
 ALLOCATOR = re.compile(
-    r"^(malloc|calloc|realloc|free|memalign|posix_memalign|aligned_alloc|__rust_\w+"
-    r"|__rdl_\w+|__rg_\w+|alloc::alloc::\w+|alloc::raw_vec::\w+|<stats_alloc::"
-    r"|stats_alloc::|std::alloc::|<std::alloc::System|<&stats_alloc)"
+    r"^(malloc|calloc|realloc|free|memalign|posix_memalign|aligned_alloc|aligned_malloc"
+    r"|__rust_|__rustc::|__rdl_|__rg_|std::sys::alloc|std::alloc::|<std::alloc::"
+    r"|<&?stats_alloc::|stats_alloc::|alloc::alloc::|<alloc::alloc::|alloc::raw_vec::"
+    r"|<alloc::raw_vec::|core::alloc::|alloc::boxed::Box<T>::new|exchange_malloc"
+    r"|alloc::boxed::Box<T,A>::try_new)"
 )
+
+
+# A function of picket's own (not a generic of a dependency instantiated with a picket type).
+PICKET = re.compile(r"^<?picket::")
 
 
 def function(frame):
@@ -35,21 +42,27 @@ def tables(path):
         data = json.load(f)
     names = [function(f) for f in data["ftbl"]]
     nearest = defaultdict(lambda: [0, 0])
+    called = defaultdict(lambda: [0, 0])
     allocating = defaultdict(lambda: [0, 0])
     inclusive = defaultdict(lambda: [0, 0])
     for pp in data["pps"]:
         blocks, size = pp["tbk"], pp["tb"]
         stack = [names[i] for i in pp["fs"]]
-        own = next((s for s in stack if "picket::" in s), "(no picket frame)")
+        at = next((i for i, s in enumerate(stack) if PICKET.match(s)), None)
+        own = stack[at] if at is not None else "(no picket frame)"
         nearest[own][0] += blocks
         nearest[own][1] += size
+        # What that picket function called on the way to the allocation.
+        callee = stack[at - 1] if at else "(allocates itself)"
+        called[f"{own}  ->  {callee}"][0] += blocks
+        called[f"{own}  ->  {callee}"][1] += size
         first = next((s for s in stack if not ALLOCATOR.match(s)), "(allocator only)")
         allocating[first][0] += blocks
         allocating[first][1] += size
         for s in set(stack):
             inclusive[s][0] += blocks
             inclusive[s][1] += size
-    return nearest, allocating, inclusive
+    return nearest, called, allocating, inclusive
 
 
 def show(title, one, two, runs, top):
@@ -63,7 +76,7 @@ def show(title, one, two, runs, top):
     print(f"==> {title}")
     print(f"{'allocations/run':>15} {'bytes/run':>10}  function")
     for blocks, size, key in rows[:top]:
-        print(f"{blocks:>15.1f} {size:>10.0f}  {key[:160]}")
+        print(f"{blocks:>15.1f} {size:>10.0f}  {key[:220]}")
     print()
 
 
@@ -74,8 +87,9 @@ def main():
     one = tables(sys.argv[1])
     two = tables(sys.argv[2])
     show("by the nearest picket function on the stack", one[0], two[0], runs, 40)
-    show("by the allocating function (first frame past the allocator)", one[1], two[1], runs, 40)
-    show("by any function on the stack (inclusive)", one[2], two[2], runs, 60)
+    show("by the nearest picket function and what it called", one[1], two[1], runs, 40)
+    show("by the allocating function (first frame past the allocator)", one[2], two[2], runs, 40)
+    show("by any function on the stack (inclusive)", one[3], two[3], runs, 60)
 
 
 if __name__ == "__main__":
