@@ -237,16 +237,16 @@ async fn run_path(
     let response = exchange_one(sent, url, follow).await?;
     result.status = Some(response.status.as_u16());
     // The request in words, the same from run to run: percent-escapes decoded and the run's
-    // canary named (`GET /?next=https://picket-<random>.invalid/`).
-    let label = percent_encoding::percent_decode_str(&path.replace(sent.canary, "<random>"))
-        .decode_utf8_lossy()
-        .into_owned();
-    let name = |check: String| {
-        if many {
-            format!("{} {label}: {check}", exchange.request.method)
-        } else {
-            check
-        }
+    // canary named (`GET /?next=https://picket-<random>.invalid/`). Only a run of many
+    // requests names them (a string made per run otherwise for nothing).
+    let label = many.then(|| {
+        percent_encoding::percent_decode_str(&path.replace(sent.canary, "<random>"))
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let name = |check: String| match &label {
+        Some(label) => format!("{} {label}: {check}", exchange.request.method),
+        None => check,
     };
     if exchange.request.on_redirect == OnRedirect::Skip
         && let Some(to) = response
