@@ -724,9 +724,9 @@ fn expand_paths(
 
 /// The template with the target's own placeholders (`{{vars.@host}}` …, which nuclei
 /// templates use) filled in from its URL; the rest is rendered by [`Template`].
-fn with_target(template: &Template, url: &Url) -> Template {
+fn with_target<'a>(template: &'a Template, url: &Url) -> Cow<'a, Template> {
     if !template.vars.iter().any(|n| is_builtin(n)) {
-        return template.clone();
+        return Cow::Borrowed(template);
     }
     let mut text = template.text.clone();
     for name in template.vars.iter().filter(|n| is_builtin(n)) {
@@ -739,7 +739,7 @@ fn with_target(template: &Template, url: &Url) -> Template {
         .filter(|n| !is_builtin(n))
         .cloned()
         .collect();
-    Template::translated(text, vars)
+    Cow::Owned(Template::translated(text, vars))
 }
 
 /// The value of a placeholder taken from the target's URL (see
