@@ -259,19 +259,23 @@ impl Template {
     ) -> Result<Vec<String>, TemplateError> {
         let mut partial = vec![String::new()];
         for part in self.parts()? {
-            let values = match part {
-                Part::Text(t) => vec![t.clone()],
-                Part::Random => vec![canary.to_string()],
+            match part {
+                // One value: appended to every rendering in place (a literal path, the most
+                // common, is one string made, not a list and a string per part).
+                Part::Text(t) => partial.iter_mut().for_each(|p| p.push_str(t)),
+                Part::Random => partial.iter_mut().for_each(|p| p.push_str(canary)),
                 Part::Var {
                     name,
                     filter,
                     optional,
-                } => values(vars, name, *filter, *optional)?,
-            };
-            partial = partial
-                .iter()
-                .flat_map(|p| values.iter().map(move |v| format!("{p}{v}")))
-                .collect();
+                } => {
+                    let values = values(vars, name, *filter, *optional)?;
+                    partial = partial
+                        .iter()
+                        .flat_map(|p| values.iter().map(move |v| format!("{p}{v}")))
+                        .collect();
+                }
+            }
             if partial.len() > limit {
                 return Err(TemplateError::TooMany { limit });
             }

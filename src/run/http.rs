@@ -237,16 +237,16 @@ async fn run_path(
     let response = exchange_one(sent, url, follow).await?;
     result.status = Some(response.status.as_u16());
     // The request in words, the same from run to run: percent-escapes decoded and the run's
-    // canary named (`GET /?next=https://picket-<random>.invalid/`).
-    let label = percent_encoding::percent_decode_str(&path.replace(sent.canary, "<random>"))
-        .decode_utf8_lossy()
-        .into_owned();
-    let name = |check: String| {
-        if many {
-            format!("{} {label}: {check}", exchange.request.method)
-        } else {
-            check
-        }
+    // canary named (`GET /?next=https://picket-<random>.invalid/`). Only a run of many
+    // requests names them (a string made per run otherwise for nothing).
+    let label = many.then(|| {
+        percent_encoding::percent_decode_str(&path.replace(sent.canary, "<random>"))
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let name = |check: String| match &label {
+        Some(label) => format!("{} {label}: {check}", exchange.request.method),
+        None => check,
     };
     if exchange.request.on_redirect == OnRedirect::Skip
         && let Some(to) = response
@@ -724,9 +724,9 @@ fn expand_paths(
 
 /// The template with the target's own placeholders (`{{vars.@host}}` …, which nuclei
 /// templates use) filled in from its URL; the rest is rendered by [`Template`].
-fn with_target(template: &Template, url: &Url) -> Template {
+fn with_target<'a>(template: &'a Template, url: &Url) -> Cow<'a, Template> {
     if !template.vars.iter().any(|n| is_builtin(n)) {
-        return template.clone();
+        return Cow::Borrowed(template);
     }
     let mut text = template.text.clone();
     for name in template.vars.iter().filter(|n| is_builtin(n)) {
@@ -739,7 +739,7 @@ fn with_target(template: &Template, url: &Url) -> Template {
         .filter(|n| !is_builtin(n))
         .cloned()
         .collect();
-    Template::translated(text, vars)
+    Cow::Owned(Template::translated(text, vars))
 }
 
 /// The value of a placeholder taken from the target's URL (see

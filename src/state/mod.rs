@@ -301,10 +301,12 @@ impl SeriesState {
         self.last_outcome = Some(run.outcome);
         self.last_run = Some(started);
         self.last_duration_ms = run.duration_ms;
-        self.history.push_back(run);
-        while self.history.len() > HISTORY_LEN {
+        // Room made before the run goes in: a history copied at its length (each run's
+        // state is) is not grown to twice its size for one run more.
+        while self.history.len() >= HISTORY_LEN {
             self.history.pop_front();
         }
+        self.history.push_back(run);
         self.last_error = match outcome {
             Outcome::Error(e) => Some(e.to_string()),
             _ => None,

@@ -458,15 +458,18 @@ impl Tracker {
                 tracing::error!(series = %key, error = %e, "cannot persist series state");
             }
         }
+        let quiet = state.state == before && notice.is_none() && transition.is_none();
         {
             let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
             // Removed by a reload while the run was in flight: forget it.
             let entry = series.get_mut(key)?;
-            entry.state = state.clone();
             entry.version = version;
-        }
-        if state.state == before && notice.is_none() && transition.is_none() {
-            return None;
+            if quiet {
+                // Nothing to publish (most runs): the state moves in, its history uncopied.
+                entry.state = state;
+                return None;
+            }
+            entry.state = state.clone();
         }
         let change = Arc::new(Change {
             key: key.to_string(),

@@ -77,7 +77,10 @@ impl Embedded {
 
     /// Persists one series' state; returns once it is durable on disk.
     pub async fn put(&self, key: &str, state: &SeriesState) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(state).map_err(|e| StoreError::Db {
+        // Sized for the state at once (its runs take about 60 bytes each), not grown from 128
+        // bytes by doubling at every run.
+        let mut bytes = Vec::with_capacity(256 + 72 * state.history.len());
+        serde_json::to_writer(&mut bytes, state).map_err(|e| StoreError::Db {
             path: self.path.clone(),
             detail: e.to_string(),
         })?;
