@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::{Finding, Outcome};
 use crate::units::Severity;
 
+mod follower;
 mod store;
 mod tracker;
 
+pub use follower::Follower;
 pub use store::postgres::{self, Group, Postgres};
 pub use store::{Outbox, Peeked, Put, Recorded, STORE_FILE, Store, StoreError, Versioned, peek};
-pub use tracker::{Change, Follower, SeriesInfo, StateCounts, Tracked, Tracker};
+pub use tracker::{Change, SeriesInfo, StateCounts, Tracked, Tracker};
 
 /// How many recent outcomes each series remembers.
 pub const HISTORY_LEN: usize = 30;

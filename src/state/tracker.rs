@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
+use super::follower::Follower;
 use super::postgres::Claimed;
 use super::store::{Embedded, Outbox, Put, Recorded, Store, StoreError};
 use super::{Group, Postgres, SeriesState, State, Transition};
@@ -639,10 +639,7 @@ impl Tracker {
     /// Changes from now on, for `who` (named in the warning when it falls behind): see
     /// [`Follower`].
     pub fn follow(&self, who: &'static str) -> Follower {
-        Follower {
-            who,
-            changes: self.changes.subscribe(),
-        }
+        Follower::new(who, self.changes.subscribe())
     }
 
     /// Every tracked series, in key order: in a group, every series of the group.
@@ -765,69 +762,12 @@ fn acceptance_moves(entry: &Entry, now: SystemTime) -> bool {
     }
 }
 
-/// One subscriber's view of the tracker's changes, from [`Tracker::follow`] on. Every
-/// subscriber (telemetry, the notifier, the demo) handles the two ways a broadcast receive
-/// fails the same way, here: falling more than [`CHANGES_CAPACITY`] behind is logged (with
-/// how many changes were missed) and following goes on from the oldest change still held;
-/// the tracker gone ends the stream.
-#[derive(Debug)]
-pub struct Follower {
-    who: &'static str,
-    changes: broadcast::Receiver<Arc<Change>>,
-}
-
-impl Follower {
-    /// The next change, or `None` once the tracker is gone.
-    pub async fn next(&mut self) -> Option<Arc<Change>> {
-        loop {
-            match self.changes.recv().await {
-                Ok(change) => return Some(change),
-                Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-
-    /// Calls `apply` with every change until `stop` is cancelled (or the tracker is gone),
-    /// then with the changes already published and not yet seen, so that none recorded
-    /// before `stop` is lost.
-    pub async fn run(mut self, stop: CancellationToken, mut apply: impl FnMut(&Change)) {
-        loop {
-            let next = tokio::select! {
-                biased;
-                next = self.next() => next,
-                () = stop.cancelled() => break,
-            };
-            match next {
-                Some(change) => apply(&change),
-                None => return,
-            }
-        }
-        loop {
-            match self.changes.try_recv() {
-                Ok(change) => apply(&change),
-                Err(broadcast::error::TryRecvError::Lagged(missed)) => self.lagged(missed),
-                Err(_) => return,
-            }
-        }
-    }
-
-    fn lagged(&self, missed: u64) {
-        tracing::warn!(
-            follower = self.who,
-            missed,
-            "{} fell behind the series changes; regressions and recoveries among the missed \
-             changes are not announced by it",
-            self.who
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::outcome::Outcome;
     use crate::state::tests::fail;
+    use tokio_util::sync::CancellationToken;
 
     fn info(probe: &str) -> SeriesInfo {
         let file = Path::new("test.yaml");
