@@ -178,6 +178,25 @@ fn is_loop(e: &std::io::Error) -> bool {
     }
 }
 
+/// The YAML files under `path` ([`yaml_files`]) a config names: the walk's problems join
+/// `diags`, and a `path` that cannot be read at all is reported there as `unreadable` says.
+pub fn yaml_files_of(
+    path: &Path,
+    diags: &mut crate::diag::Diagnostics,
+    unreadable: impl FnOnce(std::io::Error) -> Diagnostic,
+) -> Vec<PathBuf> {
+    match yaml_files(path) {
+        Ok(listing) => {
+            listing.problems.into_iter().for_each(|d| diags.push(d));
+            listing.files
+        }
+        Err(e) => {
+            diags.push(unreadable(e));
+            Vec::new()
+        }
+    }
+}
+
 /// Lists the YAML files under `path` (itself if it is not a folder), sorted for stable
 /// output. Symlinks are followed, to files and to folders (Kubernetes ConfigMap volumes are
 /// made of them); a folder reached twice is walked once, and a symlink back to a folder being

@@ -536,31 +536,4 @@ mod tests {
         assert_eq!(instant.to_string(), "2027-03-31T10:00:00Z");
         assert!(Until::parse("31/03/2027").is_none());
     }
-
-    #[test]
-    fn a_window_is_open_from_each_start_for_its_duration() {
-        let w = Window {
-            targets: Pick::Tags(BTreeSet::new()),
-            cron_text: "0 2 * * 0".into(),
-            cron: crate::units::parse_cron("0 2 * * 0").unwrap(),
-            duration: Duration::from_secs(7200),
-            file: PathBuf::new(),
-            pos: Pos::START,
-        };
-        // 2026-12-06 is a Sunday.
-        assert_eq!(w.open_until(at("2026-12-06T01:59:59Z")), None);
-        assert_eq!(
-            w.open_until(at("2026-12-06T02:00:00Z")),
-            Some(at("2026-12-06T04:00:00Z"))
-        );
-        assert_eq!(
-            w.open_until(at("2026-12-06T03:59:59Z")),
-            Some(at("2026-12-06T04:00:00Z"))
-        );
-        assert_eq!(w.open_until(at("2026-12-06T04:00:00Z")), None);
-        assert_eq!(
-            maintenance_reason(at("2026-12-06T04:00:00Z")),
-            "maintenance window until 04:00 UTC"
-        );
-    }
 }

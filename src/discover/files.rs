@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::{self, EnvLookup, Target};
 use crate::diag::{Diagnostic, Diagnostics, Pos};
-use crate::files::{read_text, yaml_files};
+use crate::files::{read_text, yaml_files_of};
 use crate::parse::{Shapes, parse_checked};
 use crate::redact::Redactor;
 
@@ -34,20 +34,13 @@ pub fn read(
 ) -> Vec<Target> {
     let mut targets = Vec::new();
     for (dir, pos) in dirs {
-        let files = match yaml_files(dir) {
-            Ok(listing) => {
-                listing.problems.into_iter().for_each(|d| diags.push(d));
-                listing.files
-            }
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    config_file,
-                    *pos,
-                    format!("cannot read targets from `{}`: {e}", dir.display()),
-                ));
-                continue;
-            }
-        };
+        let files = yaml_files_of(dir, diags, |e| {
+            Diagnostic::new(
+                config_file,
+                *pos,
+                format!("cannot read targets from `{}`: {e}", dir.display()),
+            )
+        });
         for file in files {
             let parsed = match read_text(&file) {
                 Ok(text) => parse_checked::<Vec<Spanned<config::raw::Target>>>(

@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::{self, Acceptance};
 use crate::diag::{Diagnostic, Diagnostics, Warning};
-use crate::files::{read_text, yaml_files};
+use crate::files::{read_text, yaml_files_of};
 use crate::parse::{Shapes, parse_checked};
 
 /// The JSON Schema of an `accept_from` file, made once.
@@ -30,23 +30,14 @@ pub(super) fn read(
 ) -> Vec<Arc<Acceptance>> {
     let mut out = Vec::new();
     for (dir, pos) in &config.accept_from {
-        let files = match yaml_files(dir) {
-            Ok(listing) => {
-                listing.problems.into_iter().for_each(|d| diags.push(d));
-                listing.files
-            }
-            Err(e) => {
-                diags.push(
-                    Diagnostic::new(
-                        &config.source,
-                        *pos,
-                        format!("cannot read acceptances from `{}`: {e}", dir.display()),
-                    )
-                    .with_hint("a file or folder of YAML lists of `accept:` entries"),
-                );
-                continue;
-            }
-        };
+        let files = yaml_files_of(dir, diags, |e| {
+            Diagnostic::new(
+                &config.source,
+                *pos,
+                format!("cannot read acceptances from `{}`: {e}", dir.display()),
+            )
+            .with_hint("a file or folder of YAML lists of `accept:` entries")
+        });
         for file in files {
             out.extend(read_file(&file, now, shapes, diags, warnings));
         }

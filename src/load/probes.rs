@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Config};
 use crate::diag::{self, Diagnostic, Diagnostics};
-use crate::files::{self, MAX_FILE_BYTES, decode, read_text, yaml_files};
+use crate::files::{self, MAX_FILE_BYTES, decode, read_text};
 use crate::library;
 use crate::parse::{Parsed, parse_checked, without_quiet};
 use crate::probe::{self, Probe};
@@ -172,25 +172,14 @@ impl Compiler<'_> {
     fn paths(&mut self, paths: &[config::SourcedPath], diags: &mut Diagnostics) -> Vec<Arc<Probe>> {
         let mut probes = Vec::new();
         for sourced in paths {
-            let files = match yaml_files(&sourced.path) {
-                Ok(listing) => {
-                    listing.problems.into_iter().for_each(|d| diags.push(d));
-                    listing.files
-                }
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::new(
-                            &sourced.file,
-                            sourced.pos,
-                            format!("cannot read probes from `{}`: {e}", sourced.path.display()),
-                        )
-                        .with_hint(
-                            "probe paths are files or folders, relative to the working directory",
-                        ),
-                    );
-                    continue;
-                }
-            };
+            let files = files::yaml_files_of(&sourced.path, diags, |e| {
+                Diagnostic::new(
+                    &sourced.file,
+                    sourced.pos,
+                    format!("cannot read probes from `{}`: {e}", sourced.path.display()),
+                )
+                .with_hint("probe paths are files or folders, relative to the working directory")
+            });
             for file in files {
                 if let Some(p) = self.file(&file, diags) {
                     probes.push(p);
