@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::tracker::Change;
+use super::tracker::{Change, Tracker};
 
 /// One subscriber's view of the tracker's changes, from [`Tracker::follow`] on. Every
 /// subscriber (telemetry, the notifier, the demo) handles the two ways a broadcast receive
@@ -67,5 +67,13 @@ impl Follower {
              changes are not announced by it",
             self.who
         );
+    }
+}
+
+impl Tracker {
+    /// Changes from now on, for `who` (named in the warning when it falls behind): see
+    /// [`Follower`].
+    pub fn follow(&self, who: &'static str) -> Follower {
+        Follower::new(who, self.subscribe())
     }
 }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::broadcast;
 
-use super::follower::Follower;
 use super::postgres::Claimed;
 use super::store::{Embedded, Outbox, Put, Recorded, Store, StoreError};
 use super::{Group, Postgres, SeriesState, State, Transition};
@@ -634,12 +633,6 @@ impl Tracker {
     /// misses the oldest (and is told how many).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
-    }
-
-    /// Changes from now on, for `who` (named in the warning when it falls behind): see
-    /// [`Follower`].
-    pub fn follow(&self, who: &'static str) -> Follower {
-        Follower::new(who, self.changes.subscribe())
     }
 
     /// Every tracked series, in key order: in a group, every series of the group.
