@@ -22,7 +22,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
@@ -31,6 +30,8 @@ use picket::discover::Snapshot;
 use picket::discover::kubernetes::{self, Address, Kubernetes, Resource};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+mod common;
 
 #[allow(dead_code)]
 #[path = "../tests/it/k8s_api.rs"]
@@ -291,30 +292,8 @@ async fn bench_service() {
     let path = ws.path().join("picket.yaml");
     std::fs::write(&path, config).unwrap();
 
-    picket::crypto::install_crypto_provider();
-    let env: picket::service::SharedEnv = Arc::new(|_: &str| None);
-    let mut compiled = picket::load::Compiled::default();
-    let loaded = compiled
-        .load(&path, &*env)
-        .unwrap_or_else(|d| panic!("{d}"));
-    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
     let stop = CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        compiled,
-        picket::service::ServiceOptions {
-            config_path: path.clone(),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: None,
-            watch_interval: None,
-        },
-        telemetry,
-        env,
-        stop.clone(),
-    )
-    .await
-    .unwrap();
+    let running = common::start_service(&path, None, stop.clone()).await;
     let tracker = running.tracker.clone();
 
     // The 10,000 followed and each run once (they too were added, so they first run

@@ -207,28 +207,13 @@ async fn bench_service_reload() {
             + &format!("state: {{ path: {} }}\n", ws.path().join("state").display()),
     )
     .unwrap();
-    picket::crypto::install_crypto_provider();
-    let env: picket::service::SharedEnv = Arc::new(|_: &str| None);
-    let mut compiled = picket::load::Compiled::default();
-    let loaded = compiled.load(&path, &*env).unwrap();
-    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
     let shutdown = CancellationToken::new();
-    let running = picket::service::start(
-        loaded,
-        compiled,
-        picket::service::ServiceOptions {
-            config_path: path.clone(),
-            shard: None,
-            grace: Duration::from_secs(5),
-            api_listen: Some("127.0.0.1:0".parse().unwrap()),
-            watch_interval: None,
-        },
-        telemetry,
-        env,
+    let running = common::start_service(
+        &path,
+        Some("127.0.0.1:0".parse().unwrap()),
         shutdown.clone(),
     )
-    .await
-    .unwrap();
+    .await;
     let mut times = Vec::new();
     let rounds: usize = std::env::var("PICKET_BENCH_RELOADS")
         .ok()

@@ -1,4 +1,4 @@
-//! What the benchmarks share: their probe files.
+//! What the benchmarks share: their probe files, and a service started in-process.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -20,4 +20,34 @@ pub fn write_probes(dir: &Path, n: usize, checks: &str) -> PathBuf {
         .unwrap();
     }
     pdir
+}
+
+/// `picket run` started in-process on the config at `path` (no environment variables, no
+/// file watching), its API on `api_listen` or the config's, until `stop`.
+pub async fn start_service(
+    path: &Path,
+    api_listen: Option<std::net::SocketAddr>,
+    stop: tokio_util::sync::CancellationToken,
+) -> picket::service::Running {
+    picket::crypto::install_crypto_provider();
+    let env: picket::service::SharedEnv = std::sync::Arc::new(|_: &str| None);
+    let mut compiled = picket::load::Compiled::default();
+    let loaded = compiled.load(path, &*env).unwrap_or_else(|d| panic!("{d}"));
+    let telemetry = picket::telemetry::Telemetry::init(&loaded.config.telemetry, None).unwrap();
+    picket::service::start(
+        loaded,
+        compiled,
+        picket::service::ServiceOptions {
+            config_path: path.to_path_buf(),
+            shard: None,
+            grace: std::time::Duration::from_secs(5),
+            api_listen,
+            watch_interval: None,
+        },
+        telemetry,
+        env,
+        stop,
+    )
+    .await
+    .unwrap()
 }

@@ -6,11 +6,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use picket::state::State;
 use tokio_util::sync::CancellationToken;
 
+use crate::dashboard::wait_for;
 use crate::helpers::{TestServer, respond, run_picket, texts, workspace};
 use crate::sarif::assert_valid_sarif;
 use crate::service::{get_rows, start_in_process};
@@ -268,22 +269,6 @@ async fn list_shows_each_acceptance_with_its_series() {
     ]);
     let out = run_picket(ws.path(), &["list", "-c", "picket.yaml"], &[]).await;
     assert!(!texts(&out).0.contains("ACCEPTANCES"), "{:?}", texts(&out));
-}
-
-/// Polls the series until `done` holds for them.
-async fn wait_for(api: SocketAddr, what: &str, done: impl Fn(&[picket::api::Row]) -> bool) {
-    let start = Instant::now();
-    loop {
-        let rows = get_rows(api, "/api/v1/series").await;
-        if done(&rows) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting until {what}: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn get_text(api: SocketAddr, path: &str) -> String {

@@ -75,8 +75,12 @@ async fn start(ws: &std::path::Path, shutdown: CancellationToken) -> picket::ser
     .await
 }
 
-/// Polls the series until `done` holds for them.
-async fn wait_for(api: SocketAddr, what: &str, done: impl Fn(&[picket::api::Row]) -> bool) {
+/// Polls the series until `done` holds for them (at most a minute).
+pub(crate) async fn wait_for(
+    api: SocketAddr,
+    what: &str,
+    done: impl Fn(&[picket::api::Row]) -> bool,
+) {
     let start = Instant::now();
     loop {
         let rows = get_rows(api, "/api/v1/series").await;
@@ -84,7 +88,7 @@ async fn wait_for(api: SocketAddr, what: &str, done: impl Fn(&[picket::api::Row]
             return;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(60),
             "timed out waiting until {what}: {rows:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
