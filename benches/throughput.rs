@@ -92,9 +92,9 @@ async fn bench_check() {
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let bar = indicatif::ProgressBar::hidden();
     // Warm the connection pools once.
-    let _ = picket::commands::run_all(&runner, &plan.series[..64], &bar).await;
+    let _ = picket::commands::run_all(&runner, plan.series[..64].to_vec().into(), &bar).await;
     let start = Instant::now();
-    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    let results = picket::commands::run_all(&runner, plan.series.clone().into(), &bar).await;
     let took = start.elapsed();
     let passed = results
         .iter()

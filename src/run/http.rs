@@ -4,10 +4,9 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
+use super::client::{self, Client};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use reqwest::Client;
 use tokio::time::Instant;
 use url::Url;
 
@@ -157,10 +156,16 @@ impl RunChecks {
     }
 }
 
-/// Evaluates checks on a blocking thread, at most as many at once as the runner's evaluation
-/// permits: a body of megabytes against many words or regexes is CPU work that must not hold
-/// an async worker (the API, the scheduler and every other run share them), and that the
-/// run's timeout must be able to abandon. When the run stops waiting (its timeout fired and
+/// The largest body whose checks are evaluated on the async worker that read it, whatever
+/// they are: every check is linear in the body (regexes by automaton, words by Aho-Corasick),
+/// so at this size even a template of a thousand patterns stays near a millisecond.
+const INLINE_EVALUATION_BYTES: usize = 1024;
+
+/// Evaluates checks that read a body over [`INLINE_EVALUATION_BYTES`] on a blocking thread,
+/// at most as many at once as the runner's evaluation permits: a body of megabytes against
+/// many words or regexes is CPU work that must not hold an async worker (the API, the
+/// scheduler and every other run share them), and that the run's timeout must be able to
+/// abandon. When the run stops waiting (its timeout fired and
 /// dropped this future), the evaluation is told to stop and gives up within one step.
 async fn evaluate_off_worker(
     runner: &Runner,
@@ -177,6 +182,24 @@ async fn evaluate_off_worker(
         kind: ErrorKind::Request,
         message: format!("checks could not be evaluated: {what}"),
     };
+    // Checks of the status and headers alone, or of a small body, are evaluated where the
+    // response was read: they take microseconds, less than the two thread wake-ups that
+    // handing them to a blocking thread and back would cost.
+    if response.body.len() <= INLINE_EVALUATION_BYTES
+        || !checks.get().iter().any(|g| g.check.reads_body())
+    {
+        let evaluation = check::evaluate_until(
+            checks.get(),
+            &response,
+            &runner.redactor,
+            &runner.software,
+            &Interrupt::new(),
+        );
+        return match evaluation {
+            Some(evaluation) => Ok((evaluation, response)),
+            None => Err(failed("evaluation was interrupted")),
+        };
+    }
     let permit = runner
         .evaluators
         .clone()
@@ -376,18 +399,16 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
             });
         }
         sent.lane.pace().await;
-        let mut sending = sent
+        let response = sent
             .lane
             .client
-            .request(method.clone(), url.clone())
-            .headers(headers.clone());
-        if let Some(b) = &body {
-            sending = sending.body(b.clone());
-        }
-        let mut response = sending.send().await.map_err(|e| classify(&e))?;
-        let status = response.status();
-        let location = response
-            .headers()
+            .send(method.clone(), &url, &headers, body.as_deref())
+            .await
+            .map_err(|e| classify(&e))?;
+        let (head, mut incoming) = response.into_parts();
+        let status = head.status;
+        let location = head
+            .headers
             .get(http::header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| url.join(l).ok());
@@ -405,10 +426,12 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
             continue;
         }
         // A redirect off the target is not followed: the 3xx itself is evaluated.
-        let (bytes, truncated) = read_capped(&mut response, sent.max_body_bytes).await?;
+        let (bytes, truncated) = client::read_capped(&mut incoming, sent.max_body_bytes)
+            .await
+            .map_err(|e| classify(&e))?;
         return Ok(Response {
             status,
-            headers: response.headers().clone(),
+            headers: head.headers,
             body: bytes,
             truncated,
             elapsed: start
@@ -523,19 +546,7 @@ pub(super) fn client(
     max_idle: usize,
     resolver: std::sync::Arc<dyn super::net::Resolve>,
 ) -> Result<Client, SetupError> {
-    let mut builder = Client::builder()
-        // Every name the client looks up passes the containment rule before it connects.
-        .dns_resolver(super::net::Guarded(resolver))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("picket/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(5))
-        // As Go's http.Transport: long enough that a target probed a few times a minute
-        // keeps its connections, short enough not to hold a server's slots for long.
-        .pool_idle_timeout(Duration::from_secs(90))
-        // At most as many as can be in use at once (the global concurrency).
-        .pool_max_idle_per_host(max_idle);
-    if let Some(path) = &target.ca_file {
+    let tls = if let Some(path) = &target.ca_file {
         let ca_error = |detail: String| SetupError::CaFile {
             target: target.name.clone(),
             path: path.display().to_string(),
@@ -545,60 +556,41 @@ pub(super) fn client(
         // place must not block or swell a reload.
         let pem = crate::files::read_regular(path, crate::files::MAX_FILE_BYTES)
             .map_err(|e| ca_error(e.to_string()))?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
-        if certs.is_empty() {
+        if !pem_has_certificate(&pem).map_err(ca_error)? {
             return Err(ca_error("no certificates in file".into()));
         }
         // The same trust as the tls probes: system anchors plus the file, and a self-signed
         // server certificate given in the file trusted as itself.
-        let tls = crate::tls_scan::cert::http_client_config(Some(path))
-            .map_err(|e| ca_error(e.to_string()))?;
-        builder = builder.tls_backend_preconfigured(tls);
+        crate::tls_scan::cert::http_client_config(Some(path))
+            .map_err(|e| ca_error(e.to_string()))?
     } else {
-        // The system anchors as the tls probes take them (CA certificates only), not
-        // reqwest's platform verifier, which trusts every file of /etc/ssl/certs.
-        let tls =
-            crate::tls_scan::cert::http_client_config(None).map_err(|e| SetupError::Client {
-                target: target.name.clone(),
-                detail: e.to_string(),
-            })?;
-        builder = builder.tls_backend_preconfigured(tls);
-    }
-    builder.build().map_err(|e| SetupError::Client {
-        target: target.name.clone(),
-        detail: e.to_string(),
-    })
+        // The system anchors as the tls probes take them (CA certificates only), not a
+        // platform verifier, which would trust every file of /etc/ssl/certs.
+        crate::tls_scan::cert::http_client_config(None).map_err(|e| SetupError::Client {
+            target: target.name.clone(),
+            detail: e.to_string(),
+        })?
+    };
+    Ok(Client::new(tls, max_idle, resolver))
 }
 
-/// Reads at most `cap` bytes of body. Stops reading (and drops the connection) past the cap.
-async fn read_capped(
-    response: &mut reqwest::Response,
-    cap: u64,
-) -> Result<(Vec<u8>, bool), RunError> {
-    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = cap - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    return Ok((body, true));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok((body, false)),
-            Err(e) => return Err(classify(&e)),
-        }
+/// Whether a PEM bundle holds a certificate, or why it cannot be read.
+fn pem_has_certificate(pem: &[u8]) -> Result<bool, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut any = false;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        cert.map_err(|e| e.to_string())?;
+        any = true;
     }
+    Ok(any)
 }
 
-/// Sorts a reqwest error into a class, with the causes under reqwest's own message as the
-/// message. The class comes from what the error is (a timeout, a refusal by the containment
-/// rule, a connect error) and from its innermost cause alone: reqwest's outer message holds
-/// the URL, and a host or path that reads `tls` or `dns` must not change the class.
-fn classify(err: &reqwest::Error) -> RunError {
+/// Sorts a client error into a class, with its chain of causes as the message. The class
+/// comes from what the error is (a timeout, a refusal by the containment rule, a connect
+/// error) and from its innermost cause alone, so a host or path that reads `tls` or `dns`
+/// cannot change it.
+fn classify(err: &client::Error) -> RunError {
     let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
@@ -611,8 +603,14 @@ fn classify(err: &reqwest::Error) -> RunError {
     {
         return refused.to_run_error();
     }
-    let innermost = chain.get(1..).and_then(<[_]>::last).copied();
-    let kind = if err.is_timeout() {
+    let innermost = chain.last().copied();
+    let timed_out = chain.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+    });
+    let kind = if timed_out {
         ErrorKind::Timeout
     } else if innermost.is_some_and(is_tls) {
         ErrorKind::Tls
@@ -621,25 +619,17 @@ fn classify(err: &reqwest::Error) -> RunError {
     } else {
         ErrorKind::Http
     };
-    // reqwest's outer message repeats the URL; the causes say what happened.
+    // `Error` is transparent: the first link is the client's own ("client error (Connect)").
     let message = chain
         .iter()
-        .skip(1)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ");
-    RunError {
-        kind,
-        message: if message.is_empty() {
-            err.to_string()
-        } else {
-            message
-        },
-    }
+    RunError { kind, message }
 }
 
 /// Whether an error (the innermost cause of a failed request) is the TLS layer's: a rustls
-/// error, bare or inside the I/O errors that tokio-rustls and reqwest wrap it in (one in the
+/// error, bare or inside the I/O errors that tokio-rustls and the connector wrap it in (one in the
 /// other), or the I/O error that a handshake cut short reports (`tls handshake eof`).
 fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut e = e;
@@ -798,6 +788,7 @@ fn request_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn page(url: &str, body: &str) -> Response {
         Response {

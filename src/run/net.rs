@@ -228,28 +228,6 @@ pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     (compatible || nat64).then_some(last)
 }
 
-/// Name resolution for the HTTP client: the runner's [`Resolve`] under the containment rule.
-/// reqwest asks only for names; a URL's IP literal never comes here.
-#[derive(Debug, Clone)]
-pub(super) struct Guarded(pub(super) Arc<dyn Resolve>);
-
-impl reqwest::dns::Resolve for Guarded {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.0.clone();
-        Box::pin(async move {
-            let addresses = resolve(resolver.as_ref(), name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(
-                addresses
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, 0))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            );
-            Ok(addrs)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

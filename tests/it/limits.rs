@@ -239,8 +239,12 @@ async fn run_many_results(
     picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let start = std::time::Instant::now();
-    let results =
-        picket::commands::run_all(&runner, &plan.series, &indicatif::ProgressBar::hidden()).await;
+    let results = picket::commands::run_all(
+        &runner,
+        plan.series.clone().into(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await;
     assert!(
         results.iter().all(|r| r.outcome == Outcome::Pass),
         "{results:?}"
@@ -466,7 +470,7 @@ async fn connections_are_reused_across_series_probes_and_runs() {
     picket::crypto::install_crypto_provider();
     let runner = picket::run::Runner::new(&loaded.config).unwrap();
     let bar = indicatif::ProgressBar::hidden();
-    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    let results = picket::commands::run_all(&runner, plan.series.clone().into(), &bar).await;
     assert!(
         results.iter().all(|r| r.outcome == Outcome::Pass),
         "{results:?}"
@@ -476,7 +480,7 @@ async fn connections_are_reused_across_series_probes_and_runs() {
         (1..=4).contains(&after_one),
         "{after_one} connections for 2 targets at per_target_concurrency 2"
     );
-    let results = picket::commands::run_all(&runner, &plan.series, &bar).await;
+    let results = picket::commands::run_all(&runner, plan.series.clone().into(), &bar).await;
     assert!(
         results.iter().all(|r| r.outcome == Outcome::Pass),
         "{results:?}"

@@ -281,6 +281,26 @@ pub enum Check {
     Software(super::software::SoftwareCheck),
 }
 
+impl Check {
+    /// Whether evaluating the check can take time that grows with the body or with a pattern
+    /// list: a body, JSON, nuclei or software check, or a policy read from the body's
+    /// `<meta>` tags. The others read the status and headers only, which the client caps.
+    pub fn reads_body(&self) -> bool {
+        match self {
+            Check::Status(_)
+            | Check::Header { .. }
+            | Check::HeaderToken { .. }
+            | Check::Location { .. }
+            | Check::Cookies { .. }
+            | Check::ResponseTime { .. } => false,
+            Check::Csp { meta, .. } => *meta,
+            Check::Body(_) | Check::Json { .. } | Check::Nuclei(_) | Check::Software(_) => true,
+            Check::AllOf(all) | Check::AnyOf(all) => all.iter().any(Check::reads_body),
+            Check::Not(inner) => inner.reads_body(),
+        }
+    }
+}
+
 /// What the checks of a probe concluded about one response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evaluation {

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK};
 use crate::config::EnvLookup;
@@ -72,38 +73,47 @@ pub struct CheckOptions {
 /// Runs are started in plan order and at most a few times the global concurrency are in flight
 /// at once (the rest wait their turn here, not as parked tasks): 100,000 series cost the memory
 /// of a few hundred runs, and a target whose permits are all taken holds up only the few runs
-/// that wait for it.
+/// that wait for it. The loop that starts them is a task of its own, so that a run's end wakes
+/// it on the runtime's thread rather than through the thread that waits for the whole.
 pub async fn run_all(
     runner: &Runner,
-    series: &[Series],
+    series: Arc<[Series]>,
     progress: &indicatif::ProgressBar,
 ) -> Vec<crate::outcome::RunResult> {
-    let in_flight = runner.concurrency().saturating_mul(4).max(256);
-    let mut set = tokio::task::JoinSet::new();
-    let mut results: Vec<Option<crate::outcome::RunResult>> = vec![None; series.len()];
-    let mut store = |joined: Result<(usize, crate::outcome::RunResult), _>| {
-        // A panicking run would be a bug; its slot stays empty and is reported as an error.
-        if let Ok((i, r)) = joined {
-            results[i] = Some(r);
+    let runner = runner.clone();
+    let progress = progress.clone();
+    let all = Arc::clone(&series);
+    let driver = tokio::spawn(async move {
+        let in_flight = runner.concurrency().saturating_mul(4).max(256);
+        let mut set = tokio::task::JoinSet::new();
+        let mut results: Vec<Option<crate::outcome::RunResult>> = vec![None; all.len()];
+        let mut store = |joined: Result<(usize, crate::outcome::RunResult), _>| {
+            // A panicking run would be a bug; its slot stays empty and is reported as an error.
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+            progress.inc(1);
+        };
+        for i in 0..all.len() {
+            if set.len() >= in_flight
+                && let Some(joined) = set.join_next().await
+            {
+                store(joined);
+            }
+            let runner = runner.clone();
+            let all = Arc::clone(&all);
+            set.spawn(async move { (i, runner.run(&all[i]).await) });
         }
-        progress.inc(1);
-    };
-    for (i, s) in series.iter().enumerate() {
-        if set.len() >= in_flight
-            && let Some(joined) = set.join_next().await
-        {
+        while let Some(joined) = set.join_next().await {
             store(joined);
         }
-        let runner = runner.clone();
-        let s = s.clone();
-        set.spawn(async move { (i, runner.run(&s).await) });
-    }
-    while let Some(joined) = set.join_next().await {
-        store(joined);
-    }
+        results
+    });
+    let mut results = driver.await.unwrap_or_default();
+    results.resize_with(series.len(), || None);
     results
         .into_iter()
-        .zip(series)
+        .zip(series.iter())
         .map(|(r, s)| {
             r.unwrap_or_else(|| {
                 let failed = crate::outcome::Outcome::Error(crate::outcome::RunError {
@@ -125,7 +135,7 @@ pub async fn check(
 ) -> u8 {
     let Prepared {
         config,
-        plan,
+        mut plan,
         probes,
         sources_failed,
     } = match prepare(opts, env, err).await {
@@ -156,10 +166,11 @@ pub async fn check(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let results = run_all(&runner, &plan.series, &bar).await;
+    let series: Arc<[Series]> = std::mem::take(&mut plan.series).into();
+    let results = run_all(&runner, Arc::clone(&series), &bar).await;
     bar.finish_and_clear();
     let report = Report::new(
-        &plan.series,
+        &series,
         results,
         &plan.skipped,
         &probes,
