@@ -188,7 +188,7 @@ impl Report {
 
     /// The report of `rows`, sorted by probe then target, with their totals.
     fn from_rows(mut rows: Vec<ResultRow>) -> Report {
-        rows.sort_by(|a, b| (&a.probe, &a.target).cmp(&(&b.probe, &b.target)));
+        rows.sort_unstable_by(|a, b| (&a.probe, &a.target).cmp(&(&b.probe, &b.target)));
         let mut summary = Summary {
             series: rows.len(),
             ..Summary::default()

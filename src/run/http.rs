@@ -93,7 +93,7 @@ pub(super) async fn execute(
     let mut first = true;
     for (exchange, checks, base, mut paths) in planned {
         let mut i = 0;
-        while let Some(path) = paths.get(i).cloned() {
+        while i < paths.len() {
             let sent = Sent {
                 series,
                 exchange,
@@ -105,7 +105,7 @@ pub(super) async fn execute(
             };
             let (found, response) = match run_path(
                 &sent,
-                &path,
+                &paths[i],
                 many,
                 &mut tally,
                 (runner, result, &mut first),
@@ -274,7 +274,7 @@ async fn run_path(
     if exchange.request.on_redirect == OnRedirect::Skip
         && let Some(to) = response
             .redirect_target()
-            .filter(|to| to.origin() != sent.base.origin())
+            .filter(|to| !same_origin(to, sent.base))
     {
         let reason = format!("redirects to {}; probe that target", shown_url(&to));
         tally.skipped.get_or_insert_with(|| name(reason));
@@ -306,7 +306,7 @@ async fn run_path(
 async fn discovery_page(sent: &Sent<'_>, response: Response) -> Result<Response, RunError> {
     match response
         .redirect_target()
-        .filter(|to| to.origin() == sent.base.origin())
+        .filter(|to| same_origin(to, sent.base))
     {
         Some(to) if !sent.exchange.request.follow_redirects => exchange_one(sent, to, true).await,
         _ => Ok(response),
@@ -335,7 +335,7 @@ fn directories(page: &Response, base: &Url, known: &[String], room: usize) -> Ve
         let Ok(url) = page.url.join(raw.as_str().trim()) else {
             continue;
         };
-        if url.origin() != base.origin() {
+        if !same_origin(&url, base) {
             continue;
         }
         let Some(rest) = url.path().strip_prefix(prefix) else {
@@ -366,12 +366,17 @@ fn directories(page: &Response, base: &Url, known: &[String], room: usize) -> Ve
 async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Response, RunError> {
     let target = &sent.series.target;
     let request = &sent.exchange.request;
-    let origin = sent.base.origin();
-    let headers = request_headers(request, target, sent.canary, origin == target.url.origin())
-        .map_err(|e| RunError {
-            kind: ErrorKind::Request,
-            message: e.to_string(),
-        })?;
+    let origin = sent.base;
+    let headers = request_headers(
+        request,
+        target,
+        sent.canary,
+        same_origin(origin, &target.url),
+    )
+    .map_err(|e| RunError {
+        kind: ErrorKind::Request,
+        message: e.to_string(),
+    })?;
     let body = match &request.body {
         Some(t) => Some(
             with_target(t, &target.url)
@@ -391,7 +396,7 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
     let start = Instant::now();
     let waited_before = sent.lane.waited();
     for _hop in 0..=MAX_REDIRECTS {
-        if url.origin() != origin {
+        if !same_origin(&url, origin) {
             // Unreachable by construction; kept as the last line of defence.
             return Err(RunError {
                 kind: ErrorKind::Request,
@@ -414,7 +419,7 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
             .and_then(|l| url.join(l).ok());
         if follow
             && status.is_redirection()
-            && let Some(next) = location.filter(|n| n.origin() == origin)
+            && let Some(next) = location.filter(|n| same_origin(n, origin))
         {
             if status == StatusCode::SEE_OTHER
                 || (matches!(status.as_u16(), 301 | 302) && method == Method::POST)
@@ -488,9 +493,9 @@ enum RequestError {
 
 /// The URL an exchange's paths are appended to: the target's, or for a `plain_http` request to
 /// an `https://` target, the same URL over `http://` on the port of `vars.http_port`.
-fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, RequestError> {
+fn base_url<'a>(request: &HttpRequest, target: &'a Target) -> Result<Cow<'a, Url>, RequestError> {
     if !request.plain_http || target.url.scheme() == "http" {
-        return Ok(target.url.clone());
+        return Ok(Cow::Borrowed(&target.url));
     }
     let var = crate::probe::http::HTTP_PORT_VAR;
     let port = match target.vars.get(var) {
@@ -505,7 +510,7 @@ fn base_url(request: &HttpRequest, target: &Target) -> Result<Url, RequestError>
         .map_err(|()| RequestError::PlainHttp {
             target: target.name.clone(),
         })?;
-    Ok(url)
+    Ok(Cow::Owned(url))
 }
 
 /// The outcome of a run from its checks: a definite finding fails the run whatever else is
@@ -654,6 +659,16 @@ fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     }
 }
 
+/// Whether two URLs have the same origin (scheme, host and port), as [`Url::origin`] compares
+/// them, without building the two origins (each a copy of the host) at every request. A URL of
+/// another scheme (`data:`, `javascript:`) has an opaque origin, the same as no other.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    matches!(a.scheme(), "http" | "https")
+        && a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// The URL for a request: the target URL's path followed by the probe's path.
 fn join(base: &Url, path: &str) -> Result<Url, RequestError> {
     // The common case, a plain absolute path (with a query): set on a copy of the base, which
@@ -680,7 +695,7 @@ fn join(base: &Url, path: &str) -> Result<Url, RequestError> {
         path: path.into(),
         source,
     })?;
-    if url.origin() != base.origin() {
+    if !same_origin(&url, base) {
         return Err(RequestError::LeavesTarget { path: path.into() });
     }
     Ok(url)
@@ -790,6 +805,35 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    #[test]
+    fn same_origin_agrees_with_the_url_crates_origin() {
+        let urls = [
+            "http://a.example/",
+            "http://a.example:80/x",
+            "http://A.EXAMPLE/y?q",
+            "https://a.example/",
+            "https://a.example:443/",
+            "https://a.example:8443/",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:8080/",
+            "http://[0:0:0:0:0:0:0:1]:8080/z",
+            "http://b.example/",
+            "data:text/html,hi",
+            "javascript:alert(1)",
+        ];
+        for a in urls {
+            for b in urls {
+                let (ua, ub) = (Url::parse(a).unwrap(), Url::parse(b).unwrap());
+                assert_eq!(
+                    same_origin(&ua, &ub),
+                    ua.origin() == ub.origin(),
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
+
     fn page(url: &str, body: &str) -> Response {
         Response {
             status: StatusCode::OK,
@@ -883,12 +927,12 @@ mod tests {
             "http://127.0.0.1:8080/api"
         );
         let http = target("http://127.0.0.1:8080", "");
-        assert_eq!(base_url(&request, &http).unwrap(), http.url);
+        assert_eq!(*base_url(&request, &http).unwrap(), http.url);
         let bad = target("https://127.0.0.1:8443", "http_port: \"http\"");
         assert!(base_url(&request, &bad).is_err());
         assert!(base_url(&request, &target("https://127.0.0.1:8443", "")).is_err());
         request.plain_http = false;
-        assert_eq!(base_url(&request, &https).unwrap(), https.url);
+        assert_eq!(*base_url(&request, &https).unwrap(), https.url);
         // Every `cargo test` used to leave a folder per target in /tmp.
         assert_eq!(left_behind(), Vec::<std::path::PathBuf>::new());
     }

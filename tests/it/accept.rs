@@ -159,12 +159,14 @@ async fn an_acceptance_that_ends_announces_its_end_then_the_regression_once() {
     );
     assert_eq!(events(&receiver, "picket.regression"), 0);
 
-    // The acceptance now ends 3 s from now.
-    let ends = SystemTime::now() + Duration::from_secs(3);
-    replace_file(
-        &file,
-        &entry(&instant_in(Duration::from_secs(3)), "tracked in SEC-7"),
-    );
+    // The acceptance now ends about 3 s from now: at the whole second the entry names (the
+    // instant is written without fractions, so it can be up to a second earlier than now + 3 s).
+    let until = instant_in(Duration::from_secs(3));
+    let ends: SystemTime = DateTime::parse_from_rfc3339(&until)
+        .unwrap()
+        .with_timezone(&Utc)
+        .into();
+    replace_file(&file, &entry(&until, "tracked in SEC-7"));
     assert!(
         receiver
             .wait_until(
