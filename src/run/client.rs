@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::net::{Resolve, ResolveError, resolve};
+use crate::outcome::{ErrorKind, RunError};
 
 /// What every request says it is, unless the probe sets its own.
 const AGENT: &str = concat!("picket/", env!("CARGO_PKG_VERSION"));
@@ -62,8 +63,13 @@ pub(super) enum Error {
 
 impl Error {
     /// Whether connecting failed (including a refused name and a handshake).
-    pub(super) fn is_connect(&self) -> bool {
+    fn is_connect(&self) -> bool {
         matches!(self, Error::Send(e) if e.is_connect())
+    }
+
+    /// As a run's error, classed by [`classify`].
+    pub(super) fn to_run_error(&self) -> RunError {
+        classify(self)
     }
 }
 
@@ -171,5 +177,101 @@ impl tower_service::Service<Name> for Guarded {
                 .collect::<Vec<_>>()
                 .into_iter())
         })
+    }
+}
+
+/// Sorts a client error into a class, with its chain of causes as the message. The class
+/// comes from what the error is (a timeout, a refusal by the containment rule, a connect
+/// error) and from its innermost cause alone, so a host or path that reads `tls` or `dns`
+/// cannot change it.
+fn classify(err: &Error) -> RunError {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        chain.push(e);
+        source = e.source();
+    }
+    if let Some(refused) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<super::net::ResolveError>())
+    {
+        return refused.to_run_error();
+    }
+    let innermost = chain.last().copied();
+    let timed_out = chain.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+    });
+    let kind = if timed_out {
+        ErrorKind::Timeout
+    } else if innermost.is_some_and(is_tls) {
+        ErrorKind::Tls
+    } else if err.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Http
+    };
+    // `Error` is transparent: the first link is the client's own ("client error (Connect)").
+    let message = chain
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    RunError { kind, message }
+}
+
+/// Whether an error (the innermost cause of a failed request) is the TLS layer's: a rustls
+/// error, bare or inside the I/O errors that tokio-rustls and the connector wrap it in (one in the
+/// other), or the I/O error that a handshake cut short reports (`tls handshake eof`).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = e;
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        let Some(io) = e.downcast_ref::<std::io::Error>() else {
+            return false;
+        };
+        if io
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("tls handshake")
+        {
+            return true;
+        }
+        match io.get_ref() {
+            Some(inner) => e = inner,
+            None => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_told_by_its_causes() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let tls = crate::tls_scan::cert::http_client_config(None).unwrap();
+        let client = Client::new(tls, 1, Arc::new(super::super::net::System));
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/tls/dns")).unwrap();
+        let err = client
+            .send(Method::GET, &url, &HeaderMap::new(), None)
+            .await
+            .unwrap_err()
+            .to_run_error();
+        assert_eq!(err.kind, ErrorKind::Connect, "{}", err.message);
+        assert!(
+            err.message.starts_with("client error (Connect): "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("refused"), "{}", err.message);
     }
 }

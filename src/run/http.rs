@@ -409,7 +409,7 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
             .client
             .send(method.clone(), &url, &headers, body.as_deref())
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| e.to_run_error())?;
         let (head, mut incoming) = response.into_parts();
         let status = head.status;
         let location = head
@@ -433,7 +433,7 @@ async fn exchange_one(sent: &Sent<'_>, url: Url, follow: bool) -> Result<Respons
         // A redirect off the target is not followed: the 3xx itself is evaluated.
         let (bytes, truncated) = client::read_capped(&mut incoming, sent.max_body_bytes)
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| e.to_run_error())?;
         return Ok(Response {
             status,
             headers: head.headers,
@@ -589,74 +589,6 @@ fn pem_has_certificate(pem: &[u8]) -> Result<bool, String> {
         any = true;
     }
     Ok(any)
-}
-
-/// Sorts a client error into a class, with its chain of causes as the message. The class
-/// comes from what the error is (a timeout, a refusal by the containment rule, a connect
-/// error) and from its innermost cause alone, so a host or path that reads `tls` or `dns`
-/// cannot change it.
-fn classify(err: &client::Error) -> RunError {
-    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        chain.push(e);
-        source = e.source();
-    }
-    if let Some(refused) = chain
-        .iter()
-        .find_map(|e| e.downcast_ref::<super::net::ResolveError>())
-    {
-        return refused.to_run_error();
-    }
-    let innermost = chain.last().copied();
-    let timed_out = chain.iter().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || e.downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_timeout)
-    });
-    let kind = if timed_out {
-        ErrorKind::Timeout
-    } else if innermost.is_some_and(is_tls) {
-        ErrorKind::Tls
-    } else if err.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Http
-    };
-    // `Error` is transparent: the first link is the client's own ("client error (Connect)").
-    let message = chain
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
-    RunError { kind, message }
-}
-
-/// Whether an error (the innermost cause of a failed request) is the TLS layer's: a rustls
-/// error, bare or inside the I/O errors that tokio-rustls and the connector wrap it in (one in the
-/// other), or the I/O error that a handshake cut short reports (`tls handshake eof`).
-fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut e = e;
-    loop {
-        if e.is::<rustls::Error>() {
-            return true;
-        }
-        let Some(io) = e.downcast_ref::<std::io::Error>() else {
-            return false;
-        };
-        if io
-            .to_string()
-            .to_ascii_lowercase()
-            .contains("tls handshake")
-        {
-            return true;
-        }
-        match io.get_ref() {
-            Some(inner) => e = inner,
-            None => return false,
-        }
-    }
 }
 
 /// Whether two URLs have the same origin (scheme, host and port), as [`Url::origin`] compares
