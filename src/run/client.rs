@@ -4,9 +4,10 @@
 //! retries, a header map per request) are left out. Names resolve through [`Guarded`], under
 //! the containment rule; TLS is the tls probes' trust (`tls_scan::cert::http_client_config`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::net::{Resolve, ResolveError, resolve};
 use crate::outcome::{ErrorKind, RunError};
@@ -33,7 +35,7 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// slots for long.
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector<Guarded>>;
+type Connector = hyper_rustls::HttpsConnector<Capped>;
 
 /// A handle to one pool of connections (clones share it).
 #[derive(Clone, Debug)]
@@ -74,18 +76,24 @@ impl Error {
 }
 
 impl Client {
-    /// A client that keeps at most `max_idle` idle connections per origin, speaks HTTP/1.1
-    /// and (by ALPN) HTTP/2, with `tls` for `https://`, and resolves names with `resolver`
-    /// under the containment rule. No proxy is ever used.
+    /// A client that keeps at most `max_idle` idle connections per origin and opens at most
+    /// `caps` allows to each server, speaks HTTP/1.1 and (by ALPN) HTTP/2, with `tls` for
+    /// `https://`, and resolves names with `resolver` under the containment rule. No proxy
+    /// is ever used.
     pub(super) fn new(
         mut tls: rustls::ClientConfig,
         max_idle: usize,
+        caps: Caps,
         resolver: Arc<dyn Resolve>,
     ) -> Client {
         let mut http = HttpConnector::new_with_resolver(Guarded(resolver));
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let http = Capped {
+            inner: http,
+            caps: Arc::new(caps),
+        };
         // The connector offers `h2` and `http/1.1` by ALPN itself, and refuses a config
         // that names protocols already.
         tls.alpn_protocols.clear();
@@ -150,6 +158,152 @@ pub(super) async fn read_capped(body: &mut Incoming, cap: u64) -> Result<(Vec<u8
         read.extend_from_slice(&chunk);
     }
     Ok((read, false))
+}
+
+/// How many connections may be open to each server (`host:port`) at once.
+///
+/// hyper's pool starts a connection for a request that finds no idle one, and when a
+/// connection comes back to the pool first (a run that just ended), the request takes that
+/// one and the new connection still opens, for the pool. Without a cap, a target probed at
+/// `per_target_concurrency: 4` would see a fifth connection now and then. The cap is counted
+/// at the connector: a connection holds its place until it closes, and a connection over the
+/// cap waits (at most [`CONNECT_TIMEOUT`]) for one to close, which a request never does, since
+/// the runner lets no more requests in flight to a server than its cap.
+#[derive(Debug)]
+pub(super) struct Caps {
+    /// The cap of each server the targets name.
+    by_server: HashMap<String, usize>,
+    /// The cap of any other server (a `plain_http` port): the global concurrency, which no
+    /// number of requests in flight can exceed.
+    other: usize,
+    /// The places of each server, made at its first connection.
+    open: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Caps {
+    /// Caps of `by_server` (`host:port` to the most connections), and `other` for the rest.
+    pub(super) fn new(by_server: HashMap<String, usize>, other: usize) -> Caps {
+        Caps {
+            by_server,
+            other,
+            open: Mutex::default(),
+        }
+    }
+
+    /// `host:port` of a URL, with the scheme's port when it names none.
+    pub(super) fn server_of(url: &url::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        )
+    }
+
+    fn places(&self, uri: &Uri) -> Arc<Semaphore> {
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let server = format!("{}:{port}", uri.host().unwrap_or_default());
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let cap = self.by_server.get(&server).copied().unwrap_or(self.other);
+        Arc::clone(
+            open.entry(server)
+                .or_insert_with(|| Arc::new(Semaphore::new(cap.max(1)))),
+        )
+    }
+}
+
+/// The TCP connector with [`Caps`] on the connections open to each server.
+#[derive(Clone, Debug)]
+pub(super) struct Capped {
+    inner: HttpConnector<Guarded>,
+    caps: Arc<Caps>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for Capped {
+    type Response = CappedIo<TokioIo<tokio::net::TcpStream>>;
+    type Error = BoxError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let places = self.caps.places(&uri);
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let place = tokio::time::timeout(CONNECT_TIMEOUT, places.acquire_owned())
+                .await
+                .map_err(|_| {
+                    format!(
+                        "every connection picket may open to this server is open and none \
+                         closed within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|_| "the client is shutting down")?;
+            let io = inner.call(uri).await?;
+            Ok(CappedIo { io, _place: place })
+        })
+    }
+}
+
+/// A connection holding its place under the server's cap until it is dropped.
+#[derive(Debug)]
+pub(super) struct CappedIo<T> {
+    io: T,
+    _place: OwnedSemaphorePermit,
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for CappedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for CappedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+impl<T: Connection> Connection for CappedIo<T> {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
 }
 
 /// Name resolution for the connector: the runner's [`Resolve`] under the containment rule.
@@ -259,7 +413,8 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let tls = crate::tls_scan::cert::http_client_config(None).unwrap();
-        let client = Client::new(tls, 1, Arc::new(super::super::net::System));
+        let caps = Caps::new(HashMap::new(), 1);
+        let client = Client::new(tls, 1, caps, Arc::new(super::super::net::System));
         let url = url::Url::parse(&format!("http://127.0.0.1:{port}/tls/dns")).unwrap();
         let err = client
             .send(Method::GET, &url, &HeaderMap::new(), None)
@@ -273,5 +428,45 @@ mod tests {
             err.message
         );
         assert!(err.message.contains("refused"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_server_sees_no_more_connections_than_its_cap() {
+        use tower_service::Service as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        let server = format!("127.0.0.1:{port}");
+        let mut connector = Capped {
+            inner: {
+                let mut http =
+                    HttpConnector::new_with_resolver(Guarded(Arc::new(super::super::net::System)));
+                http.enforce_http(false);
+                http
+            },
+            caps: Arc::new(Caps::new(HashMap::from([(server.clone(), 2)]), 64)),
+        };
+        let uri: Uri = format!("http://{server}/").parse().unwrap();
+        let first = connector.call(uri.clone()).await.unwrap();
+        let _second = connector.call(uri.clone()).await.unwrap();
+        // The third waits for a place: none is free while both are open.
+        let mut third = connector.call(uri.clone());
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut third).await;
+        assert!(waited.is_err(), "a third connection opened past the cap");
+        drop(first);
+        let _third = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("the place of a closed connection is taken")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -544,11 +544,12 @@ fn decide(tally: Tally, max_body_bytes: u64) -> Outcome {
 }
 
 /// An HTTP client for targets with `target`'s CA file: no proxies, no redirects of its own,
-/// at most `max_idle` idle connections kept per origin, names resolved by `resolver` under
-/// the containment rule.
+/// at most `max_idle` idle connections kept per origin, at most `caps` allows open to each
+/// server, names resolved by `resolver` under the containment rule.
 pub(super) fn client(
     target: &Target,
     max_idle: usize,
+    caps: client::Caps,
     resolver: std::sync::Arc<dyn super::net::Resolve>,
 ) -> Result<Client, SetupError> {
     let tls = if let Some(path) = &target.ca_file {
@@ -576,7 +577,7 @@ pub(super) fn client(
             detail: e.to_string(),
         })?
     };
-    Ok(Client::new(tls, max_idle, resolver))
+    Ok(Client::new(tls, max_idle, caps, resolver))
 }
 
 /// Whether a PEM bundle holds a certificate, or why it cannot be read.

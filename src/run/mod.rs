@@ -322,6 +322,14 @@ impl Runner {
         // store and TLS setup are built once, not per target, and targets on one origin
         // share its idle connections (a client clones as a handle to one pool).
         let mut clients: HashMap<Option<&std::path::Path>, Client> = HashMap::new();
+        // The most connections each server may see: as many as its targets may have requests
+        // in flight (see `client::Caps`).
+        let mut servers: HashMap<String, usize> = HashMap::new();
+        for target in &config.targets {
+            *servers
+                .entry(client::Caps::server_of(&target.url))
+                .or_default() += config.limits.per_target_concurrency;
+        }
         for target in &config.targets {
             let key = GateKey {
                 url: target.url.clone(),
@@ -334,7 +342,9 @@ impl Runner {
             let client = match clients.get(&target.ca_file.as_deref()) {
                 Some(client) => client.clone(),
                 None => {
-                    let client = http::client(target, config.limits.concurrency, resolver.clone())?;
+                    let caps = client::Caps::new(servers.clone(), config.limits.concurrency);
+                    let client =
+                        http::client(target, config.limits.concurrency, caps, resolver.clone())?;
                     clients.insert(target.ca_file.as_deref(), client.clone());
                     client
                 }
