@@ -112,15 +112,6 @@ impl Drop for Server {
     }
 }
 
-/// A loopback port nothing listens on (bound, then let go).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One probe (GET `/p0`: status 200 and `x-content-type-options: nosniff`), one target.
 fn workspace(port: u16) -> (tempfile::TempDir, picket::load::Loaded) {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +154,7 @@ fn subscriber(telemetry: &Telemetry) -> tracing::subscriber::DefaultGuard {
 /// Telemetry exporting over gRPC (the default protocol) to a closed loopback port.
 fn exporting_nowhere() -> Telemetry {
     let export = telemetry::Export {
-        endpoint: url::Url::parse(&format!("http://127.0.0.1:{}", closed_port())).unwrap(),
+        endpoint: url::Url::parse(&format!("http://127.0.0.1:{}", common::free_port())).unwrap(),
         protocol: picket::config::OtlpProtocol::Grpc,
         interval: picket::config::Telemetry::default().export_interval,
     };

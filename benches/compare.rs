@@ -33,14 +33,6 @@ fn quick() -> bool {
     std::env::var_os("PICKET_BENCH_QUICK").is_some()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -100,7 +92,7 @@ impl Nginx {
     fn start() -> Nginx {
         let nginx = need(&["nginx"], "nginx-light");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = common::free_port();
         let root = std::process::Command::new("id")
             .arg("-u")
             .output()
@@ -189,7 +181,7 @@ fn blackbox(nginx: &Nginx, secs: u64) -> f64 {
         "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n      fail_if_header_not_matches:\n        - header: X-Content-Type-Options\n          regexp: '^nosniff$'\n",
     )
     .unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let _proc = Proc(
         Command::new(exe)
             .arg(format!("--config.file={}", config.display()))
@@ -419,7 +411,7 @@ fn proc_hwm_mib(pid: u32) -> f64 {
 }
 
 fn picket_run(nginx: &Nginx, targets: usize, every: &str, every_secs: f64) -> RunFigures {
-    let api = free_port();
+    let api = common::free_port();
     let extra = format!(
         "defaults:\n  schedule: {{ every: {every}, jitter: 0% }}\nlimits:\n  concurrency: 64\n  per_target_concurrency: 4\n  per_target_rps: 100\nstate: {{ path: state }}\napi: {{ listen: 127.0.0.1:{api} }}\n"
     );

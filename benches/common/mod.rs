@@ -3,6 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// A loopback port nothing listens on now (bound, then let go): for a server to start on, or
+/// for an endpoint that refuses connections.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A status and a header comparison: the checks of the side-by-side benchmark.
 pub const STATUS_AND_NOSNIFF: &str =
     "  - status: 200\n  - header: x-content-type-options\n    equals: nosniff\n";
