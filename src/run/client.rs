@@ -192,10 +192,9 @@ impl Caps {
 
     /// `host:port` of a URL, with the scheme's port when it names none.
     pub(super) fn server_of(url: &url::Url) -> String {
-        format!(
-            "{}:{}",
+        server(
             url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or(0)
+            url.port_or_known_default().unwrap_or(0),
         )
     }
 
@@ -204,7 +203,7 @@ impl Caps {
             Some("https") => 443,
             _ => 80,
         });
-        let server = format!("{}:{port}", uri.host().unwrap_or_default());
+        let server = server(uri.host().unwrap_or_default(), port);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let cap = self.by_server.get(&server).copied().unwrap_or(self.other);
         Arc::clone(
@@ -212,6 +211,12 @@ impl Caps {
                 .or_insert_with(|| Arc::new(Semaphore::new(cap.max(1)))),
         )
     }
+}
+
+/// The key of a server in [`Caps`], the same from a target's URL and from the URI a
+/// connection is made for (both keep an IPv6 address in brackets).
+fn server(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
 }
 
 /// The TCP connector with [`Caps`] on the connections open to each server.
@@ -468,5 +473,79 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_target_url_and_the_uri_of_its_connections_name_one_server() {
+        let caps = Caps::new(HashMap::new(), 4);
+        for text in [
+            "http://127.0.0.1/a",
+            "http://[::1]:8080/b?c",
+            "https://a.example/",
+            "https://a.example:8443/",
+        ] {
+            let url = url::Url::parse(text).unwrap();
+            let uri: Uri = url[..url::Position::AfterQuery].parse().unwrap();
+            caps.places(&uri);
+            let open = caps.open.lock().unwrap();
+            assert!(
+                open.contains_key(&Caps::server_of(&url)),
+                "{text}: {open:?}"
+            );
+        }
+    }
+
+    /// The head of each request a loopback server receives, answered `200` and closed.
+    async fn heads() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    head.extend_from_slice(&chunk[..n]);
+                }
+                tx.send(String::from_utf8_lossy(&head).to_lowercase())
+                    .unwrap();
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                socket.write_all(reply).await.unwrap();
+            }
+        });
+        (port, rx)
+    }
+
+    #[tokio::test]
+    async fn a_request_names_picket_and_accepts_anything_unless_the_probe_says_otherwise() {
+        let (port, mut heads) = heads().await;
+        let tls = crate::tls_scan::cert::http_client_config(None).unwrap();
+        let caps = Caps::new(HashMap::new(), 4);
+        let client = Client::new(tls, 1, caps, Arc::new(super::super::net::System));
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/a?b#c")).unwrap();
+        client
+            .send(Method::GET, &url, &HeaderMap::new(), None)
+            .await
+            .unwrap();
+        let head = heads.recv().await.unwrap();
+        assert!(head.starts_with("get /a?b http/1.1\r\n"), "{head}");
+        let agent = format!("user-agent: picket/{}\r\n", env!("CARGO_PKG_VERSION"));
+        assert!(head.contains(&agent), "{head}");
+        assert!(head.contains("accept: */*\r\n"), "{head}");
+
+        let mut own = HeaderMap::new();
+        own.insert(USER_AGENT, HeaderValue::from_static("scanner/1"));
+        own.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        client.send(Method::GET, &url, &own, None).await.unwrap();
+        let head = heads.recv().await.unwrap();
+        assert!(head.contains("user-agent: scanner/1\r\n"), "{head}");
+        assert!(head.contains("accept: application/json\r\n"), "{head}");
+        assert!(!head.contains("picket/"), "{head}");
+        assert_eq!(head.matches("accept:").count(), 1, "{head}");
     }
 }
