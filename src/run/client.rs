@@ -40,6 +40,10 @@ type Connector = hyper_rustls::HttpsConnector<Capped>;
 /// A handle to one pool of connections (clones share it).
 #[derive(Clone, Debug)]
 pub(super) struct Client {
+    /// Closes the caps when the last handle goes: a connection still waiting for a place
+    /// (one the pool started for a request that took another) must not open once the pool's
+    /// own connections close with it. Declared first, so it is dropped before the pool.
+    _closer: Arc<CloseCaps>,
     inner: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
 }
 
@@ -90,10 +94,9 @@ impl Client {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let http = Capped {
-            inner: http,
-            caps: Arc::new(caps),
-        };
+        let caps = Arc::new(caps);
+        let closer = Arc::new(CloseCaps(Arc::clone(&caps)));
+        let http = Capped { inner: http, caps };
         // The connector offers `h2` and `http/1.1` by ALPN itself, and refuses a config
         // that names protocols already.
         tls.alpn_protocols.clear();
@@ -109,7 +112,10 @@ impl Client {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Client { inner }
+        Client {
+            _closer: closer,
+            inner,
+        }
     }
 
     /// Sends one request to `url` (a URL whose fragment is ignored) and returns its response
@@ -177,7 +183,8 @@ pub(super) struct Caps {
     /// number of requests in flight can exceed.
     other: usize,
     /// The places of each server, made at its first connection.
-    open: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// `None` once the client is gone.
+    open: Mutex<Option<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl Caps {
@@ -186,7 +193,7 @@ impl Caps {
         Caps {
             by_server,
             other,
-            open: Mutex::default(),
+            open: Mutex::new(Some(HashMap::new())),
         }
     }
 
@@ -205,11 +212,39 @@ impl Caps {
         });
         let server = server(uri.host().unwrap_or_default(), port);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(open) = open.as_mut() else {
+            // The client is gone: no place is ever free again.
+            let closed = Semaphore::new(0);
+            closed.close();
+            return Arc::new(closed);
+        };
         let cap = self.by_server.get(&server).copied().unwrap_or(self.other);
         Arc::clone(
             open.entry(server)
                 .or_insert_with(|| Arc::new(Semaphore::new(cap.max(1)))),
         )
+    }
+
+    /// Refuses every place from now on, to connections waiting for one too.
+    fn close(&self) {
+        let open = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        for places in open.into_iter().flat_map(HashMap::into_values) {
+            places.close();
+        }
+    }
+}
+
+/// Closes its [`Caps`] when dropped (with the last handle of the client).
+#[derive(Debug)]
+struct CloseCaps(Arc<Caps>);
+
+impl Drop for CloseCaps {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -471,6 +506,15 @@ mod tests {
             .await
             .expect("the place of a closed connection is taken")
             .unwrap();
+        // A connection still waiting when the client goes never opens.
+        let mut fourth = connector.call(uri.clone());
+        let waited = tokio::time::timeout(Duration::from_millis(100), &mut fourth).await;
+        assert!(waited.is_err(), "a fourth connection opened past the cap");
+        connector.caps.close();
+        assert!(
+            fourth.await.is_err(),
+            "a connection opened after the client closed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
@@ -488,6 +532,7 @@ mod tests {
             let uri: Uri = url[..url::Position::AfterQuery].parse().unwrap();
             caps.places(&uri);
             let open = caps.open.lock().unwrap();
+            let open = open.as_ref().unwrap();
             assert!(
                 open.contains_key(&Caps::server_of(&url)),
                 "{text}: {open:?}"
